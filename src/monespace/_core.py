@@ -1,0 +1,189 @@
+"""What every service of a space shares, and the unit of work they run in.
+
+Each service operation follows one shape::
+
+    with core.unit() as unit:                          # one write transaction
+        decision = unit.authorize(actor, action, res)  # policy; a denial ends here
+        ...change rows through unit.tx...
+        unit.record(actor, action, res, decision)      # audit event, same transaction
+        unit.notify(...)                               # outbox row, same transaction
+
+A denial rolls back everything the block did, then records the denial in a transaction of
+its own (a denial must be traced even though nothing else happens) and raises
+:class:`~monespace.errors.AccessDeniedError`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+import attrs
+
+from ._keyring import Keyring
+from ._settings import Settings
+from .access import Action, Decision, Resource, Rule, decide
+from .actors import Actor
+from .audit import AuditEvent, Outcome, PendingEvent, chain
+from .clock import Clock
+from .errors import AccessDeniedError
+from .plugins import Plugins
+from .storage import OutboxRow, StorageBackend, Transaction
+
+__all__ = ["Core", "Unit", "new_id"]
+
+
+def new_id() -> str:
+    """A random, URL- and file-name-safe identifier with 128 bits of entropy."""
+    return secrets.token_urlsafe(16)
+
+
+class _Denied(Exception):
+    def __init__(self, event: PendingEvent, rule: str) -> None:
+        self.event = event
+        self.rule = rule
+
+
+@attrs.define
+class Core:
+    """The parts of a space its services share."""
+
+    storage: StorageBackend
+    keyring: Keyring
+    clock: Clock
+    plugins: Plugins
+    settings: Settings
+    rules: tuple[Rule, ...] | None = None
+
+    def now(self) -> datetime:
+        """The current time from the space's clock."""
+        return self.clock.now()
+
+    @contextmanager
+    def unit(self) -> Iterator[Unit]:
+        """A unit of work: one write transaction with its audit events and notifications."""
+        committed: list[AuditEvent] = []
+        try:
+            with self.storage.write() as tx:
+                unit = Unit(self, tx, self.now())
+                yield unit
+                committed = unit.events
+        except _Denied as denied:
+            with self.storage.write() as tx:
+                event = chain(tx.audit.last(), denied.event)
+                tx.audit.append(event)
+            self.plugins.audit_event(event)
+            raise AccessDeniedError(denied.rule) from None
+        for event in committed:
+            self.plugins.audit_event(event)
+
+
+class Unit:
+    """One write transaction of a service operation."""
+
+    def __init__(self, core: Core, tx: Transaction, now: datetime) -> None:
+        self.core = core
+        self.tx = tx
+        self.now = now
+        self.events: list[AuditEvent] = []
+
+    def authorize(
+        self, actor: Actor, action: Action, resource: Resource, *, purpose: str | None = None
+    ) -> Decision:
+        """Ask the policy; on a denial, abandon the unit (see :meth:`Core.unit`)."""
+        decision = decide(actor, action, resource, self.core.rules)
+        if not decision.allowed:
+            raise _Denied(
+                self._pending(
+                    actor=actor,
+                    action=action,
+                    resource=resource,
+                    rule=decision.rule,
+                    outcome=Outcome.DENIED,
+                    purpose=purpose,
+                ),
+                decision.rule,
+            )
+        return decision
+
+    def record(
+        self,
+        actor: Actor,
+        action: Action | str,
+        resource: Resource,
+        decision: Decision | str,
+        *,
+        outcome: Outcome = Outcome.SUCCESS,
+        purpose: str | None = None,
+    ) -> AuditEvent:
+        """Append an audit event to the trail, in this transaction."""
+        rule = decision.rule if isinstance(decision, Decision) else decision
+        pending = self._pending(
+            actor=actor,
+            action=str(action),
+            resource=resource,
+            rule=rule,
+            outcome=outcome,
+            purpose=purpose,
+        )
+        event = chain(self.events[-1] if self.events else self.tx.audit.last(), pending)
+        self.tx.audit.append(event)
+        self.events.append(event)
+        return event
+
+    def notify(
+        self,
+        *,
+        channel: str,
+        recipient: str,
+        subject: str,
+        body: str,
+        kind: str,
+        patient_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> OutboxRow:
+        """Queue a notification, delivered after commit by :meth:`monespace.Space.dispatch`.
+
+        The caller guarantees that *subject* and *body* hold no health content.
+        """
+        message_id = new_id()
+        row = OutboxRow(
+            id=message_id,
+            channel=channel,
+            recipient=recipient,
+            subject=subject,
+            body=body,
+            kind=kind,
+            created_at=self.now,
+            next_attempt_at=self.now,
+            idempotency_key=idempotency_key or message_id,
+            patient_id=patient_id,
+        )
+        self.tx.outbox.add(row)
+        return row
+
+    def _pending(
+        self,
+        *,
+        actor: Actor,
+        action: str,
+        resource: Resource,
+        rule: str,
+        outcome: Outcome,
+        purpose: str | None,
+    ) -> PendingEvent:
+        return PendingEvent(
+            at=self.now,
+            actor_kind=actor.kind,
+            actor_id=actor.id,
+            action=action,
+            outcome=outcome,
+            patient_id=resource.patient_id,
+            target_kind=resource.kind,
+            target_id=resource.id,
+            mode=actor.mode,
+            purpose=purpose,
+            rule=rule,
+        )

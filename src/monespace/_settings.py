@@ -1,0 +1,32 @@
+"""Settings of a space: limits and delays that an operator may need to change."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import attrs
+
+__all__ = ["Settings"]
+
+
+@attrs.frozen
+class Settings:
+    """Tunable limits of a space. Every field has a documented default.
+
+    :param max_content_bytes: the largest content accepted (20 MiB by default: the DMP's
+        own limit for a document is of that order; large imaging stays in the PACS and is
+        referenced, not copied).
+    :param outbox_max_attempts: deliveries tried before a notification is marked dead.
+    :param outbox_retry_base: the delay after the first failure; it doubles each time.
+    :param outbox_retry_cap: the longest delay between two attempts.
+    """
+
+    max_content_bytes: int = 20 * 1024 * 1024
+    outbox_max_attempts: int = 8
+    outbox_retry_base: timedelta = timedelta(minutes=1)
+    outbox_retry_cap: timedelta = timedelta(hours=6)
+
+    def retry_delay(self, attempts: int) -> timedelta:
+        """How long to wait after the *attempts*-th failed delivery."""
+        delay = self.outbox_retry_base * (1 << min(max(attempts - 1, 0), 30))
+        return min(delay, self.outbox_retry_cap)

@@ -1,0 +1,174 @@
+"""The :class:`Space` facade and :func:`open`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Self
+
+from ._core import Core
+from ._keyring import Keyring, RotationReport
+from ._outbox import DispatchReport, dispatch
+from ._settings import Settings
+from .access import Action, Resource, Rule
+from .accounts import AccountService
+from .actors import Actor
+from .audit._service import AuditService
+from .clock import Clock, SystemClock
+from .crypto import KeyProvider
+from .plugins import Plugins
+from .record._content import ContentService
+from .storage import StorageBackend
+from .transport import Transport
+
+__all__ = ["Space", "open"]
+
+
+class Space:
+    """A personal health space store: the entry point of the library.
+
+    Build one with :func:`monespace.open`. Its attributes are the services::
+
+        space.accounts   # persons, identity, crypto-shredding
+        space.contents   # encrypted contents under the access policy
+        space.audit      # the hash-chained audit trail
+
+    A space is a context manager; leaving the block closes storage and transports.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        storage: StorageBackend,
+        *,
+        url: str,
+        plugins: Plugins,
+        clock: Clock | None = None,
+        key_provider: KeyProvider | None = None,
+        transports: Mapping[str, Transport] | None = None,
+        settings: Settings | None = None,
+        rules: tuple[Rule, ...] | None = None,
+    ) -> None:
+        self.url = url
+        self.plugins = plugins
+        self.storage = storage
+        keyring = Keyring(
+            storage, (lambda: key_provider) if key_provider else lambda: plugins.key_provider(url)
+        )
+        self._core = Core(
+            storage=storage,
+            keyring=keyring,
+            clock=clock or SystemClock(),
+            plugins=plugins,
+            settings=settings or Settings(),
+            rules=rules,
+        )
+        self.transports: dict[str, Transport] = dict(transports or {})
+        self.accounts = AccountService(self._core)
+        self.contents = ContentService(self._core)
+        self.audit = AuditService(self._core)
+
+    @property
+    def clock(self) -> Clock:
+        """The clock every rule of this space reads the time from."""
+        return self._core.clock
+
+    @property
+    def settings(self) -> Settings:
+        """The space's limits and delays."""
+        return self._core.settings
+
+    def dispatch(self, *, limit: int = 100) -> DispatchReport:
+        """Deliver due notifications from the outbox through the configured transports.
+
+        Call it from a scheduler (or after each request in a small deployment). Each
+        notification is tried once per call; failures are retried with exponential backoff.
+        """
+        return dispatch(self._core, self.transports, limit=limit)
+
+    def rotate_master_key(
+        self, actor: Actor, *, new_key: bool = True, batch: int = 500
+    ) -> RotationReport:
+        """Re-wrap every data key with a new master key (operator only).
+
+        With ``new_key=True`` the key provider creates the new key; with ``False``, the
+        provider's current key was changed by other means and the run moves every data key
+        onto it. Interrupted runs are finished by running again.
+        """
+        with self._core.unit() as unit:
+            unit.authorize(actor, Action.KEYS_ROTATE, Resource(None, "keys"))
+        report = self._core.keyring.rotate(new_key=new_key, batch=batch)
+        with self._core.unit() as unit:
+            unit.record(
+                actor,
+                Action.KEYS_ROTATE,
+                Resource(None, "keys", report.master_key_id),
+                "operator_administers",
+            )
+        return report
+
+    def close(self) -> None:
+        """Close transports and storage. Idempotent."""
+        for transport in self.transports.values():
+            transport.close()
+        self.storage.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Space({self.storage!r})"
+
+
+def open(
+    url: str = "sqlite:///monespace.db",
+    *,
+    clock: Clock | None = None,
+    key_provider: KeyProvider | None = None,
+    transports: Mapping[str, Transport | str] | None = None,
+    settings: Settings | None = None,
+    plugins: Iterable[object] = (),
+    load_entrypoints: bool = True,
+) -> Space:
+    """Open the space stored at *url*.
+
+    :param url: ``memory://``, ``sqlite:///path.db``, or any scheme a plugin registers
+        (``postgresql://...`` with ``monespace-postgres``).
+    :param clock: where time comes from (default: the system clock).
+    :param key_provider: the master-key provider; by default the first one a plugin offers,
+        else ``MONESPACE_MASTER_KEY`` or the key file.
+    :param transports: channel name → transport, or a transport URL
+        (``{"email": "file:///var/spool/monespace"}``).
+    :param plugins: plugin objects to register besides the installed ones.
+    :param load_entrypoints: load the plugins installed under the ``monespace`` group.
+    :raises UnknownSchemeError: when no backend serves the URL's scheme.
+    :raises SchemaVersionError: when the store was written by a newer monespace.
+    """
+    registry = Plugins(plugins, load_entrypoints=load_entrypoints)
+    storage = registry.open_storage(url)
+    try:
+        built = {
+            channel: registry.make_transport(t) if isinstance(t, str) else t
+            for channel, t in (transports or {}).items()
+        }
+    except BaseException:
+        storage.close()
+        raise
+    return Space(
+        storage,
+        url=url,
+        plugins=registry,
+        clock=clock,
+        key_provider=key_provider,
+        transports=built,
+        settings=settings,
+    )

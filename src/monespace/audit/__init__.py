@@ -1,0 +1,20 @@
+"""The tamper-evident audit trail.
+
+.. versionadded:: 0.1
+"""
+
+from ._chain import GENESIS_HASH, VerifyReport, canonical_bytes, chain, event_hash, verify
+from ._model import AuditEvent, Checkpoint, Outcome, PendingEvent
+
+__all__ = [
+    "GENESIS_HASH",
+    "AuditEvent",
+    "Checkpoint",
+    "Outcome",
+    "PendingEvent",
+    "VerifyReport",
+    "canonical_bytes",
+    "chain",
+    "event_hash",
+    "verify",
+]

@@ -1,0 +1,79 @@
+"""``space.audit``: reading and verifying the trail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from ..access import Action, Resource
+from ..actors import Actor
+from ._chain import VerifyReport, verify
+from ._model import AuditEvent, Checkpoint
+
+if TYPE_CHECKING:
+    from .._core import Core
+
+__all__ = ["AuditService"]
+
+_PAGE = 2000
+
+
+class AuditService:
+    """The hash-chained audit trail of a space.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    def _scan(self) -> Iterator[AuditEvent]:
+        # Each page in its own read transaction: a long verification does not hold a
+        # snapshot (and so the WAL) open for its whole duration. Events are append-only, so
+        # pages read at different moments still form one prefix of the trail.
+        after = 0
+        while True:
+            with self._core.storage.read() as tx:
+                page = tx.audit.scan(after_seq=after, limit=_PAGE)
+            if not page:
+                return
+            yield from page
+            after = page[-1].seq
+
+    def verify(self, checkpoint: Checkpoint | None = None) -> VerifyReport:
+        """Check the whole chain (and, if given, that it still holds *checkpoint*).
+
+        Needs no key and no actor: it reads identifiers and hashes only.
+        """
+        return verify(self._scan(), checkpoint)
+
+    def checkpoint(self) -> Checkpoint | None:
+        """The current head of the chain, to store outside the database (``None`` if empty)."""
+        with self._core.storage.read() as tx:
+            last = tx.audit.last()
+        return None if last is None else Checkpoint(last.seq, last.hash, last.at)
+
+    def count(self) -> int:
+        """How many events the trail holds."""
+        with self._core.storage.read() as tx:
+            return tx.audit.count()
+
+    def events(self, actor: Actor, *, after_seq: int = 0, limit: int = 1000) -> list[AuditEvent]:
+        """Events of the whole space, for the operator (reading the trail is itself audited)."""
+        with self._core.unit() as unit:
+            resource = Resource(None, "audit")
+            decision = unit.authorize(actor, Action.AUDIT_READ, resource)
+            events = unit.tx.audit.scan(after_seq=after_seq, limit=limit)
+            unit.record(actor, Action.AUDIT_READ, resource, decision)
+            return events
+
+    def for_patient(
+        self, actor: Actor, patient_id: str, *, after_seq: int = 0, limit: int = 1000
+    ) -> list[AuditEvent]:
+        """What happened in one patient's space, for the patient (or the operator)."""
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "audit")
+            decision = unit.authorize(actor, Action.AUDIT_READ, resource)
+            events = unit.tx.audit.for_patient(patient_id, after_seq=after_seq, limit=limit)
+            unit.record(actor, Action.AUDIT_READ, resource, decision)
+            return events

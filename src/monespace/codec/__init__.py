@@ -1,0 +1,8 @@
+"""Wire formats for the domain model. The model classes themselves know no format.
+
+.. versionadded:: 0.1
+"""
+
+from .json import configure_converter, make_converter
+
+__all__ = ["configure_converter", "make_converter"]

@@ -1,0 +1,37 @@
+"""Encryption at rest: master-key providers and AES-256-GCM envelope encryption.
+
+.. versionadded:: 0.1
+"""
+
+from ._envelope import content_aad, generate_data_key, open_sealed, seal, unwrap_key, wrap_key
+from ._keys import (
+    ENV_KEY,
+    ENV_KEY_FILE,
+    ENV_PREVIOUS_KEYS,
+    EnvKeyProvider,
+    FileKeyProvider,
+    KeyProvider,
+    MasterKey,
+    StaticKeyProvider,
+    default_key_file,
+    default_key_provider,
+)
+
+__all__ = [
+    "ENV_KEY",
+    "ENV_KEY_FILE",
+    "ENV_PREVIOUS_KEYS",
+    "EnvKeyProvider",
+    "FileKeyProvider",
+    "KeyProvider",
+    "MasterKey",
+    "StaticKeyProvider",
+    "content_aad",
+    "default_key_file",
+    "default_key_provider",
+    "generate_data_key",
+    "open_sealed",
+    "seal",
+    "unwrap_key",
+    "wrap_key",
+]

@@ -1,0 +1,226 @@
+"""The one error tree of monespace.
+
+Every error the library raises on purpose is a :class:`MonespaceError`. Where the meaning
+matches a builtin, the class also inherits it, so ``except ValueError`` keeps working for
+callers who do not know monespace::
+
+    MonespaceError
+    ├── ConfigurationError
+    │   ├── UnknownSchemeError            (no backend or transport for a URL scheme)
+    │   └── PluginError                   (a plugin is malformed or clashes with another)
+    ├── ValidationError (ValueError)
+    │   └── IdentifierError
+    │       ├── InvalidNIRError
+    │       ├── InvalidINSError
+    │       ├── InvalidRPPSError
+    │       └── InvalidMSSanteAddressError
+    ├── StorageError
+    │   ├── SchemaVersionError            (database written by a newer monespace)
+    │   ├── NotFoundError (LookupError)
+    │   └── ConflictError                 (unique key or idempotency clash)
+    ├── SecurityError
+    │   ├── AccessDeniedError (PermissionError)
+    │   ├── CryptoError
+    │   │   ├── MasterKeyError            (master key missing or not the one that wrapped the data)
+    │   │   ├── DecryptionError           (ciphertext, tag or associated data altered)
+    │   │   └── DataShreddedError         (the patient's data key was destroyed)
+    │   └── AuditIntegrityError           (the hash chain does not verify)
+    └── TransportError                    (a notification could not be delivered)
+
+Messages name *what* is wrong (which field, which scheme, which event) but never carry
+health data, provisional codes or key material: they end up in logs and HTTP responses.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDeniedError",
+    "AuditIntegrityError",
+    "ConfigurationError",
+    "ConflictError",
+    "CryptoError",
+    "DataShreddedError",
+    "DecryptionError",
+    "IdentifierError",
+    "InvalidINSError",
+    "InvalidMSSanteAddressError",
+    "InvalidNIRError",
+    "InvalidRPPSError",
+    "MasterKeyError",
+    "MonespaceError",
+    "NotFoundError",
+    "PluginError",
+    "SchemaVersionError",
+    "SecurityError",
+    "StorageError",
+    "TransportError",
+    "UnknownSchemeError",
+    "ValidationError",
+]
+
+
+class MonespaceError(Exception):
+    """Root of every error raised by monespace."""
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+class ConfigurationError(MonespaceError):
+    """The space, a plugin or the environment is configured in a way that cannot work."""
+
+
+class UnknownSchemeError(ConfigurationError):
+    """No registered backend or transport handles a URL scheme.
+
+    :ivar scheme: the scheme that was asked for.
+    :ivar known: the schemes that are registered.
+    """
+
+    def __init__(self, kind: str, scheme: str, known: list[str]) -> None:
+        self.scheme = scheme
+        self.known = sorted(known)
+        listed = ", ".join(self.known) or "none"
+        super().__init__(
+            f"no {kind} is registered for the URL scheme {scheme!r} (registered: {listed}); "
+            "install the plugin that provides it"
+        )
+
+
+class PluginError(ConfigurationError):
+    """A plugin is malformed, or registers a name another plugin already took.
+
+    :ivar plugin: the name of the offending plugin or backend, when known.
+    """
+
+    def __init__(self, message: str, *, plugin: str | None = None) -> None:
+        self.plugin = plugin
+        super().__init__(message)
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+class ValidationError(MonespaceError, ValueError):
+    """Input does not satisfy a domain rule."""
+
+
+class IdentifierError(ValidationError):
+    """A national identifier is malformed or its check key is wrong.
+
+    The message names the rule that failed, never the identifier itself: identifiers are
+    personal data and error messages reach logs.
+    """
+
+
+class InvalidNIRError(IdentifierError):
+    """A NIR (numéro d'inscription au répertoire, the social security number) is invalid."""
+
+
+class InvalidINSError(IdentifierError):
+    """An INS (identifiant national de santé) is invalid: matricule, OID or traits."""
+
+
+class InvalidRPPSError(IdentifierError):
+    """An RPPS number (répertoire partagé des professionnels de santé) is invalid."""
+
+
+class InvalidMSSanteAddressError(IdentifierError):
+    """An MSSanté (messagerie sécurisée de santé) address is invalid."""
+
+
+# --- storage ---------------------------------------------------------------------------------
+
+
+class StorageError(MonespaceError):
+    """The storage backend failed or holds something this version cannot use."""
+
+
+class SchemaVersionError(StorageError):
+    """The database schema is newer than this version of monespace understands.
+
+    Opening it could corrupt data written by the newer version, so monespace refuses.
+
+    :ivar found: the schema version recorded in the database.
+    :ivar supported: the newest schema version this version knows.
+    """
+
+    def __init__(self, found: int, supported: int) -> None:
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"the database has schema version {found} but this monespace supports up to "
+            f"{supported}; upgrade monespace to open it"
+        )
+
+
+class NotFoundError(StorageError, LookupError):
+    """The requested object does not exist (or the actor may not know it exists)."""
+
+
+class ConflictError(StorageError):
+    """The change clashes with something already stored (a unique identifier, a key)."""
+
+
+# --- security --------------------------------------------------------------------------------
+
+
+class SecurityError(MonespaceError):
+    """A security control refused the operation or found tampering."""
+
+
+class AccessDeniedError(SecurityError, PermissionError):
+    """The policy denied the operation.
+
+    The message is the same whether or not the target exists, so a denial never reveals
+    the existence of another person's data.
+
+    :ivar rule: the name of the policy rule that decided.
+    """
+
+    def __init__(self, rule: str) -> None:
+        self.rule = rule
+        super().__init__(f"access denied (rule: {rule})")
+
+
+class CryptoError(SecurityError):
+    """Encryption or decryption could not be carried out."""
+
+
+class MasterKeyError(CryptoError):
+    """The master key is missing, malformed, or is not the key that wrapped stored data."""
+
+
+class DecryptionError(CryptoError):
+    """A ciphertext failed authentication: it, its tag, or its associated data were altered."""
+
+
+class DataShreddedError(CryptoError):
+    """The patient's data key was destroyed (crypto-shredding): the content is unrecoverable."""
+
+
+class AuditIntegrityError(SecurityError):
+    """The audit trail's hash chain does not verify.
+
+    :ivar seq: the sequence number of the first event that fails.
+    """
+
+    def __init__(self, message: str, *, seq: int | None = None) -> None:
+        self.seq = seq
+        super().__init__(message)
+
+
+# --- transport -------------------------------------------------------------------------------
+
+
+class TransportError(MonespaceError):
+    """A transport could not deliver a notification; the outbox will retry it.
+
+    :ivar permanent: ``True`` when retrying cannot help (a malformed address, say).
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        self.permanent = permanent
+        super().__init__(message)

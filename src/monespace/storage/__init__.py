@@ -1,0 +1,44 @@
+"""The storage port and the built-in backends (memory, SQLite).
+
+.. versionadded:: 0.1
+"""
+
+from ._base import (
+    AuditRepository,
+    BlobRepository,
+    KeyRepository,
+    OutboxRepository,
+    PatientRepository,
+    StorageBackend,
+    Transaction,
+    paged,
+)
+from ._memory import MemoryStorage
+from ._rows import BlobRow, DataKeyRow, OutboxRow, OutboxStatus, PatientRow
+from ._sql import Cursor, Dialect, SqlTransaction, from_db_time, to_db_time
+from ._sqlite import LATEST_SCHEMA_VERSION, SQLiteStorage, sqlite_path_from_url
+
+__all__ = [
+    "LATEST_SCHEMA_VERSION",
+    "AuditRepository",
+    "BlobRepository",
+    "BlobRow",
+    "Cursor",
+    "DataKeyRow",
+    "Dialect",
+    "KeyRepository",
+    "MemoryStorage",
+    "OutboxRepository",
+    "OutboxRow",
+    "OutboxStatus",
+    "PatientRepository",
+    "PatientRow",
+    "SQLiteStorage",
+    "SqlTransaction",
+    "StorageBackend",
+    "Transaction",
+    "from_db_time",
+    "paged",
+    "sqlite_path_from_url",
+    "to_db_time",
+]

@@ -1,0 +1,247 @@
+"""The storage port: what a backend must offer.
+
+A backend is a :class:`StorageBackend` that hands out :class:`Transaction` objects; a
+transaction exposes one typed repository per kind of row. Services build every change inside
+one write transaction, with its audit events and its notifications, so that a change, its
+trace and its notifications are committed together or not at all.
+
+Backends store and return rows; they never decide who may see them. Access is decided in
+:mod:`monespace.access`, above this layer.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import ClassVar, Self
+
+from ..audit import AuditEvent
+from ._rows import BlobRow, DataKeyRow, OutboxRow, OutboxStatus, PatientRow
+
+__all__ = [
+    "AuditRepository",
+    "BlobRepository",
+    "KeyRepository",
+    "OutboxRepository",
+    "PatientRepository",
+    "StorageBackend",
+    "Transaction",
+    "paged",
+]
+
+
+class PatientRepository(abc.ABC):
+    """Registered persons."""
+
+    @abc.abstractmethod
+    def add(self, row: PatientRow) -> None:
+        """Store a new person.
+
+        :raises ConflictError: when the id or the NIR index is already stored.
+        """
+
+    @abc.abstractmethod
+    def get(self, patient_id: str) -> PatientRow | None:
+        """The person with this id, or ``None``."""
+
+    @abc.abstractmethod
+    def find_by_nir_index(self, nir_index: bytes) -> PatientRow | None:
+        """The person whose NIR has this blind index, or ``None``."""
+
+    @abc.abstractmethod
+    def replace_identity(self, patient_id: str, sealed_identity: bytes) -> None:
+        """Replace the sealed identity of a stored person.
+
+        :raises NotFoundError: when there is no such person.
+        """
+
+    @abc.abstractmethod
+    def count(self) -> int:
+        """How many persons are stored."""
+
+    @abc.abstractmethod
+    def ids(self, *, after: str | None = None, limit: int = 1000) -> list[str]:
+        """Patient ids in ascending order, after *after*: for batch jobs that must page."""
+
+
+class KeyRepository(abc.ABC):
+    """Wrapped data keys, one per patient, plus space-wide keys."""
+
+    @abc.abstractmethod
+    def add(self, row: DataKeyRow) -> None:
+        """Store a patient's first data key.
+
+        :raises ConflictError: when the patient already has one (even a destroyed one).
+        """
+
+    @abc.abstractmethod
+    def get(self, owner_id: str) -> DataKeyRow | None:
+        """The data-key row of *owner_id*, destroyed or not, or ``None``."""
+
+    @abc.abstractmethod
+    def rewrap(
+        self, owner_id: str, *, expected_master_key_id: str, master_key_id: str, wrapped: bytes
+    ) -> bool:
+        """Replace a wrapped key if it is still wrapped by *expected_master_key_id*.
+
+        :return: ``False`` when the row changed meanwhile (destroyed or already re-wrapped).
+        """
+
+    @abc.abstractmethod
+    def destroy(self, owner_id: str, at: datetime) -> bool:
+        """Erase the wrapped key, keeping a tombstone. ``False`` if there was none to erase."""
+
+    @abc.abstractmethod
+    def master_key_ids(self) -> set[str]:
+        """The fingerprints of every master key that wraps at least one stored key."""
+
+    @abc.abstractmethod
+    def wrapped_by_other_than(self, master_key_id: str, *, limit: int) -> list[DataKeyRow]:
+        """Up to *limit* live rows not wrapped by *master_key_id* (for rotation)."""
+
+
+class BlobRepository(abc.ABC):
+    """Encrypted contents."""
+
+    @abc.abstractmethod
+    def add(self, row: BlobRow) -> None:
+        """Store a new blob.
+
+        :raises ConflictError: when the id is taken.
+        """
+
+    @abc.abstractmethod
+    def get(self, blob_id: str) -> BlobRow | None:
+        """The blob with this id, or ``None``."""
+
+    @abc.abstractmethod
+    def list_for_patient(self, patient_id: str) -> list[BlobRow]:
+        """Every blob of a patient, oldest first."""
+
+    @abc.abstractmethod
+    def delete_for_patient(self, patient_id: str) -> int:
+        """Delete every blob of a patient; return how many were deleted."""
+
+
+class AuditRepository(abc.ABC):
+    """The append-only audit trail. There is deliberately no update and no delete."""
+
+    @abc.abstractmethod
+    def last(self) -> AuditEvent | None:
+        """The newest event, or ``None`` on an empty trail."""
+
+    @abc.abstractmethod
+    def append(self, event: AuditEvent) -> None:
+        """Store *event*, whose ``seq`` must be one more than the last one's.
+
+        :raises ConflictError: when ``seq`` is taken (another writer got there first).
+        """
+
+    @abc.abstractmethod
+    def scan(self, *, after_seq: int = 0, limit: int = 1000) -> list[AuditEvent]:
+        """Events with ``seq > after_seq`` in ascending order, at most *limit*."""
+
+    @abc.abstractmethod
+    def for_patient(
+        self, patient_id: str, *, after_seq: int = 0, limit: int = 1000
+    ) -> list[AuditEvent]:
+        """A patient's events with ``seq > after_seq``, ascending, at most *limit*."""
+
+    @abc.abstractmethod
+    def count(self) -> int:
+        """How many events are stored."""
+
+
+class OutboxRepository(abc.ABC):
+    """Notifications waiting for delivery."""
+
+    @abc.abstractmethod
+    def add(self, row: OutboxRow) -> None:
+        """Queue a notification.
+
+        :raises ConflictError: when its id or idempotency key is already queued.
+        """
+
+    @abc.abstractmethod
+    def get(self, message_id: str) -> OutboxRow | None:
+        """The notification with this id, or ``None``."""
+
+    @abc.abstractmethod
+    def due(self, now: datetime, *, limit: int) -> list[OutboxRow]:
+        """Pending notifications whose next attempt is due, oldest first."""
+
+    @abc.abstractmethod
+    def update(self, row: OutboxRow) -> None:
+        """Store the new delivery state of a queued notification (matched by id)."""
+
+    @abc.abstractmethod
+    def count(self, status: OutboxStatus | None = None) -> int:
+        """How many notifications there are, in *status* or in all."""
+
+
+class Transaction(abc.ABC):
+    """One unit of work against a backend: commit together or not at all."""
+
+    patients: PatientRepository
+    keys: KeyRepository
+    blobs: BlobRepository
+    audit: AuditRepository
+    outbox: OutboxRepository
+
+
+class StorageBackend(abc.ABC):
+    """A storage backend, registered by URL scheme.
+
+    Subclasses set ``name`` and ``schemes`` and implement the methods below. The contract
+    suite in :mod:`monespace.testing` checks a backend against the reference behaviour.
+
+    .. versionadded:: 0.1
+    """
+
+    name: ClassVar[str]
+    schemes: ClassVar[Sequence[str]]
+
+    @classmethod
+    @abc.abstractmethod
+    def from_url(cls, url: str) -> Self:
+        """Open (and migrate, when needed) the store at *url*.
+
+        :raises SchemaVersionError: when the store was written by a newer monespace.
+        """
+
+    @abc.abstractmethod
+    def write(self) -> AbstractContextManager[Transaction]:
+        """A write transaction; writers are serialised. Commits when the block exits normally,
+        rolls back when it raises."""
+
+    @abc.abstractmethod
+    def read(self) -> AbstractContextManager[Transaction]:
+        """A read-only transaction seeing one consistent snapshot."""
+
+    @property
+    @abc.abstractmethod
+    def schema_version(self) -> int:
+        """The schema version of the open store."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections and files. Idempotent."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def paged(fetch: Callable[[int, int], list[AuditEvent]], page: int = 1000) -> Iterator[AuditEvent]:
+    """Iterate over an audit scan ``fetch(after_seq, limit)`` page by page, in constant memory."""
+    after = 0
+    while True:
+        batch = fetch(after, page)
+        if not batch:
+            return
+        yield from batch
+        after = batch[-1].seq

@@ -1,0 +1,273 @@
+"""The in-memory backend: the reference behaviour, and fast storage for tests.
+
+State lives in plain dicts behind one lock. A write transaction records an undo action for
+every change and replays them backwards if the block raises, so a failed operation leaves
+nothing behind, exactly as a rolled-back SQL transaction would.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import ClassVar, Self
+
+import attrs
+
+from ..audit import AuditEvent
+from ..errors import ConflictError, NotFoundError, StorageError
+from ._base import (
+    AuditRepository,
+    BlobRepository,
+    KeyRepository,
+    OutboxRepository,
+    PatientRepository,
+    StorageBackend,
+    Transaction,
+)
+from ._rows import BlobRow, DataKeyRow, OutboxRow, OutboxStatus, PatientRow
+from ._sqlite import LATEST_SCHEMA_VERSION
+
+__all__ = ["MemoryStorage"]
+
+_Undo = Callable[[], object]
+
+
+class _State:
+    def __init__(self) -> None:
+        self.patients: dict[str, PatientRow] = {}
+        self.nir_index: dict[bytes, str] = {}
+        self.keys: dict[str, DataKeyRow] = {}
+        self.blobs: dict[str, BlobRow] = {}
+        self.audit: list[AuditEvent] = []
+        self.outbox: dict[str, OutboxRow] = {}
+        self.outbox_keys: dict[str, str] = {}
+
+
+class _Repo:
+    def __init__(self, tx: _MemoryTransaction) -> None:
+        self._tx = tx
+        self._s = tx.state
+
+    def _changed(self, undo: _Undo) -> None:
+        self._tx.record(undo)
+
+
+class _Patients(_Repo, PatientRepository):
+    def add(self, row: PatientRow) -> None:
+        if row.id in self._s.patients or row.nir_index in self._s.nir_index:
+            raise ConflictError("a person with this id or NIR is already registered")
+        self._changed(lambda: (self._s.patients.pop(row.id), self._s.nir_index.pop(row.nir_index)))
+        self._s.patients[row.id] = row
+        self._s.nir_index[row.nir_index] = row.id
+
+    def get(self, patient_id: str) -> PatientRow | None:
+        return self._s.patients.get(patient_id)
+
+    def find_by_nir_index(self, nir_index: bytes) -> PatientRow | None:
+        patient_id = self._s.nir_index.get(nir_index)
+        return None if patient_id is None else self._s.patients[patient_id]
+
+    def replace_identity(self, patient_id: str, sealed_identity: bytes) -> None:
+        old = self._s.patients.get(patient_id)
+        if old is None:
+            raise NotFoundError("no such person")
+        self._changed(lambda: self._s.patients.__setitem__(patient_id, old))
+        self._s.patients[patient_id] = attrs.evolve(old, sealed_identity=sealed_identity)
+
+    def count(self) -> int:
+        return len(self._s.patients)
+
+    def ids(self, *, after: str | None = None, limit: int = 1000) -> list[str]:
+        return sorted(i for i in self._s.patients if after is None or i > after)[:limit]
+
+
+class _Keys(_Repo, KeyRepository):
+    def add(self, row: DataKeyRow) -> None:
+        if row.patient_id in self._s.keys:
+            raise ConflictError("this owner already has a data key")
+        self._changed(lambda: self._s.keys.pop(row.patient_id))
+        self._s.keys[row.patient_id] = row
+
+    def get(self, owner_id: str) -> DataKeyRow | None:
+        return self._s.keys.get(owner_id)
+
+    def _replace(self, old: DataKeyRow, new: DataKeyRow) -> None:
+        self._changed(lambda: self._s.keys.__setitem__(old.patient_id, old))
+        self._s.keys[old.patient_id] = new
+
+    def rewrap(
+        self, owner_id: str, *, expected_master_key_id: str, master_key_id: str, wrapped: bytes
+    ) -> bool:
+        old = self._s.keys.get(owner_id)
+        if old is None or old.wrapped is None or old.master_key_id != expected_master_key_id:
+            return False
+        self._replace(old, attrs.evolve(old, master_key_id=master_key_id, wrapped=wrapped))
+        return True
+
+    def destroy(self, owner_id: str, at: datetime) -> bool:
+        old = self._s.keys.get(owner_id)
+        if old is None or old.wrapped is None:
+            return False
+        self._replace(old, attrs.evolve(old, wrapped=None, master_key_id=None, destroyed_at=at))
+        return True
+
+    def master_key_ids(self) -> set[str]:
+        return {r.master_key_id for r in self._s.keys.values() if r.master_key_id is not None}
+
+    def wrapped_by_other_than(self, master_key_id: str, *, limit: int) -> list[DataKeyRow]:
+        rows = (
+            r
+            for r in sorted(self._s.keys.values(), key=lambda r: r.patient_id)
+            if r.wrapped is not None and r.master_key_id != master_key_id
+        )
+        return [row for _, row in zip(range(limit), rows, strict=False)]
+
+
+class _Blobs(_Repo, BlobRepository):
+    def add(self, row: BlobRow) -> None:
+        if row.id in self._s.blobs:
+            raise ConflictError("a blob with this id already exists")
+        self._changed(lambda: self._s.blobs.pop(row.id))
+        self._s.blobs[row.id] = row
+
+    def get(self, blob_id: str) -> BlobRow | None:
+        return self._s.blobs.get(blob_id)
+
+    def list_for_patient(self, patient_id: str) -> list[BlobRow]:
+        rows = [b for b in self._s.blobs.values() if b.patient_id == patient_id]
+        return sorted(rows, key=lambda b: (b.created_at, b.id))
+
+    def delete_for_patient(self, patient_id: str) -> int:
+        doomed = {k: b for k, b in self._s.blobs.items() if b.patient_id == patient_id}
+        self._changed(lambda: self._s.blobs.update(doomed))
+        for key in doomed:
+            del self._s.blobs[key]
+        return len(doomed)
+
+
+class _Audit(_Repo, AuditRepository):
+    def last(self) -> AuditEvent | None:
+        return self._s.audit[-1] if self._s.audit else None
+
+    def append(self, event: AuditEvent) -> None:
+        if event.seq != len(self._s.audit) + 1:
+            raise ConflictError(
+                f"audit event {event.seq} does not follow event {len(self._s.audit)}"
+            )
+        self._changed(self._s.audit.pop)
+        self._s.audit.append(event)
+
+    def scan(self, *, after_seq: int = 0, limit: int = 1000) -> list[AuditEvent]:
+        return self._s.audit[max(after_seq, 0) : max(after_seq, 0) + limit]
+
+    def for_patient(
+        self, patient_id: str, *, after_seq: int = 0, limit: int = 1000
+    ) -> list[AuditEvent]:
+        events = (e for e in self._s.audit[max(after_seq, 0) :] if e.patient_id == patient_id)
+        return [event for _, event in zip(range(limit), events, strict=False)]
+
+    def count(self) -> int:
+        return len(self._s.audit)
+
+
+class _Outbox(_Repo, OutboxRepository):
+    def add(self, row: OutboxRow) -> None:
+        if row.id in self._s.outbox or row.idempotency_key in self._s.outbox_keys:
+            raise ConflictError("this notification is already queued")
+        self._changed(
+            lambda: (self._s.outbox.pop(row.id), self._s.outbox_keys.pop(row.idempotency_key))
+        )
+        self._s.outbox[row.id] = row
+        self._s.outbox_keys[row.idempotency_key] = row.id
+
+    def get(self, message_id: str) -> OutboxRow | None:
+        return self._s.outbox.get(message_id)
+
+    def due(self, now: datetime, *, limit: int) -> list[OutboxRow]:
+        rows = [
+            r
+            for r in self._s.outbox.values()
+            if r.status is OutboxStatus.PENDING and r.next_attempt_at <= now
+        ]
+        return sorted(rows, key=lambda r: (r.next_attempt_at, r.created_at, r.id))[:limit]
+
+    def update(self, row: OutboxRow) -> None:
+        old = self._s.outbox.get(row.id)
+        if old is None:
+            raise NotFoundError("no such notification")
+        self._changed(lambda: self._s.outbox.__setitem__(row.id, old))
+        self._s.outbox[row.id] = row
+
+    def count(self, status: OutboxStatus | None = None) -> int:
+        return sum(1 for r in self._s.outbox.values() if status is None or r.status is status)
+
+
+class _MemoryTransaction(Transaction):
+    def __init__(self, state: _State, *, writable: bool) -> None:
+        self.state = state
+        self._writable = writable
+        self.undo: list[_Undo] = []
+        self.patients = _Patients(self)
+        self.keys = _Keys(self)
+        self.blobs = _Blobs(self)
+        self.audit = _Audit(self)
+        self.outbox = _Outbox(self)
+
+    def record(self, undo: _Undo) -> None:
+        if not self._writable:
+            raise StorageError("cannot write in a read-only transaction")
+        self.undo.append(undo)
+
+
+class MemoryStorage(StorageBackend):
+    """Storage in process memory, lost when the process ends. URL: ``memory://``.
+
+    Each ``memory://`` URL opens a new, empty store.
+    """
+
+    name: ClassVar[str] = "memory"
+    schemes: ClassVar[tuple[str, ...]] = ("memory",)
+
+    def __init__(self) -> None:
+        self._state = _State()
+        self._lock = threading.RLock()
+        self._closed = False
+
+    @classmethod
+    def from_url(cls, url: str) -> Self:
+        return cls()
+
+    @property
+    def schema_version(self) -> int:
+        # The memory store has no migrations; it always has the newest shape.
+        return LATEST_SCHEMA_VERSION
+
+    @contextmanager
+    def write(self) -> Iterator[Transaction]:
+        with self._lock:
+            self._check_open()
+            tx = _MemoryTransaction(self._state, writable=True)
+            try:
+                yield tx
+            except BaseException:
+                for undo in reversed(tx.undo):
+                    undo()
+                raise
+
+    @contextmanager
+    def read(self) -> Iterator[Transaction]:
+        with self._lock:
+            self._check_open()
+            yield _MemoryTransaction(self._state, writable=False)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("the storage is closed")
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __repr__(self) -> str:
+        return "MemoryStorage()"

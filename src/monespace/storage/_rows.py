@@ -1,0 +1,103 @@
+"""The rows storage backends keep. Backends store and return these, and decide nothing.
+
+Every row carries the patient id (where it has one) so that a large deployment can partition
+every table by patient.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import attrs
+
+__all__ = ["BlobRow", "DataKeyRow", "OutboxRow", "OutboxStatus", "PatientRow"]
+
+
+@attrs.frozen
+class PatientRow:
+    """A registered person.
+
+    :param nir_index: a keyed hash of the NIR (a blind index): it finds the person by NIR
+        without the database holding the NIR.
+    :param sealed_identity: the identity (INS, traits, contacts), encrypted with the
+        person's data key.
+    """
+
+    id: str
+    nir_index: bytes
+    sealed_identity: bytes
+    created_at: datetime
+
+
+@attrs.frozen
+class DataKeyRow:
+    """A patient's data key, wrapped by the master key ``master_key_id``.
+
+    ``wrapped`` is ``None`` once the key was destroyed (crypto-shredding); the row stays as a
+    tombstone so that "destroyed" can be told apart from "never existed".
+    """
+
+    patient_id: str
+    master_key_id: str | None
+    wrapped: bytes | None
+    created_at: datetime
+    destroyed_at: datetime | None = None
+
+
+@attrs.frozen
+class BlobRow:
+    """An encrypted content (document, attachment...).
+
+    :param kind: what the content is (``"content"``, ``"attachment"``); part of the
+        associated data, so a blob cannot be passed off as another kind.
+    :param size: the plaintext size in bytes.
+    :param sha256: the plaintext's SHA-256, as XDS metadata carries it.
+    """
+
+    id: str
+    patient_id: str
+    kind: str
+    media_type: str
+    size: int
+    sha256: bytes
+    sealed: bytes
+    created_at: datetime
+
+
+class OutboxStatus(StrEnum):
+    """Where a notification is in its delivery."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
+    """Gave up: a permanent failure, or too many attempts."""
+
+
+@attrs.frozen
+class OutboxRow:
+    """A notification waiting for, or done with, delivery.
+
+    Notifications tell a person that something happened ("you have a new document"); they
+    never carry health content, which is why they may be stored unencrypted.
+
+    :param channel: the channel name a transport is configured for (``"email"``,
+        ``"letter"``, ``"sms"``).
+    :param idempotency_key: unique; enqueuing twice with the same key is refused, and
+        transports use ``id`` to recognise a redelivery.
+    """
+
+    id: str
+    channel: str
+    recipient: str
+    subject: str
+    body: str
+    kind: str
+    created_at: datetime
+    next_attempt_at: datetime
+    idempotency_key: str
+    patient_id: str | None = None
+    status: OutboxStatus = OutboxStatus.PENDING
+    attempts: int = 0
+    last_error: str | None = None
+    sent_at: datetime | None = None

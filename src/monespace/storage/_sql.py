@@ -1,0 +1,408 @@
+"""Repositories over a DB-API connection, shared by every SQL backend.
+
+Queries are written once with ``?`` placeholders; a :class:`Dialect` adapts them to the
+driver (``%s`` for psycopg) and names the driver's integrity error. SQL lives here and in the
+migration files only: services never build SQL.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import attrs
+
+from ..actors import AccessMode, ActorKind
+from ..audit import AuditEvent, Outcome
+from ..errors import ConflictError, NotFoundError
+from ._base import (
+    AuditRepository,
+    BlobRepository,
+    KeyRepository,
+    OutboxRepository,
+    PatientRepository,
+    Transaction,
+)
+from ._rows import BlobRow, DataKeyRow, OutboxRow, OutboxStatus, PatientRow
+
+__all__ = ["Cursor", "Dialect", "SqlTransaction", "from_db_time", "to_db_time"]
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor the repositories use."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+    @property
+    def rowcount(self) -> int: ...
+
+
+@attrs.frozen
+class Dialect:
+    """What differs between SQL drivers.
+
+    :param placeholder: the driver's parameter marker (``"?"`` or ``"%s"``).
+    :param integrity_errors: exception classes the driver raises on a constraint violation.
+    """
+
+    placeholder: str
+    integrity_errors: tuple[type[BaseException], ...]
+
+    def sql(self, query: str) -> str:
+        """Rewrite a ``?``-style query for this driver."""
+        return _rewrite(query, self.placeholder)
+
+
+@functools.lru_cache(maxsize=256)
+def _rewrite(query: str, placeholder: str) -> str:
+    return query if placeholder == "?" else re.sub(r"\?", placeholder, query)
+
+
+def to_db_time(moment: datetime) -> str:
+    """Fixed-width UTC text: sorts like the instants it names."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def from_db_time(text: str) -> datetime:
+    """Inverse of :func:`to_db_time`."""
+    return datetime.fromisoformat(text)
+
+
+def _opt_time(text: str | None) -> datetime | None:
+    return None if text is None else from_db_time(text)
+
+
+class _Repo:
+    def __init__(self, cursor: Cursor, dialect: Dialect) -> None:
+        self._cur = cursor
+        self._dialect = dialect
+
+    def _exec(self, query: str, params: Sequence[Any] = ()) -> Cursor:
+        self._cur.execute(self._dialect.sql(query), params)
+        return self._cur
+
+    def _insert(self, query: str, params: Sequence[Any], conflict: str) -> None:
+        try:
+            self._exec(query, params)
+        except self._dialect.integrity_errors as exc:
+            raise ConflictError(conflict) from exc
+
+
+class SqlPatients(_Repo, PatientRepository):
+    _COLS = "id, nir_index, sealed_identity, created_at"
+
+    @staticmethod
+    def _row(r: Sequence[Any]) -> PatientRow:
+        return PatientRow(r[0], bytes(r[1]), bytes(r[2]), from_db_time(r[3]))
+
+    def add(self, row: PatientRow) -> None:
+        self._insert(
+            f"INSERT INTO patients ({self._COLS}) VALUES (?, ?, ?, ?)",
+            (row.id, row.nir_index, row.sealed_identity, to_db_time(row.created_at)),
+            "a person with this id or NIR is already registered",
+        )
+
+    def get(self, patient_id: str) -> PatientRow | None:
+        r = self._exec(f"SELECT {self._COLS} FROM patients WHERE id = ?", (patient_id,)).fetchone()
+        return None if r is None else self._row(r)
+
+    def find_by_nir_index(self, nir_index: bytes) -> PatientRow | None:
+        r = self._exec(
+            f"SELECT {self._COLS} FROM patients WHERE nir_index = ?", (nir_index,)
+        ).fetchone()
+        return None if r is None else self._row(r)
+
+    def replace_identity(self, patient_id: str, sealed_identity: bytes) -> None:
+        cur = self._exec(
+            "UPDATE patients SET sealed_identity = ? WHERE id = ?", (sealed_identity, patient_id)
+        )
+        if cur.rowcount != 1:
+            raise NotFoundError("no such person")
+
+    def count(self) -> int:
+        return int(self._exec("SELECT count(*) FROM patients").fetchone()[0])
+
+    def ids(self, *, after: str | None = None, limit: int = 1000) -> list[str]:
+        rows = self._exec(
+            "SELECT id FROM patients WHERE id > ? ORDER BY id LIMIT ?", (after or "", limit)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+
+class SqlKeys(_Repo, KeyRepository):
+    _COLS = "patient_id, master_key_id, wrapped, created_at, destroyed_at"
+
+    @staticmethod
+    def _row(r: Sequence[Any]) -> DataKeyRow:
+        return DataKeyRow(
+            r[0], r[1], None if r[2] is None else bytes(r[2]), from_db_time(r[3]), _opt_time(r[4])
+        )
+
+    def add(self, row: DataKeyRow) -> None:
+        self._insert(
+            f"INSERT INTO data_keys ({self._COLS}) VALUES (?, ?, ?, ?, ?)",
+            (
+                row.patient_id,
+                row.master_key_id,
+                row.wrapped,
+                to_db_time(row.created_at),
+                None if row.destroyed_at is None else to_db_time(row.destroyed_at),
+            ),
+            "this owner already has a data key",
+        )
+
+    def get(self, owner_id: str) -> DataKeyRow | None:
+        r = self._exec(
+            f"SELECT {self._COLS} FROM data_keys WHERE patient_id = ?", (owner_id,)
+        ).fetchone()
+        return None if r is None else self._row(r)
+
+    def rewrap(
+        self, owner_id: str, *, expected_master_key_id: str, master_key_id: str, wrapped: bytes
+    ) -> bool:
+        cur = self._exec(
+            "UPDATE data_keys SET master_key_id = ?, wrapped = ? "
+            "WHERE patient_id = ? AND master_key_id = ? AND wrapped IS NOT NULL",
+            (master_key_id, wrapped, owner_id, expected_master_key_id),
+        )
+        return cur.rowcount == 1
+
+    def destroy(self, owner_id: str, at: datetime) -> bool:
+        cur = self._exec(
+            "UPDATE data_keys SET wrapped = NULL, master_key_id = NULL, destroyed_at = ? "
+            "WHERE patient_id = ? AND wrapped IS NOT NULL",
+            (to_db_time(at), owner_id),
+        )
+        return cur.rowcount == 1
+
+    def master_key_ids(self) -> set[str]:
+        rows = self._exec(
+            "SELECT DISTINCT master_key_id FROM data_keys WHERE master_key_id IS NOT NULL"
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def wrapped_by_other_than(self, master_key_id: str, *, limit: int) -> list[DataKeyRow]:
+        rows = self._exec(
+            f"SELECT {self._COLS} FROM data_keys "
+            "WHERE wrapped IS NOT NULL AND master_key_id <> ? ORDER BY patient_id LIMIT ?",
+            (master_key_id, limit),
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+
+class SqlBlobs(_Repo, BlobRepository):
+    _COLS = "id, patient_id, kind, media_type, size, sha256, sealed, created_at"
+
+    @staticmethod
+    def _row(r: Sequence[Any]) -> BlobRow:
+        return BlobRow(
+            r[0], r[1], r[2], r[3], int(r[4]), bytes(r[5]), bytes(r[6]), from_db_time(r[7])
+        )
+
+    def add(self, row: BlobRow) -> None:
+        self._insert(
+            f"INSERT INTO blobs ({self._COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.id,
+                row.patient_id,
+                row.kind,
+                row.media_type,
+                row.size,
+                row.sha256,
+                row.sealed,
+                to_db_time(row.created_at),
+            ),
+            "a blob with this id already exists, or its patient does not",
+        )
+
+    def get(self, blob_id: str) -> BlobRow | None:
+        r = self._exec(f"SELECT {self._COLS} FROM blobs WHERE id = ?", (blob_id,)).fetchone()
+        return None if r is None else self._row(r)
+
+    def list_for_patient(self, patient_id: str) -> list[BlobRow]:
+        rows = self._exec(
+            f"SELECT {self._COLS} FROM blobs WHERE patient_id = ? ORDER BY created_at, id",
+            (patient_id,),
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def delete_for_patient(self, patient_id: str) -> int:
+        return self._exec("DELETE FROM blobs WHERE patient_id = ?", (patient_id,)).rowcount
+
+
+class SqlAudit(_Repo, AuditRepository):
+    _COLS = (
+        "seq, at, actor_kind, actor_id, action, outcome, patient_id, target_kind, target_id, "
+        "mode, purpose, rule, prev_hash, hash"
+    )
+
+    @staticmethod
+    def _row(r: Sequence[Any]) -> AuditEvent:
+        return AuditEvent(
+            seq=int(r[0]),
+            at=from_db_time(r[1]),
+            actor_kind=ActorKind(r[2]),
+            actor_id=r[3],
+            action=r[4],
+            outcome=Outcome(r[5]),
+            patient_id=r[6],
+            target_kind=r[7],
+            target_id=r[8],
+            mode=AccessMode(r[9]),
+            purpose=r[10],
+            rule=r[11],
+            prev_hash=bytes(r[12]),
+            hash=bytes(r[13]),
+        )
+
+    def last(self) -> AuditEvent | None:
+        r = self._exec(
+            f"SELECT {self._COLS} FROM audit_events ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return None if r is None else self._row(r)
+
+    def append(self, event: AuditEvent) -> None:
+        self._insert(
+            f"INSERT INTO audit_events ({self._COLS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.seq,
+                to_db_time(event.at),
+                str(event.actor_kind),
+                event.actor_id,
+                event.action,
+                str(event.outcome),
+                event.patient_id,
+                event.target_kind,
+                event.target_id,
+                str(event.mode),
+                event.purpose,
+                event.rule,
+                event.prev_hash,
+                event.hash,
+            ),
+            f"audit event {event.seq} already exists",
+        )
+
+    def scan(self, *, after_seq: int = 0, limit: int = 1000) -> list[AuditEvent]:
+        rows = self._exec(
+            f"SELECT {self._COLS} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def for_patient(
+        self, patient_id: str, *, after_seq: int = 0, limit: int = 1000
+    ) -> list[AuditEvent]:
+        rows = self._exec(
+            f"SELECT {self._COLS} FROM audit_events WHERE patient_id = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (patient_id, after_seq, limit),
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def count(self) -> int:
+        return int(self._exec("SELECT count(*) FROM audit_events").fetchone()[0])
+
+
+class SqlOutbox(_Repo, OutboxRepository):
+    _COLS = (
+        "id, patient_id, channel, recipient, subject, body, kind, created_at, next_attempt_at, "
+        "idempotency_key, status, attempts, last_error, sent_at"
+    )
+
+    @staticmethod
+    def _row(r: Sequence[Any]) -> OutboxRow:
+        return OutboxRow(
+            id=r[0],
+            patient_id=r[1],
+            channel=r[2],
+            recipient=r[3],
+            subject=r[4],
+            body=r[5],
+            kind=r[6],
+            created_at=from_db_time(r[7]),
+            next_attempt_at=from_db_time(r[8]),
+            idempotency_key=r[9],
+            status=OutboxStatus(r[10]),
+            attempts=int(r[11]),
+            last_error=r[12],
+            sent_at=_opt_time(r[13]),
+        )
+
+    @staticmethod
+    def _params(row: OutboxRow) -> tuple[Any, ...]:
+        return (
+            row.id,
+            row.patient_id,
+            row.channel,
+            row.recipient,
+            row.subject,
+            row.body,
+            row.kind,
+            to_db_time(row.created_at),
+            to_db_time(row.next_attempt_at),
+            row.idempotency_key,
+            str(row.status),
+            row.attempts,
+            row.last_error,
+            None if row.sent_at is None else to_db_time(row.sent_at),
+        )
+
+    def add(self, row: OutboxRow) -> None:
+        self._insert(
+            f"INSERT INTO outbox ({self._COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self._params(row),
+            "this notification is already queued",
+        )
+
+    def get(self, message_id: str) -> OutboxRow | None:
+        r = self._exec(f"SELECT {self._COLS} FROM outbox WHERE id = ?", (message_id,)).fetchone()
+        return None if r is None else self._row(r)
+
+    def due(self, now: datetime, *, limit: int) -> list[OutboxRow]:
+        rows = self._exec(
+            f"SELECT {self._COLS} FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? "
+            "ORDER BY next_attempt_at, created_at, id LIMIT ?",
+            (to_db_time(now), limit),
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def update(self, row: OutboxRow) -> None:
+        cur = self._exec(
+            "UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, "
+            "sent_at = ? WHERE id = ?",
+            (
+                str(row.status),
+                row.attempts,
+                to_db_time(row.next_attempt_at),
+                row.last_error,
+                None if row.sent_at is None else to_db_time(row.sent_at),
+                row.id,
+            ),
+        )
+        if cur.rowcount != 1:
+            raise NotFoundError("no such notification")
+
+    def count(self, status: OutboxStatus | None = None) -> int:
+        if status is None:
+            return int(self._exec("SELECT count(*) FROM outbox").fetchone()[0])
+        query = "SELECT count(*) FROM outbox WHERE status = ?"
+        return int(self._exec(query, (str(status),)).fetchone()[0])
+
+
+class SqlTransaction(Transaction):
+    """A transaction whose repositories all run on one cursor."""
+
+    def __init__(self, cursor: Cursor, dialect: Dialect) -> None:
+        self.cursor = cursor
+        self.patients = SqlPatients(cursor, dialect)
+        self.keys = SqlKeys(cursor, dialect)
+        self.blobs = SqlBlobs(cursor, dialect)
+        self.audit = SqlAudit(cursor, dialect)
+        self.outbox = SqlOutbox(cursor, dialect)

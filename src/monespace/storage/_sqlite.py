@@ -1,0 +1,207 @@
+"""The embedded SQLite backend (the default).
+
+Durability and safety settings, each deliberate:
+
+- ``journal_mode=WAL``: readers never block the writer and see a consistent snapshot;
+- ``synchronous=FULL``: in WAL mode ``NORMAL`` may lose the last commits on power loss, and an
+  acknowledged health document must not be lost;
+- ``foreign_keys=ON``: SQLite leaves them off unless asked;
+- ``secure_delete=ON``: deleted content (a destroyed data key) is overwritten, not left in
+  free pages;
+- explicit ``BEGIN IMMEDIATE`` for writes (the ``sqlite3`` module runs in autocommit mode,
+  so it never opens transactions behind our back); one writer at a time, readers in parallel
+  on their own connections.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar, Self
+from urllib.parse import unquote, urlsplit
+
+from ..errors import ConfigurationError, SchemaVersionError, StorageError
+from ._base import StorageBackend, Transaction
+from ._migrations import load_migrations
+from ._sql import Dialect, SqlTransaction, to_db_time
+
+__all__ = ["LATEST_SCHEMA_VERSION", "SQLiteStorage", "sqlite_path_from_url"]
+
+_MIGRATIONS = load_migrations("sqlite")
+LATEST_SCHEMA_VERSION = _MIGRATIONS[-1].version
+_DIALECT = Dialect(placeholder="?", integrity_errors=(sqlite3.IntegrityError,))
+_BUSY_TIMEOUT_MS = 10_000
+
+
+def sqlite_path_from_url(url: str) -> Path:
+    """``sqlite:///relative.db`` → ``relative.db``; ``sqlite:////abs/path.db`` → ``/abs/path.db``.
+
+    The same convention as SQLAlchemy's, so URLs can be shared between tools.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite" or parts.netloc or not parts.path.startswith("/"):
+        raise ConfigurationError(
+            "a SQLite URL looks like sqlite:///relative/path.db or sqlite:////absolute/path.db"
+        )
+    path = unquote(parts.path[1:])
+    if not path or path == ":memory:":
+        raise ConfigurationError("a SQLite URL needs a file path (use memory:// for no file)")
+    return Path(path)
+
+
+class SQLiteStorage(StorageBackend):
+    """Storage in one SQLite file. URL: ``sqlite:///path/to/file.db``.
+
+    :param path: the database file; created (mode 0600) with its schema when missing.
+    """
+
+    name: ClassVar[str] = "sqlite"
+    schemes: ClassVar[tuple[str, ...]] = ("sqlite",)
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
+        is_new = not self.path.exists()
+        if is_new:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Create the file ourselves so that it is private from the first byte.
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            os.close(fd)
+        self._writer = self._connect()
+        try:
+            self._version = self._migrate()
+        except BaseException:
+            self._writer.close()
+            raise
+
+    @classmethod
+    def from_url(cls, url: str) -> Self:
+        return cls(sqlite_path_from_url(url))
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                raise StorageError(f"could not switch {self.path} to WAL mode (got {mode})")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA secure_delete = ON")
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"{self.path} is not a usable SQLite database: {exc}") from exc
+        return conn
+
+    def _migrate(self) -> int:
+        conn = self._writer
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT"
+        )
+        current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
+        version = int(current.fetchone()[0])
+        if version > LATEST_SCHEMA_VERSION:
+            raise SchemaVersionError(version, LATEST_SCHEMA_VERSION)
+        for migration in _MIGRATIONS[version:]:
+            # One transaction per migration: a failure leaves the previous version intact.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _statements(migration.sql):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, to_db_time(datetime.now(UTC))),
+                )
+                conn.execute(f"PRAGMA user_version = {migration.version}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            version = migration.version
+        return version
+
+    @property
+    def schema_version(self) -> int:
+        return self._version
+
+    @contextmanager
+    def write(self) -> Iterator[Transaction]:
+        with self._write_lock:
+            self._check_open()
+            cursor = self._writer.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield SqlTransaction(cursor, _DIALECT)
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            else:
+                cursor.execute("COMMIT")
+            finally:
+                cursor.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Transaction]:
+        self._check_open()
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            conn.execute("PRAGMA query_only = ON")
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        cursor = conn.cursor()
+        # A deferred transaction: the first SELECT fixes the snapshot for the whole block.
+        cursor.execute("BEGIN")
+        try:
+            yield SqlTransaction(cursor, _DIALECT)
+        finally:
+            cursor.execute("COMMIT")
+            cursor.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("the storage is closed")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        with self._write_lock:
+            self._writer.close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStorage({str(self.path)!r})"
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration into statements, keeping trigger bodies (with their ``;``) whole."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statement = buffer.strip()
+            buffer = ""
+            if statement and not all(
+                ln.strip().startswith("--") or not ln.strip() for ln in statement.splitlines()
+            ):
+                yield statement
+    if buffer.strip() and not all(
+        ln.strip().startswith("--") or not ln.strip() for ln in buffer.splitlines()
+    ):
+        raise StorageError("a migration ends with an incomplete SQL statement")
