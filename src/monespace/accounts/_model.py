@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,12 @@ def _no_control(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> N
     _check_text(attribute.name, value)
 
 
+def _as_lines(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise TypeError("'lines' must be a sequence of lines, not one string")
+    return tuple(value)
+
+
 def _lines_no_control(
     _inst: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]
 ) -> None:
@@ -35,7 +42,7 @@ class PostalAddress:
     """A French postal address, as printed on a letter (norme AFNOR NF Z10-011: up to six
     lines of 38 characters, the last one "code postal + ville")."""
 
-    lines: tuple[str, ...] = attrs.field(converter=tuple, validator=_lines_no_control)
+    lines: tuple[str, ...] = attrs.field(converter=_as_lines, validator=_lines_no_control)
     postal_code: str = attrs.field(validator=_no_control)
     city: str = attrs.field(validator=_no_control)
     country: str = attrs.field(default="FRANCE", validator=_no_control)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 import attrs
@@ -109,6 +109,13 @@ def _text_trait(name: str) -> Callable[[object, attrs.Attribute[str], object], N
     return check
 
 
+def _to_names(names: Iterable[str]) -> tuple[str, ...]:
+    # tuple("JEAN") would silently become ("J", "E", "A", "N"): a lone string is a mistake.
+    if isinstance(names, str):
+        raise TypeError("the INS trait 'given_names' must be a sequence of names, not a str")
+    return tuple(names)
+
+
 def _check_given_names(
     _instance: object, _attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]
 ) -> None:
@@ -172,7 +179,7 @@ class INSTraits:
     birth_name: str = attrs.field(validator=_text_trait("birth_name"))
     first_given_name: str = attrs.field(validator=_text_trait("first_given_name"))
     given_names: tuple[str, ...] = attrs.field(
-        default=(), converter=tuple, validator=_check_given_names
+        default=(), converter=_to_names, validator=_check_given_names
     )
     birth_date: dt.date = attrs.field(validator=_check_birth_date)
     sex: Sex = attrs.field(validator=_check_sex)

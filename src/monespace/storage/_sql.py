@@ -17,7 +17,7 @@ import attrs
 
 from ..actors import AccessMode, ActorKind
 from ..audit import AuditEvent, Outcome
-from ..errors import ConflictError, NotFoundError
+from ..errors import ConflictError, NotFoundError, StorageError
 from ._base import (
     AuditRepository,
     BlobRepository,
@@ -48,10 +48,13 @@ class Dialect:
 
     :param placeholder: the driver's parameter marker (``"?"`` or ``"%s"``).
     :param integrity_errors: exception classes the driver raises on a constraint violation.
+    :param driver_errors: the driver's base exception classes, translated to
+        :class:`~monespace.errors.StorageError` so callers never see a driver exception.
     """
 
     placeholder: str
     integrity_errors: tuple[type[BaseException], ...]
+    driver_errors: tuple[type[BaseException], ...] = ()
 
     def sql(self, query: str) -> str:
         """Rewrite a ``?``-style query for this driver."""
@@ -83,7 +86,13 @@ class _Repo:
         self._dialect = dialect
 
     def _exec(self, query: str, params: Sequence[Any] = ()) -> Cursor:
-        self._cur.execute(self._dialect.sql(query), params)
+        try:
+            self._cur.execute(self._dialect.sql(query), params)
+        except self._dialect.integrity_errors:
+            raise  # _insert turns these into ConflictError with a precise message
+        except self._dialect.driver_errors as exc:
+            # Name the failure, not the parameters: they may be sealed health data.
+            raise StorageError(f"the database refused the operation: {exc}") from exc
         return self._cur
 
     def _insert(self, query: str, params: Sequence[Any], conflict: str) -> None:
@@ -267,27 +276,35 @@ class SqlAudit(_Repo, AuditRepository):
         return None if r is None else self._row(r)
 
     def append(self, event: AuditEvent) -> None:
-        self._insert(
-            f"INSERT INTO audit_events ({self._COLS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                event.seq,
-                to_db_time(event.at),
-                str(event.actor_kind),
-                event.actor_id,
-                event.action,
-                str(event.outcome),
-                event.patient_id,
-                event.target_kind,
-                event.target_id,
-                str(event.mode),
-                event.purpose,
-                event.rule,
-                event.prev_hash,
-                event.hash,
-            ),
-            f"audit event {event.seq} already exists",
-        )
+        # Insert only if the event directly follows the newest one: the chain has no gaps
+        # even if a caller computed seq from a stale read.
+        try:
+            cur = self._exec(
+                f"INSERT INTO audit_events ({self._COLS}) "
+                "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
+                "WHERE (SELECT coalesce(max(seq), 0) FROM audit_events) = ?",
+                (
+                    event.seq,
+                    to_db_time(event.at),
+                    str(event.actor_kind),
+                    event.actor_id,
+                    event.action,
+                    str(event.outcome),
+                    event.patient_id,
+                    event.target_kind,
+                    event.target_id,
+                    str(event.mode),
+                    event.purpose,
+                    event.rule,
+                    event.prev_hash,
+                    event.hash,
+                    event.seq - 1,
+                ),
+            )
+        except self._dialect.integrity_errors as exc:
+            raise ConflictError(f"audit event {event.seq} already exists") from exc
+        if cur.rowcount != 1:
+            raise ConflictError(f"audit event {event.seq} does not follow the newest event")
 
     def scan(self, *, after_seq: int = 0, limit: int = 1000) -> list[AuditEvent]:
         rows = self._exec(

@@ -34,7 +34,11 @@ __all__ = ["LATEST_SCHEMA_VERSION", "SQLiteStorage", "sqlite_path_from_url"]
 
 _MIGRATIONS = load_migrations("sqlite")
 LATEST_SCHEMA_VERSION = _MIGRATIONS[-1].version
-_DIALECT = Dialect(placeholder="?", integrity_errors=(sqlite3.IntegrityError,))
+_DIALECT = Dialect(
+    placeholder="?",
+    integrity_errors=(sqlite3.IntegrityError,),
+    driver_errors=(sqlite3.Error,),
+)
 _BUSY_TIMEOUT_MS = 10_000
 
 
@@ -140,14 +144,21 @@ class SQLiteStorage(StorageBackend):
         with self._write_lock:
             self._check_open()
             cursor = self._writer.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
             try:
-                yield SqlTransaction(cursor, _DIALECT)
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-            else:
-                cursor.execute("COMMIT")
+                _run(cursor, "BEGIN IMMEDIATE", "could not start a write transaction")
+                try:
+                    yield SqlTransaction(cursor, _DIALECT)
+                except BaseException:
+                    if self._writer.in_transaction:
+                        cursor.execute("ROLLBACK")
+                    raise
+                try:
+                    _run(cursor, "COMMIT", "could not commit")
+                finally:
+                    # A failed COMMIT (disk full, I/O error) leaves the transaction open:
+                    # roll it back so that nothing half-written is ever acknowledged.
+                    if self._writer.in_transaction:
+                        cursor.execute("ROLLBACK")
             finally:
                 cursor.close()
 
@@ -163,7 +174,7 @@ class SQLiteStorage(StorageBackend):
                 self._readers.append(conn)
         cursor = conn.cursor()
         # A deferred transaction: the first SELECT fixes the snapshot for the whole block.
-        cursor.execute("BEGIN")
+        _run(cursor, "BEGIN", "could not start a read transaction")
         try:
             yield SqlTransaction(cursor, _DIALECT)
         finally:
@@ -187,6 +198,13 @@ class SQLiteStorage(StorageBackend):
 
     def __repr__(self) -> str:
         return f"SQLiteStorage({str(self.path)!r})"
+
+
+def _run(cursor: sqlite3.Cursor, statement: str, failure: str) -> None:
+    try:
+        cursor.execute(statement)
+    except sqlite3.Error as exc:
+        raise StorageError(f"{failure}: {exc}") from exc
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -1,0 +1,25 @@
+"""Testing utilities for embedders and plugin authors (needs pytest and hypothesis).
+
+- :class:`StorageContract`: the contract suite every storage backend must pass.
+- fixtures ``monespace_space``, ``monespace_clock``, ``monespace_key_provider``, available
+  in any pytest run once monespace is installed.
+- the in-memory twins of the ports, re-exported: :class:`MemoryStorage`,
+  :class:`MemoryTransport`, :class:`StaticKeyProvider`.
+
+.. versionadded:: 0.1
+"""
+
+from ..crypto import StaticKeyProvider
+from ..storage import MemoryStorage
+from ..transport import MemoryTransport
+from ._contract import StorageContract, make_event, make_outbox_row, make_patient_row
+
+__all__ = [
+    "MemoryStorage",
+    "MemoryTransport",
+    "StaticKeyProvider",
+    "StorageContract",
+    "make_event",
+    "make_outbox_row",
+    "make_patient_row",
+]

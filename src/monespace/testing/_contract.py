@@ -1,0 +1,376 @@
+"""The storage contract suite: the behaviour every storage backend must have.
+
+A backend's test module subclasses :class:`StorageContract` and provides a ``storage``
+fixture that yields a fresh, empty backend::
+
+    import attrs
+import pytest
+    from monespace.testing import StorageContract
+
+    class TestMyBackend(StorageContract):
+        @pytest.fixture
+        def storage(self, tmp_path):
+            backend = MyBackend.from_url(...)
+            yield backend
+            backend.close()
+
+The built-in memory and SQLite backends run exactly these tests, as must any plugin.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ..actors import AccessMode, ActorKind
+from ..audit import AuditEvent, Outcome, PendingEvent, chain, verify
+from ..errors import ConflictError, NotFoundError, StorageError
+from ..storage import (
+    BlobRow,
+    DataKeyRow,
+    OutboxRow,
+    OutboxStatus,
+    PatientRow,
+    StorageBackend,
+    Transaction,
+)
+
+__all__ = ["StorageContract", "make_event", "make_outbox_row", "make_patient_row"]
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+
+class _Abort(Exception):
+    """Raised inside a transaction to make it roll back."""
+
+
+def make_patient_row(n: int, at: datetime = T0) -> PatientRow:
+    """A patient row with recognisable, distinct values."""
+    return PatientRow(f"p{n:06d}", f"index-{n}".encode(), f"sealed-{n}".encode(), at)
+
+
+def make_event(prev: AuditEvent | None, patient_id: str | None = None) -> AuditEvent:
+    """The event that follows *prev* on a chain."""
+    seq = 1 if prev is None else prev.seq + 1
+    return chain(
+        prev,
+        PendingEvent(
+            at=T0 + timedelta(seconds=seq),
+            actor_kind=ActorKind.PATIENT,
+            actor_id="p000001",
+            action="content.read",
+            outcome=Outcome.SUCCESS,
+            patient_id=patient_id,
+            target_kind="content",
+            target_id=f"c{seq}",
+            mode=AccessMode.NORMAL,
+            rule="patient_owns_space",
+        ),
+    )
+
+
+def make_outbox_row(n: int, *, due: datetime = T0, patient_id: str | None = None) -> OutboxRow:
+    """A pending notification."""
+    return OutboxRow(
+        id=f"m{n:06d}",
+        channel="email",
+        recipient=f"person{n}@example.org",
+        subject="Nouveau contenu",
+        body="Un nouvel élément est dans votre espace.",
+        kind="new-content",
+        created_at=T0,
+        next_attempt_at=due,
+        idempotency_key=f"key-{n}",
+        patient_id=patient_id,
+    )
+
+
+def _append_events(tx: Transaction, count: int, patient_id: str | None = None) -> AuditEvent:
+    last = tx.audit.last()
+    for _ in range(count):
+        last = make_event(last, patient_id)
+        tx.audit.append(last)
+    assert last is not None
+    return last
+
+
+class StorageContract:
+    """Subclass with a ``storage`` fixture yielding a fresh backend. See the module docs."""
+
+    # --- transactions --------------------------------------------------------------------
+
+    def test_committed_writes_are_visible_to_later_reads(self, storage: StorageBackend) -> None:
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+        with storage.read() as tx:
+            assert tx.patients.get("p000001") == make_patient_row(1)
+
+    def test_a_raising_block_rolls_back_every_repository(self, storage: StorageBackend) -> None:
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            tx.keys.add(DataKeyRow("p000001", "k1", b"wrapped", T0))
+        with pytest.raises(_Abort), storage.write() as tx:
+            tx.patients.add(make_patient_row(2))
+            tx.patients.replace_identity("p000001", b"changed")
+            tx.keys.add(DataKeyRow("p000002", "k1", b"wrapped2", T0))
+            tx.keys.destroy("p000001", T0)
+            tx.blobs.add(BlobRow("b1", "p000001", "content", "text/plain", 1, b"h", b"s", T0))
+            _append_events(tx, 3)
+            tx.outbox.add(make_outbox_row(1))
+            raise _Abort
+        with storage.read() as tx:
+            assert tx.patients.count() == 1
+            assert tx.patients.get("p000001") == make_patient_row(1)
+            assert tx.keys.get("p000002") is None
+            assert tx.keys.get("p000001") == DataKeyRow("p000001", "k1", b"wrapped", T0)
+            assert tx.blobs.get("b1") is None
+            assert tx.audit.count() == 0
+            assert tx.outbox.count() == 0
+
+    def test_a_conflict_inside_a_transaction_leaves_earlier_rows_intact(
+        self, storage: StorageBackend
+    ) -> None:
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+        with pytest.raises(ConflictError), storage.write() as tx:
+            tx.patients.add(make_patient_row(2))
+            tx.patients.add(make_patient_row(1))
+        with storage.read() as tx:
+            assert tx.patients.ids() == ["p000001"]
+
+    def test_read_transactions_cannot_write(self, storage: StorageBackend) -> None:
+        with pytest.raises(StorageError), storage.read() as tx:
+            tx.patients.add(make_patient_row(1))
+        with storage.read() as tx:
+            assert tx.patients.count() == 0
+
+    def test_concurrent_writers_are_serialised(self, storage: StorageBackend) -> None:
+        """Eight threads appending to the audit chain never break it."""
+
+        def work() -> None:
+            for _ in range(25):
+                with storage.write() as tx:
+                    _append_events(tx, 1)
+
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with storage.read() as tx:
+            events = tx.audit.scan(limit=1000)
+        assert len(events) == 200
+        assert verify(events).ok
+
+    def test_closing_twice_is_harmless_and_closed_storage_refuses_work(
+        self, storage: StorageBackend
+    ) -> None:
+        storage.close()
+        storage.close()
+        with pytest.raises(StorageError), storage.write():
+            pass
+
+    # --- patients ------------------------------------------------------------------------
+
+    def test_patients_are_found_by_id_and_by_nir_index(self, storage: StorageBackend) -> None:
+        with storage.write() as tx:
+            for n in range(1, 4):
+                tx.patients.add(make_patient_row(n))
+        with storage.read() as tx:
+            assert tx.patients.find_by_nir_index(b"index-2") == make_patient_row(2)
+            assert tx.patients.find_by_nir_index(b"index-9") is None
+            assert tx.patients.get("nobody") is None
+            assert tx.patients.count() == 3
+
+    def test_patient_id_and_nir_index_are_unique(self, storage: StorageBackend) -> None:
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+        clash_id = PatientRow("p000001", b"other-index", b"s", T0)
+        clash_index = PatientRow("other", b"index-1", b"s", T0)
+        for row in (clash_id, clash_index):
+            with pytest.raises(ConflictError), storage.write() as tx:
+                tx.patients.add(row)
+
+    def test_patient_ids_page_in_order(self, storage: StorageBackend) -> None:
+        with storage.write() as tx:
+            for n in (5, 3, 9, 1, 7):
+                tx.patients.add(make_patient_row(n))
+        with storage.read() as tx:
+            assert tx.patients.ids(limit=2) == ["p000001", "p000003"]
+            assert tx.patients.ids(after="p000003", limit=10) == ["p000005", "p000007", "p000009"]
+
+    def test_replacing_the_identity_of_nobody_is_not_found(self, storage: StorageBackend) -> None:
+        with pytest.raises(NotFoundError), storage.write() as tx:
+            tx.patients.replace_identity("nobody", b"x")
+
+    # --- keys ----------------------------------------------------------------------------
+
+    def test_destroying_a_key_leaves_a_tombstone(self, storage: StorageBackend) -> None:
+        with storage.write() as tx:
+            tx.keys.add(DataKeyRow("p1", "k1", b"wrapped", T0))
+            assert tx.keys.destroy("p1", T0 + timedelta(days=1))
+            assert not tx.keys.destroy("p1", T0 + timedelta(days=2))
+            assert not tx.keys.destroy("nobody", T0)
+        with storage.read() as tx:
+            row = tx.keys.get("p1")
+        assert row == DataKeyRow("p1", None, None, T0, T0 + timedelta(days=1))
+        with pytest.raises(ConflictError), storage.write() as tx:
+            tx.keys.add(DataKeyRow("p1", "k1", b"again", T0))
+
+    def test_rewrap_only_replaces_the_expected_wrapping(self, storage: StorageBackend) -> None:
+        with storage.write() as tx:
+            tx.keys.add(DataKeyRow("p1", "k1", b"w1", T0))
+            tx.keys.add(DataKeyRow("p2", "k2", b"w2", T0))
+            tx.keys.add(DataKeyRow("p3", "k1", b"w3", T0))
+            tx.keys.destroy("p3", T0)
+            assert tx.keys.master_key_ids() == {"k1", "k2"}
+            stale = tx.keys.wrapped_by_other_than("k2", limit=10)
+            assert [r.patient_id for r in stale] == ["p1"]
+            assert tx.keys.rewrap(
+                "p1", expected_master_key_id="k1", master_key_id="k2", wrapped=b"n"
+            )
+            assert not tx.keys.rewrap(
+                "p1", expected_master_key_id="k1", master_key_id="k2", wrapped=b"x"
+            )
+            assert not tx.keys.rewrap(
+                "p3", expected_master_key_id="k1", master_key_id="k2", wrapped=b"x"
+            )
+        with storage.read() as tx:
+            assert tx.keys.get("p1") == DataKeyRow("p1", "k2", b"n", T0)
+            assert tx.keys.master_key_ids() == {"k2"}
+            assert tx.keys.wrapped_by_other_than("k2", limit=10) == []
+
+    # --- blobs ---------------------------------------------------------------------------
+
+    def test_blobs_round_trip_and_list_oldest_first(self, storage: StorageBackend) -> None:
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            tx.patients.add(make_patient_row(2))
+            rows = [
+                BlobRow(
+                    f"b{n}",
+                    "p000001" if n != 2 else "p000002",
+                    "content",
+                    "application/pdf",
+                    n * 10,
+                    bytes([n]) * 32,
+                    bytes(range(256)) * n,
+                    T0 - timedelta(hours=n),
+                )
+                for n in (1, 2, 3)
+            ]
+            for row in rows:
+                tx.blobs.add(row)
+        with storage.read() as tx:
+            assert tx.blobs.get("b2") == rows[1]
+            assert tx.blobs.list_for_patient("p000001") == [rows[2], rows[0]]
+        with storage.write() as tx:
+            assert tx.blobs.delete_for_patient("p000001") == 2
+        with storage.read() as tx:
+            assert tx.blobs.list_for_patient("p000001") == []
+            assert tx.blobs.get("b2") == rows[1]
+
+    def test_blob_ids_are_unique(self, storage: StorageBackend) -> None:
+        blob = BlobRow("b1", "p000001", "content", "text/plain", 1, b"h", b"s", T0)
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            tx.blobs.add(blob)
+        with pytest.raises(ConflictError), storage.write() as tx:
+            tx.blobs.add(blob)
+
+    # --- audit ---------------------------------------------------------------------------
+
+    def test_audit_events_round_trip_exactly(self, storage: StorageBackend) -> None:
+        with storage.write() as tx:
+            last = _append_events(tx, 5, patient_id="p1")
+        with storage.read() as tx:
+            assert tx.audit.last() == last
+            events = tx.audit.scan()
+        assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+        assert verify(events).ok
+
+    def test_audit_sequence_cannot_skip_or_repeat(self, storage: StorageBackend) -> None:
+        with storage.write() as tx:
+            first = _append_events(tx, 1)
+        with pytest.raises(ConflictError), storage.write() as tx:
+            tx.audit.append(first)
+        with pytest.raises(ConflictError), storage.write() as tx:
+            tx.audit.append(make_event(make_event(first)))
+        with storage.read() as tx:
+            assert tx.audit.count() == 1
+
+    def test_audit_scans_page_and_filter_by_patient(self, storage: StorageBackend) -> None:
+        with storage.write() as tx:
+            last = None
+            for n in range(1, 11):
+                last = make_event(last, "p1" if n % 2 else "p2")
+                tx.audit.append(last)
+        with storage.read() as tx:
+            assert [e.seq for e in tx.audit.scan(after_seq=3, limit=4)] == [4, 5, 6, 7]
+            assert [e.seq for e in tx.audit.for_patient("p2")] == [2, 4, 6, 8, 10]
+            assert [e.seq for e in tx.audit.for_patient("p1", after_seq=5, limit=2)] == [7, 9]
+            assert tx.audit.count() == 10
+
+    # --- outbox --------------------------------------------------------------------------
+
+    def test_outbox_due_is_pending_and_due_oldest_first(self, storage: StorageBackend) -> None:
+        with storage.write() as tx:
+            tx.outbox.add(make_outbox_row(1, due=T0 + timedelta(minutes=5)))
+            tx.outbox.add(make_outbox_row(2, due=T0))
+            tx.outbox.add(make_outbox_row(3, due=T0 + timedelta(hours=1)))
+            sent = make_outbox_row(4, due=T0)
+            tx.outbox.add(sent)
+            tx.outbox.update(attrs.evolve(sent, status=OutboxStatus.SENT, sent_at=T0))
+        with storage.read() as tx:
+            due = tx.outbox.due(T0 + timedelta(minutes=10), limit=10)
+            assert [r.id for r in due] == ["m000002", "m000001"]
+            assert tx.outbox.count() == 4
+            assert tx.outbox.count(OutboxStatus.SENT) == 1
+            assert tx.outbox.get("m000004") is not None
+
+    def test_outbox_idempotency_keys_are_unique(self, storage: StorageBackend) -> None:
+        with storage.write() as tx:
+            tx.outbox.add(make_outbox_row(1))
+        again = attrs.evolve(make_outbox_row(1), id="other")
+        with pytest.raises(ConflictError), storage.write() as tx:
+            tx.outbox.add(again)
+        with pytest.raises(NotFoundError), storage.write() as tx:
+            tx.outbox.update(make_outbox_row(99))
+
+    # --- properties ----------------------------------------------------------------------
+
+    @settings(
+        max_examples=40,
+        deadline=None,
+        # One fresh backend per test, examples share it (ids stay distinct); and the same
+        # method runs from each backend's subclass by design of a contract suite.
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
+    )
+    @given(
+        sealed=st.binary(min_size=1, max_size=2048),
+        moment=st.datetimes(
+            min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+        ),
+        media=st.sampled_from(["application/pdf", "text/xml", "image/jpeg"]),
+    )
+    def test_any_blob_survives_storage_unchanged(
+        self, storage: StorageBackend, sealed: bytes, moment: datetime, media: str
+    ) -> None:
+        with storage.write() as tx:
+            if tx.patients.get("p000001") is None:
+                tx.patients.add(make_patient_row(1))
+            blob_id = f"b{len(tx.blobs.list_for_patient('p000001'))}"
+            row = BlobRow(
+                blob_id, "p000001", "content", media, len(sealed), b"h" * 32, sealed, moment
+            )
+            tx.blobs.add(row)
+        with storage.read() as tx:
+            assert tx.blobs.get(blob_id) == row
