@@ -28,7 +28,7 @@ from .access import Action, Decision, Resource, Rule, decide
 from .actors import Actor
 from .audit import AuditEvent, Outcome, PendingEvent, chain
 from .clock import Clock
-from .errors import AccessDeniedError
+from .errors import AccessDeniedError, MonespaceError
 from .plugins import Plugins
 from .storage import OutboxRow, StorageBackend, Transaction
 
@@ -64,20 +64,30 @@ class Core:
     @contextmanager
     def unit(self) -> Iterator[Unit]:
         """A unit of work: one write transaction with its audit events and notifications."""
-        committed: list[AuditEvent] = []
+        unit: Unit | None = None
         try:
             with self.storage.write() as tx:
                 unit = Unit(self, tx, self.now())
                 yield unit
-                committed = unit.events
         except _Denied as denied:
-            with self.storage.write() as tx:
-                event = chain(tx.audit.last(), denied.event)
-                tx.audit.append(event)
-            self.plugins.audit_event(event)
+            self._record_alone(denied.event)
             raise AccessDeniedError(denied.rule) from None
-        for event in committed:
+        except MonespaceError:
+            # An authorised operation failed (bad input, tampered ciphertext, a conflict):
+            # the change is rolled back, but the attempt is still traced, as a failure.
+            if unit is not None:
+                for pending in unit.authorized:
+                    self._record_alone(attrs.evolve(pending, outcome=Outcome.FAILURE))
+            raise
+        assert unit is not None
+        for event in unit.events:
             self.plugins.audit_event(event)
+
+    def _record_alone(self, pending: PendingEvent) -> None:
+        with self.storage.write() as tx:
+            event = chain(tx.audit.last(), pending)
+            tx.audit.append(event)
+        self.plugins.audit_event(event)
 
 
 class Unit:
@@ -88,24 +98,25 @@ class Unit:
         self.tx = tx
         self.now = now
         self.events: list[AuditEvent] = []
+        #: What was allowed in this unit, to be traced as failures if the unit fails.
+        self.authorized: list[PendingEvent] = []
 
     def authorize(
         self, actor: Actor, action: Action, resource: Resource, *, purpose: str | None = None
     ) -> Decision:
         """Ask the policy; on a denial, abandon the unit (see :meth:`Core.unit`)."""
         decision = decide(actor, action, resource, self.core.rules)
+        pending = self._pending(
+            actor=actor,
+            action=str(action),
+            resource=resource,
+            rule=decision.rule,
+            outcome=Outcome.SUCCESS if decision.allowed else Outcome.DENIED,
+            purpose=purpose,
+        )
         if not decision.allowed:
-            raise _Denied(
-                self._pending(
-                    actor=actor,
-                    action=action,
-                    resource=resource,
-                    rule=decision.rule,
-                    outcome=Outcome.DENIED,
-                    purpose=purpose,
-                ),
-                decision.rule,
-            )
+            raise _Denied(pending, decision.rule)
+        self.authorized.append(pending)
         return decision
 
     def record(

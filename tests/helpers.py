@@ -1,0 +1,26 @@
+"""Small builders shared by the tests."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from monespace.accounts import Contact, PatientIdentity
+from monespace.identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
+
+#: A string planted in contents and names to check that nothing is stored in clear.
+MARKER = "CANARI-7f3a9c-ne-doit-jamais-apparaitre"
+
+
+def identity(
+    n: int = 1, *, email: str | None = "patient@example.org", birth_name: str = "DUPONT"
+) -> PatientIdentity:
+    """A valid synthetic identity; *n* varies the NIR (the order number)."""
+    nir = NIR.build("F", 85, 3, "75", "056", n)
+    traits = INSTraits(
+        birth_name=birth_name,
+        first_given_name="MARIE",
+        birth_date=date(1985, 3, 14),
+        sex="F",
+        birth_place_code="75056",
+    )
+    return PatientIdentity(INS(nir, INS_NIR_TEST_OID, traits), Contact(email=email))

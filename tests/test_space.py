@@ -1,0 +1,268 @@
+"""The Space facade end to end, on the memory and the SQLite backend."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+import monespace
+from monespace import Actor
+from monespace.audit import Outcome
+from monespace.crypto import MasterKey, StaticKeyProvider
+from monespace.errors import (
+    AccessDeniedError,
+    ConflictError,
+    DataShreddedError,
+    DecryptionError,
+    MasterKeyError,
+    NotFoundError,
+    SchemaVersionError,
+    UnknownSchemeError,
+    ValidationError,
+)
+from monespace.storage import SQLiteStorage
+from monespace.transport import MemoryTransport
+
+from .helpers import MARKER, identity
+
+OPERATOR = Actor.system("test")
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def url(request, tmp_path):
+    return "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/space.db"
+
+
+@pytest.fixture
+def keys():
+    return StaticKeyProvider(MasterKey.generate())
+
+
+@pytest.fixture
+def space(url, keys, monespace_clock):
+    with monespace.open(
+        url,
+        key_provider=keys,
+        clock=monespace_clock,
+        transports={"email": MemoryTransport()},
+        load_entrypoints=False,
+    ) as opened:
+        yield opened
+
+
+def snapshot(space):
+    """Counts that must not move when an operation fails."""
+    with space.storage.read() as tx:
+        return (
+            tx.patients.count(),
+            tx.audit.count(),
+            tx.outbox.count(),
+            len(tx.keys.master_key_ids()),
+        )
+
+
+def test_a_patient_reads_their_identity_and_the_operator_finds_them_by_nir(space):
+    patient = space.accounts.register_patient(OPERATOR, identity())
+    mine = space.accounts.get_patient(Actor.patient(patient.id), patient.id)
+    assert mine.identity == identity()
+    found = space.accounts.find_by_nir(OPERATOR, identity().ins.matricule)
+    assert found.id == patient.id
+    with pytest.raises(NotFoundError):
+        space.accounts.find_by_nir(OPERATOR, identity(2).ins.matricule)
+
+
+def test_registering_the_same_nir_twice_changes_nothing(space):
+    space.accounts.register_patient(OPERATOR, identity())
+    before = snapshot(space)
+    with pytest.raises(ConflictError):
+        space.accounts.register_patient(OPERATOR, identity(email="other@example.org"))
+    patients, audit, outbox, masters = before
+    assert snapshot(space) == (patients, audit + 1, outbox, masters)  # + the failure event
+    with space.storage.read() as tx:
+        assert tx.audit.last().outcome is Outcome.FAILURE
+
+
+def test_only_the_operator_registers_patients(space):
+    with pytest.raises(AccessDeniedError):
+        space.accounts.register_patient(Actor.patient("someone"), identity())
+    assert space.accounts.count() == 0
+
+
+def test_contents_are_stored_encrypted_and_read_back_by_their_patient(space):
+    patient = space.accounts.register_patient(OPERATOR, identity())
+    me = Actor.patient(patient.id)
+    ref = space.contents.put(me, patient.id, b"%PDF-1.7 hello", media_type="Application/PDF")
+    assert ref.media_type == "application/pdf"
+    assert ref.size == 14
+    assert space.contents.get(me, ref.id) == b"%PDF-1.7 hello"
+    assert [r.id for r in space.contents.list(me, patient.id)] == [ref.id]
+
+
+def test_a_denial_looks_the_same_whether_or_not_the_content_exists(space):
+    alice = space.accounts.register_patient(OPERATOR, identity(1))
+    bob = space.accounts.register_patient(OPERATOR, identity(2))
+    ref = space.contents.put(Actor.patient(alice.id), alice.id, b"secret")
+    errors = []
+    for content_id in (ref.id, "does-not-exist"):
+        with pytest.raises(AccessDeniedError) as info:
+            space.contents.get(Actor.patient(bob.id), content_id)
+        errors.append(str(info.value))
+    assert errors[0] == errors[1] == "access denied (rule: deny_by_default)"
+
+
+def test_every_decision_is_audited_including_denials(space):
+    alice = space.accounts.register_patient(OPERATOR, identity(1))
+    ref = space.contents.put(Actor.patient(alice.id), alice.id, b"x")
+    with pytest.raises(AccessDeniedError):
+        space.contents.get(Actor.patient("intruder"), ref.id)
+    with pytest.raises(AccessDeniedError):
+        space.contents.get(OPERATOR, ref.id)  # the operator feeds records but never reads them
+    events = space.audit.events(OPERATOR)
+    assert [(e.action, e.outcome, e.actor_id) for e in events] == [
+        ("patient.register", Outcome.SUCCESS, "test"),
+        ("content.write", Outcome.SUCCESS, alice.id),
+        ("content.read", Outcome.DENIED, "intruder"),
+        ("content.read", Outcome.DENIED, "test"),
+    ]
+    assert space.audit.verify().ok
+
+
+def test_bad_contents_are_refused_and_nothing_is_stored(space):
+    patient = space.accounts.register_patient(OPERATOR, identity())
+    me = Actor.patient(patient.id)
+    before = snapshot(space)
+    limit = space.settings.max_content_bytes
+    for data, media in [
+        (b"", "text/plain"),
+        (b"x" * (limit + 1), "text/plain"),
+        (b"x", "not a media type"),
+        (b"x", "text/plain\r\nX-Evil: 1"),
+    ]:
+        with pytest.raises(ValidationError) as info:
+            space.contents.put(me, patient.id, data, media_type=media)
+        assert "x" * 10 not in str(info.value)
+    assert snapshot(space) == before
+    assert space.contents.list(me, patient.id) == []
+
+
+def test_a_notification_is_queued_with_the_change_and_carries_no_health_content(space):
+    patient = space.accounts.register_patient(OPERATOR, identity())
+    space.contents.put(OPERATOR, patient.id, MARKER.encode(), media_type="text/plain")
+    with space.storage.read() as tx:
+        assert tx.outbox.count() == 1
+    report = space.dispatch()
+    assert report.sent == 1
+    (sent,) = space.transports["email"].sent
+    assert sent.recipient == "patient@example.org"
+    assert MARKER not in sent.subject + sent.body
+    assert space.dispatch().sent == 0
+
+
+def test_a_patient_adding_their_own_content_is_not_notified(space):
+    patient = space.accounts.register_patient(OPERATOR, identity())
+    space.contents.put(Actor.patient(patient.id), patient.id, b"mine")
+    assert space.dispatch().sent == 0
+
+
+def test_crypto_shredding_makes_identity_and_contents_unrecoverable(space):
+    patient = space.accounts.register_patient(OPERATOR, identity())
+    me = Actor.patient(patient.id)
+    ref = space.contents.put(me, patient.id, b"x")
+    assert space.accounts.shred(OPERATOR, patient.id) == 1
+    with pytest.raises(DataShreddedError):
+        space.accounts.get_patient(me, patient.id)
+    with pytest.raises(AccessDeniedError):
+        space.contents.get(me, ref.id)
+    with pytest.raises(AccessDeniedError):
+        space.accounts.shred(me, patient.id)
+    assert space.audit.verify().ok
+
+
+def test_master_key_rotation_keeps_everything_readable(space, keys):
+    patient = space.accounts.register_patient(OPERATOR, identity())
+    me = Actor.patient(patient.id)
+    ref = space.contents.put(me, patient.id, b"before rotation")
+    old = keys.current()
+    report = space.rotate_master_key(OPERATOR, batch=1)
+    assert report.rewrapped == 2  # the patient's key and the NIR index key
+    with space.storage.read() as tx:
+        assert tx.keys.master_key_ids() == {report.master_key_id}
+    # Retire the old key entirely: nothing depends on it any more.
+    retired = StaticKeyProvider(keys.current())
+    assert retired.get(old.id) is None
+    with monespace.open(space.url, key_provider=retired, load_entrypoints=False) as again:
+        if space.url != "memory://":
+            assert again.contents.get(me, ref.id) == b"before rotation"
+    assert space.contents.get(me, ref.id) == b"before rotation"
+    with pytest.raises(AccessDeniedError):
+        space.rotate_master_key(me)
+
+
+def test_operations_fail_closed_without_the_right_master_key(tmp_path):
+    url = f"sqlite:///{tmp_path}/space.db"
+    with monespace.open(url, key_provider=StaticKeyProvider(MasterKey.generate())) as first:
+        first.accounts.register_patient(OPERATOR, identity())
+    with monespace.open(url, key_provider=StaticKeyProvider(MasterKey.generate())) as wrong:
+        with pytest.raises(MasterKeyError, match="does not hold"):
+            wrong.accounts.register_patient(OPERATOR, identity(2))
+        assert wrong.accounts.count() == 1
+        assert wrong.audit.verify().ok  # verification needs no key
+
+
+def test_a_tampered_ciphertext_is_detected_and_the_attempt_traced(tmp_path, keys):
+    path = tmp_path / "space.db"
+    with monespace.open(f"sqlite:///{path}", key_provider=keys) as space:
+        patient = space.accounts.register_patient(OPERATOR, identity())
+        ref = space.contents.put(Actor.patient(patient.id), patient.id, b"resultat")
+    with sqlite3.connect(path) as conn:
+        sealed = conn.execute("SELECT sealed FROM blobs").fetchone()[0]
+        flipped = sealed[:-1] + bytes([sealed[-1] ^ 1])
+        conn.execute("UPDATE blobs SET sealed = ?", (flipped,))
+    with monespace.open(f"sqlite:///{path}", key_provider=keys) as space:
+        with pytest.raises(DecryptionError):
+            space.contents.get(Actor.patient(patient.id), ref.id)
+        last = space.audit.events(OPERATOR)[-1]
+        assert (last.action, last.outcome) == ("content.read", Outcome.FAILURE)
+        assert last.target_id == ref.id
+
+
+def test_no_marker_reaches_the_database_files_in_clear(tmp_path, keys):
+    path = tmp_path / "space.db"
+    with monespace.open(f"sqlite:///{path}", key_provider=keys) as space:
+        patient = space.accounts.register_patient(OPERATOR, identity(birth_name=MARKER.upper()))
+        for _ in range(3):
+            space.contents.put(Actor.patient(patient.id), patient.id, MARKER.encode() * 50)
+        files = list(tmp_path.iterdir())
+        assert any(f.name.endswith("-wal") for f in files)
+        raw_open = b"".join(f.read_bytes() for f in files)
+    raw_closed = b"".join(f.read_bytes() for f in tmp_path.iterdir())
+    for raw in (raw_open, raw_closed):
+        for needle in (MARKER, MARKER.upper(), identity().ins.matricule.value):
+            assert needle.encode() not in raw
+            assert needle.encode("utf-16-le") not in raw
+
+
+def test_a_database_from_a_newer_monespace_is_refused_untouched(tmp_path):
+    path = tmp_path / "space.db"
+    SQLiteStorage(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 'x')")
+    before = path.read_bytes()
+    with pytest.raises(SchemaVersionError) as info:
+        monespace.open(f"sqlite:///{path}")
+    assert info.value.found == 999
+    assert path.read_bytes() == before
+
+
+def test_unknown_url_schemes_name_the_registered_ones():
+    with pytest.raises(UnknownSchemeError) as info:
+        monespace.open("mongodb://localhost/x", load_entrypoints=False)
+    assert info.value.scheme == "mongodb"
+    assert {"memory", "sqlite"} <= set(info.value.known)
+
+
+def test_a_sqlite_file_is_created_private(tmp_path):
+    path = tmp_path / "space.db"
+    SQLiteStorage(path).close()
+    assert path.stat().st_mode & 0o077 == 0
