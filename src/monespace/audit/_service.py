@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..access import Action, Resource
 from ..actors import Actor
+from ..errors import AuditIntegrityError
 from ._chain import VerifyReport, verify
 from ._model import AuditEvent, Checkpoint
 
@@ -45,7 +46,19 @@ class AuditService:
 
         Needs no key and no actor: it reads identifiers and hashes only.
         """
-        return verify(self._scan(), checkpoint)
+        checked = 0
+
+        def counted() -> Iterator[AuditEvent]:
+            nonlocal checked
+            for event in self._scan():
+                checked += 1
+                yield event
+
+        try:
+            return verify(counted(), checkpoint)
+        except AuditIntegrityError as exc:
+            # A stored row that does not even parse: broken at that event.
+            return VerifyReport(False, checked + 1, exc.seq, "it is malformed")
 
     def checkpoint(self) -> Checkpoint | None:
         """The current head of the chain, to store outside the database (``None`` if empty)."""

@@ -17,7 +17,7 @@ import attrs
 
 from ..actors import AccessMode, ActorKind
 from ..audit import AuditEvent, Outcome
-from ..errors import ConflictError, NotFoundError, StorageError
+from ..errors import AuditIntegrityError, ConflictError, NotFoundError, StorageError
 from ._base import (
     AuditRepository,
     BlobRepository,
@@ -71,8 +71,19 @@ def to_db_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_DB_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+
+
 def from_db_time(text: str) -> datetime:
-    """Inverse of :func:`to_db_time`."""
+    """Inverse of :func:`to_db_time`; anything but that exact form is refused.
+
+    Strictness matters for the audit trail: a timestamp rewritten in an equivalent but
+    different form (a comma for the dot) is still an edit of the stored trail.
+
+    :raises ValueError: when *text* is not in the form :func:`to_db_time` writes.
+    """
+    if not isinstance(text, str) or not _DB_TIME.fullmatch(text):
+        raise ValueError("a stored timestamp is not in the canonical form")
     return datetime.fromisoformat(text)
 
 
@@ -252,22 +263,26 @@ class SqlAudit(_Repo, AuditRepository):
 
     @staticmethod
     def _row(r: Sequence[Any]) -> AuditEvent:
-        return AuditEvent(
-            seq=int(r[0]),
-            at=from_db_time(r[1]),
-            actor_kind=ActorKind(r[2]),
-            actor_id=r[3],
-            action=r[4],
-            outcome=Outcome(r[5]),
-            patient_id=r[6],
-            target_kind=r[7],
-            target_id=r[8],
-            mode=AccessMode(r[9]),
-            purpose=r[10],
-            rule=r[11],
-            prev_hash=bytes(r[12]),
-            hash=bytes(r[13]),
-        )
+        try:
+            return AuditEvent(
+                seq=int(r[0]),
+                at=from_db_time(r[1]),
+                actor_kind=ActorKind(r[2]),
+                actor_id=r[3],
+                action=r[4],
+                outcome=Outcome(r[5]),
+                patient_id=r[6],
+                target_kind=r[7],
+                target_id=r[8],
+                mode=AccessMode(r[9]),
+                purpose=r[10],
+                rule=r[11],
+                prev_hash=bytes(r[12]),
+                hash=bytes(r[13]),
+            )
+        except (ValueError, TypeError) as exc:
+            # Only an edit outside monespace produces a row that does not parse.
+            raise AuditIntegrityError(f"audit event {r[0]} is malformed", seq=r[0]) from exc
 
     def last(self) -> AuditEvent | None:
         r = self._exec(
