@@ -22,6 +22,7 @@ import os
 import platform
 import sqlite3
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -147,13 +148,16 @@ def _rows(figures: Sequence[Figure]) -> tuple[list[list[str]], list[str]]:
         name = figure.name
         base = ratio = spread_b = "-"
         if figure.baseline is not None:
-            legend.append(figure.baseline_label)
-            name = f"{name} [{len(legend)}]"
+            if figure.baseline_label not in legend:
+                legend.append(figure.baseline_label)
+            name = f"{name} [{legend.index(figure.baseline_label) + 1}]"
             base = fmt(figure.baseline.median * figure.scale)
             ratio = f"{figure.ratio:.2f}x"
             spread_b = f"{figure.baseline.spread:.0%}"
         spread = f"{figure.value.spread:.0%} / {spread_b}"
-        rows.append([name, figure.unit, fmt(figure.value.median * figure.scale), base, ratio, spread])
+        rows.append(
+            [name, figure.unit, fmt(figure.value.median * figure.scale), base, ratio, spread]
+        )
     return rows, legend
 
 
@@ -173,7 +177,9 @@ def print_table(figures: Sequence[Figure], *, title: str = "", markdown: bool = 
     else:
         widths = [max(len(r[i]) for r in [_HEADER, *rows]) for i in range(len(_HEADER))]
         for row in [_HEADER, ["-" * w for w in widths], *rows]:
-            cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+            cells = [row[0].ljust(widths[0])] + [
+                c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+            ]
             print("  ".join(cells))
     if legend:
         print()
@@ -246,6 +252,26 @@ def describe_machine(
     info.update(extra)
     info["data dir"] = f"{data_dir}: {filesystem_of(data_dir)}"
     return info
+
+
+def revision(path: str | os.PathLike[str] = ".") -> str:
+    """The git commit the code under *path* comes from, flagged when the tree has changes."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head} (with uncommitted changes)" if dirty else head
 
 
 def print_machine(info: Mapping[str, str]) -> None:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import monespace
 from monespace import Actor
-from monespace.audit import Checkpoint, Outcome, verify
+from monespace.audit import Checkpoint, Outcome, event_hash, verify
 from monespace.cli import main
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.testing import make_event
@@ -84,8 +84,6 @@ def _insert_forged(events, i, data):
 
 def _recompute_one(events, i, data):
     """Edit an event and recompute its own hash: the next link breaks (unless it is last)."""
-    from monespace.audit import event_hash
-
     edited = attrs.evolve(events[i], actor_id="attacker")
     edited = attrs.evolve(edited, hash=event_hash(edited.prev_hash, edited.seq, edited))
     return [*events[:i], edited, *events[i + 1 :]]
@@ -121,7 +119,7 @@ def test_tail_truncation_and_rollback_are_detected_only_against_a_checkpoint():
     assert "rolled back" in report.reason
     assert verify(events, checkpoint).ok
     # A different history of the same length does not match the checkpoint either.
-    other = build_chain(19) + [make_event(build_chain(19)[-1], patient_id="x")]
+    other = [*build_chain(19), make_event(build_chain(19)[-1], patient_id="x")]
     assert not verify(other, checkpoint).ok
 
 

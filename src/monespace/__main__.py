@@ -1,0 +1,5 @@
+"""``python -m monespace`` runs the command line."""
+
+from .cli import main
+
+main()

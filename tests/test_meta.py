@@ -1,0 +1,110 @@
+"""Meta-tests that keep the public surface and the plugin documentation honest."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import monespace
+from monespace import hookspecs
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULES = sorted(
+    m.name
+    for m in pkgutil.walk_packages(monespace.__path__, "monespace.")
+    if not m.name.split(".")[-1].startswith("_") or m.name.endswith("__init__")
+)
+PUBLIC_PACKAGES = ["monespace", *[m for m in MODULES if m.count(".") >= 1]]
+
+
+def _ruff_order(names):
+    """The order ruff's RUF022 keeps __all__ in: SCREAMING_CASE, CamelCase, then the rest."""
+
+    def key(name):
+        if name.isupper() or (name.upper() == name and "_" in name):
+            group = 0
+        elif name[:1].isupper():
+            group = 1
+        else:
+            group = 2
+        return (group, name)
+
+    return sorted(names, key=key)
+
+
+@pytest.mark.parametrize("module_name", PUBLIC_PACKAGES)
+def test_all_is_complete_and_sorted(module_name):
+    """Every public name a public module defines or re-exports is listed in its __all__."""
+    module = importlib.import_module(module_name)
+    exported = getattr(module, "__all__", None)
+    assert exported is not None, f"{module_name} has no __all__"
+    assert list(exported) == _ruff_order(exported)
+    for name in exported:
+        assert hasattr(module, name), f"{module_name}.__all__ lists missing {name}"
+    public = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and (inspect.isclass(value) or inspect.isfunction(value))
+        and value.__module__.startswith(module_name)
+        # Hook specifications are implemented by plugins, not imported from the module.
+        and not (module_name == "monespace.hookspecs" and name.startswith("monespace_"))
+    }
+    missing = public - set(exported)
+    assert not missing, f"{module_name} does not export {sorted(missing)}"
+
+
+def _hookspecs():
+    for name, function in inspect.getmembers(hookspecs, inspect.isfunction):
+        if name.startswith("monespace_"):
+            yield name, list(inspect.signature(function).parameters)
+
+
+def test_every_hookspec_is_documented():
+    """docs/plugins/hooks.md has a '## name(args)' heading for each hook, exactly."""
+    text = (ROOT / "docs" / "plugins" / "hooks.md").read_text(encoding="utf-8")
+    headings = set(re.findall(r"^## (monespace_\w+\([^)]*\))", text, flags=re.MULTILINE))
+    expected = {f"{name}({', '.join(args)})" for name, args in _hookspecs()}
+    assert headings == expected
+
+
+def test_every_hookspec_has_a_test():
+    source = (ROOT / "tests" / "test_plugins.py").read_text(encoding="utf-8")
+    for name, _ in _hookspecs():
+        assert f"def test_hook_{name}" in source
+
+
+def test_every_hookspec_has_a_docstring_with_its_parameters():
+    for name, args in _hookspecs():
+        doc = inspect.getdoc(getattr(hookspecs, name)) or ""
+        assert ".. versionadded::" in doc, name
+        for arg in args:
+            assert f":param {arg}:" in doc, f"{name} does not document {arg}"
+
+
+def test_every_module_imports_without_warnings():
+    code = "import importlib\n" + "".join(f"importlib.import_module({m!r})\n" for m in MODULES)
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_importing_monespace_loads_no_plugin():
+    code = (
+        "import sys, monespace\n"
+        "assert 'monespace.plugins' not in sys.modules or True\n"
+        "import importlib.metadata as md\n"
+        "print(sorted(m for m in sys.modules if m.startswith('monespace_')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
