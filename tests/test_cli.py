@@ -49,7 +49,8 @@ def test_info_and_key_rotation(runner):
     assert "patients:        3" in info.output
     rotated = runner.invoke(main, ["keys", "rotate", "--db", "x.db"])
     assert rotated.exit_code == 0, rotated.output
-    assert "4 data keys re-wrapped" in rotated.output  # 3 patients + the NIR index key
+    # 3 patients, the NIR index key and the notification key
+    assert "5 data keys re-wrapped" in rotated.output
     verify = runner.invoke(main, ["audit", "verify", "--db", "x.db"])
     assert verify.exit_code == 0
 

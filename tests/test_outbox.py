@@ -9,6 +9,7 @@ from email.policy import default
 import pytest
 
 import monespace
+import monespace._outbox
 from monespace import Actor, ManualClock, Settings
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import ConfigurationError, TransportError
@@ -92,15 +93,30 @@ def test_a_notification_is_dead_after_the_last_attempt_or_a_permanent_error():
         assert permanent.sent == []
 
 
-def test_a_redelivery_after_a_crash_is_recognised_and_not_sent_twice():
+def test_a_redelivery_after_a_crash_is_recognised_and_not_sent_twice(monkeypatch):
     """The transport delivered, then the process died before the outbox recorded it."""
     transport = MemoryTransport()
+    real_finish = monespace._outbox._finish
+
+    def crash(*args, **kwargs):
+        raise SystemExit("killed between delivery and bookkeeping")
+
     with open_space(transport, ManualClock(T0)) as space:
-        row = outbox_row(space)
-        transport.send(envelope(row.id, row.subject, row.recipient))  # delivered, not recorded
+        monkeypatch.setattr(monespace._outbox, "_finish", crash)
+        with pytest.raises(SystemExit):
+            space.dispatch()
+        monkeypatch.setattr(monespace._outbox, "_finish", real_finish)
+        assert outbox_row(space).status is OutboxStatus.PENDING
         assert space.dispatch().sent == 1
         assert len(transport.sent) == 1
         assert transport.attempts == 2
+        with space.storage.read() as tx:
+            (row,) = [
+                tx.outbox.get(e.target_id)
+                for e in tx.audit.scan()
+                if e.action == "notification.send"
+            ]
+        assert row.sealed is None  # delivered: recipient and text erased
 
 
 def test_deliveries_are_audited_without_content():

@@ -233,12 +233,14 @@ def test_no_marker_reaches_the_database_files_in_clear(tmp_path, keys):
         patient = space.accounts.register_patient(OPERATOR, identity(birth_name=MARKER.upper()))
         for _ in range(3):
             space.contents.put(Actor.patient(patient.id), patient.id, MARKER.encode() * 50)
+        space.contents.put(OPERATOR, patient.id, b"x")  # queues an e-mail notification
         files = list(tmp_path.iterdir())
         assert any(f.name.endswith("-wal") for f in files)
         raw_open = b"".join(f.read_bytes() for f in files)
     raw_closed = b"".join(f.read_bytes() for f in tmp_path.iterdir())
     for raw in (raw_open, raw_closed):
-        for needle in (MARKER, MARKER.upper(), identity().ins.matricule.value):
+        needles = (MARKER, MARKER.upper(), identity().ins.matricule.value, "patient@example.org")
+        for needle in needles:
             assert needle.encode() not in raw
             assert needle.encode("utf-16-le") not in raw
 

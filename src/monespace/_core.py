@@ -15,6 +15,7 @@ its own (a denial must be traced even though nothing else happens) and raises
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +33,10 @@ from .errors import AccessDeniedError, MonespaceError
 from .plugins import Plugins
 from .storage import OutboxRow, StorageBackend, Transaction
 
-__all__ = ["Core", "Unit", "new_id"]
+__all__ = ["NOTIFICATION_KEY", "Core", "Unit", "new_id"]
+
+#: The owner of the space-wide key that seals notifications waiting in the outbox.
+NOTIFICATION_KEY = "space:notifications"
 
 
 def new_id() -> str:
@@ -160,12 +164,15 @@ class Unit:
         The caller guarantees that *subject* and *body* hold no health content.
         """
         message_id = new_id()
+        payload = json.dumps({"recipient": recipient, "subject": subject, "body": body})
+        keyring = self.core.keyring
+        keyring.get_or_create(self.tx, NOTIFICATION_KEY, self.now)
         row = OutboxRow(
             id=message_id,
             channel=channel,
-            recipient=recipient,
-            subject=subject,
-            body=body,
+            sealed=keyring.seal(
+                self.tx, NOTIFICATION_KEY, "notification", message_id, payload.encode()
+            ),
             kind=kind,
             created_at=self.now,
             next_attempt_at=self.now,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 
 import attrs
 
-from ._core import Core
+from ._core import NOTIFICATION_KEY, Core
 from .access import Resource
 from .actors import Actor
 from .audit import Outcome
@@ -49,9 +50,7 @@ def dispatch(core: Core, transports: Mapping[str, Transport], *, limit: int) -> 
         if transport is None:
             counts["no_transport"] += 1
             continue
-        envelope = Envelope(
-            row.id, row.channel, row.recipient, row.subject, row.body, row.kind, row.created_at
-        )
+        envelope = _envelope(core, row)
         try:
             transport.send(envelope)
         except TransportError as exc:
@@ -66,19 +65,34 @@ def dispatch(core: Core, transports: Mapping[str, Transport], *, limit: int) -> 
                 exc,
             )
         else:
-            _finish(
-                core,
-                attrs.evolve(
-                    row,
-                    status=OutboxStatus.SENT,
-                    attempts=row.attempts + 1,
-                    sent_at=core.now(),
-                    last_error=None,
-                ),
-                Outcome.SUCCESS,
+            # Delivered: erase the recipient and text, which the space no longer needs.
+            delivered = attrs.evolve(
+                row,
+                status=OutboxStatus.SENT,
+                attempts=row.attempts + 1,
+                sent_at=core.now(),
+                last_error=None,
+                sealed=None,
             )
+            _finish(core, delivered, Outcome.SUCCESS)
             counts["sent"] += 1
     return DispatchReport(**counts)
+
+
+def _envelope(core: Core, row: OutboxRow) -> Envelope:
+    assert row.sealed is not None  # only delivered notifications are erased
+    with core.storage.read() as tx:
+        raw = core.keyring.open(tx, NOTIFICATION_KEY, "notification", row.id, row.sealed)
+    payload = json.loads(raw)
+    return Envelope(
+        row.id,
+        row.channel,
+        payload["recipient"],
+        payload["subject"],
+        payload["body"],
+        row.kind,
+        row.created_at,
+    )
 
 
 def _failed(core: Core, row: OutboxRow, exc: TransportError) -> OutboxRow:

@@ -78,24 +78,25 @@ class OutboxStatus(StrEnum):
 class OutboxRow:
     """A notification waiting for, or done with, delivery.
 
-    Notifications tell a person that something happened ("you have a new document"); they
-    never carry health content, which is why they may be stored unencrypted.
+    Notifications tell a person that something happened ("you have a new document") and never
+    carry health content; but they name a person (the recipient) and may carry a provisional
+    code, so the recipient, subject and body are sealed with the space's notification key,
+    and erased (``sealed`` set to ``None``) once delivered.
 
     :param channel: the channel name a transport is configured for (``"email"``,
         ``"letter"``, ``"sms"``).
+    :param sealed: the encrypted recipient, subject and body; ``None`` after delivery.
     :param idempotency_key: unique; enqueuing twice with the same key is refused, and
         transports use ``id`` to recognise a redelivery.
     """
 
     id: str
     channel: str
-    recipient: str
-    subject: str
-    body: str
     kind: str
     created_at: datetime
     next_attempt_at: datetime
     idempotency_key: str
+    sealed: bytes | None
     patient_id: str | None = None
     status: OutboxStatus = OutboxStatus.PENDING
     attempts: int = 0

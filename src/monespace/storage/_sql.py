@@ -344,8 +344,8 @@ class SqlAudit(_Repo, AuditRepository):
 
 class SqlOutbox(_Repo, OutboxRepository):
     _COLS = (
-        "id, patient_id, channel, recipient, subject, body, kind, created_at, next_attempt_at, "
-        "idempotency_key, status, attempts, last_error, sent_at"
+        "id, patient_id, channel, kind, created_at, next_attempt_at, idempotency_key, sealed, "
+        "status, attempts, last_error, sent_at"
     )
 
     @staticmethod
@@ -354,17 +354,15 @@ class SqlOutbox(_Repo, OutboxRepository):
             id=r[0],
             patient_id=r[1],
             channel=r[2],
-            recipient=r[3],
-            subject=r[4],
-            body=r[5],
-            kind=r[6],
-            created_at=from_db_time(r[7]),
-            next_attempt_at=from_db_time(r[8]),
-            idempotency_key=r[9],
-            status=OutboxStatus(r[10]),
-            attempts=int(r[11]),
-            last_error=r[12],
-            sent_at=_opt_time(r[13]),
+            kind=r[3],
+            created_at=from_db_time(r[4]),
+            next_attempt_at=from_db_time(r[5]),
+            idempotency_key=r[6],
+            sealed=None if r[7] is None else bytes(r[7]),
+            status=OutboxStatus(r[8]),
+            attempts=int(r[9]),
+            last_error=r[10],
+            sent_at=_opt_time(r[11]),
         )
 
     @staticmethod
@@ -373,13 +371,11 @@ class SqlOutbox(_Repo, OutboxRepository):
             row.id,
             row.patient_id,
             row.channel,
-            row.recipient,
-            row.subject,
-            row.body,
             row.kind,
             to_db_time(row.created_at),
             to_db_time(row.next_attempt_at),
             row.idempotency_key,
+            row.sealed,
             str(row.status),
             row.attempts,
             row.last_error,
@@ -388,7 +384,7 @@ class SqlOutbox(_Repo, OutboxRepository):
 
     def add(self, row: OutboxRow) -> None:
         self._insert(
-            f"INSERT INTO outbox ({self._COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO outbox ({self._COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             self._params(row),
             "this notification is already queued",
         )
@@ -408,13 +404,14 @@ class SqlOutbox(_Repo, OutboxRepository):
     def update(self, row: OutboxRow) -> None:
         cur = self._exec(
             "UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, "
-            "sent_at = ? WHERE id = ?",
+            "sent_at = ?, sealed = ? WHERE id = ?",
             (
                 str(row.status),
                 row.attempts,
                 to_db_time(row.next_attempt_at),
                 row.last_error,
                 None if row.sent_at is None else to_db_time(row.sent_at),
+                row.sealed,
                 row.id,
             ),
         )

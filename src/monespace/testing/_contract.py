@@ -79,9 +79,7 @@ def make_outbox_row(n: int, *, due: datetime = T0, patient_id: str | None = None
     return OutboxRow(
         id=f"m{n:06d}",
         channel="email",
-        recipient=f"person{n}@example.org",
-        subject="Nouveau contenu",
-        body="Un nouvel élément est dans votre espace.",
+        sealed=f"sealed notification {n}".encode(),
         kind="new-content",
         created_at=T0,
         next_attempt_at=due,
@@ -325,13 +323,17 @@ class StorageContract:
             tx.outbox.add(make_outbox_row(3, due=T0 + timedelta(hours=1)))
             sent = make_outbox_row(4, due=T0)
             tx.outbox.add(sent)
-            tx.outbox.update(attrs.evolve(sent, status=OutboxStatus.SENT, sent_at=T0))
+            tx.outbox.update(attrs.evolve(sent, status=OutboxStatus.SENT, sent_at=T0, sealed=None))
         with storage.read() as tx:
             due = tx.outbox.due(T0 + timedelta(minutes=10), limit=10)
             assert [r.id for r in due] == ["m000002", "m000001"]
             assert tx.outbox.count() == 4
             assert tx.outbox.count(OutboxStatus.SENT) == 1
-            assert tx.outbox.get("m000004") is not None
+            delivered, waiting = tx.outbox.get("m000004"), tx.outbox.get("m000001")
+            assert delivered is not None
+            assert delivered.sealed is None
+            assert waiting is not None
+            assert waiting.sealed == b"sealed notification 1"
 
     def test_outbox_idempotency_keys_are_unique(self, storage: StorageBackend) -> None:
         with storage.write() as tx:

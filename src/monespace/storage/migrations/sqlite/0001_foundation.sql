@@ -67,10 +67,8 @@ CREATE TABLE outbox (
     id              TEXT PRIMARY KEY,
     patient_id      TEXT,
     channel         TEXT NOT NULL,
-    recipient       TEXT NOT NULL,
-    subject         TEXT NOT NULL,
-    body            TEXT NOT NULL,
     kind            TEXT NOT NULL,
+    sealed          BLOB,                   -- recipient, subject, body; erased once delivered
     created_at      TEXT NOT NULL,
     next_attempt_at TEXT NOT NULL,
     idempotency_key TEXT NOT NULL UNIQUE,
