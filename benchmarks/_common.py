@@ -135,10 +135,12 @@ class Figure:
 
 
 def fmt(value: float) -> str:
-    """A rate for humans: thousands separated above 100, three significant digits below."""
+    """A rate for humans: thousands separated from 100 up, three significant digits below."""
     if value >= 100:
         return f"{value:,.0f}"
-    return f"{value:.3g}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}" if value >= 1 else f"{value:.3g}"
 
 
 def _rows(figures: Sequence[Figure]) -> tuple[list[list[str]], list[str]]:

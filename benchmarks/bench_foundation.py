@@ -1,7 +1,7 @@
 """Benchmark of the foundation: encrypted content storage and the hash-chained audit trail.
 
-Run ``python benchmarks/bench_foundation.py`` (about 1.5 minutes; ``--quick`` for a
-noisier run of about 10 seconds, ``--json PATH`` to keep the figures). Every monespace figure
+Run ``python benchmarks/bench_foundation.py`` (about 75 seconds; ``--quick`` for a
+noisier run of under 10 seconds, ``--json PATH`` to keep the figures). Every monespace figure
 is printed beside a raw baseline doing the same work with :mod:`sqlite3`, :mod:`hashlib` or
 ``cryptography``'s ``AESGCM`` directly, measured in the same run, with their ratio:
 

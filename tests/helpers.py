@@ -24,3 +24,14 @@ def identity(
         birth_place_code="75056",
     )
     return PatientIdentity(INS(nir, INS_NIR_TEST_OID, traits), Contact(email=email))
+
+
+def open_patient(space, person=None, operator=None):
+    """Register a person and open their space at once (the counter flow): a patient whose
+    space exists, ready to read and be fed."""
+    from monespace import Actor
+
+    operator = operator or Actor.system("test")
+    patient = space.accounts.register_patient(operator, person or identity())
+    space.accounts.create_space(operator, patient.id)
+    return patient

@@ -19,7 +19,7 @@ from monespace.cli import main
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.testing import make_event
 
-from .helpers import identity
+from .helpers import identity, open_patient
 
 
 def build_chain(length: int):
@@ -132,7 +132,7 @@ def db(tmp_path):
     keys = StaticKeyProvider(MasterKey.generate())
     with monespace.open(f"sqlite:///{path}", key_provider=keys) as space:
         for n in range(1, 6):
-            patient = space.accounts.register_patient(Actor.system("t"), identity(n))
+            patient = open_patient(space, identity(n))
             space.contents.put(Actor.patient(patient.id), patient.id, b"x")
     return path
 
@@ -152,7 +152,7 @@ def run(*args):
 def test_cli_verify_passes_on_an_intact_trail(db):
     result = run("audit", "verify", "--db", db)
     assert result.exit_code == 0, result.output
-    assert "intact: 10 events" in result.output
+    assert "intact: 15 events" in result.output  # register, open, write: x 5
 
 
 def test_the_database_refuses_edits_of_the_trail(db):
@@ -192,12 +192,12 @@ def test_cli_checkpoint_detects_removal_of_the_newest_events(db, tmp_path):
     assert checkpoint.exit_code == 0
     head = tmp_path / "head.json"
     head.write_text(checkpoint.output)
-    assert json.loads(checkpoint.output)["seq"] == 10
-    _tamper(db, "DELETE FROM audit_events WHERE seq >= 9")
+    assert json.loads(checkpoint.output)["seq"] == 15
+    _tamper(db, "DELETE FROM audit_events WHERE seq >= 14")
     assert run("audit", "verify", "--db", db).exit_code == 0
     result = run("audit", "verify", "--db", db, "--checkpoint", head)
     assert result.exit_code == 1
-    assert "BROKEN at event 9" in result.output
+    assert "BROKEN at event 14" in result.output
 
 
 def test_cli_rejects_a_malformed_checkpoint(db, tmp_path):
@@ -210,8 +210,8 @@ def test_cli_rejects_a_malformed_checkpoint(db, tmp_path):
 
 def test_a_patient_reads_only_their_own_trail(tmp_path):
     with monespace.open("memory://", key_provider=StaticKeyProvider(MasterKey.generate())) as space:
-        alice = space.accounts.register_patient(Actor.system("t"), identity(1))
-        bob = space.accounts.register_patient(Actor.system("t"), identity(2))
+        alice = open_patient(space, identity(1))
+        bob = open_patient(space, identity(2))
         events = space.audit.for_patient(Actor.patient(alice.id), alice.id)
         assert {e.patient_id for e in events} == {alice.id}
         with pytest.raises(monespace.errors.AccessDeniedError):

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from monespace.cli import main
+from monespace.storage import LATEST_SCHEMA_VERSION
 from monespace.synth import synthetic_identities
 
 
@@ -45,7 +46,7 @@ def test_info_and_key_rotation(runner):
     runner.invoke(main, ["demo", "--db", "x.db", "--patients", "3"])
     info = runner.invoke(main, ["info", "--db", "x.db"])
     assert info.exit_code == 0
-    assert "schema version:  1" in info.output
+    assert f"schema version:  {LATEST_SCHEMA_VERSION}" in info.output
     assert "patients:        3" in info.output
     rotated = runner.invoke(main, ["keys", "rotate", "--db", "x.db"])
     assert rotated.exit_code == 0, rotated.output

@@ -16,7 +16,7 @@ from monespace.errors import ConfigurationError, TransportError
 from monespace.storage import OutboxStatus
 from monespace.transport import Envelope, FileTransport, MemoryTransport
 
-from .helpers import identity
+from .helpers import identity, open_patient
 
 OPERATOR = Actor.system("test")
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -48,7 +48,7 @@ def open_space(transport, clock, **settings):
         settings=Settings(**settings),
         load_entrypoints=False,
     )
-    patient = space.accounts.register_patient(OPERATOR, identity())
+    patient = open_patient(space, identity())
     space.contents.put(OPERATOR, patient.id, b"remboursements")
     return space
 

@@ -16,7 +16,7 @@ from monespace.record import ParsedDocument
 from monespace.storage import MemoryStorage
 from monespace.transport import MemoryTransport
 
-from .helpers import identity
+from .helpers import identity, open_patient
 
 
 class VaultStorage(MemoryStorage):
@@ -150,7 +150,7 @@ def test_hook_monespace_key_provider():
             return provider
 
     with monespace.open("memory://", plugins=[Plugin()], load_entrypoints=False) as space:
-        space.accounts.register_patient(Actor.system("t"), identity())
+        open_patient(space, identity())
     assert seen == ["memory://"]
     assert space._core.keyring.provider is provider
 
@@ -169,16 +169,17 @@ def test_hook_monespace_audit_event_sees_committed_events_only():
         plugins=[Listener()],
         load_entrypoints=False,
     ) as space:
-        patient = space.accounts.register_patient(Actor.system("t"), identity())
+        patient = open_patient(space, identity())
         with pytest.raises(monespace.errors.AccessDeniedError):
             space.contents.get(Actor.patient("intruder"), "x")
         with pytest.raises(monespace.errors.ConflictError):
-            space.accounts.register_patient(Actor.system("t"), identity())
+            open_patient(space, identity())
         assert patient.id
     assert events == [
         (1, "patient.register", "success"),
-        (2, "content.read", "denied"),
-        (3, "patient.register", "failure"),
+        (2, "account.create", "success"),
+        (3, "content.read", "denied"),
+        (4, "patient.register", "failure"),
     ]
 
 

@@ -24,7 +24,7 @@ from monespace.errors import (
 from monespace.storage import SQLiteStorage
 from monespace.transport import MemoryTransport
 
-from .helpers import MARKER, identity
+from .helpers import MARKER, identity, open_patient
 
 OPERATOR = Actor.system("test")
 
@@ -63,7 +63,7 @@ def snapshot(space):
 
 
 def test_a_patient_reads_their_identity_and_the_operator_finds_them_by_nir(space):
-    patient = space.accounts.register_patient(OPERATOR, identity())
+    patient = open_patient(space, identity())
     mine = space.accounts.get_patient(Actor.patient(patient.id), patient.id)
     assert mine.identity == identity()
     found = space.accounts.find_by_nir(OPERATOR, identity().ins.matricule)
@@ -73,10 +73,10 @@ def test_a_patient_reads_their_identity_and_the_operator_finds_them_by_nir(space
 
 
 def test_registering_the_same_nir_twice_changes_nothing(space):
-    space.accounts.register_patient(OPERATOR, identity())
+    open_patient(space, identity())
     before = snapshot(space)
     with pytest.raises(ConflictError):
-        space.accounts.register_patient(OPERATOR, identity(email="other@example.org"))
+        open_patient(space, identity(email="other@example.org"))
     patients, audit, outbox, masters = before
     assert snapshot(space) == (patients, audit + 1, outbox, masters)  # + the failure event
     with space.storage.read() as tx:
@@ -90,7 +90,7 @@ def test_only_the_operator_registers_patients(space):
 
 
 def test_contents_are_stored_encrypted_and_read_back_by_their_patient(space):
-    patient = space.accounts.register_patient(OPERATOR, identity())
+    patient = open_patient(space, identity())
     me = Actor.patient(patient.id)
     ref = space.contents.put(me, patient.id, b"%PDF-1.7 hello", media_type="Application/PDF")
     assert ref.media_type == "application/pdf"
@@ -100,8 +100,8 @@ def test_contents_are_stored_encrypted_and_read_back_by_their_patient(space):
 
 
 def test_a_denial_looks_the_same_whether_or_not_the_content_exists(space):
-    alice = space.accounts.register_patient(OPERATOR, identity(1))
-    bob = space.accounts.register_patient(OPERATOR, identity(2))
+    alice = open_patient(space, identity(1))
+    bob = open_patient(space, identity(2))
     ref = space.contents.put(Actor.patient(alice.id), alice.id, b"secret")
     errors = []
     for content_id in (ref.id, "does-not-exist"):
@@ -112,7 +112,7 @@ def test_a_denial_looks_the_same_whether_or_not_the_content_exists(space):
 
 
 def test_every_decision_is_audited_including_denials(space):
-    alice = space.accounts.register_patient(OPERATOR, identity(1))
+    alice = open_patient(space, identity(1))
     ref = space.contents.put(Actor.patient(alice.id), alice.id, b"x")
     with pytest.raises(AccessDeniedError):
         space.contents.get(Actor.patient("intruder"), ref.id)
@@ -121,6 +121,7 @@ def test_every_decision_is_audited_including_denials(space):
     events = space.audit.events(OPERATOR)
     assert [(e.action, e.outcome, e.actor_id) for e in events] == [
         ("patient.register", Outcome.SUCCESS, "test"),
+        ("account.create", Outcome.SUCCESS, "test"),
         ("content.write", Outcome.SUCCESS, alice.id),
         ("content.read", Outcome.DENIED, "intruder"),
         ("content.read", Outcome.DENIED, "test"),
@@ -129,7 +130,7 @@ def test_every_decision_is_audited_including_denials(space):
 
 
 def test_bad_contents_are_refused_and_nothing_is_stored(space):
-    patient = space.accounts.register_patient(OPERATOR, identity())
+    patient = open_patient(space, identity())
     me = Actor.patient(patient.id)
     before = snapshot(space)
     limit = space.settings.max_content_bytes
@@ -147,7 +148,7 @@ def test_bad_contents_are_refused_and_nothing_is_stored(space):
 
 
 def test_a_notification_is_queued_with_the_change_and_carries_no_health_content(space):
-    patient = space.accounts.register_patient(OPERATOR, identity())
+    patient = open_patient(space, identity())
     space.contents.put(OPERATOR, patient.id, MARKER.encode(), media_type="text/plain")
     with space.storage.read() as tx:
         assert tx.outbox.count() == 1
@@ -160,17 +161,19 @@ def test_a_notification_is_queued_with_the_change_and_carries_no_health_content(
 
 
 def test_a_patient_adding_their_own_content_is_not_notified(space):
-    patient = space.accounts.register_patient(OPERATOR, identity())
+    patient = open_patient(space, identity())
     space.contents.put(Actor.patient(patient.id), patient.id, b"mine")
     assert space.dispatch().sent == 0
 
 
 def test_crypto_shredding_makes_identity_and_contents_unrecoverable(space):
-    patient = space.accounts.register_patient(OPERATOR, identity())
+    patient = open_patient(space, identity())
     me = Actor.patient(patient.id)
     ref = space.contents.put(me, patient.id, b"x")
     assert space.accounts.shred(OPERATOR, patient.id) == 1
     with pytest.raises(DataShreddedError):
+        space.accounts.get_patient(OPERATOR, patient.id)
+    with pytest.raises(AccessDeniedError):  # the space is gone for its holder
         space.accounts.get_patient(me, patient.id)
     with pytest.raises(AccessDeniedError):
         space.contents.get(me, ref.id)
@@ -180,12 +183,13 @@ def test_crypto_shredding_makes_identity_and_contents_unrecoverable(space):
 
 
 def test_master_key_rotation_keeps_everything_readable(space, keys):
-    patient = space.accounts.register_patient(OPERATOR, identity())
+    patient = open_patient(space, identity())
     me = Actor.patient(patient.id)
     ref = space.contents.put(me, patient.id, b"before rotation")
     old = keys.current()
     report = space.rotate_master_key(OPERATOR, batch=1)
-    assert report.rewrapped == 2  # the patient's key and the NIR index key
+    # the patient's key and the three index keys (NIR, card serial, birth date)
+    assert report.rewrapped == 4
     with space.storage.read() as tx:
         assert tx.keys.master_key_ids() == {report.master_key_id}
     # Retire the old key entirely: nothing depends on it any more.
@@ -213,7 +217,7 @@ def test_operations_fail_closed_without_the_right_master_key(tmp_path):
 def test_a_tampered_ciphertext_is_detected_and_the_attempt_traced(tmp_path, keys):
     path = tmp_path / "space.db"
     with monespace.open(f"sqlite:///{path}", key_provider=keys) as space:
-        patient = space.accounts.register_patient(OPERATOR, identity())
+        patient = open_patient(space, identity())
         ref = space.contents.put(Actor.patient(patient.id), patient.id, b"resultat")
     with sqlite3.connect(path) as conn:
         sealed = conn.execute("SELECT sealed FROM blobs").fetchone()[0]
@@ -230,7 +234,7 @@ def test_a_tampered_ciphertext_is_detected_and_the_attempt_traced(tmp_path, keys
 def test_no_marker_reaches_the_database_files_in_clear(tmp_path, keys):
     path = tmp_path / "space.db"
     with monespace.open(f"sqlite:///{path}", key_provider=keys) as space:
-        patient = space.accounts.register_patient(OPERATOR, identity(birth_name=MARKER.upper()))
+        patient = open_patient(space, identity(birth_name=MARKER.upper()))
         for _ in range(3):
             space.contents.put(Actor.patient(patient.id), patient.id, MARKER.encode() * 50)
         space.contents.put(OPERATOR, patient.id, b"x")  # queues an e-mail notification

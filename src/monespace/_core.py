@@ -25,8 +25,8 @@ import attrs
 
 from ._keyring import Keyring
 from ._settings import Settings
-from .access import Action, Decision, Resource, Rule, decide
-from .actors import Actor
+from .access import Action, Decision, Facts, Resource, Rule, decide
+from .actors import Actor, ActorKind
 from .audit import AuditEvent, Outcome, PendingEvent, chain
 from .clock import Clock
 from .errors import AccessDeniedError, MonespaceError
@@ -106,10 +106,19 @@ class Unit:
         self.authorized: list[PendingEvent] = []
 
     def authorize(
-        self, actor: Actor, action: Action, resource: Resource, *, purpose: str | None = None
+        self,
+        actor: Actor,
+        action: Action,
+        resource: Resource,
+        *,
+        purpose: str | None = None,
     ) -> Decision:
-        """Ask the policy; on a denial, abandon the unit (see :meth:`Core.unit`)."""
-        decision = decide(actor, action, resource, self.core.rules)
+        """Ask the policy; on a denial, abandon the unit (see :meth:`Core.unit`).
+
+        The facts the policy needs about the resource's patient (is the space open, does the
+        actor represent them) are looked up here, in the same transaction.
+        """
+        decision = decide(actor, action, resource, self.facts(actor, resource), self.core.rules)
         pending = self._pending(
             actor=actor,
             action=str(action),
@@ -122,6 +131,17 @@ class Unit:
             raise _Denied(pending, decision.rule)
         self.authorized.append(pending)
         return decision
+
+    def facts(self, actor: Actor, resource: Resource) -> Facts:
+        """What the policy needs to know about *resource*'s patient, read in this transaction."""
+        if resource.patient_id is None:
+            return Facts()
+        account = self.tx.accounts.get(resource.patient_id)
+        represents = False
+        if actor.kind is ActorKind.REPRESENTATIVE and actor.on_behalf_of == resource.patient_id:
+            link = self.tx.representations.get(resource.patient_id, actor.id)
+            represents = link is not None and link.active(self.now)
+        return Facts(space_open=account is not None and account.is_open, represents=represents)
 
     def record(
         self,

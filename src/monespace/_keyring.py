@@ -63,6 +63,7 @@ class Keyring:
         # Unwrapped keys by wrapped bytes: a re-wrapped or destroyed key has other (or no)
         # wrapped bytes, so the cache can never serve a key the database no longer holds.
         self._cache: OrderedDict[bytes, bytes] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     @property
     def provider(self) -> KeyProvider:
@@ -106,14 +107,16 @@ class Keyring:
             raise NotFoundError("no data key for this owner")
         if row.wrapped is None or row.master_key_id is None:
             raise DataShreddedError("this data was deleted: its key was destroyed")
-        cached = self._cache.get(row.wrapped)
-        if cached is not None:
-            self._cache.move_to_end(row.wrapped)
-            return cached
+        with self._cache_lock:
+            cached = self._cache.get(row.wrapped)
+            if cached is not None:
+                self._cache.move_to_end(row.wrapped)
+                return cached
         key = unwrap_key(self._master(row.master_key_id), owner_id, row.wrapped)
-        self._cache[row.wrapped] = key
-        if len(self._cache) > _CACHE_SIZE:
-            self._cache.popitem(last=False)
+        with self._cache_lock:
+            self._cache[row.wrapped] = key
+            if len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
         return key
 
     def get_or_create(self, tx: Transaction, owner_id: str, now: datetime) -> bytes:
@@ -138,7 +141,8 @@ class Keyring:
         """Crypto-shred: erase the owner's wrapped key. Everything sealed with it is lost."""
         row = tx.keys.get(owner_id)
         if row is not None and row.wrapped is not None:
-            self._cache.pop(row.wrapped, None)
+            with self._cache_lock:
+                self._cache.pop(row.wrapped, None)
         return tx.keys.destroy(owner_id, now)
 
     def blind_index(self, tx: Transaction, purpose: str, value: str, now: datetime) -> bytes:

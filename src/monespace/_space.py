@@ -11,7 +11,7 @@ from ._keyring import Keyring, RotationReport
 from ._outbox import DispatchReport, dispatch
 from ._settings import Settings
 from .access import Action, Resource, Rule
-from .accounts import AccountService
+from .accounts._service import AccountService
 from .actors import Actor
 from .audit._service import AuditService
 from .clock import Clock, SystemClock

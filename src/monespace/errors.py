@@ -9,6 +9,7 @@ callers who do not know monespace::
     │   ├── UnknownSchemeError            (no backend or transport for a URL scheme)
     │   └── PluginError                   (a plugin is malformed or clashes with another)
     ├── ValidationError (ValueError)
+    │   ├── InvalidTransitionError        (a lifecycle step not allowed from the current state)
     │   └── IdentifierError
     │       ├── InvalidNIRError
     │       ├── InvalidINSError
@@ -20,6 +21,7 @@ callers who do not know monespace::
     │   └── ConflictError                 (unique key or idempotency clash)
     ├── SecurityError
     │   ├── AccessDeniedError (PermissionError)
+    │   ├── ActivationError               (proof of identity refused; never says which part)
     │   ├── CryptoError
     │   │   ├── MasterKeyError            (master key missing or not the one that wrapped the data)
     │   │   ├── DecryptionError           (ciphertext, tag or associated data altered)
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 __all__ = [
     "AccessDeniedError",
+    "ActivationError",
     "AuditIntegrityError",
     "ConfigurationError",
     "ConflictError",
@@ -48,6 +51,7 @@ __all__ = [
     "InvalidMSSanteAddressError",
     "InvalidNIRError",
     "InvalidRPPSError",
+    "InvalidTransitionError",
     "MasterKeyError",
     "MonespaceError",
     "NotFoundError",
@@ -105,6 +109,20 @@ class PluginError(ConfigurationError):
 
 class ValidationError(MonespaceError, ValueError):
     """Input does not satisfy a domain rule."""
+
+
+class InvalidTransitionError(ValidationError):
+    """A lifecycle operation is not allowed in the current state of a space.
+
+    :ivar state: the state the space is in.
+    :ivar operation: what was attempted.
+    """
+
+    def __init__(self, operation: str, state: str, reason: str | None = None) -> None:
+        self.operation = operation
+        self.state = state
+        detail = f": {reason}" if reason else ""
+        super().__init__(f"cannot {operation} a space that is {state}{detail}")
 
 
 class IdentifierError(ValidationError):
@@ -183,6 +201,22 @@ class AccessDeniedError(SecurityError, PermissionError):
     def __init__(self, rule: str) -> None:
         self.rule = rule
         super().__init__(f"access denied (rule: {rule})")
+
+
+class ActivationError(SecurityError):
+    """A proof of identity (provisional code, NIR, carte Vitale serial, birth date) was refused.
+
+    The message is always the same, whatever was wrong, whether the person exists, and
+    whether their account is locked: anything more specific would help someone guessing.
+    """
+
+    MESSAGE = (
+        "the information given does not match our records, or too many attempts were made; "
+        "check it, or request a new provisional code"
+    )
+
+    def __init__(self) -> None:
+        super().__init__(self.MESSAGE)
 
 
 class CryptoError(SecurityError):

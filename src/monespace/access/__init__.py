@@ -3,6 +3,6 @@
 .. versionadded:: 0.1
 """
 
-from ._policy import Action, Decision, Resource, Rule, decide, default_rules
+from ._policy import Action, Decision, Facts, Resource, Rule, decide, default_rules
 
-__all__ = ["Action", "Decision", "Resource", "Rule", "decide", "default_rules"]
+__all__ = ["Action", "Decision", "Facts", "Resource", "Rule", "decide", "default_rules"]

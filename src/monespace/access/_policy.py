@@ -18,7 +18,7 @@ import attrs
 
 from ..actors import Actor, ActorKind
 
-__all__ = ["Action", "Decision", "Resource", "Rule", "decide", "default_rules"]
+__all__ = ["Action", "Decision", "Facts", "Resource", "Rule", "decide", "default_rules"]
 
 
 class Action(StrEnum):
@@ -26,6 +26,19 @@ class Action(StrEnum):
 
     PATIENT_REGISTER = "patient.register"
     PATIENT_READ = "patient.read"
+    ACCOUNT_INVITE = "account.invite"
+    ACCOUNT_CREATE = "account.create"
+    ACCOUNT_ACTIVATE = "account.activate"
+    ACCOUNT_OPPOSE = "account.oppose"
+    ACCOUNT_CLOSE = "account.close"
+    ACCOUNT_DELETE = "account.delete"
+    ACCOUNT_REOPEN = "account.reopen"
+    ACCOUNT_SUSPEND = "account.suspend"
+    ACCOUNT_OBJECT = "account.object"
+    ACCOUNT_PURGE = "account.purge"
+    CODE_ISSUE = "code.issue"
+    DEATH_RECORD = "death.record"
+    REPRESENTATION_MANAGE = "representation.manage"
     CONTENT_WRITE = "content.write"
     CONTENT_READ = "content.read"
     CONTENT_SHRED = "patient.shred"
@@ -34,7 +47,22 @@ class Action(StrEnum):
 
 
 #: Actions that only the operator may take.
-_ADMINISTRATIVE = frozenset({Action.PATIENT_REGISTER, Action.CONTENT_SHRED, Action.KEYS_ROTATE})
+_ADMINISTRATIVE = frozenset(
+    {
+        Action.PATIENT_REGISTER,
+        Action.CONTENT_SHRED,
+        Action.KEYS_ROTATE,
+        Action.ACCOUNT_INVITE,
+        Action.ACCOUNT_CREATE,
+        Action.ACCOUNT_SUSPEND,
+        Action.ACCOUNT_PURGE,
+        Action.DEATH_RECORD,
+        Action.REPRESENTATION_MANAGE,
+    }
+)
+
+#: Actions on the data of a space, which need the space to exist (active or created).
+_NEEDS_OPEN_SPACE = frozenset({Action.CONTENT_READ, Action.CONTENT_WRITE, Action.PATIENT_READ})
 
 #: What the operator may read: administrative data and the audit trail, never health content.
 _OPERATOR_READS = frozenset({Action.PATIENT_READ, Action.AUDIT_READ})
@@ -55,6 +83,20 @@ class Resource:
 
 
 @attrs.frozen
+class Facts:
+    """What the services looked up for a decision (the policy itself reads nothing).
+
+    :param space_open: whether the patient's space exists (active or created); ``None``
+        when the resource belongs to no patient.
+    :param represents: whether the actor is, right now, a legal representative of the
+        resource's patient.
+    """
+
+    space_open: bool | None = None
+    represents: bool = False
+
+
+@attrs.frozen
 class Decision:
     """The outcome of :func:`decide` and the name of the rule that took it."""
 
@@ -63,17 +105,34 @@ class Decision:
 
 
 #: A rule returns a decision, or ``None`` when it has no opinion on the request.
-Rule = Callable[[Actor, Action, Resource], Decision | None]
+Rule = Callable[[Actor, Action, Resource, Facts], Decision | None]
 
 
-def operator_administers(actor: Actor, action: Action, resource: Resource) -> Decision | None:
+def operator_administers(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
     """The operator (a system actor) may register patients, rotate keys and shred data."""
     if action in _ADMINISTRATIVE:
         return Decision(actor.kind is ActorKind.SYSTEM, "operator_administers")
     return None
 
 
-def patient_owns_space(actor: Actor, action: Action, resource: Resource) -> Decision | None:
+def space_must_be_open(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """Nobody reads or feeds a space that does not exist: not yet opened, opposed, closed
+    (archived data are inaccessible, R1111-36), suspended or purged. The operator still reads
+    administrative data, which it holds as the insurer."""
+    if action not in _NEEDS_OPEN_SPACE or facts.space_open is not False:
+        return None
+    if actor.kind is ActorKind.SYSTEM and action is Action.PATIENT_READ:
+        return None
+    return Decision(False, "space_must_be_open")
+
+
+def patient_owns_space(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
     """A patient reads and writes what is in their own space."""
     if (
         actor.kind is ActorKind.PATIENT
@@ -84,7 +143,20 @@ def patient_owns_space(actor: Actor, action: Action, resource: Resource) -> Deci
     return None
 
 
-def operator_feeds_record(actor: Actor, action: Action, resource: Resource) -> Decision | None:
+def representative_acts_for_patient(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """A legal representative acts for the person they represent, while the link lasts
+    (minors until majority, protected adults while the measure lasts: R1111-40)."""
+    if actor.kind is not ActorKind.REPRESENTATIVE or resource.patient_id is None:
+        return None
+    allowed = actor.on_behalf_of == resource.patient_id and facts.represents
+    return Decision(allowed, "representative_acts_for_patient") if allowed else None
+
+
+def operator_feeds_record(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
     """The operator may add to a record (reimbursement data from the health insurer, legacy
     DMP migration: CSP R1111-42 1° d) but, like any writer, not read it back."""
     if action is Action.CONTENT_WRITE and actor.kind is ActorKind.SYSTEM:
@@ -93,7 +165,7 @@ def operator_feeds_record(actor: Actor, action: Action, resource: Resource) -> D
 
 
 def operator_reads_administrative(
-    actor: Actor, action: Action, resource: Resource
+    actor: Actor, action: Action, resource: Resource, facts: Facts
 ) -> Decision | None:
     """The operator may read administrative data (identity, contacts) and the audit trail,
     which hold no health content; health content stays out of its reach."""
@@ -106,7 +178,9 @@ def default_rules() -> tuple[Rule, ...]:
     """The rules in force, in the order they are asked."""
     return (
         operator_administers,
+        space_must_be_open,
         patient_owns_space,
+        representative_acts_for_patient,
         operator_feeds_record,
         operator_reads_administrative,
     )
@@ -116,15 +190,17 @@ def decide(
     actor: Actor,
     action: Action,
     resource: Resource,
+    facts: Facts | None = None,
     rules: Sequence[Rule] | None = None,
 ) -> Decision:
-    """Decide whether *actor* may perform *action* on *resource*.
+    """Decide whether *actor* may perform *action* on *resource*, given *facts*.
 
     :return: the first opinion of *rules* (by default :func:`default_rules`), or a denial by
         the ``deny_by_default`` rule when none has one.
     """
+    known = facts if facts is not None else Facts()
     for rule in rules if rules is not None else default_rules():
-        decision = rule(actor, action, resource)
+        decision = rule(actor, action, resource, known)
         if decision is not None:
             return decision
     return Decision(False, "deny_by_default")

@@ -1,9 +1,30 @@
-"""Accounts: persons, their identity and contacts.
+"""Accounts: persons, their identity and contacts, the lifecycle of their space,
+provisional codes and legal representatives.
+
+The service is ``space.accounts`` (:class:`monespace.AccountService`).
 
 .. versionadded:: 0.1
 """
 
+from ._codes import AttemptPolicy, CodeRecord, code_entropy_bits, generate_code
+from ._lifecycle import Account, AccountState, Channel, LifecycleRules
 from ._model import Contact, Patient, PatientIdentity, PostalAddress
-from ._service import AccountService
+from ._representation import ProofRecord, Representation, RepresentationKind
 
-__all__ = ["AccountService", "Contact", "Patient", "PatientIdentity", "PostalAddress"]
+__all__ = [
+    "Account",
+    "AccountState",
+    "AttemptPolicy",
+    "Channel",
+    "CodeRecord",
+    "Contact",
+    "LifecycleRules",
+    "Patient",
+    "PatientIdentity",
+    "PostalAddress",
+    "ProofRecord",
+    "Representation",
+    "RepresentationKind",
+    "code_entropy_bits",
+    "generate_code",
+]

@@ -69,11 +69,21 @@ class PatientIdentity:
 
     :param ins: the INS; its traits are required, since they qualify the identity.
     :param used_name: the name in use, when it differs from the birth name.
+    :param vitale_serial: the serial number of the person's carte Vitale, asked at activation
+        (8 to 20 letters or digits: the real format is not published, an assumption).
     """
 
     ins: INS = attrs.field()
     contact: Contact = attrs.field(factory=Contact)
     used_name: str | None = attrs.field(default=None, validator=_no_control)
+    vitale_serial: str | None = attrs.field(default=None)
+
+    @vitale_serial.validator
+    def _check_serial(self, _attribute: attrs.Attribute[str | None], value: str | None) -> None:
+        if value is not None and not (
+            8 <= len(value) <= 20 and value.isascii() and value.isalnum()
+        ):
+            raise ValueError("'vitale_serial' must be 8 to 20 letters or digits")
 
     @ins.validator
     def _needs_traits(self, _attribute: attrs.Attribute[INS], value: INS) -> None:

@@ -1,55 +1,148 @@
-"""The accounts service: registering persons and reading their administrative data.
+"""The accounts service: persons, the lifecycle of their space, provisional codes,
+activation and opposition, legal representatives, and the deadline run.
 
-The lifecycle (invitation, activation, opposition, closure) builds on this.
+Lifecycle rules live in :mod:`._lifecycle` as pure functions; this module runs them inside
+units of work, with their audit events and notifications.
 """
 
 from __future__ import annotations
 
-from .._core import Core, new_id
+import hmac
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, date, datetime, time
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from .._core import Core, Unit, new_id
 from ..access import Action, Resource
-from ..actors import Actor
+from ..actors import Actor, ActorKind
+from ..audit import Outcome
 from ..codec import make_converter
-from ..errors import NotFoundError
+from ..errors import (
+    ActivationError,
+    IdentifierError,
+    NotFoundError,
+    ValidationError,
+)
 from ..identity import NIR
 from ..storage import PatientRow, Transaction
-from ._model import Patient, PatientIdentity
+from . import _lifecycle as rules
+from ._codes import AttemptPolicy, CodeRecord, generate_code, hash_code
+from ._letters import Letter, code_letter, invitation_letter, majority_letter
+from ._lifecycle import Account, AccountState, Channel, LifecycleRules
+from ._model import Contact, Patient, PatientIdentity
+from ._proofs import OppositionProof, public_key_bytes, sign_opposition
+from ._representation import ProofRecord, Representation, RepresentationKind
 
-__all__ = ["AccountService", "read_identity"]
+__all__ = ["AccountService", "Invitation", "TickCounts", "read_identity"]
 
 _IDENTITY = "identity"
 _NIR_INDEX = "nir"
+_CODE_KEY = "space:codes"
+_SIGNING_KEY = "space:signing"
+_PARIS = ZoneInfo("Europe/Paris")
+
+#: The actor recorded for steps a person takes by proving who they are (activation,
+#: opposition, code requests), before they are logged in.
+_PORTAL = Actor.system("activation-portal")
+_DEADLINES = Actor.system("deadlines")
+
+
+@attrs.frozen
+class Invitation:
+    """An invitation that was queued: to whom (the holder or a representative) and by which
+    channel, and when the opposition window closes."""
+
+    patient_id: str
+    channel: Channel
+    to_representative: bool
+    opposition_deadline: datetime
+
+
+TickCounts = dict[str, int]
+_T = TypeVar("_T")
 
 
 class AccountService:
-    """``space.accounts``: persons and their administrative data.
+    """``space.accounts``: persons, their space's lifecycle, codes and representatives.
 
     .. versionadded:: 0.1
     """
 
-    def __init__(self, core: Core) -> None:
+    def __init__(
+        self,
+        core: Core,
+        lifecycle: LifecycleRules | None = None,
+        attempts: AttemptPolicy | None = None,
+    ) -> None:
         self._core = core
+        self.lifecycle = lifecycle or LifecycleRules()
+        self.attempts = attempts or AttemptPolicy()
+
+    # --- registration ----------------------------------------------------------------------
 
     def register_patient(self, actor: Actor, identity: PatientIdentity) -> Patient:
-        """Register a person, creating their data key. Operator only.
+        """Register a person (state ``registered``), creating their data key. Operator only.
 
         :raises ConflictError: when a person with the same NIR is already registered.
         """
         with self._core.unit() as unit:
-            patient_id = new_id()
-            resource = Resource(patient_id, "patient", patient_id)
-            decision = unit.authorize(actor, Action.PATIENT_REGISTER, resource)
-            keyring = self._core.keyring
-            index = keyring.blind_index(unit.tx, _NIR_INDEX, identity.ins.matricule.value, unit.now)
-            keyring.create(unit.tx, patient_id, unit.now)
-            sealed = keyring.seal(
-                unit.tx, patient_id, _IDENTITY, patient_id, _CODEC.dumps(identity).encode()
-            )
-            unit.tx.patients.add(PatientRow(patient_id, index, sealed, unit.now))
-            unit.record(actor, Action.PATIENT_REGISTER, resource, decision)
-            return Patient(patient_id, identity, unit.now)
+            return self._register(unit, actor, identity)
+
+    def register_patients(
+        self, actor: Actor, identities: Iterable[PatientIdentity], *, batch: int = 500
+    ) -> Iterator[Patient]:
+        """Register many persons, *batch* per transaction, lazily (constant memory).
+
+        A failure rolls back its batch only; batches already yielded stay registered.
+        """
+        pending = iter(identities)
+        while True:
+            with self._core.unit() as unit:
+                chunk = itertools.islice(pending, batch)
+                done = [self._register(unit, actor, identity) for identity in chunk]
+            yield from done
+            if len(done) < batch:
+                return
+
+    def _register(self, unit: Unit, actor: Actor, identity: PatientIdentity) -> Patient:
+        patient_id = new_id()
+        resource = Resource(patient_id, "patient", patient_id)
+        decision = unit.authorize(actor, Action.PATIENT_REGISTER, resource)
+        keyring = self._core.keyring
+        index = keyring.blind_index(unit.tx, _NIR_INDEX, identity.ins.matricule.value, unit.now)
+        keyring.create(unit.tx, patient_id, unit.now)
+        sealed = keyring.seal(
+            unit.tx, patient_id, _IDENTITY, patient_id, _CODEC.dumps(identity).encode()
+        )
+        unit.tx.patients.add(PatientRow(patient_id, index, sealed, unit.now))
+        unit.tx.accounts.add(Account(patient_id), None)
+        unit.tx.proofs.put(self._proof_record(unit, patient_id, identity))
+        unit.record(actor, Action.PATIENT_REGISTER, resource, decision)
+        return Patient(patient_id, identity, unit.now)
+
+    def _proof_record(self, unit: Unit, patient_id: str, identity: PatientIdentity) -> ProofRecord:
+        traits = identity.ins.traits
+        assert traits is not None  # PatientIdentity requires them
+        # A person without a known card serial cannot prove themselves with one: store a
+        # value no input can match.
+        serial = identity.vitale_serial or f"\x00unknown:{new_id()}"
+        return ProofRecord(
+            patient_id,
+            self._proof_index(unit, patient_id, "vitale", serial.upper()),
+            self._proof_index(unit, patient_id, "birth", traits.birth_date.isoformat()),
+        )
+
+    def _proof_index(self, unit: Unit, patient_id: str, what: str, value: str) -> bytes:
+        return self._core.keyring.blind_index(unit.tx, what, f"{patient_id}\x00{value}", unit.now)
+
+    # --- reading ---------------------------------------------------------------------------
 
     def get_patient(self, actor: Actor, patient_id: str) -> Patient:
-        """A person's administrative data, for the person or the operator.
+        """A person's administrative data, for the person, a representative or the operator.
 
         :raises AccessDeniedError: when the actor may not read it, or there is no such person
             (the two are indistinguishable to someone who may not know).
@@ -72,39 +165,647 @@ class AccountService:
         value = nir.value if isinstance(nir, NIR) else NIR.parse(nir).value
         with self._core.unit() as unit:
             decision = unit.authorize(actor, Action.PATIENT_READ, Resource(None, "patient"))
-            index = self._core.keyring.blind_index(unit.tx, _NIR_INDEX, value, unit.now)
-            row = unit.tx.patients.find_by_nir_index(index)
+            row = self._row_by_nir(unit, value)
             if row is None:
                 raise NotFoundError("nobody is registered with this NIR")
             patient = self._load(unit.tx, row)
             unit.record(actor, Action.PATIENT_READ, Resource(row.id, "patient", row.id), decision)
             return patient
 
+    def _row_by_nir(self, unit: Unit, nir: str) -> PatientRow | None:
+        index = self._core.keyring.blind_index(unit.tx, _NIR_INDEX, nir, unit.now)
+        return unit.tx.patients.find_by_nir_index(index)
+
+    def account(self, actor: Actor, patient_id: str) -> Account:
+        """The lifecycle record of a space, for its holder, a representative or the operator."""
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "account", patient_id)
+            decision = unit.authorize(actor, Action.PATIENT_READ, resource)
+            account = self._account(unit, patient_id)
+            unit.record(actor, Action.PATIENT_READ, resource, decision)
+            return account
+
     def count(self) -> int:
         """How many persons are registered (a figure, no personal data)."""
         with self._core.storage.read() as tx:
             return tx.patients.count()
 
-    def shred(self, actor: Actor, patient_id: str) -> int:
-        """Crypto-shred a person's data: destroy their data key and delete their contents.
+    def count_by_state(self) -> dict[str, int]:
+        """How many spaces are in each lifecycle state (figures, no personal data)."""
+        with self._core.storage.read() as tx:
+            return tx.accounts.count_by_state()
 
-        Everything sealed with the key (identity, documents) becomes unrecoverable, including
-        from backups. The audit trail keeps the person's opaque id and what happened.
+    def spaces_of(self, actor: Actor) -> list[str]:
+        """The spaces a logged-in person reaches from one login: their own and those of the
+        people they currently represent (a parent sees their children's)."""
+        if actor.kind not in (ActorKind.PATIENT, ActorKind.REPRESENTATIVE):
+            return []
+        with self._core.storage.read() as tx:
+            now = self._core.now()
+            represented = [
+                link.patient_id
+                for link in tx.representations.by_representative(actor.id)
+                if link.active(now)
+            ]
+        return [actor.id, *represented]
+
+    def representatives_of(self, actor: Actor, patient_id: str) -> list[Representation]:
+        """The representation links of a space (current and ended), for the holder, their
+        representatives and the operator."""
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "representation", patient_id)
+            decision = unit.authorize(actor, Action.PATIENT_READ, resource)
+            links = unit.tx.representations.of_patient(patient_id)
+            unit.record(actor, Action.PATIENT_READ, resource, decision)
+            return links
+
+    # --- lifecycle: operator ----------------------------------------------------------------
+
+    def create_space(self, actor: Actor, patient_id: str) -> Account:
+        """Open a registered person's space at once, before any letter. Operator only."""
+        return self._transition(actor, Action.ACCOUNT_CREATE, patient_id, rules.create_now)
+
+    def invite(self, actor: Actor, patient_id: str) -> Invitation:
+        """Send the information and a provisional code (R1111-28). Operator only.
+
+        By e-mail when an address is known, else by postal letter; for a person with a legal
+        representative, to the representative. The opposition window runs from now.
+
+        :raises ValidationError: when neither an e-mail nor a postal address is known.
+        """
+        with self._core.unit() as unit:
+            return self._invite(unit, actor, patient_id)
+
+    def invite_registered(
+        self,
+        actor: Actor,
+        *,
+        batch: int = 500,
+        limit: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> dict[str, int]:
+        """Invite every registered person, *batch* per transaction, in constant memory.
+
+        People without any contact are skipped (and counted). ``progress(n)`` is called after
+        each batch with the number handled in it.
+
+        :return: counts: ``invited``, ``by_email``, ``by_letter``, ``skipped``.
+        """
+        counts = {"invited": 0, "by_email": 0, "by_letter": 0, "skipped": 0}
+        after: str | None = None
+        while limit is None or counts["invited"] + counts["skipped"] < limit:
+            size = (
+                batch
+                if limit is None
+                else min(batch, limit - counts["invited"] - counts["skipped"])
+            )
+            with self._core.storage.read() as tx:
+                ids = tx.accounts.in_state(AccountState.REGISTERED, after=after, limit=size)
+            if not ids:
+                break
+            with self._core.unit() as unit:
+                for patient_id in ids:
+                    try:
+                        invitation = self._invite(unit, actor, patient_id)
+                    except _NoContactError:
+                        counts["skipped"] += 1
+                        continue
+                    counts["invited"] += 1
+                    channel = "by_email" if invitation.channel is Channel.EMAIL else "by_letter"
+                    counts[channel] += 1
+            after = ids[-1]
+            if progress is not None:
+                progress(len(ids))
+        return counts
+
+    def _invite(self, unit: Unit, actor: Actor, patient_id: str) -> Invitation:
+        resource = Resource(patient_id, "account", patient_id)
+        decision = unit.authorize(actor, Action.ACCOUNT_INVITE, resource)
+        account = self._account(unit, patient_id)
+        contact, to_representative = self._addressee(unit, patient_id)
+        channel = Channel.EMAIL if contact.email else Channel.LETTER
+        if channel is Channel.LETTER and contact.postal_address is None:
+            raise _NoContactError("no e-mail or postal address is known for this person")
+        invited = rules.invite(account, unit.now, channel, self.lifecycle)
+        code = self._issue_code(unit, patient_id)
+        deadline = invited.opposition_deadline(self.lifecycle)
+        assert deadline is not None
+        letter = invitation_letter(
+            code=code,
+            opposition_deadline=deadline,
+            code_expires=unit.now + self.lifecycle.code_validity,
+            for_representative=to_representative,
+        )
+        self._send(unit, patient_id, contact, letter, kind="invitation")
+        self._save(unit, invited)
+        unit.record(actor, Action.ACCOUNT_INVITE, resource, decision)
+        return Invitation(patient_id, channel, to_representative, deadline)
+
+    def issue_code(self, actor: Actor, patient_id: str, *, send: bool = True) -> str:
+        """Issue a new provisional code for a person (operator only; a counter, the 3422).
+
+        The previous code stops working. The code is returned once and, with *send*, also
+        sent to the person (or their representative). It is stored only as a keyed hash.
+        """
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "code", patient_id)
+            decision = unit.authorize(actor, Action.CODE_ISSUE, resource)
+            self._account(unit, patient_id)
+            code = self._issue_code(unit, patient_id)
+            if send:
+                contact, _ = self._addressee(unit, patient_id)
+                letter = code_letter(
+                    code=code, code_expires=unit.now + self.lifecycle.code_validity
+                )
+                self._send(unit, patient_id, contact, letter, kind="code")
+            unit.record(actor, Action.CODE_ISSUE, resource, decision)
+            return code
+
+    def request_code(self, *, nir: str, vitale_serial: str, birth_date: date) -> None:
+        """Self-service: "generate a provisional code" with the carte Vitale (§1.3).
+
+        The new code is sent to the person's e-mail (or by letter), never returned. Wrong
+        information raises the same :class:`ActivationError` as a wrong code, and counts
+        towards the person's lockout.
+        """
+        self._with_proof(
+            nir=nir,
+            code=None,
+            vitale_serial=vitale_serial,
+            birth_date=birth_date,
+            representative=None,
+            action=Action.CODE_ISSUE,
+            step=self._send_new_code,
+        )
+
+    def _send_new_code(self, unit: Unit, account: Account, by: Actor) -> None:
+        code = self._issue_code(unit, account.patient_id)
+        contact, _ = self._addressee(unit, account.patient_id)
+        letter = code_letter(code=code, code_expires=unit.now + self.lifecycle.code_validity)
+        self._send(unit, account.patient_id, contact, letter, kind="code")
+
+    def suspend(self, actor: Actor, patient_id: str) -> Account:
+        """Suspend a space (fraud, serious malfunction). Operator only. The holder is told
+        and has six weeks to object before the space closes (R1111-36)."""
+        return self._transition(actor, Action.ACCOUNT_SUSPEND, patient_id, rules.suspend)
+
+    def record_death(self, actor: Actor, patient_id: str, died_on: date) -> Account:
+        """Record a death: the space is closed and archived (assumption, configurable through
+        :attr:`LifecycleRules.close_on_death`), and every representation link involving the
+        person ends. Operator only."""
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "account", patient_id)
+            decision = unit.authorize(actor, Action.DEATH_RECORD, resource)
+            account = rules.record_death(
+                self._account(unit, patient_id), unit.now, died_on, self.lifecycle
+            )
+            self._save(unit, account)
+            tx = unit.tx
+            for link in (
+                *tx.representations.of_patient(patient_id),
+                *tx.representations.by_representative(patient_id),
+            ):
+                if link.ended_at is None:
+                    tx.representations.put(
+                        attrs.evolve(link, ended_at=unit.now, end_reason="death")
+                    )
+            unit.record(actor, Action.DEATH_RECORD, resource, decision)
+            return account
+
+    def add_representative(
+        self,
+        actor: Actor,
+        patient_id: str,
+        representative_id: str,
+        kind: RepresentationKind = RepresentationKind.LEGAL_GUARDIAN,
+        *,
+        until: datetime | None = None,
+    ) -> Representation:
+        """Record that *representative_id* represents *patient_id*. Operator only.
+
+        For a minor's legal guardian the link ends, by default, at the minor's majority
+        (:attr:`LifecycleRules.majority_age`, midnight Paris time on the birthday); a
+        protected adult's representative has no end unless *until* is given.
+
+        :raises ValidationError: when the two are the same person, or a guardian is named for
+            an adult.
+        """
+        if patient_id == representative_id:
+            raise ValidationError("a person cannot be their own representative")
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "representation", representative_id)
+            decision = unit.authorize(actor, Action.REPRESENTATION_MANAGE, resource)
+            identity = read_identity(self._core, unit.tx, patient_id)
+            if identity is None or unit.tx.patients.get(representative_id) is None:
+                raise NotFoundError("no such person")
+            ends_at = until
+            if kind is RepresentationKind.LEGAL_GUARDIAN and ends_at is None:
+                ends_at = self.majority_at(identity)
+                if ends_at <= unit.now:
+                    raise ValidationError("a legal guardian is for a minor; this person is of age")
+            link = Representation(patient_id, representative_id, kind, unit.now, ends_at)
+            unit.tx.representations.put(link)
+            unit.record(actor, Action.REPRESENTATION_MANAGE, resource, decision)
+            return link
+
+    def end_representation(
+        self, actor: Actor, patient_id: str, representative_id: str, *, reason: str = "removed"
+    ) -> Representation:
+        """End a representation link now. Operator only."""
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "representation", representative_id)
+            decision = unit.authorize(actor, Action.REPRESENTATION_MANAGE, resource)
+            link = unit.tx.representations.get(patient_id, representative_id)
+            if link is None or link.ended_at is not None:
+                raise NotFoundError("no current representation between these persons")
+            ended = attrs.evolve(link, ended_at=unit.now, end_reason=reason)
+            unit.tx.representations.put(ended)
+            unit.record(actor, Action.REPRESENTATION_MANAGE, resource, decision)
+            return ended
+
+    def majority_at(self, identity: PatientIdentity) -> datetime:
+        """When a person comes of age: midnight, Paris time, on their birthday."""
+        traits = identity.ins.traits
+        assert traits is not None
+        born = datetime.combine(traits.birth_date, time(0), tzinfo=_PARIS)
+        return rules.add_years(born, self.lifecycle.majority_age).astimezone(UTC)
+
+    def shred(self, actor: Actor, patient_id: str) -> int:
+        """Crypto-shred a person's data now, whatever the state of their space. Operator only.
+
+        Destroys their data key and deletes their contents: everything sealed with the key
+        (identity, documents) becomes unrecoverable, including from backups. The space is
+        marked purged; the audit trail keeps the opaque id and what happened. The deadline run
+        does the same at the end of the archive period.
 
         :return: how many contents were deleted.
         """
         with self._core.unit() as unit:
             resource = Resource(patient_id, "patient", patient_id)
             decision = unit.authorize(actor, Action.CONTENT_SHRED, resource)
-            if unit.tx.patients.get(patient_id) is None:
-                raise NotFoundError("no such person")
-            deleted = unit.tx.blobs.delete_for_patient(patient_id)
-            self._core.keyring.destroy(unit.tx, patient_id, unit.now)
+            account = self._account(unit, patient_id)
+            deleted = self._purge_data(unit, patient_id)
+            purged = attrs.evolve(account, state=AccountState.PURGED, purged_at=unit.now)
+            self._save(unit, purged)
             unit.record(actor, Action.CONTENT_SHRED, resource, decision)
             return deleted
 
+    # --- lifecycle: the holder (or their representative) -------------------------------------
+
+    def activate(
+        self,
+        *,
+        nir: str,
+        code: str,
+        vitale_serial: str,
+        birth_date: date,
+        representative: Actor | None = None,
+    ) -> Account:
+        """Activate a space with the provisional code and the carte Vitale (§1.4).
+
+        A representative activates the space of the person they represent, from their own
+        login, with that person's details (both spaces are then reachable from one login).
+
+        :raises ActivationError: whatever was wrong (the code, the NIR, the card serial, the
+            birth date, a lockout): the message never says which.
+        :raises InvalidTransitionError: when the space cannot be activated (closed, purged).
+        """
+        return self._with_proof(
+            nir=nir,
+            code=code,
+            vitale_serial=vitale_serial,
+            birth_date=birth_date,
+            representative=representative,
+            action=Action.ACCOUNT_ACTIVATE,
+            step=self._activate_step,
+        )
+
+    def _activate_step(self, unit: Unit, account: Account, by: Actor) -> Account:
+        activated = rules.activate(account, unit.now, self.lifecycle)
+        self._save(unit, activated)
+        return activated
+
+    def oppose(
+        self,
+        *,
+        nir: str,
+        code: str,
+        vitale_serial: str,
+        birth_date: date,
+        representative: Actor | None = None,
+    ) -> OppositionProof:
+        """Object to the creation of the space, within six weeks of the information (§1.7).
+
+        :return: a signed proof of opposition for the person to keep.
+        :raises ActivationError: when the proof of identity is refused (see :meth:`activate`).
+        :raises InvalidTransitionError: after the window, or once the space is open (close it
+            instead).
+        """
+        return self._with_proof(
+            nir=nir,
+            code=code,
+            vitale_serial=vitale_serial,
+            birth_date=birth_date,
+            representative=representative,
+            action=Action.ACCOUNT_OPPOSE,
+            step=self._oppose_step,
+        )
+
+    def _oppose_step(self, unit: Unit, account: Account, by: Actor) -> OppositionProof:
+        opposed = rules.oppose(account, unit.now, self.lifecycle)
+        self._save(unit, opposed)
+        identity = read_identity(self._core, unit.tx, account.patient_id)
+        assert identity is not None
+        seed = self._core.keyring.get_or_create(unit.tx, _SIGNING_KEY, unit.now)
+        return sign_opposition(
+            seed,
+            proof_id=new_id(),
+            matricule=identity.ins.matricule.value,
+            oid=identity.ins.oid,
+            opposed_at=unit.now,
+            by="representative" if by.kind is ActorKind.REPRESENTATIVE else "holder",
+        )
+
+    def signing_public_key(self) -> bytes:
+        """The raw Ed25519 public key that verifies this space's proofs of opposition."""
+        with self._core.storage.write() as tx:
+            seed = self._core.keyring.get_or_create(tx, _SIGNING_KEY, self._core.now())
+        return public_key_bytes(seed)
+
+    def close(self, actor: Actor, patient_id: str, *, delete: bool = False) -> Account:
+        """Close a space (the holder, a representative, or the operator on request).
+
+        The data are archived for ten years, then purged; with *delete*, the data are purged
+        at the next deadline run instead (the express request of R1111-36).
+        """
+        step = rules.request_deletion if delete else rules.close
+        action = Action.ACCOUNT_DELETE if delete else Action.ACCOUNT_CLOSE
+        return self._transition(actor, action, patient_id, step)
+
+    def request_deletion(self, actor: Actor, patient_id: str) -> Account:
+        """Ask for a closed space's archive to be deleted now rather than after ten years."""
+        return self._transition(actor, Action.ACCOUNT_DELETE, patient_id, rules.request_deletion)
+
+    def reopen(self, actor: Actor, patient_id: str) -> Account:
+        """Reopen a closed space: the archived data come back (R1111-36)."""
+        return self._transition(actor, Action.ACCOUNT_REOPEN, patient_id, rules.reopen)
+
+    def object_to_suspension(self, actor: Actor, patient_id: str) -> Account:
+        """The holder objects to a suspension within six weeks: the space is restored."""
+        return self._transition(
+            actor, Action.ACCOUNT_OBJECT, patient_id, rules.object_to_suspension
+        )
+
+    # --- the deadline run ------------------------------------------------------------------
+
+    def tick(self, now: datetime | None = None, *, batch: int = 500) -> TickCounts:
+        """Apply every lifecycle deadline passed at *now* (default: the clock's time).
+
+        Opens spaces whose opposition window ended, closes suspended spaces nobody objected
+        for, purges archives whose ten years ended and spaces whose deletion was requested,
+        and ends representations at majority (inviting the young adult to take over).
+
+        :return: how many of each transition were applied (``created``, ``closed``,
+            ``purged``, ``majority``).
+        """
+        moment = now if now is not None else self._core.now()
+        counts: TickCounts = {}
+        while True:
+            with self._core.unit() as unit:
+                unit.now = moment
+                due = unit.tx.accounts.due(moment, limit=batch)
+                for account in due:
+                    self._apply_deadlines(unit, account, counts)
+            if len(due) < batch:
+                break
+        while True:
+            with self._core.unit() as unit:
+                unit.now = moment
+                ending = unit.tx.representations.ending(moment, limit=batch)
+                for link in ending:
+                    self._end_at_majority(unit, link, counts)
+            if len(ending) < batch:
+                break
+        return counts
+
+    def _apply_deadlines(self, unit: Unit, account: Account, counts: TickCounts) -> None:
+        current = account
+        while (following := rules.due_transition(current, unit.now, self.lifecycle)) is not None:
+            if following.state is AccountState.PURGED:
+                self._purge_data(unit, current.patient_id)
+            current = following
+            name = str(current.state)
+            counts[name] = counts.get(name, 0) + 1
+            unit.record(
+                _DEADLINES,
+                f"account.{name}",
+                Resource(current.patient_id, "account", current.patient_id),
+                "lifecycle_deadline",
+            )
+        self._save(unit, current)
+
+    def _purge_data(self, unit: Unit, patient_id: str) -> int:
+        deleted = unit.tx.blobs.delete_for_patient(patient_id)
+        self._core.keyring.destroy(unit.tx, patient_id, unit.now)
+        return deleted
+
+    def _end_at_majority(self, unit: Unit, link: Representation, counts: TickCounts) -> None:
+        unit.tx.representations.put(attrs.evolve(link, ended_at=unit.now, end_reason="majority"))
+        counts["majority"] = counts.get("majority", 0) + 1
+        resource = Resource(link.patient_id, "representation", link.representative_id)
+        unit.record(_DEADLINES, "representation.end", resource, "majority_reached")
+        account = unit.tx.accounts.get(link.patient_id)
+        others = [
+            other
+            for other in unit.tx.representations.of_patient(link.patient_id)
+            if other.ended_at is None and other.representative_id != link.representative_id
+        ]
+        # Invite the young adult once, when the last guardian's access ends.
+        if account is None or not account.is_open or others:
+            return
+        identity = read_identity(self._core, unit.tx, link.patient_id)
+        if identity is None or not (identity.contact.email or identity.contact.postal_address):
+            return
+        code = self._issue_code(unit, link.patient_id)
+        letter = majority_letter(code=code, code_expires=unit.now + self.lifecycle.code_validity)
+        self._send(unit, link.patient_id, identity.contact, letter, kind="majority")
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _account(self, unit: Unit, patient_id: str) -> Account:
+        account = unit.tx.accounts.get(patient_id)
+        if account is None:
+            raise NotFoundError("no such account")
+        return account
+
+    def _save(self, unit: Unit, account: Account) -> None:
+        unit.tx.accounts.update(account, account.deadline_at(self.lifecycle))
+
+    def _transition(
+        self,
+        actor: Actor,
+        action: Action,
+        patient_id: str,
+        step: Callable[[Account, datetime, LifecycleRules], Account],
+    ) -> Account:
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "account", patient_id)
+            decision = unit.authorize(actor, action, resource)
+            account = step(self._account(unit, patient_id), unit.now, self.lifecycle)
+            self._save(unit, account)
+            unit.record(actor, action, resource, decision)
+            return account
+
+    def _issue_code(self, unit: Unit, patient_id: str) -> str:
+        code = generate_code()
+        key = self._core.keyring.get_or_create(unit.tx, _CODE_KEY, unit.now)
+        unit.tx.codes.put(
+            CodeRecord(
+                patient_id,
+                hash_code(key, patient_id, code),
+                unit.now,
+                unit.now + self.lifecycle.code_validity,
+            )
+        )
+        return code
+
+    def _addressee(self, unit: Unit, patient_id: str) -> tuple[Contact, bool]:
+        """Whom to write to about *patient_id*'s space: a current representative's contact
+        if there is one (a minor's parent), else the person's own."""
+        for link in unit.tx.representations.of_patient(patient_id):
+            if link.active(unit.now):
+                identity = read_identity(self._core, unit.tx, link.representative_id)
+                if identity is not None:
+                    return identity.contact, True
+        identity = read_identity(self._core, unit.tx, patient_id)
+        if identity is None:
+            raise NotFoundError("no such person")
+        return identity.contact, False
+
+    def _send(
+        self, unit: Unit, patient_id: str, contact: Contact, letter: Letter, *, kind: str
+    ) -> None:
+        if contact.email:
+            unit.notify(
+                channel=Channel.EMAIL,
+                recipient=contact.email,
+                subject=letter.subject,
+                body=letter.body,
+                kind=kind,
+                patient_id=patient_id,
+            )
+            return
+        address = contact.postal_address
+        if address is None:
+            raise _NoContactError("no e-mail or postal address is known for this person")
+        block = "\n".join(
+            [*address.lines, f"{address.postal_code} {address.city}", address.country]
+        )
+        unit.notify(
+            channel=Channel.LETTER,
+            recipient=", ".join([*address.lines, f"{address.postal_code} {address.city}"]),
+            subject=letter.subject,
+            body=f"{block}\n\n{letter.body}",
+            kind=kind,
+            patient_id=patient_id,
+        )
+
+    def _with_proof(
+        self,
+        *,
+        nir: str,
+        code: str | None,
+        vitale_serial: str,
+        birth_date: date,
+        representative: Actor | None,
+        action: Action,
+        step: Callable[[Unit, Account, Actor], _T],
+    ) -> _T:
+        """Check a proof of identity and run *step*, or count the failure and refuse.
+
+        Every check is computed whatever the outcome of the others, and compared in constant
+        time, so neither the answer nor its timing tells which part was wrong. Failed attempts
+        are committed before :class:`ActivationError` is raised: a guesser cannot roll them
+        back.
+        """
+        with self._core.unit() as unit:
+            outcome = self._check_proof(unit, nir, code, vitale_serial, birth_date)
+            if outcome is None:
+                failed = True
+            else:
+                account, _ = outcome
+                by = representative or Actor.patient(account.patient_id)
+                resource = Resource(account.patient_id, "account", account.patient_id)
+                if representative is not None:
+                    facts = unit.facts(representative, resource)
+                    if representative.kind is not ActorKind.REPRESENTATIVE or not facts.represents:
+                        outcome = None
+                failed = outcome is None
+            if failed:
+                resource = Resource(None if outcome is None else outcome[0].patient_id, "account")
+                unit.record(_PORTAL, action, resource, "proof_of_identity", outcome=Outcome.FAILURE)
+            else:
+                result = step(unit, account, by)
+                unit.record(by, action, resource, "proof_of_identity")
+        if failed:
+            raise ActivationError
+        return result
+
+    def _check_proof(
+        self, unit: Unit, nir: str, code: str | None, vitale_serial: str, birth_date: date
+    ) -> tuple[Account, ProofRecord] | None:
+        keyring = self._core.keyring
+        try:
+            nir_value = NIR.parse(nir).value
+        except IdentifierError:
+            nir_value = "0" * 15  # no match, but the same work as a real lookup
+        row = self._row_by_nir(unit, nir_value)
+        patient_id = row.id if row is not None else "\x00nobody"
+        account = unit.tx.accounts.get(patient_id) if row is not None else None
+        proof = unit.tx.proofs.get(patient_id) if row is not None else None
+        record = unit.tx.codes.get(patient_id) if row is not None else None
+        vitale = self._proof_index(unit, patient_id, "vitale", vitale_serial.strip().upper())
+        birth = self._proof_index(unit, patient_id, "birth", birth_date.isoformat())
+        code_key = keyring.get_or_create(unit.tx, _CODE_KEY, unit.now)
+        given = hash_code(code_key, patient_id, code or "")
+        expected_code = record.code_hash if record is not None else bytes(32)
+        ok = all(
+            [
+                hmac.compare_digest(vitale, proof.vitale_index if proof else bytes(32)),
+                hmac.compare_digest(birth, proof.birth_index if proof else bytes(32)),
+                code is None
+                or (
+                    hmac.compare_digest(given, expected_code)
+                    and record is not None
+                    and record.usable(unit.now)
+                ),
+            ]
+        )
+        if account is None or proof is None:
+            return None
+        window_start = proof.failures_since
+        failures = proof.failures
+        if window_start is None or unit.now >= window_start + self.attempts.window:
+            window_start, failures = unit.now, 0
+        locked = failures >= self.attempts.per_person
+        if ok and not locked:
+            unit.tx.proofs.put(attrs.evolve(proof, failures=0, failures_since=None))
+            if code is not None and record is not None:
+                unit.tx.codes.put(attrs.evolve(record, used_at=unit.now))
+            return account, proof
+        unit.tx.proofs.put(attrs.evolve(proof, failures=failures + 1, failures_since=window_start))
+        if code is not None and record is not None and record.usable(unit.now):
+            attempts = record.attempts + 1
+            revoked = unit.now if attempts >= self.attempts.per_code else None
+            unit.tx.codes.put(attrs.evolve(record, attempts=attempts, revoked_at=revoked))
+        return None
+
     def _load(self, tx: Transaction, row: PatientRow) -> Patient:
         return Patient(row.id, _open_identity(self._core, tx, row), row.created_at)
+
+
+class _NoContactError(ValidationError):
+    """No way to reach the person."""
 
 
 _CODEC = make_converter()

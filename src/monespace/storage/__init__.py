@@ -4,11 +4,15 @@
 """
 
 from ._base import (
+    AccountRepository,
     AuditRepository,
     BlobRepository,
+    CodeRepository,
     KeyRepository,
     OutboxRepository,
     PatientRepository,
+    ProofRepository,
+    RepresentationRepository,
     StorageBackend,
     Transaction,
     paged,
@@ -20,9 +24,11 @@ from ._sqlite import LATEST_SCHEMA_VERSION, SQLiteStorage, sqlite_path_from_url
 
 __all__ = [
     "LATEST_SCHEMA_VERSION",
+    "AccountRepository",
     "AuditRepository",
     "BlobRepository",
     "BlobRow",
+    "CodeRepository",
     "Cursor",
     "DataKeyRow",
     "Dialect",
@@ -33,6 +39,8 @@ __all__ = [
     "OutboxStatus",
     "PatientRepository",
     "PatientRow",
+    "ProofRepository",
+    "RepresentationRepository",
     "SQLiteStorage",
     "SqlTransaction",
     "StorageBackend",

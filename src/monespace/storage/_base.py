@@ -17,15 +17,20 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import ClassVar, Self
 
+from ..accounts import Account, CodeRecord, ProofRecord, Representation
 from ..audit import AuditEvent
 from ._rows import BlobRow, DataKeyRow, OutboxRow, OutboxStatus, PatientRow
 
 __all__ = [
+    "AccountRepository",
     "AuditRepository",
     "BlobRepository",
+    "CodeRepository",
     "KeyRepository",
     "OutboxRepository",
     "PatientRepository",
+    "ProofRepository",
+    "RepresentationRepository",
     "StorageBackend",
     "Transaction",
     "paged",
@@ -181,6 +186,88 @@ class OutboxRepository(abc.ABC):
         """How many notifications there are, in *status* or in all."""
 
 
+class AccountRepository(abc.ABC):
+    """The lifecycle record of each person's space."""
+
+    @abc.abstractmethod
+    def add(self, account: Account, deadline_at: datetime | None) -> None:
+        """Store the account of a registered person.
+
+        :raises ConflictError: when the person already has one.
+        """
+
+    @abc.abstractmethod
+    def get(self, patient_id: str) -> Account | None:
+        """The account of *patient_id*, or ``None``."""
+
+    @abc.abstractmethod
+    def update(self, account: Account, deadline_at: datetime | None) -> None:
+        """Replace the stored account (matched by patient id).
+
+        :raises NotFoundError: when there is none.
+        """
+
+    @abc.abstractmethod
+    def due(self, now: datetime, *, limit: int) -> list[Account]:
+        """Accounts whose deadline is at or before *now*, earliest deadline first."""
+
+    @abc.abstractmethod
+    def in_state(self, state: str, *, after: str | None = None, limit: int = 1000) -> list[str]:
+        """Patient ids of accounts in *state*, ascending, after *after* (for batch jobs)."""
+
+    @abc.abstractmethod
+    def count_by_state(self) -> dict[str, int]:
+        """How many accounts are in each state (states with none are left out)."""
+
+
+class CodeRepository(abc.ABC):
+    """Provisional codes, one live code per person."""
+
+    @abc.abstractmethod
+    def put(self, record: CodeRecord) -> None:
+        """Store *record*, replacing the person's previous code if any."""
+
+    @abc.abstractmethod
+    def get(self, patient_id: str) -> CodeRecord | None:
+        """The person's current code record, or ``None``."""
+
+
+class ProofRepository(abc.ABC):
+    """Keyed hashes of what a person proves their identity with, and their failed attempts."""
+
+    @abc.abstractmethod
+    def put(self, record: ProofRecord) -> None:
+        """Store or replace the person's proof record."""
+
+    @abc.abstractmethod
+    def get(self, patient_id: str) -> ProofRecord | None:
+        """The person's proof record, or ``None``."""
+
+
+class RepresentationRepository(abc.ABC):
+    """Who represents whom."""
+
+    @abc.abstractmethod
+    def put(self, link: Representation) -> None:
+        """Store or replace the link (matched by patient and representative)."""
+
+    @abc.abstractmethod
+    def get(self, patient_id: str, representative_id: str) -> Representation | None:
+        """The link between the two, or ``None``."""
+
+    @abc.abstractmethod
+    def of_patient(self, patient_id: str) -> list[Representation]:
+        """Every link (ended or not) in which *patient_id* is represented."""
+
+    @abc.abstractmethod
+    def by_representative(self, representative_id: str) -> list[Representation]:
+        """Every link (ended or not) in which *representative_id* represents someone."""
+
+    @abc.abstractmethod
+    def ending(self, now: datetime, *, limit: int) -> list[Representation]:
+        """Links not yet ended whose ``ends_at`` is at or before *now*, earliest first."""
+
+
 class Transaction(abc.ABC):
     """One unit of work against a backend: commit together or not at all."""
 
@@ -189,6 +276,10 @@ class Transaction(abc.ABC):
     blobs: BlobRepository
     audit: AuditRepository
     outbox: OutboxRepository
+    accounts: AccountRepository
+    codes: CodeRepository
+    proofs: ProofRepository
+    representations: RepresentationRepository
 
 
 class StorageBackend(abc.ABC):

@@ -11,18 +11,23 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 import attrs
 
+from ..accounts import Account, CodeRecord, ProofRecord, Representation
 from ..audit import AuditEvent
 from ..errors import ConflictError, NotFoundError, StorageError
 from ._base import (
+    AccountRepository,
     AuditRepository,
     BlobRepository,
+    CodeRepository,
     KeyRepository,
     OutboxRepository,
     PatientRepository,
+    ProofRepository,
+    RepresentationRepository,
     StorageBackend,
     Transaction,
 )
@@ -43,6 +48,10 @@ class _State:
         self.audit: list[AuditEvent] = []
         self.outbox: dict[str, OutboxRow] = {}
         self.outbox_keys: dict[str, str] = {}
+        self.accounts: dict[str, tuple[Account, datetime | None]] = {}
+        self.codes: dict[str, CodeRecord] = {}
+        self.proofs: dict[str, ProofRecord] = {}
+        self.representations: dict[tuple[str, str], Representation] = {}
 
 
 class _Repo:
@@ -52,6 +61,15 @@ class _Repo:
 
     def _changed(self, undo: _Undo) -> None:
         self._tx.record(undo)
+
+    def _set(self, mapping: dict[Any, Any], key: object, value: object) -> None:
+        """Set ``mapping[key]``, recording how to put back what was there (or nothing)."""
+        if key in mapping:
+            old = mapping[key]
+            self._changed(lambda: mapping.__setitem__(key, old))
+        else:
+            self._changed(lambda: mapping.pop(key))
+        mapping[key] = value
 
 
 class _Patients(_Repo, PatientRepository):
@@ -204,6 +222,90 @@ class _Outbox(_Repo, OutboxRepository):
         return sum(1 for r in self._s.outbox.values() if status is None or r.status is status)
 
 
+class _Accounts(_Repo, AccountRepository):
+    def add(self, account: Account, deadline_at: datetime | None) -> None:
+        if account.patient_id in self._s.accounts:
+            raise ConflictError("this person already has an account")
+        self._set(self._s.accounts, account.patient_id, (account, deadline_at))
+
+    def get(self, patient_id: str) -> Account | None:
+        entry = self._s.accounts.get(patient_id)
+        return None if entry is None else entry[0]
+
+    def update(self, account: Account, deadline_at: datetime | None) -> None:
+        if account.patient_id not in self._s.accounts:
+            raise NotFoundError("no such account")
+        self._set(self._s.accounts, account.patient_id, (account, deadline_at))
+
+    def due(self, now: datetime, *, limit: int) -> list[Account]:
+        entries = sorted(
+            (deadline, account.patient_id, account)
+            for account, deadline in self._s.accounts.values()
+            if deadline is not None and deadline <= now
+        )
+        return [account for _, _, account in entries[:limit]]
+
+    def in_state(self, state: str, *, after: str | None = None, limit: int = 1000) -> list[str]:
+        ids = sorted(
+            pid
+            for pid, (account, _) in self._s.accounts.items()
+            if account.state == state and (after is None or pid > after)
+        )
+        return ids[:limit]
+
+    def count_by_state(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for account, _ in self._s.accounts.values():
+            counts[str(account.state)] = counts.get(str(account.state), 0) + 1
+        return counts
+
+
+class _Codes(_Repo, CodeRepository):
+    def put(self, record: CodeRecord) -> None:
+        self._set(self._s.codes, record.patient_id, record)
+
+    def get(self, patient_id: str) -> CodeRecord | None:
+        return self._s.codes.get(patient_id)
+
+
+class _Proofs(_Repo, ProofRepository):
+    def put(self, record: ProofRecord) -> None:
+        self._set(self._s.proofs, record.patient_id, record)
+
+    def get(self, patient_id: str) -> ProofRecord | None:
+        return self._s.proofs.get(patient_id)
+
+
+class _Representations(_Repo, RepresentationRepository):
+    def put(self, link: Representation) -> None:
+        self._set(self._s.representations, (link.patient_id, link.representative_id), link)
+
+    def get(self, patient_id: str, representative_id: str) -> Representation | None:
+        return self._s.representations.get((patient_id, representative_id))
+
+    def of_patient(self, patient_id: str) -> list[Representation]:
+        links = self._s.representations.values()
+        return sorted(
+            (r for r in links if r.patient_id == patient_id), key=lambda r: r.representative_id
+        )
+
+    def by_representative(self, representative_id: str) -> list[Representation]:
+        links = self._s.representations.values()
+        return sorted(
+            (r for r in links if r.representative_id == representative_id),
+            key=lambda r: r.patient_id,
+        )
+
+    def ending(self, now: datetime, *, limit: int) -> list[Representation]:
+        links = [
+            r
+            for r in self._s.representations.values()
+            if r.ended_at is None and r.ends_at is not None and r.ends_at <= now
+        ]
+        links.sort(key=lambda r: (r.ends_at or now, r.patient_id, r.representative_id))
+        return links[:limit]
+
+
 class _MemoryTransaction(Transaction):
     def __init__(self, state: _State, *, writable: bool) -> None:
         self.state = state
@@ -214,6 +316,10 @@ class _MemoryTransaction(Transaction):
         self.blobs = _Blobs(self)
         self.audit = _Audit(self)
         self.outbox = _Outbox(self)
+        self.accounts = _Accounts(self)
+        self.codes = _Codes(self)
+        self.proofs = _Proofs(self)
+        self.representations = _Representations(self)
 
     def record(self, undo: _Undo) -> None:
         if not self._writable:

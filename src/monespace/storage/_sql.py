@@ -10,20 +10,33 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import attrs
 
+from ..accounts import (
+    Account,
+    AccountState,
+    Channel,
+    CodeRecord,
+    ProofRecord,
+    Representation,
+    RepresentationKind,
+)
 from ..actors import AccessMode, ActorKind
 from ..audit import AuditEvent, Outcome
 from ..errors import AuditIntegrityError, ConflictError, NotFoundError, StorageError
 from ._base import (
+    AccountRepository,
     AuditRepository,
     BlobRepository,
+    CodeRepository,
     KeyRepository,
     OutboxRepository,
     PatientRepository,
+    ProofRepository,
+    RepresentationRepository,
     Transaction,
 )
 from ._rows import BlobRow, DataKeyRow, OutboxRow, OutboxStatus, PatientRow
@@ -425,6 +438,235 @@ class SqlOutbox(_Repo, OutboxRepository):
         return int(self._exec(query, (str(status),)).fetchone()[0])
 
 
+def _opt_db_time(moment: datetime | None) -> str | None:
+    return None if moment is None else to_db_time(moment)
+
+
+class SqlAccounts(_Repo, AccountRepository):
+    _FIELDS = (
+        "patient_id",
+        "state",
+        "channel",
+        "invited_at",
+        "opened_at",
+        "activated_at",
+        "opposed_at",
+        "closed_at",
+        "archive_until",
+        "deletion_requested_at",
+        "purge_deadline",
+        "purged_at",
+        "suspended_at",
+        "suspension_deadline",
+        "resume_state",
+        "died_on",
+    )
+    _TIMES = frozenset(_FIELDS[3:14])
+    _COLS = ", ".join(_FIELDS)
+
+    @classmethod
+    def _row(cls, r: Sequence[Any]) -> Account:
+        values = dict(zip(cls._FIELDS, r, strict=True))
+        for name in cls._TIMES:
+            values[name] = _opt_time(values[name])
+        values["state"] = AccountState(values["state"])
+        values["channel"] = None if values["channel"] is None else Channel(values["channel"])
+        if values["resume_state"] is not None:
+            values["resume_state"] = AccountState(values["resume_state"])
+        if values["died_on"] is not None:
+            values["died_on"] = date.fromisoformat(values["died_on"])
+        return Account(**values)
+
+    @classmethod
+    def _params(cls, account: Account) -> list[Any]:
+        params: list[Any] = []
+        for name in cls._FIELDS:
+            value = getattr(account, name)
+            if name in cls._TIMES:
+                value = _opt_db_time(value)
+            elif isinstance(value, date):
+                value = value.isoformat()
+            elif value is not None and name != "patient_id":
+                value = str(value)
+            params.append(value)
+        return params
+
+    def add(self, account: Account, deadline_at: datetime | None) -> None:
+        marks = ", ".join("?" * (len(self._FIELDS) + 1))
+        self._insert(
+            f"INSERT INTO accounts ({self._COLS}, deadline_at) VALUES ({marks})",
+            [*self._params(account), _opt_db_time(deadline_at)],
+            "this person already has an account, or is not registered",
+        )
+
+    def get(self, patient_id: str) -> Account | None:
+        r = self._exec(
+            f"SELECT {self._COLS} FROM accounts WHERE patient_id = ?", (patient_id,)
+        ).fetchone()
+        return None if r is None else self._row(r)
+
+    def update(self, account: Account, deadline_at: datetime | None) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in self._FIELDS[1:])
+        params = self._params(account)
+        cur = self._exec(
+            f"UPDATE accounts SET {assignments}, deadline_at = ? WHERE patient_id = ?",
+            [*params[1:], _opt_db_time(deadline_at), params[0]],
+        )
+        if cur.rowcount != 1:
+            raise NotFoundError("no such account")
+
+    def due(self, now: datetime, *, limit: int) -> list[Account]:
+        rows = self._exec(
+            f"SELECT {self._COLS} FROM accounts WHERE deadline_at <= ? "
+            "ORDER BY deadline_at, patient_id LIMIT ?",
+            (to_db_time(now), limit),
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def in_state(self, state: str, *, after: str | None = None, limit: int = 1000) -> list[str]:
+        rows = self._exec(
+            "SELECT patient_id FROM accounts WHERE state = ? AND patient_id > ? "
+            "ORDER BY patient_id LIMIT ?",
+            (str(state), after or "", limit),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def count_by_state(self) -> dict[str, int]:
+        rows = self._exec("SELECT state, count(*) FROM accounts GROUP BY state").fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+
+class SqlCodes(_Repo, CodeRepository):
+    _COLS = "patient_id, code_hash, issued_at, expires_at, attempts, used_at, revoked_at"
+
+    def put(self, record: CodeRecord) -> None:
+        self._exec(
+            f"INSERT INTO provisional_codes ({self._COLS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (patient_id) DO UPDATE SET code_hash = excluded.code_hash, "
+            "issued_at = excluded.issued_at, expires_at = excluded.expires_at, "
+            "attempts = excluded.attempts, used_at = excluded.used_at, "
+            "revoked_at = excluded.revoked_at",
+            (
+                record.patient_id,
+                record.code_hash,
+                to_db_time(record.issued_at),
+                to_db_time(record.expires_at),
+                record.attempts,
+                _opt_db_time(record.used_at),
+                _opt_db_time(record.revoked_at),
+            ),
+        )
+
+    def get(self, patient_id: str) -> CodeRecord | None:
+        r = self._exec(
+            f"SELECT {self._COLS} FROM provisional_codes WHERE patient_id = ?", (patient_id,)
+        ).fetchone()
+        if r is None:
+            return None
+        return CodeRecord(
+            r[0],
+            bytes(r[1]),
+            from_db_time(r[2]),
+            from_db_time(r[3]),
+            int(r[4]),
+            _opt_time(r[5]),
+            _opt_time(r[6]),
+        )
+
+
+class SqlProofs(_Repo, ProofRepository):
+    _COLS = "patient_id, vitale_index, birth_index, failures, failures_since"
+
+    def put(self, record: ProofRecord) -> None:
+        self._exec(
+            f"INSERT INTO identity_proofs ({self._COLS}) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (patient_id) DO UPDATE SET vitale_index = excluded.vitale_index, "
+            "birth_index = excluded.birth_index, failures = excluded.failures, "
+            "failures_since = excluded.failures_since",
+            (
+                record.patient_id,
+                record.vitale_index,
+                record.birth_index,
+                record.failures,
+                _opt_db_time(record.failures_since),
+            ),
+        )
+
+    def get(self, patient_id: str) -> ProofRecord | None:
+        r = self._exec(
+            f"SELECT {self._COLS} FROM identity_proofs WHERE patient_id = ?", (patient_id,)
+        ).fetchone()
+        if r is None:
+            return None
+        return ProofRecord(r[0], bytes(r[1]), bytes(r[2]), int(r[3]), _opt_time(r[4]))
+
+
+class SqlRepresentations(_Repo, RepresentationRepository):
+    _COLS = "patient_id, representative_id, kind, since, ends_at, ended_at, end_reason"
+
+    @staticmethod
+    def _row(r: Sequence[Any]) -> Representation:
+        return Representation(
+            r[0],
+            r[1],
+            RepresentationKind(r[2]),
+            from_db_time(r[3]),
+            _opt_time(r[4]),
+            _opt_time(r[5]),
+            r[6],
+        )
+
+    def put(self, link: Representation) -> None:
+        self._exec(
+            f"INSERT INTO representations ({self._COLS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (patient_id, representative_id) DO UPDATE SET kind = excluded.kind, "
+            "since = excluded.since, ends_at = excluded.ends_at, ended_at = excluded.ended_at, "
+            "end_reason = excluded.end_reason",
+            (
+                link.patient_id,
+                link.representative_id,
+                str(link.kind),
+                to_db_time(link.since),
+                _opt_db_time(link.ends_at),
+                _opt_db_time(link.ended_at),
+                link.end_reason,
+            ),
+        )
+
+    def get(self, patient_id: str, representative_id: str) -> Representation | None:
+        r = self._exec(
+            f"SELECT {self._COLS} FROM representations "
+            "WHERE patient_id = ? AND representative_id = ?",
+            (patient_id, representative_id),
+        ).fetchone()
+        return None if r is None else self._row(r)
+
+    def of_patient(self, patient_id: str) -> list[Representation]:
+        rows = self._exec(
+            f"SELECT {self._COLS} FROM representations WHERE patient_id = ? "
+            "ORDER BY representative_id",
+            (patient_id,),
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def by_representative(self, representative_id: str) -> list[Representation]:
+        rows = self._exec(
+            f"SELECT {self._COLS} FROM representations WHERE representative_id = ? "
+            "ORDER BY patient_id",
+            (representative_id,),
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def ending(self, now: datetime, *, limit: int) -> list[Representation]:
+        rows = self._exec(
+            f"SELECT {self._COLS} FROM representations WHERE ended_at IS NULL "
+            "AND ends_at IS NOT NULL AND ends_at <= ? "
+            "ORDER BY ends_at, patient_id, representative_id LIMIT ?",
+            (to_db_time(now), limit),
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+
 class SqlTransaction(Transaction):
     """A transaction whose repositories all run on one cursor."""
 
@@ -435,3 +677,7 @@ class SqlTransaction(Transaction):
         self.blobs = SqlBlobs(cursor, dialect)
         self.audit = SqlAudit(cursor, dialect)
         self.outbox = SqlOutbox(cursor, dialect)
+        self.accounts = SqlAccounts(cursor, dialect)
+        self.codes = SqlCodes(cursor, dialect)
+        self.proofs = SqlProofs(cursor, dialect)
+        self.representations = SqlRepresentations(cursor, dialect)

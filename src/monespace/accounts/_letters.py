@@ -1,0 +1,93 @@
+"""The texts sent to people: invitation, new code, majority. In French, as sent in France.
+
+The invitation carries what CSP R1111-28 requires: what the space is and how it relates to
+the DMP, the right to object and how to exercise it, how to close the space. None of these
+texts carries health data: they name no document, professional or care.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import attrs
+
+__all__ = ["Letter", "code_letter", "invitation_letter", "majority_letter"]
+
+_PARIS = ZoneInfo("Europe/Paris")
+
+
+@attrs.frozen
+class Letter:
+    """A subject and a body, ready for any channel."""
+
+    subject: str
+    body: str
+
+
+def _day(moment: datetime) -> str:
+    return moment.astimezone(_PARIS).strftime("%d/%m/%Y")
+
+
+def invitation_letter(
+    *, code: str, opposition_deadline: datetime, code_expires: datetime, for_representative: bool
+) -> Letter:
+    """The information sent before a space opens (R1111-28 1° to 3°)."""
+    whose = "de la personne que vous représentez" if for_representative else "votre"
+    holder = "son" if for_representative else "votre"
+    body = f"""Bonjour,
+
+L'Assurance Maladie met à disposition {whose} espace numérique de santé, Mon espace santé.
+
+Ce que c'est
+  Un espace personnel et sécurisé pour stocker et partager les documents et informations
+  utiles à la santé : dossier médical (qui intègre le Dossier Médical Partagé, DMP, s'il en
+  existe un), messagerie sécurisée avec les professionnels de santé, agenda, catalogue de
+  services référencés. Vous seul décidez des professionnels qui y accèdent.
+
+Activer {holder} espace
+  Avec le code provisoire ci-dessous, le numéro de sécurité sociale, le numéro de série de la
+  carte Vitale et la date de naissance.
+  Code provisoire : {code}   (valable jusqu'au {_day(code_expires)}, une seule fois)
+
+Vous opposer à sa création
+  Vous pouvez vous y opposer jusqu'au {_day(opposition_deadline)}, en ligne avec ce même
+  code, ou par téléphone au 3422. Une preuve d'opposition vous est remise. Sans opposition
+  à cette date, l'espace est ouvert automatiquement.
+
+Le fermer
+  Vous pourrez fermer l'espace à tout moment. Ses données sont alors archivées dix ans puis
+  supprimées, ou supprimées plus tôt si vous le demandez.
+
+Ce message ne contient aucune donnée de santé.
+L'Assurance Maladie
+"""
+    return Letter("Votre service Mon espace santé", body)
+
+
+def code_letter(*, code: str, code_expires: datetime) -> Letter:
+    """A new provisional code, on request (the previous one no longer works)."""
+    body = f"""Bonjour,
+
+Voici votre nouveau code provisoire Mon espace santé : {code}
+Il est valable jusqu'au {_day(code_expires)}, une seule fois. Le code précédent ne
+fonctionne plus.
+
+Si vous n'avez pas demandé ce code, ignorez ce message.
+"""
+    return Letter("Votre code provisoire Mon espace santé", body)
+
+
+def majority_letter(*, code: str, code_expires: datetime) -> Letter:
+    """At majority: the young adult now manages their own space."""
+    body = f"""Bonjour,
+
+Vous êtes majeur : vous gérez désormais seul votre espace Mon espace santé. Vos
+représentants légaux n'y ont plus accès.
+
+Pour vous connecter, utilisez ce code provisoire : {code}
+Il est valable jusqu'au {_day(code_expires)}, une seule fois.
+
+Ce message ne contient aucune donnée de santé.
+"""
+    return Letter("Vous gérez désormais votre espace Mon espace santé", body)
