@@ -108,13 +108,16 @@ def open_space(path: Path) -> monespace.Space:
 
 
 def register_patient(space: monespace.Space) -> str:
-    """Register one synthetic person; return their id."""
+    """Register one synthetic person and open their space; return their id."""
     nir = NIR.build("F", 80, 5, "75", 112, 1)
     traits = INSTraits(
         birth_name="DURAND", first_given_name="MARIE", birth_date=date(1980, 5, 12), sex="F"
     )
     identity = PatientIdentity(INS(nir, INS_NIR_TEST_OID, traits))
-    return space.accounts.register_patient(Actor.system("bench"), identity).id
+    operator = Actor.system("bench")
+    patient_id = space.accounts.register_patient(operator, identity).id
+    space.accounts.create_space(operator, patient_id)
+    return patient_id
 
 
 def raw_connect(path: Path, *, synchronous: str = "FULL") -> sqlite3.Connection:

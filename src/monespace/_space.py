@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
@@ -78,6 +79,16 @@ class Space:
     def settings(self) -> Settings:
         """The space's limits and delays."""
         return self._core.settings
+
+    def tick(self, now: datetime | None = None) -> dict[str, int]:
+        """Apply every deadline that has passed at *now* (default: the clock's time).
+
+        Call it from a scheduler, daily or more often. It is idempotent: a second run at the
+        same moment finds nothing to do.
+
+        :return: how many transitions of each kind were applied.
+        """
+        return self.accounts.tick(now)
 
     def dispatch(self, *, limit: int = 100) -> DispatchReport:
         """Deliver due notifications from the outbox through the configured transports.

@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,9 +22,10 @@ from ._space import Space
 from ._space import open as open_space
 from .actors import Actor
 from .audit import Checkpoint
+from .clock import ManualClock
 from .crypto import default_key_file
 from .errors import MonespaceError
-from .synth import synthetic_identities
+from .synth import seed_demo
 
 __all__ = ["main"]
 
@@ -80,7 +81,11 @@ def main() -> None:
 @click.option("--patients", default=25, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--seed", default=0, show_default=True, help="Same seed, same population.")
 def demo(db: str, patients: int, seed: int) -> None:
-    """Create a demo space with synthetic patients (if DB is new) and print a summary.
+    """Create a demo space with a synthetic population (if DB is new) and print a summary.
+
+    The population goes through the real lifecycle: registered, minors attached to a parent,
+    invited (e-mails and letters are written to DB-outbox/), a few oppose, some activate, and
+    the six-week deadline opens the other spaces.
 
     \b
     Examples:
@@ -88,36 +93,34 @@ def demo(db: str, patients: int, seed: int) -> None:
       monespace demo --db /tmp/demo.db --patients 200 --seed 7
     """
     outbox = Path(f"{Path(db).expanduser()}-outbox") if "://" not in db else Path("outbox")
-    with _space(db, transports={"email": f"file://{outbox.resolve()}"}) as space:
-        created = 0
+    transport = f"file://{outbox.resolve()}"
+    clock = ManualClock(datetime.now(UTC))
+    with _space(db, clock=clock, transports={"email": transport, "letter": transport}) as space:
+        summary = None
         if space.accounts.count() == 0:
-            created = _seed(space, patients, seed)
-        report = space.dispatch(limit=10 * patients)
+            with click.progressbar(length=patients, label="Creating patients") as bar:
+                summary = seed_demo(space, patients, seed=seed, progress=bar.update)
+        report = space.dispatch(limit=10 * patients + 100)
         verified = space.audit.verify()
         click.echo(f"monespace {__version__} demo space: {_url(db)}")
         click.echo(f"  master key file:     {default_key_file()}")
+        created = summary.patients if summary else 0
         click.echo(f"  patients:            {space.accounts.count()} ({created} created now)")
-        click.echo(f"  notifications sent:  {report.sent} (written to {outbox})")
+        states = ", ".join(f"{k} {v}" for k, v in sorted(space.accounts.count_by_state().items()))
+        click.echo(f"  spaces:              {states}")
+        if summary:
+            click.echo(f"  minors with a parent: {summary.representations}")
+        click.echo(f"  notifications:       written to {outbox} ({report.sent} just now)")
         status = "intact" if verified.ok else f"BROKEN at event {verified.first_bad_seq}"
         click.echo(f"  audit trail:         {verified.checked} events, {status}")
-        click.echo("Next: monespace audit verify --db " + db)
-
-
-def _seed(space: Space, count: int, seed: int) -> int:
-    operator = Actor.system("demo-seed")
-    with click.progressbar(
-        synthetic_identities(count, seed=seed), length=count, label="Creating patients"
-    ) as identities:
-        for identity in identities:
-            patient = space.accounts.register_patient(operator, identity)
-            # The health insurer feeds the reimbursement history (CSP R1111-42 1° d).
-            space.contents.put(
-                operator,
-                patient.id,
-                b"Historique de remboursements (synthetique)\n",
-                media_type="text/plain",
+        if summary and summary.logins:
+            login = summary.logins[0]
+            click.echo("Try activating a space that opened by itself (synthetic identity):")
+            click.echo(
+                f"  monespace activate --db {db} --nir {login.nir} --code {login.code} "
+                f"--vitale {login.vitale_serial} --birth-date {login.birth_date.isoformat()}"
             )
-    return count
+        click.echo("Next: monespace audit verify --db " + db)
 
 
 # --- audit -----------------------------------------------------------------------------------
@@ -263,3 +266,142 @@ def dispatch(db: str, transports: tuple[str, ...], limit: int) -> None:
         f"sent {report.sent}, retrying {report.retrying}, dead {report.dead}, "
         f"no transport {report.no_transport}"
     )
+
+
+# --- accounts --------------------------------------------------------------------------------
+
+
+@main.command()
+@_db_option(must_exist=True)
+@click.option("--limit", type=click.IntRange(1), help="Invite at most this many people.")
+@click.option("--batch", default=500, show_default=True, type=click.IntRange(1))
+def invite(db: str, limit: int | None, batch: int) -> None:
+    """Invite every registered person: information and provisional code (CSP R1111-28).
+
+    By e-mail when an address is known, else by postal letter; for a minor, to the parent.
+    Run 'monespace dispatch' (or a scheduler) to deliver them.
+
+    \b
+    Example:
+      monespace invite --db monespace.db
+    """
+    with _space(db) as space:
+        total = space.accounts.count_by_state().get("registered", 0)
+        total = min(total, limit) if limit else total
+        with click.progressbar(length=total, label="Inviting") as bar:
+            counts = space.accounts.invite_registered(
+                CLI_OPERATOR, batch=batch, limit=limit, progress=bar.update
+            )
+    click.echo(
+        f"invited {counts['invited']} ({counts['by_email']} by e-mail, "
+        f"{counts['by_letter']} by letter); skipped {counts['skipped']} without any contact"
+    )
+
+
+def _proof_options(function: _F) -> _F:
+    for option in reversed(
+        [
+            click.option("--nir", required=True, help="The social security number (NIR)."),
+            click.option("--code", required=True, help="The provisional code."),
+            click.option("--vitale", required=True, help="The carte Vitale serial number."),
+            click.option(
+                "--birth-date",
+                required=True,
+                type=click.DateTime(["%Y-%m-%d"]),
+                help="YYYY-MM-DD.",
+            ),
+        ]
+    ):
+        function = option(function)
+    return function
+
+
+@main.command()
+@_db_option(must_exist=True)
+@_proof_options
+def activate(db: str, nir: str, code: str, vitale: str, birth_date: datetime) -> None:
+    """Activate a space with the provisional code and the carte Vitale.
+
+    \b
+    Example:
+      monespace activate --db monespace.db --nir 255081416802538 \\
+          --code ABCD-EFGH-JKMN --vitale 1234567890 --birth-date 1955-08-01
+    """
+    with _space(db) as space:
+        account = space.accounts.activate(
+            nir=nir, code=code, vitale_serial=vitale, birth_date=birth_date.date()
+        )
+    click.echo(f"space {account.patient_id} is now {account.state}")
+
+
+@main.command()
+@_db_option(must_exist=True)
+@_proof_options
+@click.option("--proof", "proof_file", type=click.File("w"), help="Write the proof here.")
+def oppose(
+    db: str, nir: str, code: str, vitale: str, birth_date: datetime, proof_file: Any
+) -> None:
+    """Object to the creation of a space, within six weeks of the information.
+
+    Prints (or writes) a signed proof of opposition for the person to keep.
+
+    \b
+    Example:
+      monespace oppose --db monespace.db --nir 255081416802538 \\
+          --code ABCD-EFGH-JKMN --vitale 1234567890 --birth-date 1955-08-01 --proof proof.json
+    """
+    with _space(db) as space:
+        proof = space.accounts.oppose(
+            nir=nir, code=code, vitale_serial=vitale, birth_date=birth_date.date()
+        )
+    if proof_file is not None:
+        proof_file.write(proof.document + "\n")
+        click.echo(f"opposition recorded; proof {proof.proof_id} written")
+    else:
+        click.echo(proof.document)
+
+
+@main.command()
+@_db_option(must_exist=True)
+@click.option("--nir", required=True, help="The NIR of the holder who asked for closure.")
+@click.option(
+    "--delete", is_flag=True, help="Delete the data now rather than archive them ten years."
+)
+def close(db: str, nir: str, delete: bool) -> None:
+    """Close a space at its holder's request (R1111-36): archived ten years, then purged.
+
+    \b
+    Examples:
+      monespace close --db monespace.db --nir 255081416802538
+      monespace close --db monespace.db --nir 255081416802538 --delete
+    """
+    with _space(db) as space:
+        patient = space.accounts.find_by_nir(CLI_OPERATOR, nir)
+        account = space.accounts.close(CLI_OPERATOR, patient.id, delete=delete)
+    until = f" (archived until {account.archive_until:%Y-%m-%d})" if account.archive_until else ""
+    click.echo(f"space {account.patient_id} is now {account.state}{until}")
+
+
+@main.command()
+@_db_option(must_exist=True)
+@click.option(
+    "--now",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]),
+    help="Apply the deadlines as of this moment (default: now). Naive times are UTC.",
+)
+def tick(db: str, now: datetime | None) -> None:
+    """Apply every passed deadline: open spaces after six weeks, close unanswered
+    suspensions, purge ended archives and requested deletions, end guardianship at majority.
+
+    \b
+    Examples:
+      monespace tick --db monespace.db
+      monespace tick --db monespace.db --now 2026-03-31
+    """
+    moment = None if now is None else (now if now.tzinfo else now.replace(tzinfo=UTC))
+    with _space(db) as space:
+        counts = space.tick(moment)
+    if not counts:
+        click.echo("nothing was due")
+    for name, count in sorted(counts.items()):
+        click.echo(f"{name}: {count}")

@@ -58,7 +58,14 @@ _ADMINISTRATIVE = frozenset(
         Action.ACCOUNT_PURGE,
         Action.DEATH_RECORD,
         Action.REPRESENTATION_MANAGE,
+        Action.CODE_ISSUE,
     }
+)
+
+#: Steps a holder takes, which the operator may also carry out at the holder's request
+#: (R1111-36: closure "directly or by request to the operator"; the 3422 phone line).
+_ON_REQUEST = frozenset(
+    {Action.ACCOUNT_CLOSE, Action.ACCOUNT_DELETE, Action.ACCOUNT_REOPEN, Action.ACCOUNT_OBJECT}
 )
 
 #: Actions on the data of a space, which need the space to exist (active or created).
@@ -154,6 +161,16 @@ def representative_acts_for_patient(
     return Decision(allowed, "representative_acts_for_patient") if allowed else None
 
 
+def operator_acts_on_request(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """The operator carries out a holder's lifecycle request (closure, deletion, reopening,
+    objection to a suspension) received at a counter or by phone."""
+    if action in _ON_REQUEST and actor.kind is ActorKind.SYSTEM:
+        return Decision(True, "operator_acts_on_request")
+    return None
+
+
 def operator_feeds_record(
     actor: Actor, action: Action, resource: Resource, facts: Facts
 ) -> Decision | None:
@@ -181,6 +198,7 @@ def default_rules() -> tuple[Rule, ...]:
         space_must_be_open,
         patient_owns_space,
         representative_acts_for_patient,
+        operator_acts_on_request,
         operator_feeds_record,
         operator_reads_administrative,
     )

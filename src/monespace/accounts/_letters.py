@@ -33,11 +33,15 @@ def invitation_letter(
     *, code: str, opposition_deadline: datetime, code_expires: datetime, for_representative: bool
 ) -> Letter:
     """The information sent before a space opens (R1111-28 1° to 3°)."""
-    whose = "de la personne que vous représentez" if for_representative else "votre"
+    whose = (
+        "l'espace numérique de santé de la personne que vous représentez"
+        if for_representative
+        else "votre espace numérique de santé"
+    )
     holder = "son" if for_representative else "votre"
     body = f"""Bonjour,
 
-L'Assurance Maladie met à disposition {whose} espace numérique de santé, Mon espace santé.
+L'Assurance Maladie met à votre disposition {whose}, Mon espace santé.
 
 Ce que c'est
   Un espace personnel et sécurisé pour stocker et partager les documents et informations

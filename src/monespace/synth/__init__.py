@@ -3,6 +3,7 @@
 .. versionadded:: 0.1
 """
 
+from ._demo import DemoLogin, DemoSummary, seed_demo
 from ._population import synthetic_identities
 
-__all__ = ["synthetic_identities"]
+__all__ = ["DemoLogin", "DemoSummary", "seed_demo", "synthetic_identities"]

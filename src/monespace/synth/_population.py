@@ -67,6 +67,8 @@ def synthetic_identities(
             else None
         )
         yield PatientIdentity(
-            INS(nir, INS_NIR_TEST_OID, traits), Contact(email=email, postal_address=address)
+            INS(nir, INS_NIR_TEST_OID, traits),
+            Contact(email=email, postal_address=address),
+            vitale_serial=f"{rng.randrange(10**9, 10**10)}",
         )
         produced += 1

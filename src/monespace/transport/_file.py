@@ -67,7 +67,8 @@ class FileTransport(Transport):
         except ValueError as exc:
             # The email package refuses CR/LF in headers: header injection stops here.
             raise TransportError("notification header is malformed", permanent=True) from exc
-        message.set_content(envelope.body)
+        # 8bit UTF-8 keeps letters readable as files (a print shop reads them as text).
+        message.set_content(envelope.body, cte="8bit")
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".eml")
