@@ -25,7 +25,7 @@ import attrs
 
 from ._keyring import Keyring
 from ._settings import Settings
-from .access import Action, Decision, Facts, Resource, Rule, decide
+from .access import Action, Decision, DocumentFacts, Facts, Resource, Rule, decide
 from .actors import Actor, ActorKind
 from .audit import AuditEvent, Outcome, PendingEvent, chain
 from .clock import Clock
@@ -112,13 +112,16 @@ class Unit:
         resource: Resource,
         *,
         purpose: str | None = None,
+        document: DocumentFacts | None = None,
     ) -> Decision:
         """Ask the policy; on a denial, abandon the unit (see :meth:`Core.unit`).
 
         The facts the policy needs about the resource's patient (is the space open, does the
-        actor represent them) are looked up here, in the same transaction.
+        actor represent them) are looked up here, in the same transaction; the service passes
+        those about the *document* the action is about, if any.
         """
-        decision = decide(actor, action, resource, self.facts(actor, resource), self.core.rules)
+        facts = attrs.evolve(self.facts(actor, resource), document=document)
+        decision = decide(actor, action, resource, facts, self.core.rules)
         pending = self._pending(
             actor=actor,
             action=str(action),

@@ -19,6 +19,7 @@ from .clock import Clock, SystemClock
 from .crypto import KeyProvider
 from .plugins import Plugins
 from .record._content import ContentService
+from .record._service import RecordService
 from .storage import StorageBackend
 from .transport import Transport
 
@@ -30,8 +31,9 @@ class Space:
 
     Build one with :func:`monespace.open`. Its attributes are the services::
 
-        space.accounts   # persons, identity, crypto-shredding
-        space.contents   # encrypted contents under the access policy
+        space.accounts   # persons, the lifecycle of their space, codes, representatives
+        space.record     # the medical record: typed documents, visibility, search
+        space.contents   # raw encrypted contents under the access policy
         space.audit      # the hash-chained audit trail
 
     A space is a context manager; leaving the block closes storage and transports.
@@ -68,6 +70,7 @@ class Space:
         self.transports: dict[str, Transport] = dict(transports or {})
         self.accounts = AccountService(self._core)
         self.contents = ContentService(self._core)
+        self.record = RecordService(self._core)
         self.audit = AuditService(self._core)
 
     @property
@@ -88,7 +91,12 @@ class Space:
 
         :return: how many transitions of each kind were applied.
         """
-        return self.accounts.tick(now)
+        moment = now if now is not None else self._core.now()
+        counts = self.accounts.tick(moment)
+        for name, count in self.record.tick(moment).items():
+            if count:
+                counts[name] = counts.get(name, 0) + count
+        return counts
 
     def dispatch(self, *, limit: int = 100) -> DispatchReport:
         """Deliver due notifications from the outbox through the configured transports.

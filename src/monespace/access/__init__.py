@@ -3,6 +3,24 @@
 .. versionadded:: 0.1
 """
 
-from ._policy import Action, Decision, Facts, Resource, Rule, decide, default_rules
+from ._policy import (
+    Action,
+    Decision,
+    DocumentFacts,
+    Facts,
+    Resource,
+    Rule,
+    decide,
+    default_rules,
+)
 
-__all__ = ["Action", "Decision", "Facts", "Resource", "Rule", "decide", "default_rules"]
+__all__ = [
+    "Action",
+    "Decision",
+    "DocumentFacts",
+    "Facts",
+    "Resource",
+    "Rule",
+    "decide",
+    "default_rules",
+]

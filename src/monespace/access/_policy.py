@@ -18,7 +18,16 @@ import attrs
 
 from ..actors import Actor, ActorKind
 
-__all__ = ["Action", "Decision", "Facts", "Resource", "Rule", "decide", "default_rules"]
+__all__ = [
+    "Action",
+    "Decision",
+    "DocumentFacts",
+    "Facts",
+    "Resource",
+    "Rule",
+    "decide",
+    "default_rules",
+]
 
 
 class Action(StrEnum):
@@ -41,6 +50,18 @@ class Action(StrEnum):
     REPRESENTATION_MANAGE = "representation.manage"
     CONTENT_WRITE = "content.write"
     CONTENT_READ = "content.read"
+    DOCUMENT_ADD = "document.add"
+    DOCUMENT_READ = "document.read"
+    DOCUMENT_SEARCH = "document.search"
+    DOCUMENT_MASK = "document.mask"
+    DOCUMENT_UNMASK = "document.unmask"
+    DOCUMENT_RELEASE = "document.release"
+    DOCUMENT_REPLACE = "document.replace"
+    DOCUMENT_DELETE = "document.delete"
+    PROFILE_READ = "profile.read"
+    PROFILE_WRITE = "profile.write"
+    MEASURE_READ = "measure.read"
+    MEASURE_WRITE = "measure.write"
     CONTENT_SHRED = "patient.shred"
     KEYS_ROTATE = "keys.rotate"
     AUDIT_READ = "audit.read"
@@ -69,7 +90,57 @@ _ON_REQUEST = frozenset(
 )
 
 #: Actions on the data of a space, which need the space to exist (active or created).
-_NEEDS_OPEN_SPACE = frozenset({Action.CONTENT_READ, Action.CONTENT_WRITE, Action.PATIENT_READ})
+_NEEDS_OPEN_SPACE = frozenset(
+    {
+        Action.CONTENT_READ,
+        Action.CONTENT_WRITE,
+        Action.PATIENT_READ,
+        Action.DOCUMENT_ADD,
+        Action.DOCUMENT_READ,
+        Action.DOCUMENT_SEARCH,
+        Action.DOCUMENT_MASK,
+        Action.DOCUMENT_UNMASK,
+        Action.DOCUMENT_RELEASE,
+        Action.DOCUMENT_REPLACE,
+        Action.DOCUMENT_DELETE,
+        Action.PROFILE_READ,
+        Action.PROFILE_WRITE,
+        Action.MEASURE_READ,
+        Action.MEASURE_WRITE,
+    }
+)
+
+#: What the holder (and their representatives) may do in their own space. Replacing or
+#: deleting a document is for its author only (see ``author_manages_own_document``).
+_HOLDER_ACTIONS = frozenset(
+    {
+        Action.PATIENT_READ,
+        Action.CONTENT_READ,
+        Action.CONTENT_WRITE,
+        Action.DOCUMENT_ADD,
+        Action.DOCUMENT_READ,
+        Action.DOCUMENT_SEARCH,
+        Action.DOCUMENT_MASK,
+        Action.DOCUMENT_UNMASK,
+        Action.PROFILE_READ,
+        Action.PROFILE_WRITE,
+        Action.MEASURE_READ,
+        Action.MEASURE_WRITE,
+        Action.ACCOUNT_CLOSE,
+        Action.ACCOUNT_DELETE,
+        Action.ACCOUNT_REOPEN,
+        Action.ACCOUNT_OBJECT,
+        Action.AUDIT_READ,
+    }
+)
+
+#: Reading actions on one document, which its visibility flags restrict.
+_DOCUMENT_READS = frozenset({Action.DOCUMENT_READ})
+
+#: What an author may do with a document they deposited.
+_AUTHOR_ACTIONS = frozenset(
+    {Action.DOCUMENT_READ, Action.DOCUMENT_REPLACE, Action.DOCUMENT_DELETE, Action.DOCUMENT_RELEASE}
+)
 
 #: What the operator may read: administrative data and the audit trail, never health content.
 _OPERATOR_READS = frozenset({Action.PATIENT_READ, Action.AUDIT_READ})
@@ -90,6 +161,22 @@ class Resource:
 
 
 @attrs.frozen
+class DocumentFacts:
+    """What the policy needs to know about one document.
+
+    :param author_kind: an :class:`~monespace.record.AuthorKind` value.
+    :param hidden_from_patient: ``INVISIBLE_PATIENT`` and not yet released *now*.
+    """
+
+    author_kind: str
+    author_id: str
+    masked: bool = False
+    hidden_from_patient: bool = False
+    hidden_from_representatives: bool = False
+    deleted: bool = False
+
+
+@attrs.frozen
 class Facts:
     """What the services looked up for a decision (the policy itself reads nothing).
 
@@ -97,10 +184,12 @@ class Facts:
         when the resource belongs to no patient.
     :param represents: whether the actor is, right now, a legal representative of the
         resource's patient.
+    :param document: the document the action is about, if any.
     """
 
     space_open: bool | None = None
     represents: bool = False
+    document: DocumentFacts | None = None
 
 
 @attrs.frozen
@@ -137,12 +226,75 @@ def space_must_be_open(
     return Decision(False, "space_must_be_open")
 
 
+def deleted_documents_are_gone(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """A deleted document is read by nobody, whoever asks."""
+    document = facts.document
+    if document is not None and document.deleted:
+        return Decision(False, "deleted_documents_are_gone")
+    return None
+
+
+def _is_author(actor: Actor, document: DocumentFacts) -> bool:
+    if actor.id != document.author_id:
+        return False
+    if actor.kind is ActorKind.PROFESSIONAL:
+        return document.author_kind in ("professional", "establishment")
+    if actor.kind is ActorKind.APP:
+        return document.author_kind == "app"
+    if actor.kind is ActorKind.PATIENT:
+        return document.author_kind == "patient"
+    return False
+
+
+def author_manages_own_document(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """The author of a document reads it, replaces it, deletes it and releases it, whatever
+    its masking (R1111-49: masked data stay accessible to whoever deposited them)."""
+    document = facts.document
+    if document is None or action not in _AUTHOR_ACTIONS or not _is_author(actor, document):
+        return None
+    return Decision(True, "author_manages_own_document")
+
+
+def hidden_until_announcement(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """A result a professional hid until an announcement consultation is not shown to the
+    patient, nor to their representatives, until released (R1111-53)."""
+    document = facts.document
+    if document is None or not document.hidden_from_patient or action not in _DOCUMENT_READS:
+        return None
+    if actor.kind in (ActorKind.PATIENT, ActorKind.REPRESENTATIVE):
+        return Decision(False, "hidden_until_announcement")
+    return None
+
+
+def hidden_from_representatives(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """What a minor asked to keep from their legal representatives stays hidden from them
+    (R1111-50)."""
+    document = facts.document
+    if (
+        document is not None
+        and document.hidden_from_representatives
+        and actor.kind is ActorKind.REPRESENTATIVE
+        and action in _DOCUMENT_READS | {Action.DOCUMENT_MASK, Action.DOCUMENT_UNMASK}
+    ):
+        return Decision(False, "hidden_from_representatives")
+    return None
+
+
 def patient_owns_space(
     actor: Actor, action: Action, resource: Resource, facts: Facts
 ) -> Decision | None:
-    """A patient reads and writes what is in their own space."""
+    """A patient reads, feeds and controls their own space."""
     if (
         actor.kind is ActorKind.PATIENT
+        and action in _HOLDER_ACTIONS
         and resource.patient_id is not None
         and actor.id == resource.patient_id
     ):
@@ -157,8 +309,20 @@ def representative_acts_for_patient(
     (minors until majority, protected adults while the measure lasts: R1111-40)."""
     if actor.kind is not ActorKind.REPRESENTATIVE or resource.patient_id is None:
         return None
-    allowed = actor.on_behalf_of == resource.patient_id and facts.represents
-    return Decision(allowed, "representative_acts_for_patient") if allowed else None
+    allowed = (
+        action in _HOLDER_ACTIONS and actor.on_behalf_of == resource.patient_id and facts.represents
+    )
+    return Decision(True, "representative_acts_for_patient") if allowed else None
+
+
+def professional_feeds_record(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """A professional adds documents to an open space (R1111-47: the holder cannot refuse
+    feeding without a legitimate reason). Reading is another matter: see the access rules."""
+    if action is Action.DOCUMENT_ADD and actor.kind is ActorKind.PROFESSIONAL:
+        return Decision(resource.patient_id is not None, "professional_feeds_record")
+    return None
 
 
 def operator_acts_on_request(
@@ -176,7 +340,7 @@ def operator_feeds_record(
 ) -> Decision | None:
     """The operator may add to a record (reimbursement data from the health insurer, legacy
     DMP migration: CSP R1111-42 1° d) but, like any writer, not read it back."""
-    if action is Action.CONTENT_WRITE and actor.kind is ActorKind.SYSTEM:
+    if action in (Action.CONTENT_WRITE, Action.DOCUMENT_ADD) and actor.kind is ActorKind.SYSTEM:
         return Decision(resource.patient_id is not None, "operator_feeds_record")
     return None
 
@@ -196,8 +360,13 @@ def default_rules() -> tuple[Rule, ...]:
     return (
         operator_administers,
         space_must_be_open,
+        deleted_documents_are_gone,
+        author_manages_own_document,
+        hidden_until_announcement,
+        hidden_from_representatives,
         patient_owns_space,
         representative_acts_for_patient,
+        professional_feeds_record,
         operator_acts_on_request,
         operator_feeds_record,
         operator_reads_administrative,

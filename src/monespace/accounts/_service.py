@@ -605,6 +605,7 @@ class AccountService:
         self._save(unit, current)
 
     def _purge_data(self, unit: Unit, patient_id: str) -> int:
+        unit.tx.documents.delete_for_patient(patient_id)
         deleted = unit.tx.blobs.delete_for_patient(patient_id)
         self._core.keyring.destroy(unit.tx, patient_id, unit.now)
         return deleted
@@ -729,22 +730,21 @@ class AccountService:
         back.
         """
         with self._core.unit() as unit:
-            outcome = self._check_proof(unit, nir, code, vitale_serial, birth_date)
+            # Fixed: the representative is checked inside _check_proof, as one more part of
+            # the proof. It used to be checked after _check_proof had already counted a
+            # success, so someone who does not represent the person consumed their code (the
+            # real parent's activation then failed) and reset their failure counter.
+            outcome = self._check_proof(
+                unit, nir, code, vitale_serial, birth_date, representative=representative
+            )
+            failed = outcome is None
             if outcome is None:
-                failed = True
+                resource = Resource(None, "account")
+                unit.record(_PORTAL, action, resource, "proof_of_identity", outcome=Outcome.FAILURE)
             else:
                 account, _ = outcome
                 by = representative or Actor.patient(account.patient_id)
                 resource = Resource(account.patient_id, "account", account.patient_id)
-                if representative is not None:
-                    facts = unit.facts(representative, resource)
-                    if representative.kind is not ActorKind.REPRESENTATIVE or not facts.represents:
-                        outcome = None
-                failed = outcome is None
-            if failed:
-                resource = Resource(None if outcome is None else outcome[0].patient_id, "account")
-                unit.record(_PORTAL, action, resource, "proof_of_identity", outcome=Outcome.FAILURE)
-            else:
                 result = step(unit, account, by)
                 unit.record(by, action, resource, "proof_of_identity")
         if failed:
@@ -752,7 +752,14 @@ class AccountService:
         return result
 
     def _check_proof(
-        self, unit: Unit, nir: str, code: str | None, vitale_serial: str, birth_date: date
+        self,
+        unit: Unit,
+        nir: str,
+        code: str | None,
+        vitale_serial: str,
+        birth_date: date,
+        *,
+        representative: Actor | None = None,
     ) -> tuple[Account, ProofRecord] | None:
         keyring = self._core.keyring
         try:
@@ -769,8 +776,13 @@ class AccountService:
         code_key = keyring.get_or_create(unit.tx, _CODE_KEY, unit.now)
         given = hash_code(code_key, patient_id, code or "")
         expected_code = record.code_hash if record is not None else bytes(32)
+        acts_for = representative is None or (
+            representative.kind is ActorKind.REPRESENTATIVE
+            and unit.facts(representative, Resource(patient_id, "account", patient_id)).represents
+        )
         ok = all(
             [
+                acts_for,
                 hmac.compare_digest(vitale, proof.vitale_index if proof else bytes(32)),
                 hmac.compare_digest(birth, proof.birth_index if proof else bytes(32)),
                 code is None
@@ -789,8 +801,12 @@ class AccountService:
             window_start, failures = unit.now, 0
         locked = failures >= self.attempts.per_person
         if ok and not locked:
-            unit.tx.proofs.put(attrs.evolve(proof, failures=0, failures_since=None))
             if code is not None and record is not None:
+                # Fixed: only a verified code clears the failures. A code request proves
+                # only the NIR, card serial and birth date (printed on the card); clearing
+                # the counter there let a guesser alternate "new code" and five guesses
+                # forever, past the per-person limit.
+                unit.tx.proofs.put(attrs.evolve(proof, failures=0, failures_since=None))
                 unit.tx.codes.put(attrs.evolve(record, used_at=unit.now))
             return account, proof
         unit.tx.proofs.put(attrs.evolve(proof, failures=failures + 1, failures_since=window_start))

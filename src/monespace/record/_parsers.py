@@ -20,6 +20,18 @@ class ParsedDocument:
     :param confidentiality: confidentiality codes found in the document.
     :param patient_ins: the patient's INS matricule carried by the document.
     :param patient_ins_oid: the OID qualifying ``patient_ins``.
+    :param author_count: the number of authors named by the document.
+    :param class_code: the document class (XDS ``classCode``), when the parser derives one
+        (for CDA, from ``type_code`` through the DMP correspondence table).
+    :param class_code_system: the code system of ``class_code`` (TRE_A03's OID, or ``URN``).
+    :param document_id: the document's unique identifier (XDS ``uniqueId``; the CDA ``id`` as
+        ``root^extension``).
+    :param set_id: the identifier shared by every version of the document (CDA ``setId``).
+    :param version_number: the version of the document (CDA ``versionNumber``).
+    :param structured: ``True`` for a structured body (CDA level 3), ``False`` for a
+        document embedded in an envelope (CDA level 1 ``nonXMLBody``), ``None`` if unknown.
+    :param body_media_type: the media type of the embedded document when ``structured`` is
+        ``False`` (``application/pdf``).
     """
 
     parser: str
@@ -31,6 +43,13 @@ class ParsedDocument:
     patient_ins: str | None = None
     patient_ins_oid: str | None = None
     author_count: int = 0
+    class_code: str | None = None
+    class_code_system: str | None = None
+    document_id: str | None = None
+    set_id: str | None = None
+    version_number: int | None = None
+    structured: bool | None = None
+    body_media_type: str | None = None
 
 
 @runtime_checkable

@@ -8,6 +8,7 @@ from ._base import (
     AuditRepository,
     BlobRepository,
     CodeRepository,
+    DocumentRepository,
     KeyRepository,
     OutboxRepository,
     PatientRepository,
@@ -18,7 +19,7 @@ from ._base import (
     paged,
 )
 from ._memory import MemoryStorage
-from ._rows import BlobRow, DataKeyRow, OutboxRow, OutboxStatus, PatientRow
+from ._rows import BlobRow, DataKeyRow, DocumentRow, OutboxRow, OutboxStatus, PatientRow
 from ._sql import Cursor, Dialect, SqlTransaction, from_db_time, to_db_time
 from ._sqlite import LATEST_SCHEMA_VERSION, SQLiteStorage, sqlite_path_from_url
 
@@ -32,6 +33,8 @@ __all__ = [
     "Cursor",
     "DataKeyRow",
     "Dialect",
+    "DocumentRepository",
+    "DocumentRow",
     "KeyRepository",
     "MemoryStorage",
     "OutboxRepository",

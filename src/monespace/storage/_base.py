@@ -19,13 +19,14 @@ from typing import ClassVar, Self
 
 from ..accounts import Account, CodeRecord, ProofRecord, Representation
 from ..audit import AuditEvent
-from ._rows import BlobRow, DataKeyRow, OutboxRow, OutboxStatus, PatientRow
+from ._rows import BlobRow, DataKeyRow, DocumentRow, OutboxRow, OutboxStatus, PatientRow
 
 __all__ = [
     "AccountRepository",
     "AuditRepository",
     "BlobRepository",
     "CodeRepository",
+    "DocumentRepository",
     "KeyRepository",
     "OutboxRepository",
     "PatientRepository",
@@ -268,6 +269,49 @@ class RepresentationRepository(abc.ABC):
         """Links not yet ended whose ``ends_at`` is at or before *now*, earliest first."""
 
 
+class DocumentRepository(abc.ABC):
+    """Document versions of the records."""
+
+    @abc.abstractmethod
+    def add(self, row: DocumentRow) -> None:
+        """Store a new document version.
+
+        :raises ConflictError: when its id, or its unique id within the patient's record, is
+            taken.
+        """
+
+    @abc.abstractmethod
+    def get(self, document_id: str) -> DocumentRow | None:
+        """The document version with this id, or ``None``."""
+
+    @abc.abstractmethod
+    def by_unique_id(self, patient_id: str, unique_id: str) -> DocumentRow | None:
+        """The version of *patient_id*'s record with this XDS unique id, or ``None``."""
+
+    @abc.abstractmethod
+    def update(self, row: DocumentRow) -> None:
+        """Replace a stored version (matched by id).
+
+        :raises NotFoundError: when there is none.
+        """
+
+    @abc.abstractmethod
+    def for_patient(self, patient_id: str) -> list[DocumentRow]:
+        """Every version in a record, oldest creation time first."""
+
+    @abc.abstractmethod
+    def releasing(self, now: datetime, *, limit: int) -> list[DocumentRow]:
+        """Versions whose ``release_at`` is at or before *now*, earliest first."""
+
+    @abc.abstractmethod
+    def to_notify(self, now: datetime, *, limit: int) -> list[DocumentRow]:
+        """Versions whose ``notify_at`` is at or before *now*, earliest first."""
+
+    @abc.abstractmethod
+    def delete_for_patient(self, patient_id: str) -> int:
+        """Delete every version of a record; return how many were deleted."""
+
+
 class Transaction(abc.ABC):
     """One unit of work against a backend: commit together or not at all."""
 
@@ -280,6 +324,7 @@ class Transaction(abc.ABC):
     codes: CodeRepository
     proofs: ProofRepository
     representations: RepresentationRepository
+    documents: DocumentRepository
 
 
 class StorageBackend(abc.ABC):

@@ -23,6 +23,7 @@ from ._base import (
     AuditRepository,
     BlobRepository,
     CodeRepository,
+    DocumentRepository,
     KeyRepository,
     OutboxRepository,
     PatientRepository,
@@ -31,7 +32,7 @@ from ._base import (
     StorageBackend,
     Transaction,
 )
-from ._rows import BlobRow, DataKeyRow, OutboxRow, OutboxStatus, PatientRow
+from ._rows import BlobRow, DataKeyRow, DocumentRow, OutboxRow, OutboxStatus, PatientRow
 from ._sqlite import LATEST_SCHEMA_VERSION
 
 __all__ = ["MemoryStorage"]
@@ -52,6 +53,7 @@ class _State:
         self.codes: dict[str, CodeRecord] = {}
         self.proofs: dict[str, ProofRecord] = {}
         self.representations: dict[tuple[str, str], Representation] = {}
+        self.documents: dict[str, DocumentRow] = {}
 
 
 class _Repo:
@@ -306,6 +308,49 @@ class _Representations(_Repo, RepresentationRepository):
         return links[:limit]
 
 
+class _Documents(_Repo, DocumentRepository):
+    def add(self, row: DocumentRow) -> None:
+        if row.id in self._s.documents or self.by_unique_id(row.patient_id, row.unique_id):
+            raise ConflictError("a document with this id or unique id is already stored")
+        self._set(self._s.documents, row.id, row)
+
+    def get(self, document_id: str) -> DocumentRow | None:
+        return self._s.documents.get(document_id)
+
+    def by_unique_id(self, patient_id: str, unique_id: str) -> DocumentRow | None:
+        for row in self._s.documents.values():
+            if row.patient_id == patient_id and row.unique_id == unique_id:
+                return row
+        return None
+
+    def update(self, row: DocumentRow) -> None:
+        if row.id not in self._s.documents:
+            raise NotFoundError("no such document")
+        self._set(self._s.documents, row.id, row)
+
+    def for_patient(self, patient_id: str) -> list[DocumentRow]:
+        rows = [r for r in self._s.documents.values() if r.patient_id == patient_id]
+        return sorted(rows, key=lambda r: (r.created_at, r.id))
+
+    def _due(self, now: datetime, limit: int, when: str) -> list[DocumentRow]:
+        dated = [(getattr(r, when), r.id, r) for r in self._s.documents.values()]
+        due = sorted((at, i, r) for at, i, r in dated if at is not None and at <= now)
+        return [r for _, _, r in due[:limit]]
+
+    def releasing(self, now: datetime, *, limit: int) -> list[DocumentRow]:
+        return self._due(now, limit, "release_at")
+
+    def to_notify(self, now: datetime, *, limit: int) -> list[DocumentRow]:
+        return self._due(now, limit, "notify_at")
+
+    def delete_for_patient(self, patient_id: str) -> int:
+        doomed = {k: r for k, r in self._s.documents.items() if r.patient_id == patient_id}
+        self._changed(lambda: self._s.documents.update(doomed))
+        for key in doomed:
+            del self._s.documents[key]
+        return len(doomed)
+
+
 class _MemoryTransaction(Transaction):
     def __init__(self, state: _State, *, writable: bool) -> None:
         self.state = state
@@ -320,6 +365,7 @@ class _MemoryTransaction(Transaction):
         self.codes = _Codes(self)
         self.proofs = _Proofs(self)
         self.representations = _Representations(self)
+        self.documents = _Documents(self)
 
     def record(self, undo: _Undo) -> None:
         if not self._writable:

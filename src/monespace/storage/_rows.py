@@ -11,7 +11,7 @@ from enum import StrEnum
 
 import attrs
 
-__all__ = ["BlobRow", "DataKeyRow", "OutboxRow", "OutboxStatus", "PatientRow"]
+__all__ = ["BlobRow", "DataKeyRow", "DocumentRow", "OutboxRow", "OutboxStatus", "PatientRow"]
 
 
 @attrs.frozen
@@ -102,3 +102,38 @@ class OutboxRow:
     attempts: int = 0
     last_error: str | None = None
     sent_at: datetime | None = None
+
+
+@attrs.frozen
+class DocumentRow:
+    """A document version as stored: codes and flags in clear (to search and decide access),
+    the title, comments and the author's name sealed with the patient's key in ``sealed_meta``.
+
+    ``flags`` combines the DMP's confidentiality codes as the DMP's own client API does:
+    1 = MASQUE_PS, 2 = INVISIBLE_PATIENT, 4 = INVISIBLE_REPRESENTANTS_LEGAUX.
+    """
+
+    id: str
+    patient_id: str
+    lineage_id: str
+    version: int
+    unique_id: str
+    class_code: str
+    type_code: str
+    type_system: str
+    format_code: str | None
+    media_type: str
+    confidentiality: str
+    flags: int
+    author_kind: str
+    author_id: str
+    created_at: datetime
+    submitted_at: datetime
+    status: str
+    replaces: str | None
+    content_id: str
+    size: int
+    sha256: bytes
+    sealed_meta: bytes
+    release_at: datetime | None = None
+    notify_at: datetime | None = None

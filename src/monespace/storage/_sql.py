@@ -32,6 +32,7 @@ from ._base import (
     AuditRepository,
     BlobRepository,
     CodeRepository,
+    DocumentRepository,
     KeyRepository,
     OutboxRepository,
     PatientRepository,
@@ -39,7 +40,7 @@ from ._base import (
     RepresentationRepository,
     Transaction,
 )
-from ._rows import BlobRow, DataKeyRow, OutboxRow, OutboxStatus, PatientRow
+from ._rows import BlobRow, DataKeyRow, DocumentRow, OutboxRow, OutboxStatus, PatientRow
 
 __all__ = ["Cursor", "Dialect", "SqlTransaction", "from_db_time", "to_db_time"]
 
@@ -667,6 +668,90 @@ class SqlRepresentations(_Repo, RepresentationRepository):
         return [self._row(r) for r in rows]
 
 
+class SqlDocuments(_Repo, DocumentRepository):
+    _FIELDS = tuple(a.name for a in attrs.fields(DocumentRow))
+    _COLS = ", ".join(_FIELDS)
+    _TIMES = frozenset({"created_at", "submitted_at", "release_at", "notify_at"})
+
+    @classmethod
+    def _row(cls, r: Sequence[Any]) -> DocumentRow:
+        values = dict(zip(cls._FIELDS, r, strict=True))
+        for name in cls._TIMES:
+            values[name] = _opt_time(values[name])
+        values["sha256"] = bytes(values["sha256"])
+        values["sealed_meta"] = bytes(values["sealed_meta"])
+        return DocumentRow(**values)
+
+    @classmethod
+    def _params(cls, row: DocumentRow) -> list[Any]:
+        return [
+            _opt_db_time(getattr(row, name)) if name in cls._TIMES else getattr(row, name)
+            for name in cls._FIELDS
+        ]
+
+    def add(self, row: DocumentRow) -> None:
+        marks = ", ".join("?" * len(self._FIELDS))
+        self._insert(
+            f"INSERT INTO documents ({self._COLS}) VALUES ({marks})",
+            self._params(row),
+            "a document with this id or unique id is already stored",
+        )
+
+    def get(self, document_id: str) -> DocumentRow | None:
+        r = self._exec(
+            f"SELECT {self._COLS} FROM documents WHERE id = ?", (document_id,)
+        ).fetchone()
+        return None if r is None else self._row(r)
+
+    def by_unique_id(self, patient_id: str, unique_id: str) -> DocumentRow | None:
+        r = self._exec(
+            f"SELECT {self._COLS} FROM documents WHERE patient_id = ? AND unique_id = ?",
+            (patient_id, unique_id),
+        ).fetchone()
+        return None if r is None else self._row(r)
+
+    def update(self, row: DocumentRow) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in self._FIELDS[1:])
+        params = self._params(row)
+        cur = self._exec(
+            f"UPDATE documents SET {assignments} WHERE id = ?", [*params[1:], params[0]]
+        )
+        if cur.rowcount != 1:
+            raise NotFoundError("no such document")
+
+    def for_patient(self, patient_id: str) -> list[DocumentRow]:
+        rows = self._exec(
+            f"SELECT {self._COLS} FROM documents WHERE patient_id = ? ORDER BY created_at, id",
+            (patient_id,),
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def releasing(self, now: datetime, *, limit: int) -> list[DocumentRow]:
+        rows = self._exec(
+            f"SELECT {self._COLS} FROM documents WHERE release_at <= ? "
+            "ORDER BY release_at, id LIMIT ?",
+            (to_db_time(now), limit),
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def to_notify(self, now: datetime, *, limit: int) -> list[DocumentRow]:
+        rows = self._exec(
+            f"SELECT {self._COLS} FROM documents WHERE notify_at <= ? "
+            "ORDER BY notify_at, id LIMIT ?",
+            (to_db_time(now), limit),
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def delete_for_patient(self, patient_id: str) -> int:
+        # Newest versions first: a version's "replaces" points at an older one.
+        rows = self._exec(
+            "SELECT id FROM documents WHERE patient_id = ? ORDER BY version DESC", (patient_id,)
+        ).fetchall()
+        for (document_id,) in rows:
+            self._exec("DELETE FROM documents WHERE id = ?", (document_id,))
+        return len(rows)
+
+
 class SqlTransaction(Transaction):
     """A transaction whose repositories all run on one cursor."""
 
@@ -681,3 +766,4 @@ class SqlTransaction(Transaction):
         self.codes = SqlCodes(cursor, dialect)
         self.proofs = SqlProofs(cursor, dialect)
         self.representations = SqlRepresentations(cursor, dialect)
+        self.documents = SqlDocuments(cursor, dialect)
