@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from monespace import Actor
 from monespace.accounts import Contact, PatientIdentity
 from monespace.identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
 
@@ -29,8 +30,6 @@ def identity(
 def open_patient(space, person=None, operator=None):
     """Register a person and open their space at once (the counter flow): a patient whose
     space exists, ready to read and be fed."""
-    from monespace import Actor
-
     operator = operator or Actor.system("test")
     patient = space.accounts.register_patient(operator, person or identity())
     space.accounts.create_space(operator, patient.id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -26,8 +27,10 @@ def test_demo_creates_a_space_once_and_prints_a_summary(runner, tmp_path):
     assert "patients:            6 (6 created now)" in first.output
     assert "audit trail:" in first.output
     assert "intact" in first.output
-    letters = list((tmp_path / "monespace-demo.db-outbox").iterdir())
-    assert 1 <= len(letters) <= 6  # e-mail notifications for those with an address
+    sent = [p.read_text() for p in (tmp_path / "monespace-demo.db-outbox").iterdir()]
+    invitations = [m for m in sent if "X-Monespace-Kind: invitation" in m]
+    assert len(invitations) == 6  # every person (or their parent) was told, once
+    assert all("3422" in m and "Code provisoire" in m for m in invitations)
     again = runner.invoke(main, ["demo", "--patients", "6"])
     assert "patients:            6 (0 created now)" in again.output
     key_file = os.path.join(os.environ["XDG_CONFIG_HOME"], "monespace", "master-key.json")
@@ -50,8 +53,14 @@ def test_info_and_key_rotation(runner):
     assert "patients:        3" in info.output
     rotated = runner.invoke(main, ["keys", "rotate", "--db", "x.db"])
     assert rotated.exit_code == 0, rotated.output
-    # 3 patients, the NIR index key and the notification key
-    assert "5 data keys re-wrapped" in rotated.output
+    with sqlite3.connect("x.db") as conn:
+        (live,) = conn.execute(
+            "SELECT count(*) FROM data_keys WHERE wrapped IS NOT NULL"
+        ).fetchone()
+        (masters,) = conn.execute("SELECT count(DISTINCT master_key_id) FROM data_keys").fetchone()
+    assert live >= 3 + 3  # 3 patients' keys, and the space keys (indexes, codes, notifications)
+    assert f"{live} data keys re-wrapped" in rotated.output
+    assert masters == 1
     verify = runner.invoke(main, ["audit", "verify", "--db", "x.db"])
     assert verify.exit_code == 0
 

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 from .crypto import KeyProvider, default_key_provider
 from .hookspecs import hookimpl
+from .interop.cda import CdaParser
+from .record import DocumentParser
 from .storage import MemoryStorage, SQLiteStorage, StorageBackend
 from .transport import FileTransport, MemoryTransport, Transport
 
@@ -28,6 +30,11 @@ def monespace_register_storage_backends(
 def monespace_register_transports(register: Callable[[type[Transport]], None]) -> None:
     register(MemoryTransport)
     register(FileTransport)
+
+
+@hookimpl(trylast=True)
+def monespace_register_document_parsers(register: Callable[[DocumentParser], None]) -> None:
+    register(CdaParser())
 
 
 @hookimpl(trylast=True)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
+from ._cli_cda import cda
 from ._space import Space
 from ._space import open as open_space
 from .actors import Actor
@@ -71,6 +72,9 @@ def _space(db: str, **kwargs: Any) -> Iterator[Space]:
 @click.version_option(__version__, prog_name="monespace")
 def main() -> None:
     """monespace: a reference personal health space, in the style of Mon espace santé."""
+
+
+main.add_command(cda)
 
 
 # --- demo ------------------------------------------------------------------------------------

@@ -10,6 +10,9 @@ callers who do not know monespace::
     │   └── PluginError                   (a plugin is malformed or clashes with another)
     ├── ValidationError (ValueError)
     │   ├── InvalidTransitionError        (a lifecycle step not allowed from the current state)
+    │   ├── MalformedDocumentError        (not well-formed, or not the expected kind of document)
+    │   ├── HostileDocumentError          (entity expansion, external entities or DTDs)
+    │   ├── DocumentTooLargeError
     │   └── IdentifierError
     │       ├── InvalidNIRError
     │       ├── InvalidINSError
@@ -46,12 +49,15 @@ __all__ = [
     "CryptoError",
     "DataShreddedError",
     "DecryptionError",
+    "DocumentTooLargeError",
+    "HostileDocumentError",
     "IdentifierError",
     "InvalidINSError",
     "InvalidMSSanteAddressError",
     "InvalidNIRError",
     "InvalidRPPSError",
     "InvalidTransitionError",
+    "MalformedDocumentError",
     "MasterKeyError",
     "MonespaceError",
     "NotFoundError",
@@ -123,6 +129,68 @@ class InvalidTransitionError(ValidationError):
         self.state = state
         detail = f": {reason}" if reason else ""
         super().__init__(f"cannot {operation} a space that is {state}{detail}")
+
+
+class MalformedDocumentError(ValidationError):
+    """The bytes are not a well-formed document of the expected format.
+
+    Raised for empty input, truncated documents, text that is not XML, bytes that do not match
+    the declared encoding, and (in subclasses) well-formed XML that is not the expected kind of
+    document.
+
+    :ivar line: the line of the first error, when the parser reported one.
+    :ivar column: the column of the first error, when the parser reported one.
+    :ivar reason: the libxml2 error name (``"ERR_TAG_NOT_FINISHED"``), when known.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int | None = None,
+        column: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self.line = line
+        self.column = column
+        self.reason = reason
+        super().__init__(message)
+
+
+class HostileDocumentError(ValidationError):
+    """The document tries something a document has no business doing.
+
+    Entity declarations (billion laughs, external entities), an external DTD, a reference to
+    a network or file resource, or a parser resource limit exceeded (nesting deeper than 256
+    levels, a text node or attribute over 10 MB, entity amplification).
+
+    :ivar reason: a short, stable name for what was found (``"entity-declaration"``,
+        ``"external-dtd"``, ``"external-resource"``, ``"internal-dtd-subset"``, or the libxml2
+        error name for a resource limit).
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class DocumentTooLargeError(ValidationError):
+    """The document is larger than the size limit; it was not parsed.
+
+    :ivar size: the size of the document, in bytes.
+    :ivar limit: the limit, in bytes.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(f"the document is {size} bytes; the limit is {limit} bytes")
 
 
 class IdentifierError(ValidationError):

@@ -142,6 +142,8 @@ class Plugins:
         if not isinstance(parser, DocumentParser):
             raise PluginError(f"{parser!r} does not follow the DocumentParser protocol")
         if parser.name in self.document_parsers:
+            if _is_builtin(type(parser)):
+                return  # a plugin's parser of the same name replaces the built-in one
             raise PluginError(
                 f"a document parser named {parser.name!r} is already registered",
                 plugin=parser.name,

@@ -16,7 +16,8 @@ The states and what moves between them (docs/domain-rules.md §1, CSP R1111-28 a
      closed|active|created ──request_deletion──▶ purge_pending ──(tick)──▶ purged
      active|created ──suspend──▶ suspended ──object (≤ 42 d)──▶ (previous state)
                                      └──(42 d, tick)──▶ closed
-     any state but purged ──record_death──▶ closed (assumption: docs/domain-rules.md §1.11)
+     any state but purged ──record_death──▶ closed (assumption: docs/domain-rules.md §1.11;
+         purge_pending stays pending; a deceased holder's space is never reopened)
 """
 
 from __future__ import annotations
@@ -287,6 +288,11 @@ def reopen(account: Account, now: datetime, rules: LifecycleRules) -> Account:
     """A person who closed their space asks for a new one: the archive comes back (R1111-36)."""
     if account.state is not AccountState.CLOSED:
         raise _refuse("reopen", account)
+    # Fixed: a space closed because its holder died was reopened like any other, making the
+    # archive of a deceased person readable and feedable again. Only the holder may ask for
+    # a new space (R1111-36); no heir access is modelled (docs/domain-rules.md §1.11).
+    if account.died_on is not None:
+        raise _refuse("reopen", account, "its holder died")
     if account.archive_until is not None and now >= account.archive_until:
         raise _refuse("reopen", account, "its archive period has ended")
     return attrs.evolve(
