@@ -19,6 +19,8 @@ from .clock import Clock, SystemClock
 from .crypto import KeyProvider
 from .plugins import Plugins
 from .record._content import ContentService
+from .record._measures import MeasureService
+from .record._profile import ProfileService
 from .record._service import RecordService
 from .storage import StorageBackend
 from .transport import Transport
@@ -33,6 +35,8 @@ class Space:
 
         space.accounts   # persons, the lifecycle of their space, codes, representatives
         space.record     # the medical record: typed documents, visibility, search
+        space.profile    # the profil médical the holder writes
+        space.measures   # health measures (weight, blood pressure...) as time series
         space.contents   # raw encrypted contents under the access policy
         space.audit      # the hash-chained audit trail
 
@@ -71,6 +75,8 @@ class Space:
         self.accounts = AccountService(self._core)
         self.contents = ContentService(self._core)
         self.record = RecordService(self._core)
+        self.profile = ProfileService(self._core, self.record)
+        self.measures = MeasureService(self._core)
         self.audit = AuditService(self._core)
 
     @property

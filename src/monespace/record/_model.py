@@ -6,7 +6,7 @@ never compared. The categories a patient sees are derived from the codes, not st
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 import attrs
@@ -20,7 +20,9 @@ __all__ = [
     "Category",
     "Code",
     "Document",
+    "DocumentPage",
     "DocumentStatus",
+    "RecordSettings",
     "category_of",
 ]
 
@@ -136,6 +138,30 @@ def category_of(class_code: str, type_code: Code) -> Category:
     if code in _HOSPITAL:
         return Category.HOSPITAL_REPORTS
     return _BY_CLASS.get(class_code, Category.OTHERS)
+
+
+@attrs.frozen
+class RecordSettings:
+    """Delays of the record's visibility rules, with their sources.
+
+    :param announcement_notice: after this long, a patient still waiting for the announcement
+        of a hidden result is told that their record changed (R1111-53: "within two weeks").
+    :param announcement_months: after this many months, a hidden result is released
+        automatically (R1111-53: one month).
+    """
+
+    announcement_notice: timedelta = timedelta(days=14)
+    announcement_months: int = 1
+
+
+@attrs.frozen
+class DocumentPage:
+    """One page of a search: the documents and the total number that matched."""
+
+    documents: tuple[Document, ...]
+    total: int
+    offset: int
+    limit: int
 
 
 @attrs.frozen(repr=False)

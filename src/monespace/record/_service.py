@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import attrs
 
@@ -25,11 +25,13 @@ from ._model import (
     Category,
     Code,
     Document,
+    DocumentPage,
     DocumentStatus,
+    RecordSettings,
 )
 from ._parsers import ParsedDocument
 
-__all__ = ["DocumentPage", "RecordService", "RecordSettings"]
+__all__ = ["RecordService"]
 
 _BLOB_KIND = "document"
 _META_KIND = "document-meta"
@@ -40,30 +42,6 @@ _CONFIDENTIALITY_FLAGS = {
     "INVISIBLE_REPRESENTANTS_LEGAUX": _INVISIBLE_REPRESENTANTS,
 }
 _LEVELS = frozenset({"N", "R", "V"})
-
-
-@attrs.frozen
-class RecordSettings:
-    """Delays of the record's visibility rules, with their sources.
-
-    :param announcement_notice: after this long, a patient still waiting for the announcement
-        of a hidden result is told that their record changed (R1111-53: "within two weeks").
-    :param announcement_months: after this many months, a hidden result is released
-        automatically (R1111-53: one month).
-    """
-
-    announcement_notice: timedelta = timedelta(days=14)
-    announcement_months: int = 1
-
-
-@attrs.frozen
-class DocumentPage:
-    """One page of a search: the documents and the total number that matched."""
-
-    documents: tuple[Document, ...]
-    total: int
-    offset: int
-    limit: int
 
 
 def _document_facts(row: DocumentRow, now: datetime) -> DocumentFacts:

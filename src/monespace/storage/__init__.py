@@ -9,6 +9,7 @@ from ._base import (
     BlobRepository,
     CodeRepository,
     DocumentRepository,
+    EntryRepository,
     KeyRepository,
     OutboxRepository,
     PatientRepository,
@@ -19,7 +20,15 @@ from ._base import (
     paged,
 )
 from ._memory import MemoryStorage
-from ._rows import BlobRow, DataKeyRow, DocumentRow, OutboxRow, OutboxStatus, PatientRow
+from ._rows import (
+    BlobRow,
+    DataKeyRow,
+    DocumentRow,
+    EntryRow,
+    OutboxRow,
+    OutboxStatus,
+    PatientRow,
+)
 from ._sql import Cursor, Dialect, SqlTransaction, from_db_time, to_db_time
 from ._sqlite import LATEST_SCHEMA_VERSION, SQLiteStorage, sqlite_path_from_url
 
@@ -35,6 +44,8 @@ __all__ = [
     "Dialect",
     "DocumentRepository",
     "DocumentRow",
+    "EntryRepository",
+    "EntryRow",
     "KeyRepository",
     "MemoryStorage",
     "OutboxRepository",

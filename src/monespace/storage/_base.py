@@ -19,7 +19,15 @@ from typing import ClassVar, Self
 
 from ..accounts import Account, CodeRecord, ProofRecord, Representation
 from ..audit import AuditEvent
-from ._rows import BlobRow, DataKeyRow, DocumentRow, OutboxRow, OutboxStatus, PatientRow
+from ._rows import (
+    BlobRow,
+    DataKeyRow,
+    DocumentRow,
+    EntryRow,
+    OutboxRow,
+    OutboxStatus,
+    PatientRow,
+)
 
 __all__ = [
     "AccountRepository",
@@ -27,6 +35,7 @@ __all__ = [
     "BlobRepository",
     "CodeRepository",
     "DocumentRepository",
+    "EntryRepository",
     "KeyRepository",
     "OutboxRepository",
     "PatientRepository",
@@ -312,6 +321,48 @@ class DocumentRepository(abc.ABC):
         """Delete every version of a record; return how many were deleted."""
 
 
+class EntryRepository(abc.ABC):
+    """Small sealed records of a space (profil médical entries, measures)."""
+
+    @abc.abstractmethod
+    def add(self, row: EntryRow) -> None:
+        """Store a new entry.
+
+        :raises ConflictError: when its id is taken.
+        """
+
+    @abc.abstractmethod
+    def get(self, entry_id: str) -> EntryRow | None:
+        """The entry with this id, or ``None``."""
+
+    @abc.abstractmethod
+    def update(self, row: EntryRow) -> None:
+        """Replace an entry (matched by id).
+
+        :raises NotFoundError: when there is none.
+        """
+
+    @abc.abstractmethod
+    def delete(self, entry_id: str) -> bool:
+        """Delete an entry; ``False`` if there was none."""
+
+    @abc.abstractmethod
+    def for_patient(
+        self,
+        patient_id: str,
+        *,
+        kind: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[EntryRow]:
+        """A patient's entries, optionally of one *kind* and with ``since <= at < until``,
+        in ascending ``at`` order."""
+
+    @abc.abstractmethod
+    def delete_for_patient(self, patient_id: str) -> int:
+        """Delete every entry of a patient; return how many."""
+
+
 class Transaction(abc.ABC):
     """One unit of work against a backend: commit together or not at all."""
 
@@ -325,6 +376,8 @@ class Transaction(abc.ABC):
     proofs: ProofRepository
     representations: RepresentationRepository
     documents: DocumentRepository
+    profile: EntryRepository
+    measures: EntryRepository
 
 
 class StorageBackend(abc.ABC):

@@ -24,6 +24,7 @@ from ._base import (
     BlobRepository,
     CodeRepository,
     DocumentRepository,
+    EntryRepository,
     KeyRepository,
     OutboxRepository,
     PatientRepository,
@@ -32,7 +33,15 @@ from ._base import (
     StorageBackend,
     Transaction,
 )
-from ._rows import BlobRow, DataKeyRow, DocumentRow, OutboxRow, OutboxStatus, PatientRow
+from ._rows import (
+    BlobRow,
+    DataKeyRow,
+    DocumentRow,
+    EntryRow,
+    OutboxRow,
+    OutboxStatus,
+    PatientRow,
+)
 from ._sqlite import LATEST_SCHEMA_VERSION
 
 __all__ = ["MemoryStorage"]
@@ -54,6 +63,8 @@ class _State:
         self.proofs: dict[str, ProofRecord] = {}
         self.representations: dict[tuple[str, str], Representation] = {}
         self.documents: dict[str, DocumentRow] = {}
+        self.profile: dict[str, EntryRow] = {}
+        self.measures: dict[str, EntryRow] = {}
 
 
 class _Repo:
@@ -351,6 +362,57 @@ class _Documents(_Repo, DocumentRepository):
         return len(doomed)
 
 
+class _Entries(_Repo, EntryRepository):
+    def __init__(self, tx: _MemoryTransaction, table: dict[str, EntryRow]) -> None:
+        super().__init__(tx)
+        self._rows = table
+
+    def add(self, row: EntryRow) -> None:
+        if row.id in self._rows:
+            raise ConflictError("an entry with this id already exists")
+        self._set(self._rows, row.id, row)
+
+    def get(self, entry_id: str) -> EntryRow | None:
+        return self._rows.get(entry_id)
+
+    def update(self, row: EntryRow) -> None:
+        if row.id not in self._rows:
+            raise NotFoundError("no such entry")
+        self._set(self._rows, row.id, row)
+
+    def delete(self, entry_id: str) -> bool:
+        old = self._rows.pop(entry_id, None)
+        if old is None:
+            return False
+        self._changed(lambda: self._rows.__setitem__(entry_id, old))
+        return True
+
+    def for_patient(
+        self,
+        patient_id: str,
+        *,
+        kind: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[EntryRow]:
+        rows = [
+            r
+            for r in self._rows.values()
+            if r.patient_id == patient_id
+            and (kind is None or r.kind == kind)
+            and (since is None or r.at >= since)
+            and (until is None or r.at < until)
+        ]
+        return sorted(rows, key=lambda r: (r.at, r.id))
+
+    def delete_for_patient(self, patient_id: str) -> int:
+        doomed = {k: r for k, r in self._rows.items() if r.patient_id == patient_id}
+        self._changed(lambda: self._rows.update(doomed))
+        for key in doomed:
+            del self._rows[key]
+        return len(doomed)
+
+
 class _MemoryTransaction(Transaction):
     def __init__(self, state: _State, *, writable: bool) -> None:
         self.state = state
@@ -366,6 +428,8 @@ class _MemoryTransaction(Transaction):
         self.proofs = _Proofs(self)
         self.representations = _Representations(self)
         self.documents = _Documents(self)
+        self.profile = _Entries(self, state.profile)
+        self.measures = _Entries(self, state.measures)
 
     def record(self, undo: _Undo) -> None:
         if not self._writable:

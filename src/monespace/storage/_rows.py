@@ -11,7 +11,15 @@ from enum import StrEnum
 
 import attrs
 
-__all__ = ["BlobRow", "DataKeyRow", "DocumentRow", "OutboxRow", "OutboxStatus", "PatientRow"]
+__all__ = [
+    "BlobRow",
+    "DataKeyRow",
+    "DocumentRow",
+    "EntryRow",
+    "OutboxRow",
+    "OutboxStatus",
+    "PatientRow",
+]
 
 
 @attrs.frozen
@@ -137,3 +145,18 @@ class DocumentRow:
     sealed_meta: bytes
     release_at: datetime | None = None
     notify_at: datetime | None = None
+
+
+@attrs.frozen
+class EntryRow:
+    """A small sealed record of a patient's space: a profil médical entry or a measure.
+
+    :param kind: the section of the profile, or the kind of measure (in clear, to filter).
+    :param at: when it applies (recorded, or measured), to order and filter series.
+    """
+
+    id: str
+    patient_id: str
+    kind: str
+    at: datetime
+    sealed: bytes

@@ -33,6 +33,7 @@ from ._base import (
     BlobRepository,
     CodeRepository,
     DocumentRepository,
+    EntryRepository,
     KeyRepository,
     OutboxRepository,
     PatientRepository,
@@ -40,7 +41,15 @@ from ._base import (
     RepresentationRepository,
     Transaction,
 )
-from ._rows import BlobRow, DataKeyRow, DocumentRow, OutboxRow, OutboxStatus, PatientRow
+from ._rows import (
+    BlobRow,
+    DataKeyRow,
+    DocumentRow,
+    EntryRow,
+    OutboxRow,
+    OutboxStatus,
+    PatientRow,
+)
 
 __all__ = ["Cursor", "Dialect", "SqlTransaction", "from_db_time", "to_db_time"]
 
@@ -752,6 +761,69 @@ class SqlDocuments(_Repo, DocumentRepository):
         return len(rows)
 
 
+class SqlEntries(_Repo, EntryRepository):
+    _COLS = "id, patient_id, kind, at, sealed"
+
+    def __init__(self, cursor: Cursor, dialect: Dialect, table: str) -> None:
+        super().__init__(cursor, dialect)
+        if table not in ("profile_entries", "measures"):
+            raise ValueError(f"not an entry table: {table}")
+        self._table = table
+
+    @staticmethod
+    def _row(r: Sequence[Any]) -> EntryRow:
+        return EntryRow(r[0], r[1], r[2], from_db_time(r[3]), bytes(r[4]))
+
+    def add(self, row: EntryRow) -> None:
+        self._insert(
+            f"INSERT INTO {self._table} ({self._COLS}) VALUES (?, ?, ?, ?, ?)",
+            (row.id, row.patient_id, row.kind, to_db_time(row.at), row.sealed),
+            "an entry with this id already exists",
+        )
+
+    def get(self, entry_id: str) -> EntryRow | None:
+        r = self._exec(
+            f"SELECT {self._COLS} FROM {self._table} WHERE id = ?", (entry_id,)
+        ).fetchone()
+        return None if r is None else self._row(r)
+
+    def update(self, row: EntryRow) -> None:
+        cur = self._exec(
+            f"UPDATE {self._table} SET kind = ?, at = ?, sealed = ? WHERE id = ?",
+            (row.kind, to_db_time(row.at), row.sealed, row.id),
+        )
+        if cur.rowcount != 1:
+            raise NotFoundError("no such entry")
+
+    def delete(self, entry_id: str) -> bool:
+        return self._exec(f"DELETE FROM {self._table} WHERE id = ?", (entry_id,)).rowcount == 1
+
+    def for_patient(
+        self,
+        patient_id: str,
+        *,
+        kind: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[EntryRow]:
+        query = f"SELECT {self._COLS} FROM {self._table} WHERE patient_id = ?"
+        params: list[Any] = [patient_id]
+        if kind is not None:
+            query += " AND kind = ?"
+            params.append(kind)
+        if since is not None:
+            query += " AND at >= ?"
+            params.append(to_db_time(since))
+        if until is not None:
+            query += " AND at < ?"
+            params.append(to_db_time(until))
+        rows = self._exec(query + " ORDER BY at, id", params).fetchall()
+        return [self._row(r) for r in rows]
+
+    def delete_for_patient(self, patient_id: str) -> int:
+        return self._exec(f"DELETE FROM {self._table} WHERE patient_id = ?", (patient_id,)).rowcount
+
+
 class SqlTransaction(Transaction):
     """A transaction whose repositories all run on one cursor."""
 
@@ -767,3 +839,5 @@ class SqlTransaction(Transaction):
         self.proofs = SqlProofs(cursor, dialect)
         self.representations = SqlRepresentations(cursor, dialect)
         self.documents = SqlDocuments(cursor, dialect)
+        self.profile = SqlEntries(cursor, dialect, "profile_entries")
+        self.measures = SqlEntries(cursor, dialect, "measures")

@@ -1,0 +1,122 @@
+"""The profil médical: structured information the holder writes about themselves.
+
+Legally it is the "questionnaire de santé librement renseigné par le titulaire" (CSP R1111-27
+3° b), separate from the documents of the DMP. The holder can share a snapshot of it as a
+document of type DOCPAT08 "Profil médical Mon espace santé" (class 11).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+import attrs
+
+from ..errors import ValidationError
+from ..storage import EntryRow
+from ._model import Code
+
+__all__ = ["SECTION_TITLES", "ProfileEntry", "ProfileSection", "entry_from_row", "entry_to_json"]
+
+_MAX_TEXT = 2000
+
+
+class ProfileSection(StrEnum):
+    """The sections of the profil médical (docs/domain-rules.md §3.6)."""
+
+    MEDICAL_HISTORY = "medical_history"
+    SURGICAL_HISTORY = "surgical_history"
+    FAMILY_HISTORY = "family_history"
+    ALLERGY = "allergy"
+    INTOLERANCE = "intolerance"
+    TREATMENT = "treatment"
+    VACCINATION = "vaccination"
+    HANDICAP = "handicap"
+    """Not confirmed as a section of the real profil médical (§10): kept as an assumption."""
+    ADVANCE_DIRECTIVES = "advance_directives"
+    """Directives anticipées, or where they are kept (L1111-11)."""
+    TRUSTED_PERSON = "trusted_person"
+    """Personne de confiance."""
+    ORGAN_DONATION = "organ_donation"
+    """The holder's position on organ and tissue donation."""
+    CONTACT = "contact"
+    """A person to contact in an emergency."""
+
+
+#: The section headings of the exported copy.
+SECTION_TITLES = {
+    ProfileSection.MEDICAL_HISTORY: "Antécédents médicaux",
+    ProfileSection.SURGICAL_HISTORY: "Antécédents chirurgicaux",
+    ProfileSection.FAMILY_HISTORY: "Antécédents familiaux",
+    ProfileSection.ALLERGY: "Allergies",
+    ProfileSection.INTOLERANCE: "Intolérances",
+    ProfileSection.TREATMENT: "Traitements en cours",
+    ProfileSection.VACCINATION: "Vaccinations",
+    ProfileSection.HANDICAP: "Handicap",
+    ProfileSection.ADVANCE_DIRECTIVES: "Directives anticipées",
+    ProfileSection.TRUSTED_PERSON: "Personne de confiance",
+    ProfileSection.ORGAN_DONATION: "Don d'organes",
+    ProfileSection.CONTACT: "Personnes à prévenir",
+}
+
+
+def _text(_inst: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is None:
+        return
+    if not value.strip() or len(value) > _MAX_TEXT:
+        raise ValidationError(f"'{attribute.name}' must be 1 to {_MAX_TEXT} characters")
+    if any(ord(c) < 32 and c not in "\n\t" for c in value):
+        raise ValidationError(f"'{attribute.name}' must not contain control characters")
+
+
+@attrs.frozen(repr=False)
+class ProfileEntry:
+    """One entry of the profil médical.
+
+    :param label: what it is ("Asthme", "Pénicilline", "Metformine 500 mg").
+    :param details: free text (dose, reaction, relative concerned...).
+    :param code: an optional coded value (CIM-10, SNOMED CT, ATC...).
+    :param started: when it began (or the date of a vaccination).
+    """
+
+    id: str
+    patient_id: str
+    section: ProfileSection = attrs.field(converter=ProfileSection)
+    label: str = attrs.field(validator=_text)
+    details: str | None = attrs.field(default=None, validator=_text)
+    code: Code | None = None
+    started: date | None = None
+    ended: date | None = None
+    recorded_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"ProfileEntry(id={self.id!r}, section={self.section.value!r})"
+
+
+def entry_to_json(entry: ProfileEntry) -> bytes:
+    return json.dumps(
+        {
+            "label": entry.label,
+            "details": entry.details,
+            "code": attrs.asdict(entry.code) if entry.code else None,
+            "started": entry.started.isoformat() if entry.started else None,
+            "ended": entry.ended.isoformat() if entry.ended else None,
+        }
+    ).encode()
+
+
+def entry_from_row(row: EntryRow, raw: bytes) -> ProfileEntry:
+    data = json.loads(raw)
+    return ProfileEntry(
+        id=row.id,
+        patient_id=row.patient_id,
+        section=ProfileSection(row.kind),
+        label=data["label"],
+        details=data["details"],
+        code=Code(**data["code"]) if data["code"] else None,
+        started=date.fromisoformat(data["started"]) if data["started"] else None,
+        ended=date.fromisoformat(data["ended"]) if data["ended"] else None,
+        recorded_at=row.at,
+    )
