@@ -108,7 +108,7 @@ def test_a_denial_looks_the_same_whether_or_not_the_content_exists(space):
         with pytest.raises(AccessDeniedError) as info:
             space.contents.get(Actor.patient(bob.id), content_id)
         errors.append(str(info.value))
-    assert errors[0] == errors[1] == "access denied (rule: deny_by_default)"
+    assert errors[0] == errors[1] == "access denied"
 
 
 def test_every_decision_is_audited_including_denials(space):

@@ -104,6 +104,8 @@ def _failed(core: Core, row: OutboxRow, exc: TransportError) -> OutboxRow:
         row,
         attempts=attempts,
         status=OutboxStatus.DEAD if give_up else OutboxStatus.PENDING,
+        # A notification given up on is never sent: its recipient and text are erased.
+        sealed=None if give_up else row.sealed,
         next_attempt_at=now if give_up else now + settings.retry_delay(attempts),
         last_error=str(exc)[:500],
     )

@@ -6,6 +6,9 @@ from datetime import timedelta
 
 import attrs
 
+from .accounts import AttemptPolicy, LifecycleRules
+from .record import RecordSettings
+
 __all__ = ["Settings"]
 
 
@@ -19,12 +22,18 @@ class Settings:
     :param outbox_max_attempts: deliveries tried before a notification is marked dead.
     :param outbox_retry_base: the delay after the first failure; it doubles each time.
     :param outbox_retry_cap: the longest delay between two attempts.
+    :param lifecycle: the durations of a space's lifecycle (opposition window, archive...).
+    :param attempts: the limits on guessing provisional codes and proofs of identity.
+    :param record: the delays of the record's visibility rules (announcement consultation).
     """
 
     max_content_bytes: int = 20 * 1024 * 1024
     outbox_max_attempts: int = 8
     outbox_retry_base: timedelta = timedelta(minutes=1)
     outbox_retry_cap: timedelta = timedelta(hours=6)
+    lifecycle: LifecycleRules = attrs.field(factory=LifecycleRules)
+    attempts: AttemptPolicy = attrs.field(factory=AttemptPolicy)
+    record: RecordSettings = attrs.field(factory=RecordSettings)
 
     def retry_delay(self, attempts: int) -> timedelta:
         """How long to wait after the *attempts*-th failed delivery."""

@@ -163,6 +163,7 @@ def open(
     settings: Settings | None = None,
     plugins: Iterable[object] = (),
     load_entrypoints: bool = True,
+    rules: tuple[Rule, ...] | None = None,
 ) -> Space:
     """Open the space stored at *url*.
 
@@ -173,8 +174,12 @@ def open(
         else ``MONESPACE_MASTER_KEY`` or the key file.
     :param transports: channel name → transport, or a transport URL
         (``{"email": "file:///var/spool/monespace"}``).
+    :param settings: limits and delays, including the lifecycle durations, the guessing
+        limits and the record's visibility delays (:class:`monespace.Settings`).
     :param plugins: plugin objects to register besides the installed ones.
     :param load_entrypoints: load the plugins installed under the ``monespace`` group.
+    :param rules: replace the access policy's rules (:func:`monespace.access.default_rules`
+        is the default); for embedders with stricter local rules. Deny by default remains.
     :raises UnknownSchemeError: when no backend serves the URL's scheme.
     :raises SchemaVersionError: when the store was written by a newer monespace.
     """
@@ -196,4 +201,5 @@ def open(
         key_provider=key_provider,
         transports=built,
         settings=settings,
+        rules=rules,
     )

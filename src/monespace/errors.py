@@ -260,15 +260,17 @@ class SecurityError(MonespaceError):
 class AccessDeniedError(SecurityError, PermissionError):
     """The policy denied the operation.
 
-    The message is the same whether or not the target exists, so a denial never reveals
-    the existence of another person's data.
+    The message is always the same, whichever rule denied, whether or not the target
+    exists and whatever state its space is in: a denial reveals nothing about another
+    person's data. The rule is kept in :attr:`rule` (and in the audit trail) for the
+    operator's diagnostics; edges such as an HTTP API must not pass it on.
 
     :ivar rule: the name of the policy rule that decided.
     """
 
     def __init__(self, rule: str) -> None:
         self.rule = rule
-        super().__init__(f"access denied (rule: {rule})")
+        super().__init__("access denied")
 
 
 class ActivationError(SecurityError):

@@ -82,13 +82,11 @@ class Plugins:
             try:
                 self.pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
             except pluggy.PluginValidationError as exc:
-                raise PluginError(str(exc), plugin=getattr(exc, "plugin_name", None)) from exc
+                raise PluginError(str(exc), plugin=self.pm.get_name(exc.plugin)) from exc
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            raise PluginError(
-                str(exc), plugin=exc.plugin_name if hasattr(exc, "plugin_name") else None
-            ) from exc
+            raise PluginError(str(exc), plugin=self.pm.get_name(exc.plugin)) from exc
         if env.get("MONESPACE_TRACE_HOOKS"):
             self.pm.trace.root.setwriter(sys.stderr.write)
             self.pm.enable_tracing()

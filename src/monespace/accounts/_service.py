@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import itertools
+import secrets
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, time
 from typing import TypeVar
@@ -72,15 +73,18 @@ class AccountService:
     .. versionadded:: 0.1
     """
 
-    def __init__(
-        self,
-        core: Core,
-        lifecycle: LifecycleRules | None = None,
-        attempts: AttemptPolicy | None = None,
-    ) -> None:
+    def __init__(self, core: Core) -> None:
         self._core = core
-        self.lifecycle = lifecycle or LifecycleRules()
-        self.attempts = attempts or AttemptPolicy()
+
+    @property
+    def lifecycle(self) -> LifecycleRules:
+        """The lifecycle durations in force (``Settings.lifecycle``)."""
+        return self._core.settings.lifecycle
+
+    @property
+    def attempts(self) -> AttemptPolicy:
+        """The guessing limits in force (``Settings.attempts``)."""
+        return self._core.settings.attempts
 
     # --- registration ----------------------------------------------------------------------
 
@@ -433,10 +437,12 @@ class AccountService:
     def shred(self, actor: Actor, patient_id: str) -> int:
         """Crypto-shred a person's data now, whatever the state of their space. Operator only.
 
-        Destroys their data key and deletes their contents: everything sealed with the key
-        (identity, documents) becomes unrecoverable, including from backups. The space is
-        marked purged; the audit trail keeps the opaque id and what happened. The deadline run
-        does the same at the end of the archive period.
+        Destroys their data key and deletes their contents, profile, measures and pending
+        notifications; everything sealed with the key (identity, documents) becomes
+        unrecoverable. A backup taken earlier still holds the key, wrapped by the master key:
+        it becomes unrecoverable too once that master key is rotated and retired. The space
+        is marked purged; the audit trail keeps the opaque id and what happened. The deadline
+        run does the same at the end of the archive period.
 
         :return: how many contents were deleted.
         """
@@ -605,6 +611,13 @@ class AccountService:
         self._save(unit, current)
 
     def _purge_data(self, unit: Unit, patient_id: str) -> int:
+        # The NIR index and the proofs go too: the person may register again one day, and
+        # nothing may still tie this opaque id to a NIR, a card or a birth date.
+        unit.tx.patients.replace_nir_index(patient_id, secrets.token_bytes(32))
+        unit.tx.proofs.put(
+            ProofRecord(patient_id, secrets.token_bytes(32), secrets.token_bytes(32))
+        )
+        unit.tx.outbox.cancel_for_patient(patient_id, "the space was purged")
         unit.tx.documents.delete_for_patient(patient_id)
         unit.tx.profile.delete_for_patient(patient_id)
         unit.tx.measures.delete_for_patient(patient_id)

@@ -194,6 +194,10 @@ class FileKeyProvider(KeyProvider):
         return keys[current_id]
 
     def get(self, key_id: str) -> MasterKey | None:
+        # Looking a key up never creates the file: a wrong MONESPACE_KEY_FILE must end in
+        # "this key is not available", not in a new, unrelated key file.
+        if self._loaded is None and not self.path.exists():
+            return None
         return self._load()[1].get(key_id)
 
     def rotate(self) -> MasterKey:

@@ -64,9 +64,13 @@ class RecordService:
     .. versionadded:: 0.1
     """
 
-    def __init__(self, core: Core, settings: RecordSettings | None = None) -> None:
+    def __init__(self, core: Core) -> None:
         self._core = core
-        self.settings = settings or RecordSettings()
+
+    @property
+    def settings(self) -> RecordSettings:
+        """The record's delays in force (``Settings.record``)."""
+        return self._core.settings.record
 
     # --- adding ------------------------------------------------------------------------------
 

@@ -73,6 +73,14 @@ class PatientRepository(abc.ABC):
         """
 
     @abc.abstractmethod
+    def replace_nir_index(self, patient_id: str, nir_index: bytes) -> None:
+        """Replace a person's NIR index (after a purge, with a random value, so that the NIR
+        can be registered again).
+
+        :raises NotFoundError: when there is no such person.
+        """
+
+    @abc.abstractmethod
     def count(self) -> int:
         """How many persons are stored."""
 
@@ -194,6 +202,11 @@ class OutboxRepository(abc.ABC):
     @abc.abstractmethod
     def count(self, status: OutboxStatus | None = None) -> int:
         """How many notifications there are, in *status* or in all."""
+
+    @abc.abstractmethod
+    def cancel_for_patient(self, patient_id: str, reason: str) -> int:
+        """Mark every pending notification about *patient_id* dead and erase its payload;
+        return how many."""
 
 
 class AccountRepository(abc.ABC):

@@ -107,6 +107,16 @@ class _Patients(_Repo, PatientRepository):
         self._changed(lambda: self._s.patients.__setitem__(patient_id, old))
         self._s.patients[patient_id] = attrs.evolve(old, sealed_identity=sealed_identity)
 
+    def replace_nir_index(self, patient_id: str, nir_index: bytes) -> None:
+        old = self._s.patients.get(patient_id)
+        if old is None:
+            raise NotFoundError("no such person")
+        self._set(self._s.patients, patient_id, attrs.evolve(old, nir_index=nir_index))
+        self._changed(lambda: self._s.nir_index.pop(nir_index))
+        self._s.nir_index[nir_index] = patient_id
+        self._changed(lambda: self._s.nir_index.__setitem__(old.nir_index, patient_id))
+        del self._s.nir_index[old.nir_index]
+
     def count(self) -> int:
         return len(self._s.patients)
 
@@ -233,6 +243,17 @@ class _Outbox(_Repo, OutboxRepository):
 
     def count(self, status: OutboxStatus | None = None) -> int:
         return sum(1 for r in self._s.outbox.values() if status is None or r.status is status)
+
+    def cancel_for_patient(self, patient_id: str, reason: str) -> int:
+        pending = [
+            r
+            for r in self._s.outbox.values()
+            if r.patient_id == patient_id and r.status is OutboxStatus.PENDING
+        ]
+        for row in pending:
+            cancelled = attrs.evolve(row, status=OutboxStatus.DEAD, sealed=None, last_error=reason)
+            self._set(self._s.outbox, row.id, cancelled)
+        return len(pending)
 
 
 class _Accounts(_Repo, AccountRepository):

@@ -167,6 +167,11 @@ class SqlPatients(_Repo, PatientRepository):
         if cur.rowcount != 1:
             raise NotFoundError("no such person")
 
+    def replace_nir_index(self, patient_id: str, nir_index: bytes) -> None:
+        cur = self._exec("UPDATE patients SET nir_index = ? WHERE id = ?", (nir_index, patient_id))
+        if cur.rowcount != 1:
+            raise NotFoundError("no such person")
+
     def count(self) -> int:
         return int(self._exec("SELECT count(*) FROM patients").fetchone()[0])
 
@@ -446,6 +451,13 @@ class SqlOutbox(_Repo, OutboxRepository):
             return int(self._exec("SELECT count(*) FROM outbox").fetchone()[0])
         query = "SELECT count(*) FROM outbox WHERE status = ?"
         return int(self._exec(query, (str(status),)).fetchone()[0])
+
+    def cancel_for_patient(self, patient_id: str, reason: str) -> int:
+        return self._exec(
+            "UPDATE outbox SET status = 'dead', sealed = NULL, last_error = ? "
+            "WHERE patient_id = ? AND status = 'pending'",
+            (reason, patient_id),
+        ).rowcount
 
 
 def _opt_db_time(moment: datetime | None) -> str | None:

@@ -173,12 +173,19 @@ class SQLiteStorage(StorageBackend):
             with self._readers_lock:
                 self._readers.append(conn)
         cursor = conn.cursor()
-        # A deferred transaction: the first SELECT fixes the snapshot for the whole block.
-        _run(cursor, "BEGIN", "could not start a read transaction")
+        depth = getattr(self._local, "depth", 0)
+        # A read inside a read (a key lookup while reading) shares the outer snapshot: SQLite
+        # has no nested transactions, and the inner read must see what the outer one sees.
+        if depth == 0:
+            # Deferred: the first SELECT fixes the snapshot for the whole block.
+            _run(cursor, "BEGIN", "could not start a read transaction")
+        self._local.depth = depth + 1
         try:
             yield SqlTransaction(cursor, _DIALECT)
         finally:
-            cursor.execute("COMMIT")
+            self._local.depth = depth
+            if depth == 0:
+                cursor.execute("COMMIT")
             cursor.close()
 
     def _check_open(self) -> None:

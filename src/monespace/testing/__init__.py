@@ -12,13 +12,20 @@
 from ..crypto import StaticKeyProvider
 from ..storage import MemoryStorage
 from ..transport import MemoryTransport
-from ._contract import StorageContract, make_event, make_outbox_row, make_patient_row
+from ._contract import (
+    StorageContract,
+    make_document_row,
+    make_event,
+    make_outbox_row,
+    make_patient_row,
+)
 
 __all__ = [
     "MemoryStorage",
     "MemoryTransport",
     "StaticKeyProvider",
     "StorageContract",
+    "make_document_row",
     "make_event",
     "make_outbox_row",
     "make_patient_row",

@@ -20,19 +20,31 @@ The built-in memory and SQLite backends run exactly these tests, as must any plu
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ..accounts import (
+    Account,
+    AccountState,
+    Channel,
+    CodeRecord,
+    ProofRecord,
+    Representation,
+    RepresentationKind,
+)
 from ..actors import AccessMode, ActorKind
 from ..audit import AuditEvent, Outcome, PendingEvent, chain, verify
 from ..errors import ConflictError, NotFoundError, StorageError
 from ..storage import (
     BlobRow,
     DataKeyRow,
+    DocumentRow,
+    EntryRow,
     OutboxRow,
     OutboxStatus,
     PatientRow,
@@ -40,7 +52,13 @@ from ..storage import (
     Transaction,
 )
 
-__all__ = ["StorageContract", "make_event", "make_outbox_row", "make_patient_row"]
+__all__ = [
+    "StorageContract",
+    "make_document_row",
+    "make_event",
+    "make_outbox_row",
+    "make_patient_row",
+]
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
@@ -86,6 +104,37 @@ def make_outbox_row(n: int, *, due: datetime = T0, patient_id: str | None = None
         idempotency_key=f"key-{n}",
         patient_id=patient_id,
     )
+
+
+def make_document_row(
+    document_id: str, content_id: str, unique_id: str, **changes: Any
+) -> DocumentRow:
+    """A stored document version of patient ``p000001``."""
+    row = DocumentRow(
+        id=document_id,
+        patient_id="p000001",
+        lineage_id=document_id,
+        version=1,
+        unique_id=unique_id,
+        class_code="10",
+        type_code="11502-2",
+        type_system="2.16.840.1.113883.6.1",
+        format_code=None,
+        media_type="text/plain",
+        confidentiality="N",
+        flags=0,
+        author_kind="professional",
+        author_id="10001234567",
+        created_at=T0,
+        submitted_at=T0,
+        status="approved",
+        replaces=None,
+        content_id=content_id,
+        size=1,
+        sha256=b"h" * 32,
+        sealed_meta=b"sealed",
+    )
+    return attrs.evolve(row, **changes)
 
 
 def _append_events(tx: Transaction, count: int, patient_id: str | None = None) -> AuditEvent:
@@ -164,6 +213,17 @@ class StorageContract:
             events = tx.audit.scan(limit=1000)
         assert len(events) == 200
         assert verify(events).ok
+
+    def test_reads_nest_in_reads_and_in_writes(self, storage: StorageBackend) -> None:
+        """Services read inside their own transactions (a key lookup while reading)."""
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+        with storage.read() as outer, storage.read() as inner:
+            assert outer.patients.count() == inner.patients.count() == 1
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(2))
+            with storage.read() as inner:
+                assert inner.patients.count() >= 1
 
     def test_closing_twice_is_harmless_and_closed_storage_refuses_work(
         self, storage: StorageBackend
@@ -343,6 +403,142 @@ class StorageContract:
             tx.outbox.add(again)
         with pytest.raises(NotFoundError), storage.write() as tx:
             tx.outbox.update(make_outbox_row(99))
+
+    # --- accounts, codes, proofs, representations ------------------------------------------
+
+    def test_accounts_round_trip_and_come_due_in_deadline_order(
+        self, storage: StorageBackend
+    ) -> None:
+        with storage.write() as tx:
+            for n in (1, 2, 3):
+                tx.patients.add(make_patient_row(n))
+            invited = Account(
+                "p000001",
+                AccountState.INVITED,
+                Channel.LETTER,
+                invited_at=T0,
+                died_on=date(2020, 1, 1),
+            )
+            tx.accounts.add(invited, T0 + timedelta(days=42))
+            tx.accounts.add(Account("p000002", AccountState.INVITED, Channel.EMAIL, T0), T0)
+            tx.accounts.add(Account("p000003"), None)
+            with pytest.raises(ConflictError):
+                tx.accounts.add(Account("p000003"), None)
+        with storage.read() as tx:
+            assert tx.accounts.get("p000001") == invited
+            assert [a.patient_id for a in tx.accounts.due(T0 + timedelta(days=50), limit=9)] == [
+                "p000002",
+                "p000001",
+            ]
+            assert tx.accounts.in_state("invited", limit=9) == ["p000001", "p000002"]
+            assert tx.accounts.in_state("invited", after="p000001") == ["p000002"]
+            assert tx.accounts.count_by_state() == {"invited": 2, "registered": 1}
+        with storage.write() as tx:
+            tx.accounts.update(attrs.evolve(invited, state=AccountState.CREATED), None)
+            with pytest.raises(NotFoundError):
+                tx.accounts.update(Account("nobody"), None)
+        with storage.read() as tx:
+            assert tx.accounts.due(T0 + timedelta(days=50), limit=9)[0].patient_id == "p000002"
+
+    def test_codes_and_proofs_are_replaced_not_duplicated(self, storage: StorageBackend) -> None:
+        first = CodeRecord("p000001", b"h1", T0, T0 + timedelta(days=42))
+        second = CodeRecord("p000001", b"h2", T0, T0 + timedelta(days=42), attempts=2)
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            tx.codes.put(first)
+            tx.codes.put(second)
+            tx.proofs.put(ProofRecord("p000001", b"v", b"b"))
+            tx.proofs.put(ProofRecord("p000001", b"v", b"b", 3, T0))
+        with storage.read() as tx:
+            assert tx.codes.get("p000001") == second
+            assert tx.proofs.get("p000001") == ProofRecord("p000001", b"v", b"b", 3, T0)
+            assert tx.codes.get("nobody") is None
+
+    def test_representations_end_in_order(self, storage: StorageBackend) -> None:
+        with storage.write() as tx:
+            for n in (1, 2, 3):
+                tx.patients.add(make_patient_row(n))
+            kind = RepresentationKind.LEGAL_GUARDIAN
+            tx.representations.put(
+                Representation("p000001", "p000003", kind, T0, T0 + timedelta(days=9))
+            )
+            tx.representations.put(
+                Representation("p000002", "p000003", kind, T0, T0 + timedelta(days=5))
+            )
+            tx.representations.put(
+                Representation("p000002", "p000001", RepresentationKind.PROTECTED_ADULT, T0)
+            )
+        with storage.read() as tx:
+            ending = tx.representations.ending(T0 + timedelta(days=10), limit=9)
+            assert [(r.patient_id, r.representative_id) for r in ending] == [
+                ("p000002", "p000003"),
+                ("p000001", "p000003"),
+            ]
+            assert [r.patient_id for r in tx.representations.by_representative("p000003")] == [
+                "p000001",
+                "p000002",
+            ]
+            assert len(tx.representations.of_patient("p000002")) == 2
+        with storage.write() as tx:
+            link = tx.representations.get("p000002", "p000003")
+            assert link is not None
+            tx.representations.put(attrs.evolve(link, ended_at=T0, end_reason="majority"))
+        with storage.read() as tx:
+            assert len(tx.representations.ending(T0 + timedelta(days=10), limit=9)) == 1
+
+    # --- documents and entries -------------------------------------------------------------
+
+    def test_documents_round_trip_and_are_unique_per_record(self, storage: StorageBackend) -> None:
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            tx.blobs.add(BlobRow("b1", "p000001", "document", "text/plain", 1, b"h", b"s", T0))
+            tx.blobs.add(BlobRow("b2", "p000001", "document", "text/plain", 1, b"h", b"s", T0))
+            first = make_document_row("d1", "b1", "uid-1", release_at=T0 + timedelta(days=30))
+            tx.documents.add(first)
+            with pytest.raises(ConflictError):
+                tx.documents.add(make_document_row("d2", "b2", "uid-1"))
+            second = make_document_row("d2", "b2", "uid-2", notify_at=T0 + timedelta(days=14))
+            tx.documents.add(attrs.evolve(second, created_at=T0 - timedelta(days=1)))
+        with storage.read() as tx:
+            assert tx.documents.get("d1") == first
+            assert tx.documents.by_unique_id("p000001", "uid-1") == first
+            assert [d.id for d in tx.documents.for_patient("p000001")] == ["d2", "d1"]
+            assert [d.id for d in tx.documents.releasing(T0 + timedelta(days=31), limit=9)] == [
+                "d1"
+            ]
+            assert [d.id for d in tx.documents.to_notify(T0 + timedelta(days=31), limit=9)] == [
+                "d2"
+            ]
+        with storage.write() as tx:
+            tx.documents.update(attrs.evolve(first, status="deleted", release_at=None))
+            assert tx.documents.delete_for_patient("p000001") == 2
+        with storage.read() as tx:
+            assert tx.documents.for_patient("p000001") == []
+
+    def test_entries_filter_by_kind_and_period(self, storage: StorageBackend) -> None:
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            for n in range(6):
+                kind = "weight" if n % 2 else "steps"
+                row = EntryRow(f"e{n}", "p000001", kind, T0 + timedelta(days=n), b"sealed")
+                tx.measures.add(row)
+                tx.profile.add(attrs.evolve(row, kind="allergy"))
+        with storage.read() as tx:
+            weights = tx.measures.for_patient("p000001", kind="weight")
+            assert [r.id for r in weights] == ["e1", "e3", "e5"]
+            window = tx.measures.for_patient(
+                "p000001", since=T0 + timedelta(days=2), until=T0 + timedelta(days=4)
+            )
+            assert [r.id for r in window] == ["e2", "e3"]
+            assert len(tx.profile.for_patient("p000001", kind="allergy")) == 6
+        with storage.write() as tx:
+            tx.measures.update(EntryRow("e1", "p000001", "weight", T0, b"changed"))
+            assert tx.measures.delete("e0")
+            assert not tx.measures.delete("e0")
+            assert tx.profile.delete_for_patient("p000001") == 6
+        with storage.read() as tx:
+            assert tx.measures.get("e1") == EntryRow("e1", "p000001", "weight", T0, b"changed")
+            assert tx.profile.for_patient("p000001") == []
 
     # --- properties ----------------------------------------------------------------------
 
