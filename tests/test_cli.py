@@ -34,7 +34,7 @@ def test_demo_creates_a_space_once_and_prints_a_summary(runner, tmp_path):
     again = runner.invoke(main, ["demo", "--patients", "6"])
     assert "patients:            6 (0 created now)" in again.output
     key_file = os.path.join(os.environ["XDG_CONFIG_HOME"], "monespace", "master-key.json")
-    assert f"master key file:     {key_file}" in first.output
+    assert f"master key:          {key_file}" in first.output
     assert os.stat(key_file).st_mode & 0o077 == 0
 
 

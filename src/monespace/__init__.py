@@ -8,21 +8,38 @@ Modelled on France's "Mon espace santé" (the successor of the DMP)::
 See the documentation in ``docs/`` for the tutorial, how-to guides and reference.
 """
 
+from ._keyring import RotationReport
+from ._outbox import DispatchReport
 from ._settings import Settings
 from ._space import Space, open
 from ._version import __version__
+from .accounts._service import AccountService
 from .actors import AccessMode, Actor, ActorKind
+from .audit._service import AuditService
 from .clock import Clock, ManualClock, SystemClock
 from .errors import MonespaceError
 from .hookspecs import hookimpl
+from .record._content import ContentRef, ContentService
+from .record._measures import MeasureService
+from .record._profile import ProfileService
+from .record._service import RecordService
 
 __all__ = [
     "AccessMode",
+    "AccountService",
     "Actor",
     "ActorKind",
+    "AuditService",
     "Clock",
+    "ContentRef",
+    "ContentService",
+    "DispatchReport",
     "ManualClock",
+    "MeasureService",
     "MonespaceError",
+    "ProfileService",
+    "RecordService",
+    "RotationReport",
     "Settings",
     "Space",
     "SystemClock",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from ._space import open as open_space
 from .actors import Actor
 from .audit import Checkpoint
 from .clock import ManualClock
-from .crypto import default_key_file
+from .crypto import ENV_KEY, default_key_file
 from .errors import MonespaceError
 from .synth import seed_demo
 
@@ -107,7 +108,8 @@ def demo(db: str, patients: int, seed: int) -> None:
         report = space.dispatch(limit=10 * patients + 100)
         verified = space.audit.verify()
         click.echo(f"monespace {__version__} demo space: {_url(db)}")
-        click.echo(f"  master key file:     {default_key_file()}")
+        key_source = ENV_KEY if os.environ.get(ENV_KEY) else str(default_key_file())
+        click.echo(f"  master key:          {key_source}")
         created = summary.patients if summary else 0
         click.echo(f"  patients:            {space.accounts.count()} ({created} created now)")
         states = ", ".join(f"{k} {v}" for k, v in sorted(space.accounts.count_by_state().items()))

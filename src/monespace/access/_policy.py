@@ -62,7 +62,7 @@ class Action(StrEnum):
     PROFILE_WRITE = "profile.write"
     MEASURE_READ = "measure.read"
     MEASURE_WRITE = "measure.write"
-    CONTENT_SHRED = "patient.shred"
+    PATIENT_SHRED = "patient.shred"
     KEYS_ROTATE = "keys.rotate"
     AUDIT_READ = "audit.read"
 
@@ -71,7 +71,7 @@ class Action(StrEnum):
 _ADMINISTRATIVE = frozenset(
     {
         Action.PATIENT_REGISTER,
-        Action.CONTENT_SHRED,
+        Action.PATIENT_SHRED,
         Action.KEYS_ROTATE,
         Action.ACCOUNT_INVITE,
         Action.ACCOUNT_CREATE,

@@ -8,7 +8,8 @@ The service is ``space.accounts`` (:class:`monespace.AccountService`).
 
 from ._codes import AttemptPolicy, CodeRecord, code_entropy_bits, generate_code
 from ._lifecycle import Account, AccountState, Channel, LifecycleRules
-from ._model import Contact, Patient, PatientIdentity, PostalAddress
+from ._model import Contact, Invitation, Patient, PatientIdentity, PostalAddress
+from ._proofs import OppositionProof, verify_opposition_proof
 from ._representation import ProofRecord, Representation, RepresentationKind
 
 __all__ = [
@@ -18,7 +19,9 @@ __all__ = [
     "Channel",
     "CodeRecord",
     "Contact",
+    "Invitation",
     "LifecycleRules",
+    "OppositionProof",
     "Patient",
     "PatientIdentity",
     "PostalAddress",
@@ -27,4 +30,5 @@ __all__ = [
     "RepresentationKind",
     "code_entropy_bits",
     "generate_code",
+    "verify_opposition_proof",
 ]

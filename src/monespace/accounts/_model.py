@@ -9,8 +9,9 @@ from typing import Any
 import attrs
 
 from ..identity import INS
+from ._lifecycle import Channel
 
-__all__ = ["Contact", "Patient", "PatientIdentity", "PostalAddress"]
+__all__ = ["Contact", "Invitation", "Patient", "PatientIdentity", "PostalAddress"]
 
 
 def _check_text(name: str, text: str | None) -> None:
@@ -104,3 +105,14 @@ class Patient:
 
     def __repr__(self) -> str:
         return f"Patient(id={self.id!r})"
+
+
+@attrs.frozen
+class Invitation:
+    """An invitation that was queued: to whom (the holder or a representative) and by which
+    channel, and when the opposition window closes."""
+
+    patient_id: str
+    channel: Channel
+    to_representative: bool
+    opposition_deadline: datetime

@@ -34,11 +34,11 @@ from . import _lifecycle as rules
 from ._codes import AttemptPolicy, CodeRecord, generate_code, hash_code
 from ._letters import Letter, code_letter, invitation_letter, majority_letter
 from ._lifecycle import Account, AccountState, Channel, LifecycleRules
-from ._model import Contact, Patient, PatientIdentity
+from ._model import Contact, Invitation, Patient, PatientIdentity
 from ._proofs import OppositionProof, public_key_bytes, sign_opposition
 from ._representation import ProofRecord, Representation, RepresentationKind
 
-__all__ = ["AccountService", "Invitation", "TickCounts", "read_identity"]
+__all__ = ["AccountService", "TickCounts", "read_identity"]
 
 _IDENTITY = "identity"
 _NIR_INDEX = "nir"
@@ -50,17 +50,6 @@ _PARIS = ZoneInfo("Europe/Paris")
 #: opposition, code requests), before they are logged in.
 _PORTAL = Actor.system("activation-portal")
 _DEADLINES = Actor.system("deadlines")
-
-
-@attrs.frozen
-class Invitation:
-    """An invitation that was queued: to whom (the holder or a representative) and by which
-    channel, and when the opposition window closes."""
-
-    patient_id: str
-    channel: Channel
-    to_representative: bool
-    opposition_deadline: datetime
 
 
 TickCounts = dict[str, int]
@@ -448,12 +437,12 @@ class AccountService:
         """
         with self._core.unit() as unit:
             resource = Resource(patient_id, "patient", patient_id)
-            decision = unit.authorize(actor, Action.CONTENT_SHRED, resource)
+            decision = unit.authorize(actor, Action.PATIENT_SHRED, resource)
             account = self._account(unit, patient_id)
             deleted = self._purge_data(unit, patient_id)
             purged = attrs.evolve(account, state=AccountState.PURGED, purged_at=unit.now)
             self._save(unit, purged)
-            unit.record(actor, Action.CONTENT_SHRED, resource, decision)
+            unit.record(actor, Action.PATIENT_SHRED, resource, decision)
             return deleted
 
     # --- lifecycle: the holder (or their representative) -------------------------------------

@@ -35,7 +35,14 @@ class AuditService:
         after = 0
         while True:
             with self._core.storage.read() as tx:
-                page = tx.audit.scan(after_seq=after, limit=_PAGE)
+                try:
+                    page = tx.audit.scan(after_seq=after, limit=_PAGE)
+                except AuditIntegrityError as exc:
+                    # A row that does not parse: hand over the good rows before it first, so
+                    # that an earlier break is still reported as the first one.
+                    if exc.seq is not None and int(exc.seq) > after + 1:
+                        yield from tx.audit.scan(after_seq=after, limit=int(exc.seq) - after - 1)
+                    raise
             if not page:
                 return
             yield from page

@@ -125,9 +125,10 @@ class KeyProvider(abc.ABC):
 
 
 class StaticKeyProvider(KeyProvider):
-    """Keys given in code: the first is current. For tests and for embedders with their own vault.
+    """Keys given in code. For tests and for embedders with their own vault.
 
-    :param keys: the current key first, then older keys still needed for unwrapping.
+    :param current: the key that wraps new data keys.
+    :param previous: older keys still needed for unwrapping.
     """
 
     def __init__(self, current: MasterKey, *previous: MasterKey) -> None:

@@ -11,7 +11,7 @@ from .._core import Core, Unit, new_id
 from ..access import Action, Resource
 from ..accounts._service import read_identity
 from ..actors import Actor, ActorKind
-from ..errors import ValidationError
+from ..errors import AccessDeniedError, ValidationError
 from ..storage import BlobRow
 
 __all__ = ["ContentRef", "ContentService"]
@@ -112,9 +112,9 @@ class ContentService:
                 content_id,
             )
             decision = unit.authorize(actor, Action.CONTENT_READ, resource)
-            # The policy denies a resource without an owner, so both are known here.
-            assert row is not None
-            assert resource.patient_id is not None
+            if row is None or resource.patient_id is None:
+                # The policy denies resources without an owner; never rely on that alone.
+                raise AccessDeniedError("deny_by_default")
             data = self._core.keyring.open(
                 unit.tx, resource.patient_id, self.KIND, content_id, row.sealed
             )

@@ -14,7 +14,7 @@ from ..access import Action, DocumentFacts, Resource, decide
 from ..accounts._lifecycle import add_months
 from ..accounts._service import read_identity
 from ..actors import Actor, ActorKind
-from ..errors import NotFoundError, ValidationError
+from ..errors import AccessDeniedError, NotFoundError, ValidationError
 from ..storage import BlobRow, DocumentRow
 from ._codes import class_code_for, is_member
 from ._mime import check_media_type
@@ -390,7 +390,8 @@ class RecordService:
         resource = Resource(row.patient_id if row else None, "document", document_id)
         facts = _document_facts(row, unit.now) if row else None
         decision = unit.authorize(actor, action, resource, document=facts)
-        assert row is not None  # the policy denies resources without an owner
+        if row is None:  # the policy denies resources without an owner; never rely on it alone
+            raise AccessDeniedError("deny_by_default")
         unit.record(actor, action, resource, decision)
         return row, resource
 

@@ -91,7 +91,9 @@ def _rewrite(query: str, placeholder: str) -> str:
 
 def to_db_time(moment: datetime) -> str:
     """Fixed-width UTC text: sorts like the instants it names."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = moment.astimezone(UTC)
+    # %Y is not zero-padded for years before 1000 on every platform: pad it ourselves.
+    return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S.%fZ")
 
 
 _DB_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")

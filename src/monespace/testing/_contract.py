@@ -3,8 +3,8 @@
 A backend's test module subclasses :class:`StorageContract` and provides a ``storage``
 fixture that yields a fresh, empty backend::
 
-    import attrs
-import pytest
+    import pytest
+
     from monespace.testing import StorageContract
 
     class TestMyBackend(StorageContract):
