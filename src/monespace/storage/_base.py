@@ -24,6 +24,7 @@ from ._rows import (
     DataKeyRow,
     DocumentRow,
     EntryRow,
+    LedgerRow,
     OutboxRow,
     OutboxStatus,
     PatientRow,
@@ -37,6 +38,7 @@ __all__ = [
     "DocumentRepository",
     "EntryRepository",
     "KeyRepository",
+    "LedgerRepository",
     "OutboxRepository",
     "PatientRepository",
     "ProofRepository",
@@ -376,6 +378,26 @@ class EntryRepository(abc.ABC):
         """Delete every entry of a patient; return how many."""
 
 
+class LedgerRepository(abc.ABC):
+    """The reconciliation ledger of legacy DMP imports (append-only)."""
+
+    @abc.abstractmethod
+    def add(self, row: LedgerRow) -> None:
+        """Append a line."""
+
+    @abc.abstractmethod
+    def for_run(self, run_id: str) -> list[LedgerRow]:
+        """The lines of one run, in the order they were written."""
+
+    @abc.abstractmethod
+    def imported(self, sha256: bytes) -> LedgerRow | None:
+        """The line of an earlier import of a document with these bytes, if any."""
+
+    @abc.abstractmethod
+    def imported_for_patient(self, patient_id: str) -> list[LedgerRow]:
+        """The ``imported`` lines of a patient, oldest first."""
+
+
 class Transaction(abc.ABC):
     """One unit of work against a backend: commit together or not at all."""
 
@@ -391,6 +413,7 @@ class Transaction(abc.ABC):
     documents: DocumentRepository
     profile: EntryRepository
     measures: EntryRepository
+    ledger: LedgerRepository
 
 
 class StorageBackend(abc.ABC):

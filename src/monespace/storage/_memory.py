@@ -26,6 +26,7 @@ from ._base import (
     DocumentRepository,
     EntryRepository,
     KeyRepository,
+    LedgerRepository,
     OutboxRepository,
     PatientRepository,
     ProofRepository,
@@ -38,6 +39,7 @@ from ._rows import (
     DataKeyRow,
     DocumentRow,
     EntryRow,
+    LedgerRow,
     OutboxRow,
     OutboxStatus,
     PatientRow,
@@ -65,6 +67,7 @@ class _State:
         self.documents: dict[str, DocumentRow] = {}
         self.profile: dict[str, EntryRow] = {}
         self.measures: dict[str, EntryRow] = {}
+        self.ledger: list[LedgerRow] = []
 
 
 class _Repo:
@@ -434,6 +437,23 @@ class _Entries(_Repo, EntryRepository):
         return len(doomed)
 
 
+class _Ledger(_Repo, LedgerRepository):
+    def add(self, row: LedgerRow) -> None:
+        self._changed(self._s.ledger.pop)
+        self._s.ledger.append(row)
+
+    def for_run(self, run_id: str) -> list[LedgerRow]:
+        return [r for r in self._s.ledger if r.run_id == run_id]
+
+    def imported(self, sha256: bytes) -> LedgerRow | None:
+        return next(
+            (r for r in self._s.ledger if r.sha256 == sha256 and r.outcome == "imported"), None
+        )
+
+    def imported_for_patient(self, patient_id: str) -> list[LedgerRow]:
+        return [r for r in self._s.ledger if r.patient_id == patient_id and r.outcome == "imported"]
+
+
 class _MemoryTransaction(Transaction):
     def __init__(self, state: _State, *, writable: bool) -> None:
         self.state = state
@@ -451,6 +471,7 @@ class _MemoryTransaction(Transaction):
         self.documents = _Documents(self)
         self.profile = _Entries(self, state.profile)
         self.measures = _Entries(self, state.measures)
+        self.ledger = _Ledger(self)
 
     def record(self, undo: _Undo) -> None:
         if not self._writable:

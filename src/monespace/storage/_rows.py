@@ -16,6 +16,7 @@ __all__ = [
     "DataKeyRow",
     "DocumentRow",
     "EntryRow",
+    "LedgerRow",
     "OutboxRow",
     "OutboxStatus",
     "PatientRow",
@@ -160,3 +161,22 @@ class EntryRow:
     kind: str
     at: datetime
     sealed: bytes
+
+
+@attrs.frozen
+class LedgerRow:
+    """One line of a legacy DMP import's reconciliation ledger.
+
+    :param outcome: ``imported``, ``duplicate`` or ``quarantined``.
+    :param reason: why a document was quarantined or skipped (no health data: a rule name).
+    """
+
+    id: str
+    run_id: str
+    at: datetime
+    source: str
+    sha256: bytes
+    outcome: str
+    reason: str | None = None
+    patient_id: str | None = None
+    document_id: str | None = None

@@ -35,6 +35,7 @@ from ._base import (
     DocumentRepository,
     EntryRepository,
     KeyRepository,
+    LedgerRepository,
     OutboxRepository,
     PatientRepository,
     ProofRepository,
@@ -46,6 +47,7 @@ from ._rows import (
     DataKeyRow,
     DocumentRow,
     EntryRow,
+    LedgerRow,
     OutboxRow,
     OutboxStatus,
     PatientRow,
@@ -838,6 +840,54 @@ class SqlEntries(_Repo, EntryRepository):
         return self._exec(f"DELETE FROM {self._table} WHERE patient_id = ?", (patient_id,)).rowcount
 
 
+class SqlLedger(_Repo, LedgerRepository):
+    _COLS = "id, run_id, at, source, sha256, outcome, reason, patient_id, document_id"
+
+    @staticmethod
+    def _row(r: Sequence[Any]) -> LedgerRow:
+        return LedgerRow(r[0], r[1], from_db_time(r[2]), r[3], bytes(r[4]), r[5], r[6], r[7], r[8])
+
+    def add(self, row: LedgerRow) -> None:
+        self._insert(
+            f"INSERT INTO dmp_ledger ({self._COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.id,
+                row.run_id,
+                to_db_time(row.at),
+                row.source,
+                row.sha256,
+                row.outcome,
+                row.reason,
+                row.patient_id,
+                row.document_id,
+            ),
+            "this ledger line already exists",
+        )
+
+    def for_run(self, run_id: str) -> list[LedgerRow]:
+        rows = self._exec(
+            f"SELECT {self._COLS} FROM dmp_ledger WHERE run_id = ? ORDER BY at, rowid",
+            (run_id,),
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def imported(self, sha256: bytes) -> LedgerRow | None:
+        r = self._exec(
+            f"SELECT {self._COLS} FROM dmp_ledger WHERE sha256 = ? AND outcome = 'imported' "
+            "LIMIT 1",
+            (sha256,),
+        ).fetchone()
+        return None if r is None else self._row(r)
+
+    def imported_for_patient(self, patient_id: str) -> list[LedgerRow]:
+        rows = self._exec(
+            f"SELECT {self._COLS} FROM dmp_ledger WHERE patient_id = ? AND outcome = 'imported' "
+            "ORDER BY at, rowid",
+            (patient_id,),
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+
 class SqlTransaction(Transaction):
     """A transaction whose repositories all run on one cursor."""
 
@@ -855,3 +905,4 @@ class SqlTransaction(Transaction):
         self.documents = SqlDocuments(cursor, dialect)
         self.profile = SqlEntries(cursor, dialect, "profile_entries")
         self.measures = SqlEntries(cursor, dialect, "measures")
+        self.ledger = SqlLedger(cursor, dialect)
