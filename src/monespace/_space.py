@@ -12,6 +12,7 @@ from ._keyring import Keyring, RotationReport
 from ._outbox import DispatchReport, dispatch
 from ._settings import Settings
 from .access import Action, Resource, Rule
+from .accounts._migration import DmpMigrationService
 from .accounts._service import AccountService
 from .actors import Actor
 from .audit._service import AuditService
@@ -37,6 +38,7 @@ class Space:
         space.record     # the medical record: typed documents, visibility, search
         space.profile    # the profil médical the holder writes
         space.measures   # health measures (weight, blood pressure...) as time series
+        space.dmp        # migration of legacy DMPs, with a reconciliation ledger
         space.contents   # raw encrypted contents under the access policy
         space.audit      # the hash-chained audit trail
 
@@ -77,6 +79,7 @@ class Space:
         self.record = RecordService(self._core)
         self.profile = ProfileService(self._core, self.record)
         self.measures = MeasureService(self._core)
+        self.dmp = DmpMigrationService(self._core, self.record)
         self.audit = AuditService(self._core)
 
     @property
@@ -99,9 +102,10 @@ class Space:
         """
         moment = now if now is not None else self._core.now()
         counts = self.accounts.tick(moment)
-        for name, count in self.record.tick(moment).items():
-            if count:
-                counts[name] = counts.get(name, 0) + count
+        for more in (self.record.tick(moment), self.dmp.tick(moment)):
+            for name, count in more.items():
+                if count:
+                    counts[name] = counts.get(name, 0) + count
         return counts
 
     def dispatch(self, *, limit: int = 100) -> DispatchReport:

@@ -7,6 +7,7 @@ prints the outcome. Errors from the library are shown as one line, without a tra
 from __future__ import annotations
 
 import base64
+import csv
 import json
 import os
 import sys
@@ -411,3 +412,44 @@ def tick(db: str, now: datetime | None) -> None:
         click.echo("nothing was due")
     for name, count in sorted(counts.items()):
         click.echo(f"{name}: {count}")
+
+
+# --- legacy DMP ------------------------------------------------------------------------------
+
+
+@main.group()
+def dmp() -> None:
+    """Migrate legacy DMPs into the spaces."""
+
+
+@dmp.command("import")
+@_db_option(must_exist=True)
+@click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--ledger", "ledger_file", type=click.File("w"), help="Write the ledger as CSV.")
+def dmp_import(db: str, sources: tuple[str, ...], ledger_file: Any) -> None:
+    """Import legacy DMP documents from folders of CDA files and IHE XDM archives.
+
+    Each document is attached to the space of the person its INS and identity traits name,
+    or quarantined with a reason; running the same import again imports nothing twice.
+
+    \b
+    Examples:
+      monespace dmp import --db monespace.db exports/dmp-2021/
+      monespace dmp import --db monespace.db archive1.zip archive2.zip --ledger ledger.csv
+    """
+    with _space(db) as space:
+        with click.progressbar(length=0, label="Importing", show_pos=True) as bar:
+            report = space.dmp.import_sources(CLI_OPERATOR, sources, progress=bar.update)
+        if ledger_file is not None:
+            writer = csv.writer(ledger_file)
+            writer.writerow(["source", "outcome", "reason", "patient_id", "document_id"])
+            for line in space.dmp.ledger(CLI_OPERATOR, report.run_id):
+                writer.writerow(
+                    [line.source, line.outcome, line.reason, line.patient_id, line.document_id]
+                )
+    click.echo(
+        f"run {report.run_id}: imported {report.imported}, duplicates {report.duplicates}, "
+        f"quarantined {report.quarantined}"
+    )
+    for reason, count in sorted(report.reasons.items()):
+        click.echo(f"  quarantined ({reason}): {count}")

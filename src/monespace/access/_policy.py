@@ -48,6 +48,7 @@ class Action(StrEnum):
     CODE_ISSUE = "code.issue"
     DEATH_RECORD = "death.record"
     REPRESENTATION_MANAGE = "representation.manage"
+    DMP_IMPORT = "dmp.import"
     CONTENT_WRITE = "content.write"
     CONTENT_READ = "content.read"
     DOCUMENT_ADD = "document.add"
@@ -80,6 +81,7 @@ _ADMINISTRATIVE = frozenset(
         Action.DEATH_RECORD,
         Action.REPRESENTATION_MANAGE,
         Action.CODE_ISSUE,
+        Action.DMP_IMPORT,
     }
 )
 
@@ -265,7 +267,14 @@ def hidden_until_announcement(
     """A result a professional hid until an announcement consultation is not shown to the
     patient, nor to their representatives, until released (R1111-53)."""
     document = facts.document
-    if document is None or not document.hidden_from_patient or action not in _DOCUMENT_READS:
+    # Fix: masking was not covered, so the patient could mask or unmask a result still hidden
+    # from them, and :meth:`RecordService.mask` returned its metadata (title, type) to them.
+    # Like ``hidden_from_representatives``, what may not be seen may not be masked either.
+    if (
+        document is None
+        or not document.hidden_from_patient
+        or action not in _DOCUMENT_READS | {Action.DOCUMENT_MASK, Action.DOCUMENT_UNMASK}
+    ):
         return None
     if actor.kind in (ActorKind.PATIENT, ActorKind.REPRESENTATIVE):
         return Decision(False, "hidden_until_announcement")

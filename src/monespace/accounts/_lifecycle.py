@@ -25,6 +25,7 @@ from __future__ import annotations
 import calendar
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 import attrs
 
@@ -107,6 +108,9 @@ class LifecycleRules:
         invited to take over: 18 (assumption: what happens at 16 or 18 is not published).
     :param close_on_death: close and archive the space when a death is recorded
         (assumption: MES rules for deceased holders are not published, §1.11).
+    :param legacy_dmp_transition_end: until when the legacy DMP of a person who opposed stays
+        readable by professionals (CNIL délibération 2021-050 on the draft decree: three years
+        from 1 January 2022; partially confirmed, the final text was not re-checked, §2).
     """
 
     opposition_window: timedelta = timedelta(days=42)
@@ -116,6 +120,7 @@ class LifecycleRules:
     suspension_window: timedelta = timedelta(days=42)
     majority_age: int = 18
     close_on_death: bool = True
+    legacy_dmp_transition_end: datetime = datetime(2025, 1, 1, tzinfo=ZoneInfo("Europe/Paris"))
 
 
 def add_months(moment: datetime, months: int) -> datetime:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 import attrs
 
@@ -15,9 +15,10 @@ from ..accounts._lifecycle import add_months
 from ..accounts._service import read_identity
 from ..actors import Actor, ActorKind
 from ..errors import AccessDeniedError, NotFoundError, ValidationError
+from ..interop.cda import CdaDocument
 from ..storage import BlobRow, DocumentRow
 from ._codes import class_code_for, is_member
-from ._mime import check_media_type
+from ._mime import check_media_type, sniff
 from ._model import (
     TRE_A05_TYPE,
     Author,
@@ -42,6 +43,29 @@ _CONFIDENTIALITY_FLAGS = {
     "INVISIBLE_REPRESENTANTS_LEGAUX": _INVISIBLE_REPRESENTANTS,
 }
 _LEVELS = frozenset({"N", "R", "V"})
+#: The years a document's dates may fall in. Below year 1000 the stored form of a timestamp
+#: (fixed-width UTC text) breaks, and near year 9999 converting to UTC overflows.
+_YEARS = range(1900, 9999)
+
+
+def _check_time(name: str, moment: datetime | None) -> None:
+    """Refuse a naive or absurd date before it reaches storage.
+
+    Fix: naive datetimes were stored as given; on the memory backend one naive ``created_at``
+    made every later search of the record fail (comparing naive and aware datetimes), and on
+    SQLite it was silently read as the machine's local time. A ``created_at`` in year 999 was
+    stored but could not be read back, so every search of the record failed on SQLite.
+    """
+    if moment is None:
+        return
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValidationError(f"{name!r} must be timezone-aware")
+    try:
+        year = moment.astimezone(UTC).year
+    except OverflowError:
+        year = moment.year
+    if year not in _YEARS:
+        raise ValidationError(f"{name!r} must fall between {_YEARS[0]} and {_YEARS[-1]}")
 
 
 def _document_facts(row: DocumentRow, now: datetime) -> DocumentFacts:
@@ -108,6 +132,11 @@ class RecordService:
         """
         media = self._check_content(content, media_type)
         parsed = self._parse(media, content)
+        _check_time("created_at", created_at)
+        _check_time("service_start", service_start)
+        _check_time("service_stop", service_stop)
+        if created_at is None and parsed is not None:
+            _check_time("effectiveTime", parsed.effective_time)
         with self._core.unit() as unit:
             resource = Resource(patient_id, "document")
             decision = unit.authorize(actor, Action.DOCUMENT_ADD, resource)
@@ -174,8 +203,14 @@ class RecordService:
         return check_media_type(media_type, content)
 
     def _parse(self, media: str, content: bytes) -> ParsedDocument | None:
+        # Fix: XML may be declared text/plain (it is text), and the CDA parser only accepts
+        # XML media types, so a CDA about another patient declared text/plain was stored
+        # without its patient being checked. XML content is offered to the parsers as XML too.
+        offered = [media]
+        if media == "text/plain" and sniff(content) == "text/xml":
+            offered.append("text/xml")
         for parser in self._core.plugins.document_parsers.values():
-            if parser.accepts(media, content):
+            if any(parser.accepts(m, content) for m in offered):
                 return parser.parse(content)
         return None
 
@@ -440,7 +475,15 @@ class RecordService:
         """
         if not 1 <= limit <= 500 or offset < 0:
             raise ValidationError("'limit' must be 1-500 and 'offset' not negative")
-        wanted = Category(category) if category is not None else None
+        # Fix: an unknown category raised ValueError and naive dates a TypeError deep in the
+        # filter; both are bad input, so ValidationError.
+        try:
+            wanted = Category(category) if category is not None else None
+        except ValueError:
+            known = ", ".join(c.value for c in Category)
+            raise ValidationError(f"unknown category (known: {known})") from None
+        _check_time("since", since)
+        _check_time("until", until)
         words = [w.casefold() for w in (text or "").split()]
         with self._core.unit() as unit:
             resource = Resource(patient_id, "record")
@@ -550,10 +593,15 @@ class RecordService:
         :raises ValidationError: when the document was deleted or already replaced.
         """
         media = self._check_content(content, media_type)
+        # Fix: the new content was never parsed, so a CDA about another patient (or a
+        # hostile one) could replace a document that passed these checks when it was added.
+        parsed = self._parse(media, content)
         with self._core.unit() as unit:
             row, _ = self._authorized_row(unit, actor, Action.DOCUMENT_REPLACE, document_id)
             if row.status != DocumentStatus.APPROVED:
                 raise ValidationError(f"a {row.status} document cannot be replaced")
+            if parsed is not None:
+                self._check_patient(unit, row.patient_id, parsed)
             old = self._document(unit, row)
             new_id_ = new_id()
             document = attrs.evolve(
@@ -593,6 +641,11 @@ class RecordService:
                 notices = unit.tx.documents.to_notify(moment, limit=batch)
                 for row in notices:
                     unit.tx.documents.update(attrs.evolve(row, notify_at=None))
+                    # Fix: deleted and replaced versions kept their deadlines, so the patient
+                    # was told about a deleted result, and twice about a replaced one. Only
+                    # the current version of a document is announced.
+                    if row.status != DocumentStatus.APPROVED:
+                        continue
                     self._tell_patient(unit, row.patient_id, kind="announcement-pending")
                     unit.record(
                         system,
@@ -604,13 +657,15 @@ class RecordService:
                 releases = unit.tx.documents.releasing(moment, limit=batch)
                 for row in releases:
                     unit.tx.documents.update(_released(row))
-                    self._tell_patient(unit, row.patient_id, kind="new-document")
                     unit.record(
                         system,
                         "document.release",
                         Resource(row.patient_id, "document", row.id),
                         "announcement_deadline",
                     )
+                    if row.status != DocumentStatus.APPROVED:
+                        continue  # an old version is released with the current one, silently
+                    self._tell_patient(unit, row.patient_id, kind="new-document")
                     counts["released"] += 1
             if len(notices) < batch and len(releases) < batch:
                 return counts
@@ -629,6 +684,74 @@ class RecordService:
             patient_id=patient_id,
         )
 
+    def import_legacy(
+        self,
+        unit: Unit,
+        actor: Actor,
+        patient_id: str,
+        content: bytes,
+        *,
+        cda: CdaDocument,
+        unique_id: str,
+    ) -> Document:
+        """Store a legacy DMP document in a space, within the migration's unit of work.
+
+        The space need not be open yet: the document becomes visible when it opens (or stays
+        for professionals only, if the holder opposed). Its author is the professional the
+        CDA names. The caller has matched the patient; the policy still decides.
+        """
+        resource = Resource(patient_id, "document")
+        decision = unit.authorize(actor, Action.DMP_IMPORT, resource)
+        if cda.type.code_system is None:
+            raise ValidationError("the legacy document's type code has no code system")
+        author = _legacy_author(cda)
+        type_, klass = self._codes(Code(cda.type.code, cda.type.code_system), None, author)
+        codes = tuple(c.code for c in cda.confidentiality)
+        flags = 0
+        for code in codes:
+            flags |= _CONFIDENTIALITY_FLAGS.get(code, 0)
+        levels = sorted(set(codes) & _LEVELS)
+        document_id = new_id()
+        document = Document(
+            id=document_id,
+            patient_id=patient_id,
+            lineage_id=document_id,
+            version=1,
+            unique_id=unique_id,
+            class_code=klass,
+            type_code=type_,
+            format_code=None,
+            media_type=check_media_type("text/xml", content),
+            author=author,
+            title=(cda.title or "Document du DMP").strip(),
+            created_at=cda.effective_time or unit.now,
+            submitted_at=unit.now,
+            content_id=new_id(),
+            size=len(content),
+            sha256=hashlib.sha256(content).hexdigest(),
+            confidentiality=levels[-1] if levels else "N",
+            masked=bool(flags & _MASQUE_PS),
+            hidden_from_patient=False,  # a result from years ago has had its announcement
+            hidden_from_representatives=bool(flags & _INVISIBLE_REPRESENTANTS),
+        )
+        self._store(unit, document, content)
+        unit.record(
+            actor, Action.DMP_IMPORT, Resource(patient_id, "document", document_id), decision
+        )
+        return document
+
+    def remove_legacy(self, unit: Unit, patient_id: str, document_ids: Iterable[str]) -> int:
+        """Delete legacy documents of a record (a transitional DMP that closed)."""
+        removed = 0
+        for document_id in document_ids:
+            row = unit.tx.documents.get(document_id)
+            if row is None or row.patient_id != patient_id:
+                continue
+            unit.tx.documents.delete(document_id)
+            unit.tx.blobs.delete(row.content_id)
+            removed += 1
+        return removed
+
     def documents_of(self, actor: Actor, patient_id: str) -> Iterable[Document]:
         """Every document *actor* may see in a record (all pages of :meth:`search`)."""
         offset = 0
@@ -638,6 +761,22 @@ class RecordService:
             offset += len(page.documents)
             if offset >= page.total or not page.documents:
                 return
+
+
+# --- legacy DMP migration (called by monespace.accounts._migration) ---------------------------
+
+
+def _legacy_author(cda: CdaDocument) -> Author:
+    """The first author with a national professional id, else the insurer that kept the DMP."""
+    for author in cda.authors:
+        if author.national_id:
+            specialty = (
+                Code(author.specialty.code, author.specialty.code_system)
+                if author.specialty is not None and author.specialty.code_system
+                else None
+            )
+            return Author(AuthorKind.PROFESSIONAL, author.national_id, specialty=specialty)
+    return Author(AuthorKind.INSURER, "legacy-dmp")
 
 
 # Notifications say that something happened, never what: no title, no type, no author.

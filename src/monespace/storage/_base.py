@@ -149,6 +149,10 @@ class BlobRepository(abc.ABC):
     def delete_for_patient(self, patient_id: str) -> int:
         """Delete every blob of a patient; return how many were deleted."""
 
+    @abc.abstractmethod
+    def delete(self, blob_id: str) -> bool:
+        """Delete one blob; ``False`` if there was none."""
+
 
 class AuditRepository(abc.ABC):
     """The append-only audit trail. There is deliberately no update and no delete."""
@@ -334,6 +338,10 @@ class DocumentRepository(abc.ABC):
     @abc.abstractmethod
     def delete_for_patient(self, patient_id: str) -> int:
         """Delete every version of a record; return how many were deleted."""
+
+    @abc.abstractmethod
+    def delete(self, document_id: str) -> bool:
+        """Delete one version (none may replace it); ``False`` if there was none."""
 
 
 class EntryRepository(abc.ABC):

@@ -183,6 +183,13 @@ class _Blobs(_Repo, BlobRepository):
         rows = [b for b in self._s.blobs.values() if b.patient_id == patient_id]
         return sorted(rows, key=lambda b: (b.created_at, b.id))
 
+    def delete(self, blob_id: str) -> bool:
+        old = self._s.blobs.pop(blob_id, None)
+        if old is None:
+            return False
+        self._changed(lambda: self._s.blobs.__setitem__(blob_id, old))
+        return True
+
     def delete_for_patient(self, patient_id: str) -> int:
         doomed = {k: b for k, b in self._s.blobs.items() if b.patient_id == patient_id}
         self._changed(lambda: self._s.blobs.update(doomed))
@@ -377,6 +384,13 @@ class _Documents(_Repo, DocumentRepository):
 
     def to_notify(self, now: datetime, *, limit: int) -> list[DocumentRow]:
         return self._due(now, limit, "notify_at")
+
+    def delete(self, document_id: str) -> bool:
+        old = self._s.documents.pop(document_id, None)
+        if old is None:
+            return False
+        self._changed(lambda: self._s.documents.__setitem__(document_id, old))
+        return True
 
     def delete_for_patient(self, patient_id: str) -> int:
         doomed = {k: r for k, r in self._s.documents.items() if r.patient_id == patient_id}

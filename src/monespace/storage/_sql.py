@@ -286,6 +286,9 @@ class SqlBlobs(_Repo, BlobRepository):
     def delete_for_patient(self, patient_id: str) -> int:
         return self._exec("DELETE FROM blobs WHERE patient_id = ?", (patient_id,)).rowcount
 
+    def delete(self, blob_id: str) -> bool:
+        return self._exec("DELETE FROM blobs WHERE id = ?", (blob_id,)).rowcount == 1
+
 
 class SqlAudit(_Repo, AuditRepository):
     _COLS = (
@@ -766,6 +769,9 @@ class SqlDocuments(_Repo, DocumentRepository):
             (to_db_time(now), limit),
         ).fetchall()
         return [self._row(r) for r in rows]
+
+    def delete(self, document_id: str) -> bool:
+        return self._exec("DELETE FROM documents WHERE id = ?", (document_id,)).rowcount == 1
 
     def delete_for_patient(self, patient_id: str) -> int:
         # Newest versions first: a version's "replaces" points at an older one.

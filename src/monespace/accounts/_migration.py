@@ -1,0 +1,306 @@
+"""Migration of legacy DMPs (created before 1 July 2021) into the spaces.
+
+Every DMP opened before Mon espace santé is attached to the holder's space (CSP R1111-40) when
+the space is activated or opened, unless the holder opposed: then the DMP stays readable by
+professionals only, during a transitional period (CNIL délibération 2021-050: three years
+from 1 January 2022), after which it is closed. docs/domain-rules.md §2.
+
+Matching is strict. A document is attached only when its INS (matricule *and* OID) names a
+registered person and the identity traits it carries agree with theirs; anything else is
+quarantined with a reason, never attached to someone else (security plan T11). Each run
+writes a reconciliation ledger, and running it again imports nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+
+import attrs
+
+from .._core import Core, Unit, new_id
+from ..access import Action, Resource
+from ..actors import Actor
+from ..audit import Outcome
+from ..errors import IdentifierError, ValidationError
+from ..identity import INS, INSTraits
+from ..interop.cda import CdaDocument, read_cda
+from ..interop.dmp import LegacyDocument, iter_legacy_documents, matches_declared_hash
+from ..record._service import RecordService
+from ..storage import LedgerRow
+from ._lifecycle import AccountState
+from ._service import _NIR_INDEX, read_identity
+
+__all__ = ["DmpMigrationService", "MigrationReport"]
+
+#: Spaces a legacy DMP can be attached to now, or staged in until the space opens.
+_ATTACHABLE = frozenset(
+    {AccountState.REGISTERED, AccountState.INVITED, AccountState.CREATED, AccountState.ACTIVE}
+)
+
+
+@attrs.frozen
+class MigrationReport:
+    """What one import run did.
+
+    :ivar reasons: quarantine reasons and how many documents each.
+    """
+
+    run_id: str
+    imported: int
+    duplicates: int
+    quarantined: int
+    reasons: dict[str, int]
+
+
+class _Quarantine(Exception):
+    def __init__(self, reason: str, patient_id: str | None = None) -> None:
+        self.reason = reason
+        self.patient_id = patient_id
+
+
+def _name_key(text: str) -> str:
+    """Names compared as the INS compares them: case, accents, spaces and hyphens ignored."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if c.isalpha()).casefold()
+
+
+def _traits_agree(ours: INSTraits, theirs: INSTraits) -> bool:
+    return (
+        _name_key(ours.birth_name) == _name_key(theirs.birth_name)
+        and _name_key(ours.first_given_name) == _name_key(theirs.first_given_name)
+        and ours.birth_date == theirs.birth_date
+        and ours.sex == theirs.sex
+    )
+
+
+class DmpMigrationService:
+    """``space.dmp``: importing legacy DMPs, with a reconciliation ledger.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, core: Core, record: RecordService) -> None:
+        self._core = core
+        self._record = record
+
+    def import_sources(
+        self,
+        actor: Actor,
+        sources: Iterable[str | Path],
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> MigrationReport:
+        """Import the legacy DMP documents found in *sources* (folders or XDM archives).
+
+        Each document is imported, or skipped as already imported, or quarantined, in a
+        transaction of its own together with its ledger line: an interrupted run is resumed
+        by running it again. A source that cannot be read at all (a truncated or hostile
+        archive) raises before anything of it is imported; the sources before it stay
+        imported, and the ledger of the run says so. Operator only.
+
+        :raises AccessDeniedError: when the actor is not the operator.
+        :raises MalformedDocumentError, HostileDocumentError: for an unreadable source.
+        """
+        with self._core.unit() as unit:
+            unit.authorize(actor, Action.DMP_IMPORT, Resource(None, "dmp"))
+        run_id = new_id()
+        counts = {"imported": 0, "duplicate": 0, "quarantined": 0}
+        reasons: dict[str, int] = {}
+        for source in sources:
+            for document in iter_legacy_documents(source):
+                outcome, reason = self._import_one(actor, run_id, document)
+                counts[outcome] += 1
+                if reason is not None:
+                    reasons[reason] = reasons.get(reason, 0) + 1
+                if progress is not None:
+                    progress(1)
+        return MigrationReport(
+            run_id, counts["imported"], counts["duplicate"], counts["quarantined"], reasons
+        )
+
+    def ledger(self, actor: Actor, run_id: str) -> list[LedgerRow]:
+        """The reconciliation ledger of one run. Operator only."""
+        with self._core.unit() as unit:
+            resource = Resource(None, "dmp", run_id)
+            decision = unit.authorize(actor, Action.DMP_IMPORT, resource)
+            rows = unit.tx.ledger.for_run(run_id)
+            unit.record(actor, "dmp.ledger.read", resource, decision)
+            return rows
+
+    def _import_one(
+        self, actor: Actor, run_id: str, document: LegacyDocument
+    ) -> tuple[str, str | None]:
+        digest = hashlib.sha256(document.data).digest()
+        try:
+            with self._core.unit() as unit:
+                if unit.tx.ledger.imported(digest) is not None:
+                    self._line(
+                        unit,
+                        run_id,
+                        document,
+                        digest,
+                        outcome="duplicate",
+                        reason="already-imported",
+                    )
+                    return "duplicate", None
+                if not matches_declared_hash(document):
+                    raise _Quarantine("hash-mismatch")
+                cda = self._read(document)
+                patient_id = self._match(unit, cda)
+                if unit.tx.documents.by_unique_id(patient_id, _unique_id(cda, digest)):
+                    self._line(
+                        unit, run_id, document, digest, outcome="duplicate", reason="same-unique-id"
+                    )
+                    return "duplicate", None
+                self._check_state(unit, patient_id)
+                try:
+                    imported = self._record.import_legacy(
+                        unit,
+                        actor,
+                        patient_id,
+                        document.data,
+                        cda=cda,
+                        unique_id=_unique_id(cda, digest),
+                    )
+                except ValidationError as exc:
+                    raise _Quarantine("refused-by-record", patient_id) from exc
+                self._line(
+                    unit,
+                    run_id,
+                    document,
+                    digest,
+                    outcome="imported",
+                    patient_id=patient_id,
+                    document_id=imported.id,
+                )
+                return "imported", None
+        except _Quarantine as quarantine:
+            with self._core.unit() as unit:
+                self._line(
+                    unit,
+                    run_id,
+                    document,
+                    digest,
+                    outcome="quarantined",
+                    reason=quarantine.reason,
+                )
+                unit.record(
+                    actor,
+                    "dmp.quarantine",
+                    Resource(None, "dmp", run_id),
+                    quarantine.reason,
+                    outcome=Outcome.FAILURE,
+                )
+            return "quarantined", quarantine.reason
+
+    def _read(self, document: LegacyDocument) -> CdaDocument:
+        try:
+            return read_cda(document.data)
+        except ValidationError as exc:
+            raise _Quarantine(f"unreadable:{type(exc).__name__}") from exc
+
+    def _match(self, unit: Unit, cda: CdaDocument) -> str:
+        """The registered person the document is about, or quarantine."""
+        if cda.patient is None or cda.patient.ins is None:
+            raise _Quarantine("no-ins")
+        try:
+            ins: INS = cda.patient.to_ins()
+        except IdentifierError as exc:
+            raise _Quarantine("invalid-ins") from exc
+        if ins.traits is None:
+            raise _Quarantine("traits-missing")
+        index = self._core.keyring.blind_index(unit.tx, _NIR_INDEX, ins.matricule.value, unit.now)
+        row = unit.tx.patients.find_by_nir_index(index)
+        if row is None:
+            raise _Quarantine("unknown-person")
+        identity = read_identity(self._core, unit.tx, row.id)
+        if identity is None or identity.ins.traits is None:
+            raise _Quarantine("unknown-person")
+        if identity.ins.oid != ins.oid:
+            raise _Quarantine("ins-oid-differs")
+        if not _traits_agree(identity.ins.traits, ins.traits):
+            raise _Quarantine("traits-differ")
+        return row.id
+
+    def _check_state(self, unit: Unit, patient_id: str) -> None:
+        account = unit.tx.accounts.get(patient_id)
+        if account is None:
+            raise _Quarantine("unknown-person")
+        if account.state in _ATTACHABLE:
+            return
+        if account.state is AccountState.OPPOSED and unit.now < self.transition_end:
+            return  # transitional: readable by professionals only, until the end date
+        reason = (
+            "opposed-transition-ended" if account.state is AccountState.OPPOSED else "space-closed"
+        )
+        raise _Quarantine(reason, patient_id)
+
+    @property
+    def transition_end(self) -> datetime:
+        """When the legacy DMPs of people who opposed close (``Settings.lifecycle``)."""
+        return self._core.settings.lifecycle.legacy_dmp_transition_end
+
+    def _line(
+        self,
+        unit: Unit,
+        run_id: str,
+        document: LegacyDocument,
+        digest: bytes,
+        *,
+        outcome: str,
+        reason: str | None = None,
+        patient_id: str | None = None,
+        document_id: str | None = None,
+    ) -> None:
+        unit.tx.ledger.add(
+            LedgerRow(
+                new_id(),
+                run_id,
+                unit.now,
+                document.source,
+                digest,
+                outcome,
+                reason,
+                patient_id,
+                document_id,
+            )
+        )
+
+    def tick(self, now: datetime | None = None) -> dict[str, int]:
+        """Close the legacy DMPs of people who opposed, once the transitional period ended.
+
+        :return: ``legacy_dmp_closed``: how many such DMPs were closed.
+        """
+        moment = now if now is not None else self._core.now()
+        if moment < self.transition_end:
+            return {}
+        closed = 0
+        with self._core.storage.read() as tx:
+            opposed = tx.accounts.in_state(AccountState.OPPOSED, limit=1_000_000)
+        for patient_id in opposed:
+            with self._core.unit() as unit:
+                unit.now = moment
+                lines = unit.tx.ledger.imported_for_patient(patient_id)
+                removed = self._record.remove_legacy(
+                    unit, patient_id, [line.document_id for line in lines if line.document_id]
+                )
+                if removed:
+                    closed += 1
+                    unit.record(
+                        Actor.system("deadlines"),
+                        "dmp.close",
+                        Resource(patient_id, "dmp", patient_id),
+                        "legacy_dmp_transition_ended",
+                    )
+        return {"legacy_dmp_closed": closed} if closed else {}
+
+
+def _unique_id(cda: CdaDocument, digest: bytes) -> str:
+    """The document's XDS unique id; a hash of its bytes when it carries none."""
+    if cda.document_id is not None:
+        return str(cda.document_id)
+    return "sha256:" + digest.hex()
