@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Final
@@ -116,7 +117,7 @@ def _iter_xdm(archive: Path, limits: XdmLimits, max_bytes: int) -> Iterator[Lega
                 if PurePosixPath(info.filename).suffix.upper() == ".XML"
                 and PurePosixPath(info.filename).name.upper() not in _SKIPPED_NAMES
             ]
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
         raise MalformedDocumentError(f"{archive.name} is not a readable ZIP archive") from exc
     yield from documents
 
