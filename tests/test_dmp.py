@@ -174,8 +174,10 @@ def test_an_xdm_archive_is_read_and_its_declared_hashes_checked(space, tmp_path)
 <SubmitObjectsRequest xmlns="urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
     xmlns:rim="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"><rim:RegistryObjectList>
   <rim:ExtrinsicObject id="d1">
-    <rim:Slot name="URI"><rim:ValueList><rim:Value>VAC-NOTE_2023.01.xml</rim:Value></rim:ValueList></rim:Slot>
-    <rim:Slot name="hash"><rim:ValueList><rim:Value>{"0" * 40}</rim:Value></rim:ValueList></rim:Slot>
+    <rim:Slot name="URI"><rim:ValueList>
+      <rim:Value>VAC-NOTE_2023.01.xml</rim:Value></rim:ValueList></rim:Slot>
+    <rim:Slot name="hash"><rim:ValueList>
+      <rim:Value>{"0" * 40}</rim:Value></rim:ValueList></rim:Slot>
   </rim:ExtrinsicObject></rim:RegistryObjectList></SubmitObjectsRequest>"""
     report = space.dmp.import_sources(OPERATOR, [xdm(tmp_path, files, metadata=metadata)])
     assert (report.imported, report.reasons) == (1, {"hash-mismatch": 1})
