@@ -38,6 +38,7 @@ class Action(StrEnum):
     ACCOUNT_INVITE = "account.invite"
     ACCOUNT_CREATE = "account.create"
     ACCOUNT_ACTIVATE = "account.activate"
+    ACCOUNT_LOGIN = "account.login"
     ACCOUNT_OPPOSE = "account.oppose"
     ACCOUNT_CLOSE = "account.close"
     ACCOUNT_DELETE = "account.delete"

@@ -521,6 +521,48 @@ class AccountService:
             by="representative" if by.kind is ActorKind.REPRESENTATIVE else "holder",
         )
 
+    def authenticate(
+        self,
+        *,
+        nir: str,
+        vitale_serial: str,
+        birth_date: date,
+        representative_of: str | None = None,
+    ) -> Actor:
+        """Log a person in with their carte Vitale details, for demos and local tools.
+
+        The real service logs people in with FranceConnect or a password and a one-time code
+        (R1111-32); this stands in for it in the demo server and the command line. Failures
+        count towards the same lockout as activation and give the same uniform error.
+
+        :param representative_of: log in as the legal representative of this space.
+        :return: the patient (or representative) actor.
+        :raises ActivationError: whatever was wrong, and when the space is not active.
+        """
+
+        def login(unit: Unit, account: Account, by: Actor) -> Actor:
+            if account.state is not AccountState.ACTIVE:
+                raise ActivationError
+            if representative_of is None:
+                return Actor.patient(account.patient_id)
+            represented = Actor(
+                ActorKind.REPRESENTATIVE, account.patient_id, on_behalf_of=representative_of
+            )
+            facts = unit.facts(represented, Resource(representative_of, "account"))
+            if not facts.represents:
+                raise ActivationError
+            return represented
+
+        return self._with_proof(
+            nir=nir,
+            code=None,
+            vitale_serial=vitale_serial,
+            birth_date=birth_date,
+            representative=None,
+            action=Action.ACCOUNT_LOGIN,
+            step=login,
+        )
+
     def signing_public_key(self) -> bytes:
         """The raw Ed25519 public key that verifies this space's proofs of opposition."""
         with self._core.storage.write() as tx:
