@@ -13,6 +13,7 @@ from ._outbox import DispatchReport
 from ._settings import Settings
 from ._space import Space, open
 from ._version import __version__
+from .access._service import AccessService
 from .accounts._service import AccountService
 from .actors import AccessMode, Actor, ActorKind
 from .audit._service import AuditService
@@ -26,6 +27,7 @@ from .record._service import RecordService
 
 __all__ = [
     "AccessMode",
+    "AccessService",
     "AccountService",
     "Actor",
     "ActorKind",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
@@ -25,8 +25,19 @@ import attrs
 
 from ._keyring import Keyring
 from ._settings import Settings
-from .access import Action, Decision, DocumentFacts, Facts, Resource, Rule, decide
-from .actors import Actor, ActorKind
+from .access import (
+    AccessSettings,
+    Action,
+    Decision,
+    DocumentFacts,
+    Facts,
+    ProfessionalFacts,
+    Resource,
+    Rule,
+    decide,
+    default_rules,
+)
+from .actors import AccessMode, Actor, ActorKind
 from .audit import AuditEvent, Outcome, PendingEvent, chain
 from .clock import Clock
 from .errors import AccessDeniedError, MonespaceError
@@ -37,6 +48,10 @@ __all__ = ["NOTIFICATION_KEY", "Core", "Unit", "new_id"]
 
 #: The owner of the space-wide key that seals notifications waiting in the outbox.
 NOTIFICATION_KEY = "space:notifications"
+
+
+#: Reads that count as "a professional read the record" (first-access notices).
+_READS = frozenset({"document.read", "document.search", "patient.read"})
 
 
 def new_id() -> str:
@@ -60,6 +75,12 @@ class Core:
     plugins: Plugins
     settings: Settings
     rules: tuple[Rule, ...] | None = None
+    #: Called after a professional's first successful read of a record (set by the space).
+    first_read: Callable[[Unit, str, str], None] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.rules is None:
+            self.rules = default_rules(self.settings.access)
 
     def now(self) -> datetime:
         """The current time from the space's clock."""
@@ -102,6 +123,7 @@ class Unit:
         self.tx = tx
         self.now = now
         self.events: list[AuditEvent] = []
+        self._facts: dict[tuple[Actor, str], Facts] = {}
         #: What was allowed in this unit, to be traced as failures if the unit fails.
         self.authorized: list[PendingEvent] = []
 
@@ -136,15 +158,56 @@ class Unit:
         return decision
 
     def facts(self, actor: Actor, resource: Resource) -> Facts:
-        """What the policy needs to know about *resource*'s patient, read in this transaction."""
-        if resource.patient_id is None:
+        """What the policy needs to know about *resource*'s patient, read in this transaction.
+
+        Cached for the unit: a search decides once per document with the same facts.
+        """
+        patient_id = resource.patient_id
+        if patient_id is None:
             return Facts()
-        account = self.tx.accounts.get(resource.patient_id)
+        key = (actor, patient_id)
+        cached = self._facts.get(key)
+        if cached is not None:
+            return cached
+        account = self.tx.accounts.get(patient_id)
         represents = False
-        if actor.kind is ActorKind.REPRESENTATIVE and actor.on_behalf_of == resource.patient_id:
-            link = self.tx.representations.get(resource.patient_id, actor.id)
+        if actor.kind is ActorKind.REPRESENTATIVE and actor.on_behalf_of == patient_id:
+            link = self.tx.representations.get(patient_id, actor.id)
             represents = link is not None and link.active(self.now)
-        return Facts(space_open=account is not None and account.is_open, represents=represents)
+        facts = Facts(
+            space_open=account is not None and account.is_open,
+            represents=represents,
+            professional=(
+                self._professional_facts(actor, patient_id)
+                if actor.kind is ActorKind.PROFESSIONAL
+                else None
+            ),
+        )
+        self._facts[key] = facts
+        return facts
+
+    def _professional_facts(self, actor: Actor, patient_id: str) -> ProfessionalFacts:
+        access = self.tx.access
+        professional = access.professional(actor.id)
+        if professional is None:
+            return ProfessionalFacts()
+        grants = [g for g in access.grants(patient_id, actor.id) if g.active(self.now)]
+        strongest = max(grants, key=lambda g: g.strength, default=None)
+        settings = access.settings(patient_id) or AccessSettings(patient_id)
+        emergency = actor.mode is not AccessMode.NORMAL and any(
+            s.active(self.now) and s.mode is actor.mode
+            for s in access.emergencies(patient_id, actor.id)
+        )
+        return ProfessionalFacts(
+            registered=True,
+            profession=professional.profession,
+            grant=None if strongest is None else str(strongest.kind),
+            blocked=actor.id in access.blocked(patient_id),
+            emergency=emergency,
+            object_all=settings.object_all,
+            object_emergency=settings.object_emergency,
+            mask_all=settings.mask_all,
+        )
 
     def record(
         self,
@@ -158,6 +221,15 @@ class Unit:
     ) -> AuditEvent:
         """Append an audit event to the trail, in this transaction."""
         rule = decision.rule if isinstance(decision, Decision) else decision
+        if (
+            actor.kind is ActorKind.PROFESSIONAL
+            and outcome is Outcome.SUCCESS
+            and str(action) in _READS
+            and resource.patient_id is not None
+            and self.core.first_read is not None
+            and self.tx.access.mark_seen(resource.patient_id, actor.id, self.now)
+        ):
+            self.core.first_read(self, resource.patient_id, actor.id)
         pending = self._pending(
             actor=actor,
             action=str(action),

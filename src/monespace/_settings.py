@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import attrs
 
+from .access import AccessPolicy
 from .accounts import AttemptPolicy, LifecycleRules
 from .record import RecordSettings
 
@@ -25,6 +26,8 @@ class Settings:
     :param lifecycle: the durations of a space's lifecycle (opposition window, archive...).
     :param attempts: the limits on guessing provisional codes and proofs of identity.
     :param record: the delays of the record's visibility rules (announcement consultation).
+    :param access: the professional-access rules' settings (matrix, médecin traitant's
+        override, emergency duration).
     """
 
     max_content_bytes: int = 20 * 1024 * 1024
@@ -34,6 +37,7 @@ class Settings:
     lifecycle: LifecycleRules = attrs.field(factory=LifecycleRules)
     attempts: AttemptPolicy = attrs.field(factory=AttemptPolicy)
     record: RecordSettings = attrs.field(factory=RecordSettings)
+    access: AccessPolicy = attrs.field(factory=AccessPolicy)
 
     def retry_delay(self, attempts: int) -> timedelta:
         """How long to wait after the *attempts*-th failed delivery."""

@@ -12,6 +12,7 @@ from ._keyring import Keyring, RotationReport
 from ._outbox import DispatchReport, dispatch
 from ._settings import Settings
 from .access import Action, Resource, Rule
+from .access._service import AccessService
 from .accounts._migration import DmpMigrationService
 from .accounts._service import AccountService
 from .actors import Actor
@@ -39,6 +40,7 @@ class Space:
         space.profile    # the profil médical the holder writes
         space.measures   # health measures (weight, blood pressure...) as time series
         space.dmp        # migration of legacy DMPs, with a reconciliation ledger
+        space.access     # professionals, the patient's controls, emergency access, history
         space.contents   # raw encrypted contents under the access policy
         space.audit      # the hash-chained audit trail
 
@@ -80,6 +82,7 @@ class Space:
         self.profile = ProfileService(self._core, self.record)
         self.measures = MeasureService(self._core)
         self.dmp = DmpMigrationService(self._core, self.record)
+        self.access = AccessService(self._core)
         self.audit = AuditService(self._core)
 
     @property

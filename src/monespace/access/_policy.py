@@ -12,17 +12,21 @@ the structure does not change.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from enum import StrEnum
 
 import attrs
 
-from ..actors import Actor, ActorKind
+from ..actors import AccessMode, Actor, ActorKind
+from ._model import DEFAULT_MATRIX, AccessMatrix
 
 __all__ = [
+    "AccessPolicy",
     "Action",
     "Decision",
     "DocumentFacts",
     "Facts",
+    "ProfessionalFacts",
     "Resource",
     "Rule",
     "decide",
@@ -50,6 +54,12 @@ class Action(StrEnum):
     DEATH_RECORD = "death.record"
     REPRESENTATION_MANAGE = "representation.manage"
     DMP_IMPORT = "dmp.import"
+    DIRECTORY_MANAGE = "directory.manage"
+    EMERGENCY_ACCESS = "access.emergency"
+    CARE_TEAM_JOIN = "access.care_team"
+    ACCESS_MANAGE = "access.manage"
+    ACCESS_READ = "access.read"
+    ACCESS_EXPLAIN = "access.explain"
     CONTENT_WRITE = "content.write"
     CONTENT_READ = "content.read"
     DOCUMENT_ADD = "document.add"
@@ -83,6 +93,7 @@ _ADMINISTRATIVE = frozenset(
         Action.REPRESENTATION_MANAGE,
         Action.CODE_ISSUE,
         Action.DMP_IMPORT,
+        Action.DIRECTORY_MANAGE,
     }
 )
 
@@ -110,6 +121,10 @@ _NEEDS_OPEN_SPACE = frozenset(
         Action.PROFILE_WRITE,
         Action.MEASURE_READ,
         Action.MEASURE_WRITE,
+        Action.ACCESS_MANAGE,
+        Action.ACCESS_READ,
+        Action.EMERGENCY_ACCESS,
+        Action.CARE_TEAM_JOIN,
     }
 )
 
@@ -134,6 +149,8 @@ _HOLDER_ACTIONS = frozenset(
         Action.ACCOUNT_REOPEN,
         Action.ACCOUNT_OBJECT,
         Action.AUDIT_READ,
+        Action.ACCESS_MANAGE,
+        Action.ACCESS_READ,
     }
 )
 
@@ -177,6 +194,47 @@ class DocumentFacts:
     hidden_from_patient: bool = False
     hidden_from_representatives: bool = False
     deleted: bool = False
+    class_code: str = ""
+    type_code: str = ""
+    confidentiality: str = "N"
+
+
+@attrs.frozen
+class ProfessionalFacts:
+    """What the policy needs to know about a professional and the patient's controls.
+
+    :param registered: whether the directory knows the professional.
+    :param profession: their TRE_G15 profession code.
+    :param grant: the strongest :class:`~monespace.access.GrantKind` in force, or ``None``.
+    :param blocked: the patient blocked this professional.
+    :param emergency: an emergency session is open for them, in the actor's mode.
+    """
+
+    registered: bool = False
+    profession: str | None = None
+    grant: str | None = None
+    blocked: bool = False
+    emergency: bool = False
+    object_all: bool = False
+    object_emergency: bool = False
+    mask_all: bool = False
+
+
+@attrs.frozen
+class AccessPolicy:
+    """Settings of the professional-access rules.
+
+    :param matrix: the matrice d'habilitations (profession by document class and type).
+    :param treating_doctor_sees_masked: the médecin traitant (and professionals the patient
+        gave the same rights) see documents the patient masked: explicit in the 2016 DMP
+        decree, only partially confirmed for the current text (docs/domain-rules.md §3.4).
+    :param emergency_duration: how long an emergency access lasts (24 h: the security plan's
+        proposal; Australia's My Health Record uses 5 days).
+    """
+
+    matrix: AccessMatrix = DEFAULT_MATRIX
+    treating_doctor_sees_masked: bool = True
+    emergency_duration: timedelta = timedelta(hours=24)
 
 
 @attrs.frozen
@@ -193,6 +251,7 @@ class Facts:
     space_open: bool | None = None
     represents: bool = False
     document: DocumentFacts | None = None
+    professional: ProfessionalFacts | None = None
 
 
 @attrs.frozen
@@ -365,13 +424,165 @@ def operator_reads_administrative(
     return None
 
 
-def default_rules() -> tuple[Rule, ...]:
-    """The rules in force, in the order they are asked."""
+#: What a professional may read in a record they have access to. The profil médical and the
+#: measures reach professionals as documents (the DOCPAT08 copy), not directly.
+_PROFESSIONAL_READS = frozenset({Action.DOCUMENT_READ, Action.DOCUMENT_SEARCH, Action.PATIENT_READ})
+_TREATING = frozenset({"treating_doctor", "extended"})
+
+
+def _professional(actor: Actor, facts: Facts) -> ProfessionalFacts | None:
+    if actor.kind is not ActorKind.PROFESSIONAL:
+        return None
+    return facts.professional or ProfessionalFacts()
+
+
+def professional_must_be_known(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """Only professionals the directory (RPPS) knows act on records."""
+    pro = _professional(actor, facts)
+    if pro is not None and not pro.registered and resource.patient_id is not None:
+        return Decision(False, "professional_must_be_known")
+    return None
+
+
+def blocked_professional(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """A professional the patient blocked has no access at all, with immediate effect."""
+    pro = _professional(actor, facts)
+    if pro is not None and pro.blocked:
+        return Decision(False, "blocked_by_patient")
+    return None
+
+
+def _access_rules(policy: AccessPolicy) -> tuple[Rule, ...]:
+    """The rules of professional reading, closed over the policy's settings."""
+
+    def emergency_declaration(
+        actor: Actor, action: Action, resource: Resource, facts: Facts
+    ) -> Decision | None:
+        """An emergency access may be declared unless the patient objected to it."""
+        pro = _professional(actor, facts)
+        if pro is None or actor.mode is AccessMode.NORMAL or action is not Action.EMERGENCY_ACCESS:
+            return None
+        if pro.object_emergency:
+            return Decision(False, "patient_objects_to_emergency_access")
+        return Decision(True, "emergency_declared")
+
+    def _emergency_document(pro: ProfessionalFacts, document: DocumentFacts) -> Decision | None:
+        if pro.mask_all or document.confidentiality == "V":
+            return Decision(False, "masked_including_emergency")
+        if not policy.matrix.allows(pro.profession or "", document.class_code, document.type_code):
+            return Decision(False, "matrix_of_habilitations")
+        return None
+
+    def emergency_access(
+        actor: Actor, action: Action, resource: Resource, facts: Facts
+    ) -> Decision | None:
+        """Bris de glace and SAMU regulation (L1111-17 I, R1111-48): only when the patient
+        did not object, while a declared emergency lasts, and never for what the patient
+        masked "including in emergencies"."""
+        pro = _professional(actor, facts)
+        if pro is None or actor.mode is AccessMode.NORMAL or action not in _PROFESSIONAL_READS:
+            return None
+        if pro.object_emergency:
+            return Decision(False, "patient_objects_to_emergency_access")
+        if not pro.emergency:
+            return Decision(False, "no_emergency_declared")
+        if facts.document is not None:
+            denied = _emergency_document(pro, facts.document)
+            if denied is not None:
+                return denied
+        return Decision(True, "emergency_access")
+
+    def care_team_declaration(
+        actor: Actor, action: Action, resource: Resource, facts: Facts
+    ) -> Decision | None:
+        """A professional taking part in the care declares it; refused when the patient
+        objects to all professional access."""
+        pro = _professional(actor, facts)
+        if pro is None or action is not Action.CARE_TEAM_JOIN:
+            return None
+        return Decision(not pro.object_all, "care_team_declaration")
+
+    def professional_needs_authorisation(
+        actor: Actor, action: Action, resource: Resource, facts: Facts
+    ) -> Decision | None:
+        """Care-team members are deemed authorised unless the patient objects; anyone else
+        needs the patient's explicit authorisation (R1111-46, R1111-32)."""
+        pro = _professional(actor, facts)
+        if pro is None or action not in _PROFESSIONAL_READS:
+            return None
+        if pro.object_all:
+            return Decision(False, "patient_objects_to_all_access")
+        if pro.grant is None:
+            return Decision(False, "no_authorisation")
+        return None
+
+    def matrix_of_habilitations(
+        actor: Actor, action: Action, resource: Resource, facts: Facts
+    ) -> Decision | None:
+        """Each profession reads only the document classes and types the matrix allows
+        (arrêté of 26 October 2023)."""
+        pro = _professional(actor, facts)
+        document = facts.document
+        if pro is None or document is None or action not in _PROFESSIONAL_READS:
+            return None
+        if policy.matrix.allows(pro.profession or "", document.class_code, document.type_code):
+            return None
+        return Decision(False, "matrix_of_habilitations")
+
+    def masked_from_professionals(
+        actor: Actor, action: Action, resource: Resource, facts: Facts
+    ) -> Decision | None:
+        """What the patient masked stays hidden from professionals (R1111-49), except from the
+        médecin traitant and those given the same rights, where the setting allows; masking
+        everything hides everything, from everyone."""
+        pro = _professional(actor, facts)
+        document = facts.document
+        if pro is None or document is None or action not in _PROFESSIONAL_READS:
+            return None
+        masked = document.masked or document.confidentiality == "V"
+        if pro.mask_all:
+            return Decision(False, "patient_masked_everything")
+        if masked and not (policy.treating_doctor_sees_masked and pro.grant in _TREATING):
+            return Decision(False, "masked_by_patient")
+        return None
+
+    def authorised_professional_reads(
+        actor: Actor, action: Action, resource: Resource, facts: Facts
+    ) -> Decision | None:
+        """An authorised professional reads what the rules above left visible."""
+        pro = _professional(actor, facts)
+        if pro is not None and pro.grant is not None and action in _PROFESSIONAL_READS:
+            return Decision(True, "authorised_professional")
+        return None
+
+    return (
+        emergency_declaration,
+        emergency_access,
+        care_team_declaration,
+        professional_needs_authorisation,
+        matrix_of_habilitations,
+        masked_from_professionals,
+        authorised_professional_reads,
+    )
+
+
+def default_rules(policy: AccessPolicy | None = None) -> tuple[Rule, ...]:
+    """The rules in force, in the order they are asked.
+
+    :param policy: the settings of the professional-access rules (defaults otherwise).
+    """
     return (
         operator_administers,
         space_must_be_open,
         deleted_documents_are_gone,
+        professional_must_be_known,
+        blocked_professional,
         author_manages_own_document,
+        *_access_rules(policy or AccessPolicy()),
         hidden_until_announcement,
         hidden_from_representatives,
         patient_owns_space,

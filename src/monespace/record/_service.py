@@ -32,7 +32,7 @@ from ._model import (
 )
 from ._parsers import ParsedDocument
 
-__all__ = ["RecordService"]
+__all__ = ["RecordService", "document_facts"]
 
 _BLOB_KIND = "document"
 _META_KIND = "document-meta"
@@ -68,6 +68,11 @@ def _check_time(name: str, moment: datetime | None) -> None:
         raise ValidationError(f"{name!r} must fall between {_YEARS[0]} and {_YEARS[-1]}")
 
 
+def document_facts(row: DocumentRow, now: datetime) -> DocumentFacts:
+    """The policy's view of a stored document version at *now*."""
+    return _document_facts(row, now)
+
+
 def _document_facts(row: DocumentRow, now: datetime) -> DocumentFacts:
     hidden = bool(row.flags & _INVISIBLE_PATIENT) and (
         row.release_at is None or now < row.release_at
@@ -79,6 +84,9 @@ def _document_facts(row: DocumentRow, now: datetime) -> DocumentFacts:
         hidden_from_patient=hidden,
         hidden_from_representatives=bool(row.flags & _INVISIBLE_REPRESENTANTS),
         deleted=row.status == DocumentStatus.DELETED,
+        class_code=row.class_code,
+        type_code=row.type_code,
+        confidentiality=row.confidentiality,
     )
 
 
@@ -151,8 +159,11 @@ class RecordService:
             flags, level = self._flags(
                 parsed, confidentiality, masked, hidden_from_patient, hidden_from_representatives
             )
+            # Fix: a professional depositing in the name of their establishment (an author
+            # this method accepts) could not hide a result from the patient: the check
+            # looked at the author's kind, and only PROFESSIONAL passed.
             if flags & (_INVISIBLE_PATIENT | _INVISIBLE_REPRESENTANTS) and (
-                document_author.kind is not AuthorKind.PROFESSIONAL
+                document_author.kind not in (AuthorKind.PROFESSIONAL, AuthorKind.ESTABLISHMENT)
             ):
                 raise ValidationError(
                     "only a professional may hide a document from the patient or from the "

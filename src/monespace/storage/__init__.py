@@ -4,6 +4,7 @@
 """
 
 from ._base import (
+    AccessRepository,
     AccountRepository,
     AuditRepository,
     BlobRepository,
@@ -36,6 +37,7 @@ from ._sqlite import LATEST_SCHEMA_VERSION, SQLiteStorage, sqlite_path_from_url
 
 __all__ = [
     "LATEST_SCHEMA_VERSION",
+    "AccessRepository",
     "AccountRepository",
     "AuditRepository",
     "BlobRepository",

@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import ClassVar, Self
 
+from ..access._model import AccessSettings, EmergencySession, Grant, Professional
 from ..accounts import Account, CodeRecord, ProofRecord, Representation
 from ..audit import AuditEvent
 from ._rows import (
@@ -31,6 +32,7 @@ from ._rows import (
 )
 
 __all__ = [
+    "AccessRepository",
     "AccountRepository",
     "AuditRepository",
     "BlobRepository",
@@ -406,6 +408,58 @@ class LedgerRepository(abc.ABC):
         """The ``imported`` lines of a patient, oldest first."""
 
 
+class AccessRepository(abc.ABC):
+    """Professionals, grants, blocks, settings and emergency sessions."""
+
+    @abc.abstractmethod
+    def put_professional(self, professional: Professional) -> None:
+        """Store or replace a directory entry."""
+
+    @abc.abstractmethod
+    def professional(self, rpps: str) -> Professional | None:
+        """The directory entry of *rpps*, or ``None``."""
+
+    @abc.abstractmethod
+    def put_grant(self, grant: Grant) -> None:
+        """Store or replace a grant (matched by patient, professional and kind)."""
+
+    @abc.abstractmethod
+    def grants(self, patient_id: str, professional_id: str | None = None) -> list[Grant]:
+        """A patient's grants (ended ones too), optionally for one professional."""
+
+    @abc.abstractmethod
+    def block(self, patient_id: str, professional_id: str, at: datetime) -> None:
+        """Record that the patient blocked the professional (idempotent)."""
+
+    @abc.abstractmethod
+    def unblock(self, patient_id: str, professional_id: str) -> bool:
+        """Lift a block; ``False`` if there was none."""
+
+    @abc.abstractmethod
+    def blocked(self, patient_id: str) -> list[str]:
+        """The professionals a patient blocked, in RPPS order."""
+
+    @abc.abstractmethod
+    def settings(self, patient_id: str) -> AccessSettings | None:
+        """A patient's settings, or ``None`` when never changed (defaults apply)."""
+
+    @abc.abstractmethod
+    def put_settings(self, settings: AccessSettings) -> None:
+        """Store or replace a patient's settings."""
+
+    @abc.abstractmethod
+    def add_emergency(self, session: EmergencySession, justification: bytes) -> None:
+        """Store an emergency session and its sealed justification."""
+
+    @abc.abstractmethod
+    def emergencies(self, patient_id: str, professional_id: str) -> list[EmergencySession]:
+        """The emergency sessions of a professional on a record, oldest first."""
+
+    @abc.abstractmethod
+    def mark_seen(self, patient_id: str, professional_id: str, at: datetime) -> bool:
+        """Remember that the professional read the record; ``True`` the first time."""
+
+
 class Transaction(abc.ABC):
     """One unit of work against a backend: commit together or not at all."""
 
@@ -422,6 +476,7 @@ class Transaction(abc.ABC):
     profile: EntryRepository
     measures: EntryRepository
     ledger: LedgerRepository
+    access: AccessRepository
 
 
 class StorageBackend(abc.ABC):

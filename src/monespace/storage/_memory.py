@@ -15,10 +15,12 @@ from typing import Any, ClassVar, Self
 
 import attrs
 
+from ..access._model import AccessSettings, EmergencySession, Grant, Professional
 from ..accounts import Account, CodeRecord, ProofRecord, Representation
 from ..audit import AuditEvent
 from ..errors import ConflictError, NotFoundError, StorageError
 from ._base import (
+    AccessRepository,
     AccountRepository,
     AuditRepository,
     BlobRepository,
@@ -68,6 +70,12 @@ class _State:
         self.profile: dict[str, EntryRow] = {}
         self.measures: dict[str, EntryRow] = {}
         self.ledger: list[LedgerRow] = []
+        self.professionals: dict[str, Professional] = {}
+        self.grants: dict[tuple[str, str, str], Grant] = {}
+        self.blocks: dict[tuple[str, str], datetime] = {}
+        self.access_settings: dict[str, AccessSettings] = {}
+        self.emergencies: dict[str, tuple[EmergencySession, bytes]] = {}
+        self.seen: dict[tuple[str, str], datetime] = {}
 
 
 class _Repo:
@@ -468,6 +476,66 @@ class _Ledger(_Repo, LedgerRepository):
         return [r for r in self._s.ledger if r.patient_id == patient_id and r.outcome == "imported"]
 
 
+class _Access(_Repo, AccessRepository):
+    def put_professional(self, professional: Professional) -> None:
+        self._set(self._s.professionals, professional.rpps, professional)
+
+    def professional(self, rpps: str) -> Professional | None:
+        return self._s.professionals.get(rpps)
+
+    def put_grant(self, grant: Grant) -> None:
+        key = (grant.patient_id, grant.professional_id, str(grant.kind))
+        self._set(self._s.grants, key, grant)
+
+    def grants(self, patient_id: str, professional_id: str | None = None) -> list[Grant]:
+        found = [
+            g
+            for (pid, pro, _), g in self._s.grants.items()
+            if pid == patient_id and (professional_id is None or pro == professional_id)
+        ]
+        return sorted(found, key=lambda g: (g.professional_id, g.kind, g.since))
+
+    def block(self, patient_id: str, professional_id: str, at: datetime) -> None:
+        if (patient_id, professional_id) not in self._s.blocks:
+            self._set(self._s.blocks, (patient_id, professional_id), at)
+
+    def unblock(self, patient_id: str, professional_id: str) -> bool:
+        key = (patient_id, professional_id)
+        old = self._s.blocks.pop(key, None)
+        if old is None:
+            return False
+        self._changed(lambda: self._s.blocks.__setitem__(key, old))
+        return True
+
+    def blocked(self, patient_id: str) -> list[str]:
+        return sorted(pro for pid, pro in self._s.blocks if pid == patient_id)
+
+    def settings(self, patient_id: str) -> AccessSettings | None:
+        return self._s.access_settings.get(patient_id)
+
+    def put_settings(self, settings: AccessSettings) -> None:
+        self._set(self._s.access_settings, settings.patient_id, settings)
+
+    def add_emergency(self, session: EmergencySession, justification: bytes) -> None:
+        if session.id in self._s.emergencies:
+            raise ConflictError("this emergency session already exists")
+        self._set(self._s.emergencies, session.id, (session, justification))
+
+    def emergencies(self, patient_id: str, professional_id: str) -> list[EmergencySession]:
+        found = [
+            s
+            for s, _ in self._s.emergencies.values()
+            if s.patient_id == patient_id and s.professional_id == professional_id
+        ]
+        return sorted(found, key=lambda s: (s.started_at, s.id))
+
+    def mark_seen(self, patient_id: str, professional_id: str, at: datetime) -> bool:
+        if (patient_id, professional_id) in self._s.seen:
+            return False
+        self._set(self._s.seen, (patient_id, professional_id), at)
+        return True
+
+
 class _MemoryTransaction(Transaction):
     def __init__(self, state: _State, *, writable: bool) -> None:
         self.state = state
@@ -486,6 +554,7 @@ class _MemoryTransaction(Transaction):
         self.profile = _Entries(self, state.profile)
         self.measures = _Entries(self, state.measures)
         self.ledger = _Ledger(self)
+        self.access = _Access(self)
 
     def record(self, undo: _Undo) -> None:
         if not self._writable:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from ..access._model import AccessSettings, EmergencySession, Grant, GrantKind, Professional
 from ..accounts import (
     Account,
     AccountState,
@@ -28,6 +29,7 @@ from ..actors import AccessMode, ActorKind
 from ..audit import AuditEvent, Outcome
 from ..errors import AuditIntegrityError, ConflictError, NotFoundError, StorageError
 from ._base import (
+    AccessRepository,
     AccountRepository,
     AuditRepository,
     BlobRepository,
@@ -894,6 +896,147 @@ class SqlLedger(_Repo, LedgerRepository):
         return [self._row(r) for r in rows]
 
 
+class SqlAccess(_Repo, AccessRepository):
+    _PRO = "rpps, profession, name, specialty, mssante, finess, establishment, assurance"
+    _GRANT = "patient_id, professional_id, kind, since, until, ended_at, granted_by"
+    _SESSION = "id, patient_id, professional_id, mode, started_at, expires_at"
+
+    def put_professional(self, professional: Professional) -> None:
+        self._exec(
+            f"INSERT INTO professionals ({self._PRO}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (rpps) DO UPDATE SET profession = excluded.profession, "
+            "name = excluded.name, specialty = excluded.specialty, mssante = excluded.mssante, "
+            "finess = excluded.finess, establishment = excluded.establishment, "
+            "assurance = excluded.assurance",
+            attrs.astuple(professional),
+        )
+
+    def professional(self, rpps: str) -> Professional | None:
+        r = self._exec(f"SELECT {self._PRO} FROM professionals WHERE rpps = ?", (rpps,)).fetchone()
+        return None if r is None else Professional(*r)
+
+    def put_grant(self, grant: Grant) -> None:
+        self._exec(
+            f"INSERT INTO access_grants ({self._GRANT}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (patient_id, professional_id, kind) DO UPDATE SET "
+            "since = excluded.since, until = excluded.until, ended_at = excluded.ended_at, "
+            "granted_by = excluded.granted_by",
+            (
+                grant.patient_id,
+                grant.professional_id,
+                str(grant.kind),
+                to_db_time(grant.since),
+                _opt_db_time(grant.until),
+                _opt_db_time(grant.ended_at),
+                grant.granted_by,
+            ),
+        )
+
+    def grants(self, patient_id: str, professional_id: str | None = None) -> list[Grant]:
+        query = f"SELECT {self._GRANT} FROM access_grants WHERE patient_id = ?"
+        params: list[Any] = [patient_id]
+        if professional_id is not None:
+            query += " AND professional_id = ?"
+            params.append(professional_id)
+        rows = self._exec(query + " ORDER BY professional_id, kind, since", params).fetchall()
+        return [
+            Grant(
+                r[0],
+                r[1],
+                GrantKind(r[2]),
+                from_db_time(r[3]),
+                _opt_time(r[4]),
+                _opt_time(r[5]),
+                r[6],
+            )
+            for r in rows
+        ]
+
+    def block(self, patient_id: str, professional_id: str, at: datetime) -> None:
+        self._exec(
+            "INSERT INTO access_blocks (patient_id, professional_id, since) VALUES (?, ?, ?) "
+            "ON CONFLICT (patient_id, professional_id) DO NOTHING",
+            (patient_id, professional_id, to_db_time(at)),
+        )
+
+    def unblock(self, patient_id: str, professional_id: str) -> bool:
+        cur = self._exec(
+            "DELETE FROM access_blocks WHERE patient_id = ? AND professional_id = ?",
+            (patient_id, professional_id),
+        )
+        return cur.rowcount == 1
+
+    def blocked(self, patient_id: str) -> list[str]:
+        rows = self._exec(
+            "SELECT professional_id FROM access_blocks WHERE patient_id = ? "
+            "ORDER BY professional_id",
+            (patient_id,),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def settings(self, patient_id: str) -> AccessSettings | None:
+        r = self._exec(
+            "SELECT patient_id, object_all, object_emergency, mask_all, notify_first_access "
+            "FROM access_settings WHERE patient_id = ?",
+            (patient_id,),
+        ).fetchone()
+        if r is None:
+            return None
+        return AccessSettings(r[0], bool(r[1]), bool(r[2]), bool(r[3]), bool(r[4]))
+
+    def put_settings(self, settings: AccessSettings) -> None:
+        self._exec(
+            "INSERT INTO access_settings (patient_id, object_all, object_emergency, mask_all, "
+            "notify_first_access) VALUES (?, ?, ?, ?, ?) ON CONFLICT (patient_id) DO UPDATE SET "
+            "object_all = excluded.object_all, object_emergency = excluded.object_emergency, "
+            "mask_all = excluded.mask_all, notify_first_access = excluded.notify_first_access",
+            (
+                settings.patient_id,
+                int(settings.object_all),
+                int(settings.object_emergency),
+                int(settings.mask_all),
+                int(settings.notify_first_access),
+            ),
+        )
+
+    def add_emergency(self, session: EmergencySession, justification: bytes) -> None:
+        self._insert(
+            f"INSERT INTO emergency_sessions ({self._SESSION}, justification) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                session.id,
+                session.patient_id,
+                session.professional_id,
+                str(session.mode),
+                to_db_time(session.started_at),
+                to_db_time(session.expires_at),
+                justification,
+            ),
+            "this emergency session already exists",
+        )
+
+    def emergencies(self, patient_id: str, professional_id: str) -> list[EmergencySession]:
+        rows = self._exec(
+            f"SELECT {self._SESSION} FROM emergency_sessions "
+            "WHERE patient_id = ? AND professional_id = ? ORDER BY started_at, id",
+            (patient_id, professional_id),
+        ).fetchall()
+        return [
+            EmergencySession(
+                r[0], r[1], r[2], AccessMode(r[3]), from_db_time(r[4]), from_db_time(r[5])
+            )
+            for r in rows
+        ]
+
+    def mark_seen(self, patient_id: str, professional_id: str, at: datetime) -> bool:
+        cur = self._exec(
+            "INSERT INTO access_seen (patient_id, professional_id, first_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (patient_id, professional_id) DO NOTHING",
+            (patient_id, professional_id, to_db_time(at)),
+        )
+        return cur.rowcount == 1
+
+
 class SqlTransaction(Transaction):
     """A transaction whose repositories all run on one cursor."""
 
@@ -912,3 +1055,4 @@ class SqlTransaction(Transaction):
         self.profile = SqlEntries(cursor, dialect, "profile_entries")
         self.measures = SqlEntries(cursor, dialect, "measures")
         self.ledger = SqlLedger(cursor, dialect)
+        self.access = SqlAccess(cursor, dialect)

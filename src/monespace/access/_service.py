@@ -1,0 +1,513 @@
+"""``space.access``: professionals, the patient's controls, emergency access, the access
+history the patient reads, and explanations of every decision."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from .._core import Core, Unit, new_id
+from ..accounts._service import read_identity
+from ..actors import AccessMode, Actor, ActorKind
+from ..audit import AuditEvent, Outcome
+from ..errors import AccessDeniedError, NotFoundError, ValidationError
+from ..identity import RPPS
+from ..record._service import document_facts
+from ._model import AccessSettings, EmergencySession, Grant, GrantKind, Professional
+from ._policy import AccessPolicy, Action, Decision, DocumentFacts, Facts, Resource, decide
+
+__all__ = ["AccessService", "Explanation", "HistoryEntry"]
+
+_JUSTIFICATION = "emergency-justification"
+_MIN_JUSTIFICATION = 10
+
+
+@attrs.frozen
+class Explanation:
+    """Why the policy decides as it does for one actor, action and resource."""
+
+    allowed: bool
+    rule: str
+    facts: Facts
+
+
+@attrs.frozen
+class HistoryEntry:
+    """One line of the access history, in plain terms, for the patient.
+
+    :param who: "vous", "votre représentant légal", "Dr ... (Médecin)", "Assurance Maladie"...
+    :param what: what was done, in words ("a consulté un document", "a ajouté un document").
+    :param mode: ``normal``, ``emergency`` (bris de glace) or ``regulation`` (SAMU).
+    """
+
+    at: datetime
+    who: str
+    actor_kind: str
+    what: str
+    mode: str
+    outcome: str
+    target_id: str | None
+
+
+_WHAT = {
+    "document.read": "a consulté un document",
+    "document.search": "a consulté la liste de vos documents",
+    "document.add": "a ajouté un document",
+    "document.mask": "a masqué un document",
+    "document.unmask": "a rendu visible un document",
+    "document.release": "a rendu visible un résultat après la consultation d'annonce",
+    "document.replace": "a remplacé un document",
+    "document.delete": "a supprimé un document",
+    "dmp.import": "a repris un document de votre ancien DMP",
+    "patient.read": "a consulté vos données administratives",
+    "profile.read": "a consulté votre profil médical",
+    "profile.write": "a modifié votre profil médical",
+    "measure.read": "a consulté vos mesures",
+    "measure.write": "a ajouté une mesure",
+    "access.emergency": "a accédé à votre dossier en urgence",
+    "access.authorise": "a autorisé un professionnel",
+    "access.revoke": "a retiré une autorisation",
+    "access.block": "a bloqué un professionnel",
+    "access.unblock": "a débloqué un professionnel",
+    "access.care_team": "s'est déclaré dans votre équipe de soins",
+    "access.treating_doctor": "a déclaré un médecin traitant",
+    "access.settings": "a modifié vos paramètres d'accès",
+    "account.activate": "a activé l'espace",
+    "account.close": "a fermé l'espace",
+    "account.login": "s'est connecté",
+    "access.read": "a consulté vos paramètres d'accès",
+    "access.manage": "a modifié vos paramètres d'accès",
+    "access.explain": "a vérifié une règle d'accès (diagnostic)",
+    "audit.read": "a consulté l'historique des accès",
+    "content.read": "a consulté un contenu",
+    "content.write": "a ajouté un contenu",
+    "patient.register": "a enregistré votre identité",
+    "account.invite": "vous a envoyé l'information et un code provisoire",
+    "account.create": "a ouvert l'espace",
+    "code.issue": "a émis un code provisoire",
+    "notification.send": "vous a envoyé une notification",
+}
+
+
+class AccessService:
+    """``space.access``: who may read a record, under the patient's control.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+        core.first_read = self._first_read
+
+    def _first_read(self, unit: Unit, patient_id: str, rpps: str) -> None:
+        """Tell the holder the first time a professional reads their record (a configurable
+        feature: on by default, and unconfirmed for the real service)."""
+        settings = unit.tx.access.settings(patient_id) or AccessSettings(patient_id)
+        identity = read_identity(self._core, unit.tx, patient_id)
+        if not settings.notify_first_access or identity is None or not identity.contact.email:
+            return
+        unit.notify(
+            channel="email",
+            recipient=identity.contact.email,
+            subject="Un nouveau professionnel a consulté votre dossier",
+            body=(
+                "Un professionnel de santé a consulté votre dossier médical pour la première "
+                "fois.\nVous pouvez voir qui et quand dans l'historique des accès, et bloquer "
+                "un professionnel dans vos paramètres.\n"
+            ),
+            kind="first-access",
+            patient_id=patient_id,
+        )
+
+    # --- the directory ------------------------------------------------------------------------
+
+    def register_professional(self, actor: Actor, professional: Professional) -> Professional:
+        """Add or update a professional in the directory (the RPPS). Operator only.
+
+        :raises InvalidRPPSError: when the RPPS number is invalid.
+        """
+        checked = attrs.evolve(professional, rpps=RPPS.parse(professional.rpps).value)
+        with self._core.unit() as unit:
+            resource = Resource(None, "professional", checked.rpps)
+            decision = unit.authorize(actor, Action.DIRECTORY_MANAGE, resource)
+            unit.tx.access.put_professional(checked)
+            unit.record(actor, Action.DIRECTORY_MANAGE, resource, decision)
+            return checked
+
+    def professional(self, rpps: str) -> Professional:
+        """A professional of the directory (public data: the RPPS is a public directory).
+
+        :raises NotFoundError: when the directory does not know them.
+        """
+        with self._core.storage.read() as tx:
+            found = tx.access.professional(rpps)
+        if found is None:
+            raise NotFoundError("no professional with this RPPS number")
+        return found
+
+    # --- the professional's side ------------------------------------------------------------
+
+    def join_care_team(self, actor: Actor, patient_id: str) -> Grant:
+        """A professional declares taking part in the patient's care: as a care-team member
+        they are deemed authorised, unless the patient objects or blocks them (R1111-46).
+        The patient sees it in their history and can block them at any time."""
+        if actor.kind is not ActorKind.PROFESSIONAL:
+            raise ValidationError("only a professional joins a care team")
+        return self._grant(
+            actor, patient_id, actor.id, kind=GrantKind.CARE_TEAM, event="access.care_team"
+        )
+
+    def break_glass(
+        self,
+        actor: Actor,
+        patient_id: str,
+        *,
+        justification: str,
+        mode: AccessMode = AccessMode.EMERGENCY,
+    ) -> EmergencySession:
+        """Open an emergency access (bris de glace, or SAMU regulation) to a record.
+
+        Refused when the patient objected to emergency access. The justification is required
+        and kept (sealed). The access lasts ``Settings.access.emergency_duration``; the
+        professional then reads with ``Actor(..., mode=mode)``. The patient and their
+        médecin traitant are told afterwards (R1111-48), without any health content.
+
+        :raises AccessDeniedError: when the patient objected, or the actor may not.
+        :raises ValidationError: when the justification is missing or the mode is normal.
+        """
+        if mode is AccessMode.NORMAL:
+            raise ValidationError("an emergency access is in emergency or regulation mode")
+        if len(justification.strip()) < _MIN_JUSTIFICATION:
+            raise ValidationError(
+                f"an emergency access needs a written justification "
+                f"(at least {_MIN_JUSTIFICATION} characters)"
+            )
+        emergency_actor = attrs.evolve(actor, mode=mode)
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "emergency")
+            decision = unit.authorize(emergency_actor, Action.EMERGENCY_ACCESS, resource)
+            duration = self._core.settings.access.emergency_duration
+            session = EmergencySession(
+                new_id(), patient_id, actor.id, mode, unit.now, unit.now + duration
+            )
+            sealed = self._core.keyring.seal(
+                unit.tx, patient_id, _JUSTIFICATION, session.id, justification.encode()
+            )
+            unit.tx.access.add_emergency(session, sealed)
+            unit.record(
+                emergency_actor,
+                "access.emergency",
+                Resource(patient_id, "emergency", session.id),
+                decision,
+                purpose="ETREAT",
+            )
+            self._tell_about_emergency(unit, patient_id)
+            return session
+
+    def _tell_about_emergency(self, unit: Unit, patient_id: str) -> None:
+        body = (
+            "Un professionnel de santé a accédé à votre dossier médical en situation "
+            "d'urgence.\nConsultez l'historique des accès dans Mon espace santé.\n"
+        )
+        identity = read_identity(self._core, unit.tx, patient_id)
+        if identity is not None and identity.contact.email:
+            unit.notify(
+                channel="email",
+                recipient=identity.contact.email,
+                subject="Accès d'urgence à votre dossier médical",
+                body=body,
+                kind="emergency-access",
+                patient_id=patient_id,
+            )
+        for grant in unit.tx.access.grants(patient_id):
+            if grant.kind is GrantKind.TREATING_DOCTOR and grant.active(unit.now):
+                doctor = unit.tx.access.professional(grant.professional_id)
+                if doctor is not None and doctor.mssante:
+                    unit.notify(
+                        channel="mssante",
+                        recipient=doctor.mssante,
+                        subject="Accès d'urgence au dossier d'un de vos patients",
+                        body="Un accès d'urgence a eu lieu au dossier d'un de vos patients.\n",
+                        kind="emergency-access-doctor",
+                        patient_id=patient_id,
+                    )
+
+    # --- the patient's controls ---------------------------------------------------------------
+
+    def authorise(
+        self, actor: Actor, patient_id: str, rpps: str, *, until: datetime | None = None
+    ) -> Grant:
+        """Authorise a professional to read the record, permanently or until *until*."""
+        return self._grant(
+            actor,
+            patient_id,
+            rpps,
+            kind=GrantKind.AUTHORISED,
+            event="access.authorise",
+            until=until,
+        )
+
+    def declare_treating_doctor(self, actor: Actor, patient_id: str, rpps: str) -> Grant:
+        """Declare the médecin traitant (a physician); a previous one stops being it."""
+        with self._core.storage.read() as tx:
+            doctor = tx.access.professional(rpps)
+        if doctor is not None and doctor.profession != "10":
+            raise ValidationError("the médecin traitant is a physician")
+        return self._grant(
+            actor, patient_id, rpps, kind=GrantKind.TREATING_DOCTOR, event="access.treating_doctor"
+        )
+
+    def grant_extended_rights(self, actor: Actor, patient_id: str, rpps: str) -> Grant:
+        """Give a professional the same rights as the médecin traitant."""
+        return self._grant(
+            actor, patient_id, rpps, kind=GrantKind.EXTENDED, event="access.authorise"
+        )
+
+    def revoke(self, actor: Actor, patient_id: str, rpps: str) -> int:
+        """End every grant of a professional on the record, at once. Returns how many."""
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "grant", rpps)
+            decision = unit.authorize(actor, Action.ACCESS_MANAGE, resource)
+            ended = 0
+            for grant in unit.tx.access.grants(patient_id, rpps):
+                if grant.ended_at is None:
+                    unit.tx.access.put_grant(attrs.evolve(grant, ended_at=unit.now))
+                    ended += 1
+            unit.record(actor, "access.revoke", resource, decision)
+            return ended
+
+    def block(self, actor: Actor, patient_id: str, rpps: str) -> None:
+        """Block a professional: no access at all, with immediate effect, whatever the grants."""
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "block", rpps)
+            decision = unit.authorize(actor, Action.ACCESS_MANAGE, resource)
+            unit.tx.access.block(patient_id, rpps, unit.now)
+            unit.record(actor, "access.block", resource, decision)
+
+    def unblock(self, actor: Actor, patient_id: str, rpps: str) -> bool:
+        """Lift a block. Returns whether there was one."""
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "block", rpps)
+            decision = unit.authorize(actor, Action.ACCESS_MANAGE, resource)
+            lifted = unit.tx.access.unblock(patient_id, rpps)
+            unit.record(actor, "access.unblock", resource, decision)
+            return lifted
+
+    def settings(self, actor: Actor, patient_id: str) -> AccessSettings:
+        """The patient's access settings (the defaults until changed)."""
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "access-settings")
+            decision = unit.authorize(actor, Action.ACCESS_READ, resource)
+            found = unit.tx.access.settings(patient_id) or AccessSettings(patient_id)
+            unit.record(actor, Action.ACCESS_READ, resource, decision)
+            return found
+
+    def update_settings(
+        self,
+        actor: Actor,
+        patient_id: str,
+        *,
+        object_all: bool | None = None,
+        object_emergency: bool | None = None,
+        mask_all: bool | None = None,
+        notify_first_access: bool | None = None,
+    ) -> AccessSettings:
+        """Change the patient's access settings; the change applies to the next request."""
+        changes = {
+            name: value
+            for name, value in {
+                "object_all": object_all,
+                "object_emergency": object_emergency,
+                "mask_all": mask_all,
+                "notify_first_access": notify_first_access,
+            }.items()
+            if value is not None
+        }
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "access-settings")
+            decision = unit.authorize(actor, Action.ACCESS_MANAGE, resource)
+            current = unit.tx.access.settings(patient_id) or AccessSettings(patient_id)
+            updated = AccessSettings(
+                patient_id,
+                changes.get("object_all", current.object_all),
+                changes.get("object_emergency", current.object_emergency),
+                changes.get("mask_all", current.mask_all),
+                changes.get("notify_first_access", current.notify_first_access),
+            )
+            unit.tx.access.put_settings(updated)
+            unit.record(actor, "access.settings", resource, decision)
+            return updated
+
+    def authorisations(self, actor: Actor, patient_id: str) -> list[Grant]:
+        """The grants of a record, current and past: the list of professionals with access."""
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "grant")
+            decision = unit.authorize(actor, Action.ACCESS_READ, resource)
+            grants = unit.tx.access.grants(patient_id)
+            unit.record(actor, Action.ACCESS_READ, resource, decision)
+            return grants
+
+    def blocked(self, actor: Actor, patient_id: str) -> list[str]:
+        """The RPPS numbers of the professionals the patient blocked."""
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "block")
+            decision = unit.authorize(actor, Action.ACCESS_READ, resource)
+            blocked = unit.tx.access.blocked(patient_id)
+            unit.record(actor, Action.ACCESS_READ, resource, decision)
+            return blocked
+
+    def _grant(
+        self,
+        actor: Actor,
+        patient_id: str,
+        rpps: str,
+        *,
+        kind: GrantKind,
+        event: str,
+        until: datetime | None = None,
+    ) -> Grant:
+        number = RPPS.parse(rpps).value
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "grant", number)
+            action = Action.CARE_TEAM_JOIN if kind is GrantKind.CARE_TEAM else Action.ACCESS_MANAGE
+            decision = unit.authorize(actor, action, resource)
+            if unit.tx.access.professional(number) is None:
+                raise NotFoundError("no professional with this RPPS number")
+            if until is not None and until <= unit.now:
+                raise ValidationError("'until' must be in the future")
+            if kind is GrantKind.TREATING_DOCTOR:
+                for old in unit.tx.access.grants(patient_id):
+                    if old.kind is kind and old.ended_at is None:
+                        unit.tx.access.put_grant(attrs.evolve(old, ended_at=unit.now))
+            grant = Grant(patient_id, number, kind, unit.now, until, None, actor.id)
+            unit.tx.access.put_grant(grant)
+            unit.record(actor, event, resource, decision)
+            return grant
+
+    # --- history and explanations -----------------------------------------------------------
+
+    def history(
+        self, actor: Actor, patient_id: str, *, after_seq: int = 0, limit: int = 200
+    ) -> list[HistoryEntry]:
+        """The access history of a record in plain terms, newest last: every read, addition,
+        denial, masking, authorisation change and emergency access (L1111-19, R1111-43)."""
+        events = self._core_history(actor, patient_id, after_seq, limit)
+        with self._core.storage.read() as tx:
+            names: dict[str, str] = {}
+            for event in events:
+                if event.actor_kind is ActorKind.PROFESSIONAL and event.actor_id not in names:
+                    pro = tx.access.professional(event.actor_id)
+                    names[event.actor_id] = (
+                        f"{pro.name} ({pro.profession_name})" if pro else event.actor_id
+                    )
+        return [self._entry(event, patient_id, names) for event in events]
+
+    def _core_history(
+        self, actor: Actor, patient_id: str, after_seq: int, limit: int
+    ) -> list[AuditEvent]:
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "history")
+            decision = unit.authorize(actor, Action.AUDIT_READ, resource)
+            events = unit.tx.audit.for_patient(patient_id, after_seq=after_seq, limit=limit)
+            unit.record(actor, Action.AUDIT_READ, resource, decision)
+            return events
+
+    @staticmethod
+    def _entry(event: AuditEvent, patient_id: str, names: dict[str, str]) -> HistoryEntry:
+        if event.actor_kind is ActorKind.PATIENT:
+            who = "vous" if event.actor_id == patient_id else "une autre personne"
+        elif event.actor_kind is ActorKind.REPRESENTATIVE:
+            who = "votre représentant légal"
+        elif event.actor_kind is ActorKind.PROFESSIONAL:
+            who = names.get(event.actor_id, event.actor_id)
+        elif event.actor_kind is ActorKind.APP:
+            who = f"l'application {event.actor_id}"
+        else:
+            who = "l'Assurance Maladie"
+        what = _WHAT.get(event.action, event.action)
+        if event.outcome is Outcome.DENIED:
+            what = f"s'est vu refuser l'accès ({what})"
+        return HistoryEntry(
+            event.at,
+            who,
+            str(event.actor_kind),
+            what,
+            str(event.mode),
+            str(event.outcome),
+            event.target_id,
+        )
+
+    def explain(
+        self, actor: Actor, action: Action | str, *, patient_id: str, document_id: str | None = None
+    ) -> Explanation:
+        """The decision the policy would take, the rule that takes it, and the facts it used.
+
+        An explanation reveals the patient's settings: it is for the operator and developers,
+        through trusted code (the command line, tests), never for another user. It changes
+        nothing and is recorded in the audit trail as the operator's act.
+        """
+        with self._core.unit() as unit:
+            facts, resource = self._facts_for(unit, actor, patient_id, document_id)
+            decision: Decision = decide(actor, Action(action), resource, facts, self._core.rules)
+            unit.record(
+                Actor.system("explain"),
+                Action.ACCESS_EXPLAIN,
+                Resource(patient_id, "explanation", actor.id),
+                decision.rule,
+            )
+            return Explanation(decision.allowed, decision.rule, facts)
+
+    def _facts_for(
+        self, unit: Unit, actor: Actor, patient_id: str, document_id: str | None
+    ) -> tuple[Facts, Resource]:
+        resource = Resource(patient_id, "document" if document_id else "record", document_id)
+        document: DocumentFacts | None = None
+        if document_id is not None:
+            row = unit.tx.documents.get(document_id)
+            if row is None or row.patient_id != patient_id:
+                raise NotFoundError("no such document in this record")
+            document = document_facts(row, unit.now)
+        return attrs.evolve(unit.facts(actor, resource), document=document), resource
+
+    def who_can_see(self, actor: Actor, document_id: str) -> list[str]:
+        """The kinds of actors who can read a document now, in words: the holder, their
+        representatives, the author, the médecin traitant, authorised professionals (by
+        profession), professionals in an emergency. Operator or holder."""
+        with self._core.unit() as unit:
+            row = unit.tx.documents.get(document_id)
+            if row is None:
+                raise AccessDeniedError("deny_by_default")
+            resource = Resource(row.patient_id, "document", document_id)
+            decision = unit.authorize(actor, Action.ACCESS_READ, resource)
+            unit.record(actor, Action.ACCESS_READ, resource, decision)
+            doc = document_facts(row, unit.now)
+            settings = unit.tx.access.settings(row.patient_id) or AccessSettings(row.patient_id)
+        return _who_can_see(doc, settings, self._core.settings.access)
+
+
+def _who_can_see(doc: DocumentFacts, settings: AccessSettings, policy: AccessPolicy) -> list[str]:
+    if doc.deleted:
+        return []
+    seen: list[str] = []
+    if not doc.hidden_from_patient:
+        seen.append("the holder")
+        if not doc.hidden_from_representatives:
+            seen.append("the holder's legal representatives")
+    seen.append(f"its author ({doc.author_kind} {doc.author_id})")
+    masked = doc.masked or doc.confidentiality == "V" or settings.mask_all
+    if not settings.object_all and not settings.mask_all:
+        professions = sorted(
+            profession
+            for profession, classes in policy.matrix.classes.items()
+            if doc.class_code in classes
+            and doc.type_code not in policy.matrix.denied_types.get(profession, frozenset())
+        )
+        if masked and policy.treating_doctor_sees_masked:
+            seen.append("the médecin traitant and professionals with the same rights")
+        elif not masked:
+            names = ", ".join(professions)
+            seen.append(f"authorised professionals of these professions: {names}")
+    if not settings.object_emergency and not settings.mask_all and doc.confidentiality != "V":
+        seen.append("professionals in a declared emergency (bris de glace, SAMU)")
+    return seen
