@@ -28,6 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ..access import AccessSettings, EmergencySession, Grant, GrantKind, Professional
 from ..accounts import (
     Account,
     AccountState,
@@ -539,6 +540,49 @@ class StorageContract:
         with storage.read() as tx:
             assert tx.measures.get("e1") == EntryRow("e1", "p000001", "weight", T0, b"changed")
             assert tx.profile.for_patient("p000001") == []
+
+    # --- access ----------------------------------------------------------------------------
+
+    def test_access_directory_grants_blocks_settings_sessions(
+        self, storage: StorageBackend
+    ) -> None:
+        doctor = Professional("10000000017", "10", "Dr Martin", mssante="m@medecin.mssante.fr")
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            tx.access.put_professional(doctor)
+            tx.access.put_professional(attrs.evolve(doctor, name="Dr Martin-Durand"))
+            grant = Grant("p000001", doctor.rpps, GrantKind.AUTHORISED, T0, T0 + timedelta(days=1))
+            tx.access.put_grant(grant)
+            tx.access.put_grant(attrs.evolve(grant, ended_at=T0 + timedelta(hours=1)))
+            tx.access.put_grant(Grant("p000001", doctor.rpps, GrantKind.TREATING_DOCTOR, T0))
+            tx.access.block("p000001", doctor.rpps, T0)
+            tx.access.block("p000001", doctor.rpps, T0 + timedelta(days=1))
+            tx.access.put_settings(AccessSettings("p000001", object_emergency=True))
+            session = EmergencySession(
+                "e1", "p000001", doctor.rpps, AccessMode.EMERGENCY, T0, T0 + timedelta(hours=24)
+            )
+            tx.access.add_emergency(session, b"sealed")
+            assert tx.access.mark_seen("p000001", doctor.rpps, T0)
+            assert not tx.access.mark_seen("p000001", doctor.rpps, T0)
+        with storage.read() as tx:
+            stored = tx.access.professional(doctor.rpps)
+            assert stored is not None
+            assert stored.name == "Dr Martin-Durand"
+            assert tx.access.professional("nobody") is None
+            grants = tx.access.grants("p000001", doctor.rpps)
+            assert [(g.kind, g.ended_at) for g in grants] == [
+                (GrantKind.AUTHORISED, T0 + timedelta(hours=1)),
+                (GrantKind.TREATING_DOCTOR, None),
+            ]
+            assert tx.access.blocked("p000001") == [doctor.rpps]
+            assert tx.access.settings("p000001") == AccessSettings("p000001", object_emergency=True)
+            assert tx.access.settings("p000002") is None
+            assert tx.access.emergencies("p000001", doctor.rpps) == [session]
+        with storage.write() as tx:
+            assert tx.access.unblock("p000001", doctor.rpps)
+            assert not tx.access.unblock("p000001", doctor.rpps)
+        with storage.read() as tx:
+            assert tx.access.blocked("p000001") == []
 
     # --- properties ----------------------------------------------------------------------
 
