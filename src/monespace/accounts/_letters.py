@@ -1,4 +1,5 @@
-"""The texts sent to people: invitation, new code, majority. In French, as sent in France.
+"""The texts sent to people: invitation, new code, majority, suspension. In French, as sent
+in France.
 
 The invitation carries what CSP R1111-28 requires: what the space is and how it relates to
 the DMP, the right to object and how to exercise it, how to close the space. None of these
@@ -12,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-__all__ = ["Letter", "code_letter", "invitation_letter", "majority_letter"]
+__all__ = ["Letter", "code_letter", "invitation_letter", "majority_letter", "suspension_letter"]
 
 _PARIS = ZoneInfo("Europe/Paris")
 
@@ -95,3 +96,21 @@ Il est valable jusqu'au {_day(code_expires)}, une seule fois.
 Ce message ne contient aucune donnée de santé.
 """
     return Letter("Vous gérez désormais votre espace Mon espace santé", body)
+
+
+def suspension_letter(*, objection_deadline: datetime) -> Letter:
+    """The notice of a suspension by the operator (R1111-36): the six weeks to object run
+    from its sending."""
+    body = f"""Bonjour,
+
+L'Assurance Maladie a suspendu l'accès à votre espace Mon espace santé, à la suite d'un
+dysfonctionnement grave ou d'une utilisation frauduleuse qu'elle n'a pas pu corriger.
+
+Vous pouvez vous opposer à cette suspension jusqu'au {_day(objection_deadline)}, en ligne ou
+par téléphone au 3422 : l'accès à votre espace est alors rétabli. Sans opposition de votre
+part à cette date, l'espace est fermé ; ses données sont archivées dix ans puis supprimées.
+
+Ce message ne contient aucune donnée de santé.
+L'Assurance Maladie
+"""
+    return Letter("Votre espace Mon espace santé est suspendu", body)

@@ -32,7 +32,13 @@ from ..identity import NIR
 from ..storage import PatientRow, Transaction
 from . import _lifecycle as rules
 from ._codes import AttemptPolicy, CodeRecord, generate_code, hash_code
-from ._letters import Letter, code_letter, invitation_letter, majority_letter
+from ._letters import (
+    Letter,
+    code_letter,
+    invitation_letter,
+    majority_letter,
+    suspension_letter,
+)
 from ._lifecycle import Account, AccountState, Channel, LifecycleRules
 from ._model import Contact, Invitation, Patient, PatientIdentity
 from ._proofs import OppositionProof, public_key_bytes, sign_opposition
@@ -340,7 +346,21 @@ class AccountService:
     def suspend(self, actor: Actor, patient_id: str) -> Account:
         """Suspend a space (fraud, serious malfunction). Operator only. The holder is told
         and has six weeks to object before the space closes (R1111-36)."""
-        return self._transition(actor, Action.ACCOUNT_SUSPEND, patient_id, rules.suspend)
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "account", patient_id)
+            decision = unit.authorize(actor, Action.ACCOUNT_SUSPEND, resource)
+            account = rules.suspend(self._account(unit, patient_id), unit.now, self.lifecycle)
+            self._save(unit, account)
+            # Fixed: the notice was never sent, although the six weeks to object run from
+            # "the sending of that notice" (R1111-36) and the space closes by itself after
+            # them. Sent to whoever is written to about the space, when anyone can be.
+            contact, _ = self._addressee(unit, patient_id)
+            if contact.email or contact.postal_address:
+                assert account.suspension_deadline is not None
+                letter = suspension_letter(objection_deadline=account.suspension_deadline)
+                self._send(unit, patient_id, contact, letter, kind="suspension")
+            unit.record(actor, Action.ACCOUNT_SUSPEND, resource, decision)
+            return account
 
     def record_death(self, actor: Actor, patient_id: str, died_on: date) -> Account:
         """Record a death: the space is closed and archived (assumption, configurable through
