@@ -8,21 +8,26 @@ six weeks are over. The clock is moved, not waited for.
 
 from __future__ import annotations
 
+import base64
 import random
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from xml.sax.saxutils import escape, quoteattr
 
 import attrs
 
 from .._space import Space
+from ..access import Professional
 from ..accounts import AccountState, PatientIdentity, RepresentationKind
-from ..actors import Actor
+from ..actors import Actor, ActorKind
 from ..clock import ManualClock
 from ..errors import ValidationError
+from ..identity import RPPS
+from ..record import LOINC, TRE_A05_TYPE, Code
 from ._population import synthetic_identities
 
-__all__ = ["DemoLogin", "DemoSummary", "seed_demo"]
+__all__ = ["DemoLogin", "DemoProfessional", "DemoSummary", "seed_demo"]
 
 #: Share of people who object (about 1.5 % did in 2022: docs/domain-rules.md §8).
 OPPOSITION_RATE = 0.015
@@ -32,17 +37,38 @@ ACTIVATION_RATE = 0.30
 
 @attrs.frozen(repr=False)
 class DemoLogin:
-    """What a person types to activate their space (synthetic data only)."""
+    """What a person types to log in, or to activate their space (synthetic data only).
+
+    :param role: ``"patient"`` (an active space with a full record), ``"representative"``
+        (an active parent who reaches a child's space from the same login) or
+        ``"activation"`` (a space that opened by itself, with a provisional *code*).
+    :param represents: the spaces the person reaches as a legal representative.
+    """
 
     role: str
     patient_id: str
     nir: str
     vitale_serial: str
     birth_date: date
-    code: str
+    code: str | None = None
+    represents: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"DemoLogin(role={self.role!r}, patient_id={self.patient_id!r})"
+
+
+@attrs.frozen
+class DemoProfessional:
+    """A professional of the demo's directory, and their place in the demo records.
+
+    :param role: ``"treating_doctor"`` (of the demo patient), ``"care_team"``, ``"specialist"`` or
+        ``"unauthorised"`` (no access to anyone: try the emergency access with them).
+    """
+
+    rpps: str
+    name: str
+    profession: str
+    role: str
 
 
 @attrs.frozen
@@ -53,6 +79,12 @@ class DemoSummary:
     states: dict[str, int]
     representations: int
     logins: tuple[DemoLogin, ...]
+    professionals: tuple[DemoProfessional, ...] = ()
+    documents: int = 0
+
+    def login(self, role: str) -> DemoLogin | None:
+        """The first login of *role*, if the population had one."""
+        return next((login for login in self.logins if login.role == role), None)
 
 
 def seed_demo(
@@ -96,7 +128,6 @@ def seed_demo(
     space.accounts.invite_registered(operator)
 
     clock.set(today - timedelta(days=45))
-    logins: list[DemoLogin] = []
     for pid, identity in people:
         draw = rng.random()
         if draw < OPPOSITION_RATE:
@@ -108,19 +139,16 @@ def seed_demo(
     space.accounts.tick()
     space.dispatch(limit=10 * count + 100)
 
-    for pid, identity in people:
-        account = space.accounts.account(operator, pid)
-        if account.state is AccountState.ACTIVE:
-            continue
-        if account.state is AccountState.CREATED and not _has_guardian(space, pid):
-            logins.append(DemoLogin("patient", pid, **_proof(space, operator, pid, identity)))
-            break
-    _feed(space, operator, people)
+    professionals = _register_professionals(space, operator)
+    logins = _demo_logins(space, operator, people, today.date())
+    documents = _feed(space, operator, people, logins, professionals, rng)
     return DemoSummary(
         patients=len(people),
         states=space.accounts.count_by_state(),
         representations=links,
         logins=tuple(logins),
+        professionals=tuple(professionals),
+        documents=documents,
     )
 
 
@@ -150,13 +178,348 @@ def _proof(
     }
 
 
-def _feed(space: Space, operator: Actor, people: list[tuple[str, PatientIdentity]]) -> None:
-    """The health insurer feeds each open space with its reimbursement history."""
-    for pid, _ in people:
-        if space.accounts.account(operator, pid).is_open:
-            space.contents.put(
-                operator,
-                pid,
-                b"Historique de remboursements (synthetique)\n",
-                media_type="text/plain",
-            )
+# --- the directory and the logins -------------------------------------------------------------
+
+#: (RPPS prefix, name, profession, specialty, role). Valid RPPS numbers (Luhn key appended).
+_PROFESSIONALS = (
+    ("1000311234", "Dr Claire Martin", "10", "SM26", "treating_doctor"),
+    ("1000322345", "Marc Lefèvre", "21", None, "care_team"),
+    ("1000333456", "Dr Sophie Bernard", "10", "SM04", "specialist"),
+    ("1000344567", "Inès Moreau", "60", None, "care_team"),
+    ("1000355678", "Dr Hugo Petit", "10", "SM26", "unauthorised"),
+)
+
+
+def _register_professionals(space: Space, operator: Actor) -> list[DemoProfessional]:
+    registered = []
+    for prefix, name, profession, specialty, role in _PROFESSIONALS:
+        rpps = RPPS.build(prefix).value
+        space.access.register_professional(
+            operator,
+            Professional(
+                rpps,
+                profession,
+                name,
+                specialty=specialty,
+                mssante=f"{rpps}@demo.mssante.example",
+            ),
+        )
+        registered.append(DemoProfessional(rpps, name, profession, role))
+    return registered
+
+
+def _login_of(
+    space: Space, operator: Actor, role: str, pid: str, identity: PatientIdentity, **extra: Any
+) -> DemoLogin:
+    proof = _proof(space, operator, pid, identity)
+    code = proof.pop("code")
+    return DemoLogin(role, pid, code=code if role == "activation" else None, **proof, **extra)
+
+
+def _ensure_active(space: Space, operator: Actor, pid: str, identity: PatientIdentity) -> bool:
+    account = space.accounts.account(operator, pid)
+    if account.state is AccountState.ACTIVE:
+        return True
+    if not account.is_open:
+        return False
+    space.accounts.activate(**_proof(space, operator, pid, identity))
+    return True
+
+
+def _demo_logins(  # noqa: PLR0912 - three kinds of login, each with its fallbacks
+    space: Space, operator: Actor, people: list[tuple[str, PatientIdentity]], today: date
+) -> list[DemoLogin]:
+    """A patient with an active space, a parent who represents a child, and a space that
+    opened by itself (to try the activation)."""
+    logins: list[DemoLogin] = []
+    majority = space.accounts.lifecycle.majority_age
+    adults = [
+        (pid, i)
+        for pid, i in people
+        if _age(i, today) >= majority and not _has_guardian(space, pid)
+    ]
+    by_id = dict(people)
+    parent: tuple[str, PatientIdentity, list[str]] | None = None
+    for pid, _identity in people:
+        if _age(_identity, today) >= majority:
+            continue
+        for link in space.accounts.representatives_of(operator, pid):
+            if link.ended_at is None and link.representative_id in by_id:
+                rep = link.representative_id
+                if _ensure_active(space, operator, rep, by_id[rep]):
+                    parent = (rep, by_id[rep], [pid])
+                break
+        if parent is not None:
+            break
+    for pid, identity in adults:
+        if parent is not None and pid == parent[0]:
+            continue
+        if _ensure_active(space, operator, pid, identity):
+            logins.append(_login_of(space, operator, "patient", pid, identity))
+            break
+    if parent is not None:
+        rep, identity, children = parent
+        represented = tuple(space.accounts.spaces_of(Actor.patient(rep))[1:]) or tuple(children)
+        logins.append(
+            _login_of(space, operator, "representative", rep, identity, represents=represented)
+        )
+    taken = {login.patient_id for login in logins}
+    for pid, identity in adults:
+        if pid in taken:
+            continue
+        if space.accounts.account(operator, pid).state is AccountState.CREATED:
+            logins.append(_login_of(space, operator, "activation", pid, identity))
+            break
+    return logins
+
+
+# --- records ----------------------------------------------------------------------------------
+
+
+def _pdf(lines: list[str]) -> bytes:
+    """A small valid one-page PDF showing *lines* (Latin-1 text, Helvetica)."""
+    text = (
+        "BT /F1 12 Tf 56 780 Td 16 TL "
+        + " ".join(
+            "({}) '".format(line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)"))
+            for line in lines
+        )
+        + " ET"
+    )
+    stream = text.encode("latin-1", "replace")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def _cda(
+    identity: PatientIdentity,
+    *,
+    code: str,
+    display: str,
+    title: str,
+    when: datetime,
+    author: str,
+    body: str,
+) -> bytes:
+    """A CDA R2 document about *identity*, by the professional *author* (an RPPS)."""
+    stamp = when.strftime("%Y%m%d%H%M%S+0000")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<ClinicalDocument xmlns="urn:hl7-org:v3">\n'
+        '<typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>\n'
+        f'<id root="1.2.250.1.213.1.1.9" extension={quoteattr(_unique(identity, code, when))}/>\n'
+        f'<code code="{code}" codeSystem="{LOINC}" displayName={quoteattr(display)}/>\n'
+        f"<title>{escape(title)}</title>\n"
+        f'<effectiveTime value="{stamp}"/>\n'
+        '<confidentialityCode code="N" codeSystem="2.16.840.1.113883.5.25"/>\n'
+        '<languageCode code="fr-FR"/>\n'
+        "<recordTarget><patientRole>"
+        f'<id root="{identity.ins.oid}" extension="{identity.ins.matricule.value}"/>'
+        "</patientRole></recordTarget>\n"
+        f'<author><time value="{stamp}"/><assignedAuthor>'
+        f'<id root="1.2.250.1.71.4.2.1" extension="8{author}"/>'
+        "</assignedAuthor></author>\n"
+        f"<component>{body}</component>\n"
+        "</ClinicalDocument>\n"
+    ).encode()
+
+
+def _unique(identity: PatientIdentity, code: str, when: datetime) -> str:
+    return f"demo-{identity.ins.matricule.value[-6:]}-{code}-{when:%Y%m%d%H%M}"
+
+
+def _structured(title: str, rows: list[tuple[str, str, str]]) -> str:
+    cells = "".join(
+        f"<tr><td>{escape(a)}</td><td>{escape(b)}</td><td>{escape(c)}</td></tr>" for a, b, c in rows
+    )
+    return (
+        "<structuredBody><component><section>"
+        f"<title>{escape(title)}</title><text><table><thead><tr><th>Examen</th>"
+        f"<th>Résultat</th><th>Valeurs de référence</th></tr></thead><tbody>{cells}</tbody>"
+        "</table></text></section></component></structuredBody>"
+    )
+
+
+def _non_xml(pdf: bytes) -> str:
+    encoded = base64.b64encode(pdf).decode()
+    return (
+        '<nonXMLBody><text mediaType="application/pdf" representation="B64">'
+        f"{encoded}</text></nonXMLBody>"
+    )
+
+
+def _rich_record(  # noqa: PLR0917
+    space: Space,
+    pid: str,
+    identity: PatientIdentity,
+    holder: Actor,
+    pros: dict[str, DemoProfessional],
+    rng: random.Random,
+) -> int:
+    """A full record: documents of the main families, a masked one, a result hidden until
+    its announcement, the profil médical, measures, a médecin traitant and a care team."""
+    now = space.clock.now()
+    doctor = Actor(ActorKind.PROFESSIONAL, pros["treating_doctor"].rpps)
+    specialist = Actor(ActorKind.PROFESSIONAL, pros["specialist"].rpps)
+    space.access.declare_treating_doctor(holder, pid, doctor.id)
+    for pro in pros.values():
+        if pro.role == "care_team" and pro.profession != "10":
+            space.access.join_care_team(Actor(ActorKind.PROFESSIONAL, pro.rpps), pid)
+    record = space.record
+    consult = now - timedelta(days=rng.randrange(20, 60))
+    letter = _pdf(
+        [
+            "Compte rendu de consultation (document de demonstration)",
+            f"Le {consult:%d/%m/%Y} - {pros['treating_doctor'].name}",
+            "Motif : suivi annuel. Examen clinique sans particularite.",
+            "Donnees synthetiques : aucune personne reelle.",
+        ]
+    )
+    record.add_document(
+        doctor,
+        pid,
+        _cda(
+            identity,
+            code="11488-4",
+            display="Compte rendu de consultation",
+            title="Compte rendu de consultation",
+            when=consult,
+            author=doctor.id,
+            body=_non_xml(letter),
+        ),
+        media_type="text/xml",
+    )
+    biology = now - timedelta(days=rng.randrange(5, 20))
+    rows = [
+        ("Hémoglobine", f"{rng.uniform(12.5, 15.5):.1f} g/dL", "12,0 - 16,0"),
+        ("Glycémie à jeun", f"{rng.uniform(0.8, 1.05):.2f} g/L", "0,70 - 1,10"),
+        ("Cholestérol LDL", f"{rng.uniform(0.9, 1.6):.2f} g/L", "< 1,60"),
+    ]
+    record.add_document(
+        specialist,
+        pid,
+        _cda(
+            identity,
+            code="11502-2",
+            display="CR d'examens biologiques",
+            title="Bilan sanguin",
+            when=biology,
+            author=specialist.id,
+            body=_structured("Résultats", rows),
+        ),
+        media_type="text/xml",
+    )
+    record.add_document(
+        specialist,
+        pid,
+        _cda(
+            identity,
+            code="11502-2",
+            display="CR d'examens biologiques",
+            title="Résultat à annoncer en consultation",
+            when=now - timedelta(days=2),
+            author=specialist.id,
+            body=_structured("Résultats", [("Examen spécialisé", "voir consultation", "-")]),
+        ),
+        media_type="text/xml",
+        hidden_from_patient=True,
+    )
+    record.add_document(
+        doctor,
+        pid,
+        _pdf(["Ordonnance (demonstration)", "Paracetamol 1 g : 1 comprime si douleur, max 3/j"]),
+        media_type="application/pdf",
+        type_code=Code("57833-6", LOINC, "Prescription de médicaments"),
+        title="Ordonnance",
+        created_at=consult,
+    )
+    record.add_document(
+        doctor,
+        pid,
+        b"Certificat de vaccination (demonstration) : vaccin contre la grippe saisonniere.\n",
+        media_type="text/plain",
+        type_code=Code("87273-9", LOINC, "Note de vaccination"),
+        title="Vaccination contre la grippe",
+    )
+    masked = record.add_document(
+        holder,
+        pid,
+        b"Notes personnelles (demonstration) : questions a poser au prochain rendez-vous.\n",
+        media_type="text/plain",
+        type_code=Code("DOCPAT01", TRE_A05_TYPE, "Document du patient"),
+        title="Mes notes personnelles",
+    )
+    record.mask(holder, masked.id)
+    profile = space.profile
+    profile.add(holder, pid, "allergy", "Pénicilline", details="Urticaire en 2015")
+    profile.add(holder, pid, "medical_history", "Asthme", started=date(2001, 9, 1))
+    profile.add(holder, pid, "treatment", "Salbutamol", details="En cas de crise")
+    profile.add(holder, pid, "vaccination", "Grippe saisonnière", started=now.date())
+    weight = rng.uniform(55, 90)
+    for weeks in range(6, 0, -1):
+        at = now - timedelta(weeks=weeks)
+        space.measures.add(
+            holder, pid, "weight", round(weight + rng.uniform(-1, 1), 1), measured_at=at
+        )
+    space.measures.add(holder, pid, "blood_pressure", 128, second=82)
+    return 7
+
+
+def _feed(  # noqa: PLR0917
+    space: Space,
+    operator: Actor,
+    people: list[tuple[str, PatientIdentity]],
+    logins: list[DemoLogin],
+    professionals: list[DemoProfessional],
+    rng: random.Random,
+) -> int:
+    """The health insurer feeds each open space with a reimbursement summary; the demo
+    logins' spaces (and every fiftieth) get a full record."""
+    pros: dict[str, DemoProfessional] = {}
+    for pro in professionals:
+        pros.setdefault(pro.role, pro)
+    rich: dict[str, Actor] = {}
+    for login in logins:
+        if login.role in ("patient", "representative"):
+            rich[login.patient_id] = Actor.patient(login.patient_id)
+        for child in login.represents:
+            rich[child] = Actor(ActorKind.REPRESENTATIVE, login.patient_id, on_behalf_of=child)
+    documents = 0
+    for number, (pid, identity) in enumerate(people):
+        if not space.accounts.account(operator, pid).is_open:
+            continue
+        space.record.add_document(
+            operator,
+            pid,
+            _pdf(["Releve de remboursements (demonstration)", "Consultation : 30,00 EUR"]),
+            media_type="application/pdf",
+            type_code=Code("REMB", TRE_A05_TYPE, "Remboursements"),
+            title="Relevé de remboursements",
+        )
+        documents += 1
+        holder = rich.get(pid)
+        if holder is None and number % 50 == 7:
+            holder = Actor.patient(pid)
+        if holder is not None:
+            documents += _rich_record(space, pid, identity, holder, pros, rng)
+    return documents

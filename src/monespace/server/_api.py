@@ -1,0 +1,940 @@
+"""The JSON API under ``/api/v1``: its operations and their handlers.
+
+Every URL about a person's space names it by its opaque id (``/patients/{patient_id}/...``),
+never by NIR; the NIR travels only in request bodies. The session decides *who* acts (the
+holder, a legal representative, a professional, in which mode); the library's policy decides
+*whether* they may. A denial and a missing object give the same 404.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import attrs
+from starlette.responses import Response
+
+from ..access import EmergencySession, Grant, Professional
+from ..access._service import HistoryEntry
+from ..actors import AccessMode, Actor
+from ..errors import ActivationError, NotFoundError, ValidationError
+from ..identity import NIR
+from ..record import Code, Document
+from ..record._measure_model import Measure
+from ..record._profile_model import ProfileEntry
+from . import _models as m
+from ._problems import ProblemError, not_found
+from ._routing import Auth, Call, Operation, Reply
+from ._sessions import SessionKind
+
+__all__ = ["api_operations"]
+
+_PREFIX = "/api/v1"
+_PATIENT = _PREFIX + "/patients/{patient_id}"
+
+
+# --- conversions ----------------------------------------------------------------------------
+
+
+def _code_out(code: Code) -> m.CodeOut:
+    return m.CodeOut(code.code, code.system, code.display)
+
+
+def document_out(document: Document) -> m.DocumentOut:
+    """The API view of a document's metadata."""
+    return m.DocumentOut(
+        id=document.id,
+        version=document.version,
+        title=document.title,
+        category=document.category,
+        class_code=document.class_code,
+        type_code=_code_out(document.type_code),
+        media_type=document.media_type,
+        size=document.size,
+        sha256=document.sha256,
+        created_at=document.created_at,
+        submitted_at=document.submitted_at,
+        author=m.AuthorOut(str(document.author.kind), document.author.id, document.author.name),
+        confidentiality=document.confidentiality,
+        masked=document.masked,
+        hidden_from_patient=document.hidden_from_patient,
+        hidden_from_representatives=document.hidden_from_representatives,
+        status=str(document.status),
+        comments=document.comments,
+        replaces=document.replaces,
+        release_at=document.release_at,
+    )
+
+
+def _entry_out(entry: ProfileEntry) -> m.ProfileEntryOut:
+    return m.ProfileEntryOut(
+        entry.id,
+        entry.section,
+        entry.label,
+        entry.details,
+        _code_out(entry.code) if entry.code else None,
+        entry.started,
+        entry.ended,
+        entry.recorded_at,
+    )
+
+
+def _measure_out(measure: Measure) -> m.MeasureOut:
+    return m.MeasureOut(
+        measure.id,
+        measure.kind,
+        measure.value,
+        measure.unit,
+        measure.measured_at,
+        _code_out(measure.code),
+        measure.source,
+        measure.second,
+    )
+
+
+def _grant_out(grant: Grant) -> m.GrantOut:
+    return m.GrantOut(
+        grant.professional_id, str(grant.kind), grant.since, grant.until, grant.ended_at
+    )
+
+
+def history_out(entry: HistoryEntry) -> m.HistoryEntryOut:
+    """The API view of one line of the access history."""
+    return m.HistoryEntryOut(
+        entry.at, entry.who, entry.what, entry.actor_kind, entry.mode, entry.outcome
+    )
+
+
+def professional_out(pro: Professional) -> m.ProfessionalOut:
+    """The API view of a professional of the directory."""
+    return m.ProfessionalOut(
+        pro.rpps,
+        pro.profession,
+        pro.profession_name,
+        pro.name,
+        pro.specialty,
+        pro.mssante,
+        pro.finess,
+        pro.establishment,
+    )
+
+
+def _emergency_out(session: EmergencySession) -> m.EmergencyOut:
+    return m.EmergencyOut(
+        session.id, session.patient_id, str(session.mode), session.started_at, session.expires_at
+    )
+
+
+def _code_in(code: m.CodeIn | None) -> Code | None:
+    return None if code is None else Code(code.code, code.system)
+
+
+def _nir_key(nir: str) -> str:
+    return "".join(nir.split()).upper()
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+async def session_info(call: Call) -> m.SessionInfo:
+    """The current session's description."""
+    session = call.session
+    assert session is not None
+    state = call.state
+    professional = None
+    spaces: list[str] = []
+    if session.kind is SessionKind.PATIENT:
+        spaces = await call.run(state.space.accounts.spaces_of, Actor.patient(session.person_id))
+    else:
+        try:
+            pro = await call.run(state.space.access.professional, session.person_id)
+            professional = professional_out(pro)
+        except NotFoundError:
+            professional = None
+    return m.SessionInfo(
+        kind="patient" if session.kind is SessionKind.PATIENT else "professional",
+        person_id=session.person_id,
+        spaces=spaces,
+        csrf_token=session.csrf_token,
+        expires_at=state.sessions.expires_at(session),
+        idle_timeout_seconds=int(state.sessions.idle.total_seconds()),
+        professional=professional,
+    )
+
+
+def login_refused() -> ProblemError:
+    """The one answer to a refused login, whatever was wrong."""
+    return ProblemError(
+        401,
+        "login-refused",
+        "Login refused",
+        ActivationError.MESSAGE,
+        headers={"www-authenticate": 'Bearer realm="monespace"'},
+    )
+
+
+async def patient_login(
+    call: Call, nir: str, vitale_serial: str, birth_date: date
+) -> tuple[str, m.SessionOut]:
+    """Check the carte Vitale details and open a patient session (shared with the page)."""
+    call.limit("login-ip", call.client_ip())
+    call.limit("login-person", _nir_key(nir))
+    try:
+        actor = await call.run(
+            call.state.space.accounts.authenticate,
+            nir=nir,
+            vitale_serial=vitale_serial,
+            birth_date=birth_date,
+        )
+    except ActivationError:
+        raise login_refused() from None
+    return await _open_session(call, SessionKind.PATIENT, actor.id)
+
+
+async def _open_session(call: Call, kind: SessionKind, person_id: str) -> tuple[str, m.SessionOut]:
+    token = call.state.sessions.create(kind, person_id, replaces=call.token)
+    call.token = token
+    call.session = call.state.sessions.get(token)
+    return token, m.SessionOut(token, await session_info(call))
+
+
+async def _patient_login(call: Call) -> Reply:
+    body: m.PatientLogin = call.body
+    token, out = await patient_login(call, body.nir, body.vitale_serial, body.birth_date)
+    return Reply(out, status=201, set_session=token)
+
+
+async def _professional_login(call: Call) -> Reply:
+    body: m.ProfessionalLogin = call.body
+    call.limit("login-ip", call.client_ip())
+    call.limit("login-person", body.rpps)
+    try:
+        await call.run(call.state.space.access.professional, body.rpps)
+    except (NotFoundError, ValidationError):
+        raise login_refused() from None
+    token, out = await _open_session(call, SessionKind.PROFESSIONAL, body.rpps)
+    return Reply(out, status=201, set_session=token)
+
+
+async def _get_session(call: Call) -> Reply:
+    return Reply(await session_info(call))
+
+
+async def _logout(call: Call) -> Reply:
+    call.state.sessions.revoke(call.token)
+    return Reply(None, status=204, clear_session=True)
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+async def _activate(call: Call) -> Reply:
+    body: m.ProofOfIdentity = call.body
+    call.limit("activation-ip", call.client_ip())
+    call.limit("activation-person", _nir_key(body.nir))
+    account = await call.run(
+        call.state.space.accounts.activate,
+        nir=body.nir,
+        code=body.code,
+        vitale_serial=body.vitale_serial,
+        birth_date=body.birth_date,
+    )
+    return Reply(m.AccountOut(account.patient_id, str(account.state)))
+
+
+async def _oppose(call: Call) -> Reply:
+    body: m.ProofOfIdentity = call.body
+    call.limit("activation-ip", call.client_ip())
+    call.limit("activation-person", _nir_key(body.nir))
+    proof = await call.run(
+        call.state.space.accounts.oppose,
+        nir=body.nir,
+        code=body.code,
+        vitale_serial=body.vitale_serial,
+        birth_date=body.birth_date,
+    )
+    return Reply(m.OppositionOut(proof.proof_id, proof.opposed_at, proof.document))
+
+
+async def _lookup(call: Call) -> Reply:
+    """A professional finds a space from the carte Vitale (NIR and birth date)."""
+    body: m.PatientLookup = call.body
+    session = call.session
+    assert session is not None
+    call.limit("lookup-person", session.person_id)
+    try:
+        nir = NIR.parse(body.nir).value
+    except ValidationError:
+        raise not_found() from None
+    # The directory lookup is an administrative act the operator performs for the
+    # professional (as the INSi teleservice does); the audit trail names them.
+    operator = Actor.system(f"pro-lookup:{session.person_id}")
+    try:
+        patient = await call.run(call.state.space.accounts.find_by_nir, operator, nir)
+    except NotFoundError:
+        raise not_found() from None
+    traits = patient.identity.ins.traits
+    if traits is None or traits.birth_date != body.birth_date:
+        raise not_found()
+    return Reply(m.PatientRef(patient.id))
+
+
+# --- record ---------------------------------------------------------------------------------
+
+
+async def _list_documents(call: Call) -> Reply:
+    query: m.DocumentList = call.query
+    pid = call.path["patient_id"]
+    page = await call.run(
+        call.state.space.record.search,
+        call.actor(pid),
+        pid,
+        category=query.category,
+        offset=query.offset,
+        limit=query.limit,
+    )
+    return Reply(_page_out(page))
+
+
+def _page_out(page: Any) -> m.DocumentPageOut:
+    return m.DocumentPageOut(
+        [document_out(d) for d in page.documents], page.total, page.offset, page.limit
+    )
+
+
+async def _search_documents(call: Call) -> Reply:
+    body: m.DocumentSearch = call.body
+    pid = call.path["patient_id"]
+    page = await call.run(
+        call.state.space.record.search,
+        call.actor(pid),
+        pid,
+        category=body.category,
+        type_code=body.type_code,
+        author_id=body.author_id,
+        since=body.since,
+        until=body.until,
+        text=body.text,
+        include_replaced=body.include_replaced,
+        offset=body.offset,
+        limit=body.limit,
+    )
+    return Reply(_page_out(page))
+
+
+async def _add_document(call: Call) -> Reply:
+    body: m.DocumentIn = call.body
+    pid = call.path["patient_id"]
+    document = await call.run(
+        call.state.space.record.add_document,
+        call.actor(pid),
+        pid,
+        body.content,
+        media_type=body.media_type,
+        type_code=_code_in(body.type_code),
+        class_code=body.class_code,
+        title=body.title,
+        comments=body.comments,
+        created_at=body.created_at,
+        masked=body.masked,
+        hidden_from_patient=body.hidden_from_patient,
+        hidden_from_representatives=body.hidden_from_representatives,
+    )
+    return Reply(document_out(document), status=201)
+
+
+async def fetch_document(call: Call, patient_id: str, document_id: str) -> Document:
+    """A document of *patient_id*'s record, if the session may see it (else 404)."""
+    document = await call.run(
+        call.state.space.record.get_document, call.actor(patient_id), document_id
+    )
+    if document.patient_id != patient_id:
+        raise not_found()
+    return document
+
+
+async def _get_document(call: Call) -> Reply:
+    document = await fetch_document(call, call.path["patient_id"], call.path["document_id"])
+    return Reply(document_out(document))
+
+
+_EXTENSIONS = {
+    "application/pdf": "pdf",
+    "text/xml": "xml",
+    "application/xml": "xml",
+    "text/plain": "txt",
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/tiff": "tiff",
+}
+
+
+async def document_content(call: Call, patient_id: str, document_id: str) -> Response:
+    """A document's bytes, as a download that no browser renders in the site's origin."""
+    document = await fetch_document(call, patient_id, document_id)
+    content = await call.run(
+        call.state.space.record.read_content, call.actor(patient_id), document_id
+    )
+    extension = _EXTENSIONS.get(document.media_type, "bin")
+    return Response(
+        content,
+        media_type=document.media_type,
+        headers={
+            "content-disposition": f'attachment; filename="document-{document.id}.{extension}"',
+            "content-security-policy": "sandbox; default-src 'none'",
+        },
+    )
+
+
+async def _document_content(call: Call) -> Reply:
+    response = await document_content(call, call.path["patient_id"], call.path["document_id"])
+    return Reply(response)
+
+
+async def set_masked(call: Call, patient_id: str, document_id: str, masked: bool) -> Document:
+    """Mask or unmask a document of *patient_id*'s record."""
+    await fetch_document(call, patient_id, document_id)
+    record = call.state.space.record
+    change = record.mask if masked else record.unmask
+    return await call.run(change, call.actor(patient_id), document_id)
+
+
+async def _mask(call: Call) -> Reply:
+    document = await set_masked(call, call.path["patient_id"], call.path["document_id"], True)
+    return Reply(document_out(document))
+
+
+async def _unmask(call: Call) -> Reply:
+    document = await set_masked(call, call.path["patient_id"], call.path["document_id"], False)
+    return Reply(document_out(document))
+
+
+# --- profil médical and measures ------------------------------------------------------------
+
+
+async def _profile(call: Call) -> Reply:
+    query: m.ProfileQuery = call.query
+    pid = call.path["patient_id"]
+    entries = await call.run(call.state.space.profile.entries, call.actor(pid), pid, query.section)
+    return Reply([_entry_out(e) for e in entries])
+
+
+async def _add_profile_entry(call: Call) -> Reply:
+    body: m.ProfileEntryIn = call.body
+    pid = call.path["patient_id"]
+    entry = await call.run(
+        call.state.space.profile.add,
+        call.actor(pid),
+        pid,
+        body.section,
+        body.label,
+        details=body.details,
+        code=_code_in(body.code),
+        started=body.started,
+        ended=body.ended,
+    )
+    return Reply(_entry_out(entry), status=201)
+
+
+async def _remove_profile_entry(call: Call) -> Reply:
+    pid = call.path["patient_id"]
+    await call.run(call.state.space.profile.remove, call.actor(pid), pid, call.path["entry_id"])
+    return Reply(None, status=204)
+
+
+async def _measures(call: Call) -> Reply:
+    query: m.MeasureQuery = call.query
+    pid = call.path["patient_id"]
+    series = await call.run(
+        call.state.space.measures.series,
+        call.actor(pid),
+        pid,
+        query.kind,
+        since=query.since,
+        until=query.until,
+    )
+    return Reply([_measure_out(x) for x in series])
+
+
+async def _add_measure(call: Call) -> Reply:
+    body: m.MeasureIn = call.body
+    pid = call.path["patient_id"]
+    measure = await call.run(
+        call.state.space.measures.add,
+        call.actor(pid),
+        pid,
+        body.kind,
+        body.value,
+        unit=body.unit,
+        measured_at=body.measured_at,
+        second=body.second,
+    )
+    return Reply(_measure_out(measure), status=201)
+
+
+# --- access ---------------------------------------------------------------------------------
+
+
+def _settings_out(settings: Any) -> m.AccessSettingsOut:
+    return m.AccessSettingsOut(
+        settings.object_all,
+        settings.object_emergency,
+        settings.mask_all,
+        settings.notify_first_access,
+    )
+
+
+async def _access_settings(call: Call) -> Reply:
+    pid = call.path["patient_id"]
+    settings = await call.run(call.state.space.access.settings, call.actor(pid), pid)
+    return Reply(_settings_out(settings))
+
+
+async def _update_access_settings(call: Call) -> Reply:
+    body: m.AccessSettingsPatch = call.body
+    pid = call.path["patient_id"]
+    settings = await call.run(
+        call.state.space.access.update_settings, call.actor(pid), pid, **attrs.asdict(body)
+    )
+    return Reply(_settings_out(settings))
+
+
+async def _authorisations(call: Call) -> Reply:
+    pid = call.path["patient_id"]
+    grants = await call.run(call.state.space.access.authorisations, call.actor(pid), pid)
+    return Reply([_grant_out(g) for g in grants])
+
+
+async def _authorise(call: Call) -> Reply:
+    body: m.AuthorisationIn = call.body
+    pid = call.path["patient_id"]
+    grant = await call.run(
+        call.state.space.access.authorise, call.actor(pid), pid, body.rpps, until=body.until
+    )
+    return Reply(_grant_out(grant), status=201)
+
+
+async def _revoke(call: Call) -> Reply:
+    pid = call.path["patient_id"]
+    await call.run(call.state.space.access.revoke, call.actor(pid), pid, call.path["rpps"])
+    return Reply(None, status=204)
+
+
+async def _blocked(call: Call) -> Reply:
+    pid = call.path["patient_id"]
+    blocked = await call.run(call.state.space.access.blocked, call.actor(pid), pid)
+    return Reply(m.BlockedOut(list(blocked)))
+
+
+async def _block(call: Call) -> Reply:
+    body: m.ProfessionalIn = call.body
+    pid = call.path["patient_id"]
+    await call.run(call.state.space.access.block, call.actor(pid), pid, body.rpps)
+    return Reply(None, status=204)
+
+
+async def _unblock(call: Call) -> Reply:
+    pid = call.path["patient_id"]
+    await call.run(call.state.space.access.unblock, call.actor(pid), pid, call.path["rpps"])
+    return Reply(None, status=204)
+
+
+async def _treating_doctor(call: Call) -> Reply:
+    body: m.ProfessionalIn = call.body
+    pid = call.path["patient_id"]
+    grant = await call.run(
+        call.state.space.access.declare_treating_doctor, call.actor(pid), pid, body.rpps
+    )
+    return Reply(_grant_out(grant))
+
+
+async def access_history(call: Call, patient_id: str) -> list[m.HistoryEntryOut]:
+    """The access history of a space, newest first."""
+    entries = await call.run(
+        call.state.space.access.history, call.actor(patient_id), patient_id, limit=1000
+    )
+    return [history_out(e) for e in reversed(entries)]
+
+
+async def _history(call: Call) -> Reply:
+    return Reply(await access_history(call, call.path["patient_id"]))
+
+
+async def _emergency(call: Call) -> Reply:
+    body: m.EmergencyIn = call.body
+    pid = call.path["patient_id"]
+    session = call.session
+    assert session is not None
+    mode = AccessMode(body.mode)
+    emergency = await call.run(
+        call.state.space.access.break_glass,
+        call.actor(pid),
+        pid,
+        justification=body.justification,
+        mode=mode,
+    )
+    session.emergencies[pid] = (mode, emergency.expires_at)
+    return Reply(_emergency_out(emergency), status=201)
+
+
+async def _join_care_team(call: Call) -> Reply:
+    pid = call.path["patient_id"]
+    grant = await call.run(call.state.space.access.join_care_team, call.actor(pid), pid)
+    return Reply(_grant_out(grant), status=201)
+
+
+# --- the table ------------------------------------------------------------------------------
+
+_AUTH_ERRORS = (401, 403, 404)
+
+
+def api_operations(*, demo: bool) -> list[Operation]:
+    """The operations of the JSON API. The simulated logins exist only in demo mode."""
+    ops = [
+        Operation(
+            "POST",
+            _PREFIX + "/activation",
+            _activate,
+            "activateSpace",
+            "Activate a space with the provisional code and the carte Vitale",
+            "accounts",
+            auth=Auth.NONE,
+            body=m.ProofOfIdentity,
+            response=m.AccountOut,
+            errors=(400, 403, 409, 415, 422, 429),
+        ),
+        Operation(
+            "POST",
+            _PREFIX + "/opposition",
+            _oppose,
+            "opposeSpace",
+            "Object to the creation of a space (within six weeks of the information)",
+            "accounts",
+            auth=Auth.NONE,
+            body=m.ProofOfIdentity,
+            response=m.OppositionOut,
+            errors=(400, 403, 409, 415, 422, 429),
+        ),
+        Operation(
+            "GET",
+            _PREFIX + "/session",
+            _get_session,
+            "getSession",
+            "The current session",
+            "sessions",
+            response=m.SessionInfo,
+            errors=(401,),
+        ),
+        Operation(
+            "DELETE",
+            _PREFIX + "/session",
+            _logout,
+            "logout",
+            "Log out: the session token stops working at once",
+            "sessions",
+            status=204,
+            errors=(401, 403),
+        ),
+        Operation(
+            "POST",
+            _PREFIX + "/patients/lookup",
+            _lookup,
+            "lookupPatient",
+            "Find a patient's space from their carte Vitale (professionals)",
+            "record",
+            auth=Auth.PROFESSIONAL,
+            body=m.PatientLookup,
+            response=m.PatientRef,
+            errors=(*_AUTH_ERRORS, 415, 422, 429),
+        ),
+        Operation(
+            "GET",
+            _PATIENT + "/documents",
+            _list_documents,
+            "listDocuments",
+            "The documents of a record, newest first",
+            "record",
+            query=m.DocumentList,
+            response=m.DocumentPageOut,
+            errors=(*_AUTH_ERRORS, 422),
+        ),
+        Operation(
+            "POST",
+            _PATIENT + "/documents",
+            _add_document,
+            "addDocument",
+            "Add a document to a record",
+            "record",
+            body=m.DocumentIn,
+            response=m.DocumentOut,
+            status=201,
+            errors=(*_AUTH_ERRORS, 413, 415, 422),
+        ),
+        Operation(
+            "POST",
+            _PATIENT + "/documents/search",
+            _search_documents,
+            "searchDocuments",
+            "Search a record (words, category, type, author, dates)",
+            "record",
+            body=m.DocumentSearch,
+            response=m.DocumentPageOut,
+            errors=(*_AUTH_ERRORS, 415, 422),
+        ),
+        Operation(
+            "GET",
+            _PATIENT + "/documents/{document_id}",
+            _get_document,
+            "getDocument",
+            "A document's metadata",
+            "record",
+            response=m.DocumentOut,
+            errors=_AUTH_ERRORS,
+        ),
+        Operation(
+            "GET",
+            _PATIENT + "/documents/{document_id}/content",
+            _document_content,
+            "getDocumentContent",
+            "A document's content (a download)",
+            "record",
+            response_media_type="application/octet-stream",
+            errors=_AUTH_ERRORS,
+        ),
+        Operation(
+            "POST",
+            _PATIENT + "/documents/{document_id}/mask",
+            _mask,
+            "maskDocument",
+            "Mask a document from professionals",
+            "record",
+            response=m.DocumentOut,
+            errors=(*_AUTH_ERRORS, 422),
+        ),
+        Operation(
+            "POST",
+            _PATIENT + "/documents/{document_id}/unmask",
+            _unmask,
+            "unmaskDocument",
+            "Show a masked document to professionals again",
+            "record",
+            response=m.DocumentOut,
+            errors=(*_AUTH_ERRORS, 422),
+        ),
+        Operation(
+            "GET",
+            _PATIENT + "/profile",
+            _profile,
+            "getProfile",
+            "The profil médical",
+            "profile",
+            query=m.ProfileQuery,
+            response=list[m.ProfileEntryOut],
+            errors=(*_AUTH_ERRORS, 422),
+        ),
+        Operation(
+            "POST",
+            _PATIENT + "/profile",
+            _add_profile_entry,
+            "addProfileEntry",
+            "Add an entry to the profil médical",
+            "profile",
+            body=m.ProfileEntryIn,
+            response=m.ProfileEntryOut,
+            status=201,
+            errors=(*_AUTH_ERRORS, 415, 422),
+        ),
+        Operation(
+            "DELETE",
+            _PATIENT + "/profile/{entry_id}",
+            _remove_profile_entry,
+            "removeProfileEntry",
+            "Remove an entry of the profil médical",
+            "profile",
+            status=204,
+            errors=_AUTH_ERRORS,
+        ),
+        Operation(
+            "GET",
+            _PATIENT + "/measures",
+            _measures,
+            "getMeasures",
+            "A series of health measures of one kind",
+            "profile",
+            query=m.MeasureQuery,
+            response=list[m.MeasureOut],
+            errors=(*_AUTH_ERRORS, 422),
+        ),
+        Operation(
+            "POST",
+            _PATIENT + "/measures",
+            _add_measure,
+            "addMeasure",
+            "Record a health measure",
+            "profile",
+            body=m.MeasureIn,
+            response=m.MeasureOut,
+            status=201,
+            errors=(*_AUTH_ERRORS, 415, 422),
+        ),
+        Operation(
+            "GET",
+            _PATIENT + "/access/settings",
+            _access_settings,
+            "getAccessSettings",
+            "The patient's controls over professional access",
+            "access",
+            response=m.AccessSettingsOut,
+            errors=_AUTH_ERRORS,
+        ),
+        Operation(
+            "PATCH",
+            _PATIENT + "/access/settings",
+            _update_access_settings,
+            "updateAccessSettings",
+            "Change the access controls",
+            "access",
+            body=m.AccessSettingsPatch,
+            response=m.AccessSettingsOut,
+            errors=(*_AUTH_ERRORS, 415, 422),
+        ),
+        Operation(
+            "GET",
+            _PATIENT + "/access/authorisations",
+            _authorisations,
+            "listAuthorisations",
+            "The professionals with access, current and past",
+            "access",
+            response=list[m.GrantOut],
+            errors=_AUTH_ERRORS,
+        ),
+        Operation(
+            "POST",
+            _PATIENT + "/access/authorisations",
+            _authorise,
+            "authorise",
+            "Authorise a professional to read the record",
+            "access",
+            body=m.AuthorisationIn,
+            response=m.GrantOut,
+            status=201,
+            errors=(*_AUTH_ERRORS, 415, 422),
+        ),
+        Operation(
+            "DELETE",
+            _PATIENT + "/access/authorisations/{rpps}",
+            _revoke,
+            "revoke",
+            "Withdraw every authorisation of a professional",
+            "access",
+            status=204,
+            errors=(*_AUTH_ERRORS, 422),
+        ),
+        Operation(
+            "GET",
+            _PATIENT + "/access/blocked",
+            _blocked,
+            "listBlocked",
+            "The professionals the patient blocked",
+            "access",
+            response=m.BlockedOut,
+            errors=_AUTH_ERRORS,
+        ),
+        Operation(
+            "POST",
+            _PATIENT + "/access/blocked",
+            _block,
+            "block",
+            "Block a professional (no access at all, at once)",
+            "access",
+            body=m.ProfessionalIn,
+            status=204,
+            errors=(*_AUTH_ERRORS, 415, 422),
+        ),
+        Operation(
+            "DELETE",
+            _PATIENT + "/access/blocked/{rpps}",
+            _unblock,
+            "unblock",
+            "Lift a block",
+            "access",
+            status=204,
+            errors=(*_AUTH_ERRORS, 422),
+        ),
+        Operation(
+            "PUT",
+            _PATIENT + "/access/treating-doctor",
+            _treating_doctor,
+            "declareTreatingDoctor",
+            "Declare the médecin traitant",
+            "access",
+            body=m.ProfessionalIn,
+            response=m.GrantOut,
+            errors=(*_AUTH_ERRORS, 415, 422),
+        ),
+        Operation(
+            "GET",
+            _PATIENT + "/access/history",
+            _history,
+            "getAccessHistory",
+            "The access history, in plain words, newest first",
+            "access",
+            response=list[m.HistoryEntryOut],
+            errors=_AUTH_ERRORS,
+        ),
+        Operation(
+            "POST",
+            _PATIENT + "/emergency-access",
+            _emergency,
+            "breakGlass",
+            "Declare an emergency access (bris de glace or SAMU regulation)",
+            "access",
+            auth=Auth.PROFESSIONAL,
+            body=m.EmergencyIn,
+            response=m.EmergencyOut,
+            status=201,
+            errors=(*_AUTH_ERRORS, 415, 422),
+        ),
+        Operation(
+            "POST",
+            _PATIENT + "/care-team",
+            _join_care_team,
+            "joinCareTeam",
+            "Declare taking part in the patient's care (professionals)",
+            "access",
+            auth=Auth.PROFESSIONAL,
+            response=m.GrantOut,
+            status=201,
+            errors=(*_AUTH_ERRORS, 422),
+        ),
+    ]
+    if demo:
+        ops[2:2] = [
+            Operation(
+                "POST",
+                _PREFIX + "/session/patient",
+                _patient_login,
+                "loginPatient",
+                "Demo login with the carte Vitale details",
+                "sessions",
+                auth=Auth.NONE,
+                body=m.PatientLogin,
+                response=m.SessionOut,
+                status=201,
+                errors=(401, 403, 415, 422, 429),
+            ),
+            Operation(
+                "POST",
+                _PREFIX + "/session/professional",
+                _professional_login,
+                "loginProfessional",
+                "Simulated Pro Santé Connect: an RPPS number, no password (demo only)",
+                "sessions",
+                auth=Auth.NONE,
+                body=m.ProfessionalLogin,
+                response=m.SessionOut,
+                status=201,
+                errors=(401, 403, 415, 422, 429),
+            ),
+        ]
+    return ops

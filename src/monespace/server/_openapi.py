@@ -1,0 +1,130 @@
+"""``/openapi.json``: an OpenAPI 3.1 document built from the operation table.
+
+The paths come from the same :class:`~._routing.Operation` objects the routes are built from,
+and the schemas from the same attrs models the bodies are decoded with
+(:func:`msgspec.json.schema_components`): the document cannot drift from the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from .._version import __version__
+from ._problems import PROBLEM_MEDIA_TYPE, Problem
+from ._routing import Auth, Operation
+
+__all__ = ["openapi_document"]
+
+_REF = "#/components/schemas/{name}"
+_STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
+    204: "No content",
+    400: "Malformed request (not JSON, or a proof of identity refused)",
+    401: "Not logged in, or the session expired or was revoked",
+    403: "A cross-site request, or a missing CSRF token",
+    404: "No such resource, or not accessible to the caller (the two are not told apart)",
+    409: "Not possible in the space's current state",
+    413: "The body is too large",
+    415: "The body is not JSON",
+    422: "The body or the query does not satisfy the schema or a domain rule",
+    429: "Too many attempts; see Retry-After",
+}
+_PATTERNS = {"rpps": "^[0-9]{11}$"}
+_ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
+
+DESCRIPTION = (
+    "The JSON API of the monespace demo server, a reference implementation of a national "
+    "personal health space in the style of France's Mon espace santé.\n\n"
+    "**A demo, not an HDS deployment**: synthetic data only. The patient login with the "
+    "carte Vitale details and the professional login with a bare RPPS number (simulated Pro "
+    "Santé Connect, no password) exist only in demo mode.\n\n"
+    "Errors are `application/problem+json` documents (RFC 9457). Sessions: send the token "
+    "as `Authorization: Bearer`, or use the HttpOnly cookie with the session's CSRF token "
+    "in `X-CSRF-Token` for changes."
+)
+
+
+def openapi_document(operations: Sequence[Operation]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of *operations*."""
+    types: list[Any] = [Problem]
+    for op in operations:
+        types.extend(t for t in (op.body, op.query, op.response) if t is not None)
+    schemas, components = msgspec.json.schema_components(types, ref_template=_REF)
+    schema_of = {_key(t): s for t, s in zip(types, schemas, strict=True)}
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, schema_of, components)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "monespace demo server",
+            "version": __version__,
+            "description": DESCRIPTION,
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "monespace_session"},
+            },
+        },
+    }
+
+
+def _key(value: Any) -> str:
+    return repr(value)
+
+
+def _operation(
+    op: Operation, schema_of: dict[str, Any], components: dict[str, Any]
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "tags": [op.tag],
+    }
+    if op.description:
+        doc["description"] = op.description
+    parameters = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "pattern": _PATTERNS.get(name, _ID_PATTERN)},
+        }
+        for name in op.path_params
+    ]
+    if op.query is not None:
+        query = components[op.query.__name__]
+        required = set(query.get("required", ()))
+        for name, schema in query["properties"].items():
+            parameters.append(
+                {"name": name, "in": "query", "required": name in required, "schema": schema}
+            )
+    if parameters:
+        doc["parameters"] = parameters
+    if op.body is not None:
+        doc["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": schema_of[_key(op.body)]}},
+        }
+    responses: dict[str, Any] = {}
+    success: dict[str, Any] = {"description": _STATUS_TEXT[op.status]}
+    if op.response is not None:
+        success["content"] = {"application/json": {"schema": schema_of[_key(op.response)]}}
+    elif op.response_media_type is not None:
+        success["content"] = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+    responses[str(op.status)] = success
+    problem = {PROBLEM_MEDIA_TYPE: {"schema": schema_of[_key(Problem)]}}
+    for status in sorted(set(op.errors)):
+        responses[str(status)] = {"description": _STATUS_TEXT[status], "content": problem}
+    doc["responses"] = responses
+    if op.auth is not Auth.NONE:
+        doc["security"] = [{"bearer": []}, {"cookie": []}]
+    return doc

@@ -1,0 +1,350 @@
+"""The minimal server-rendered patient page: plain HTML and CSS, no JavaScript.
+
+A person logs in with their carte Vitale details (the demo login), sees their record by
+category, opens a document, masks or unmasks it, and reads the access history. Forms post
+back with the session's CSRF token in a hidden field; every page is sent with
+``Cache-Control: no-store`` and a Content-Security-Policy that allows no script at all.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import date, datetime
+from importlib.resources import files
+from typing import Final
+from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..actors import Actor
+from ..errors import MonespaceError
+from ..record import Category, Document
+from ._api import access_history, document_content, fetch_document, patient_login, set_masked
+from ._problems import SECURITY_HEADERS, ProblemError, from_library_error
+from ._routing import Call, Reply, ServerState, check_origin, read_body, render, session_token
+from ._sessions import SessionKind
+
+__all__ = ["page_routes"]
+
+_PARIS = ZoneInfo("Europe/Paris")
+_FORM_LIMIT = 16 * 1024
+_TEXT_PREVIEW = 200 * 1024
+_CSS: Final = files("monespace.server").joinpath("static/style.css").read_bytes()
+
+CATEGORY_NAMES: Final = {
+    Category.PRESCRIPTIONS: "Ordonnances",
+    Category.TREATMENTS: "Soins et traitements",
+    Category.RESULTS: "Résultats d'examens",
+    Category.IMAGING: "Imagerie médicale",
+    Category.HOSPITAL_REPORTS: "Comptes rendus d'hospitalisation",
+    Category.VACCINATION: "Vaccinations",
+    Category.REIMBURSEMENTS: "Remboursements",
+    Category.CERTIFICATES: "Certificats",
+    Category.PATIENT_DOCUMENTS: "Mes documents",
+    Category.OTHERS: "Autres documents",
+}
+
+_e = html.escape
+
+
+def _when(moment: datetime | date | None) -> str:
+    if moment is None:
+        return ""
+    if isinstance(moment, datetime):
+        return moment.astimezone(_PARIS).strftime("%d/%m/%Y %H:%M")
+    return moment.strftime("%d/%m/%Y")
+
+
+def _layout(title: str, body: str, *, call: Call | None = None, status: int = 200) -> Response:
+    nav = ""
+    if call is not None and call.session is not None:
+        pid = call.session.person_id
+        nav = (
+            f'<nav><a href="/espace/{_e(pid)}">Mes documents</a> '
+            f'<a href="/espace/{_e(pid)}/historique">Historique des accès</a> '
+            '<form method="post" action="/logout" class="inline">'
+            f'<input type="hidden" name="csrf_token" value="{_e(call.session.csrf_token)}">'
+            '<button type="submit" id="logout">Se déconnecter</button></form></nav>'
+        )
+    page = f"""<!doctype html>
+<html lang="fr">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)} · monespace (démo)</title>
+<link rel="stylesheet" href="/static/style.css">
+</head>
+<body>
+<header>
+<p class="brand">monespace <span>démonstration</span></p>
+{nav}
+</header>
+<p class="banner" role="note">Démonstration avec des données synthétiques. Ce n'est pas un
+hébergement de données de santé (HDS) : n'y mettez aucune donnée réelle.</p>
+<main>
+<h1>{_e(title)}</h1>
+{body}
+</main>
+</body>
+</html>
+"""
+    return HTMLResponse(page, status_code=status, headers=SECURITY_HEADERS)
+
+
+def _login_form(message: str = "", status: int = 200) -> Response:
+    alert = f'<p class="error" role="alert">{_e(message)}</p>' if message else ""
+    body = f"""{alert}
+<p>Connectez-vous avec les informations de votre carte Vitale (connexion de démonstration).</p>
+<form method="post" action="/login" class="card">
+<label>Numéro de sécurité sociale <input name="nir" id="nir" required autocomplete="off"
+ inputmode="numeric" maxlength="32"></label>
+<label>Numéro de série de la carte Vitale <input name="vitale_serial" id="vitale_serial"
+ required autocomplete="off" maxlength="64"></label>
+<label>Date de naissance <input name="birth_date" id="birth_date" type="date" required></label>
+<button type="submit" id="login">Se connecter</button>
+</form>"""
+    return _layout("Connexion", body, status=status)
+
+
+def _error_page(error: ProblemError, call: Call | None) -> Response:
+    status = error.problem.status
+    if status == 401:
+        return _login_form("Votre session a expiré : reconnectez-vous.", status=401)
+    texts = {
+        404: ("Introuvable", "Cette page n'existe pas, ou vous n'y avez pas accès."),
+        403: ("Requête refusée", "La requête n'a pas pu être vérifiée. Rechargez la page."),
+        429: ("Trop de tentatives", "Patientez quelques minutes avant de réessayer."),
+    }
+    title, text = texts.get(status, ("Erreur", error.problem.detail or error.problem.title))
+    response = _layout(title, f"<p>{_e(text)}</p>", call=call, status=status)
+    response.headers.update(error.headers)
+    return response
+
+
+Handler = Callable[[Call], Awaitable[Response]]
+
+
+def _page(
+    state: ServerState, handler: Handler, *, auth: bool = True
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        token, from_cookie = session_token(request, state)
+        session = state.sessions.get(token) if from_cookie else None
+        call = Call(request, state, session, token if from_cookie else None, None, None, {})
+        try:
+            for value in request.path_params.values():
+                if (
+                    not str(value).replace("-", "").replace("_", "").isalnum()
+                    or len(str(value)) > 64
+                ):
+                    raise ProblemError(404, "not-found", "Not found")
+            if request.method == "POST":
+                check_origin(request)
+                form = parse_qs(
+                    (await read_body(request, _FORM_LIMIT)).decode("utf-8", "replace"),
+                    max_num_fields=20,
+                )
+                call.body = {k: v[0] for k, v in form.items() if v}
+            if auth:
+                if session is None or session.kind is not SessionKind.PATIENT:
+                    raise ProblemError(401, "unauthenticated", "Authentication required")
+                if request.method == "POST" and not session.csrf_matches(
+                    call.body.get("csrf_token")
+                ):
+                    raise ProblemError(403, "csrf", "CSRF token missing or wrong")
+            call.path = {k: str(v) for k, v in request.path_params.items()}
+            return await handler(call)
+        except ProblemError as error:
+            return _error_page(error, call)
+        except MonespaceError as exc:
+            return _error_page(from_library_error(exc), call)
+
+    endpoint.__name__ = getattr(handler, "__name__", "page")
+    return endpoint
+
+
+def _redirect(location: str) -> Response:
+    return RedirectResponse(location, status_code=303, headers=SECURITY_HEADERS)
+
+
+async def _home(call: Call) -> Response:
+    if call.session is not None and call.session.kind is SessionKind.PATIENT:
+        return _redirect(f"/espace/{call.session.person_id}")
+    return _login_form()
+
+
+async def _login(call: Call) -> Response:
+    form: dict[str, str] = call.body
+    try:
+        born = date.fromisoformat(form.get("birth_date", ""))
+    except ValueError:
+        return _login_form("Les informations ne correspondent pas.", status=401)
+    try:
+        token, out = await patient_login(
+            call, form.get("nir", "")[:32], form.get("vitale_serial", "")[:64], born
+        )
+    except ProblemError as error:
+        if error.problem.status == 429:
+            raise
+        return _login_form(
+            "Les informations saisies ne correspondent pas, ou trop d'essais ont été faits.",
+            status=401,
+        )
+    return render(
+        Reply(_redirect(f"/espace/{out.session.person_id}"), set_session=token),
+        call.request,
+        call.state,
+    )
+
+
+async def _logout(call: Call) -> Response:
+    call.state.sessions.revoke(call.token)
+    return render(Reply(_redirect("/"), clear_session=True), call.request, call.state)
+
+
+async def _spaces_nav(call: Call, current: str) -> str:
+    assert call.session is not None
+    spaces = await call.run(
+        call.state.space.accounts.spaces_of, Actor.patient(call.session.person_id)
+    )
+    if len(spaces) < 2:
+        return ""
+    links = []
+    for number, pid in enumerate(spaces):
+        label = "Mon espace" if number == 0 else f"Espace représenté n° {number}"
+        attr = ' aria-current="page"' if pid == current else ""
+        links.append(f'<a href="/espace/{_e(pid)}"{attr}>{_e(label)}</a>')
+    return f'<p class="spaces">Espaces : {" ".join(links)}</p>'
+
+
+def _document_row(pid: str, document: Document) -> str:
+    flags = ' <span class="tag">masqué aux professionnels</span>' if document.masked else ""
+    return (
+        f'<li><a class="doc" href="/espace/{_e(pid)}/documents/{_e(document.id)}">'
+        f"{_e(document.title)}</a> <small>{_e(_when(document.created_at))}</small>{flags}</li>"
+    )
+
+
+async def _record(call: Call) -> Response:
+    pid = call.path["patient_id"]
+    page = await call.run(call.state.space.record.search, call.actor(pid), pid, limit=500)
+    groups: dict[Category, list[Document]] = {}
+    for document in page.documents:
+        groups.setdefault(document.category, []).append(document)
+    sections = []
+    for category in Category:
+        documents = groups.get(category)
+        if not documents:
+            continue
+        items = "\n".join(_document_row(pid, d) for d in documents)
+        sections.append(
+            f'<section class="category" id="cat-{category.value}">'
+            f"<h2>{_e(CATEGORY_NAMES[category])} ({len(documents)})</h2><ul>{items}</ul></section>"
+        )
+    body = (await _spaces_nav(call, pid)) + (
+        "\n".join(sections) if sections else "<p>Aucun document pour l'instant.</p>"
+    )
+    if page.total > len(page.documents):
+        body += f"<p>{len(page.documents)} documents affichés sur {page.total}.</p>"
+    return _layout("Mes documents", body, call=call)
+
+
+def _rows(pairs: Iterable[tuple[str, str]]) -> str:
+    return "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in pairs)
+
+
+async def _document(call: Call) -> Response:
+    pid, did = call.path["patient_id"], call.path["document_id"]
+    document = await fetch_document(call, pid, did)
+    preview = ""
+    if document.media_type in ("text/plain", "text/xml", "application/xml"):
+        content = await call.run(call.state.space.record.read_content, call.actor(pid), did)
+        text = content[:_TEXT_PREVIEW].decode("utf-8", "replace")
+        preview = f'<pre class="content" id="content">{_e(text)}</pre>'
+    table = _rows(
+        [
+            ("Catégorie", CATEGORY_NAMES[document.category]),
+            ("Type", document.type_code.display or document.type_code.code),
+            ("Date", _when(document.created_at)),
+            ("Ajouté le", _when(document.submitted_at)),
+            ("Format", document.media_type),
+            (
+                "Visibilité",
+                "masqué aux professionnels"
+                if document.masked
+                else "visible par les professionnels autorisés",
+            ),
+        ]
+    )
+    action = "unmask" if document.masked else "mask"
+    label = "Rendre visible aux professionnels" if document.masked else "Masquer aux professionnels"
+    assert call.session is not None
+    body = f"""<table class="meta">{table}</table>
+<form method="post" action="/espace/{_e(pid)}/documents/{_e(did)}/{action}">
+<input type="hidden" name="csrf_token" value="{_e(call.session.csrf_token)}">
+<button type="submit" id="{action}">{_e(label)}</button>
+</form>
+<p><a href="/espace/{_e(pid)}/documents/{_e(did)}/contenu" id="download">Télécharger le
+document</a> · <a href="/espace/{_e(pid)}">Retour à mes documents</a></p>
+{preview}"""
+    return _layout(document.title, body, call=call)
+
+
+async def _content(call: Call) -> Response:
+    response = await document_content(call, call.path["patient_id"], call.path["document_id"])
+    response.headers.update(
+        {k: v for k, v in SECURITY_HEADERS.items() if k != "content-security-policy"}
+    )
+    return response
+
+
+def _masking(masked: bool) -> Handler:
+    async def change(call: Call) -> Response:
+        pid, did = call.path["patient_id"], call.path["document_id"]
+        await set_masked(call, pid, did, masked)
+        return _redirect(f"/espace/{pid}/documents/{did}")
+
+    change.__name__ = "mask" if masked else "unmask"
+    return change
+
+
+async def _history(call: Call) -> Response:
+    pid = call.path["patient_id"]
+    entries = await access_history(call, pid)
+    rows = "".join(
+        f"<tr><td>{_e(_when(e.at))}</td><td>{_e(e.who)}</td><td>{_e(e.what)}"
+        + (' <span class="tag">urgence</span>' if e.mode != "normal" else "")
+        + "</td></tr>"
+        for e in entries
+    )
+    body = (await _spaces_nav(call, pid)) + (
+        '<table class="history" id="history"><thead><tr><th>Quand</th><th>Qui</th>'
+        f"<th>Quoi</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+    return _layout("Historique des accès", body, call=call)
+
+
+async def _style(_request: Request) -> Response:
+    headers = {**SECURITY_HEADERS, "cache-control": "no-store"}
+    return Response(_CSS, media_type="text/css", headers=headers)
+
+
+def page_routes(state: ServerState) -> list[BaseRoute]:
+    """The routes of the patient page (not part of the JSON API nor of its OpenAPI)."""
+    doc = "/espace/{patient_id}/documents/{document_id}"
+    return [
+        Route("/", _page(state, _home, auth=False), methods=["GET"]),
+        Route("/login", _page(state, _login, auth=False), methods=["POST"]),
+        Route("/logout", _page(state, _logout), methods=["POST"]),
+        Route("/espace/{patient_id}", _page(state, _record), methods=["GET"]),
+        Route("/espace/{patient_id}/historique", _page(state, _history), methods=["GET"]),
+        Route(doc, _page(state, _document), methods=["GET"]),
+        Route(doc + "/contenu", _page(state, _content), methods=["GET"]),
+        Route(doc + "/mask", _page(state, _masking(True)), methods=["POST"]),
+        Route(doc + "/unmask", _page(state, _masking(False)), methods=["POST"]),
+        Route("/static/style.css", _style, methods=["GET"]),
+    ]

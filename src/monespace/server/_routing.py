@@ -1,0 +1,395 @@
+"""One table of operations, from which both the routes and ``/openapi.json`` are built.
+
+An :class:`Operation` names its method, path, request body, query parameters, response
+model and who may call it. :func:`endpoint` turns it into a Starlette endpoint that checks
+the session, the CSRF token, the content type and the body against the models before the
+handler runs, and turns every error into a problem document.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Final, TypeVar
+
+import anyio.to_thread
+import attrs
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .._space import Space
+from ..actors import Actor
+from ..errors import MonespaceError
+from ._problems import (
+    SECURITY_HEADERS,
+    ProblemError,
+    bad_request,
+    from_library_error,
+    not_found,
+    problem_response,
+    unauthenticated,
+)
+from ._sessions import RateLimiter, Session, SessionKind, SessionStore
+
+__all__ = ["Auth", "Call", "Operation", "Reply", "ServerState", "endpoint"]
+
+_T = TypeVar("_T")
+LOG: Final = logging.getLogger("monespace.server")
+
+#: Path parameters are opaque ids (or RPPS numbers): anything else is "not found".
+_PATH_PARAM = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+JSON_MEDIA_TYPE: Final = "application/json"
+
+
+class Auth(StrEnum):
+    """Who may call an operation."""
+
+    NONE = "none"
+    """Anyone (the session, if any, is ignored)."""
+    SESSION = "session"
+    """Any logged-in person or professional."""
+    PROFESSIONAL = "professional"
+    """A logged-in professional only."""
+
+
+@attrs.frozen
+class RateLimits:
+    """Attempts allowed on the activation and login routes, per client IP and per NIR (or
+    RPPS), within *window*. They come on top of the library's own per-person lockout."""
+
+    per_ip: int = 30
+    per_person: int = 10
+    window_seconds: int = 15 * 60
+
+
+@attrs.define
+class ServerState:
+    """What the endpoints share: the space, the sessions, the limits and the settings."""
+
+    space: Space
+    sessions: SessionStore
+    limits: dict[str, RateLimiter]
+    secure_cookies: bool | None
+    max_body_bytes: int
+    demo: bool
+    cookie_name_plain: str = "monespace_session"
+    cookie_name_secure: str = "__Host-monespace_session"
+
+    def now(self) -> datetime:
+        """The space's time."""
+        return self.space.clock.now()
+
+
+@attrs.frozen
+class Reply:
+    """What a handler returns: a status, a body (an attrs object, a list of them or
+    ``None``) and extra headers."""
+
+    body: Any = None
+    status: int = 200
+    headers: dict[str, str] = attrs.field(factory=dict)
+    set_session: str | None = None
+    clear_session: bool = False
+
+
+@attrs.define
+class Call:
+    """One request, checked: the session, the decoded body and query, the path parameters."""
+
+    request: Request
+    state: ServerState
+    session: Session | None
+    token: str | None
+    body: Any
+    query: Any
+    path: dict[str, str]
+
+    async def run(self, function: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+        """Run a (blocking) library call in a worker thread."""
+        return await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs))
+
+    def actor(self, patient_id: str) -> Actor:
+        """The actor the session acts as on *patient_id*'s space."""
+        assert self.session is not None
+        return self.session.actor_for(patient_id, self.state.now())
+
+    def client_ip(self) -> str:
+        """The peer's address (the demo server is not meant to run behind a proxy)."""
+        client = self.request.client
+        return client.host if client is not None else "unknown"
+
+    def limit(self, bucket: str, key: str) -> None:
+        """Count one attempt in *bucket* for *key*; refuse with 429 past the limit."""
+        wait = self.state.limits[bucket].hit(key)
+        if wait is not None:
+            raise ProblemError(
+                429,
+                "too-many-attempts",
+                "Too many attempts",
+                "Wait before trying again.",
+                headers={"retry-after": str(int(wait))},
+            )
+
+
+Handler = Callable[[Call], Awaitable[Reply]]
+
+
+@attrs.frozen
+class Operation:
+    """One operation of the API.
+
+    :param body: the attrs class of the JSON request body, if any.
+    :param query: the attrs class whose fields are the query parameters, if any.
+    :param response: the response model (an attrs class, ``list[Model]``), or ``None`` for
+        204 or for a non-JSON response described by *response_media_type*.
+    :param errors: the problem statuses the operation may answer, for the documentation.
+    """
+
+    method: str
+    path: str
+    handler: Handler
+    operation_id: str
+    summary: str
+    tag: str
+    auth: Auth = Auth.SESSION
+    body: type | None = None
+    query: type | None = None
+    response: Any = None
+    status: int = 200
+    response_media_type: str | None = None
+    errors: tuple[int, ...] = ()
+    description: str | None = None
+
+    @property
+    def path_params(self) -> list[str]:
+        """The names of the path's parameters, in order."""
+        return re.findall(r"{([a-z_]+)}", self.path)
+
+
+_DECODERS: dict[type, msgspec.json.Decoder[Any]] = {}
+_ENCODER = msgspec.json.Encoder()
+
+
+def _decoder(model: type) -> msgspec.json.Decoder[Any]:
+    decoder = _DECODERS.get(model)
+    if decoder is None:
+        decoder = _DECODERS[model] = msgspec.json.Decoder(model)
+    return decoder
+
+
+def encode(value: Any) -> bytes:
+    """JSON bytes of a response body."""
+    return _ENCODER.encode(value)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 past *limit* bytes (checked while it streams)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def too_large(limit: int) -> ProblemError:
+    """The answer to a body over the limit."""
+    return ProblemError(
+        413, "too-large", "Request too large", f"Request bodies are limited to {limit} bytes."
+    )
+
+
+def session_token(request: Request, state: ServerState) -> tuple[str | None, bool]:
+    """The session token the client sent, and whether it came in a cookie.
+
+    ``Authorization: Bearer`` wins over the cookie; a cookie-borne session needs a CSRF token
+    for changes, a bearer token does not (browsers never add it by themselves).
+    """
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip(), False
+        return None, False
+    for name in (state.cookie_name_secure, state.cookie_name_plain):
+        cookie = request.cookies.get(name)
+        if cookie:
+            return cookie, True
+    return None, False
+
+
+def check_origin(request: Request) -> None:
+    """Refuse a state-changing request that a browser sent from another site."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return  # not a browser (curl, scripts): CSRF needs a browser
+    expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    if origin != expected:
+        raise ProblemError(
+            403, "cross-origin", "Cross-site request refused", "The request came from another site."
+        )
+
+
+def wants_secure_cookie(request: Request, state: ServerState) -> bool:
+    """Whether the session cookie gets the ``Secure`` attribute.
+
+    Explicit when ``secure_cookies`` was given; otherwise always, except for plain HTTP on a
+    loopback address (``monespace demo`` on a laptop).
+    """
+    if state.secure_cookies is not None:
+        return state.secure_cookies
+    if request.url.scheme == "https":
+        return True
+    server = request.scope.get("server")
+    host = str(server[0]) if server else ""
+    return not (host in ("localhost", "::1") or host.startswith("127."))
+
+
+def set_session_cookie(
+    response: Response, request: Request, state: ServerState, token: str
+) -> None:
+    """Attach the session cookie: HttpOnly, SameSite=Strict, Secure except on loopback."""
+    secure = wants_secure_cookie(request, state)
+    response.set_cookie(
+        state.cookie_name_secure if secure else state.cookie_name_plain,
+        token,
+        max_age=int(state.sessions.absolute.total_seconds()),
+        path="/",
+        secure=secure,
+        httponly=True,
+        samesite="strict",
+    )
+
+
+def clear_session_cookie(response: Response, request: Request, state: ServerState) -> None:
+    """Remove both possible session cookies."""
+    response.delete_cookie(state.cookie_name_plain, path="/", httponly=True, samesite="strict")
+    response.delete_cookie(
+        state.cookie_name_secure, path="/", secure=True, httponly=True, samesite="strict"
+    )
+
+
+def _json_content_type(request: Request) -> bool:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return media == JSON_MEDIA_TYPE
+
+
+def _query(op: Operation, request: Request) -> Any:
+    assert op.query is not None
+    fields = {f.name for f in attrs.fields(op.query)}
+    raw: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if key not in fields:
+            raise bad_request(f"unknown query parameter {key[:40]!r}")
+        if key in raw:
+            raise bad_request(f"query parameter {key!r} given twice")
+        raw[key] = value
+    try:
+        return msgspec.convert(raw, op.query, strict=False)
+    except msgspec.ValidationError as exc:
+        raise bad_request(str(exc)) from None
+
+
+def endpoint(op: Operation, state: ServerState) -> Callable[[Request], Awaitable[Response]]:
+    """The Starlette endpoint of *op*."""
+
+    async def handle(request: Request) -> Response:
+        started = time.perf_counter()
+        try:
+            response = await _handle(op, state, request)
+        except ProblemError as error:
+            response = problem_response(error)
+        except MonespaceError as exc:
+            response = problem_response(from_library_error(exc))
+        LOG.info(
+            "%s %s -> %d (%.1f ms)",
+            op.method,
+            op.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    handle.__name__ = op.operation_id
+    return handle
+
+
+async def _handle(op: Operation, state: ServerState, request: Request) -> Response:
+    path = {name: str(request.path_params[name]) for name in op.path_params}
+    if any(not _PATH_PARAM.match(value) for value in path.values()):
+        raise not_found()
+    token, from_cookie = session_token(request, state)
+    session = None
+    if op.method in _UNSAFE:
+        check_origin(request)
+    if op.auth is not Auth.NONE:
+        session = state.sessions.get(token)
+        if session is None:
+            raise unauthenticated()
+        if op.auth is Auth.PROFESSIONAL and session.kind is not SessionKind.PROFESSIONAL:
+            raise not_found()
+        if (
+            from_cookie
+            and op.method in _UNSAFE
+            and not session.csrf_matches(request.headers.get("x-csrf-token"))
+        ):
+            raise ProblemError(
+                403,
+                "csrf",
+                "CSRF token missing or wrong",
+                "Send the session's csrf_token in the X-CSRF-Token header.",
+            )
+    body: Any = None
+    if op.body is not None:
+        if not _json_content_type(request):
+            raise ProblemError(
+                415,
+                "unsupported-media-type",
+                "Unsupported media type",
+                f"Send the body as {JSON_MEDIA_TYPE}.",
+            )
+        raw = await read_body(request, state.max_body_bytes)
+        try:
+            body = _decoder(op.body).decode(raw)
+        except msgspec.ValidationError as exc:
+            raise bad_request(str(exc)) from None
+        except msgspec.DecodeError:
+            raise bad_request("the body is not valid JSON", kind="malformed", status=400) from None
+    query = _query(op, request) if op.query is not None else None
+    if op.query is None and request.query_params:
+        raise bad_request("this operation takes no query parameters")
+    call = Call(request, state, session, token, body, query, path)
+    reply = await op.handler(call)
+    return render(reply, request, state)
+
+
+def render(reply: Reply, request: Request, state: ServerState) -> Response:
+    """The HTTP response of a handler's reply."""
+    if isinstance(reply.body, Response):
+        response = reply.body
+    elif reply.body is None:
+        response = Response(status_code=reply.status)
+    else:
+        response = Response(
+            encode(reply.body), status_code=reply.status, media_type=JSON_MEDIA_TYPE
+        )
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers.update(reply.headers)
+    if reply.clear_session:
+        clear_session_cookie(response, request, state)
+    if reply.set_session is not None:
+        set_session_cookie(response, request, state, reply.set_session)
+    return response

@@ -1,0 +1,173 @@
+"""Object-level authorisation sweep over the HTTP API (security plan T2).
+
+Every role (anonymous, patient A, patient B, A as the legal representative of her child, a
+professional with authorisation on A only, a professional without any) calls every operation
+that names a space or an object, against every space and object that is not theirs, and
+against ones that do not exist. Expected: zero leaks (no 2xx, none of the target's ids or
+contents in any body), and a denial byte-identical to the answer for a non-existent target.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+
+from monespace.server import operations_of
+
+from .test_server_world import (
+    CANARY,
+    b64,
+    build_world,
+    client,
+    create_app,
+    login_patient,
+    login_professional,
+)
+
+pytestmark = pytest.mark.anyio
+
+GHOST_PATIENT = "GhostPatient0000000000"
+GHOST_DOCUMENT = "GhostDocument000000000"
+GHOST_ENTRY = "GhostEntry000000000000"
+#: Operations that change who has access (tested on their own), and the professional
+#: lookup, which finds any space from a carte Vitale by design.
+SKIPPED = {"breakGlass", "joinCareTeam"}
+#: What a professional legitimately does on the spaces they are authorised on.
+PRO_READS = {"listDocuments", "searchDocuments", "getDocument", "getDocumentContent"}
+
+
+def _bodies(world, target_nir, birth):
+    text = {
+        "content": b64(b"note"),
+        "media_type": "text/plain",
+        "type_code": {"code": "DOCPAT01", "system": "1.2.250.1.213.1.1.4.12"},
+    }
+    return {
+        "addDocument": text,
+        "searchDocuments": {"text": "note"},
+        "addProfileEntry": {"section": "allergy", "label": "Arachide"},
+        "addMeasure": {"kind": "weight", "value": 70},
+        "updateAccessSettings": {"mask_all": False},
+        "authorise": {"rpps": world.stranger},
+        "block": {"rpps": world.stranger},
+        "declareTreatingDoctor": {"rpps": world.doctor},
+        "lookupPatient": {"nir": target_nir, "birth_date": birth},
+    }
+
+
+def _entitled(role, target, op_id, world):
+    own = {"alice": {world.alice.id, world.child}, "bob": {world.bob.id}}
+    if target in own.get(role, set()):
+        return True
+    if role in ("doctor", "stranger"):
+        if op_id in ("addDocument", "lookupPatient"):
+            return True  # any professional feeds a record; the lookup finds any space
+        return role == "doctor" and target == world.alice.id and op_id in PRO_READS
+    return False
+
+
+def _query(op_id):
+    return {"getMeasures": "?kind=weight"}.get(op_id, "")
+
+
+async def test_no_role_reaches_another_persons_space_through_any_route():
+    world = build_world()
+    app = create_app(world.space, secure_cookies=False)
+    targets = {
+        world.alice.id: (world.documents[world.alice.id][0], world.profile_entries[world.alice.id]),
+        world.bob.id: (world.documents[world.bob.id][0], world.profile_entries[world.bob.id]),
+        world.child: (world.documents[world.child][0], world.profile_entries[world.child]),
+    }
+    secrets_of = {pid: {pid, doc, entry, CANARY} for pid, (doc, entry) in targets.items()}
+    nirs = {world.alice.id: world.alice, world.bob.id: world.bob}
+    operations = [
+        op
+        for op in operations_of(demo=True)
+        if ("patient_id" in op.path_params or op.operation_id == "lookupPatient")
+        and op.operation_id not in SKIPPED
+    ]
+    assert len(operations) >= 20
+    tried = leaks = oracles = 0
+    async with client(app) as http:
+        roles: dict[str, dict[str, str]] = {"anonymous": {}}
+        for name, login in (
+            ("alice", login_patient(http, world.alice)),
+            ("bob", login_patient(http, world.bob)),
+            ("doctor", login_professional(http, world.doctor)),
+            ("stranger", login_professional(http, world.stranger)),
+        ):
+            roles[name] = await login
+            http.cookies.clear()  # each role speaks with its bearer token only
+
+        async def call(op, headers, pid, doc, entry, person):
+            path = op.path.format(
+                patient_id=pid, document_id=doc, entry_id=entry, rpps=world.stranger
+            )
+            nir = person.nir if person else "180017512345678"
+            birth = person.birth_date.isoformat() if person else "1980-01-01"
+            body = _bodies(world, nir, birth).get(op.operation_id)
+            return await http.request(
+                op.method, path + _query(op.operation_id), json=body, headers=headers
+            )
+
+        for (role, headers), op in itertools.product(roles.items(), operations):
+            for pid, (doc, entry) in targets.items():
+                if _entitled(role, pid, op.operation_id, world):
+                    continue
+                person = nirs.get(pid)
+                response = await call(op, headers, pid, doc, entry, person)
+                ghost = await call(op, headers, GHOST_PATIENT, GHOST_DOCUMENT, GHOST_ENTRY, None)
+                tried += 1
+                expected = 401 if role == "anonymous" else 404
+                body = response.text
+                if response.status_code < 400 or any(s in body for s in secrets_of[pid]):
+                    leaks += 1
+                    pytest.fail(f"leak: {role} {op.operation_id} on {pid}: {body[:200]}")
+                assert response.status_code == expected, (role, op.operation_id, body)
+                if (response.status_code, response.content) != (ghost.status_code, ghost.content):
+                    oracles += 1
+                    pytest.fail(
+                        f"existence oracle: {role} {op.operation_id}: {body} != {ghost.text}"
+                    )
+            # a foreign object under one's own space: the same answer as a missing one
+            if "document_id" in op.path or "entry_id" in op.path:
+                own = {"alice": world.alice.id, "bob": world.bob.id}.get(role)
+                if own is None:
+                    continue
+                foreign = world.bob.id if own == world.alice.id else world.alice.id
+                fdoc, fentry = targets[foreign]
+                response = await call(op, headers, own, fdoc, fentry, None)
+                ghost = await call(op, headers, own, GHOST_DOCUMENT, GHOST_ENTRY, None)
+                tried += 1
+                assert response.status_code == 404, (role, op.operation_id, response.text)
+                assert response.content == ghost.content
+                assert not any(s in response.text for s in secrets_of[foreign])
+    world.space.close()
+    assert leaks == 0
+    assert oracles == 0
+    assert tried >= 200, tried
+    print(f"T2 sweep: {tried} (operation x role x foreign object) tried, 0 leaks, 0 oracles")
+
+
+async def test_representatives_reach_the_child_but_not_what_is_kept_from_them():
+    world = build_world()
+    app = create_app(world.space, secure_cookies=False)
+    async with client(app) as http:
+        alice = await login_patient(http, world.alice)
+        listing = await http.get(f"/api/v1/patients/{world.child}/documents", headers=alice)
+        assert listing.status_code == 200
+        assert listing.json()["total"] == 1
+        # Bob represents nobody: the child's space is as closed to him as any other
+        bob = await login_patient(http, world.bob)
+        closed = await http.get(f"/api/v1/patients/{world.child}/documents", headers=bob)
+        assert closed.status_code == 404
+    world.space.close()
+
+
+def test_paths_carry_only_opaque_ids():
+    for op in operations_of(demo=True):
+        names = re.findall(r"{([a-z_]+)}", op.path)
+        assert set(names) <= {"patient_id", "document_id", "entry_id", "rpps"}, op.path
+        assert "nir" not in op.path
