@@ -69,7 +69,10 @@ class AttemptPolicy:
     :param per_code: wrong tries before a code is revoked (a new one must be requested).
     :param per_person: wrong tries per person within ``window`` before every attempt is
         refused until the window has passed, even with the right code.
-    :param window: the sliding period of ``per_person``.
+    :param window: the period of ``per_person``. It is a fixed window that opens at the
+        first failure and is counted afresh once it has passed (not a sliding one, as
+        this said before: across the end of one window and the start of the next, up
+        to ``2 * per_person`` guesses can be evaluated within one ``window``).
     """
 
     per_code: int = 5
