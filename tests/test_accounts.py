@@ -1165,12 +1165,6 @@ def test_no_plaintext_is_left_in_the_sqlite_files_after_a_purge(sqlite_env):
     assert sealed not in after["space.db"]  # secure_delete overwrote the content
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="storage: a purge does not checkpoint the WAL, so the -wal file keeps a copy of "
-    "the destroyed wrapped data key (and the deleted ciphertext) until SQLite next "
-    "overwrites those frames; a backup of db+wal taken meanwhile can undo the shredding",
-)
 def test_a_purge_leaves_no_copy_of_the_wrapped_key_in_the_wal(sqlite_env):
     env = sqlite_env
     pid, _, _ = open_with_marker(env)

@@ -242,11 +242,6 @@ def test_the_activation_line_printed_by_the_demo_works(runner):
     assert (again.exit_code, again.output) == (1, UNIFORM + "\n")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.close prints 'archived until <closed + 10 years>' after --delete too, although "
-    "the data are purged at the next deadline run (archive_until is kept on the account)",
-)
 def test_close_delete_does_not_announce_a_ten_year_archive(runner, db):
     path, _ids = db
     nir = person(4).ins.matricule.value

@@ -463,7 +463,8 @@ class AccountService:
             purged = attrs.evolve(account, state=AccountState.PURGED, purged_at=unit.now)
             self._save(unit, purged)
             unit.record(actor, Action.PATIENT_SHRED, resource, decision)
-            return deleted
+        self._core.storage.scrub()
+        return deleted
 
     # --- lifecycle: the holder (or their representative) -------------------------------------
 
@@ -643,6 +644,9 @@ class AccountService:
                     self._end_at_majority(unit, link, counts)
             if len(ending) < batch:
                 break
+        if counts.get("purged"):
+            # Purged data must not survive in the storage's journal either.
+            self._core.storage.scrub()
         return counts
 
     def _apply_deadlines(self, unit: Unit, account: Account, counts: TickCounts) -> None:

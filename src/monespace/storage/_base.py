@@ -21,14 +21,17 @@ from ..access._model import AccessSettings, EmergencySession, Grant, Professiona
 from ..accounts import Account, CodeRecord, ProofRecord, Representation
 from ..audit import AuditEvent
 from ._rows import (
+    AttachmentRow,
     BlobRow,
     DataKeyRow,
     DocumentRow,
     EntryRow,
     LedgerRow,
+    MessageRow,
     OutboxRow,
     OutboxStatus,
     PatientRow,
+    ThreadRow,
 )
 
 __all__ = [
@@ -41,6 +44,7 @@ __all__ = [
     "EntryRepository",
     "KeyRepository",
     "LedgerRepository",
+    "MessageRepository",
     "OutboxRepository",
     "PatientRepository",
     "ProofRepository",
@@ -459,6 +463,112 @@ class AccessRepository(abc.ABC):
     def mark_seen(self, patient_id: str, professional_id: str, at: datetime) -> bool:
         """Remember that the professional read the record; ``True`` the first time."""
 
+    @abc.abstractmethod
+    def professional_by_mssante(self, address: str) -> Professional | None:
+        """The directory entry whose MSSanté address is *address*, compared without regard
+        to ASCII case, or ``None``. When several share it (an organisational mailbox), the
+        lowest RPPS number wins."""
+
+
+class MessageRepository(abc.ABC):
+    """Secure-messaging threads, their messages and the messages' attachments."""
+
+    @abc.abstractmethod
+    def add_thread(self, row: ThreadRow) -> None:
+        """Store a new thread.
+
+        :raises ConflictError: when its id is taken.
+        """
+
+    @abc.abstractmethod
+    def get_thread(self, thread_id: str) -> ThreadRow | None:
+        """The thread with this id, or ``None``."""
+
+    @abc.abstractmethod
+    def update_thread(self, row: ThreadRow) -> None:
+        """Replace a stored thread (matched by id).
+
+        :raises NotFoundError: when there is none.
+        """
+
+    @abc.abstractmethod
+    def threads_for_patient(self, patient_id: str) -> list[ThreadRow]:
+        """A patient's threads, most recent message first (then by id)."""
+
+    @abc.abstractmethod
+    def threads_for_professional(self, professional_id: str) -> list[ThreadRow]:
+        """A professional's threads with every patient, most recent message first."""
+
+    @abc.abstractmethod
+    def add_message(self, row: MessageRow) -> None:
+        """Store a new message.
+
+        :raises ConflictError: when its id, its ``rfc_message_id`` for the same patient, or
+            its position in the thread is taken.
+        """
+
+    @abc.abstractmethod
+    def get_message(self, message_id: str) -> MessageRow | None:
+        """The message with this id, or ``None``."""
+
+    @abc.abstractmethod
+    def update_message(self, row: MessageRow) -> None:
+        """Replace a stored message (matched by id).
+
+        :raises NotFoundError: when there is none.
+        """
+
+    @abc.abstractmethod
+    def messages_in_thread(self, thread_id: str) -> list[MessageRow]:
+        """A thread's messages in conversation order (``position``, then id)."""
+
+    @abc.abstractmethod
+    def by_rfc_message_id(self, patient_id: str, rfc_message_id: str) -> MessageRow | None:
+        """The message of *patient_id* with this ``Message-ID``, or ``None``."""
+
+    @abc.abstractmethod
+    def unread_for_patient(self, patient_id: str) -> dict[str, int]:
+        """Thread id → messages from professionals the patient's side has not read (threads
+        with none are left out)."""
+
+    @abc.abstractmethod
+    def unread_for_professional(self, professional_id: str) -> dict[str, int]:
+        """Thread id → messages from the patient's side the professional has not read."""
+
+    @abc.abstractmethod
+    def add_attachment(self, row: AttachmentRow) -> None:
+        """Store a new attachment.
+
+        :raises ConflictError: when its id is taken.
+        """
+
+    @abc.abstractmethod
+    def get_attachment(self, attachment_id: str) -> AttachmentRow | None:
+        """The attachment with this id, or ``None``."""
+
+    @abc.abstractmethod
+    def attachments_in_thread(self, thread_id: str) -> list[AttachmentRow]:
+        """Every attachment of a thread's messages, by message id then position."""
+
+    @abc.abstractmethod
+    def sent_before(self, before: datetime, *, limit: int) -> list[MessageRow]:
+        """Messages with ``sent_at < before``, oldest first, at most *limit* (retention)."""
+
+    @abc.abstractmethod
+    def delete_message(self, message_id: str) -> bool:
+        """Delete a message and its attachment rows (not their blobs); ``False`` if there
+        was none."""
+
+    @abc.abstractmethod
+    def delete_thread(self, thread_id: str) -> bool:
+        """Delete a thread with its messages and attachment rows (not their blobs);
+        ``False`` if there was none."""
+
+    @abc.abstractmethod
+    def delete_for_patient(self, patient_id: str) -> int:
+        """Delete every thread, message and attachment row of a patient; return how many
+        messages were deleted."""
+
 
 class Transaction(abc.ABC):
     """One unit of work against a backend: commit together or not at all."""
@@ -477,6 +587,7 @@ class Transaction(abc.ABC):
     measures: EntryRepository
     ledger: LedgerRepository
     access: AccessRepository
+    messages: MessageRepository
 
 
 class StorageBackend(abc.ABC):
@@ -516,6 +627,14 @@ class StorageBackend(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release connections and files. Idempotent."""
+
+    def scrub(self) -> None:  # noqa: B027 - optional: most backends keep no stale copies
+        """Make deleted data unrecoverable from the store's own files, now.
+
+        Called after a purge (crypto-shredding): a backend whose journal keeps copies of
+        deleted pages (SQLite's write-ahead log) flushes and truncates it here. The default
+        does nothing.
+        """
 
     def __enter__(self) -> Self:
         return self

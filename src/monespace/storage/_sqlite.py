@@ -188,6 +188,17 @@ class SQLiteStorage(StorageBackend):
                 cursor.execute("COMMIT")
             cursor.close()
 
+    def scrub(self) -> None:
+        """Checkpoint the write-ahead log into the database (where ``secure_delete`` has
+        overwritten deleted content) and truncate it: its frames would otherwise keep copies
+        of destroyed keys and deleted ciphertexts until SQLite reuses them."""
+        with self._write_lock:
+            self._check_open()
+            try:
+                self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error as exc:
+                raise StorageError(f"could not checkpoint the write-ahead log: {exc}") from exc
+
     def _check_open(self) -> None:
         if self._closed:
             raise StorageError("the storage is closed")
