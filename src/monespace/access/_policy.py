@@ -29,6 +29,7 @@ __all__ = [
     "ProfessionalFacts",
     "Resource",
     "Rule",
+    "ThreadFacts",
     "decide",
     "default_rules",
 ]
@@ -77,6 +78,15 @@ class Action(StrEnum):
     PATIENT_SHRED = "patient.shred"
     KEYS_ROTATE = "keys.rotate"
     AUDIT_READ = "audit.read"
+    THREAD_START = "thread.start"
+    THREAD_READ = "thread.read"
+    THREAD_REPLY = "thread.reply"
+    THREAD_CLOSE = "thread.close"
+    THREAD_ARCHIVE = "thread.archive"
+    INBOX_READ = "inbox.read"
+    ATTACHMENT_READ = "attachment.read"
+    ATTACHMENT_FILE = "attachment.file"
+    MESSAGE_RECEIVE = "message.receive"
 
 
 #: Actions that only the operator may take.
@@ -238,6 +248,18 @@ class AccessPolicy:
 
 
 @attrs.frozen
+class ThreadFacts:
+    """What the policy needs to know about one secure-messaging thread.
+
+    :param professional_id: the RPPS number of the professional taking part (who started it).
+    :param closed: the professional closed it to the patient's replies (``X-MSS-MES: FIN``).
+    """
+
+    professional_id: str
+    closed: bool = False
+
+
+@attrs.frozen
 class Facts:
     """What the services looked up for a decision (the policy itself reads nothing).
 
@@ -246,12 +268,14 @@ class Facts:
     :param represents: whether the actor is, right now, a legal representative of the
         resource's patient.
     :param document: the document the action is about, if any.
+    :param thread: the messaging thread the action is about, if any.
     """
 
     space_open: bool | None = None
     represents: bool = False
     document: DocumentFacts | None = None
     professional: ProfessionalFacts | None = None
+    thread: ThreadFacts | None = None
 
 
 @attrs.frozen
@@ -570,6 +594,170 @@ def _access_rules(policy: AccessPolicy) -> tuple[Rule, ...]:
     )
 
 
+# --- secure messaging (docs/domain-rules.md §5) ---------------------------------------------
+
+#: Actions on one thread, which only its participants may take.
+_THREAD_ACTIONS = frozenset(
+    {
+        Action.THREAD_READ,
+        Action.THREAD_REPLY,
+        Action.THREAD_CLOSE,
+        Action.THREAD_ARCHIVE,
+        Action.ATTACHMENT_READ,
+        Action.ATTACHMENT_FILE,
+    }
+)
+#: Every messaging action on a patient's mailbox.
+_MESSAGING = _THREAD_ACTIONS | {Action.THREAD_START, Action.INBOX_READ, Action.MESSAGE_RECEIVE}
+#: What a participant may do in a thread (closing and filing have rules of their own).
+_PARTICIPANT_ACTIONS = frozenset(
+    {Action.THREAD_READ, Action.THREAD_REPLY, Action.THREAD_ARCHIVE, Action.ATTACHMENT_READ}
+)
+
+
+def _patient_side(actor: Actor, resource: Resource, facts: Facts) -> bool:
+    """The holder, or a representative acting for them right now."""
+    if resource.patient_id is None:
+        return False
+    if actor.kind is ActorKind.PATIENT:
+        return actor.id == resource.patient_id
+    return (
+        actor.kind is ActorKind.REPRESENTATIVE
+        and actor.on_behalf_of == resource.patient_id
+        and facts.represents
+    )
+
+
+def messaging_needs_open_space(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """Nobody writes to or reads the mailbox of a space that does not exist (not yet open,
+    opposed, closed and archived, suspended, purged)."""
+    if action in _MESSAGING and facts.space_open is False:
+        return Decision(False, "messaging_needs_open_space")
+    return None
+
+
+def gateway_delivers_inbound(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """Only the operator's messaging gateway hands in messages received from the MSSanté
+    trust space; the professional who wrote them is then checked like any other sender."""
+    if action is Action.MESSAGE_RECEIVE:
+        allowed = actor.kind is ActorKind.SYSTEM and resource.patient_id is not None
+        return Decision(allowed, "gateway_delivers_inbound")
+    return None
+
+
+def only_professionals_start_threads(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """Only professionals and establishments start a conversation ("Seuls les professionnels
+    et établissements de santé peuvent initier une conversation"); the patient only replies
+    (docs/domain-rules.md §5)."""
+    if action is not Action.THREAD_START:
+        return None
+    allowed = actor.kind is ActorKind.PROFESSIONAL and resource.patient_id is not None
+    return Decision(allowed, "only_professionals_start_threads")
+
+
+def thread_participants_only(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """A thread is read and written by its two sides only: the patient (or their
+    representative) and the professional who started it; not the operator, not an app,
+    not another professional, whatever their access to the record."""
+    if action not in _THREAD_ACTIONS:
+        return None
+    thread = facts.thread
+    if thread is None:
+        return Decision(False, "thread_participants_only")
+    professional_side = actor.kind is ActorKind.PROFESSIONAL and actor.id == thread.professional_id
+    if not (professional_side or _patient_side(actor, resource, facts)):
+        return Decision(False, "thread_participants_only")
+    return None
+
+
+def closed_threads_take_no_replies(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """A thread the professional closed (``X-MSS-MES: FIN``) takes no reply from the
+    patient's side (Référentiel socle MSSanté #2 §3.4.2.3; Ségur SC.MSS/CONF.21)."""
+    thread = facts.thread
+    if (
+        action is Action.THREAD_REPLY
+        and thread is not None
+        and thread.closed
+        and actor.kind is not ActorKind.PROFESSIONAL
+    ):
+        return Decision(False, "thread_closed_to_replies")
+    return None
+
+
+def professional_closes_thread(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """Closing a thread to replies, or opening it again, is the professional's call."""
+    if action is not Action.THREAD_CLOSE:
+        return None
+    thread = facts.thread
+    allowed = (
+        thread is not None
+        and actor.kind is ActorKind.PROFESSIONAL
+        and actor.id == thread.professional_id
+    )
+    return Decision(allowed, "professional_closes_thread")
+
+
+def holder_files_attachment(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """The patient (or their representative) may save an attachment they received into
+    their record; the record's own rules then decide the filing itself."""
+    if action is not Action.ATTACHMENT_FILE:
+        return None
+    return Decision(_patient_side(actor, resource, facts), "holder_files_attachment")
+
+
+def participants_use_thread(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """A participant reads, replies to and archives their thread and opens its
+    attachments (``thread_participants_only`` ran first)."""
+    if action in _PARTICIPANT_ACTIONS and facts.thread is not None:
+        return Decision(True, "thread_participant")
+    return None
+
+
+def holder_reads_mailbox(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """The patient (or their representative) lists their own mailbox; a professional lists
+    theirs (``Resource(None, "mailbox", rpps)``), each thread then decided on its own."""
+    if action is not Action.INBOX_READ:
+        return None
+    if resource.patient_id is None:
+        allowed = actor.kind is ActorKind.PROFESSIONAL and resource.id == actor.id
+    else:
+        allowed = _patient_side(actor, resource, facts)
+    return Decision(allowed, "mailbox_owner")
+
+
+def _messaging_rules() -> tuple[Rule, ...]:
+    """The secure-messaging rules, in the order they are asked."""
+    return (
+        messaging_needs_open_space,
+        gateway_delivers_inbound,
+        only_professionals_start_threads,
+        thread_participants_only,
+        closed_threads_take_no_replies,
+        professional_closes_thread,
+        holder_files_attachment,
+        participants_use_thread,
+        holder_reads_mailbox,
+    )
+
+
 def default_rules(policy: AccessPolicy | None = None) -> tuple[Rule, ...]:
     """The rules in force, in the order they are asked.
 
@@ -581,6 +769,7 @@ def default_rules(policy: AccessPolicy | None = None) -> tuple[Rule, ...]:
         deleted_documents_are_gone,
         professional_must_be_known,
         blocked_professional,
+        *_messaging_rules(),
         author_manages_own_document,
         *_access_rules(policy or AccessPolicy()),
         hidden_until_announcement,

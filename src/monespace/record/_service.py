@@ -14,6 +14,7 @@ from ..access import Action, DocumentFacts, Resource, decide
 from ..accounts._lifecycle import add_months
 from ..accounts._service import read_identity
 from ..actors import Actor, ActorKind
+from ..crypto import content_aad, open_sealed
 from ..errors import AccessDeniedError, NotFoundError, ValidationError
 from ..interop.cda import CdaDocument
 from ..storage import BlobRow, DocumentRow
@@ -29,6 +30,7 @@ from ._model import (
     DocumentPage,
     DocumentStatus,
     RecordSettings,
+    category_of,
 )
 from ._parsers import ParsedDocument
 
@@ -264,12 +266,15 @@ class RecordService:
     ) -> tuple[Code, str]:
         if type_code is None:
             raise ValidationError("a document needs a type code (XDS typeCode)")
-        if not is_member("J07", type_code.code, type_code.system):
+        derived = class_code_for(type_code.code, type_code.system)
+        # Fix: a type of the DMP's own list (JDV_J66, through the ASS_X16 type -> class map)
+        # that the CI-SIS set J07 no longer carries, such as 11526-1 (pathology report), was
+        # refused although monespace maps it to its class and shows it among the results.
+        if derived is None and not is_member("J07", type_code.code, type_code.system):
             raise ValidationError(
                 f"type code {type_code.code!r} ({type_code.system}) is not in the CI-SIS "
                 "value set JDV_J07_XdsTypeCode_CISIS"
             )
-        derived = class_code_for(type_code.code, type_code.system)
         klass = class_code or derived
         if klass is None:
             raise ValidationError(
@@ -382,8 +387,11 @@ class RecordService:
             notify_at=document.notify_at,
         )
 
-    def _document(self, unit: Unit, row: DocumentRow) -> Document:
-        raw = self._core.keyring.open(unit.tx, row.patient_id, _META_KIND, row.id, row.sealed_meta)
+    def _document(self, unit: Unit, row: DocumentRow, key: bytes | None = None) -> Document:
+        """The document of *row*; *key*: the patient's data key, when the caller holds it."""
+        if key is None:
+            key = self._core.keyring.get(unit.tx, row.patient_id)
+        raw = open_sealed(key, row.sealed_meta, content_aad(_META_KIND, row.patient_id, row.id))
         meta = json.loads(raw)
         author = meta["author"]
         specialty = author.get("specialty")
@@ -486,6 +494,36 @@ class RecordService:
         """
         if not 1 <= limit <= 500 or offset < 0:
             raise ValidationError("'limit' must be 1-500 and 'offset' not negative")
+        return self._search(
+            actor,
+            patient_id,
+            category=category,
+            type_code=type_code,
+            author_id=author_id,
+            since=since,
+            until=until,
+            text=text,
+            include_replaced=include_replaced,
+            offset=offset,
+            limit=limit,
+        )
+
+    def _search(
+        self,
+        actor: Actor,
+        patient_id: str,
+        *,
+        category: Category | str | None = None,
+        type_code: str | None = None,
+        author_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        text: str | None = None,
+        include_replaced: bool = False,
+        offset: int = 0,
+        limit: int | None,
+    ) -> DocumentPage:
+        """:meth:`search`, where ``limit=None`` means every match."""
         # Fix: an unknown category raised ValueError and naive dates a TypeError deep in the
         # filter; both are bad input, so ValidationError.
         try:
@@ -499,24 +537,37 @@ class RecordService:
         with self._core.unit() as unit:
             resource = Resource(patient_id, "record")
             decision = unit.authorize(actor, Action.DOCUMENT_SEARCH, resource)
-            visible = [
-                self._document(unit, row)
+            # Performance: every filter but the words works on the stored row (the category
+            # derives from its codes), so only the requested page is decrypted; the words,
+            # which are sealed, need every candidate decrypted. Decrypting the whole record
+            # for each page made the first page of a 1,000-document record cost as much as
+            # listing all of it.
+            rows = [
+                row
                 for row in reversed(unit.tx.documents.for_patient(patient_id))
                 if (include_replaced or row.status == DocumentStatus.APPROVED)
                 and (type_code is None or row.type_code == type_code)
                 and (author_id is None or row.author_id == author_id)
                 and (since is None or row.created_at >= since)
                 and (until is None or row.created_at < until)
+                and (wanted is None or _category(row) is wanted)
                 and self._may_read(unit, actor, row)
             ]
-            matched = [
-                d
-                for d in visible
-                if (wanted is None or d.category is wanted) and _has_words(d, words)
-            ]
+            end = None if limit is None else offset + limit
+            # One record, one data key: read it once, not once per document.
+            key = self._core.keyring.get(unit.tx, patient_id) if rows else b""
+            if words:
+                found = [
+                    d
+                    for d in (self._document(unit, row, key) for row in rows)
+                    if _has_words(d, words)
+                ]
+                total, page = len(found), tuple(found[offset:end])
+            else:
+                total = len(rows)
+                page = tuple(self._document(unit, row, key) for row in rows[offset:end])
             unit.record(actor, Action.DOCUMENT_SEARCH, resource, decision)
-            page = tuple(matched[offset : offset + limit])
-            return DocumentPage(page, len(matched), offset, limit)
+            return DocumentPage(page, total, offset, len(page) if limit is None else limit)
 
     def _may_read(self, unit: Unit, actor: Actor, row: DocumentRow) -> bool:
         resource = Resource(row.patient_id, "document", row.id)
@@ -542,7 +593,16 @@ class RecordService:
                 )
             updated = change(row)
             unit.tx.documents.update(updated)
-            if tell_patient:
+            # Fix: masking, unmasking, releasing and deleting changed the current version
+            # only, so the versions it replaced stayed readable by every authorised
+            # professional after a masking, and by everyone after a deletion. A change made
+            # through the current version applies to the whole document: every version.
+            for other in unit.tx.documents.for_patient(row.patient_id):
+                if other.lineage_id == row.lineage_id and other.id != row.id:
+                    unit.tx.documents.update(change(other))
+            # Fix: releasing a document that was not hidden told the patient of a "new
+            # document" each time: only a release that makes something visible tells them.
+            if tell_patient and row.flags & _INVISIBLE_PATIENT:
                 self._tell_patient(unit, row.patient_id, kind="new-document")
             return self._document(unit, updated)
 
@@ -579,7 +639,8 @@ class RecordService:
         )
 
     def delete(self, actor: Actor, document_id: str) -> Document:
-        """Delete a document (its author only). The version chain is kept, marked deleted."""
+        """Delete a document (its author only): every version of it, which stay stored,
+        marked deleted."""
         return self._update(
             actor,
             Action.DOCUMENT_DELETE,
@@ -764,14 +825,12 @@ class RecordService:
         return removed
 
     def documents_of(self, actor: Actor, patient_id: str) -> Iterable[Document]:
-        """Every document *actor* may see in a record (all pages of :meth:`search`)."""
-        offset = 0
-        while True:
-            page = self.search(actor, patient_id, offset=offset, limit=500)
-            yield from page.documents
-            offset += len(page.documents)
-            if offset >= page.total or not page.documents:
-                return
+        """Every document *actor* may see in a record, newest first (what :meth:`search`
+        lists without filters), read in one transaction and audited as one search."""
+        # Fix: this paged through search() lazily, one transaction per 500 documents, so a
+        # document added between two pages shifted the newest-first order: one document was
+        # listed twice and the new one not at all. It also decided on every row once per page.
+        return iter(self._search(actor, patient_id, limit=None).documents)
 
 
 # --- legacy DMP migration (called by monespace.accounts._migration) ---------------------------
@@ -811,6 +870,11 @@ def _released(row: DocumentRow) -> DocumentRow:
 
 def _code(code: str | None, system: str | None) -> Code | None:
     return None if code is None or system is None else Code(code, system)
+
+
+def _category(row: DocumentRow) -> Category:
+    """What :attr:`Document.category` says, from the stored codes alone."""
+    return category_of(row.class_code, Code(row.type_code, row.type_system))
 
 
 def _has_words(document: Document, words: list[str]) -> bool:
