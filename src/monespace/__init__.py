@@ -20,6 +20,7 @@ from .audit._service import AuditService
 from .clock import Clock, ManualClock, SystemClock
 from .errors import MonespaceError
 from .hookspecs import hookimpl
+from .messaging._service import MessagingService
 from .record._content import ContentRef, ContentService
 from .record._measures import MeasureService
 from .record._profile import ProfileService
@@ -38,6 +39,7 @@ __all__ = [
     "DispatchReport",
     "ManualClock",
     "MeasureService",
+    "MessagingService",
     "MonespaceError",
     "ProfileService",
     "RecordService",

@@ -34,6 +34,7 @@ from .access import (
     ProfessionalFacts,
     Resource,
     Rule,
+    ThreadFacts,
     decide,
     default_rules,
 )
@@ -135,14 +136,15 @@ class Unit:
         *,
         purpose: str | None = None,
         document: DocumentFacts | None = None,
+        thread: ThreadFacts | None = None,
     ) -> Decision:
         """Ask the policy; on a denial, abandon the unit (see :meth:`Core.unit`).
 
         The facts the policy needs about the resource's patient (is the space open, does the
         actor represent them) are looked up here, in the same transaction; the service passes
-        those about the *document* the action is about, if any.
+        those about the *document* or the messaging *thread* the action is about, if any.
         """
-        facts = attrs.evolve(self.facts(actor, resource), document=document)
+        facts = attrs.evolve(self.facts(actor, resource), document=document, thread=thread)
         decision = decide(actor, action, resource, facts, self.core.rules)
         pending = self._pending(
             actor=actor,

@@ -8,6 +8,7 @@ import attrs
 
 from .access import AccessPolicy
 from .accounts import AttemptPolicy, LifecycleRules
+from .messaging import MessagingSettings
 from .record import RecordSettings
 
 __all__ = ["Settings"]
@@ -28,6 +29,7 @@ class Settings:
     :param record: the delays of the record's visibility rules (announcement consultation).
     :param access: the professional-access rules' settings (matrix, médecin traitant's
         override, emergency duration).
+    :param messaging: the secure messaging's limits and retention policy.
     """
 
     max_content_bytes: int = 20 * 1024 * 1024
@@ -38,6 +40,7 @@ class Settings:
     attempts: AttemptPolicy = attrs.field(factory=AttemptPolicy)
     record: RecordSettings = attrs.field(factory=RecordSettings)
     access: AccessPolicy = attrs.field(factory=AccessPolicy)
+    messaging: MessagingSettings = attrs.field(factory=MessagingSettings)
 
     def retry_delay(self, attempts: int) -> timedelta:
         """How long to wait after the *attempts*-th failed delivery."""

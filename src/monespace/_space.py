@@ -19,6 +19,7 @@ from .actors import Actor
 from .audit._service import AuditService
 from .clock import Clock, SystemClock
 from .crypto import KeyProvider
+from .messaging._service import MessagingService
 from .plugins import Plugins
 from .record._content import ContentService
 from .record._measures import MeasureService
@@ -43,6 +44,7 @@ class Space:
         space.access     # professionals, the patient's controls, emergency access, history
         space.contents   # raw encrypted contents under the access policy
         space.audit      # the hash-chained audit trail
+        space.messaging  # secure messaging between professionals and patients
 
     A space is a context manager; leaving the block closes storage and transports.
 
@@ -84,6 +86,7 @@ class Space:
         self.dmp = DmpMigrationService(self._core, self.record)
         self.access = AccessService(self._core)
         self.audit = AuditService(self._core)
+        self.messaging = MessagingService(self._core, self.record, self.accounts)
 
     @property
     def clock(self) -> Clock:
@@ -105,7 +108,7 @@ class Space:
         """
         moment = now if now is not None else self._core.now()
         counts = self.accounts.tick(moment)
-        for more in (self.record.tick(moment), self.dmp.tick(moment)):
+        for more in (self.record.tick(moment), self.dmp.tick(moment), self.messaging.tick(moment)):
             for name, count in more.items():
                 if count:
                     counts[name] = counts.get(name, 0) + count

@@ -25,6 +25,7 @@ from ._policy import (
     ProfessionalFacts,
     Resource,
     Rule,
+    ThreadFacts,
     decide,
     default_rules,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "ProfessionalFacts",
     "Resource",
     "Rule",
+    "ThreadFacts",
     "decide",
     "default_rules",
 ]

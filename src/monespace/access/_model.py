@@ -129,7 +129,10 @@ class Grant:
 class AccessSettings:
     """The patient's controls over professional access (docs/domain-rules.md §4.2).
 
-    :param object_all: no professional may read the record (a blocking-all, [U]).
+    :param object_all: no professional may read the record in the normal mode, care team,
+        authorised professionals and médecin traitant included (a blocking-all, [U]). Emergency
+        access has its own objection, ``object_emergency`` (L1111-17 I); ``mask_all`` hides
+        everything in every mode.
     :param object_emergency: no emergency access, bris de glace or SAMU (L1111-17 I).
     :param mask_all: everything is masked, including in emergencies: only the holder
         (and the authors of their documents) see it.
@@ -187,7 +190,13 @@ class AccessMatrix:
         return type_code not in self.denied_types.get(profession, frozenset())
 
 
-_ALL = frozenset({"10", "11", "31", "42", "43", "44", "45", "52", "60", "90", "95", "99"})
+#: The class of the submission sets' digital signatures (ASTM E1762), JDV_J57 (record/_codes).
+_SIGNATURE = "urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1"
+# Fix: the signature class was missing, so physicians (who see "every document but the
+# attestation de résidence", the one confirmed row) were refused signature documents.
+_ALL = frozenset(
+    {"10", "11", "31", "42", "43", "44", "45", "52", "60", "90", "95", "99", _SIGNATURE}
+)
 _CLINICAL = frozenset({"10", "11", "31", "42", "43", "44", "45", "52"})
 
 #: The default matrix: physicians as published; other rows are documented assumptions.

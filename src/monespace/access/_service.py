@@ -39,6 +39,8 @@ class HistoryEntry:
     :param who: "vous", "votre représentant légal", "Dr ... (Médecin)", "Assurance Maladie"...
     :param what: what was done, in words ("a consulté un document", "a ajouté un document").
     :param mode: ``normal``, ``emergency`` (bris de glace) or ``regulation`` (SAMU).
+    :param seq: the event's position in the audit trail: pass the last one seen as
+        ``after_seq`` to read the next page.
     """
 
     at: datetime
@@ -48,6 +50,9 @@ class HistoryEntry:
     mode: str
     outcome: str
     target_id: str | None
+    # Fix: entries did not say where they were in the trail, so ``history(after_seq=...)``
+    # could not be used and a history longer than one page could not be read past it.
+    seq: int = 0
 
 
 _WHAT = {
@@ -265,7 +270,13 @@ class AccessService:
         )
 
     def revoke(self, actor: Actor, patient_id: str, rpps: str) -> int:
-        """End every grant of a professional on the record, at once. Returns how many."""
+        """End every grant of a professional on the record, at once. Returns how many.
+
+        :raises InvalidRPPSError: when the RPPS number is invalid.
+        """
+        # Fix: the number was used as given, so "1000 0000025" (spaces, as printed on a CPS
+        # card) revoked nothing; it is normalised like everywhere else.
+        rpps = RPPS.parse(rpps).value
         with self._core.unit() as unit:
             resource = Resource(patient_id, "grant", rpps)
             decision = unit.authorize(actor, Action.ACCESS_MANAGE, resource)
@@ -278,7 +289,14 @@ class AccessService:
             return ended
 
     def block(self, actor: Actor, patient_id: str, rpps: str) -> None:
-        """Block a professional: no access at all, with immediate effect, whatever the grants."""
+        """Block a professional: no access at all, with immediate effect, whatever the grants.
+
+        :raises InvalidRPPSError: when the RPPS number is invalid.
+        """
+        # Fix: the number was stored as given, so blocking "1000 0000025" (with spaces)
+        # recorded a block that matched no professional: the patient believed the
+        # professional blocked while they kept reading. Normalised (and checked) first.
+        rpps = RPPS.parse(rpps).value
         with self._core.unit() as unit:
             resource = Resource(patient_id, "block", rpps)
             decision = unit.authorize(actor, Action.ACCESS_MANAGE, resource)
@@ -287,6 +305,7 @@ class AccessService:
 
     def unblock(self, actor: Actor, patient_id: str, rpps: str) -> bool:
         """Lift a block. Returns whether there was one."""
+        rpps = RPPS.parse(rpps).value  # Fix: as in block(), the stored form is the normalised one
         with self._core.unit() as unit:
             resource = Resource(patient_id, "block", rpps)
             decision = unit.authorize(actor, Action.ACCESS_MANAGE, resource)
@@ -374,6 +393,10 @@ class AccessService:
             decision = unit.authorize(actor, action, resource)
             if unit.tx.access.professional(number) is None:
                 raise NotFoundError("no professional with this RPPS number")
+            # Fix: a naive 'until' raised TypeError (comparing naive and aware datetimes),
+            # untraced; it is bad input like a past date.
+            if until is not None and (until.tzinfo is None or until.utcoffset() is None):
+                raise ValidationError("'until' must be timezone-aware")
             if until is not None and until <= unit.now:
                 raise ValidationError("'until' must be in the future")
             if kind is GrantKind.TREATING_DOCTOR:
@@ -409,9 +432,23 @@ class AccessService:
         with self._core.unit() as unit:
             resource = Resource(patient_id, "history")
             decision = unit.authorize(actor, Action.AUDIT_READ, resource)
-            events = unit.tx.audit.for_patient(patient_id, after_seq=after_seq, limit=limit)
+            # Fix: the history listed every event of the record, including those about a
+            # document the reader may not see: the holder saw "Dr X added a document" (and
+            # its id) for a result hidden until the announcement consultation (R1111-53),
+            # and a minor's parents saw which professional deposited what the minor asked
+            # to keep from them (R1111-50). Those events are left out for as long as the
+            # document stays hidden from that reader; the operator's view is unchanged.
+            hidden: dict[str, bool] = {}
+            events: list[AuditEvent] = []
+            cursor = after_seq
+            while len(events) < limit:
+                batch = unit.tx.audit.for_patient(patient_id, after_seq=cursor, limit=limit)
+                events += [e for e in batch if not _hidden_from(unit, actor, e, hidden)]
+                if len(batch) < limit:
+                    break
+                cursor = batch[-1].seq
             unit.record(actor, Action.AUDIT_READ, resource, decision)
-            return events
+            return events[:limit]
 
     @staticmethod
     def _entry(event: AuditEvent, patient_id: str, names: dict[str, str]) -> HistoryEntry:
@@ -436,6 +473,7 @@ class AccessService:
             str(event.mode),
             str(event.outcome),
             event.target_id,
+            event.seq,
         )
 
     def explain(
@@ -473,17 +511,45 @@ class AccessService:
     def who_can_see(self, actor: Actor, document_id: str) -> list[str]:
         """The kinds of actors who can read a document now, in words: the holder, their
         representatives, the author, the médecin traitant, authorised professionals (by
-        profession), professionals in an emergency. Operator or holder."""
+        profession), professionals in an emergency. For the holder and their representatives,
+        about a document they may read; the operator and developers use :meth:`explain`.
+        """
+        # Fix (docstring): it said "operator or holder", but the operator never had the
+        # access.read this asks for (the policy keeps it to the holder's side).
         with self._core.unit() as unit:
             row = unit.tx.documents.get(document_id)
             if row is None:
                 raise AccessDeniedError("deny_by_default")
             resource = Resource(row.patient_id, "document", document_id)
-            decision = unit.authorize(actor, Action.ACCESS_READ, resource)
-            unit.record(actor, Action.ACCESS_READ, resource, decision)
             doc = document_facts(row, unit.now)
+            decision = unit.authorize(actor, Action.ACCESS_READ, resource)
+            # Fix: the holder and their representatives got the answer (which names the
+            # author) for a document hidden from them (R1111-53, R1111-50); like any other
+            # question about a document, it is for those who may read it (or the operator).
+            if actor.kind is not ActorKind.SYSTEM:
+                unit.authorize(actor, Action.DOCUMENT_READ, resource, document=doc)
+            unit.record(actor, Action.ACCESS_READ, resource, decision)
             settings = unit.tx.access.settings(row.patient_id) or AccessSettings(row.patient_id)
         return _who_can_see(doc, settings, self._core.settings.access)
+
+
+def _hidden_from(unit: Unit, actor: Actor, event: AuditEvent, cache: dict[str, bool]) -> bool:
+    """Whether *event* is about a document hidden, now, from *actor* as holder or
+    representative (see :meth:`AccessService.history`)."""
+    if (
+        actor.kind not in (ActorKind.PATIENT, ActorKind.REPRESENTATIVE)
+        or event.target_kind != "document"
+        or event.target_id is None
+    ):
+        return False
+    if event.target_id not in cache:
+        row = unit.tx.documents.get(event.target_id)
+        doc = None if row is None else document_facts(row, unit.now)
+        cache[event.target_id] = doc is not None and (
+            doc.hidden_from_patient
+            or (actor.kind is ActorKind.REPRESENTATIVE and doc.hidden_from_representatives)
+        )
+    return cache[event.target_id]
 
 
 def _who_can_see(doc: DocumentFacts, settings: AccessSettings, policy: AccessPolicy) -> list[str]:
@@ -496,18 +562,25 @@ def _who_can_see(doc: DocumentFacts, settings: AccessSettings, policy: AccessPol
             seen.append("the holder's legal representatives")
     seen.append(f"its author ({doc.author_kind} {doc.author_id})")
     masked = doc.masked or doc.confidentiality == "V" or settings.mask_all
-    if not settings.object_all and not settings.mask_all:
-        professions = sorted(
-            profession
-            for profession, classes in policy.matrix.classes.items()
-            if doc.class_code in classes
-            and doc.type_code not in policy.matrix.denied_types.get(profession, frozenset())
-        )
+    professions = sorted(
+        profession
+        for profession in policy.matrix.classes
+        if policy.matrix.allows(profession, doc.class_code, doc.type_code)
+    )
+    # Fix: the matrix was ignored for the médecin traitant and in emergencies, so a document
+    # no profession may read (or a masked one physicians may not read) was said to be seen
+    # by them, and an empty list of professions was printed as a category.
+    if not settings.object_all and not settings.mask_all and professions:
         if masked and policy.treating_doctor_sees_masked:
             seen.append("the médecin traitant and professionals with the same rights")
         elif not masked:
             names = ", ".join(professions)
             seen.append(f"authorised professionals of these professions: {names}")
-    if not settings.object_emergency and not settings.mask_all and doc.confidentiality != "V":
+    if (
+        not settings.object_emergency
+        and not settings.mask_all
+        and doc.confidentiality != "V"
+        and professions
+    ):
         seen.append("professionals in a declared emergency (bris de glace, SAMU)")
     return seen

@@ -673,6 +673,7 @@ class AccountService:
             ProofRecord(patient_id, secrets.token_bytes(32), secrets.token_bytes(32))
         )
         unit.tx.outbox.cancel_for_patient(patient_id, "the space was purged")
+        unit.tx.messages.delete_for_patient(patient_id)
         unit.tx.documents.delete_for_patient(patient_id)
         unit.tx.profile.delete_for_patient(patient_id)
         unit.tx.measures.delete_for_patient(patient_id)

@@ -13,6 +13,7 @@ from ._base import (
     EntryRepository,
     KeyRepository,
     LedgerRepository,
+    MessageRepository,
     OutboxRepository,
     PatientRepository,
     ProofRepository,
@@ -23,14 +24,17 @@ from ._base import (
 )
 from ._memory import MemoryStorage
 from ._rows import (
+    AttachmentRow,
     BlobRow,
     DataKeyRow,
     DocumentRow,
     EntryRow,
     LedgerRow,
+    MessageRow,
     OutboxRow,
     OutboxStatus,
     PatientRow,
+    ThreadRow,
 )
 from ._sql import Cursor, Dialect, SqlTransaction, from_db_time, to_db_time
 from ._sqlite import LATEST_SCHEMA_VERSION, SQLiteStorage, sqlite_path_from_url
@@ -39,6 +43,7 @@ __all__ = [
     "LATEST_SCHEMA_VERSION",
     "AccessRepository",
     "AccountRepository",
+    "AttachmentRow",
     "AuditRepository",
     "BlobRepository",
     "BlobRow",
@@ -54,6 +59,8 @@ __all__ = [
     "LedgerRepository",
     "LedgerRow",
     "MemoryStorage",
+    "MessageRepository",
+    "MessageRow",
     "OutboxRepository",
     "OutboxRow",
     "OutboxStatus",
@@ -64,6 +71,7 @@ __all__ = [
     "SQLiteStorage",
     "SqlTransaction",
     "StorageBackend",
+    "ThreadRow",
     "Transaction",
     "from_db_time",
     "paged",

@@ -29,6 +29,7 @@ from ._base import (
     EntryRepository,
     KeyRepository,
     LedgerRepository,
+    MessageRepository,
     OutboxRepository,
     PatientRepository,
     ProofRepository,
@@ -37,14 +38,17 @@ from ._base import (
     Transaction,
 )
 from ._rows import (
+    AttachmentRow,
     BlobRow,
     DataKeyRow,
     DocumentRow,
     EntryRow,
     LedgerRow,
+    MessageRow,
     OutboxRow,
     OutboxStatus,
     PatientRow,
+    ThreadRow,
 )
 from ._sqlite import LATEST_SCHEMA_VERSION
 
@@ -76,6 +80,9 @@ class _State:
         self.access_settings: dict[str, AccessSettings] = {}
         self.emergencies: dict[str, tuple[EmergencySession, bytes]] = {}
         self.seen: dict[tuple[str, str], datetime] = {}
+        self.threads: dict[str, ThreadRow] = {}
+        self.messages: dict[str, MessageRow] = {}
+        self.attachments: dict[str, AttachmentRow] = {}
 
 
 class _Repo:
@@ -535,6 +542,145 @@ class _Access(_Repo, AccessRepository):
         self._set(self._s.seen, (patient_id, professional_id), at)
         return True
 
+    def professional_by_mssante(self, address: str) -> Professional | None:
+        wanted = _ascii_lower(address)
+        found = [
+            p
+            for p in self._s.professionals.values()
+            if p.mssante is not None and _ascii_lower(p.mssante) == wanted
+        ]
+        return min(found, key=lambda p: p.rpps, default=None)
+
+
+def _ascii_lower(text: str) -> str:
+    # SQL lower() folds ASCII only; the memory backend must compare exactly the same way.
+    return "".join(c.lower() if c.isascii() else c for c in text)
+
+
+class _Messages(_Repo, MessageRepository):
+    @staticmethod
+    def _recent_first(rows: list[ThreadRow]) -> list[ThreadRow]:
+        rows.sort(key=lambda r: r.id, reverse=True)
+        rows.sort(key=lambda r: r.last_message_at, reverse=True)
+        return rows
+
+    def add_thread(self, row: ThreadRow) -> None:
+        if row.id in self._s.threads:
+            raise ConflictError("a thread with this id already exists")
+        self._set(self._s.threads, row.id, row)
+
+    def get_thread(self, thread_id: str) -> ThreadRow | None:
+        return self._s.threads.get(thread_id)
+
+    def update_thread(self, row: ThreadRow) -> None:
+        if row.id not in self._s.threads:
+            raise NotFoundError("no such thread")
+        self._set(self._s.threads, row.id, row)
+
+    def threads_for_patient(self, patient_id: str) -> list[ThreadRow]:
+        return self._recent_first(
+            [t for t in self._s.threads.values() if t.patient_id == patient_id]
+        )
+
+    def threads_for_professional(self, professional_id: str) -> list[ThreadRow]:
+        return self._recent_first(
+            [t for t in self._s.threads.values() if t.professional_id == professional_id]
+        )
+
+    def add_message(self, row: MessageRow) -> None:
+        if (
+            row.id in self._s.messages
+            or self.by_rfc_message_id(row.patient_id, row.rfc_message_id)
+            or any(
+                m.thread_id == row.thread_id and m.position == row.position
+                for m in self._s.messages.values()
+            )
+        ):
+            raise ConflictError("a message with this id, Message-ID or position is stored")
+        self._set(self._s.messages, row.id, row)
+
+    def get_message(self, message_id: str) -> MessageRow | None:
+        return self._s.messages.get(message_id)
+
+    def update_message(self, row: MessageRow) -> None:
+        if row.id not in self._s.messages:
+            raise NotFoundError("no such message")
+        self._set(self._s.messages, row.id, row)
+
+    def messages_in_thread(self, thread_id: str) -> list[MessageRow]:
+        rows = [m for m in self._s.messages.values() if m.thread_id == thread_id]
+        return sorted(rows, key=lambda m: (m.position, m.id))
+
+    def by_rfc_message_id(self, patient_id: str, rfc_message_id: str) -> MessageRow | None:
+        for row in self._s.messages.values():
+            if row.patient_id == patient_id and row.rfc_message_id == rfc_message_id:
+                return row
+        return None
+
+    def _unread(self, threads: set[str], from_professional: bool) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for m in self._s.messages.values():
+            if (
+                m.thread_id in threads
+                and m.read_at is None
+                and (m.sender_kind == "professional") is from_professional
+            ):
+                counts[m.thread_id] = counts.get(m.thread_id, 0) + 1
+        return counts
+
+    def unread_for_patient(self, patient_id: str) -> dict[str, int]:
+        threads = {t.id for t in self._s.threads.values() if t.patient_id == patient_id}
+        return self._unread(threads, from_professional=True)
+
+    def unread_for_professional(self, professional_id: str) -> dict[str, int]:
+        threads = {t.id for t in self._s.threads.values() if t.professional_id == professional_id}
+        return self._unread(threads, from_professional=False)
+
+    def add_attachment(self, row: AttachmentRow) -> None:
+        if row.id in self._s.attachments:
+            raise ConflictError("an attachment with this id already exists")
+        self._set(self._s.attachments, row.id, row)
+
+    def get_attachment(self, attachment_id: str) -> AttachmentRow | None:
+        return self._s.attachments.get(attachment_id)
+
+    def attachments_in_thread(self, thread_id: str) -> list[AttachmentRow]:
+        rows = [a for a in self._s.attachments.values() if a.thread_id == thread_id]
+        return sorted(rows, key=lambda a: (a.message_id, a.position))
+
+    def sent_before(self, before: datetime, *, limit: int) -> list[MessageRow]:
+        rows = sorted(
+            (m for m in self._s.messages.values() if m.sent_at < before),
+            key=lambda m: (m.sent_at, m.id),
+        )
+        return rows[:limit]
+
+    def _drop(self, table: dict[str, Any], key: str) -> None:
+        old = table.pop(key)
+        self._changed(lambda: table.__setitem__(key, old))
+
+    def delete_message(self, message_id: str) -> bool:
+        if message_id not in self._s.messages:
+            return False
+        for attachment in [a for a in self._s.attachments.values() if a.message_id == message_id]:
+            self._drop(self._s.attachments, attachment.id)
+        self._drop(self._s.messages, message_id)
+        return True
+
+    def delete_thread(self, thread_id: str) -> bool:
+        if thread_id not in self._s.threads:
+            return False
+        for message in self.messages_in_thread(thread_id):
+            self.delete_message(message.id)
+        self._drop(self._s.threads, thread_id)
+        return True
+
+    def delete_for_patient(self, patient_id: str) -> int:
+        deleted = sum(1 for m in self._s.messages.values() if m.patient_id == patient_id)
+        for thread in self.threads_for_patient(patient_id):
+            self.delete_thread(thread.id)
+        return deleted
+
 
 class _MemoryTransaction(Transaction):
     def __init__(self, state: _State, *, writable: bool) -> None:
@@ -555,6 +701,7 @@ class _MemoryTransaction(Transaction):
         self.measures = _Entries(self, state.measures)
         self.ledger = _Ledger(self)
         self.access = _Access(self)
+        self.messages = _Messages(self)
 
     def record(self, undo: _Undo) -> None:
         if not self._writable:

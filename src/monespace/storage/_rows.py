@@ -12,14 +12,17 @@ from enum import StrEnum
 import attrs
 
 __all__ = [
+    "AttachmentRow",
     "BlobRow",
     "DataKeyRow",
     "DocumentRow",
     "EntryRow",
     "LedgerRow",
+    "MessageRow",
     "OutboxRow",
     "OutboxStatus",
     "PatientRow",
+    "ThreadRow",
 ]
 
 
@@ -180,3 +183,81 @@ class LedgerRow:
     reason: str | None = None
     patient_id: str | None = None
     document_id: str | None = None
+
+
+@attrs.frozen
+class ThreadRow:
+    """A conversation between a patient and a professional, as stored.
+
+    Who takes part and the thread's state stay in clear, so access can be decided and a
+    mailbox listed without decrypting; the subject is sealed with the patient's key.
+
+    :param professional_id: the RPPS number of the professional who started the thread.
+    :param status: ``open``, or ``closed`` to the patient's replies (``X-MSS-MES: FIN``).
+    :param patient_archived: the patient (or a representative) archived it in their mailbox.
+    :param professional_archived: the professional archived it in theirs.
+    """
+
+    id: str
+    patient_id: str
+    professional_id: str
+    status: str
+    created_at: datetime
+    last_message_at: datetime
+    sealed_subject: bytes
+    patient_archived: bool = False
+    professional_archived: bool = False
+    closed_at: datetime | None = None
+
+
+@attrs.frozen
+class MessageRow:
+    """One message of a thread, as stored: the subject, body and threading headers sealed
+    with the patient's key in ``sealed``.
+
+    :param sender_kind: an :class:`~monespace.ActorKind` value (``professional``,
+        ``patient``, ``representative``).
+    :param rfc_message_id: the RFC 5322 ``Message-ID`` (``<id@domain>``), unique per patient:
+        an inbound message delivered twice is stored once.
+    :param origin: ``space`` (written through the API) or ``smtp`` (received by a gateway).
+    :param closes_thread: the message carried ``X-MSS-MES: FIN``.
+    :param ins_qualified: the ``X-MSS-INS`` header (``O`` = ``True``), when it was given.
+    :param read_at: when the other side first read it (the read receipt).
+    :param position: its rank in the thread, from 0: the order of the conversation, which
+        timestamps alone cannot give (two messages may share an instant, a clock may step
+        back).
+    """
+
+    id: str
+    thread_id: str
+    patient_id: str
+    sender_kind: str
+    sender_id: str
+    sent_at: datetime
+    rfc_message_id: str
+    origin: str
+    sealed: bytes
+    closes_thread: bool = False
+    ins_qualified: bool | None = None
+    read_at: datetime | None = None
+    position: int = 0
+
+
+@attrs.frozen
+class AttachmentRow:
+    """An attachment of a message. Its bytes are a :class:`BlobRow` of kind ``attachment``;
+    its file name and CDA codes are sealed in ``sealed_meta`` (a file name says a lot).
+
+    :param position: its rank among the message's attachments, from 0.
+    """
+
+    id: str
+    message_id: str
+    thread_id: str
+    patient_id: str
+    content_id: str
+    media_type: str
+    size: int
+    sha256: bytes
+    sealed_meta: bytes
+    position: int

@@ -38,6 +38,7 @@ from ._base import (
     EntryRepository,
     KeyRepository,
     LedgerRepository,
+    MessageRepository,
     OutboxRepository,
     PatientRepository,
     ProofRepository,
@@ -45,14 +46,17 @@ from ._base import (
     Transaction,
 )
 from ._rows import (
+    AttachmentRow,
     BlobRow,
     DataKeyRow,
     DocumentRow,
     EntryRow,
     LedgerRow,
+    MessageRow,
     OutboxRow,
     OutboxStatus,
     PatientRow,
+    ThreadRow,
 )
 
 __all__ = ["Cursor", "Dialect", "SqlTransaction", "from_db_time", "to_db_time"]
@@ -1036,6 +1040,258 @@ class SqlAccess(_Repo, AccessRepository):
         )
         return cur.rowcount == 1
 
+    def professional_by_mssante(self, address: str) -> Professional | None:
+        r = self._exec(
+            f"SELECT {self._PRO} FROM professionals WHERE mssante IS NOT NULL "
+            "AND lower(mssante) = lower(?) ORDER BY rpps LIMIT 1",
+            (address,),
+        ).fetchone()
+        return None if r is None else Professional(*r)
+
+
+def _opt_bool(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+class SqlMessages(_Repo, MessageRepository):
+    _THREAD = (
+        "id, patient_id, professional_id, status, created_at, last_message_at, sealed_subject, "
+        "patient_archived, professional_archived, closed_at"
+    )
+    _MESSAGE = (
+        "id, thread_id, patient_id, sender_kind, sender_id, sent_at, rfc_message_id, origin, "
+        "sealed, closes_thread, ins_qualified, read_at, position"
+    )
+    _ATTACHMENT = (
+        "id, message_id, thread_id, patient_id, content_id, media_type, size, sha256, "
+        "sealed_meta, position"
+    )
+
+    @staticmethod
+    def _thread(r: Sequence[Any]) -> ThreadRow:
+        return ThreadRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            from_db_time(r[4]),
+            from_db_time(r[5]),
+            bytes(r[6]),
+            bool(r[7]),
+            bool(r[8]),
+            _opt_time(r[9]),
+        )
+
+    @staticmethod
+    def _thread_params(row: ThreadRow) -> tuple[Any, ...]:
+        return (
+            row.id,
+            row.patient_id,
+            row.professional_id,
+            row.status,
+            to_db_time(row.created_at),
+            to_db_time(row.last_message_at),
+            row.sealed_subject,
+            int(row.patient_archived),
+            int(row.professional_archived),
+            _opt_db_time(row.closed_at),
+        )
+
+    @staticmethod
+    def _message(r: Sequence[Any]) -> MessageRow:
+        return MessageRow(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            from_db_time(r[5]),
+            r[6],
+            r[7],
+            bytes(r[8]),
+            bool(r[9]),
+            _opt_bool(r[10]),
+            _opt_time(r[11]),
+            int(r[12]),
+        )
+
+    @staticmethod
+    def _message_params(row: MessageRow) -> tuple[Any, ...]:
+        return (
+            row.id,
+            row.thread_id,
+            row.patient_id,
+            row.sender_kind,
+            row.sender_id,
+            to_db_time(row.sent_at),
+            row.rfc_message_id,
+            row.origin,
+            row.sealed,
+            int(row.closes_thread),
+            None if row.ins_qualified is None else int(row.ins_qualified),
+            _opt_db_time(row.read_at),
+            row.position,
+        )
+
+    @staticmethod
+    def _attachment(r: Sequence[Any]) -> AttachmentRow:
+        return AttachmentRow(
+            r[0], r[1], r[2], r[3], r[4], r[5], int(r[6]), bytes(r[7]), bytes(r[8]), int(r[9])
+        )
+
+    def add_thread(self, row: ThreadRow) -> None:
+        self._insert(
+            f"INSERT INTO message_threads ({self._THREAD}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self._thread_params(row),
+            "a thread with this id already exists, or its patient does not",
+        )
+
+    def get_thread(self, thread_id: str) -> ThreadRow | None:
+        r = self._exec(
+            f"SELECT {self._THREAD} FROM message_threads WHERE id = ?", (thread_id,)
+        ).fetchone()
+        return None if r is None else self._thread(r)
+
+    def update_thread(self, row: ThreadRow) -> None:
+        params = self._thread_params(row)
+        cur = self._exec(
+            "UPDATE message_threads SET patient_id = ?, professional_id = ?, status = ?, "
+            "created_at = ?, last_message_at = ?, sealed_subject = ?, patient_archived = ?, "
+            "professional_archived = ?, closed_at = ? WHERE id = ?",
+            (*params[1:], params[0]),
+        )
+        if cur.rowcount != 1:
+            raise NotFoundError("no such thread")
+
+    def _threads(self, column: str, value: str) -> list[ThreadRow]:
+        # column is one of two constants below, never caller input.
+        rows = self._exec(
+            f"SELECT {self._THREAD} FROM message_threads WHERE {column} = ? "
+            "ORDER BY last_message_at DESC, id DESC",
+            (value,),
+        ).fetchall()
+        return [self._thread(r) for r in rows]
+
+    def threads_for_patient(self, patient_id: str) -> list[ThreadRow]:
+        return self._threads("patient_id", patient_id)
+
+    def threads_for_professional(self, professional_id: str) -> list[ThreadRow]:
+        return self._threads("professional_id", professional_id)
+
+    def add_message(self, row: MessageRow) -> None:
+        self._insert(
+            f"INSERT INTO messages ({self._MESSAGE}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self._message_params(row),
+            "a message with this id, Message-ID or position is stored",
+        )
+
+    def get_message(self, message_id: str) -> MessageRow | None:
+        r = self._exec(
+            f"SELECT {self._MESSAGE} FROM messages WHERE id = ?", (message_id,)
+        ).fetchone()
+        return None if r is None else self._message(r)
+
+    def update_message(self, row: MessageRow) -> None:
+        params = self._message_params(row)
+        cur = self._exec(
+            "UPDATE messages SET thread_id = ?, patient_id = ?, sender_kind = ?, sender_id = ?, "
+            "sent_at = ?, rfc_message_id = ?, origin = ?, sealed = ?, closes_thread = ?, "
+            "ins_qualified = ?, read_at = ?, position = ? WHERE id = ?",
+            (*params[1:], params[0]),
+        )
+        if cur.rowcount != 1:
+            raise NotFoundError("no such message")
+
+    def messages_in_thread(self, thread_id: str) -> list[MessageRow]:
+        rows = self._exec(
+            f"SELECT {self._MESSAGE} FROM messages WHERE thread_id = ? ORDER BY position, id",
+            (thread_id,),
+        ).fetchall()
+        return [self._message(r) for r in rows]
+
+    def by_rfc_message_id(self, patient_id: str, rfc_message_id: str) -> MessageRow | None:
+        r = self._exec(
+            f"SELECT {self._MESSAGE} FROM messages WHERE patient_id = ? AND rfc_message_id = ?",
+            (patient_id, rfc_message_id),
+        ).fetchone()
+        return None if r is None else self._message(r)
+
+    def unread_for_patient(self, patient_id: str) -> dict[str, int]:
+        rows = self._exec(
+            "SELECT m.thread_id, count(*) FROM messages m "
+            "JOIN message_threads t ON t.id = m.thread_id "
+            "WHERE t.patient_id = ? AND m.read_at IS NULL AND m.sender_kind = 'professional' "
+            "GROUP BY m.thread_id",
+            (patient_id,),
+        ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def unread_for_professional(self, professional_id: str) -> dict[str, int]:
+        rows = self._exec(
+            "SELECT m.thread_id, count(*) FROM messages m "
+            "JOIN message_threads t ON t.id = m.thread_id "
+            "WHERE t.professional_id = ? AND m.read_at IS NULL "
+            "AND m.sender_kind <> 'professional' GROUP BY m.thread_id",
+            (professional_id,),
+        ).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def add_attachment(self, row: AttachmentRow) -> None:
+        self._insert(
+            f"INSERT INTO message_attachments ({self._ATTACHMENT}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.id,
+                row.message_id,
+                row.thread_id,
+                row.patient_id,
+                row.content_id,
+                row.media_type,
+                row.size,
+                row.sha256,
+                row.sealed_meta,
+                row.position,
+            ),
+            "an attachment with this id or position already exists",
+        )
+
+    def get_attachment(self, attachment_id: str) -> AttachmentRow | None:
+        r = self._exec(
+            f"SELECT {self._ATTACHMENT} FROM message_attachments WHERE id = ?", (attachment_id,)
+        ).fetchone()
+        return None if r is None else self._attachment(r)
+
+    def attachments_in_thread(self, thread_id: str) -> list[AttachmentRow]:
+        rows = self._exec(
+            f"SELECT {self._ATTACHMENT} FROM message_attachments WHERE thread_id = ? "
+            "ORDER BY message_id, position",
+            (thread_id,),
+        ).fetchall()
+        return [self._attachment(r) for r in rows]
+
+    def sent_before(self, before: datetime, *, limit: int) -> list[MessageRow]:
+        rows = self._exec(
+            f"SELECT {self._MESSAGE} FROM messages WHERE sent_at < ? ORDER BY sent_at, id LIMIT ?",
+            (to_db_time(before), limit),
+        ).fetchall()
+        return [self._message(r) for r in rows]
+
+    def delete_message(self, message_id: str) -> bool:
+        self._exec("DELETE FROM message_attachments WHERE message_id = ?", (message_id,))
+        return self._exec("DELETE FROM messages WHERE id = ?", (message_id,)).rowcount == 1
+
+    def delete_thread(self, thread_id: str) -> bool:
+        self._exec("DELETE FROM message_attachments WHERE thread_id = ?", (thread_id,))
+        self._exec("DELETE FROM messages WHERE thread_id = ?", (thread_id,))
+        return self._exec("DELETE FROM message_threads WHERE id = ?", (thread_id,)).rowcount == 1
+
+    def delete_for_patient(self, patient_id: str) -> int:
+        self._exec("DELETE FROM message_attachments WHERE patient_id = ?", (patient_id,))
+        deleted = self._exec("DELETE FROM messages WHERE patient_id = ?", (patient_id,)).rowcount
+        self._exec("DELETE FROM message_threads WHERE patient_id = ?", (patient_id,))
+        return deleted
+
 
 class SqlTransaction(Transaction):
     """A transaction whose repositories all run on one cursor."""
@@ -1056,3 +1312,4 @@ class SqlTransaction(Transaction):
         self.measures = SqlEntries(cursor, dialect, "measures")
         self.ledger = SqlLedger(cursor, dialect)
         self.access = SqlAccess(cursor, dialect)
+        self.messages = SqlMessages(cursor, dialect)

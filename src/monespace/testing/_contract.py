@@ -42,14 +42,17 @@ from ..actors import AccessMode, ActorKind
 from ..audit import AuditEvent, Outcome, PendingEvent, chain, verify
 from ..errors import ConflictError, NotFoundError, StorageError
 from ..storage import (
+    AttachmentRow,
     BlobRow,
     DataKeyRow,
     DocumentRow,
     EntryRow,
+    MessageRow,
     OutboxRow,
     OutboxStatus,
     PatientRow,
     StorageBackend,
+    ThreadRow,
     Transaction,
 )
 
@@ -136,6 +139,51 @@ def make_document_row(
         sealed_meta=b"sealed",
     )
     return attrs.evolve(row, **changes)
+
+
+def _thread_row(thread_id: str, patient_id: str = "p000001", **changes: Any) -> ThreadRow:
+    row = ThreadRow(
+        id=thread_id,
+        patient_id=patient_id,
+        professional_id="10000000017",
+        status="open",
+        created_at=T0,
+        last_message_at=T0,
+        sealed_subject=b"sealed subject",
+    )
+    return attrs.evolve(row, **changes)
+
+
+def _message_row(
+    message_id: str, thread_id: str, patient_id: str = "p000001", **changes: Any
+) -> MessageRow:
+    row = MessageRow(
+        id=message_id,
+        thread_id=thread_id,
+        patient_id=patient_id,
+        sender_kind="professional",
+        sender_id="10000000017",
+        sent_at=T0,
+        rfc_message_id=f"<{message_id}@example.mssante.fr>",
+        origin="space",
+        sealed=b"sealed message",
+    )
+    return attrs.evolve(row, **changes)
+
+
+def _attachment_row(attachment_id: str, message: MessageRow, position: int) -> AttachmentRow:
+    return AttachmentRow(
+        attachment_id,
+        message.id,
+        message.thread_id,
+        message.patient_id,
+        f"blob-{attachment_id}",
+        "application/pdf",
+        3,
+        b"h" * 32,
+        b"sealed meta",
+        position,
+    )
 
 
 def _append_events(tx: Transaction, count: int, patient_id: str | None = None) -> AuditEvent:
@@ -583,6 +631,180 @@ class StorageContract:
             assert not tx.access.unblock("p000001", doctor.rpps)
         with storage.read() as tx:
             assert tx.access.blocked("p000001") == []
+
+    def test_professionals_are_found_by_mssante_address_ignoring_case(
+        self, storage: StorageBackend
+    ) -> None:
+        with storage.write() as tx:
+            tx.access.put_professional(
+                Professional("10000000025", "10", "Cardiologie", mssante="Cardio@CH-X.mssante.fr")
+            )
+            tx.access.put_professional(
+                Professional("10000000017", "10", "Dr Martin", mssante="cardio@ch-x.mssante.fr")
+            )
+            tx.access.put_professional(Professional("10000000033", "10", "Dr Sans Adresse"))
+        with storage.read() as tx:
+            found = tx.access.professional_by_mssante("CARDIO@ch-x.mssante.fr")
+            assert found is not None
+            assert found.rpps == "10000000017"  # the lowest RPPS of those sharing the box
+            assert tx.access.professional_by_mssante("other@ch-x.mssante.fr") is None
+
+    # --- messaging -------------------------------------------------------------------------
+
+    def test_threads_round_trip_and_list_most_recent_first(self, storage: StorageBackend) -> None:
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            tx.patients.add(make_patient_row(2))
+            first = _thread_row("t1", closed_at=T0 + timedelta(hours=1), status="closed")
+            tx.messages.add_thread(first)
+            tx.messages.add_thread(_thread_row("t2", last_message_at=T0 + timedelta(days=1)))
+            tx.messages.add_thread(_thread_row("t3", "p000002", professional_id="10000000025"))
+            with pytest.raises(ConflictError):
+                tx.messages.add_thread(_thread_row("t1"))
+        with storage.read() as tx:
+            assert tx.messages.get_thread("t1") == first
+            assert tx.messages.get_thread("nope") is None
+            assert [t.id for t in tx.messages.threads_for_patient("p000001")] == ["t2", "t1"]
+            assert [t.id for t in tx.messages.threads_for_professional("10000000017")] == [
+                "t2",
+                "t1",
+            ]
+            assert [t.id for t in tx.messages.threads_for_professional("10000000025")] == ["t3"]
+        with storage.write() as tx:
+            archived = attrs.evolve(first, patient_archived=True, status="open", closed_at=None)
+            tx.messages.update_thread(archived)
+            with pytest.raises(NotFoundError):
+                tx.messages.update_thread(_thread_row("nope"))
+        with storage.read() as tx:
+            assert tx.messages.get_thread("t1") == archived
+
+    def test_messages_round_trip_unread_and_message_ids(self, storage: StorageBackend) -> None:
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            tx.patients.add(make_patient_row(2))
+            tx.messages.add_thread(_thread_row("t1"))
+            tx.messages.add_thread(_thread_row("t2", "p000002"))
+            opening = _message_row("m1", "t1", closes_thread=True, ins_qualified=True)
+            reply = _message_row(
+                "m2",
+                "t1",
+                sender_kind="patient",
+                sender_id="p000001",
+                sent_at=T0 + timedelta(minutes=5),
+                ins_qualified=False,
+                position=1,
+            )
+            tx.messages.add_message(reply)
+            tx.messages.add_message(opening)
+            # Conversation order is the position, even when a clock stepped back.
+            tx.messages.add_message(_message_row("m3", "t1", sent_at=T0, position=2))
+            # The same Message-ID for another patient is another message (two recipients).
+            tx.messages.add_message(
+                _message_row("m4", "t2", "p000002", rfc_message_id=opening.rfc_message_id)
+            )
+            tx.messages.add_message(
+                _message_row("m5", "t1", rfc_message_id="<m1@x.fr>", position=3)
+            )
+            with pytest.raises(ConflictError):
+                tx.messages.add_message(
+                    _message_row("m6", "t1", rfc_message_id="<m1@x.fr>", position=4)
+                )
+            with pytest.raises(ConflictError):
+                tx.messages.add_message(_message_row("m5", "t1", position=5))
+            with pytest.raises(ConflictError):
+                tx.messages.add_message(_message_row("m7", "t1", position=3))
+        with storage.read() as tx:
+            assert tx.messages.get_message("m1") == opening
+            assert tx.messages.get_message("m2") == reply
+            assert tx.messages.get_message("m6") is None
+            assert [m.id for m in tx.messages.messages_in_thread("t1")] == ["m1", "m2", "m3", "m5"]
+            assert tx.messages.by_rfc_message_id("p000001", opening.rfc_message_id) == opening
+            assert tx.messages.by_rfc_message_id("p000001", "<none@x.fr>") is None
+            assert tx.messages.unread_for_patient("p000001") == {"t1": 3}
+            assert tx.messages.unread_for_professional("10000000017") == {"t1": 1}
+        with storage.write() as tx:
+            tx.messages.update_message(attrs.evolve(opening, read_at=T0 + timedelta(days=1)))
+            tx.messages.update_message(attrs.evolve(reply, read_at=T0 + timedelta(days=1)))
+            with pytest.raises(NotFoundError):
+                tx.messages.update_message(_message_row("nope", "t1"))
+        with storage.read() as tx:
+            assert tx.messages.unread_for_patient("p000001") == {"t1": 2}
+            assert tx.messages.unread_for_professional("10000000017") == {}
+            assert tx.messages.get_message("m1") == attrs.evolve(
+                opening, read_at=T0 + timedelta(days=1)
+            )
+
+    def test_attachments_list_in_order_and_go_with_their_message(
+        self, storage: StorageBackend
+    ) -> None:
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            tx.messages.add_thread(_thread_row("t1"))
+            first = _message_row("m1", "t1")
+            second = _message_row("m2", "t1", sent_at=T0 + timedelta(days=3), position=1)
+            tx.messages.add_message(first)
+            tx.messages.add_message(second)
+            rows = [
+                _attachment_row("a2", first, 1),
+                _attachment_row("a1", first, 0),
+                _attachment_row("a3", second, 0),
+            ]
+            for row in rows:
+                tx.messages.add_attachment(row)
+            with pytest.raises(ConflictError):
+                tx.messages.add_attachment(rows[0])
+        with storage.read() as tx:
+            assert tx.messages.get_attachment("a2") == rows[0]
+            assert tx.messages.get_attachment("nope") is None
+            assert [a.id for a in tx.messages.attachments_in_thread("t1")] == ["a1", "a2", "a3"]
+            old = tx.messages.sent_before(T0 + timedelta(days=1), limit=10)
+            assert [m.id for m in old] == ["m1"]
+            assert tx.messages.sent_before(T0, limit=10) == []
+        with storage.write() as tx:
+            assert tx.messages.delete_message("m1")
+            assert not tx.messages.delete_message("m1")
+        with storage.read() as tx:
+            assert [a.id for a in tx.messages.attachments_in_thread("t1")] == ["a3"]
+            assert [m.id for m in tx.messages.messages_in_thread("t1")] == ["m2"]
+        with storage.write() as tx:
+            assert tx.messages.delete_thread("t1")
+            assert not tx.messages.delete_thread("t1")
+        with storage.read() as tx:
+            assert tx.messages.get_message("m2") is None
+            assert tx.messages.get_attachment("a3") is None
+
+    def test_messaging_rows_roll_back_and_are_deleted_per_patient(
+        self, storage: StorageBackend
+    ) -> None:
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            tx.patients.add(make_patient_row(2))
+            tx.messages.add_thread(_thread_row("t1"))
+            tx.messages.add_thread(_thread_row("t2", "p000002"))
+            kept = _message_row("m9", "t2", "p000002")
+            tx.messages.add_message(kept)
+        with pytest.raises(_Abort), storage.write() as tx:
+            message = _message_row("m1", "t1")
+            tx.messages.add_message(message)
+            tx.messages.add_attachment(_attachment_row("a1", message, 0))
+            tx.messages.update_thread(_thread_row("t1", status="closed"))
+            tx.messages.delete_thread("t2")
+            raise _Abort
+        with storage.read() as tx:
+            assert tx.messages.messages_in_thread("t1") == []
+            assert tx.messages.get_attachment("a1") is None
+            assert tx.messages.get_thread("t1") == _thread_row("t1")
+            assert tx.messages.messages_in_thread("t2") == [kept]
+        with storage.write() as tx:
+            message = _message_row("m1", "t1")
+            tx.messages.add_message(message)
+            tx.messages.add_message(_message_row("m2", "t1", position=1))
+            tx.messages.add_attachment(_attachment_row("a1", message, 0))
+            assert tx.messages.delete_for_patient("p000001") == 2
+        with storage.read() as tx:
+            assert tx.messages.threads_for_patient("p000001") == []
+            assert tx.messages.get_attachment("a1") is None
+            assert tx.messages.threads_for_patient("p000002") != []
 
     # --- properties ----------------------------------------------------------------------
 

@@ -1,0 +1,920 @@
+"""Model-based test of professional access (docs/security-and-reliability.md, T1).
+
+A hypothesis ``RuleBasedStateMachine`` drives random sequences of: patients (some with a
+representative), professionals of several professions (and one the directory does not
+know), authorisations (permanent or until a date), care-team declarations, médecin-traitant
+declarations and extended rights, revocations, blocks and unblocks, masks and unmasks, the
+patient's settings, emergency accesses (bris de glace and SAMU regulation), clock moves,
+documents of various classes and types (some at confidentiality V, some hidden from the
+patient or from the representatives; some replaced by new versions, some deleted), and reads
+through every read path of the record (``get_document``, ``read_content``, ``search`` with and
+without the replaced versions), by every kind of actor.
+
+Every outcome is compared with :class:`Model`, a reference written from the rules as stated
+in docs/domain-rules.md §3.4 and §4, docs/security-and-reliability.md §1.2 and §1.3 and issue
+5, **without calling the policy**. Both directions are checked: a read the model forbids
+must be refused (no unauthorised read), and a read it allows must succeed (no wrongful
+refusal). Where the sources leave a question open, the model states the reading it takes
+(``# choice:`` comments); none of them is deliberately conservative, so both directions are
+checked everywhere. Not modelled: closing spaces (test_accounts.py).
+
+The number of steps run is printed at the end (``pytest -s``).
+"""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+import itertools
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+import monespace
+from monespace import AccessMode, Actor, ActorKind, ManualClock, Settings
+from monespace.access import AccessPolicy, Professional
+from monespace.accounts import RepresentationKind
+from monespace.crypto import MasterKey, StaticKeyProvider
+from monespace.errors import AccessDeniedError, ValidationError
+from monespace.identity import RPPS
+from monespace.record import LOINC, TRE_A05_TYPE, Code
+from monespace.transport import MemoryTransport
+
+from .helpers import identity, open_patient
+
+START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+OPERATOR = Actor.system("test")
+PDF = b"%PDF-1.7\n"
+JUSTIFICATION = "Patient inconscient, détresse respiratoire"
+FAST = bool(os.environ.get("FAST"))
+
+#: Steps run by each machine, printed at the end of the session.
+STEPS: dict[str, int] = {}
+#: Reads checked (per path), and how many of them the model allowed.
+READS: dict[str, int] = {}
+#: Allowed reads by kind of actor and mode (to see that every way in is exercised).
+ALLOWED: dict[str, int] = {}
+
+# --- the professionals --------------------------------------------------------------------------
+
+
+def rpps(n: int) -> str:
+    return RPPS.build(f"{1000000000 + n}").value
+
+
+#: (RPPS, TRE_G15 profession, MSSanté address)
+PROFESSIONALS = (
+    (rpps(1), "10", "medecin.un@medecin.mssante.fr"),
+    (rpps(2), "10", None),
+    (rpps(3), "60", None),  # nurse
+    (rpps(4), "21", None),  # pharmacist
+    (rpps(5), "40", None),  # dentist
+    (rpps(6), "70", None),  # physiotherapist
+)
+UNKNOWN = rpps(99)  # never registered
+PROFESSION = {number: profession for number, profession, _ in PROFESSIONALS}
+MSSANTE = {number: address for number, _, address in PROFESSIONALS}
+ALL_PROS = [number for number, _, _ in PROFESSIONALS] + [UNKNOWN]
+
+# --- the matrix, transcribed by hand -----------------------------------------------------------
+# docs/domain-rules.md §4.4: physicians read every document but the attestation de résidence
+# [C]; dentists do not read psychiatric syntheses, psychological assessments, telemedicine
+# requests, social discharge letters [C]; the other rows are the documented defaults of
+# docs/explanation/access-model.md (assumptions, [U]).
+
+SIGNATURE_CLASS = "urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1"
+EVERY_CLASS = {"10", "11", "31", "42", "43", "44", "45", "52", "60", "90", "95", "99"}
+READABLE_CLASSES = {
+    "10": EVERY_CLASS | {SIGNATURE_CLASS},
+    "60": {"10", "11", "42", "43", "44", "45", "52"},
+    "21": {"10", "11", "42", "43", "44", "45", "52"},
+    "40": {"10", "11", "31", "42", "43", "45", "52"},
+    "70": {"10", "11", "31", "42", "44"},
+}
+UNREADABLE_TYPES = {
+    "10": {"ATTEST-RESID"},
+    "40": {"68599-0", "83901-9", "75496-0", "83981-1", "88348-8"},
+}
+
+
+def matrix_allows(profession: str, class_code: str, type_code: str) -> bool:
+    return class_code in READABLE_CLASSES.get(profession, set()) and (
+        type_code not in UNREADABLE_TYPES.get(profession, set())
+    )
+
+
+# --- documents -----------------------------------------------------------------------------------
+
+#: (code, system, class) of the types professionals deposit, written from ASS_X16.
+PRO_TYPES = (
+    ("11502-2", LOINC, "10"),  # biology report
+    ("68599-0", LOINC, "11"),  # psychiatric synthesis (dentists: no)
+    ("18748-4", LOINC, "31"),  # imaging report
+    ("57833-6", LOINC, "42"),  # prescription
+    ("87273-9", LOINC, "52"),  # certificate
+    ("E1762", "ASTM", SIGNATURE_CLASS),  # digital signature
+)
+INSURER_TYPES = (
+    ("REMB", TRE_A05_TYPE, "60"),  # reimbursement history
+    ("ATTEST-RESID", TRE_A05_TYPE, "95"),  # attestation de résidence (physicians: no)
+)
+PATIENT_TYPES = (
+    ("DOCPAT01", TRE_A05_TYPE, "11"),
+    ("EXPPAT_1", TRE_A05_TYPE, "90"),
+)
+
+
+def one_month_later(moment: datetime) -> datetime:
+    """R1111-53: a hidden result is released one month after its deposit (same day of the
+    next month, or that month's last day)."""
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    return moment.replace(
+        year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1])
+    )
+
+
+# --- the reference model ------------------------------------------------------------------------
+
+
+@dataclass
+class MDocument:
+    id: str
+    patient: str
+    author_kind: str  # "professional", "patient", "representative", "insurer"
+    author: str
+    type_code: str
+    class_code: str
+    confidentiality: str
+    masked: bool
+    hidden_until: datetime | None  # INVISIBLE_PATIENT, until the release
+    hidden_from_representatives: bool
+    content: bytes
+    lineage: str = ""
+    current: bool = True  # False once replaced by a newer version
+    deleted: bool = False
+
+
+@dataclass
+class MGrant:
+    since: datetime
+    until: datetime | None
+    ended: bool = False
+
+    def active(self, now: datetime) -> bool:
+        return not self.ended and self.since <= now and (self.until is None or now < self.until)
+
+
+@dataclass
+class MPatient:
+    id: str
+    representative: str | None = None
+    representing: bool = False
+    object_all: bool = False
+    object_emergency: bool = False
+    mask_all: bool = False
+    notify_first_access: bool = True
+    #: (professional, kind) -> the grant; kinds: care_team, authorised, extended, treating
+    grants: dict[tuple[str, str], MGrant] = field(default_factory=dict)
+    blocked: set[str] = field(default_factory=set)
+    #: (professional, mode, start, end)
+    emergencies: list[tuple[str, AccessMode, datetime, datetime]] = field(default_factory=list)
+    seen_by: set[str] = field(default_factory=set)
+
+
+class Model:
+    """What the rules say, written from the sources; shares no code with monespace's policy."""
+
+    def __init__(self, *, treating_doctor_sees_masked: bool, emergency_hours: int) -> None:
+        self.sees_masked = treating_doctor_sees_masked
+        self.emergency = timedelta(hours=emergency_hours)
+        self.patients: dict[str, MPatient] = {}
+        self.documents: dict[str, MDocument] = {}
+        self.now = START
+        self.first_access_notices = 0
+        self.emergency_notices = 0
+        self.doctor_notices = 0
+
+    # the professional's standing on a record
+
+    def grants(self, patient: MPatient, pro: str) -> set[str]:
+        return {
+            kind
+            for (who, kind), grant in patient.grants.items()
+            if who == pro and grant.active(self.now)
+        }
+
+    def session(self, patient: MPatient, pro: str, mode: AccessMode) -> bool:
+        return any(
+            who == pro and m is mode and start <= self.now < end
+            for who, m, start, end in patient.emergencies
+        )
+
+    def treating_doctor(self, patient: MPatient) -> str | None:
+        for (who, kind), grant in patient.grants.items():
+            if kind == "treating" and grant.active(self.now):
+                return who
+        return None
+
+    # the decisions
+
+    def may_search(self, actor: Actor, patient_id: str) -> bool:
+        """Whether *actor* may look at the record as a whole (list, search)."""
+        patient = self.patients.get(patient_id)
+        if patient is None:
+            return False
+        if actor.kind is ActorKind.PATIENT:
+            return actor.id == patient_id
+        if actor.kind is ActorKind.REPRESENTATIVE:
+            return (
+                actor.on_behalf_of == patient_id
+                and patient.representative == actor.id
+                and patient.representing
+            )
+        if actor.kind is not ActorKind.PROFESSIONAL:
+            return False  # the operator never reads health data
+        if actor.id not in PROFESSION or actor.id in patient.blocked:
+            return False
+        if actor.mode is not AccessMode.NORMAL:
+            # L1111-17 I: an emergency access, unless the patient objected to it.
+            return not patient.object_emergency and self.session(patient, actor.id, actor.mode)
+        # choice: objecting to all access is about normal access (R1111-46); emergency access
+        # has its own objection (L1111-17 I), and "mask all" covers emergencies.
+        return not patient.object_all and bool(self.grants(patient, actor.id))
+
+    def may_read(self, actor: Actor, document: MDocument) -> bool:
+        patient = self.patients[document.patient]
+        if document.deleted:
+            return False
+        hidden = document.hidden_until is not None and self.now < document.hidden_until
+        if actor.kind is ActorKind.PATIENT:
+            return actor.id == document.patient and not hidden  # R1111-53
+        if actor.kind is ActorKind.REPRESENTATIVE:
+            return (
+                self.may_search(actor, document.patient)
+                and not hidden
+                and not document.hidden_from_representatives  # R1111-50
+            )
+        if actor.kind is not ActorKind.PROFESSIONAL:
+            return False
+        if actor.id not in PROFESSION:
+            return False
+        # choice: a block is "no access at all", with immediate effect, for every grant and
+        # for the documents the professional deposited too.
+        if actor.id in patient.blocked:
+            return False
+        # R1111-49: what the patient masks stays accessible to whoever deposited it.
+        if document.author_kind == "professional" and document.author == actor.id:
+            return True
+        profession = PROFESSION[actor.id]
+        if actor.mode is not AccessMode.NORMAL:
+            if patient.object_emergency or not self.session(patient, actor.id, actor.mode):
+                return False
+            # "Masquer tous vos documents, y compris en cas d'urgence"; V: never in an
+            # emergency (security §1.2). choice: a document masked one by one (MASQUE_PS) is
+            # masked from professionals in the normal mode, not from the emergency (the
+            # DMP's bris de glace).
+            if patient.mask_all or document.confidentiality == "V":
+                return False
+            return matrix_allows(profession, document.class_code, document.type_code)
+        if patient.object_all:
+            return False
+        kinds = self.grants(patient, actor.id)
+        if not kinds:
+            return False  # R1111-46: care team or the patient's authorisation
+        if not matrix_allows(profession, document.class_code, document.type_code):
+            return False  # arrêté of 26 October 2023
+        if patient.mask_all:
+            return False  # visible only to the holder (and the authors)
+        # choice: confidentiality V is masking by the professional: the médecin traitant
+        # sees data "rendues inaccessibles par son titulaire ... ou par un professionnel".
+        # choice: R (restricted) has no meaning in the DMP sources: read as N.
+        if document.masked or document.confidentiality == "V":
+            return self.sees_masked and bool(kinds & {"treating", "extended"})
+        return True
+
+    def may_mask(self, actor: Actor, document: MDocument) -> bool:
+        """The holder (or representative) masks and unmasks what they may see (R1111-49)."""
+        if actor.kind not in (ActorKind.PATIENT, ActorKind.REPRESENTATIVE):
+            return False
+        return self.may_read(actor, document)
+
+    def visible(self, actor: Actor, patient_id: str, *, include_replaced: bool) -> set[str]:
+        return {
+            d.id
+            for d in self.documents.values()
+            if d.patient == patient_id
+            and (d.current or include_replaced)
+            and self.may_read(actor, d)
+        }
+
+    def versions(self, document: MDocument) -> list[MDocument]:
+        """Every version of *document*: masking and deleting apply to all of them."""
+        return [d for d in self.documents.values() if d.lineage == document.lineage]
+
+    def is_author(self, actor: Actor, document: MDocument) -> bool:
+        if actor.kind is ActorKind.PROFESSIONAL:
+            return document.author_kind == "professional" and document.author == actor.id
+        if actor.kind is ActorKind.PATIENT:
+            return document.author_kind == "patient" and document.author == actor.id
+        return False
+
+    def may_change(self, actor: Actor, document: MDocument) -> bool:
+        """Its author replaces or deletes a document (R1111-49 keeps it theirs); a blocked
+        professional, nothing."""
+        if document.deleted or not self.is_author(actor, document):
+            return False
+        if actor.kind is ActorKind.PROFESSIONAL:
+            return (
+                actor.id in PROFESSION and actor.id not in self.patients[document.patient].blocked
+            )
+        return True
+
+    def read_happened(self, actor: Actor, patient_id: str) -> None:
+        """A professional read the record: the first time, the patient may be told."""
+        patient = self.patients[patient_id]
+        if actor.kind is ActorKind.PROFESSIONAL and actor.id not in patient.seen_by:
+            patient.seen_by.add(actor.id)
+            if patient.notify_first_access:
+                self.first_access_notices += 1
+
+
+# --- the machine --------------------------------------------------------------------------------
+
+
+def _kinds(space) -> dict[str, int]:
+    """Queued notifications by kind."""
+    with space.storage.read() as tx:
+        rows = tx.outbox.due(datetime(9000, 1, 1, tzinfo=UTC), limit=1_000_000)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.kind] = counts.get(row.kind, 0) + 1
+    return counts
+
+
+class AccessMachine(RuleBasedStateMachine):
+    """One space, a few patients, the professionals; the model alongside."""
+
+    URL = "memory://"
+    SETTINGS: Settings | None = None
+    NAME = "memory, default settings"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = ManualClock(START)
+        self.tmp: tempfile.TemporaryDirectory[str] | None = None
+        url = self.URL
+        if url == "sqlite":
+            self.tmp = tempfile.TemporaryDirectory(prefix="monespace-access-")
+            url = f"sqlite:///{Path(self.tmp.name) / 'space.db'}"
+        self.space = monespace.open(
+            url,
+            key_provider=StaticKeyProvider(MasterKey.generate()),
+            clock=self.clock,
+            transports={"email": MemoryTransport(), "mssante": MemoryTransport()},
+            settings=self.SETTINGS,
+            load_entrypoints=False,
+        )
+        policy = (self.SETTINGS or Settings()).access
+        self.model = Model(
+            treating_doctor_sees_masked=policy.treating_doctor_sees_masked,
+            emergency_hours=int(policy.emergency_duration.total_seconds() // 3600),
+        )
+        self.people = itertools.count(1)
+        self.contents = itertools.count(1)
+        STEPS.setdefault(self.NAME, 0)
+
+    def teardown(self) -> None:
+        try:
+            assert self.space.audit.verify().ok
+        finally:
+            self.space.close()
+            if self.tmp is not None:
+                self.tmp.cleanup()
+
+    def step(self) -> None:
+        STEPS[self.NAME] += 1
+
+    # --- set-up ------------------------------------------------------------------------------
+
+    @initialize()
+    def directory(self) -> None:
+        for number, profession, mssante in PROFESSIONALS:
+            self.space.access.register_professional(
+                OPERATOR,
+                Professional(number, profession, f"Professionnel {number}", mssante=mssante),
+            )
+
+    @precondition(lambda self: len(self.model.patients) < 3)
+    @rule(with_representative=st.booleans())
+    def new_patient(self, with_representative: bool) -> None:
+        self.step()
+        patient = open_patient(self.space, identity(next(self.people)))
+        model = MPatient(patient.id)
+        if with_representative:
+            person = open_patient(self.space, identity(next(self.people), email=None))
+            self.space.accounts.add_representative(
+                OPERATOR, patient.id, person.id, RepresentationKind.PROTECTED_ADULT
+            )
+            model.representative, model.representing = person.id, True
+        self.model.patients[patient.id] = model
+
+    def patients(self) -> list[MPatient]:
+        return list(self.model.patients.values())
+
+    def has_patients(self) -> bool:
+        return bool(self.model.patients)
+
+    # --- the patient's controls -------------------------------------------------------------
+
+    def holder_side(self, patient: MPatient, by_representative: bool) -> Actor:
+        if by_representative and patient.representative and patient.representing:
+            return Actor(ActorKind.REPRESENTATIVE, patient.representative, on_behalf_of=patient.id)
+        return Actor.patient(patient.id)
+
+    @precondition(has_patients)
+    @rule(
+        data=st.data(),
+        pro=st.sampled_from(ALL_PROS),
+        kind=st.sampled_from(["authorised", "authorised_until", "extended", "treating"]),
+        hours=st.integers(1, 72),
+        by_representative=st.booleans(),
+    )
+    def grant(self, data, pro: str, kind: str, hours: int, by_representative: bool) -> None:
+        self.step()
+        patient = data.draw(st.sampled_from(self.patients()))
+        actor = self.holder_side(patient, by_representative)
+        access = self.space.access
+        registered = pro in PROFESSION
+        until = self.model.now + timedelta(hours=hours) if kind == "authorised_until" else None
+        if kind == "treating" and registered and PROFESSION[pro] != "10":
+            with pytest.raises(ValidationError):
+                access.declare_treating_doctor(actor, patient.id, pro)
+            return
+        call = {
+            "authorised": lambda: access.authorise(actor, patient.id, pro),
+            "authorised_until": lambda: access.authorise(actor, patient.id, pro, until=until),
+            "extended": lambda: access.grant_extended_rights(actor, patient.id, pro),
+            "treating": lambda: access.declare_treating_doctor(actor, patient.id, pro),
+        }[kind]
+        if not registered:
+            with pytest.raises(monespace.MonespaceError):
+                call()
+            return
+        call()
+        name = "authorised" if kind == "authorised_until" else kind
+        if name == "treating":
+            for (_, other), old in patient.grants.items():
+                if other == "treating":
+                    old.ended = True
+        patient.grants[(pro, name)] = MGrant(self.model.now, until)
+
+    @precondition(has_patients)
+    @rule(data=st.data(), pro=st.sampled_from(ALL_PROS))
+    def join_care_team(self, data, pro: str) -> None:
+        self.step()
+        patient = data.draw(st.sampled_from(self.patients()))
+        actor = Actor(ActorKind.PROFESSIONAL, pro)
+        allowed = pro in PROFESSION and pro not in patient.blocked and not patient.object_all
+        if not allowed:
+            with pytest.raises(AccessDeniedError):
+                self.space.access.join_care_team(actor, patient.id)
+            return
+        self.space.access.join_care_team(actor, patient.id)
+        patient.grants[(pro, "care_team")] = MGrant(self.model.now, None)
+
+    @precondition(has_patients)
+    @rule(data=st.data(), pro=st.sampled_from(ALL_PROS), by_representative=st.booleans())
+    def revoke(self, data, pro: str, by_representative: bool) -> None:
+        self.step()
+        patient = data.draw(st.sampled_from(self.patients()))
+        actor = self.holder_side(patient, by_representative)
+        ended = self.space.access.revoke(actor, patient.id, pro)
+        expected = 0
+        for (who, _), grant in patient.grants.items():
+            if who == pro and not grant.ended:
+                grant.ended = True
+                expected += 1
+        assert ended == expected
+
+    @precondition(has_patients)
+    @rule(
+        data=st.data(),
+        pro=st.sampled_from(ALL_PROS),
+        block=st.booleans(),
+        by_representative=st.booleans(),
+    )
+    def block_or_unblock(self, data, pro: str, block: bool, by_representative: bool) -> None:
+        self.step()
+        patient = data.draw(st.sampled_from(self.patients()))
+        actor = self.holder_side(patient, by_representative)
+        if block:
+            self.space.access.block(actor, patient.id, pro)
+            patient.blocked.add(pro)
+        else:
+            assert self.space.access.unblock(actor, patient.id, pro) is (pro in patient.blocked)
+            patient.blocked.discard(pro)
+        assert self.space.access.blocked(actor, patient.id) == sorted(patient.blocked)
+
+    @precondition(has_patients)
+    @rule(
+        data=st.data(),
+        object_all=st.none() | st.booleans(),
+        object_emergency=st.none() | st.booleans(),
+        mask_all=st.none() | st.booleans(),
+        notify=st.none() | st.booleans(),
+        by_representative=st.booleans(),
+    )
+    def change_settings(
+        self, data, object_all, object_emergency, mask_all, notify, by_representative
+    ) -> None:
+        self.step()
+        patient = data.draw(st.sampled_from(self.patients()))
+        actor = self.holder_side(patient, by_representative)
+        updated = self.space.access.update_settings(
+            actor,
+            patient.id,
+            object_all=object_all,
+            object_emergency=object_emergency,
+            mask_all=mask_all,
+            notify_first_access=notify,
+        )
+        for name, value in (
+            ("object_all", object_all),
+            ("object_emergency", object_emergency),
+            ("mask_all", mask_all),
+            ("notify_first_access", notify),
+        ):
+            if value is not None:
+                setattr(patient, name, value)
+            assert getattr(updated, name) == getattr(patient, name)
+
+    @precondition(lambda self: any(p.representing for p in self.model.patients.values()))
+    @rule(data=st.data())
+    def end_representation(self, data) -> None:
+        self.step()
+        patient = data.draw(st.sampled_from([p for p in self.patients() if p.representing]))
+        assert patient.representative is not None
+        self.space.accounts.end_representation(OPERATOR, patient.id, patient.representative)
+        patient.representing = False
+
+    # --- documents ---------------------------------------------------------------------------
+
+    def content(self) -> bytes:
+        return PDF + f"document {next(self.contents)}".encode()
+
+    def _added(self, document, patient: MPatient, author_kind, author, klass, content, **flags):
+        assert document.class_code == klass  # the model's own class table agrees
+        hidden = flags.get("hidden_from_patient", False)
+        self.model.documents[document.id] = MDocument(
+            id=document.id,
+            patient=patient.id,
+            author_kind=author_kind,
+            author=author,
+            type_code=document.type_code.code,
+            class_code=klass,
+            confidentiality=flags.get("confidentiality", "N"),
+            masked=flags.get("masked", False),
+            hidden_until=one_month_later(self.model.now) if hidden else None,
+            hidden_from_representatives=flags.get("hidden_from_representatives", False),
+            content=content,
+            lineage=document.id,
+        )
+
+    @precondition(has_patients)
+    @rule(
+        data=st.data(),
+        pro=st.sampled_from(ALL_PROS),
+        kind=st.sampled_from(PRO_TYPES),
+        confidentiality=st.sampled_from(["N", "N", "R", "V"]),
+        masked=st.booleans(),
+        hidden_from_patient=st.booleans(),
+        hidden_from_representatives=st.booleans(),
+    )
+    def professional_adds(
+        self,
+        data,
+        pro: str,
+        kind,
+        confidentiality: str,
+        masked: bool,
+        hidden_from_patient: bool,
+        hidden_from_representatives: bool,
+    ) -> None:
+        self.step()
+        patient = data.draw(st.sampled_from(self.patients()))
+        code, system, klass = kind
+        content = self.content()
+        flags = {
+            "confidentiality": confidentiality,
+            "masked": masked,
+            "hidden_from_patient": hidden_from_patient,
+            "hidden_from_representatives": hidden_from_representatives,
+        }
+
+        def add():
+            return self.space.record.add_document(
+                Actor(ActorKind.PROFESSIONAL, pro),
+                patient.id,
+                content,
+                media_type="application/pdf",
+                type_code=Code(code, system),
+                title=f"Document {code}",
+                **flags,
+            )
+
+        # R1111-47: any professional feeds the record; choice: not one the patient blocked.
+        if pro not in PROFESSION or pro in patient.blocked:
+            with pytest.raises(AccessDeniedError):
+                add()
+            return
+        self._added(add(), patient, "professional", pro, klass, content, **flags)
+
+    @precondition(has_patients)
+    @rule(data=st.data(), kind=st.sampled_from(PATIENT_TYPES), by_representative=st.booleans())
+    def holder_adds(self, data, kind, by_representative: bool) -> None:
+        self.step()
+        patient = data.draw(st.sampled_from(self.patients()))
+        actor = self.holder_side(patient, by_representative)
+        code, system, klass = kind
+        content = self.content()
+        document = self.space.record.add_document(
+            actor, patient.id, content, media_type="application/pdf", type_code=Code(code, system)
+        )
+        author_kind = "patient" if actor.kind is ActorKind.PATIENT else "representative"
+        self._added(document, patient, author_kind, actor.id, klass, content)
+
+    @precondition(has_patients)
+    @rule(data=st.data(), kind=st.sampled_from(INSURER_TYPES))
+    def insurer_adds(self, data, kind) -> None:
+        self.step()
+        patient = data.draw(st.sampled_from(self.patients()))
+        code, system, klass = kind
+        content = self.content()
+        document = self.space.record.add_document(
+            OPERATOR,
+            patient.id,
+            content,
+            media_type="application/pdf",
+            type_code=Code(code, system),
+        )
+        self._added(document, patient, "insurer", OPERATOR.id, klass, content)
+
+    def documents(self) -> list[MDocument]:
+        return list(self.model.documents.values())
+
+    def has_documents(self) -> bool:
+        return bool(self.model.documents)
+
+    @precondition(has_documents)
+    @rule(data=st.data(), unmask=st.booleans(), by_representative=st.booleans())
+    def mask_or_unmask(self, data, unmask: bool, by_representative: bool) -> None:
+        self.step()
+        document = data.draw(st.sampled_from(self.documents()))
+        patient = self.model.patients[document.patient]
+        actor = self.holder_side(patient, by_representative)
+        change = self.space.record.unmask if unmask else self.space.record.mask
+        if not self.model.may_mask(actor, document):
+            with pytest.raises(AccessDeniedError):
+                change(actor, document.id)
+            return
+        if not document.current:  # a change goes through the current version
+            with pytest.raises(ValidationError):
+                change(actor, document.id)
+            return
+        assert change(actor, document.id).masked is not unmask
+        for version in self.model.versions(document):
+            version.masked = not unmask
+
+    def author_of(self, document: MDocument) -> Actor:
+        if document.author_kind == "professional":
+            return Actor(ActorKind.PROFESSIONAL, document.author)
+        if document.author_kind == "patient":
+            return Actor.patient(document.author)
+        # choice: what a representative or the insurer deposited is changed by nobody
+        # through this API; the holder is asked to try.
+        return Actor.patient(document.patient)
+
+    @precondition(has_documents)
+    @rule(data=st.data(), replace=st.booleans())
+    def author_changes(self, data, replace: bool) -> None:
+        """The author deletes, or replaces with a new version, a document."""
+        self.step()
+        document = data.draw(st.sampled_from(self.documents()))
+        actor = self.author_of(document)
+        record = self.space.record
+        content = self.content()
+
+        def change():
+            if replace:
+                return record.replace(actor, document.id, content, media_type="application/pdf")
+            return record.delete(actor, document.id)
+
+        if not self.model.may_change(actor, document):
+            with pytest.raises(AccessDeniedError):
+                change()
+            return
+        if not document.current:
+            with pytest.raises(ValidationError):
+                change()
+            return
+        changed = change()
+        if not replace:
+            for version in self.model.versions(document):
+                version.deleted = True
+            return
+        assert (changed.lineage_id, changed.replaces) == (document.lineage, document.id)
+        document.current = False
+        self.model.documents[changed.id] = dataclasses.replace(
+            document, id=changed.id, content=content, current=True
+        )
+
+    # --- emergencies and time -----------------------------------------------------------------
+
+    @precondition(has_patients)
+    @rule(
+        data=st.data(),
+        pro=st.sampled_from(ALL_PROS),
+        mode=st.sampled_from([AccessMode.EMERGENCY, AccessMode.REGULATION]),
+        justified=st.booleans(),
+    )
+    def break_glass(self, data, pro: str, mode: AccessMode, justified: bool) -> None:
+        self.step()
+        patient = data.draw(st.sampled_from(self.patients()))
+        actor = Actor(ActorKind.PROFESSIONAL, pro)
+        justification = JUSTIFICATION if justified else "urgence"
+        before = _kinds(self.space)
+        if not justified:
+            with pytest.raises(ValidationError):
+                self.space.access.break_glass(actor, patient.id, justification=justification)
+            return
+        allowed = pro in PROFESSION and pro not in patient.blocked and not patient.object_emergency
+        if not allowed:
+            with pytest.raises(AccessDeniedError):
+                self.space.access.break_glass(
+                    actor, patient.id, justification=justification, mode=mode
+                )
+            after = _kinds(self.space)
+            assert after == before  # nobody is told of a refused attempt
+            return
+        session = self.space.access.break_glass(
+            actor, patient.id, justification=justification, mode=mode
+        )
+        assert session.expires_at == self.model.now + self.model.emergency
+        patient.emergencies.append(
+            (pro, mode, self.model.now, self.model.now + self.model.emergency)
+        )
+        # R1111-48: the holder and the médecin traitant are told.
+        self.model.emergency_notices += 1
+        doctor = self.model.treating_doctor(patient)
+        if doctor is not None and MSSANTE.get(doctor):
+            self.model.doctor_notices += 1
+
+    @rule(
+        delta=st.sampled_from(
+            [
+                timedelta(minutes=5),
+                timedelta(hours=1),
+                timedelta(hours=23),
+                timedelta(hours=25),
+                timedelta(days=3),
+                timedelta(days=20),
+                timedelta(days=35),
+            ]
+        )
+    )
+    def time_passes(self, delta: timedelta) -> None:
+        self.step()
+        self.model.now += delta
+        self.clock.set(self.model.now)
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def readers(self) -> list[Actor]:
+        actors: list[Actor] = [OPERATOR]
+        for patient in self.patients():
+            actors.append(Actor.patient(patient.id))
+            if patient.representative:
+                for other in self.patients():  # their own, and someone else's record
+                    actors.append(
+                        Actor(
+                            ActorKind.REPRESENTATIVE,
+                            patient.representative,
+                            on_behalf_of=other.id,
+                        )
+                    )
+        for pro in ALL_PROS:
+            for mode in AccessMode:
+                actors.append(Actor(ActorKind.PROFESSIONAL, pro, mode=mode))
+        return actors
+
+    def count(self, path: str, allowed: bool, actor: Actor) -> None:
+        READS[path] = READS.get(path, 0) + 1
+        if allowed:
+            READS[f"{path} allowed"] = READS.get(f"{path} allowed", 0) + 1
+            who = f"allowed to {actor.kind} ({actor.mode})"
+            ALLOWED[who] = ALLOWED.get(who, 0) + 1
+
+    @precondition(has_documents)
+    @rule(data=st.data(), path=st.sampled_from(["get_document", "read_content"]))
+    def read_one(self, data, path: str) -> None:
+        """Every actor tries one document through one path."""
+        self.step()
+        document = data.draw(st.sampled_from(self.documents()))
+        read = getattr(self.space.record, path)
+        for actor in self.readers():
+            allowed = self.model.may_read(actor, document)
+            self.count(path, allowed, actor)
+            if not allowed:
+                with pytest.raises(AccessDeniedError):  # no unauthorised read
+                    read(actor, document.id)
+                continue
+            got = read(actor, document.id)  # no wrongful refusal
+            if path == "read_content":
+                assert got == document.content
+            else:
+                assert (got.id, got.patient_id) == (document.id, document.patient)
+            self.model.read_happened(actor, document.patient)
+
+    @precondition(has_patients)
+    @rule(data=st.data(), include_replaced=st.booleans())
+    def search(self, data, include_replaced: bool) -> None:
+        """Every actor lists one record."""
+        self.step()
+        patient = data.draw(st.sampled_from(self.patients()))
+        for actor in self.readers():
+            allowed = self.model.may_search(actor, patient.id)
+            self.count("search", allowed, actor)
+            if not allowed:
+                with pytest.raises(AccessDeniedError):
+                    self.space.record.search(actor, patient.id, include_replaced=include_replaced)
+                continue
+            found = self.space.record.search(
+                actor, patient.id, include_replaced=include_replaced, limit=500
+            ).documents
+            assert {d.id for d in found} == self.model.visible(
+                actor, patient.id, include_replaced=include_replaced
+            )
+            assert len(found) == len({d.id for d in found})
+            READS["documents listed"] = READS.get("documents listed", 0) + len(found)
+            self.model.read_happened(actor, patient.id)
+
+    # --- invariants -----------------------------------------------------------------------------
+
+    @invariant()
+    def notifications_match(self) -> None:
+        kinds = _kinds(self.space)
+        assert kinds.get("first-access", 0) == self.model.first_access_notices
+        assert kinds.get("emergency-access", 0) == self.model.emergency_notices
+        assert kinds.get("emergency-access-doctor", 0) == self.model.doctor_notices
+
+
+class AccessMachineSQLite(AccessMachine):
+    """The same on SQLite, with the médecin traitant's override off and 2-hour emergencies."""
+
+    URL = "sqlite"
+    SETTINGS = Settings(
+        access=AccessPolicy(
+            treating_doctor_sees_masked=False, emergency_duration=timedelta(hours=2)
+        )
+    )
+    NAME = "sqlite, override off, 2 h emergencies"
+
+
+TestAccessModel = AccessMachine.TestCase
+TestAccessModel.settings = settings(
+    max_examples=20 if FAST else 250,
+    stateful_step_count=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestAccessModelSQLite = AccessMachineSQLite.TestCase
+TestAccessModelSQLite.settings = settings(
+    max_examples=5 if FAST else 40,
+    stateful_step_count=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_steps():
+    yield
+    for name, count in STEPS.items():
+        print(f"\naccess model, {name}: {count} steps", file=sys.stderr)
+    if READS:
+        print(f"access model, reads checked: {READS}", file=sys.stderr)
+        print(f"access model, allowed reads: {ALLOWED}", file=sys.stderr)
