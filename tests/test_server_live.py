@@ -270,6 +270,33 @@ def test_the_patient_page_in_a_real_browser(live, browser, tmp_path):
     history = browser.html()
     assert "a masqué un document" in history
     assert "vous" in history
+    # the secure messaging: the inbox with its unread badges, a thread, a reply
+    browser.click_and_wait("#nav-messages")
+    inbox = browser.html()
+    assert "Messagerie" in inbox
+    assert "2 messages non lus" in inbox
+    thread = world.threads[world.alice.id]
+    browser.click_and_wait(f'a.thread[href$="/messages/{thread}"]')
+    page = browser.html()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # the body is inert text
+    assert browser.evaluate("document.scripts.length") == 0
+    assert "<script>alert(1)</script>" in browser.evaluate(
+        "document.querySelector('pre.message-body').textContent"
+    )
+    browser.evaluate("document.getElementById('reply-body').value = 'Merci docteur <b>!</b>'")
+    browser.click_and_wait("#reply")
+    page = browser.html()
+    assert "Merci docteur &lt;b&gt;!&lt;/b&gt;" in page
+    assert page.count('class="message"') == 2
+    browser.screenshot(tmp_path / "thread.png")
+    # save the attachment into the record: the document page opens
+    browser.click_and_wait("button.file-attachment")
+    assert 'id="download"' in browser.html()
+    browser.navigate(f"{url}/espace/{world.alice.id}/messages")
+    assert "1 message non lu" in browser.html()  # the closed thread, still unread
+    browser.navigate(f"{url}/espace/{world.alice.id}/messages/{world.closed_thread}")
+    assert 'id="closed"' in browser.html()
+    assert 'id="reply"' not in browser.html()
     # a child's space from the same login, by the link the page offers
     browser.navigate(f"{url}/espace/{world.alice.id}")
     assert "Espace représenté" in browser.html()

@@ -31,11 +31,24 @@ pytestmark = pytest.mark.anyio
 GHOST_PATIENT = "GhostPatient0000000000"
 GHOST_DOCUMENT = "GhostDocument000000000"
 GHOST_ENTRY = "GhostEntry000000000000"
+GHOST_THREAD = "GhostThread00000000000"
+GHOST_ATTACHMENT = "GhostAttachment0000000"
 #: Operations that change who has access (tested on their own), and the professional
 #: lookup, which finds any space from a carte Vitale by design.
 SKIPPED = {"breakGlass", "joinCareTeam"}
 #: What a professional legitimately does on the spaces they are authorised on.
 PRO_READS = {"listDocuments", "searchDocuments", "getDocument", "getDocumentContent"}
+#: What the professional who started a thread does in it (the doctor's are with Alice and
+#: her child, the stranger's with Bob).
+PRO_THREAD_OPS = {
+    "getThread",
+    "replyToThread",
+    "archiveThread",
+    "unarchiveThread",
+    "closeThread",
+    "reopenThread",
+    "getAttachmentContent",
+}
 
 
 def _bodies(world, target_nir, birth):
@@ -54,6 +67,9 @@ def _bodies(world, target_nir, birth):
         "block": {"rpps": world.stranger},
         "declareTreatingDoctor": {"rpps": world.doctor},
         "lookupPatient": {"nir": target_nir, "birth_date": birth},
+        "startThread": {"subject": "Bonjour", "body": "Un message"},
+        "searchMessages": {"text": "résultats"},
+        "replyToThread": {"body": "Une réponse"},
     }
 
 
@@ -62,8 +78,11 @@ def _entitled(role, target, op_id, world):
     if target in own.get(role, set()):
         return True
     if role in ("doctor", "stranger"):
-        if op_id in ("addDocument", "lookupPatient"):
-            return True  # any professional feeds a record; the lookup finds any space
+        if op_id in ("addDocument", "lookupPatient", "startThread"):
+            return True  # any professional feeds a record or writes; the lookup finds any space
+        if op_id in PRO_THREAD_OPS:
+            mine = {world.alice.id, world.child} if role == "doctor" else {world.bob.id}
+            return target in mine
         return role == "doctor" and target == world.alice.id and op_id in PRO_READS
     return False
 
@@ -76,11 +95,15 @@ async def test_no_role_reaches_another_persons_space_through_any_route():
     world = build_world()
     app = create_app(world.space, secure_cookies=False)
     targets = {
-        world.alice.id: (world.documents[world.alice.id][0], world.profile_entries[world.alice.id]),
-        world.bob.id: (world.documents[world.bob.id][0], world.profile_entries[world.bob.id]),
-        world.child: (world.documents[world.child][0], world.profile_entries[world.child]),
+        pid: (
+            world.documents[pid][0],
+            world.profile_entries[pid],
+            world.threads[pid],
+            world.attachments[pid],
+        )
+        for pid in (world.alice.id, world.bob.id, world.child)
     }
-    secrets_of = {pid: {pid, doc, entry, CANARY} for pid, (doc, entry) in targets.items()}
+    secrets_of = {pid: {pid, *ids, CANARY} for pid, ids in targets.items()}
     nirs = {world.alice.id: world.alice, world.bob.id: world.bob}
     operations = [
         op
@@ -101,9 +124,15 @@ async def test_no_role_reaches_another_persons_space_through_any_route():
             roles[name] = await login
             http.cookies.clear()  # each role speaks with its bearer token only
 
-        async def call(op, headers, pid, doc, entry, person):
+        async def call(op, headers, pid, ids, person):
+            doc, entry, thread, attachment = ids
             path = op.path.format(
-                patient_id=pid, document_id=doc, entry_id=entry, rpps=world.stranger
+                patient_id=pid,
+                document_id=doc,
+                entry_id=entry,
+                thread_id=thread,
+                attachment_id=attachment,
+                rpps=world.stranger,
             )
             nir = person.nir if person else "180017512345678"
             birth = person.birth_date.isoformat() if person else "1980-01-01"
@@ -112,13 +141,14 @@ async def test_no_role_reaches_another_persons_space_through_any_route():
                 op.method, path + _query(op.operation_id), json=body, headers=headers
             )
 
+        ghosts = (GHOST_DOCUMENT, GHOST_ENTRY, GHOST_THREAD, GHOST_ATTACHMENT)
         for (role, headers), op in itertools.product(roles.items(), operations):
-            for pid, (doc, entry) in targets.items():
+            for pid, ids in targets.items():
                 if _entitled(role, pid, op.operation_id, world):
                     continue
                 person = nirs.get(pid)
-                response = await call(op, headers, pid, doc, entry, person)
-                ghost = await call(op, headers, GHOST_PATIENT, GHOST_DOCUMENT, GHOST_ENTRY, None)
+                response = await call(op, headers, pid, ids, person)
+                ghost = await call(op, headers, GHOST_PATIENT, ghosts, None)
                 tried += 1
                 expected = 401 if role == "anonymous" else 404
                 body = response.text
@@ -131,16 +161,23 @@ async def test_no_role_reaches_another_persons_space_through_any_route():
                     pytest.fail(
                         f"existence oracle: {role} {op.operation_id}: {body} != {ghost.text}"
                     )
-            # a foreign object under one's own space: the same answer as a missing one
-            if "document_id" in op.path or "entry_id" in op.path:
-                own = {"alice": world.alice.id, "bob": world.bob.id}.get(role)
-                if own is None:
-                    continue
-                foreign = world.bob.id if own == world.alice.id else world.alice.id
-                fdoc, fentry = targets[foreign]
-                response = await call(op, headers, own, fdoc, fentry, None)
-                ghost = await call(op, headers, own, GHOST_DOCUMENT, GHOST_ENTRY, None)
+            # a foreign object under a space one may use: the same answer as a missing one
+            # (for the professionals: their own thread named under another patient's space)
+            if not {"document_id", "entry_id", "thread_id", "attachment_id"} & set(op.path_params):
+                continue
+            pairs = {
+                "alice": [(world.alice.id, world.bob.id), (world.child, world.alice.id)],
+                "bob": [(world.bob.id, world.alice.id), (world.bob.id, world.child)],
+                "doctor": [(world.bob.id, world.alice.id), (world.alice.id, world.child)],
+                "stranger": [(world.alice.id, world.bob.id)],
+            }.get(role, [])
+            for own, foreign in pairs:
+                response = await call(op, headers, own, targets[foreign], None)
+                ghost = await call(op, headers, own, ghosts, None)
                 tried += 1
+                if response.status_code < 400:
+                    leaks += 1
+                    pytest.fail(f"leak: {role} {op.operation_id} {foreign} under {own}")
                 assert response.status_code == 404, (role, op.operation_id, response.text)
                 assert response.content == ghost.content
                 assert not any(s in response.text for s in secrets_of[foreign])
@@ -169,5 +206,12 @@ async def test_representatives_reach_the_child_but_not_what_is_kept_from_them():
 def test_paths_carry_only_opaque_ids():
     for op in operations_of(demo=True):
         names = re.findall(r"{([a-z_]+)}", op.path)
-        assert set(names) <= {"patient_id", "document_id", "entry_id", "rpps"}, op.path
+        assert set(names) <= {
+            "patient_id",
+            "document_id",
+            "entry_id",
+            "thread_id",
+            "attachment_id",
+            "rpps",
+        }, op.path
         assert "nir" not in op.path

@@ -14,6 +14,7 @@ from monespace import AccessMode, Actor, ActorKind, ManualClock
 from monespace.access import Professional
 from monespace.accounts import Contact, PatientIdentity, RepresentationKind
 from monespace.identity import INS, INS_NIR_TEST_OID, NIR, RPPS, INSTraits
+from monespace.messaging import NewAttachment
 from monespace.record import LOINC, TRE_A05_TYPE, Code
 
 pytest.importorskip("starlette")
@@ -55,6 +56,9 @@ class World:
     stranger: str  # RPPS of a registered professional with no authorisation anywhere
     documents: dict[str, list[str]] = attrs.field(factory=dict)  # patient id -> document ids
     profile_entries: dict[str, str] = attrs.field(factory=dict)  # patient id -> entry id
+    threads: dict[str, str] = attrs.field(factory=dict)  # patient id -> thread id
+    attachments: dict[str, str] = attrs.field(factory=dict)  # patient id -> attachment id
+    closed_thread: str = ""  # a thread of Alice's that the doctor closed to replies
 
 
 def _identity(n: int, birth: date, sex: str = "F", email: str | None = None) -> PatientIdentity:
@@ -129,7 +133,31 @@ def build_world(url: str = "memory://") -> World:
     guardian = Actor(ActorKind.REPRESENTATIVE, alice.id, on_behalf_of=child)
     world.documents[child] = [_text(space, guardian, child, "Carnet de santé")]
     world.profile_entries[child] = space.profile.add(guardian, child, "vaccination", "ROR").id
+    # Messages: the doctor writes to Alice (with a PDF) and to her child, the stranger to Bob
+    # (any professional may start a conversation); one of Alice's threads is closed.
+    stranger_actor = Actor(ActorKind.PROFESSIONAL, stranger)
+    for pid, author in ((alice.id, doctor_actor), (child, doctor_actor), (bob.id, stranger_actor)):
+        message = space.messaging.start_thread(
+            author,
+            pid,
+            subject=f"Vos résultats {CANARY}",
+            body=f"Bonjour, <script>alert(1)</script> voici le compte rendu. {CANARY}",
+            attachments=[NewAttachment(f"compte-rendu-{CANARY}.pdf", "application/pdf", PDF)],
+        )
+        world.threads[pid] = message.thread_id
+        world.attachments[pid] = message.attachments[0].id
+    world.closed_thread = space.messaging.start_thread(
+        doctor_actor,
+        alice.id,
+        subject="Rendez-vous confirmé",
+        body="Votre rendez-vous est confirmé. Inutile de répondre.",
+        close=True,
+    ).thread_id
     return world
+
+
+#: A minimal PDF (the media type is checked against the bytes).
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def client(app, *, https: bool = False) -> httpx.AsyncClient:
@@ -158,6 +186,7 @@ def b64(data: bytes) -> str:
 
 __all__ = [
     "CANARY",
+    "PDF",
     "AccessMode",
     "World",
     "b64",

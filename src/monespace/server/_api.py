@@ -16,15 +16,24 @@ from starlette.responses import Response
 
 from ..access import EmergencySession, Grant, Professional
 from ..access._service import HistoryEntry
-from ..actors import AccessMode, Actor
-from ..errors import ActivationError, NotFoundError, ValidationError
+from ..actors import AccessMode, Actor, ActorKind
+from ..errors import AccessDeniedError, ActivationError, NotFoundError, ValidationError
 from ..identity import NIR
+from ..messaging import (
+    Attachment,
+    InboxPage,
+    Message,
+    NewAttachment,
+    RecordAttachment,
+    Thread,
+    ThreadView,
+)
 from ..record import Code, Document
 from ..record._measure_model import Measure
 from ..record._profile_model import ProfileEntry
 from . import _models as m
-from ._problems import ProblemError, not_found
-from ._routing import Auth, Call, Operation, Reply
+from ._problems import ProblemError, bad_request, not_found
+from ._routing import Auth, Call, Handler, Operation, Reply
 from ._sessions import SessionKind
 
 __all__ = ["api_operations"]
@@ -583,6 +592,311 @@ async def _join_care_team(call: Call) -> Reply:
     return Reply(_grant_out(grant), status=201)
 
 
+# --- secure messaging -----------------------------------------------------------------------
+
+
+def thread_out(thread: Thread) -> m.ThreadOut:
+    """The API view of a thread."""
+    pro = thread.professional
+    return m.ThreadOut(
+        id=thread.id,
+        patient_id=thread.patient_id,
+        subject=thread.subject,
+        professional=m.CorrespondentOut(pro.kind, pro.id, pro.name, pro.address),
+        status="closed" if thread.closed else "open",
+        created_at=thread.created_at,
+        last_message_at=thread.last_message_at,
+        message_count=thread.message_count,
+        unread=thread.unread,
+        archived=thread.archived,
+        closed_at=thread.closed_at,
+    )
+
+
+def _attachment_out(attachment: Attachment) -> m.AttachmentOut:
+    return m.AttachmentOut(
+        attachment.id,
+        attachment.message_id,
+        attachment.filename,
+        attachment.media_type,
+        attachment.size,
+        attachment.sha256,
+        list(attachment.cda_codes),
+    )
+
+
+def message_out(message: Message) -> m.MessageOut:
+    """The API view of a message (its body is plain text)."""
+    return m.MessageOut(
+        id=message.id,
+        thread_id=message.thread_id,
+        sender_kind=message.sender_kind,
+        sender_id=message.sender_id,
+        sent_at=message.sent_at,
+        subject=message.subject,
+        body=message.body,
+        attachments=[_attachment_out(a) for a in message.attachments],
+        closes_thread=message.closes_thread,
+        origin=message.origin,
+        in_reply_to=message.in_reply_to,
+        ins_qualified=message.ins_qualified,
+        read_at=message.read_at,
+    )
+
+
+def _inbox_out(page: InboxPage) -> m.InboxOut:
+    return m.InboxOut(
+        [thread_out(t) for t in page.threads], page.total, page.unread, page.offset, page.limit
+    )
+
+
+def _owner_of(space: Any, kind: str, object_id: str) -> str | None:
+    """The patient a thread or an attachment belongs to, or ``None`` if there is none
+    (a bare lookup, before the library decides and audits the real call)."""
+    with space.storage.read() as tx:
+        row = (
+            tx.messages.get_thread(object_id)
+            if kind == "thread"
+            else (tx.messages.get_attachment(object_id))
+        )
+    return None if row is None else str(row.patient_id)
+
+
+async def _bind(call: Call, patient_id: str, kind: str, object_id: str) -> None:
+    """404 when the thread or attachment belongs to another space than the URL names.
+
+    The policy already keeps the patient's side to its own threads; this also keeps a
+    professional taking part in a thread from reaching it under another patient's URL,
+    before anything is marked read or written. A missing object is left to the library,
+    which denies it (and audits the attempt) with the same 404.
+    """
+    owner = await call.run(_owner_of, call.state.space, kind, object_id)
+    if owner is not None and owner != patient_id:
+        raise not_found()
+
+
+def _closed_to_replies(exc: AccessDeniedError) -> ProblemError:
+    """A participant's reply to a thread closed to replies: a 409, which only those who
+    may read the thread ever get (the participant rule is asked first); any other denial is
+    the usual 404."""
+    if exc.rule == "thread_closed_to_replies":
+        return ProblemError(
+            409,
+            "thread-closed",
+            "Thread closed to replies",
+            "The professional closed this conversation: it takes no more replies.",
+        )
+    return not_found()
+
+
+def _files(attachment: m.AttachmentIn | None) -> list[NewAttachment]:
+    if attachment is None:
+        return []
+    return [NewAttachment(attachment.filename, attachment.media_type, attachment.content)]
+
+
+async def inbox_page(
+    call: Call, patient_id: str, *, archived: bool | None = False, **filters: Any
+) -> InboxPage:
+    """A patient's mailbox, as the session sees it (shared with the page)."""
+    return await call.run(
+        call.state.space.messaging.inbox,
+        call.actor(patient_id),
+        patient_id,
+        archived=archived,
+        **filters,
+    )
+
+
+async def thread_view(call: Call, patient_id: str, thread_id: str) -> ThreadView:
+    """A thread of *patient_id*'s mailbox, read (the other side's messages are marked read)."""
+    await _bind(call, patient_id, "thread", thread_id)
+    return await call.run(call.state.space.messaging.thread, call.actor(patient_id), thread_id)
+
+
+async def reply_in_thread(
+    call: Call,
+    patient_id: str,
+    thread_id: str,
+    *,
+    body: str,
+    subject: str | None = None,
+    attachments: list[NewAttachment] | None = None,
+    close: bool = False,
+) -> Message:
+    """Write in a thread of *patient_id*'s mailbox (shared with the page)."""
+    assert call.session is not None
+    if close and call.session.kind is not SessionKind.PROFESSIONAL:
+        raise bad_request("only the professional who started a thread closes it")
+    await _bind(call, patient_id, "thread", thread_id)
+    try:
+        return await call.run(
+            call.state.space.messaging.reply,
+            call.actor(patient_id),
+            thread_id,
+            body=body,
+            subject=subject,
+            attachments=attachments or [],
+            close=close,
+        )
+    except AccessDeniedError as exc:
+        raise _closed_to_replies(exc) from None
+
+
+async def archive_thread(call: Call, patient_id: str, thread_id: str, archived: bool) -> Thread:
+    """Archive a thread in the caller's mailbox, or bring it back (shared with the page)."""
+    await _bind(call, patient_id, "thread", thread_id)
+    return await call.run(
+        call.state.space.messaging.archive,
+        call.actor(patient_id),
+        thread_id,
+        archived=archived,
+    )
+
+
+async def attachment_content(call: Call, patient_id: str, attachment_id: str) -> Response:
+    """An attachment's bytes, as a download that no browser renders in the site's origin."""
+    await _bind(call, patient_id, "attachment", attachment_id)
+    attachment, content = await call.run(
+        call.state.space.messaging.read_attachment, call.actor(patient_id), attachment_id
+    )
+    extension = _EXTENSIONS.get(attachment.media_type, "bin")
+    # The name the sender chose is health data and untrusted: it stays out of the headers.
+    filename = f"piece-jointe-{attachment.id}.{extension}"
+    return Response(
+        content,
+        media_type=attachment.media_type,
+        headers={
+            "content-disposition": f'attachment; filename="{filename}"',
+            "content-security-policy": "sandbox; default-src 'none'",
+        },
+    )
+
+
+async def file_attachment(call: Call, patient_id: str, attachment_id: str) -> Document:
+    """Save an attachment into *patient_id*'s record (shared with the page)."""
+    await _bind(call, patient_id, "attachment", attachment_id)
+    return await call.run(
+        call.state.space.messaging.file_attachment, call.actor(patient_id), attachment_id
+    )
+
+
+async def _inbox(call: Call) -> Reply:
+    query: m.MessageQuery = call.query
+    page = await inbox_page(
+        call,
+        call.path["patient_id"],
+        archived=query.archived,
+        correspondent=query.correspondent,
+        offset=query.offset,
+        limit=query.limit,
+    )
+    return Reply(_inbox_out(page))
+
+
+async def _search_messages(call: Call) -> Reply:
+    body: m.MessageSearch = call.body
+    page = await inbox_page(
+        call,
+        call.path["patient_id"],
+        archived=body.archived,
+        correspondent=body.correspondent,
+        since=body.since,
+        until=body.until,
+        text=body.text,
+        offset=body.offset,
+        limit=body.limit,
+    )
+    return Reply(_inbox_out(page))
+
+
+async def _professional_inbox(call: Call) -> Reply:
+    query: m.MessageQuery = call.query
+    session = call.session
+    assert session is not None
+    actor = Actor(ActorKind.PROFESSIONAL, session.person_id)
+    page = await call.run(
+        call.state.space.messaging.inbox,
+        actor,
+        archived=query.archived,
+        correspondent=query.correspondent,
+        offset=query.offset,
+        limit=query.limit,
+    )
+    return Reply(_inbox_out(page))
+
+
+async def _start_thread(call: Call) -> Reply:
+    body: m.ThreadStartIn = call.body
+    pid = call.path["patient_id"]
+    attachments: list[NewAttachment | RecordAttachment] = [*_files(body.attachment)]
+    if body.document_id is not None:
+        attachments.append(RecordAttachment(body.document_id))
+    message = await call.run(
+        call.state.space.messaging.start_thread,
+        call.actor(pid),
+        pid,
+        subject=body.subject,
+        body=body.body,
+        attachments=attachments,
+        close=body.close,
+        ins_qualified=body.ins_qualified,
+    )
+    return Reply(message_out(message), status=201)
+
+
+async def _get_thread(call: Call) -> Reply:
+    view = await thread_view(call, call.path["patient_id"], call.path["thread_id"])
+    return Reply(m.ThreadViewOut(thread_out(view.thread), [message_out(x) for x in view.messages]))
+
+
+async def _reply(call: Call) -> Reply:
+    body: m.ReplyIn = call.body
+    message = await reply_in_thread(
+        call,
+        call.path["patient_id"],
+        call.path["thread_id"],
+        body=body.body,
+        subject=body.subject,
+        attachments=_files(body.attachment),
+        close=body.close,
+    )
+    return Reply(message_out(message), status=201)
+
+
+def _archiving(archived: bool) -> Handler:
+    async def change(call: Call) -> Reply:
+        thread = await archive_thread(
+            call, call.path["patient_id"], call.path["thread_id"], archived
+        )
+        return Reply(thread_out(thread))
+
+    return change
+
+
+def _closing(closed: bool) -> Handler:
+    async def change(call: Call) -> Reply:
+        pid, tid = call.path["patient_id"], call.path["thread_id"]
+        await _bind(call, pid, "thread", tid)
+        messaging = call.state.space.messaging
+        thread = await call.run(
+            messaging.close if closed else messaging.reopen, call.actor(pid), tid
+        )
+        return Reply(thread_out(thread))
+
+    return change
+
+
+async def _attachment_content(call: Call) -> Reply:
+    response = await attachment_content(call, call.path["patient_id"], call.path["attachment_id"])
+    return Reply(response)
+
+
+async def _file_attachment(call: Call) -> Reply:
+    document = await file_attachment(call, call.path["patient_id"], call.path["attachment_id"])
+    return Reply(document_out(document), status=201)
+
+
 # --- the table ------------------------------------------------------------------------------
 
 _AUTH_ERRORS = (401, 403, 404)
@@ -907,6 +1221,7 @@ def api_operations(*, demo: bool) -> list[Operation]:
             status=201,
             errors=(*_AUTH_ERRORS, 422),
         ),
+        *_messaging_operations(),
     ]
     if demo:
         ops[2:2] = [
@@ -938,3 +1253,148 @@ def api_operations(*, demo: bool) -> list[Operation]:
             ),
         ]
     return ops
+
+
+_MESSAGES = _PATIENT + "/messages"
+_THREAD = _MESSAGES + "/{thread_id}"
+_ATTACHMENT = _PATIENT + "/attachments/{attachment_id}"
+
+
+def _messaging_operations() -> list[Operation]:
+    return [
+        Operation(
+            "GET",
+            _MESSAGES,
+            _inbox,
+            "listMessages",
+            "A patient's mailbox, with unread counts (the patient or their representative)",
+            "messaging",
+            query=m.MessageQuery,
+            response=m.InboxOut,
+            errors=(*_AUTH_ERRORS, 422),
+        ),
+        Operation(
+            "POST",
+            _MESSAGES,
+            _start_thread,
+            "startThread",
+            "Start a conversation with a patient (professionals only)",
+            "messaging",
+            auth=Auth.PROFESSIONAL,
+            body=m.ThreadStartIn,
+            response=m.MessageOut,
+            status=201,
+            errors=(*_AUTH_ERRORS, 413, 415, 422),
+            description="The patient is told by e-mail or SMS that a message is waiting, "
+            "never what it says.",
+        ),
+        Operation(
+            "POST",
+            _MESSAGES + "/search",
+            _search_messages,
+            "searchMessages",
+            "Search a patient's mailbox (subject words, correspondent, dates)",
+            "messaging",
+            body=m.MessageSearch,
+            response=m.InboxOut,
+            errors=(*_AUTH_ERRORS, 415, 422),
+        ),
+        Operation(
+            "GET",
+            _THREAD,
+            _get_thread,
+            "getThread",
+            "A thread and its messages; the other side's messages are marked read",
+            "messaging",
+            response=m.ThreadViewOut,
+            errors=_AUTH_ERRORS,
+        ),
+        Operation(
+            "POST",
+            _THREAD + "/replies",
+            _reply,
+            "replyToThread",
+            "Write in a thread (the patient's side replies; the professional writes again)",
+            "messaging",
+            body=m.ReplyIn,
+            response=m.MessageOut,
+            status=201,
+            errors=(*_AUTH_ERRORS, 409, 413, 415, 422),
+            description="409 when the professional closed the thread to replies.",
+        ),
+        Operation(
+            "POST",
+            _THREAD + "/archive",
+            _archiving(True),
+            "archiveThread",
+            "Archive a thread in the caller's mailbox",
+            "messaging",
+            response=m.ThreadOut,
+            errors=_AUTH_ERRORS,
+        ),
+        Operation(
+            "POST",
+            _THREAD + "/unarchive",
+            _archiving(False),
+            "unarchiveThread",
+            "Bring an archived thread back to the caller's inbox",
+            "messaging",
+            response=m.ThreadOut,
+            errors=_AUTH_ERRORS,
+        ),
+        Operation(
+            "POST",
+            _THREAD + "/close",
+            _closing(True),
+            "closeThread",
+            "Close a thread to the patient's replies (the professional who started it)",
+            "messaging",
+            auth=Auth.PROFESSIONAL,
+            response=m.ThreadOut,
+            errors=_AUTH_ERRORS,
+        ),
+        Operation(
+            "POST",
+            _THREAD + "/reopen",
+            _closing(False),
+            "reopenThread",
+            "Open a closed thread to replies again (the professional who started it)",
+            "messaging",
+            auth=Auth.PROFESSIONAL,
+            response=m.ThreadOut,
+            errors=_AUTH_ERRORS,
+        ),
+        Operation(
+            "GET",
+            _ATTACHMENT + "/content",
+            _attachment_content,
+            "getAttachmentContent",
+            "An attachment's content (a download)",
+            "messaging",
+            response_media_type="application/octet-stream",
+            errors=_AUTH_ERRORS,
+        ),
+        Operation(
+            "POST",
+            _ATTACHMENT + "/file",
+            _file_attachment,
+            "fileAttachment",
+            "Save an attachment into the record (the patient or their representative)",
+            "messaging",
+            response=m.DocumentOut,
+            status=201,
+            errors=(*_AUTH_ERRORS, 409, 422),
+        ),
+        Operation(
+            "GET",
+            _PREFIX + "/professional/messages",
+            _professional_inbox,
+            "listProfessionalMessages",
+            "The professional's own mailbox: their threads with every patient",
+            "messaging",
+            auth=Auth.PROFESSIONAL,
+            query=m.MessageQuery,
+            response=m.InboxOut,
+            errors=(401, 404, 422),
+        ),
+    ]

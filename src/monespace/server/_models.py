@@ -21,11 +21,14 @@ __all__ = [
     "AccessSettingsOut",
     "AccessSettingsPatch",
     "AccountOut",
+    "AttachmentIn",
+    "AttachmentOut",
     "AuthorOut",
     "AuthorisationIn",
     "BlockedOut",
     "CodeIn",
     "CodeOut",
+    "CorrespondentOut",
     "DocumentIn",
     "DocumentList",
     "DocumentOut",
@@ -36,9 +39,13 @@ __all__ = [
     "GrantOut",
     "Health",
     "HistoryEntryOut",
+    "InboxOut",
     "MeasureIn",
     "MeasureOut",
     "MeasureQuery",
+    "MessageOut",
+    "MessageQuery",
+    "MessageSearch",
     "OppositionOut",
     "PatientLogin",
     "PatientLookup",
@@ -50,8 +57,12 @@ __all__ = [
     "ProfileEntryOut",
     "ProfileQuery",
     "ProofOfIdentity",
+    "ReplyIn",
     "SessionInfo",
     "SessionOut",
+    "ThreadOut",
+    "ThreadStartIn",
+    "ThreadViewOut",
 ]
 
 # --- shared field types ---------------------------------------------------------------------
@@ -473,3 +484,191 @@ class EmergencyOut:
     mode: str
     started_at: Moment
     expires_at: Moment
+
+
+# --- secure messaging -----------------------------------------------------------------------
+
+Subject = Annotated[str, msgspec.Meta(min_length=1, max_length=250)]
+Body = Annotated[str, msgspec.Meta(min_length=1, max_length=100_000)]
+Correspondent = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=100,
+        description="For a patient: an RPPS number, an MSSanté address or part of the "
+        "professional's name; for a professional: a patient id.",
+    ),
+]
+
+
+@attrs.frozen
+class AttachmentIn:
+    """A file attached to a message, base64-encoded. Its size (20 MiB by default), its media
+    type (checked against the bytes) and its name are checked; a CDA must be about the
+    thread's patient."""
+
+    filename: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+    media_type: Annotated[str, msgspec.Meta(min_length=3, max_length=100)]
+    content: bytes
+
+
+@attrs.frozen
+class ReplyIn:
+    """A message in an existing thread. Bodies are plain text (shown as text, never HTML).
+
+    :param subject: default ``Re: <the thread's subject>``.
+    :param close: the professional closes the thread to replies with this message
+        (``X-MSS-MES: FIN``); a professional's message without it opens the thread again.
+        The patient's side cannot close.
+    """
+
+    body: Body
+    subject: Subject | None = None
+    attachment: AttachmentIn | None = None
+    close: bool = False
+
+
+@attrs.frozen
+class ThreadStartIn:
+    """A professional starts a conversation with a patient.
+
+    :param document_id: a document of the patient's record to attach (one the professional
+        may read).
+    :param close: send it closed to replies (``X-MSS-MES: FIN``).
+    :param ins_qualified: what ``X-MSS-INS`` says about the patient's INS, when said.
+    """
+
+    subject: Subject
+    body: Body
+    attachment: AttachmentIn | None = None
+    document_id: ObjectId | None = None
+    close: bool = False
+    ins_qualified: bool | None = None
+
+
+@attrs.frozen
+class MessageQuery:
+    """Query parameters of a mailbox (free-text search is a POST).
+
+    :param archived: ``false`` the inbox, ``true`` the archive.
+    """
+
+    archived: bool = False
+    correspondent: Correspondent | None = None
+    offset: Offset = 0
+    limit: Limit = 50
+
+
+@attrs.frozen
+class MessageSearch:
+    """A search of a mailbox. Sent as a body, so that search words stay out of URLs.
+
+    :param text: words that must all appear in the subject.
+    :param since: last message at or after; *until*: before.
+    :param archived: ``false`` the inbox, ``true`` the archive, ``null`` both.
+    """
+
+    text: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    correspondent: Correspondent | None = None
+    since: Moment | None = None
+    until: Moment | None = None
+    archived: bool | None = False
+    offset: Offset = 0
+    limit: Limit = 50
+
+
+@attrs.frozen
+class CorrespondentOut:
+    """The professional taking part in a thread."""
+
+    kind: str
+    id: str
+    name: str | None = None
+    address: str | None = None
+
+
+@attrs.frozen
+class ThreadOut:
+    """A conversation, as the caller's side sees it.
+
+    :param status: ``open``, or ``closed`` to the patient's replies.
+    :param unread: messages from the other side the caller has not read.
+    :param archived: the caller archived it in their mailbox.
+    """
+
+    id: str
+    patient_id: str
+    subject: str
+    professional: CorrespondentOut
+    status: Literal["open", "closed"]
+    created_at: Moment
+    last_message_at: Moment
+    message_count: int
+    unread: int
+    archived: bool
+    closed_at: Moment | None = None
+
+
+@attrs.frozen
+class InboxOut:
+    """One page of a mailbox, most recent thread first.
+
+    :param total: threads that matched.
+    :param unread: unread messages in all the threads that matched.
+    """
+
+    threads: list[ThreadOut]
+    total: int
+    unread: int
+    offset: int
+    limit: int
+
+
+@attrs.frozen
+class AttachmentOut:
+    """An attachment's description; its bytes are a separate download.
+
+    :param cda_codes: the type codes of a CDA R2 document.
+    """
+
+    id: str
+    message_id: str
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    cda_codes: list[str]
+
+
+@attrs.frozen
+class MessageOut:
+    """One message. The body is plain text: show it escaped, never as HTML.
+
+    :param sender_kind: ``professional``, ``patient`` or ``representative``.
+    :param read_at: when the other side first read it (the read receipt).
+    :param closes_thread: it closed the thread to replies (``X-MSS-MES: FIN``).
+    :param origin: ``space`` (written here) or ``smtp`` (received from an MSSanté mailbox).
+    """
+
+    id: str
+    thread_id: str
+    sender_kind: str
+    sender_id: str
+    sent_at: Moment
+    subject: str
+    body: str
+    attachments: list[AttachmentOut]
+    closes_thread: bool
+    origin: str
+    in_reply_to: str | None = None
+    ins_qualified: bool | None = None
+    read_at: Moment | None = None
+
+
+@attrs.frozen
+class ThreadViewOut:
+    """A thread and its messages, oldest first. Reading it marks the other side's messages
+    read."""
+
+    thread: ThreadOut
+    messages: list[MessageOut]

@@ -22,8 +22,21 @@ from starlette.routing import BaseRoute, Route
 
 from ..actors import Actor
 from ..errors import MonespaceError
+from ..messaging import Message, Thread
 from ..record import Category, Document
-from ._api import access_history, document_content, fetch_document, patient_login, set_masked
+from ._api import (
+    access_history,
+    archive_thread,
+    attachment_content,
+    document_content,
+    fetch_document,
+    file_attachment,
+    inbox_page,
+    patient_login,
+    reply_in_thread,
+    set_masked,
+    thread_view,
+)
 from ._problems import SECURITY_HEADERS, ProblemError, from_library_error
 from ._routing import Call, Reply, ServerState, check_origin, read_body, render, session_token
 from ._sessions import SessionKind
@@ -31,7 +44,7 @@ from ._sessions import SessionKind
 __all__ = ["page_routes"]
 
 _PARIS = ZoneInfo("Europe/Paris")
-_FORM_LIMIT = 16 * 1024
+_FORM_LIMIT = 256 * 1024  # a reply of a few pages, URL-encoded
 _TEXT_PREVIEW = 200 * 1024
 _CSS: Final = files("monespace.server").joinpath("static/style.css").read_bytes()
 
@@ -65,6 +78,7 @@ def _layout(title: str, body: str, *, call: Call | None = None, status: int = 20
         pid = call.session.person_id
         nav = (
             f'<nav><a href="/espace/{_e(pid)}">Mes documents</a> '
+            f'<a href="/espace/{_e(pid)}/messages" id="nav-messages">Messagerie</a> '
             f'<a href="/espace/{_e(pid)}/historique">Historique des accès</a> '
             '<form method="post" action="/logout" class="inline">'
             f'<input type="hidden" name="csrf_token" value="{_e(call.session.csrf_token)}">'
@@ -206,7 +220,7 @@ async def _logout(call: Call) -> Response:
     return render(Reply(_redirect("/"), clear_session=True), call.request, call.state)
 
 
-async def _spaces_nav(call: Call, current: str) -> str:
+async def _spaces_nav(call: Call, current: str, section: str = "") -> str:
     assert call.session is not None
     spaces = await call.run(
         call.state.space.accounts.spaces_of, Actor.patient(call.session.person_id)
@@ -217,7 +231,7 @@ async def _spaces_nav(call: Call, current: str) -> str:
     for number, pid in enumerate(spaces):
         label = "Mon espace" if number == 0 else f"Espace représenté n° {number}"
         attr = ' aria-current="page"' if pid == current else ""
-        links.append(f'<a href="/espace/{_e(pid)}"{attr}>{_e(label)}</a>')
+        links.append(f'<a href="/espace/{_e(pid)}{section}"{attr}>{_e(label)}</a>')
     return f'<p class="spaces">Espaces : {" ".join(links)}</p>'
 
 
@@ -328,6 +342,152 @@ async def _history(call: Call) -> Response:
     return _layout("Historique des accès", body, call=call)
 
 
+# --- secure messaging -------------------------------------------------------------------------
+
+_SENDERS = {"patient": "vous", "representative": "vous (représentant légal)"}
+
+
+def _thread_row(pid: str, thread: Thread) -> str:
+    badge = (
+        f' <span class="unread" id="unread-{_e(thread.id)}">{thread.unread} non lu'
+        f"{'s' if thread.unread > 1 else ''}</span>"
+        if thread.unread
+        else ""
+    )
+    closed = ' <span class="tag">close</span>' if thread.closed else ""
+    who = thread.professional.name or thread.professional.id
+    return (
+        f'<li><a class="thread" href="/espace/{_e(pid)}/messages/{_e(thread.id)}">'
+        f"{_e(thread.subject)}</a>{badge}{closed}<br><small>{_e(who)} · "
+        f"{_e(_when(thread.last_message_at))} · {thread.message_count} message"
+        f"{'s' if thread.message_count > 1 else ''}</small></li>"
+    )
+
+
+async def _inbox(call: Call) -> Response:
+    pid = call.path["patient_id"]
+    archived = call.request.query_params.get("archives") == "1"
+    page = await inbox_page(call, pid, archived=archived, limit=200)
+    items = "\n".join(_thread_row(pid, t) for t in page.threads)
+    if archived:
+        switch = f'<p><a href="/espace/{_e(pid)}/messages">Retour aux messages reçus</a></p>'
+        empty = "<p>Aucune conversation archivée.</p>"
+    else:
+        switch = (
+            f'<p><a href="/espace/{_e(pid)}/messages?archives=1">Conversations archivées</a></p>'
+        )
+        empty = "<p>Aucun message pour l'instant.</p>"
+    summary = (
+        f'<p id="unread-total">{page.unread} message{"s" if page.unread > 1 else ""} non lu'
+        f"{'s' if page.unread > 1 else ''}.</p>"
+    )
+    body = (
+        (await _spaces_nav(call, pid, "/messages"))
+        + summary
+        + (f'<ul class="threads" id="threads">{items}</ul>' if items else empty)
+        + switch
+    )
+    return _layout("Messagerie" + (" (archives)" if archived else ""), body, call=call)
+
+
+def _message_block(pid: str, message: Message, csrf: str, professional: str) -> str:
+    if message.from_professional:
+        who = professional
+    else:
+        who = _SENDERS.get(message.sender_kind, message.sender_kind)
+    attachments = ""
+    for attachment in message.attachments:
+        base = f"/espace/{_e(pid)}/pieces-jointes/{_e(attachment.id)}"
+        save = ""
+        if message.from_professional:
+            save = (
+                f'<form method="post" action="{base}/enregistrer" class="inline">'
+                f'<input type="hidden" name="csrf_token" value="{_e(csrf)}">'
+                '<button type="submit" class="file-attachment">Enregistrer dans mes documents'
+                "</button></form>"
+            )
+        attachments += (
+            f'<li><a class="attachment" href="{base}">{_e(attachment.filename)}</a> '
+            f"<small>({_e(attachment.media_type)}, {attachment.size} octets)</small> {save}</li>"
+        )
+    if attachments:
+        attachments = f'<ul class="attachments">{attachments}</ul>'
+    read = f" · lu le {_e(_when(message.read_at))}" if message.read_at else ""
+    closing = ' <span class="tag">conversation close</span>' if message.closes_thread else ""
+    return (
+        f'<article class="message" id="message-{_e(message.id)}">'
+        f"<p><strong>{_e(who)}</strong> · {_e(_when(message.sent_at))}{read}{closing}</p>"
+        f'<pre class="message-body">{_e(message.body)}</pre>{attachments}</article>'
+    )
+
+
+async def _thread(call: Call) -> Response:
+    pid, tid = call.path["patient_id"], call.path["thread_id"]
+    view = await thread_view(call, pid, tid)
+    assert call.session is not None
+    csrf = call.session.csrf_token
+    thread = view.thread
+    who = thread.professional.name or thread.professional.id
+    address = f" ({thread.professional.address})" if thread.professional.address else ""
+    base = f"/espace/{_e(pid)}/messages/{_e(tid)}"
+    messages = "\n".join(_message_block(pid, x, csrf, who) for x in view.messages)
+    if thread.closed:
+        reply = (
+            '<p class="closed" id="closed">Le professionnel a clos cette conversation : '
+            "elle ne reçoit plus de réponse.</p>"
+        )
+    else:
+        reply = f"""<form method="post" action="{base}/repondre" class="card reply">
+<input type="hidden" name="csrf_token" value="{_e(csrf)}">
+<label>Votre réponse <textarea name="body" id="reply-body" rows="6" required
+ maxlength="100000"></textarea></label>
+<button type="submit" id="reply">Envoyer</button>
+</form>"""
+    action, label = ("unarchive", "Désarchiver") if thread.archived else ("archive", "Archiver")
+    archive = (
+        f'<form method="post" action="{base}/{action}" class="inline">'
+        f'<input type="hidden" name="csrf_token" value="{_e(csrf)}">'
+        f'<button type="submit" id="{action}">{label}</button></form>'
+    )
+    body = f"""<p class="with">Avec {_e(who)}{_e(address)}</p>
+{archive}
+<div class="messages" id="messages">{messages}</div>
+{reply}
+<p><a href="/espace/{_e(pid)}/messages">Retour à la messagerie</a></p>"""
+    return _layout(thread.subject, body, call=call)
+
+
+async def _reply(call: Call) -> Response:
+    pid, tid = call.path["patient_id"], call.path["thread_id"]
+    form: dict[str, str] = call.body
+    await reply_in_thread(call, pid, tid, body=form.get("body", ""))
+    return _redirect(f"/espace/{pid}/messages/{tid}")
+
+
+def _archiving(archived: bool) -> Handler:
+    async def change(call: Call) -> Response:
+        pid, tid = call.path["patient_id"], call.path["thread_id"]
+        await archive_thread(call, pid, tid, archived)
+        return _redirect(f"/espace/{pid}/messages" if archived else f"/espace/{pid}/messages/{tid}")
+
+    change.__name__ = "archive" if archived else "unarchive"
+    return change
+
+
+async def _attachment(call: Call) -> Response:
+    response = await attachment_content(call, call.path["patient_id"], call.path["attachment_id"])
+    response.headers.update(
+        {k: v for k, v in SECURITY_HEADERS.items() if k != "content-security-policy"}
+    )
+    return response
+
+
+async def _file(call: Call) -> Response:
+    pid = call.path["patient_id"]
+    document = await file_attachment(call, pid, call.path["attachment_id"])
+    return _redirect(f"/espace/{pid}/documents/{document.id}")
+
+
 async def _style(_request: Request) -> Response:
     headers = {**SECURITY_HEADERS, "cache-control": "no-store"}
     return Response(_CSS, media_type="text/css", headers=headers)
@@ -336,6 +496,9 @@ async def _style(_request: Request) -> Response:
 def page_routes(state: ServerState) -> list[BaseRoute]:
     """The routes of the patient page (not part of the JSON API nor of its OpenAPI)."""
     doc = "/espace/{patient_id}/documents/{document_id}"
+    box = "/espace/{patient_id}/messages"
+    thread = box + "/{thread_id}"
+    attachment = "/espace/{patient_id}/pieces-jointes/{attachment_id}"
     return [
         Route("/", _page(state, _home, auth=False), methods=["GET"]),
         Route("/login", _page(state, _login, auth=False), methods=["POST"]),
@@ -346,5 +509,12 @@ def page_routes(state: ServerState) -> list[BaseRoute]:
         Route(doc + "/contenu", _page(state, _content), methods=["GET"]),
         Route(doc + "/mask", _page(state, _masking(True)), methods=["POST"]),
         Route(doc + "/unmask", _page(state, _masking(False)), methods=["POST"]),
+        Route(box, _page(state, _inbox), methods=["GET"]),
+        Route(thread, _page(state, _thread), methods=["GET"]),
+        Route(thread + "/repondre", _page(state, _reply), methods=["POST"]),
+        Route(thread + "/archive", _page(state, _archiving(True)), methods=["POST"]),
+        Route(thread + "/unarchive", _page(state, _archiving(False)), methods=["POST"]),
+        Route(attachment, _page(state, _attachment), methods=["GET"]),
+        Route(attachment + "/enregistrer", _page(state, _file), methods=["POST"]),
         Route("/static/style.css", _style, methods=["GET"]),
     ]

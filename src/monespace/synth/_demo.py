@@ -24,6 +24,7 @@ from ..actors import Actor, ActorKind
 from ..clock import ManualClock
 from ..errors import ValidationError
 from ..identity import RPPS
+from ..messaging import NewAttachment
 from ..record import LOINC, TRE_A05_TYPE, Code
 from ._population import synthetic_identities
 
@@ -81,6 +82,7 @@ class DemoSummary:
     logins: tuple[DemoLogin, ...]
     professionals: tuple[DemoProfessional, ...] = ()
     documents: int = 0
+    threads: int = 0
 
     def login(self, role: str) -> DemoLogin | None:
         """The first login of *role*, if the population had one."""
@@ -142,6 +144,7 @@ def seed_demo(
     professionals = _register_professionals(space, operator)
     logins = _demo_logins(space, operator, people, today.date())
     documents = _feed(space, operator, people, logins, professionals, rng)
+    threads = _converse(space, operator, logins, professionals)
     return DemoSummary(
         patients=len(people),
         states=space.accounts.count_by_state(),
@@ -149,6 +152,7 @@ def seed_demo(
         logins=tuple(logins),
         professionals=tuple(professionals),
         documents=documents,
+        threads=threads,
     )
 
 
@@ -523,3 +527,102 @@ def _feed(  # noqa: PLR0917
         if holder is not None:
             documents += _rich_record(space, pid, identity, holder, pros, rng)
     return documents
+
+
+# --- secure messaging -------------------------------------------------------------------------
+
+
+def _converse(
+    space: Space,
+    operator: Actor,
+    logins: list[DemoLogin],
+    professionals: list[DemoProfessional],
+) -> int:
+    """A few conversations in the demo logins' mailboxes: the médecin traitant sends the
+    demo patient a letter as a PDF attachment (and the patient replies), the specialist
+    writes a note closed to replies, and the médecin traitant writes to the represented
+    child. Each message is announced in the outbox ("you have a new message"), never its
+    content."""
+    pros: dict[str, DemoProfessional] = {}
+    for pro in professionals:
+        pros.setdefault(pro.role, pro)
+    if "treating_doctor" not in pros or "specialist" not in pros:
+        return 0
+    doctor = Actor(ActorKind.PROFESSIONAL, pros["treating_doctor"].rpps)
+    specialist = Actor(ActorKind.PROFESSIONAL, pros["specialist"].rpps)
+    messaging = space.messaging
+    clock = space.clock
+    assert isinstance(clock, ManualClock)
+    threads = 0
+
+    def later(seconds: int) -> None:
+        # Seconds, not hours: the served demo runs on the wall clock, and the messages must
+        # not look as if they came from the future.
+        clock.set(clock.now() + timedelta(seconds=seconds))
+
+    patient = next((x for x in logins if x.role == "patient"), None)
+    if patient is not None and space.accounts.account(operator, patient.patient_id).is_open:
+        pid = patient.patient_id
+        letter = _pdf(
+            [
+                "Courrier de liaison (document de demonstration)",
+                f"{pros['treating_doctor'].name}",
+                "Suite a notre consultation, vous trouverez ci-joint le courrier",
+                "destine a votre cardiologue. Donnees synthetiques.",
+            ]
+        )
+        first = messaging.start_thread(
+            doctor,
+            pid,
+            subject="Votre courrier pour le cardiologue",
+            body=(
+                "Bonjour,\n\nVous trouverez ci-joint le courrier à remettre au cardiologue. "
+                "Vous pouvez l'enregistrer dans vos documents.\n\nBien cordialement,\n"
+                f"{pros['treating_doctor'].name}"
+            ),
+            attachments=[NewAttachment("courrier-cardiologue.pdf", "application/pdf", letter)],
+            ins_qualified=True,
+        )
+        later(20)
+        messaging.reply(
+            Actor.patient(pid),
+            first.thread_id,
+            body="Merci docteur, je prends rendez-vous cette semaine.",
+        )
+        later(20)
+        messaging.reply(
+            doctor,
+            first.thread_id,
+            body="Parfait. N'hésitez pas à me recontacter si besoin.",
+        )
+        later(20)
+        messaging.start_thread(
+            specialist,
+            pid,
+            subject="Vos résultats de bilan sanguin",
+            body=(
+                "Bonjour,\n\nVos résultats de bilan sanguin sont dans votre dossier. Ils sont "
+                "normaux. Ce message ne nécessite pas de réponse.\n\n"
+                f"{pros['specialist'].name}"
+            ),
+            close=True,
+        )
+        threads += 2
+    parent = next((x for x in logins if x.role == "representative"), None)
+    if parent is not None:
+        for child in parent.represents[:1]:
+            if not space.accounts.account(operator, child).is_open:
+                continue
+            later(20)
+            messaging.start_thread(
+                doctor,
+                child,
+                subject="Rappel de vaccination",
+                body=(
+                    "Bonjour,\n\nLe rappel de vaccination de votre enfant est à prévoir dans "
+                    "le mois. Prenez rendez-vous au cabinet.\n\n"
+                    f"{pros['treating_doctor'].name}"
+                ),
+            )
+            threads += 1
+    return threads
