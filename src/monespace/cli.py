@@ -136,6 +136,7 @@ def demo(db: str, patients: int, seed: int, serve: bool | None, host: str, port:
         click.echo(f"  spaces:              {states}")
         if summary:
             click.echo(f"  minors with a parent: {summary.representations}")
+            click.echo(f"  message threads:     {summary.threads}")
             click.echo(f"  documents:           {summary.documents}")
         click.echo(f"  notifications:       written to {outbox} ({report.sent} just now)")
         status = "intact" if verified.ok else f"BROKEN at event {verified.first_bad_seq}"
