@@ -30,7 +30,7 @@ from monespace.cli import main
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import AccessDeniedError, InvalidRPPSError, ValidationError
 from monespace.identity import RPPS
-from monespace.record import LOINC, TRE_A05_TYPE, Code
+from monespace.record import LOINC, TRE_A05_TYPE, Author, AuthorKind, Code
 from monespace.transport import MemoryTransport
 
 from .helpers import MARKER, identity, open_patient
@@ -509,6 +509,19 @@ def test_the_author_always_reads_their_document(space, holder, me):
     assert not reads(space, pharmacist, masked)
 
 
+def test_an_establishment_author_gives_no_professional_the_authors_rights(space, holder, me):
+    """Regression: a professional depositing "in the name of an establishment" whose id was
+    another professional's RPPS number made that professional the author: they read the
+    document despite the patient's objection and masks, and could delete it."""
+    space.access.update_settings(me, holder.id, object_all=True, mask_all=True)
+    depositor, named = pro("house"), pro("wilson")
+    document = add(space, depositor, holder.id, author=Author(AuthorKind.ESTABLISHMENT, named.id))
+    assert not reads(space, named, document)
+    with pytest.raises(AccessDeniedError):
+        space.record.delete(named, document.id)
+    assert reads(space, me, document)
+
+
 # --- emergency access -----------------------------------------------------------------------------
 
 
@@ -702,9 +715,8 @@ def test_no_first_access_notice_when_the_patient_turned_it_off(space, holder, me
 # --- the history the patient reads ----------------------------------------------------------------
 
 
-def test_the_history_lists_exactly_what_happened_in_order(url, tmp_path, monespace_clock):
-    if url == "memory://":
-        pytest.skip("the command-line check needs a database file")
+def test_the_history_lists_exactly_what_happened_in_order(tmp_path, monespace_clock):
+    """On SQLite only: ``monespace audit verify`` reads the file afterwards."""
     path = tmp_path / "history.db"
     with monespace.open(
         f"sqlite:///{path}",

@@ -326,7 +326,12 @@ def _is_author(actor: Actor, document: DocumentFacts) -> bool:
     if actor.id != document.author_id:
         return False
     if actor.kind is ActorKind.PROFESSIONAL:
-        return document.author_kind in ("professional", "establishment")
+        # Fix: an establishment author (its id a FINESS number, which the depositor chooses)
+        # also matched a professional whose RPPS number equalled it, so a professional could
+        # deposit "in the name of" another professional's number and hand them the author's
+        # rights: reading despite the patient's masks and objection, deleting. A
+        # professional is the author of what they deposited in their own name only.
+        return document.author_kind == "professional"
     if actor.kind is ActorKind.APP:
         return document.author_kind == "app"
     if actor.kind is ActorKind.PATIENT:

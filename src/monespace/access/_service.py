@@ -525,9 +525,8 @@ class AccessService:
             decision = unit.authorize(actor, Action.ACCESS_READ, resource)
             # Fix: the holder and their representatives got the answer (which names the
             # author) for a document hidden from them (R1111-53, R1111-50); like any other
-            # question about a document, it is for those who may read it (or the operator).
-            if actor.kind is not ActorKind.SYSTEM:
-                unit.authorize(actor, Action.DOCUMENT_READ, resource, document=doc)
+            # question about a document, it is for those who may read it.
+            unit.authorize(actor, Action.DOCUMENT_READ, resource, document=doc)
             unit.record(actor, Action.ACCESS_READ, resource, decision)
             settings = unit.tx.access.settings(row.patient_id) or AccessSettings(row.patient_id)
         return _who_can_see(doc, settings, self._core.settings.access)
