@@ -208,11 +208,16 @@ def test_cli_rejects_a_malformed_checkpoint(db, tmp_path):
     assert "malformed" in result.output
 
 
-def test_a_patient_reads_only_their_own_trail(tmp_path):
+def test_the_raw_trail_of_a_space_is_for_the_operator(tmp_path):
+    """Holders read their history through access.history, which hides what is hidden from
+    them; the raw events are the operator's."""
     with monespace.open("memory://", key_provider=StaticKeyProvider(MasterKey.generate())) as space:
         alice = open_patient(space, identity(1))
         bob = open_patient(space, identity(2))
-        events = space.audit.for_patient(Actor.patient(alice.id), alice.id)
+        events = space.audit.for_patient(Actor.system("t"), alice.id)
+        assert events
         assert {e.patient_id for e in events} == {alice.id}
-        with pytest.raises(monespace.errors.AccessDeniedError):
-            space.audit.for_patient(Actor.patient(alice.id), bob.id)
+        for target in (alice.id, bob.id):
+            with pytest.raises(monespace.errors.AccessDeniedError):
+                space.audit.for_patient(Actor.patient(alice.id), target)
+        assert space.access.history(Actor.patient(alice.id), alice.id)

@@ -78,6 +78,7 @@ class Action(StrEnum):
     PATIENT_SHRED = "patient.shred"
     KEYS_ROTATE = "keys.rotate"
     AUDIT_READ = "audit.read"
+    AUDIT_TRAIL = "audit.trail"
     THREAD_START = "thread.start"
     THREAD_READ = "thread.read"
     THREAD_REPLY = "thread.reply"
@@ -173,7 +174,7 @@ _AUTHOR_ACTIONS = frozenset(
 )
 
 #: What the operator may read: administrative data and the audit trail, never health content.
-_OPERATOR_READS = frozenset({Action.PATIENT_READ, Action.AUDIT_READ})
+_OPERATOR_READS = frozenset({Action.PATIENT_READ, Action.AUDIT_READ, Action.AUDIT_TRAIL})
 
 
 @attrs.frozen

@@ -90,10 +90,16 @@ class AuditService:
     def for_patient(
         self, actor: Actor, patient_id: str, *, after_seq: int = 0, limit: int = 1000
     ) -> list[AuditEvent]:
-        """What happened in one patient's space, for the patient (or the operator)."""
+        """The raw events of one patient's space, for the operator.
+
+        Holders and their representatives read their history through
+        :meth:`monespace.AccessService.history`, which words it plainly and leaves out events
+        about documents still hidden from them (a result awaiting its announcement, what a
+        minor keeps from their parents): the raw trail would reveal them.
+        """
         with self._core.unit() as unit:
             resource = Resource(patient_id, "audit")
-            decision = unit.authorize(actor, Action.AUDIT_READ, resource)
+            decision = unit.authorize(actor, Action.AUDIT_TRAIL, resource)
             events = unit.tx.audit.for_patient(patient_id, after_seq=after_seq, limit=limit)
-            unit.record(actor, Action.AUDIT_READ, resource, decision)
+            unit.record(actor, Action.AUDIT_TRAIL, resource, decision)
             return events
