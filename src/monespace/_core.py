@@ -166,6 +166,10 @@ class Unit:
         """
         patient_id = resource.patient_id
         if patient_id is None:
+            if actor.kind is ActorKind.PROFESSIONAL:
+                # No record concerned (a lookup, a mailbox): only who the professional is.
+                known = self.tx.access.professional(actor.id) is not None
+                return Facts(professional=ProfessionalFacts(registered=known))
             return Facts()
         key = (actor, patient_id)
         cached = self._facts.get(key)

@@ -61,6 +61,7 @@ class Action(StrEnum):
     ACCESS_MANAGE = "access.manage"
     ACCESS_READ = "access.read"
     ACCESS_EXPLAIN = "access.explain"
+    PATIENT_LOOKUP = "patient.lookup"
     CONTENT_WRITE = "content.write"
     CONTENT_READ = "content.read"
     DOCUMENT_ADD = "document.add"
@@ -526,6 +527,15 @@ def _access_rules(policy: AccessPolicy) -> tuple[Rule, ...]:
                 return denied
         return Decision(True, "emergency_access")
 
+    def professional_looks_up_patients(
+        actor: Actor, action: Action, resource: Resource, facts: Facts
+    ) -> Decision | None:
+        """A professional of the directory finds the space of the person in front of them."""
+        if action is not Action.PATIENT_LOOKUP or actor.kind is not ActorKind.PROFESSIONAL:
+            return None
+        registered = facts.professional is not None and facts.professional.registered
+        return Decision(registered, "professional_looks_up_patients")
+
     def care_team_declaration(
         actor: Actor, action: Action, resource: Resource, facts: Facts
     ) -> Decision | None:
@@ -590,6 +600,7 @@ def _access_rules(policy: AccessPolicy) -> tuple[Rule, ...]:
         return None
 
     return (
+        professional_looks_up_patients,
         emergency_declaration,
         emergency_access,
         care_team_declaration,

@@ -3,7 +3,7 @@ history the patient reads, and explanations of every decision."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import attrs
 
@@ -11,8 +11,8 @@ from .._core import Core, Unit, new_id
 from ..accounts._service import read_identity
 from ..actors import AccessMode, Actor, ActorKind
 from ..audit import AuditEvent, Outcome
-from ..errors import AccessDeniedError, NotFoundError, ValidationError
-from ..identity import RPPS
+from ..errors import AccessDeniedError, IdentifierError, NotFoundError, ValidationError
+from ..identity import NIR, RPPS
 from ..record._service import document_facts
 from ._model import AccessSettings, EmergencySession, Grant, GrantKind, Professional
 from ._policy import AccessPolicy, Action, Decision, DocumentFacts, Facts, Resource, decide
@@ -152,6 +152,33 @@ class AccessService:
         return found
 
     # --- the professional's side ------------------------------------------------------------
+
+    def find_patient(self, actor: Actor, *, nir: str, birth_date: date) -> str:
+        """The id of the space of the person in front of a professional, from their carte
+        Vitale (NIR and birth date), as a professional's software does through the INSi
+        teleservice. It reveals no health data; reading the record is decided separately.
+
+        :raises NotFoundError: when nobody matches both, or the NIR is malformed (the same
+            answer, so the lookup is no oracle for birth dates).
+        :raises AccessDeniedError: when the actor is not a professional of the directory.
+        """
+        with self._core.unit() as unit:
+            resource = Resource(None, "patient-lookup")
+            decision = unit.authorize(actor, Action.PATIENT_LOOKUP, resource)
+            try:
+                value = NIR.parse(nir).value
+            except IdentifierError:
+                value = None
+            index = (
+                self._core.keyring.blind_index(unit.tx, "nir", value, unit.now) if value else None
+            )
+            row = unit.tx.patients.find_by_nir_index(index) if index else None
+            identity = read_identity(self._core, unit.tx, row.id) if row else None
+            traits = identity.ins.traits if identity else None
+            if row is None or traits is None or traits.birth_date != birth_date:
+                raise NotFoundError("nobody matches this carte Vitale")
+            unit.record(actor, Action.PATIENT_LOOKUP, Resource(row.id, "patient", row.id), decision)
+            return row.id
 
     def join_care_team(self, actor: Actor, patient_id: str) -> Grant:
         """A professional declares taking part in the patient's care: as a care-team member

@@ -18,7 +18,6 @@ from ..access import EmergencySession, Grant, Professional
 from ..access._service import HistoryEntry
 from ..actors import AccessMode, Actor, ActorKind
 from ..errors import AccessDeniedError, ActivationError, NotFoundError, ValidationError
-from ..identity import NIR
 from ..messaging import (
     Attachment,
     InboxPage,
@@ -272,20 +271,15 @@ async def _lookup(call: Call) -> Reply:
     assert session is not None
     call.limit("lookup-person", session.person_id)
     try:
-        nir = NIR.parse(body.nir).value
-    except ValidationError:
-        raise not_found() from None
-    # The directory lookup is an administrative act the operator performs for the
-    # professional (as the INSi teleservice does); the audit trail names them.
-    operator = Actor.system(f"pro-lookup:{session.person_id}")
-    try:
-        patient = await call.run(call.state.space.accounts.find_by_nir, operator, nir)
+        patient_id = await call.run(
+            call.state.space.access.find_patient,
+            Actor(ActorKind.PROFESSIONAL, session.person_id),
+            nir=body.nir,
+            birth_date=body.birth_date,
+        )
     except NotFoundError:
         raise not_found() from None
-    traits = patient.identity.ins.traits
-    if traits is None or traits.birth_date != body.birth_date:
-        raise not_found()
-    return Reply(m.PatientRef(patient.id))
+    return Reply(m.PatientRef(patient_id))
 
 
 # --- record ---------------------------------------------------------------------------------

@@ -1,0 +1,46 @@
+"""A professional finds the space of the person in front of them from their carte Vitale."""
+
+from __future__ import annotations
+
+import pytest
+
+import monespace
+from monespace import Actor, ActorKind
+from monespace.access import Professional
+from monespace.crypto import MasterKey, StaticKeyProvider
+from monespace.errors import AccessDeniedError, NotFoundError
+from monespace.identity import RPPS
+
+from .helpers import identity, open_patient
+
+OPERATOR = Actor.system("test")
+
+
+def test_lookup_needs_both_the_nir_and_the_birth_date_and_is_audited():
+    with monespace.open(
+        "memory://", key_provider=StaticKeyProvider(MasterKey.generate()), load_entrypoints=False
+    ) as space:
+        patient = open_patient(space, identity())
+        rpps = RPPS.build("1000000001").value
+        space.access.register_professional(OPERATOR, Professional(rpps, "10", "Dr Martin"))
+        doctor = Actor(ActorKind.PROFESSIONAL, rpps)
+        person = identity()
+        nir, born = person.ins.matricule.value, person.ins.traits.birth_date
+        assert space.access.find_patient(doctor, nir=nir, birth_date=born) == patient.id
+        for bad_nir, bad_date in (
+            (nir, born.replace(day=1)),
+            ("not a nir", born),
+            (identity(2).ins.matricule.value, born),
+        ):
+            with pytest.raises(NotFoundError) as info:
+                space.access.find_patient(doctor, nir=bad_nir, birth_date=bad_date)
+            assert str(info.value) == "nobody matches this carte Vitale"
+        stranger = Actor(ActorKind.PROFESSIONAL, RPPS.build("1000000002").value)
+        with pytest.raises(AccessDeniedError):
+            space.access.find_patient(stranger, nir=nir, birth_date=born)
+        with pytest.raises(AccessDeniedError):
+            space.access.find_patient(Actor.patient(patient.id), nir=nir, birth_date=born)
+        lookups = [
+            e for e in space.audit.for_patient(OPERATOR, patient.id) if e.action == "patient.lookup"
+        ]
+        assert [(e.actor_kind, e.actor_id) for e in lookups] == [(ActorKind.PROFESSIONAL, rpps)]
