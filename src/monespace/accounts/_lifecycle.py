@@ -252,11 +252,19 @@ def close(account: Account, now: datetime, rules: LifecycleRules) -> Account:
     """Close an open space; its data are archived for ten years (R1111-36)."""
     if not account.is_open:
         raise _refuse("close", account)
+    return _archived(account, now, rules)
+
+
+def _archived(account: Account, at: datetime, rules: LifecycleRules) -> Account:
+    """The account closed at *at*: archived for ``rules.archive_years``, no suspension left."""
     return attrs.evolve(
         account,
         state=AccountState.CLOSED,
-        closed_at=now,
-        archive_until=add_years(now, rules.archive_years),
+        closed_at=at,
+        archive_until=add_years(at, rules.archive_years),
+        suspended_at=None,
+        suspension_deadline=None,
+        resume_state=None,
     )
 
 
@@ -342,16 +350,7 @@ def close_suspended(account: Account, now: datetime, rules: LifecycleRules) -> A
     deadline = account.suspension_deadline
     if account.state is not AccountState.SUSPENDED or deadline is None or now < deadline:
         raise _refuse("close", account, "the objection window is still running")
-    closed_at = deadline
-    return attrs.evolve(
-        account,
-        state=AccountState.CLOSED,
-        closed_at=closed_at,
-        archive_until=add_years(closed_at, rules.archive_years),
-        suspended_at=None,
-        suspension_deadline=None,
-        resume_state=None,
-    )
+    return _archived(account, deadline, rules)
 
 
 def record_death(account: Account, now: datetime, died_on: date, rules: LifecycleRules) -> Account:
@@ -368,15 +367,7 @@ def record_death(account: Account, now: datetime, died_on: date, rules: Lifecycl
         return close(marked, now, rules)
     # Never opened (registered, invited, opposed) or suspended: nothing to keep open. The
     # archive clock starts now, as for any closure.
-    return attrs.evolve(
-        marked,
-        state=AccountState.CLOSED,
-        closed_at=now,
-        archive_until=add_years(now, rules.archive_years),
-        suspended_at=None,
-        suspension_deadline=None,
-        resume_state=None,
-    )
+    return _archived(marked, now, rules)
 
 
 def due_transition(account: Account, now: datetime, rules: LifecycleRules) -> Account | None:
