@@ -44,3 +44,27 @@ def test_lookup_needs_both_the_nir_and_the_birth_date_and_is_audited():
             e for e in space.audit.for_patient(OPERATOR, patient.id) if e.action == "patient.lookup"
         ]
         assert [(e.actor_kind, e.actor_id) for e in lookups] == [(ActorKind.PROFESSIONAL, rpps)]
+
+
+def test_a_blocked_treating_doctor_is_not_told_of_an_emergency_access():
+    with monespace.open(
+        "memory://",
+        key_provider=StaticKeyProvider(MasterKey.generate()),
+        transports={"email": "memory://", "mssante": "memory://"},
+        load_entrypoints=False,
+    ) as space:
+        patient = open_patient(space, identity())
+        me = Actor.patient(patient.id)
+        doctor, urgentist = RPPS.build("1000000001").value, RPPS.build("1000000002").value
+        space.access.register_professional(
+            OPERATOR, Professional(doctor, "10", "Dr Martin", mssante="m@medecin.mssante.fr")
+        )
+        space.access.register_professional(OPERATOR, Professional(urgentist, "10", "Dr Urg"))
+        space.access.declare_treating_doctor(me, patient.id, doctor)
+        space.access.block(me, patient.id, doctor)
+        space.access.break_glass(
+            Actor(ActorKind.PROFESSIONAL, urgentist), patient.id, justification="inconscient, AVP"
+        )
+        space.dispatch()
+        assert space.transports["mssante"].sent == []
+        assert [e.kind for e in space.transports["email"].sent] == ["emergency-access"]

@@ -252,7 +252,11 @@ class AccessService:
                 kind="emergency-access",
                 patient_id=patient_id,
             )
+        blocked = set(unit.tx.access.blocked(patient_id))
         for grant in unit.tx.access.grants(patient_id):
+            # A médecin traitant the patient blocked is told nothing about their record.
+            if grant.professional_id in blocked:
+                continue
             if grant.kind is GrantKind.TREATING_DOCTOR and grant.active(unit.now):
                 doctor = unit.tx.access.professional(grant.professional_id)
                 if doctor is not None and doctor.mssante:
