@@ -44,9 +44,25 @@ def code_entropy_bits(length: int = CODE_LENGTH, alphabet: str = ALPHABET) -> fl
     return length * math.log2(len(alphabet))
 
 
+#: Random bytes below this bound map uniformly onto the alphabet (240 = 8 * 30).
+_UNBIASED = 256 - 256 % len(ALPHABET)
+
+
 def generate_code() -> str:
-    """A fresh code, formatted ``XXXX-XXXX-XXXX``."""
-    raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+    """A fresh code, formatted ``XXXX-XXXX-XXXX``.
+
+    Symbols come from the OS CSPRNG by rejection sampling: a byte is kept only below the
+    largest multiple of 30, so every symbol is equally likely (a plain modulo would favour
+    the first 16). One call for all the bytes is several times faster than a call per symbol.
+    """
+    symbols: list[str] = []
+    while len(symbols) < CODE_LENGTH:
+        symbols.extend(
+            ALPHABET[b % len(ALPHABET)]
+            for b in secrets.token_bytes(2 * CODE_LENGTH)
+            if b < _UNBIASED
+        )
+    raw = "".join(symbols[:CODE_LENGTH])
     return "-".join(raw[i : i + _GROUP] for i in range(0, CODE_LENGTH, _GROUP))
 
 
