@@ -83,15 +83,25 @@ Si vous n'avez pas demandé ce code, ignorez ce message.
     return Letter("Votre code provisoire Mon espace santé", body)
 
 
-def majority_letter(*, code: str, code_expires: datetime) -> Letter:
-    """At majority: the young adult now manages their own space."""
+def majority_letter(*, code: str | None, code_expires: datetime | None) -> Letter:
+    """At majority: the young adult now manages their own space. A code comes with it when
+    the space was never activated (it opened by itself); an activated space needs none."""
+    if code is not None and code_expires is not None:
+        how = (
+            f"Pour l'activer, utilisez ce code provisoire : {code}\n"
+            f"Il est valable jusqu'au {_day(code_expires)}, une seule fois."
+        )
+    else:
+        how = (
+            "Connectez-vous avec vos propres identifiants. Vous pouvez demander un code\n"
+            "provisoire en ligne avec votre carte Vitale."
+        )
     body = f"""Bonjour,
 
 Vous êtes majeur : vous gérez désormais seul votre espace Mon espace santé. Vos
 représentants légaux n'y ont plus accès.
 
-Pour vous connecter, utilisez ce code provisoire : {code}
-Il est valable jusqu'au {_day(code_expires)}, une seule fois.
+{how}
 
 Ce message ne contient aucune donnée de santé.
 """

@@ -699,8 +699,14 @@ class AccountService:
         identity = read_identity(self._core, unit.tx, link.patient_id)
         if identity is None or not (identity.contact.email or identity.contact.postal_address):
             return
-        code = self._issue_code(unit, link.patient_id)
-        letter = majority_letter(code=code, code_expires=unit.now + self.lifecycle.code_validity)
+        # A code only helps a space that was never activated: an active one cannot be
+        # activated again, and the young adult then logs in with their own credentials.
+        if account.state is AccountState.ACTIVE:
+            letter = majority_letter(code=None, code_expires=None)
+        else:
+            code = self._issue_code(unit, link.patient_id)
+            expires = unit.now + self.lifecycle.code_validity
+            letter = majority_letter(code=code, code_expires=expires)
         self._send(unit, link.patient_id, identity.contact, letter, kind="majority")
 
     # --- internals -------------------------------------------------------------------------
