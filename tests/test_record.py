@@ -1117,16 +1117,13 @@ def test_titles_and_contents_never_reach_the_sqlite_files_in_clear(tmp_path, mon
             assert needle not in raw
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AccessDeniedError,
-    reason="known gap: a document whose author is an establishment (FINESS) is managed by "
-    "nobody: the depositing professional is not its author (author ids are compared), and "
-    "the directory holds professionals only; a result hidden this way cannot be released, "
-    "replaced or deleted before the one-month deadline",
-)
 def test_a_document_deposited_in_an_establishments_name_stays_manageable(space, holder):
     pro = professional()
     establishment = Author(AuthorKind.ESTABLISHMENT, "750712184", name="CHU")
     document = add_pdf(space, pro, holder.id, author=establishment, hidden_from_patient=True)
+    assert document.submitted_by == pro.id
+    colleague = professional(2)  # in the directory, but not the one who deposited it
+    with pytest.raises(AccessDeniedError):
+        space.record.release(colleague, document.id)
     assert not space.record.release(pro, document.id).hidden_from_patient
+    assert space.record.delete(pro, document.id).status is DocumentStatus.DELETED

@@ -209,6 +209,7 @@ class DocumentFacts:
     class_code: str = ""
     type_code: str = ""
     confidentiality: str = "N"
+    submitted_by: str | None = None
 
 
 @attrs.frozen
@@ -325,6 +326,14 @@ def deleted_documents_are_gone(
 
 
 def _is_author(actor: Actor, document: DocumentFacts) -> bool:
+    if (
+        actor.kind is ActorKind.PROFESSIONAL
+        and document.author_kind == "establishment"
+        and document.submitted_by is not None
+    ):
+        # Deposited in an establishment's name: the professional who deposited it manages
+        # it (otherwise nobody could release, replace or delete it).
+        return actor.id == document.submitted_by
     if actor.id != document.author_id:
         return False
     if actor.kind is ActorKind.PROFESSIONAL:

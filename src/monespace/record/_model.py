@@ -177,6 +177,8 @@ class Document:
     :param hidden_from_representatives: ``INVISIBLE_REPRESENTANTS_LEGAUX`` (R1111-50).
     :param created_at: the XDS ``creationTime`` (when the document was written).
     :param submitted_at: when it was added to the record.
+    :param submitted_by: the professional who deposited it in an establishment's name (the
+        establishment is then the author), or ``None``.
     """
 
     id: str
@@ -206,6 +208,7 @@ class Document:
     replaces: str | None = None
     release_at: datetime | None = None
     notify_at: datetime | None = None
+    submitted_by: str | None = None
 
     @property
     def category(self) -> Category:

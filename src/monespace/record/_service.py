@@ -89,6 +89,7 @@ def _document_facts(row: DocumentRow, now: datetime) -> DocumentFacts:
         class_code=row.class_code,
         type_code=row.type_code,
         confidentiality=row.confidentiality,
+        submitted_by=row.submitted_by,
     )
 
 
@@ -199,6 +200,9 @@ class RecordService:
                 service_stop=service_stop,
                 release_at=release_at,
                 notify_at=notify_at,
+                submitted_by=(
+                    actor.id if document_author.kind is AuthorKind.ESTABLISHMENT else None
+                ),
             )
             self._store(unit, document, content)
             event = Resource(patient_id, "document", document_id)
@@ -385,6 +389,7 @@ class RecordService:
             sealed_meta=sealed,
             release_at=document.release_at,
             notify_at=document.notify_at,
+            submitted_by=document.submitted_by,
         )
 
     def _document(self, unit: Unit, row: DocumentRow, key: bytes | None = None) -> Document:
@@ -429,6 +434,7 @@ class RecordService:
             replaces=row.replaces,
             release_at=row.release_at,
             notify_at=row.notify_at,
+            submitted_by=row.submitted_by,
         )
 
     # --- reading -----------------------------------------------------------------------------

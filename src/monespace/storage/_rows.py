@@ -149,6 +149,7 @@ class DocumentRow:
     sealed_meta: bytes
     release_at: datetime | None = None
     notify_at: datetime | None = None
+    submitted_by: str | None = None
 
 
 @attrs.frozen
