@@ -166,23 +166,27 @@ def _rows(figures: Sequence[Figure]) -> tuple[list[list[str]], list[str]]:
 _HEADER = ["figure", "unit", "monespace", "baseline", "ratio", "spread m/b"]
 
 
+def print_grid(header: Sequence[str], rows: Sequence[Sequence[str]], *, markdown: bool) -> None:
+    """Print rows under *header*: aligned text (first column left, the others right), or a
+    Markdown table."""
+    if markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+        return
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, ["-" * w for w in widths], *rows]:
+        cells = [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        print("  ".join([row[0].ljust(widths[0]), *cells]))
+
+
 def print_table(figures: Sequence[Figure], *, title: str = "", markdown: bool = False) -> None:
     """Print *figures* as an aligned text table (or a Markdown one), then the baselines."""
     rows, legend = _rows(figures)
     if title:
         print(f"\n{title}\n")
-    if markdown:
-        print("| " + " | ".join(_HEADER) + " |")
-        print("|" + "|".join(["---"] + ["---:"] * (len(_HEADER) - 1)) + "|")
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
-    else:
-        widths = [max(len(r[i]) for r in [_HEADER, *rows]) for i in range(len(_HEADER))]
-        for row in [_HEADER, ["-" * w for w in widths], *rows]:
-            cells = [row[0].ljust(widths[0])] + [
-                c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-            ]
-            print("  ".join(cells))
+    print_grid(_HEADER, rows, markdown=markdown)
     if legend:
         print()
         for i, label in enumerate(legend, 1):
@@ -309,10 +313,14 @@ class Report:
     machine: dict[str, str]
     parameters: dict[str, object] = field(default_factory=dict)
     figures: list[Figure] = field(default_factory=list)
+    #: Other results of the run (latency distributions...), written as they are.
+    extra: dict[str, object] = field(default_factory=dict)
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def write(self, path: str | os.PathLike[str]) -> None:
         data = asdict(self)
         data["figures"] = [f.as_dict() for f in self.figures]
+        extra = data.pop("extra")
+        data.update(extra)
         data["argv"] = sys.argv
         Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -23,7 +23,6 @@ The database lives in a temporary directory (``--dir`` to choose the disk), remo
 
 from __future__ import annotations
 
-import json
 import shutil
 import statistics
 import sys
@@ -43,6 +42,7 @@ from _common import (
     compare,
     describe_machine,
     parser,
+    print_grid,
     print_machine,
     revision,
 )
@@ -341,17 +341,7 @@ def show_latencies(results: list[dict[str, object]], *, markdown: bool) -> None:
         f"\nAn authorised professional reading a record of {RECORD_SIZE:,} documents "
         "(latency, lower is better)\n"
     )
-    if markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
-    else:
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        for row in [header, ["-" * w for w in widths], *rows]:
-            cells = [row[0].ljust(widths[0])]
-            cells += [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
-            print("  ".join(cells))
+    print_grid(header, rows, markdown=markdown)
     print(
         "\nbypassed = the same calls with decide() patched to allow and no facts looked up "
         f"(benchmark only); {results[0]['runs']} runs per side, interleaved"
@@ -405,10 +395,8 @@ def main() -> None:
     show_latencies(reading, markdown=args.markdown)
     print(f"\nmeasured in {elapsed:.0f} s")
     if args.json:
+        report.extra["reading"] = reading
         report.write(args.json)
-        data = json.loads(Path(args.json).read_text(encoding="utf-8"))
-        data["reading"] = reading
-        Path(args.json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         print(f"figures written to {args.json}")
 
 

@@ -46,6 +46,7 @@ from _common import (
     compare,
     describe_machine,
     parser,
+    print_grid,
     print_machine,
     revision,
 )
@@ -339,16 +340,7 @@ def show_latencies(results: list[dict[str, object]], *, markdown: bool) -> None:
         for r in results
     ]
     print(f"\nListing a record of {RECORD_SIZE:,} documents (latency, lower is better)\n")
-    if markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
-    else:
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        for row in [header, ["-" * w for w in widths], *rows]:
-            cells = [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
-            print("  ".join([row[0].ljust(widths[0]), *cells]))
+    print_grid(header, rows, markdown=markdown)
     print()
     for r in results:
         print(f"- {r['name']}: baseline = raw sqlite3 {r['baseline_label']} ({r['runs']} runs)")
@@ -408,10 +400,8 @@ def main() -> None:
     show_latencies(listing, markdown=args.markdown)
     print(f"\nmeasured in {elapsed:.0f} s")
     if args.json:
+        report.extra["latencies"] = listing
         report.write(args.json)
-        data = json.loads(Path(args.json).read_text(encoding="utf-8"))
-        data["latencies"] = listing
-        Path(args.json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         print(f"figures written to {args.json}")
 
 
