@@ -8,7 +8,7 @@ from datetime import date, datetime
 import attrs
 
 from .._core import Core, Unit, new_id
-from ..accounts._service import read_identity
+from ..accounts._service import read_contact, read_identity
 from ..actors import AccessMode, Actor, ActorKind
 from ..audit import AuditEvent, Outcome
 from ..errors import AccessDeniedError, IdentifierError, NotFoundError, ValidationError
@@ -109,12 +109,12 @@ class AccessService:
         """Tell the holder the first time a professional reads their record (a configurable
         feature: on by default, and unconfirmed for the real service)."""
         settings = unit.tx.access.settings(patient_id) or AccessSettings(patient_id)
-        identity = read_identity(self._core, unit.tx, patient_id)
-        if not settings.notify_first_access or identity is None or not identity.contact.email:
+        contact = read_contact(self._core, unit.tx, patient_id)
+        if not settings.notify_first_access or contact is None or not contact.email:
             return
         unit.notify(
             channel="email",
-            recipient=identity.contact.email,
+            recipient=contact.email,
             subject="Un nouveau professionnel a consulté votre dossier",
             body=(
                 "Un professionnel de santé a consulté votre dossier médical pour la première "
@@ -242,11 +242,11 @@ class AccessService:
             "Un professionnel de santé a accédé à votre dossier médical en situation "
             "d'urgence.\nConsultez l'historique des accès dans Mon espace santé.\n"
         )
-        identity = read_identity(self._core, unit.tx, patient_id)
-        if identity is not None and identity.contact.email:
+        contact = read_contact(self._core, unit.tx, patient_id)
+        if contact is not None and contact.email:
             unit.notify(
                 channel="email",
-                recipient=identity.contact.email,
+                recipient=contact.email,
                 subject="Accès d'urgence à votre dossier médical",
                 body=body,
                 kind="emergency-access",

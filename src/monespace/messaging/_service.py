@@ -20,7 +20,7 @@ import attrs
 from .._core import Core, Unit, new_id
 from ..access import Action, Decision, Resource, ThreadFacts, decide
 from ..access._model import Professional
-from ..accounts._service import AccountService, read_identity
+from ..accounts._service import AccountService, read_contact, read_identity
 from ..actors import Actor, ActorKind
 from ..errors import AccessDeniedError, NotFoundError, ValidationError
 from ..identity import MSSanteAddress, parse_professional_address, patient_address
@@ -884,10 +884,9 @@ class MessagingService:
 
         The notice says that a message arrived, never its subject, sender or text.
         """
-        identity = read_identity(self._core, unit.tx, patient_id)
-        if identity is None:
+        contact = read_contact(self._core, unit.tx, patient_id)
+        if contact is None:
             return
-        contact = identity.contact
         if contact.email:
             channel, recipient, body = "email", contact.email, _NOTICE_BODY
         elif contact.phone:

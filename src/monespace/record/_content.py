@@ -9,7 +9,7 @@ import attrs
 
 from .._core import Core, Unit, new_id
 from ..access import Action, Resource
-from ..accounts._service import read_identity
+from ..accounts._service import read_contact
 from ..actors import Actor, ActorKind
 from ..errors import AccessDeniedError, ValidationError
 from ..storage import BlobRow
@@ -132,11 +132,11 @@ class ContentService:
             return refs
 
     def _tell_patient(self, unit: Unit, patient_id: str) -> None:
-        identity = read_identity(self._core, unit.tx, patient_id)
-        if identity is not None and identity.contact.email:
+        contact = read_contact(self._core, unit.tx, patient_id)
+        if contact is not None and contact.email:
             unit.notify(
                 channel="email",
-                recipient=identity.contact.email,
+                recipient=contact.email,
                 subject="Nouveau contenu dans votre espace santé",
                 body=(
                     "Un nouvel élément a été ajouté à votre espace santé.\n"

@@ -12,7 +12,7 @@ import attrs
 from .._core import Core, Unit, new_id
 from ..access import Action, DocumentFacts, Resource, decide
 from ..accounts._lifecycle import add_months
-from ..accounts._service import read_identity
+from ..accounts._service import read_contact, read_identity
 from ..actors import Actor, ActorKind
 from ..crypto import content_aad, open_sealed
 from ..errors import AccessDeniedError, NotFoundError, ValidationError
@@ -749,13 +749,13 @@ class RecordService:
                 return counts
 
     def _tell_patient(self, unit: Unit, patient_id: str, *, kind: str) -> None:
-        identity = read_identity(self._core, unit.tx, patient_id)
-        if identity is None or not identity.contact.email:
+        contact = read_contact(self._core, unit.tx, patient_id)
+        if contact is None or not contact.email:
             return
         subject, body = _NOTICES[kind]
         unit.notify(
             channel="email",
-            recipient=identity.contact.email,
+            recipient=contact.email,
             subject=subject,
             body=body,
             kind=kind,
