@@ -8,6 +8,7 @@ import pytest
 
 import monespace
 from monespace import Actor
+from monespace._core import new_id
 from monespace.audit import Outcome
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import (
@@ -272,3 +273,11 @@ def test_a_sqlite_file_is_created_private(tmp_path):
     path = tmp_path / "space.db"
     SQLiteStorage(path).close()
     assert path.stat().st_mode & 0o077 == 0
+
+
+def test_ids_never_start_with_a_dash():
+    """Ids are passed on command lines, where a leading dash reads as an option."""
+    ids = [new_id() for _ in range(5000)]
+    assert not any(i.startswith("-") for i in ids)
+    assert len(set(ids)) == 5000
+    assert all(len(i) == 22 for i in ids)
