@@ -34,7 +34,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import monespace
-import monespace._core as core_module
+import monespace._unit as core_module
 import monespace.record._service as record_module
 from _common import (
     Figure,

@@ -45,7 +45,7 @@ import monespace
 from _common import Figure, Rates, Report, describe_machine, parser, print_machine, revision
 from _common import print_table as show
 from monespace import Actor
-from monespace._core import new_id
+from monespace._ids import new_id
 from monespace.accounts import PatientIdentity
 from monespace.clock import ManualClock
 from monespace.crypto import MasterKey, StaticKeyProvider

@@ -46,7 +46,7 @@ from _common import (
 )
 from _common import print_table as show
 from monespace import Actor, ActorKind
-from monespace._core import new_id
+from monespace._ids import new_id
 from monespace.access import Action, Resource
 from monespace.accounts import PatientIdentity
 from monespace.audit import GENESIS_HASH, Outcome, PendingEvent, canonical_bytes, chain

@@ -32,7 +32,7 @@ from hypothesis.stateful import (
 
 import monespace
 from monespace import Actor, ActorKind
-from monespace._core import NOTIFICATION_KEY, Core
+from monespace._unit import Core
 from monespace.accounts import (
     AccountState,
     Channel,
@@ -47,7 +47,7 @@ from monespace.accounts._codes import ALPHABET, CODE_LENGTH
 from monespace.accounts._proofs import verify_opposition_proof
 from monespace.audit import Outcome
 from monespace.clock import ManualClock
-from monespace.crypto import MasterKey, StaticKeyProvider
+from monespace.crypto import NOTIFICATION_KEY, MasterKey, StaticKeyProvider
 from monespace.errors import (
     AccessDeniedError,
     ActivationError,

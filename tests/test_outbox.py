@@ -9,7 +9,7 @@ from email.policy import default
 import pytest
 
 import monespace
-import monespace._outbox
+import monespace._dispatch
 from monespace import Actor, ManualClock, Settings
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import ConfigurationError, TransportError
@@ -96,16 +96,16 @@ def test_a_notification_is_dead_after_the_last_attempt_or_a_permanent_error():
 def test_a_redelivery_after_a_crash_is_recognised_and_not_sent_twice(monkeypatch):
     """The transport delivered, then the process died before the outbox recorded it."""
     transport = MemoryTransport()
-    real_finish = monespace._outbox._finish
+    real_finish = monespace._dispatch._finish
 
     def crash(*args, **kwargs):
         raise SystemExit("killed between delivery and bookkeeping")
 
     with open_space(transport, ManualClock(T0)) as space:
-        monkeypatch.setattr(monespace._outbox, "_finish", crash)
+        monkeypatch.setattr(monespace._dispatch, "_finish", crash)
         with pytest.raises(SystemExit):
             space.dispatch()
-        monkeypatch.setattr(monespace._outbox, "_finish", real_finish)
+        monkeypatch.setattr(monespace._dispatch, "_finish", real_finish)
         assert outbox_row(space).status is OutboxStatus.PENDING
         assert space.dispatch().sent == 1
         assert len(transport.sent) == 1

@@ -8,7 +8,7 @@ import pytest
 
 import monespace
 from monespace import Actor
-from monespace._core import new_id
+from monespace._ids import new_id
 from monespace.audit import Outcome
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import (

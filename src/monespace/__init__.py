@@ -8,8 +8,7 @@ Modelled on France's "Mon espace santé" (the successor of the DMP)::
 See the documentation in ``docs/`` for the tutorial, how-to guides and reference.
 """
 
-from ._keyring import RotationReport
-from ._outbox import DispatchReport
+from ._dispatch import DispatchReport
 from ._settings import Settings
 from ._space import Space, open
 from ._version import __version__
@@ -18,6 +17,7 @@ from .accounts._service import AccountService
 from .actors import AccessMode, Actor, ActorKind
 from .audit._service import AuditService
 from .clock import Clock, ManualClock, SystemClock
+from .crypto import RotationReport
 from .errors import MonespaceError
 from .hookspecs import hookimpl
 from .messaging._service import MessagingService

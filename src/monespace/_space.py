@@ -7,10 +7,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
-from ._core import Core
-from ._keyring import Keyring, RotationReport
-from ._outbox import DispatchReport, dispatch
+from ._dispatch import DispatchReport, dispatch
 from ._settings import Settings
+from ._unit import Core
 from .access import Action, Resource, Rule
 from .access._service import AccessService
 from .accounts._migration import DmpMigrationService
@@ -18,7 +17,7 @@ from .accounts._service import AccountService
 from .actors import Actor
 from .audit._service import AuditService
 from .clock import Clock, SystemClock
-from .crypto import KeyProvider
+from .crypto import KeyProvider, Keyring, RotationReport
 from .messaging._service import MessagingService
 from .plugins import Plugins
 from .record._content import ContentService

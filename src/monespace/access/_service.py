@@ -7,7 +7,8 @@ from datetime import date, datetime
 
 import attrs
 
-from .._core import Core, Unit, new_id
+from .._ids import new_id
+from .._unit import Core, Unit
 from ..accounts._service import read_contact, read_identity
 from ..actors import AccessMode, Actor, ActorKind
 from ..audit import AuditEvent, Outcome

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import attrs
 
-from .._core import Core, Unit, new_id
+from .._ids import new_id
+from .._unit import Core, Unit
 from ..access import Action, Resource
 from ..actors import Actor
 from ..audit import Outcome

@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from .._core import Core, Unit, new_id
+from .._ids import new_id
+from .._unit import Core, Unit
 from ..access import Action, Resource
 from ..actors import Actor, ActorKind
 from ..audit import Outcome

@@ -12,7 +12,7 @@ from ._chain import VerifyReport, verify
 from ._model import AuditEvent, Checkpoint
 
 if TYPE_CHECKING:
-    from .._core import Core
+    from .._unit import Core
 
 __all__ = ["AuditService"]
 

@@ -4,6 +4,7 @@
 """
 
 from ._envelope import content_aad, generate_data_key, open_sealed, seal, unwrap_key, wrap_key
+from ._keyring import NOTIFICATION_KEY, Keyring, RotationReport
 from ._keys import (
     ENV_KEY,
     ENV_KEY_FILE,
@@ -21,10 +22,13 @@ __all__ = [
     "ENV_KEY",
     "ENV_KEY_FILE",
     "ENV_PREVIOUS_KEYS",
+    "NOTIFICATION_KEY",
     "EnvKeyProvider",
     "FileKeyProvider",
     "KeyProvider",
+    "Keyring",
     "MasterKey",
+    "RotationReport",
     "StaticKeyProvider",
     "content_aad",
     "default_key_file",

@@ -17,7 +17,8 @@ from typing import Any, Final
 
 import attrs
 
-from .._core import Core, Unit, new_id
+from .._ids import new_id
+from .._unit import Core, Unit
 from ..access import Action, Decision, Resource, ThreadFacts, decide
 from ..access._model import Professional
 from ..accounts._service import AccountService, read_contact, read_identity

@@ -7,7 +7,8 @@ from datetime import datetime
 
 import attrs
 
-from .._core import Core, Unit, new_id
+from .._ids import new_id
+from .._unit import Core, Unit
 from ..access import Action, Resource
 from ..accounts._service import read_contact
 from ..actors import Actor, ActorKind

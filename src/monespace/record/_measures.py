@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from .._core import Core, new_id
+from .._ids import new_id
+from .._unit import Core
 from ..access import Action, Resource
 from ..actors import Actor
 from ..clock import ensure_utc

@@ -6,7 +6,8 @@ from datetime import date
 
 import attrs
 
-from .._core import Core, Unit, new_id
+from .._ids import new_id
+from .._unit import Core, Unit
 from ..access import Action, Resource
 from ..actors import Actor
 from ..errors import NotFoundError, ValidationError

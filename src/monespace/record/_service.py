@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 import attrs
 
-from .._core import Core, Unit, new_id
+from .._ids import new_id
+from .._unit import Core, Unit
 from ..access import Action, DocumentFacts, Resource, decide
 from ..accounts._lifecycle import add_months
 from ..accounts._service import read_contact, read_identity

@@ -16,14 +16,13 @@ its own (a denial must be traced even though nothing else happens) and raises
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
 import attrs
 
-from ._keyring import Keyring
+from ._ids import new_id
 from ._settings import Settings
 from .access import (
     AccessSettings,
@@ -41,30 +40,16 @@ from .access import (
 from .actors import AccessMode, Actor, ActorKind
 from .audit import AuditEvent, Outcome, PendingEvent, chain
 from .clock import Clock
+from .crypto import NOTIFICATION_KEY, Keyring
 from .errors import AccessDeniedError, MonespaceError
 from .plugins import Plugins
 from .storage import OutboxRow, StorageBackend, Transaction
 
-__all__ = ["NOTIFICATION_KEY", "Core", "Unit", "new_id"]
-
-#: The owner of the space-wide key that seals notifications waiting in the outbox.
-NOTIFICATION_KEY = "space:notifications"
+__all__ = ["Core", "Unit"]
 
 
 #: Reads that count as "a professional read the record" (first-access notices).
 _READS = frozenset({"document.read", "document.search", "patient.read"})
-
-
-def new_id() -> str:
-    """A random, URL- and file-name-safe identifier with 128 bits of entropy.
-
-    Never starting with ``-``: command lines would read such an id as an option (one run of
-    the test suite in 64 failed that way).
-    """
-    while True:
-        candidate = secrets.token_urlsafe(16)
-        if not candidate.startswith("-"):
-            return candidate
 
 
 class _Denied(Exception):

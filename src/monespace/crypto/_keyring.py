@@ -15,9 +15,9 @@ from datetime import datetime
 
 import attrs
 
-from .crypto import (
-    KeyProvider,
-    MasterKey,
+from ..errors import DataShreddedError, MasterKeyError, NotFoundError
+from ..storage import DataKeyRow, StorageBackend, Transaction
+from ._envelope import (
     content_aad,
     generate_data_key,
     open_sealed,
@@ -25,12 +25,15 @@ from .crypto import (
     unwrap_key,
     wrap_key,
 )
-from .errors import DataShreddedError, MasterKeyError, NotFoundError
-from .storage import DataKeyRow, StorageBackend, Transaction
+from ._keys import KeyProvider, MasterKey
 
 __all__ = ["Keyring", "RotationReport"]
 
 _CACHE_SIZE = 4096
+
+
+#: The owner of the space-wide key that seals notifications waiting in the outbox.
+NOTIFICATION_KEY = "space:notifications"
 
 
 @attrs.frozen
