@@ -22,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
-from monespace._cli_cda import cda
+from monespace.cli._cda import cda
 from monespace.errors import InvalidINSError, ValidationError
 from monespace.identity import INS
 from monespace.interop import (

@@ -1,6 +1,6 @@
 """``monespace cda``: look inside CDA R2 documents from the command line.
 
-The group is attached to the main command by ``cli.py`` (``main.add_command(cda)``).
+The group is attached to the main command in ``monespace.cli`` (``main.add_command(cda)``).
 
 ``monespace cda inspect FILE...`` reads each file with :func:`monespace.interop.read_cda` and
 prints its header: a short table, or with ``--json`` one JSON object per file and per line.
@@ -17,9 +17,9 @@ from typing import Any
 
 import click
 
-from .errors import MonespaceError
-from .interop import DEFAULT_MAX_BYTES, CdaDocument, DocumentTooLargeError, read_cda
-from .interop.cda import NonXmlBody
+from ..errors import MonespaceError
+from ..interop import DEFAULT_MAX_BYTES, CdaDocument, DocumentTooLargeError, read_cda
+from ..interop.cda import NonXmlBody
 
 __all__ = ["cda"]
 

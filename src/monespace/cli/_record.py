@@ -1,0 +1,132 @@
+"""``monespace record``: read and feed a patient's record."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import click
+
+from ..actors import Actor, ActorKind
+from ..identity import RPPS
+from ..record import LOINC, Category, Code
+from ._common import CLI_OPERATOR, db_option, login, login_options, open_db
+
+__all__ = ["record"]
+
+
+@click.group()
+def record() -> None:
+    """Read and feed a patient's record (logins here are the demo's carte Vitale login)."""
+
+
+@record.command("add")
+@db_option(must_exist=True)
+@click.option("--nir", required=True, help="The NIR of the record's holder.")
+@click.argument("file", type=click.File("rb"))
+@click.option("--media-type", default="text/xml", show_default=True)
+@click.option("--type", "type_code", help="Type code as CODE or CODE@SYSTEM-OID (CDA: read).")
+@click.option("--title")
+@click.option(
+    "--professional",
+    metavar="RPPS",
+    help="Add as this professional (default: the operator, as the health insurer does).",
+)
+def record_add(
+    db: str,
+    nir: str,
+    file: Any,
+    media_type: str,
+    type_code: str | None,
+    title: str | None,
+    professional: str | None,
+) -> None:
+    """Add a document to a record (a CDA's header fills its metadata).
+
+    \b
+    Examples:
+      monespace record add --db monespace.db --nir 279035121518989 report.xml \\
+          --professional 10003456786
+      monespace record add --db monespace.db --nir 279035121518989 remb.pdf \\
+          --media-type application/pdf --type REMB@1.2.250.1.213.1.1.4.12 --title Remboursements
+    """
+    code = None
+    if type_code:
+        value, _, system = type_code.partition("@")
+        code = Code(value, system or LOINC)
+    with open_db(db) as space:
+        actor = (
+            Actor(ActorKind.PROFESSIONAL, RPPS.parse(professional).value)
+            if professional
+            else CLI_OPERATOR
+        )
+        patient = space.accounts.find_by_nir(CLI_OPERATOR, nir)
+        document = space.record.add_document(
+            actor, patient.id, file.read(), media_type=media_type, type_code=code, title=title
+        )
+    click.echo(f"added {document.id} ({document.type_code.code}, {document.category})")
+
+
+@record.command("list")
+@db_option(must_exist=True)
+@login_options
+@click.option("--category", type=click.Choice([c.value for c in Category]))
+@click.option("--text", help="Words that must appear in the title or comments.")
+def record_list(
+    db: str, nir: str, vitale: str, birth_date: datetime, category: str | None, text: str | None
+) -> None:
+    """List the documents of your record, newest first.
+
+    \b
+    Example:
+      monespace record list --db monespace.db --nir 279035121518989 \\
+          --vitale 1234567890 --birth-date 1979-03-28 --category results
+    """
+    with open_db(db) as space:
+        me = login(space, nir, vitale, birth_date)
+        page = space.record.search(me, me.id, category=category, text=text, limit=500)
+    for document in page.documents:
+        flags = " [masked]" if document.masked else ""
+        click.echo(
+            f"{document.id}  {document.created_at:%Y-%m-%d}  {document.category:<18} "
+            f"{document.title}{flags}"
+        )
+    click.echo(f"{page.total} document(s)")
+
+
+@record.command("show")
+@db_option(must_exist=True)
+@login_options
+@click.argument("document_id")
+@click.option("--output", type=click.File("wb"), help="Write the content to this file.")
+def record_show(
+    db: str, nir: str, vitale: str, birth_date: datetime, document_id: str, output: Any
+) -> None:
+    """Show a document's metadata, and save its content with --output."""
+    with open_db(db) as space:
+        me = login(space, nir, vitale, birth_date)
+        document = space.record.get_document(me, document_id)
+        if output is not None:
+            output.write(space.record.read_content(me, document_id))
+    click.echo(f"title:     {document.title}")
+    click.echo(f"type:      {document.type_code.code} ({document.type_code.system})")
+    click.echo(f"class:     {document.class_code} ({document.category})")
+    click.echo(f"created:   {document.created_at.isoformat()}")
+    click.echo(f"author:    {document.author.kind} {document.author.id}")
+    click.echo(f"masked:    {'yes' if document.masked else 'no'}")
+
+
+@record.command("mask")
+@db_option(must_exist=True)
+@login_options
+@click.argument("document_id")
+@click.option("--undo", is_flag=True, help="Unmask instead.")
+def record_mask(
+    db: str, nir: str, vitale: str, birth_date: datetime, document_id: str, undo: bool
+) -> None:
+    """Hide one of your documents from professionals (its author still sees it)."""
+    with open_db(db) as space:
+        me = login(space, nir, vitale, birth_date)
+        change = space.record.unmask if undo else space.record.mask
+        document = change(me, document_id)
+    click.echo(f"{document.id} is now {'masked' if document.masked else 'visible'}")

@@ -1,0 +1,163 @@
+"""``monespace demo`` and ``monespace serve``: seed a demo space, serve the demo web page."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..clock import ManualClock
+from ..crypto import ENV_KEY, default_key_file
+from ..synth import seed_demo
+from ._common import db_option, open_db, storage_url
+
+__all__ = ["demo", "serve_command"]
+
+
+@click.command()
+@db_option(must_exist=False)
+@click.option("--patients", default=25, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--seed", default=0, show_default=True, help="Same seed, same population.")
+@click.option(
+    "--serve/--no-serve",
+    default=None,
+    help="Serve the demo after seeding (default: yes when run from a terminal).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+def demo(db: str, patients: int, seed: int, serve: bool | None, host: str, port: int) -> None:
+    """Create a demo space with a synthetic population (if DB is new), print a summary and
+    ready-to-use logins, then serve the demo web page and JSON API.
+
+    The population goes through the real lifecycle: registered, minors attached to a parent,
+    invited (e-mails and letters are written to DB-outbox/), a few oppose, some activate, and
+    the six-week deadline opens the other spaces. Professionals are registered, records are
+    fed (CDA documents, a PDF, a masked document, a result hidden until its announcement,
+    the profil médical, measures) and a médecin traitant declared.
+
+    This is a demonstration with synthetic data, not an HDS deployment.
+
+    \b
+    Examples:
+      monespace demo
+      monespace demo --db /tmp/demo.db --patients 200 --seed 7 --port 8080
+      monespace demo --no-serve
+    """
+    outbox = Path(f"{Path(db).expanduser()}-outbox") if "://" not in db else Path("outbox")
+    logins_file = Path(f"{Path(db).expanduser()}-logins.txt") if "://" not in db else None
+    transport = f"file://{outbox.resolve()}"
+    transports = {"email": transport, "letter": transport, "mssante": transport}
+    clock = ManualClock(datetime.now(UTC))
+    with open_db(db, clock=clock, transports=transports) as space:
+        summary = None
+        if space.accounts.count() == 0:
+            with click.progressbar(length=patients, label="Creating patients") as bar:
+                summary = seed_demo(space, patients, seed=seed, progress=bar.update)
+        report = space.dispatch(limit=10 * patients + 100)
+        verified = space.audit.verify()
+        click.echo(f"monespace {__version__} demo space: {storage_url(db)}")
+        key_source = ENV_KEY if os.environ.get(ENV_KEY) else str(default_key_file())
+        click.echo(f"  master key:          {key_source}")
+        created = summary.patients if summary else 0
+        click.echo(f"  patients:            {space.accounts.count()} ({created} created now)")
+        states = ", ".join(f"{k} {v}" for k, v in sorted(space.accounts.count_by_state().items()))
+        click.echo(f"  spaces:              {states}")
+        if summary:
+            click.echo(f"  minors with a parent: {summary.representations}")
+            click.echo(f"  message threads:     {summary.threads}")
+            click.echo(f"  documents:           {summary.documents}")
+        click.echo(f"  notifications:       written to {outbox} ({report.sent} just now)")
+        status = "intact" if verified.ok else f"BROKEN at event {verified.first_bad_seq}"
+        click.echo(f"  audit trail:         {verified.checked} events, {status}")
+    logins = _demo_logins_text(summary, db) if summary else None
+    if logins is not None and logins_file is not None:
+        fd = os.open(logins_file, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(logins)
+    elif logins is None and logins_file is not None and logins_file.exists():
+        logins = logins_file.read_text(encoding="utf-8")
+    if logins:
+        click.echo(logins, nl=False)
+    if serve is None:
+        serve = sys.stdin.isatty()
+        if not serve:
+            click.echo("Not serving: standard input is not a terminal (pass --serve to serve).")
+    if not serve:
+        click.echo("Next: monespace serve --db " + db)
+        return
+    _serve(db, host, port)
+
+
+def _demo_logins_text(summary: Any, db: str) -> str:
+    """The ready-to-use logins of a freshly seeded demo, as printed."""
+    lines = ["Demo logins (synthetic identities; the page: log in with the carte Vitale):"]
+    for role, text in (
+        ("patient", "a patient"),
+        ("representative", "a parent (reaches a child's space too)"),
+    ):
+        login = summary.login(role)
+        if login is not None:
+            lines.append(
+                f"  {text}:  NIR {login.nir}  carte Vitale {login.vitale_serial}  "
+                f"born {login.birth_date.isoformat()}  (space {login.patient_id})"
+            )
+    for pro in summary.professionals:
+        if pro.role in ("treating_doctor", "unauthorised"):
+            what = (
+                "médecin traitant of the patient above"
+                if pro.role == "treating_doctor"
+                else "no authorisation: try the emergency access"
+            )
+            lines.append(f"  a professional:  RPPS {pro.rpps}  {pro.name} ({what})")
+    activation = summary.login("activation")
+    if activation is not None:
+        lines.append("Try activating a space that opened by itself:")
+        lines.append(
+            f"  monespace activate --db {db} --nir {activation.nir} --code {activation.code} "
+            f"--vitale {activation.vitale_serial} --birth-date {activation.birth_date.isoformat()}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _serve(db: str, host: str, port: int) -> None:
+    try:
+        from ..server import serve  # noqa: PLC0415 - the server extra is optional
+        from ..server._run import is_loopback  # noqa: PLC0415
+    except ImportError as exc:  # the server extra is not installed
+        raise click.ClickException(
+            "the demo server needs the 'server' extra: pip install 'monespace[server]'"
+        ) from exc
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"Serving the demo on http://{shown}:{port}/ (Ctrl-C to stop).")
+    click.echo("This is a demonstration with synthetic data, not an HDS deployment.")
+    if not is_loopback(host):
+        click.echo(
+            "Warning: listening beyond this machine over plain HTTP; session cookies are "
+            "marked Secure and browsers will only send them over HTTPS (put a TLS proxy in "
+            "front)."
+        )
+    with open_db(db) as space:
+        serve(space, host=host, port=port)
+
+
+@click.command("serve")
+@db_option(must_exist=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+def serve_command(db: str, host: str, port: int) -> None:
+    """Serve the demo web page and JSON API (OpenAPI at /openapi.json) over a space.
+
+    The logins are the demo's: carte Vitale details for patients, a bare RPPS number for
+    professionals (simulated Pro Santé Connect). Not an HDS deployment.
+
+    \b
+    Examples:
+      monespace serve --db monespace-demo.db
+      monespace serve --db monespace-demo.db --host 127.0.0.1 --port 8080
+    """
+    _serve(db, host, port)
