@@ -1,4 +1,4 @@
-"""What every command shares: the ``--db`` option, opening a space, the demo login options.
+"""What every command shares: the ``--db`` option, opening a space, the operator, the demo login.
 
 A library error raised while a space is open becomes a :class:`click.ClickException`, which
 click prints as one line (``Error: ...``) with exit status 1, without a traceback.
