@@ -75,17 +75,20 @@ def check_mailbox(label: str, value: str) -> str:
     """*value* if it is one bare ``local@domain`` address with dot-atom parts.
 
     :raises ValidationError: for anything else: a display name, a comment, a quoted local
-        part, a list, whitespace or control characters, non-ASCII text, over-long parts.
+        part, a list, an RFC 2047 encoded word, whitespace or control characters, non-ASCII
+        text, over-long parts.
     """
     if (
         len(value) > _MAX_MAILBOX
         or not value.isascii()
         or not _MAILBOX.fullmatch(value)
         or len(value.partition("@")[0]) > _MAX_LOCAL
+        # The email package decodes an encoded word even in an address's local part.
+        or "=?" in value
     ):
         raise ValidationError(
             f"the {label} address must be one bare local@domain address (dot-atom parts, "
-            "no display name, comment, list or whitespace)"
+            "no display name, comment, list, encoded word or whitespace)"
         )
     return value
 
