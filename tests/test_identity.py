@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from stdnum import luhn
 from stdnum.fr import nir as stdnum_nir
 
+from monespace.access import Professional
 from monespace.errors import (
     IdentifierError,
     InvalidINSError,
@@ -805,6 +806,45 @@ def test_malformed_addresses(text, rule):
         MSSanteAddress.parse(text)
     if len(text) > 3:
         _assert_not_leaked(excinfo.value, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("a@b.mssante.fr,c@d.mssante.fr", "exactly one '@'"),
+        ("a,c@d.mssante.fr", "dot-atom"),
+        ("a;c@d.mssante.fr", "dot-atom"),
+        ("Dr<a@b.mssante.fr>", "dot-atom"),
+        ("=?utf-8?q?a=0D=0ABcc=3A=20x=40evil=2Eexample?=@ch.mssante.fr", "encoded word"),
+        ("=?utf-8?q?abc?=@ch.mssante.fr", "encoded word"),
+    ],
+)
+def test_lists_display_names_and_encoded_words_are_refused(text, rule):
+    """One bare address: no second address, no display name, and no RFC 2047 encoded word
+    (the email package decodes one even in a local part, into CR LF as the case may be)."""
+    with pytest.raises(InvalidMSSanteAddressError, match=rule) as excinfo:
+        MSSanteAddress.parse(text)
+    _assert_not_leaked(excinfo.value, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "dr@ch.mssante.fr\r\nBcc: attacker@evil.example",
+        "dr@ch.mssante.fr, attacker@evil.example",
+        "dr@ch.mssante.fr,attacker@evil.example",
+        "=?utf-8?q?dr=0D=0ABcc=3A_x?=@ch.mssante.fr",
+        "dr@gmail.com",
+        "279035121518989@patient.mssante.fr",
+    ],
+)
+def test_a_professional_of_the_directory_has_a_strict_mssante_address(text):
+    """The directory takes the same parser's word: a Professional cannot be built with an
+    address that could add a header or a recipient."""
+    with pytest.raises(InvalidMSSanteAddressError):
+        Professional("10000000017", "10", "Dr Martin", mssante=text)
+    assert Professional("10000000017", "10", "Dr Martin", mssante="Dr.Martin@CH.mssante.fr")
+    assert Professional("10000000017", "10", "Dr Martin").mssante is None
 
 
 def test_constructor_validates_like_parse():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 import socket
 import ssl
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hypothesis import HealthCheck, settings
 
 import monespace
 from monespace import Actor, ActorKind, ManualClock
@@ -35,6 +37,14 @@ from monespace.accounts import Contact, PatientIdentity
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.identity import INS, RPPS, INSTraits
 from monespace.transport import MemoryTransport
+
+# The Hypothesis profiles of the project's own tests/conftest.py, for when the plugin's tests
+# run alone: "ci" (the default, thorough) and "fast" (FAST=1).
+settings.register_profile(
+    "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("fast", max_examples=15, deadline=None)
+settings.load_profile("fast" if os.environ.get("FAST") else "ci")
 
 OPERATOR = Actor.system("test")
 HOLDER_NIR = "279035121518989"

@@ -4,6 +4,7 @@ the reply reaches the professional's mailbox over SMTP, the professional closes 
 
 from __future__ import annotations
 
+import base64
 import io
 import smtplib
 import zipfile
@@ -233,6 +234,23 @@ def _raw_headers(extra: bytes) -> bytes:
     )
 
 
+def _raw_attachment(disposition: bytes) -> bytes:
+    """A PDF attachment whose Content-Disposition parameters are written as given (the
+    ``email`` package would decode an encoded word in a file name before writing it)."""
+    return (
+        b"From: dr.medecin1@ch-test.mssante.fr\r\nTo: " + PATIENT_ADDRESS.encode() + b"\r\n"
+        b"Subject: s\r\nMessage-ID: <a1@ch-test.mssante.fr>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="XYZ"\r\n\r\n'
+        b"--XYZ\r\nContent-Type: text/plain\r\n\r\nBonjour\r\n"
+        b"--XYZ\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
+        b"Content-Disposition: attachment; "
+        + disposition
+        + b"\r\n\r\n"
+        + base64.b64encode(PDF)
+        + b"\r\n--XYZ--\r\n"
+    )
+
+
 def _xdm_with(name: str, data: bytes, *, declared: bytes | None = None) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -253,7 +271,19 @@ HOSTILE = {
     "broken multipart": (_broken_multipart(), "554 malformed MIME"),
     "subject injection (encoded word)": (
         _raw_headers(b"Subject: =?utf-8?q?R=C3=A9sultats=0D=0ABcc=3A_tous=40example=2Eorg?=\r\n"),
-        "554 'subject' must not contain control characters",
+        "554 the Subject must not contain control characters",
+    ),
+    "subject injection (encoded word in an encoded word)": (
+        _raw_headers(
+            b"Subject: =?us-ascii?b?"
+            + base64.b64encode(b"=?utf-8?q?a=0D=0ABcc:_tous@example.org?=")
+            + b"?=\r\n"
+        ),
+        "554 the Subject must not contain control characters",
+    ),
+    "file name injection (encoded word)": (
+        _raw_attachment(b'filename="=?utf-8?q?cr=0D=0AX-Injected:_1?="'),
+        "554 the file name must not contain control characters",
     ),
     "two subjects": (
         _raw_headers(b"Subject: un\r\nSubject: deux\r\n"),
@@ -286,7 +316,7 @@ HOSTILE = {
     ),
     "bidi file name": (
         message(attachments=[("facture\u202efdp.exe", "application/pdf", PDF)]),
-        "554 'filename' must not contain",
+        "554 the file name must not contain",
     ),
     "xdm path traversal": (
         message(

@@ -13,6 +13,7 @@ from typing import Final
 import attrs
 
 from ..actors import AccessMode
+from ..identity import parse_professional_address
 
 __all__ = [
     "DEFAULT_MATRIX",
@@ -47,6 +48,12 @@ PROFESSIONS: Final = MappingProxyType(
 )
 
 
+def _validate_mssante(_instance: object, _attribute: object, value: str | None) -> None:
+    # The address reaches mail headers: the identity parser's strict rules, nothing looser.
+    if value is not None:
+        parse_professional_address(value)
+
+
 @attrs.frozen
 class Professional:
     """A health professional, as the directory (RPPS) knows them.
@@ -54,7 +61,9 @@ class Professional:
     :param rpps: the 11-digit RPPS number.
     :param profession: the TRE_G15 profession code (``"10"`` for a physician).
     :param specialty: the J01 author-specialty code (``"SM26"`` general medicine), if any.
-    :param mssante: their MSSanté address, if any.
+    :param mssante: their MSSanté address, if any, checked as
+        :func:`~monespace.identity.parse_professional_address` does (a strict dot-atom in
+        ``mssante.fr``): :class:`~monespace.errors.InvalidMSSanteAddressError` otherwise.
     :param finess: the FINESS number of their establishment, if any.
     :param assurance: how they authenticated (``"e-CPS"``, ``"CPS"``, ``"PSC"``): the demo
         simulates Pro Santé Connect, the library records what it is told.
@@ -64,7 +73,7 @@ class Professional:
     profession: str
     name: str
     specialty: str | None = None
-    mssante: str | None = None
+    mssante: str | None = attrs.field(default=None, validator=_validate_mssante)
     finess: str | None = None
     establishment: str | None = None
     assurance: str = "PSC"

@@ -6,8 +6,11 @@ Every address of the trust space is in ``mssante.fr`` or one of its subdomains (
 key included (``docs/domain-rules.md`` §5).
 
 Addresses reach SMTP headers, so parsing is strict: dot-atom local parts only (no quoted
-strings, no comments), ASCII only, and no whitespace or control character anywhere, which is
-what stops header injection (``"a@b.mssante.fr\\r\\nBcc: x@y"``). A patient address holds a NIR,
+strings, no comments, no commas, no RFC 2047 encoded word), ASCII only, and no whitespace or
+control character anywhere, which is what stops header injection
+(``"a@b.mssante.fr\\r\\nBcc: x@y"``). The same parser checks every address that enters the
+space: a professional's in the directory (``Professional.mssante``), senders and recipients
+of messages, and the SMTP plugin's headers. A patient address holds a NIR,
 so error messages never echo the input and the ``repr`` of a patient address is masked.
 """
 
@@ -57,6 +60,12 @@ def _check_local_part(local: str) -> None:
         raise InvalidMSSanteAddressError(
             "the local part of an MSSanté address must be a dot-atom (RFC 5322 §3.4.1): "
             "letters, digits and !#$%&'*+/=?^_`{|}~- with single inner dots"
+        )
+    # "=?" opens an RFC 2047 encoded word, which the email package decodes even in an
+    # address: the header would then name another mailbox than the one checked here.
+    if "=?" in local:
+        raise InvalidMSSanteAddressError(
+            "the local part of an MSSanté address must not hold an RFC 2047 encoded word ('=?')"
         )
 
 

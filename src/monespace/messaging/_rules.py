@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from email import policy
 from typing import Final
 
 from ..errors import ValidationError
@@ -22,6 +23,8 @@ _MAX_FILENAME_BYTES: Final = 255
 #: RFC 5322 msg-id: "<" id-left "@" id-right ">", printable ASCII without spaces or brackets.
 _MESSAGE_ID: Final = re.compile(r"<[!-;=?-~]{1,240}@[!-;=?-Z^-~]{1,240}>")
 _MAX_MESSAGE_ID: Final = 250
+#: Levels of RFC 2047 encoded words read before a text is refused as nesting too deeply.
+_MAX_ENCODED_LEVELS: Final = 4
 
 
 def _is_control(char: str) -> bool:
@@ -39,10 +42,10 @@ def check_subject(subject: str, *, limit: int) -> str:
         raise ValidationError("'subject' must not be empty")
     if len(text) > limit:
         raise ValidationError(f"'subject' must be at most {limit} characters (got {len(text)})")
-    if any(_is_control(c) or c in _BIDI_CONTROLS for c in text):
+    if any(_is_control(c) or c in _BIDI_CONTROLS for c in _as_mail_reads("subject", text)):
         raise ValidationError(
             "'subject' must not contain control characters (such as CR/LF) or "
-            "bidirectional overrides"
+            "bidirectional overrides, RFC 2047 encoded words decoded"
         )
     _check_encodable("subject", text)
     return text
@@ -76,9 +79,10 @@ def safe_filename(name: str) -> str:
     :raises ValidationError: when the name holds a control character (NUL, CR/LF) or a
         bidirectional override (extension spoofing), or is longer than 255 bytes in UTF-8.
     """
-    if any(_is_control(c) or c in _BIDI_CONTROLS for c in name):
+    if any(_is_control(c) or c in _BIDI_CONTROLS for c in _as_mail_reads("filename", name)):
         raise ValidationError(
-            "'filename' must not contain control characters or bidirectional overrides"
+            "'filename' must not contain control characters or bidirectional overrides, "
+            "RFC 2047 encoded words decoded"
         )
     _check_encodable("filename", name)
     base = re.split(r"[/\\]", name)[-1].strip().rstrip(". ")
@@ -97,6 +101,24 @@ def check_message_id(value: str) -> str:
     if len(value) > _MAX_MESSAGE_ID or not _MESSAGE_ID.fullmatch(value):
         raise ValidationError("'Message-ID' must look like <left@right> in printable ASCII")
     return value
+
+
+def _as_mail_reads(name: str, text: str) -> str:
+    """*text* followed by each reading of it a mail reader makes: the ``email`` package
+    decodes RFC 2047 encoded words (``=?utf-8?q?a=0D=0Ab?=`` reads as "a", CR LF, "b") in
+    any text written as a header, and a decoded word may hold another one.
+
+    :raises ValidationError: when encoded words nest too deeply to be read through.
+    """
+    readings = [text]
+    for _ in range(_MAX_ENCODED_LEVELS):
+        if "=?" not in readings[-1]:
+            return "".join(readings)
+        decoded = str(policy.default.header_factory("subject", readings[-1]))
+        if decoded == readings[-1]:
+            return "".join(readings)
+        readings.append(decoded)
+    raise ValidationError(f"'{name}' must not nest RFC 2047 encoded words this deeply")
 
 
 def _check_encodable(name: str, text: str) -> None:

@@ -205,7 +205,7 @@ def _register_professionals(space: Space, operator: Actor) -> list[DemoProfessio
                 profession,
                 name,
                 specialty=specialty,
-                mssante=f"{rpps}@demo.mssante.example",
+                mssante=f"{rpps}@demo.mssante.fr",
             ),
         )
         registered.append(DemoProfessional(rpps, name, profession, role))

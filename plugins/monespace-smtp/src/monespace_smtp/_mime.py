@@ -6,6 +6,12 @@ message closed to replies, ``X-MSS-INS``, ``X-MSS-CODECDA`` and ``X-MSS-NIL``; C
 travel in an ``IHE_XDM.ZIP`` archive, other files as plain attachments. Its ``Message-ID`` is
 the one the space gave the message, so that every delivery attempt carries the same one.
 
+Both ways, text bound for or read from a header (subject, file names) is checked on its
+decoded form, RFC 2047 encoded words included (:mod:`monespace_smtp._headers`): CR/LF or any
+other control character there is refused, never written and never stored. Outbound headers
+are set only through the ``email`` package's policy, and the written message is read back to
+check that it holds exactly the headers meant.
+
 Inbound, a message is parsed with the standard library (``email.policy.default``) and
 checked strictly: one ``From``, one ``Subject``, one ``Message-ID``, well-formed MIME, known
 values in the ``X-MSS-*`` headers. An HTML body becomes inert plain text (scripts and styles
@@ -32,11 +38,14 @@ from email.utils import format_datetime
 from pathlib import Path, PurePosixPath
 from typing import Final
 
-from monespace.errors import MonespaceError, ValidationError
+from monespace.errors import InvalidMSSanteAddressError, MonespaceError, ValidationError
+from monespace.identity import MSSanteAddress, parse_professional_address
 from monespace.interop.dmp import iter_legacy_documents, matches_declared_hash
 from monespace.messaging import InboundMessage, NewAttachment, OutboundAttachment, OutboundMessage
 from monespace.record import sniff
 from monespace.transport import Envelope
+
+from ._headers import MIME_POLICY, check_mailbox, header_text, verify_written
 
 __all__ = [
     "XDM_FILENAME",
@@ -66,6 +75,11 @@ _STRUCTURAL_DEFECTS: Final = (
 _SINGLE: Final = ("From", "Subject", "Message-ID", "In-Reply-To", "X-MSS-MES", "X-MSS-INS")
 _MESSAGE_ID: Final = re.compile(r"<[^<>\s]{1,250}>")
 _CDA_CODE: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
+#: One msg-id as RFC 5322 writes it, nothing around it (RFC 5322 §3.6.4).
+_ONE_MESSAGE_ID: Final = re.compile(r"<[!-;=?-~]{1,240}@[!-;=?-Z^-~]{1,240}>")
+#: A product reference: letters, digits, dots, underscores and hyphens (no encoded word).
+_NIL: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
+_TOKEN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,127}")
 _NO_SUBJECT: Final = "(sans objet)"
 _NO_TEXT: Final = "(message sans texte)"
 _XDM_ROOT: Final = "IHE_XDM/SUBSET01"
@@ -77,59 +91,114 @@ _XDM_ROOT: Final = "IHE_XDM/SUBSET01"
 def build_outbound(message: OutboundMessage, *, nil: str | None = None) -> EmailMessage:
     """The MIME message for a professional's mailbox.
 
+    Every header is checked on its decoded text (:mod:`monespace_smtp._headers`), set through
+    the ``email`` package's policy, and read back once written: the message holds exactly the
+    headers listed here, with the text given.
+
     :param nil: the product reference for ``X-MSS-NIL`` (given by convergence.esante.gouv.fr);
         left out when ``None``.
-    :raises ValueError: when a header value would hold CR/LF (the ``email`` package refuses
-        it; the space never produces one).
+    :raises ValidationError: when a value cannot be a header as given: a subject or file name
+        whose decoded text holds a control character (CR/LF: header injection), a sender that
+        is not a patient mailbox, a recipient that is not one professional MSSanté address,
+        a malformed ``Message-ID``, CDA code or ``X-MSS-NIL``.
     """
-    mime = EmailMessage(policy=policy.SMTP)
-    mime["From"] = message.sender
-    mime["To"] = message.recipient
-    mime["Subject"] = message.subject
-    mime["Date"] = format_datetime(message.sent_at)
-    mime["Message-ID"] = message.rfc_message_id
-    if message.in_reply_to:
-        mime["In-Reply-To"] = message.in_reply_to
-    if message.references:
-        mime["References"] = " ".join(message.references)
-    if message.closes_thread:
-        mime["X-MSS-MES"] = "FIN"
-    if message.ins_qualified is not None:
-        mime["X-MSS-INS"] = "O" if message.ins_qualified else "N"
-    cda = [a for a in message.attachments if a.cda_codes]
-    if cda:
-        mime["X-MSS-CODECDA"] = ",".join(code for a in cda for code in a.cda_codes)
-    if nil:
-        mime["X-MSS-NIL"] = nil
+    headers = _outbound_headers(message, nil)
+    mime = _with_headers(headers)
     mime.set_content(message.body, charset="utf-8")
+    filenames = []
     for attachment in message.attachments:
         if attachment.cda_codes:
             continue
+        filename = header_text("file name", attachment.filename)
+        filenames.append(filename)
         maintype, _, subtype = attachment.media_type.partition("/")
         mime.add_attachment(
-            attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
+            attachment.content, maintype=maintype, subtype=subtype, filename=filename
         )
+    cda = [a for a in message.attachments if a.cda_codes]
     if cda:
+        filenames.append(XDM_FILENAME)
         mime.add_attachment(
             build_xdm(cda), maintype="application", subtype="zip", filename=XDM_FILENAME
         )
+    verify_written(mime, headers, filenames)
     return mime
+
+
+def _outbound_headers(message: OutboundMessage, nil: str | None) -> dict[str, str]:
+    """The headers of a message for a professional, in order, each value checked."""
+    try:
+        sender = MSSanteAddress.parse(message.sender)
+        recipient = parse_professional_address(message.recipient)
+    except InvalidMSSanteAddressError as exc:
+        raise ValidationError(f"a message's address is refused: {exc}") from exc
+    if not sender.is_patient:
+        raise ValidationError("the sender address of a message must be a patient mailbox")
+    headers = {
+        "From": sender.value,
+        "To": recipient.value,
+        "Subject": header_text("Subject", message.subject),
+        "Date": format_datetime(message.sent_at),
+        "Message-ID": _message_id("Message-ID", message.rfc_message_id),
+    }
+    if message.in_reply_to:
+        headers["In-Reply-To"] = _message_id("In-Reply-To", message.in_reply_to)
+    if message.references:
+        headers["References"] = " ".join(
+            _message_id("References", ref) for ref in message.references
+        )
+    if message.closes_thread:
+        headers["X-MSS-MES"] = "FIN"
+    if message.ins_qualified is not None:
+        headers["X-MSS-INS"] = "O" if message.ins_qualified else "N"
+    cda = [a for a in message.attachments if a.cda_codes]
+    if cda:
+        codes = [code for a in cda for code in a.cda_codes]
+        if not all(_CDA_CODE.fullmatch(code) for code in codes):
+            raise ValidationError("a CDA code for X-MSS-CODECDA is malformed")
+        headers["X-MSS-CODECDA"] = ",".join(codes)
+    if nil:
+        if not _NIL.fullmatch(nil):
+            raise ValidationError("the X-MSS-NIL value must be letters, digits, '.', '_' and '-'")
+        headers["X-MSS-NIL"] = nil
+    return headers
 
 
 def build_notification(envelope: Envelope, *, sender: str, domain: str) -> EmailMessage:
     """A plain-text notification e-mail ("you have a new message"): never health content.
 
-    :raises ValueError: when a header value would hold CR/LF.
+    :raises ValidationError: when the recipient or *sender* is not one bare address, the
+        subject's decoded text holds a control character, or the kind or *domain* cannot be
+        part of a header.
     """
-    mime = EmailMessage(policy=policy.SMTP)
-    mime["From"] = sender
-    mime["To"] = envelope.recipient
-    mime["Subject"] = envelope.subject
-    mime["Date"] = format_datetime(envelope.created_at)
-    mime["Message-ID"] = f"<{envelope.id}@{domain}>"
-    mime["X-Monespace-Kind"] = envelope.kind
+    if not _TOKEN.fullmatch(envelope.kind) or not _TOKEN.fullmatch(domain):
+        raise ValidationError("a notification's kind and domain must be plain ASCII tokens")
+    headers = {
+        "From": check_mailbox("sender", sender),
+        "To": check_mailbox("recipient", envelope.recipient),
+        "Subject": header_text("Subject", envelope.subject),
+        "Date": format_datetime(envelope.created_at),
+        "Message-ID": _message_id("Message-ID", f"<{envelope.id}@{domain}>"),
+        "X-Monespace-Kind": envelope.kind,
+    }
+    mime = _with_headers(headers)
     mime.set_content(envelope.body, charset="utf-8")
+    verify_written(mime, headers, [])
     return mime
+
+
+def _with_headers(headers: dict[str, str]) -> EmailMessage:
+    # Set through the policy only: it refuses a value with a line break and folds the rest.
+    mime = EmailMessage(policy=MIME_POLICY)
+    for name, value in headers.items():
+        mime[name] = value
+    return mime
+
+
+def _message_id(name: str, value: str) -> str:
+    if not _ONE_MESSAGE_ID.fullmatch(value):
+        raise ValidationError(f"the {name} value must be one <left@right> id in printable ASCII")
+    return value
 
 
 def build_xdm(documents: Sequence[OutboundAttachment]) -> bytes:
@@ -191,7 +260,9 @@ def parse_inbound(raw: bytes, *, mail_from: str, recipient: str) -> InboundMessa
     sender = _single_address(mime)
     if sender.lower() != mail_from.lower():
         raise ValidationError("the From header must name the mailbox that sent the message")
-    subject = _header(mime, "Subject") or _NO_SUBJECT
+    # Decoded text is checked at every level: a subject that reads as CR LF once decoded is
+    # refused here, before anything is stored, rather than cleaned into something else.
+    subject = header_text("Subject", _header(mime, "Subject") or _NO_SUBJECT)
     message_id = _header(mime, "Message-ID")
     if message_id is None:
         # Without one, a retry of the same bytes must still be recognised as the same message.
@@ -306,7 +377,7 @@ def _clean(text: str) -> str:
 
 
 def _attachment(part: EmailMessage) -> list[NewAttachment]:
-    filename = part.get_filename() or "attachment"
+    filename = header_text("file name", part.get_filename() or "attachment")
     media = part.get_content_type()
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
@@ -345,7 +416,7 @@ def read_xdm(data: bytes) -> list[NewAttachment]:
     for document in documents:
         if not matches_declared_hash(document):
             raise ValidationError("a document of the IHE_XDM archive does not match its hash")
-        name = PurePosixPath(document.source.partition("!")[2]).name
+        name = header_text("file name", PurePosixPath(document.source.partition("!")[2]).name)
         files.append(NewAttachment(name, "text/xml", document.data))
     return files
 
