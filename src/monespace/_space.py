@@ -85,7 +85,7 @@ class Space:
         self.dmp = DmpMigrationService(self._core, self.record)
         self.access = AccessService(self._core)
         self.audit = AuditService(self._core)
-        self.messaging = MessagingService(self._core, self.record, self.accounts)
+        self.messaging = MessagingService(self._core, self.record)
 
     @property
     def clock(self) -> Clock:

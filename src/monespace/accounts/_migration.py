@@ -27,13 +27,13 @@ from ..access import Action, Resource
 from ..actors import Actor
 from ..audit import Outcome
 from ..errors import IdentifierError, ValidationError
+from ..identities import read_identity, row_by_nir
 from ..identity import INS, INSTraits
 from ..interop.cda import CdaDocument, read_cda
 from ..interop.dmp import LegacyDocument, iter_legacy_documents, matches_declared_hash
 from ..record._service import RecordService
 from ..storage import LedgerRow
 from ._lifecycle import AccountState
-from ._service import _NIR_INDEX, read_identity
 
 __all__ = ["DmpMigrationService", "MigrationReport"]
 
@@ -214,8 +214,7 @@ class DmpMigrationService:
             raise _Quarantine("invalid-ins") from exc
         if ins.traits is None:
             raise _Quarantine("traits-missing")
-        index = self._core.keyring.blind_index(unit.tx, _NIR_INDEX, ins.matricule.value, unit.now)
-        row = unit.tx.patients.find_by_nir_index(index)
+        row = row_by_nir(self._core, unit.tx, ins.matricule.value, unit.now)
         if row is None:
             raise _Quarantine("unknown-person")
         identity = read_identity(self._core, unit.tx, row.id)

@@ -21,9 +21,9 @@ from .._ids import new_id
 from .._unit import Core, Unit
 from ..access import Action, Decision, Resource, ThreadFacts, decide
 from ..access._model import Professional
-from ..accounts._service import AccountService, read_contact, read_identity
 from ..actors import Actor, ActorKind
 from ..errors import AccessDeniedError, NotFoundError, ValidationError
+from ..identities import read_contact, read_identity, row_by_nir
 from ..identity import MSSanteAddress, parse_professional_address, patient_address
 from ..record import TRE_A05_TYPE, Code, Document, check_media_type
 from ..record._parsers import ParsedDocument
@@ -127,10 +127,9 @@ class MessagingService:
     .. versionadded:: 0.1
     """
 
-    def __init__(self, core: Core, record: RecordService, accounts: AccountService) -> None:
+    def __init__(self, core: Core, record: RecordService) -> None:
         self._core = core
         self._record = record
-        self._accounts = accounts
 
     @property
     def settings(self) -> MessagingSettings:
@@ -319,42 +318,39 @@ class MessagingService:
             if h is not None and _is_message_id(h)
         ]
         prepared = self._prepare(inbound.attachments)
-        try:
-            patient = self._accounts.find_by_nir(gateway, nir)
-        except NotFoundError:
-            raise UnknownRecipientError("no patient mailbox has this address") from None
+        patient_id = self._recipient(gateway, nir.value)
         with self._core.unit() as unit:
-            receipt = Resource(patient.id, "message")
+            receipt = Resource(patient_id, "message")
             allowed = unit.authorize(gateway, Action.MESSAGE_RECEIVE, receipt)
             professional = unit.tx.access.professional_by_mssante(sender.value)
             if professional is None:
                 raise UnknownSenderError("no professional in the directory has this address")
             author = Actor(ActorKind.PROFESSIONAL, professional.rpps)
-            earlier = unit.tx.messages.by_rfc_message_id(patient.id, rfc_message_id)
+            earlier = unit.tx.messages.by_rfc_message_id(patient_id, rfc_message_id)
             if earlier is not None:
                 if earlier.sender_id != author.id:
                     raise ValidationError("this Message-ID was already used by another sender")
                 unit.record(
                     gateway,
                     Action.MESSAGE_RECEIVE,
-                    Resource(patient.id, "message", earlier.id),
+                    Resource(patient_id, "message", earlier.id),
                     "duplicate_delivery",
                 )
                 return self._message(unit, earlier)
-            thread = self._thread_for(unit, patient.id, author.id, hints)
+            thread = self._thread_for(unit, patient_id, author.id, hints)
             if thread is None:
                 decision = unit.authorize(
-                    author, Action.THREAD_START, Resource(patient.id, "thread")
+                    author, Action.THREAD_START, Resource(patient_id, "thread")
                 )
-                thread = self._new_thread(unit, author, patient.id, subject, inbound.closes_thread)
+                thread = self._new_thread(unit, author, patient_id, subject, inbound.closes_thread)
                 action = Action.THREAD_START
             else:
-                resource = Resource(patient.id, "thread", thread.id)
+                resource = Resource(patient_id, "thread", thread.id)
                 decision = unit.authorize(
                     author, Action.THREAD_REPLY, resource, thread=_thread_facts(thread)
                 )
                 action = Action.THREAD_REPLY
-            self._check_cda_patients(unit, patient.id, prepared)
+            self._check_cda_patients(unit, patient_id, prepared)
             row = self._store(
                 unit,
                 author,
@@ -368,11 +364,22 @@ class MessagingService:
                 in_reply_to=hints[0] if hints else None,
                 origin="smtp",
             )
-            message = Resource(patient.id, "message", row.id)
+            message = Resource(patient_id, "message", row.id)
             unit.record(gateway, Action.MESSAGE_RECEIVE, message, allowed)
             unit.record(author, action, message, decision)
-            self._tell_patient(unit, patient.id, row.id)
+            self._tell_patient(unit, patient_id, row.id)
             return self._message(unit, row)
+
+    def _recipient(self, gateway: Actor, nir: str) -> str:
+        """The patient whose mailbox is *nir*: a lookup by NIR, an administrative act the
+        gateway must be allowed, audited in a transaction of its own."""
+        with self._core.unit() as unit:
+            decision = unit.authorize(gateway, Action.PATIENT_READ, Resource(None, "patient"))
+            row = row_by_nir(self._core, unit.tx, nir, unit.now)
+            if row is None:
+                raise UnknownRecipientError("no patient mailbox has this address")
+            unit.record(gateway, Action.PATIENT_READ, Resource(row.id, "patient", row.id), decision)
+            return row.id
 
     def _thread_for(
         self, unit: Unit, patient_id: str, professional_id: str, hints: Iterable[str]

@@ -10,9 +10,9 @@ import attrs
 from .._ids import new_id
 from .._unit import Core, Unit
 from ..access import Action, Resource
-from ..accounts._service import read_contact
 from ..actors import Actor, ActorKind
 from ..errors import AccessDeniedError, ValidationError
+from ..identities import read_contact
 from ..storage import BlobRow
 
 __all__ = ["ContentRef", "ContentService"]

@@ -12,11 +12,11 @@ import attrs
 from .._ids import new_id
 from .._unit import Core, Unit
 from ..access import Action, DocumentFacts, Resource, decide
-from ..accounts._lifecycle import add_months
-from ..accounts._service import read_contact, read_identity
 from ..actors import Actor, ActorKind
+from ..clock import add_months
 from ..crypto import content_aad, open_sealed
 from ..errors import AccessDeniedError, NotFoundError, ValidationError
+from ..identities import read_contact, read_identity
 from ..interop.cda import CdaDocument
 from ..storage import BlobRow, DocumentRow
 from ._codes import class_code_for, is_member
