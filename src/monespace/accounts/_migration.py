@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -31,9 +32,12 @@ from ..identities import read_identity, row_by_nir
 from ..identity import INS, INSTraits
 from ..interop.cda import CdaDocument, read_cda
 from ..interop.dmp import LegacyDocument, iter_legacy_documents, matches_declared_hash
-from ..record._service import RecordService
+from ..record import Author, AuthorKind, Code
 from ..storage import LedgerRow
 from ._lifecycle import AccountState
+
+if TYPE_CHECKING:
+    from .. import RecordService
 
 __all__ = ["DmpMigrationService", "MigrationReport"]
 
@@ -164,7 +168,8 @@ class DmpMigrationService:
                         actor,
                         patient_id,
                         document.data,
-                        cda=cda,
+                        parsed=cda.to_parsed(),
+                        author=_legacy_author(cda),
                         unique_id=_unique_id(cda, digest),
                     )
                 except ValidationError as exc:
@@ -297,6 +302,19 @@ class DmpMigrationService:
                         "legacy_dmp_transition_ended",
                     )
         return {"legacy_dmp_closed": closed} if closed else {}
+
+
+def _legacy_author(cda: CdaDocument) -> Author:
+    """The first author with a national professional id, else the insurer that kept the DMP."""
+    for author in cda.authors:
+        if author.national_id:
+            specialty = (
+                Code(author.specialty.code, author.specialty.code_system)
+                if author.specialty is not None and author.specialty.code_system
+                else None
+            )
+            return Author(AuthorKind.PROFESSIONAL, author.national_id, specialty=specialty)
+    return Author(AuthorKind.INSURER, "legacy-dmp")
 
 
 def _unique_id(cda: CdaDocument, digest: bytes) -> str:
