@@ -552,7 +552,8 @@ def test_resolver_stops_reads_even_with_weakened_parser_options(secret_file, mon
 _PROBE = """
 import sys
 from pathlib import Path
-from monespace.interop import _xml, read_cda
+from monespace import _xml
+from monespace.interop import read_cda
 from monespace.errors import ValidationError
 if sys.argv[2] == "without-prolog-check":
     _xml._check_doctype = lambda data: None
