@@ -22,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
+from monespace import _xml
 from monespace._cli_cda import cda
 from monespace.errors import InvalidINSError, ValidationError
 from monespace.identity import INS
@@ -32,7 +33,6 @@ from monespace.interop import (
     HostileDocumentError,
     InvalidCdaError,
     MalformedDocumentError,
-    _xml,
     parse_xml,
     read_cda,
 )
