@@ -11,6 +11,7 @@ This package is internal: services import it, callers of the library do not.
 from ._identities import (
     IDENTITY_KIND,
     NIR_INDEX,
+    names_person,
     nir_index,
     open_identity,
     read_contact,
@@ -21,6 +22,7 @@ from ._identities import (
 __all__ = [
     "IDENTITY_KIND",
     "NIR_INDEX",
+    "names_person",
     "nir_index",
     "open_identity",
     "read_contact",

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 __all__ = [
     "IDENTITY_KIND",
     "NIR_INDEX",
+    "names_person",
     "nir_index",
     "open_identity",
     "read_contact",
@@ -68,3 +69,12 @@ def read_identity(core: Core, tx: Transaction, patient_id: str) -> PatientIdenti
     """
     row = tx.patients.get(patient_id)
     return None if row is None else open_identity(core, tx, row)
+
+
+def names_person(identity: PatientIdentity | None, ins: str, oid: str | None) -> bool:
+    """Whether the INS a document carries (*ins*, qualified by *oid* when it says one) is
+    *identity*'s: same matricule, and same OID, so that a test or demo INS never matches a
+    real one with the same matricule (identity vigilance)."""
+    if identity is None or identity.ins.matricule.value != ins.strip().upper():
+        return False
+    return oid is None or identity.ins.oid == oid.removeprefix("urn:oid:")

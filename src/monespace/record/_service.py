@@ -14,7 +14,7 @@ from ..access import Action, DocumentFacts, Resource, decide
 from ..actors import Actor, ActorKind
 from ..crypto import content_aad, open_sealed
 from ..errors import AccessDeniedError, NotFoundError, ValidationError
-from ..identities import read_contact, read_identity
+from ..identities import names_person, read_contact, read_identity
 from ..storage import DocumentRow
 from ._mapping import (
     BLOB_KIND,
@@ -214,13 +214,7 @@ class RecordService:
         if parsed.patient_ins is None:
             return
         identity = read_identity(self._core, unit.tx, patient_id)
-        same = identity is not None and identity.ins.matricule.value == (
-            parsed.patient_ins.strip().upper()
-        )
-        # A test or demo INS never matches a real one, even with the same matricule.
-        if same and identity is not None and parsed.patient_ins_oid is not None:
-            same = identity.ins.oid == parsed.patient_ins_oid.removeprefix("urn:oid:")
-        if not same:
+        if not names_person(identity, parsed.patient_ins, parsed.patient_ins_oid):
             raise ValidationError("the document is about another patient than this record's")
 
     def _store(self, unit: Unit, document: Document, content: bytes) -> None:
