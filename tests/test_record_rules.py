@@ -48,7 +48,7 @@ from monespace.record._rules import (
     check_may_hide,
     check_time,
     document_author,
-    hidden_from_patient,
+    hidden_from_patient_at,
     visibility,
 )
 
@@ -103,10 +103,10 @@ def test_a_hidden_result_is_released_a_calendar_month_later_and_announced_in_two
 
 def test_a_hidden_result_is_hidden_until_its_release():
     release = NOW + timedelta(days=1)
-    assert hidden_from_patient(INVISIBLE_PATIENT, release, NOW)
-    assert not hidden_from_patient(INVISIBLE_PATIENT, release, release)
-    assert hidden_from_patient(INVISIBLE_PATIENT, None, NOW)  # no automatic release
-    assert not hidden_from_patient(MASQUE_PS, release, NOW)
+    assert hidden_from_patient_at(INVISIBLE_PATIENT, release, NOW)
+    assert not hidden_from_patient_at(INVISIBLE_PATIENT, release, release)
+    assert hidden_from_patient_at(INVISIBLE_PATIENT, None, NOW)  # no automatic release
+    assert not hidden_from_patient_at(MASQUE_PS, release, NOW)
 
 
 def test_confidentiality_codes_carried_by_the_document_set_flags_and_the_highest_level():

@@ -30,7 +30,7 @@ __all__ = [
     "document_author",
     "flags_of",
     "has_flag",
-    "hidden_from_patient",
+    "hidden_from_patient_at",
     "matches_words",
     "measure_source",
     "visibility",
@@ -86,7 +86,7 @@ def has_flag(flags: int, flag: int) -> bool:
     return bool(flags & flag)
 
 
-def hidden_from_patient(flags: int, release_at: datetime | None, now: datetime) -> bool:
+def hidden_from_patient_at(flags: int, release_at: datetime | None, now: datetime) -> bool:
     """Whether a document with *flags* is still hidden from the patient at *now*: it was
     deposited ``INVISIBLE_PATIENT`` and neither released by its author nor past its
     automatic release (R1111-53)."""

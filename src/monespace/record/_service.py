@@ -48,7 +48,7 @@ from ._rules import (
     document_author,
     flags_of,
     has_flag,
-    hidden_from_patient,
+    hidden_from_patient_at,
     matches_words,
     visibility,
 )
@@ -66,7 +66,7 @@ def _document_facts(row: DocumentRow, now: datetime) -> DocumentFacts:
         author_kind=row.author_kind,
         author_id=row.author_id,
         masked=has_flag(row.flags, MASQUE_PS),
-        hidden_from_patient=hidden_from_patient(row.flags, row.release_at, now),
+        hidden_from_patient=hidden_from_patient_at(row.flags, row.release_at, now),
         hidden_from_representatives=has_flag(row.flags, INVISIBLE_REPRESENTANTS),
         deleted=row.status == DocumentStatus.DELETED,
         class_code=row.class_code,
