@@ -5,8 +5,9 @@ noisier run of under 10 seconds, ``--json PATH`` to keep the figures). Every mon
 is printed beside a raw baseline doing the same work with :mod:`sqlite3`, :mod:`hashlib` or
 ``cryptography``'s ``AESGCM`` directly, measured in the same run, with their ratio:
 
-- contents stored per second (4 KiB, one transaction each) through ``space.contents.put``
-  versus raw ``sqlite3`` inserts of the same bytes with the same durability settings (WAL,
+- documents stored per second (4 KiB, one transaction each) through
+  ``space.record.add_document`` (a patient's own PDF: content and metadata sealed) versus
+  raw ``sqlite3`` inserts of the same bytes with the same durability settings (WAL,
   ``synchronous=FULL``, ``BEGIN IMMEDIATE``/``COMMIT``), and the in-memory AES-GCM seal rate;
 - audit events appended per second through the audit chain inside write transactions (1000
   per transaction and one per transaction) versus raw inserts of rows of the same size, and
@@ -58,9 +59,13 @@ from monespace.crypto import (
     seal,
 )
 from monespace.identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
+from monespace.record import TRE_A05_TYPE, Code
 from monespace.storage import to_db_time
 
 CONTENT_BYTES = 4096
+PDF_MAGIC = b"%PDF-1.7\n"
+#: What a patient's own document is filed as ("Autre document du patient").
+OWN = Code("EXPPAT_2", TRE_A05_TYPE)
 BATCH = 1000  # audit events per transaction in the batched figure
 MIB = 1 << 20
 # The domain-separation prefix of monespace.audit._chain, so that the raw loops hash
@@ -177,21 +182,22 @@ def raw_audit_rows(patient_id: str, count: int) -> list[tuple[object, ...]]:
 def bench_contents(work: Path, payload: bytes, seconds: float, repeat: int) -> list[Figure]:
     figures: list[Figure] = []
     for synchronous in ("FULL", "OFF"):
-        progress(f"content.put vs raw sqlite3 insert, synchronous={synchronous}")
+        progress(f"record.add_document vs raw sqlite3 insert, synchronous={synchronous}")
         space = open_space(work / f"contents-{synchronous}.db")
         raw = raw_connect(work / f"raw-contents-{synchronous}.db", synchronous=synchronous)
         if synchronous != "FULL":
-            # Not a supported setting: it shows what put costs when no commit waits for the disk.
+            # Not a supported setting: it shows what adding costs when no commit waits for the
+            # disk.
             space.storage._writer.execute(f"PRAGMA synchronous = {synchronous}")
         raw.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL)")
         patient_id = register_patient(space)
         actor = Actor.patient(patient_id)
-        put = space.contents.put
+        add = space.record.add_document
         cur = raw.cursor()
 
-        def op_put(n: int, put=put, actor=actor, patient_id=patient_id) -> None:
+        def op_put(n: int, add=add, actor=actor, patient_id=patient_id) -> None:
             for _ in range(n):
-                put(actor, patient_id, payload)
+                add(actor, patient_id, payload, media_type="application/pdf", type_code=OWN)
 
         def op_raw(n: int, cur=cur) -> None:
             for _ in range(n):
@@ -205,12 +211,10 @@ def bench_contents(work: Path, payload: bytes, seconds: float, repeat: int) -> l
             f"(id INTEGER PRIMARY KEY, data BLOB); COMMIT - WAL, synchronous={synchronous}"
         )
         if synchronous == "FULL":
-            figures.append(
-                Figure("content.put 4 KiB, 1 tx each", "contents/s", ours, theirs, label)
-            )
+            figures.append(Figure("record.add 4 KiB, 1 tx each", "contents/s", ours, theirs, label))
             figures.append(
                 Figure(
-                    "content.put 4 KiB, plaintext",
+                    "record.add 4 KiB, plaintext",
                     "MiB/s",
                     ours,
                     theirs,
@@ -221,7 +225,7 @@ def bench_contents(work: Path, payload: bytes, seconds: float, repeat: int) -> l
         else:
             figures.append(
                 Figure(
-                    "content.put 4 KiB, synchronous=OFF",
+                    "record.add 4 KiB, synchronous=OFF",
                     "contents/s",
                     ours,
                     theirs,
@@ -478,7 +482,8 @@ def main() -> None:
     print_machine(machine)
     print(file=sys.stderr)
     started = time.perf_counter()
-    payload = os.urandom(CONTENT_BYTES)
+    # A PDF by its magic bytes, which the record checks against the declared media type.
+    payload = PDF_MAGIC + os.urandom(CONTENT_BYTES - len(PDF_MAGIC))
     try:
         durable = bench_contents(work, payload, seconds, repeat)
         figures = [durable[0], durable[1], bench_seal(payload, seconds, repeat)]

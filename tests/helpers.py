@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
-from monespace import Actor
+from monespace import Actor, ActorKind
 from monespace.accounts import Contact, PatientIdentity
 from monespace.identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
+from monespace.record import LOINC, TRE_A05_TYPE, Code
 
 #: A string planted in contents and names to check that nothing is stored in clear.
 MARKER = "CANARI-7f3a9c-ne-doit-jamais-apparaitre"
@@ -34,3 +35,17 @@ def open_patient(space, person=None, operator=None):
     patient = space.accounts.register_patient(operator, person or identity())
     space.accounts.create_space(operator, patient.id)
     return patient
+
+
+def add_note(space, actor, patient_id, data=b"note", *, media_type="text/plain", **kwargs):
+    """Add *data* to a record as a document of a type *actor* may deposit: a patient's
+    document (EXPPAT_2) for the holder's side, a reimbursement statement (REMB) for the
+    operator, a consultation note for a professional."""
+    type_code = {
+        ActorKind.PATIENT: Code("EXPPAT_2", TRE_A05_TYPE),
+        ActorKind.REPRESENTATIVE: Code("EXPPAT_2", TRE_A05_TYPE),
+        ActorKind.SYSTEM: Code("REMB", TRE_A05_TYPE),
+    }.get(actor.kind, Code("11488-4", LOINC))
+    return space.record.add_document(
+        actor, patient_id, data, media_type=media_type, type_code=type_code, **kwargs
+    )

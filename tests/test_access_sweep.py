@@ -2,7 +2,7 @@
 
 A world of four patients, each with a representative, documents of every visibility
 (normal, masked, confidentiality V, hidden from the patient, hidden from the representatives,
-the insurer's, the patient's own upload), raw contents, a profil médical, measures, grants,
+the insurer's, the patient's own upload), a profil médical, measures, grants,
 blocks and emergency sessions. Then every actor tries every *other* patient's objects through
 every public read path:
 
@@ -63,7 +63,6 @@ class World:
         self.patients: list[str] = []
         self.representatives: dict[str, str] = {}  # patient -> representative person
         self.documents: dict[str, list[str]] = {}
-        self.contents: dict[str, list[str]] = {}
         self.with_access: list[str] = []  # professionals with a grant and sessions on patient 0
         self.without_access: list[str] = []
 
@@ -107,11 +106,6 @@ def build(space) -> World:
         gone = add(AUTHOR)
         record.delete(AUTHOR, gone.id)
         world.documents[patient] = documents
-        world.contents[patient] = [
-            space.contents.put(me, patient, b"contenu brut").id,
-            # A document's content, asked for as a raw content: another kind of object.
-            record.get_document(me, documents[0]).content_id,
-        ]
         space.profile.add(me, patient, "allergy", "Pénicilline")
         space.measures.add(me, patient, "weight", 70.5)
     # Every kind of relation, all on patient 0 (and a block on patient 1, which must not
@@ -135,20 +129,18 @@ def build(space) -> World:
 # --- the read paths -------------------------------------------------------------------------------
 
 
-#: name -> (kind of object, call). Kinds: "document", "content", "patient".
+#: name -> (kind of object, call). Kinds: "document", "patient".
 def read_paths(space) -> dict[str, tuple[str, Callable[[Actor, str], Any]]]:
     return {
         "record.get_document": ("document", space.record.get_document),
         "record.read_content": ("document", space.record.read_content),
         "access.who_can_see": ("document", space.access.who_can_see),
-        "contents.get": ("content", space.contents.get),
         "record.search": ("patient", space.record.search),
         "record.search(include_replaced)": (
             "patient",
             lambda a, p: space.record.search(a, p, include_replaced=True),
         ),
         "record.documents_of": ("patient", lambda a, p: list(space.record.documents_of(a, p))),
-        "contents.list": ("patient", space.contents.list),
         "profile.entries": ("patient", space.profile.entries),
         "measures.series": ("patient", lambda a, p: space.measures.series(a, p, "weight")),
         "audit.for_patient": ("patient", space.audit.for_patient),
@@ -231,7 +223,6 @@ def test_no_actor_reads_another_patients_data_and_denials_reveal_nothing(space, 
             for patient in sorted(targets):
                 objects = {
                     "document": world.documents[patient],
-                    "content": world.contents[patient],
                     "patient": [patient],
                 }[kind]
                 for target in objects:
@@ -268,6 +259,7 @@ def test_the_sweep_world_is_readable_by_those_it_belongs_to(space):
         assert space.accounts.get_patient(actor, first).id == first
         for mode in (AccessMode.EMERGENCY, AccessMode.REGULATION):
             assert space.record.search(Actor(ActorKind.PROFESSIONAL, number, mode=mode), first)
-    assert space.contents.get(me, world.contents[first][0]) == b"contenu brut"
+    own_upload = world.documents[first][6]
+    assert space.record.read_content(me, own_upload) == PDF + b"x"
     assert [e.label for e in space.profile.entries(representative, first)] == ["Pénicilline"]
     assert len(space.measures.series(me, first, "weight")) == 1

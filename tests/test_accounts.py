@@ -57,9 +57,10 @@ from monespace.errors import (
     ValidationError,
 )
 from monespace.identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
+from monespace.record import Document
 from monespace.transport import MemoryTransport
 
-from .helpers import MARKER
+from .helpers import MARKER, add_note
 
 OPERATOR = Actor.system("test")
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
@@ -780,8 +781,8 @@ def test_a_parent_activates_and_reads_a_childs_space_until_majority(env):
     assert env.accounts.spaces_of(Actor.patient(parent)) == [parent, child]
     assert env.accounts.spaces_of(as_parent) == [parent, child]
     assert env.accounts.spaces_of(OPERATOR) == []
-    ref = env.space.contents.put(OPERATOR, child, b"carnet de vaccination", media_type="text/plain")
-    assert env.space.contents.get(as_parent, ref.id) == b"carnet de vaccination"
+    ref = add_note(env.space, OPERATOR, child, b"carnet de vaccination")
+    assert env.space.record.read_content(as_parent, ref.id) == b"carnet de vaccination"
     assert env.accounts.get_patient(as_parent, child).identity == child_identity
     # Acting for someone else, or reading as a stranger: the one denial message.
     with pytest.raises(AccessDeniedError) as wrong_link:
@@ -789,18 +790,18 @@ def test_a_parent_activates_and_reads_a_childs_space_until_majority(env):
     with pytest.raises(AccessDeniedError) as as_stranger:
         env.accounts.get_patient(Actor.patient(stranger), child)
     with pytest.raises(AccessDeniedError) as wrong_target:
-        env.space.contents.get(representative(stranger, parent), ref.id)
+        env.space.record.read_content(representative(stranger, parent), ref.id)
     assert str(wrong_link.value) == str(as_stranger.value) == str(wrong_target.value) == DENIED
     env.delivered()
     # The day before majority nothing changes; at midnight Paris time access ends.
     env.clock.set(majority - TICK)
     assert env.space.tick() == {}
-    assert env.space.contents.get(as_parent, ref.id) == b"carnet de vaccination"
+    assert env.space.record.read_content(as_parent, ref.id) == b"carnet de vaccination"
     env.clock.set(majority)
     assert env.space.tick() == {"majority": 1}
     assert env.space.tick() == {}
     with pytest.raises(AccessDeniedError) as after:
-        env.space.contents.get(as_parent, ref.id)
+        env.space.record.read_content(as_parent, ref.id)
     assert str(after.value) == DENIED
     assert env.accounts.spaces_of(Actor.patient(parent)) == [parent]
     [ended] = env.accounts.representatives_of(OPERATOR, child)
@@ -811,7 +812,7 @@ def test_a_parent_activates_and_reads_a_childs_space_until_majority(env):
     assert (letter.recipient, letter.kind) == ("child@example.org", "majority")
     assert "Vous êtes majeur" in letter.body
     assert CODE_RE.findall(letter.body) == []
-    assert env.space.contents.get(Actor.patient(child), ref.id) == b"carnet de vaccination"
+    assert env.space.record.read_content(Actor.patient(child), ref.id) == b"carnet de vaccination"
 
 
 def test_a_young_adult_whose_space_opened_by_itself_activates_it_with_the_majority_code(env):
@@ -974,7 +975,7 @@ def test_a_recorded_death_closes_and_archives_the_space_from_every_state(env, st
 # --- 9. closure, archive, purge (T12) ------------------------------------------------------
 
 
-def open_with_marker(env: Env) -> tuple[str, str, bytes]:
+def open_with_marker(env: Env) -> tuple[str, Document, bytes]:
     """A person whose birth name, address and content carry the marker; space active."""
     identity = attrs.evolve(
         person(1, birth_name=MARKER),
@@ -986,9 +987,9 @@ def open_with_marker(env: Env) -> tuple[str, str, bytes]:
     pid = env.register(identity)
     env.accounts.create_space(OPERATOR, pid)
     data = b"Compte rendu " + MARKER.encode()
-    ref = env.space.contents.put(OPERATOR, pid, data, media_type="text/plain")
+    document = add_note(env.space, OPERATOR, pid, data)
     env.delivered()  # the "new document" e-mail
-    return pid, ref.id, data
+    return pid, document, data
 
 
 def test_a_closed_space_is_archived_ten_years_then_purged(env):
@@ -999,7 +1000,7 @@ def test_a_closed_space_is_archived_ten_years_then_purged(env):
     assert closed.state is AccountState.CLOSED
     assert closed.archive_until == datetime(2036, 2, 1, 10, tzinfo=UTC)
     for read in (
-        lambda: env.space.contents.get(me, ref),
+        lambda: env.space.record.read_content(me, ref.id),
         lambda: env.accounts.get_patient(me, pid),
     ):
         with pytest.raises(AccessDeniedError):
@@ -1014,20 +1015,21 @@ def test_a_closed_space_is_archived_ten_years_then_purged(env):
     assert_purged(env, pid, ref)
 
 
-def assert_purged(env: Env, pid: str, ref: str) -> None:
+def assert_purged(env: Env, pid: str, ref: Document) -> None:
     assert env.state(pid) is AccountState.PURGED
     with env.space.storage.read() as tx:
         key = tx.keys.get(pid)
         assert key is not None
         assert (key.wrapped, key.master_key_id) == (None, None)
         assert key.destroyed_at is not None
-        assert tx.blobs.get(ref) is None
+        assert tx.blobs.get(ref.content_id) is None
         assert tx.blobs.list_for_patient(pid) == []
+        assert tx.documents.get(ref.id) is None
     with pytest.raises(DataShreddedError):
         env.accounts.get_patient(OPERATOR, pid)
     for actor in (OPERATOR, Actor.patient(pid)):
         with pytest.raises(AccessDeniedError):
-            env.space.contents.get(actor, ref)
+            env.space.record.read_content(actor, ref.id)
         with pytest.raises((InvalidTransitionError, AccessDeniedError)):
             env.accounts.reopen(actor, pid)
     assert env.space.audit.verify().ok
@@ -1063,11 +1065,11 @@ def test_reopening_before_ten_years_restores_the_archive(env):
     reopened = env.accounts.reopen(me, pid)
     assert reopened.state is AccountState.ACTIVE
     assert (reopened.closed_at, reopened.archive_until) == (None, None)
-    assert env.space.contents.get(me, ref) == data
+    assert env.space.record.read_content(me, ref.id) == data
     assert env.accounts.get_patient(me, pid).identity.ins.traits.birth_name == MARKER
     env.clock.advance(days=365 * 20)
     assert env.space.tick() == {}  # an open space has no deadline
-    assert env.space.contents.get(me, ref) == data
+    assert env.space.record.read_content(me, ref.id) == data
 
 
 def test_a_reopening_at_the_end_of_the_archive_is_too_late(env):
@@ -1142,7 +1144,7 @@ def test_no_plaintext_is_left_in_the_sqlite_files_after_a_purge(sqlite_env):
     pid, ref, _ = open_with_marker(env)
     with env.space.storage.read() as tx:
         wrapped = tx.keys.get(pid).wrapped
-        sealed = tx.blobs.get(ref).sealed
+        sealed = tx.blobs.get(ref.content_id).sealed
     assert wrapped is not None
     files = env.files()
     assert any(sealed in data for data in files.values())  # the scan sees stored bytes
@@ -1540,12 +1542,12 @@ class AccountsMachine(RuleBasedStateMachine):
         m = self.pick(index)
         data = f"{MARKER} {len(m.contents)}".encode()
         if m.state in OPEN:
-            ref = self.env.space.contents.put(OPERATOR, m.pid, data, media_type="text/plain")
-            m.contents[ref.id] = data
+            document = add_note(self.env.space, OPERATOR, m.pid, data)
+            m.contents[document.id] = data
             self.env.delivered()
         else:
             with pytest.raises(AccessDeniedError):
-                self.env.space.contents.put(OPERATOR, m.pid, data, media_type="text/plain")
+                add_note(self.env.space, OPERATOR, m.pid, data)
 
     @precondition(lambda self: any(m.contents for m in self.people))
     @rule(index=st.integers(0, 5))
@@ -1554,10 +1556,10 @@ class AccountsMachine(RuleBasedStateMachine):
         m = self.pick(index)
         for ref, data in m.contents.items():
             if m.state in OPEN:
-                assert self.env.space.contents.get(Actor.patient(m.pid), ref) == data
+                assert self.env.space.record.read_content(Actor.patient(m.pid), ref) == data
             else:
                 with pytest.raises(AccessDeniedError):
-                    self.env.space.contents.get(Actor.patient(m.pid), ref)
+                    self.env.space.record.read_content(Actor.patient(m.pid), ref)
 
     # -- time --------------------------------------------------------------------------------
 
@@ -1625,7 +1627,7 @@ class AccountsMachine(RuleBasedStateMachine):
             if m.state == "purged" and m.contents:
                 for ref in m.contents:
                     with pytest.raises(AccessDeniedError):
-                        self.env.space.contents.get(Actor.patient(m.pid), ref)
+                        self.env.space.record.read_content(Actor.patient(m.pid), ref)
                 with pytest.raises(DataShreddedError):
                     self.env.accounts.get_patient(OPERATOR, m.pid)
                 m.contents.clear()

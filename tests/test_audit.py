@@ -19,7 +19,7 @@ from monespace.cli import main
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.testing import make_event
 
-from .helpers import identity, open_patient
+from .helpers import add_note, identity, open_patient
 
 
 def build_chain(length: int):
@@ -133,7 +133,7 @@ def db(tmp_path):
     with monespace.open(f"sqlite:///{path}", key_provider=keys) as space:
         for n in range(1, 6):
             patient = open_patient(space, identity(n))
-            space.contents.put(Actor.patient(patient.id), patient.id, b"x")
+            add_note(space, Actor.patient(patient.id), patient.id, b"x")
     return path
 
 

@@ -22,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
+from monespace import _xml
 from monespace.cli._cda import cda
 from monespace.errors import InvalidINSError, ValidationError
 from monespace.identity import INS
@@ -32,7 +33,6 @@ from monespace.interop import (
     HostileDocumentError,
     InvalidCdaError,
     MalformedDocumentError,
-    _xml,
     parse_xml,
     read_cda,
 )
@@ -552,7 +552,8 @@ def test_resolver_stops_reads_even_with_weakened_parser_options(secret_file, mon
 _PROBE = """
 import sys
 from pathlib import Path
-from monespace.interop import _xml, read_cda
+from monespace import _xml
+from monespace.interop import read_cda
 from monespace.errors import ValidationError
 if sys.argv[2] == "without-prolog-check":
     _xml._check_doctype = lambda data: None

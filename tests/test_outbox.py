@@ -16,7 +16,7 @@ from monespace.errors import ConfigurationError, TransportError
 from monespace.storage import OutboxStatus
 from monespace.transport import Envelope, FileTransport, MemoryTransport
 
-from .helpers import identity, open_patient
+from .helpers import add_note, identity, open_patient
 
 OPERATOR = Actor.system("test")
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -49,7 +49,7 @@ def open_space(transport, clock, **settings):
         load_entrypoints=False,
     )
     patient = open_patient(space, identity())
-    space.contents.put(OPERATOR, patient.id, b"remboursements")
+    add_note(space, OPERATOR, patient.id, b"remboursements")
     return space
 
 

@@ -171,14 +171,14 @@ def test_hook_monespace_audit_event_sees_committed_events_only():
     ) as space:
         patient = open_patient(space, identity())
         with pytest.raises(monespace.errors.AccessDeniedError):
-            space.contents.get(Actor.patient("intruder"), "x")
+            space.record.read_content(Actor.patient("intruder"), "x")
         with pytest.raises(monespace.errors.ConflictError):
             open_patient(space, identity())
         assert patient.id
     assert events == [
         (1, "patient.register", "success"),
         (2, "account.create", "success"),
-        (3, "content.read", "denied"),
+        (3, "document.read", "denied"),
         (4, "patient.register", "failure"),
     ]
 

@@ -25,7 +25,7 @@ from monespace.errors import (
 from monespace.storage import SQLiteStorage
 from monespace.transport import MemoryTransport
 
-from .helpers import MARKER, identity, open_patient
+from .helpers import MARKER, add_note, identity, open_patient
 
 OPERATOR = Actor.system("test")
 
@@ -93,39 +93,43 @@ def test_only_the_operator_registers_patients(space):
 def test_contents_are_stored_encrypted_and_read_back_by_their_patient(space):
     patient = open_patient(space, identity())
     me = Actor.patient(patient.id)
-    ref = space.contents.put(me, patient.id, b"%PDF-1.7 hello", media_type="Application/PDF")
-    assert ref.media_type == "application/pdf"
-    assert ref.size == 14
-    assert space.contents.get(me, ref.id) == b"%PDF-1.7 hello"
-    assert [r.id for r in space.contents.list(me, patient.id)] == [ref.id]
+    document = add_note(space, me, patient.id, b"%PDF-1.7 hello", media_type="Application/PDF")
+    assert document.media_type == "application/pdf"
+    assert document.size == 14
+    assert space.record.read_content(me, document.id) == b"%PDF-1.7 hello"
+    assert [d.id for d in space.record.search(me, patient.id).documents] == [document.id]
+    with space.storage.read() as tx:
+        (blob,) = tx.blobs.list_for_patient(patient.id)
+    assert b"hello" not in blob.sealed
 
 
 def test_a_denial_looks_the_same_whether_or_not_the_content_exists(space):
     alice = open_patient(space, identity(1))
     bob = open_patient(space, identity(2))
-    ref = space.contents.put(Actor.patient(alice.id), alice.id, b"secret")
+    document = add_note(space, Actor.patient(alice.id), alice.id, b"secret")
     errors = []
-    for content_id in (ref.id, "does-not-exist"):
+    for document_id in (document.id, "does-not-exist"):
         with pytest.raises(AccessDeniedError) as info:
-            space.contents.get(Actor.patient(bob.id), content_id)
+            space.record.read_content(Actor.patient(bob.id), document_id)
         errors.append(str(info.value))
     assert errors[0] == errors[1] == "access denied"
 
 
 def test_every_decision_is_audited_including_denials(space):
     alice = open_patient(space, identity(1))
-    ref = space.contents.put(Actor.patient(alice.id), alice.id, b"x")
+    document = add_note(space, Actor.patient(alice.id), alice.id, b"x")
     with pytest.raises(AccessDeniedError):
-        space.contents.get(Actor.patient("intruder"), ref.id)
+        space.record.read_content(Actor.patient("intruder"), document.id)
     with pytest.raises(AccessDeniedError):
-        space.contents.get(OPERATOR, ref.id)  # the operator feeds records but never reads them
+        # the operator feeds records but never reads them
+        space.record.read_content(OPERATOR, document.id)
     events = space.audit.events(OPERATOR)
     assert [(e.action, e.outcome, e.actor_id) for e in events] == [
         ("patient.register", Outcome.SUCCESS, "test"),
         ("account.create", Outcome.SUCCESS, "test"),
-        ("content.write", Outcome.SUCCESS, alice.id),
-        ("content.read", Outcome.DENIED, "intruder"),
-        ("content.read", Outcome.DENIED, "test"),
+        ("document.add", Outcome.SUCCESS, alice.id),
+        ("document.read", Outcome.DENIED, "intruder"),
+        ("document.read", Outcome.DENIED, "test"),
     ]
     assert space.audit.verify().ok
 
@@ -142,15 +146,15 @@ def test_bad_contents_are_refused_and_nothing_is_stored(space):
         (b"x", "text/plain\r\nX-Evil: 1"),
     ]:
         with pytest.raises(ValidationError) as info:
-            space.contents.put(me, patient.id, data, media_type=media)
+            add_note(space, me, patient.id, data, media_type=media)
         assert "x" * 10 not in str(info.value)
     assert snapshot(space) == before
-    assert space.contents.list(me, patient.id) == []
+    assert space.record.search(me, patient.id).total == 0
 
 
 def test_a_notification_is_queued_with_the_change_and_carries_no_health_content(space):
     patient = open_patient(space, identity())
-    space.contents.put(OPERATOR, patient.id, MARKER.encode(), media_type="text/plain")
+    add_note(space, OPERATOR, patient.id, MARKER.encode(), title=MARKER)
     with space.storage.read() as tx:
         assert tx.outbox.count() == 1
     report = space.dispatch()
@@ -163,21 +167,21 @@ def test_a_notification_is_queued_with_the_change_and_carries_no_health_content(
 
 def test_a_patient_adding_their_own_content_is_not_notified(space):
     patient = open_patient(space, identity())
-    space.contents.put(Actor.patient(patient.id), patient.id, b"mine")
+    add_note(space, Actor.patient(patient.id), patient.id, b"mine")
     assert space.dispatch().sent == 0
 
 
 def test_crypto_shredding_makes_identity_and_contents_unrecoverable(space):
     patient = open_patient(space, identity())
     me = Actor.patient(patient.id)
-    ref = space.contents.put(me, patient.id, b"x")
+    document = add_note(space, me, patient.id, b"x")
     assert space.accounts.shred(OPERATOR, patient.id) == 1
     with pytest.raises(DataShreddedError):
         space.accounts.get_patient(OPERATOR, patient.id)
     with pytest.raises(AccessDeniedError):  # the space is gone for its holder
         space.accounts.get_patient(me, patient.id)
     with pytest.raises(AccessDeniedError):
-        space.contents.get(me, ref.id)
+        space.record.read_content(me, document.id)
     with pytest.raises(AccessDeniedError):
         space.accounts.shred(me, patient.id)
     assert space.audit.verify().ok
@@ -186,7 +190,7 @@ def test_crypto_shredding_makes_identity_and_contents_unrecoverable(space):
 def test_master_key_rotation_keeps_everything_readable(space, keys):
     patient = open_patient(space, identity())
     me = Actor.patient(patient.id)
-    ref = space.contents.put(me, patient.id, b"before rotation")
+    document = add_note(space, me, patient.id, b"before rotation")
     old = keys.current()
     report = space.rotate_master_key(OPERATOR, batch=1)
     # the patient's key and the three index keys (NIR, card serial, birth date)
@@ -198,8 +202,8 @@ def test_master_key_rotation_keeps_everything_readable(space, keys):
     assert retired.get(old.id) is None
     with monespace.open(space.url, key_provider=retired, load_entrypoints=False) as again:
         if space.url != "memory://":
-            assert again.contents.get(me, ref.id) == b"before rotation"
-    assert space.contents.get(me, ref.id) == b"before rotation"
+            assert again.record.read_content(me, document.id) == b"before rotation"
+    assert space.record.read_content(me, document.id) == b"before rotation"
     with pytest.raises(AccessDeniedError):
         space.rotate_master_key(me)
 
@@ -219,17 +223,38 @@ def test_a_tampered_ciphertext_is_detected_and_the_attempt_traced(tmp_path, keys
     path = tmp_path / "space.db"
     with monespace.open(f"sqlite:///{path}", key_provider=keys) as space:
         patient = open_patient(space, identity())
-        ref = space.contents.put(Actor.patient(patient.id), patient.id, b"resultat")
+        document = add_note(space, Actor.patient(patient.id), patient.id, b"resultat")
     with sqlite3.connect(path) as conn:
         sealed = conn.execute("SELECT sealed FROM blobs").fetchone()[0]
         flipped = sealed[:-1] + bytes([sealed[-1] ^ 1])
         conn.execute("UPDATE blobs SET sealed = ?", (flipped,))
     with monespace.open(f"sqlite:///{path}", key_provider=keys) as space:
         with pytest.raises(DecryptionError):
-            space.contents.get(Actor.patient(patient.id), ref.id)
+            space.record.read_content(Actor.patient(patient.id), document.id)
         last = space.audit.events(OPERATOR)[-1]
-        assert (last.action, last.outcome) == ("content.read", Outcome.FAILURE)
-        assert last.target_id == ref.id
+        assert (last.action, last.outcome) == ("document.read", Outcome.FAILURE)
+        assert last.target_id == document.id
+
+
+def test_a_sealed_content_moved_to_another_document_does_not_open(tmp_path, keys):
+    """The associated data binds a sealed content to its document: a ciphertext copied over
+    another document's, in the database, opens to an error, never to the other content."""
+    path = tmp_path / "space.db"
+    with monespace.open(f"sqlite:///{path}", key_provider=keys) as space:
+        patient = open_patient(space, identity())
+        me = Actor.patient(patient.id)
+        first = add_note(space, me, patient.id, b"premier")
+        second = add_note(space, me, patient.id, b"second")
+    with sqlite3.connect(path) as conn:
+        sealed = dict(conn.execute("SELECT id, sealed FROM blobs").fetchall())
+        conn.execute(
+            "UPDATE blobs SET sealed = ? WHERE id = ?",
+            (sealed[second.content_id], first.content_id),
+        )
+    with monespace.open(f"sqlite:///{path}", key_provider=keys) as space:
+        with pytest.raises(DecryptionError):
+            space.record.read_content(me, first.id)
+        assert space.record.read_content(me, second.id) == b"second"
 
 
 def test_no_marker_reaches_the_database_files_in_clear(tmp_path, keys):
@@ -237,8 +262,10 @@ def test_no_marker_reaches_the_database_files_in_clear(tmp_path, keys):
     with monespace.open(f"sqlite:///{path}", key_provider=keys) as space:
         patient = open_patient(space, identity(birth_name=MARKER.upper()))
         for _ in range(3):
-            space.contents.put(Actor.patient(patient.id), patient.id, MARKER.encode() * 50)
-        space.contents.put(OPERATOR, patient.id, b"x")  # queues an e-mail notification
+            add_note(
+                space, Actor.patient(patient.id), patient.id, MARKER.encode() * 50, title=MARKER
+            )
+        add_note(space, OPERATOR, patient.id, b"x")  # queues an e-mail notification
         files = list(tmp_path.iterdir())
         assert any(f.name.endswith("-wal") for f in files)
         raw_open = b"".join(f.read_bytes() for f in files)

@@ -21,7 +21,6 @@ from .crypto import RotationReport
 from .errors import MonespaceError
 from .hookspecs import hookimpl
 from .messaging._service import MessagingService
-from .record._content import ContentRef, ContentService
 from .record._measures import MeasureService
 from .record._profile import ProfileService
 from .record._service import RecordService
@@ -34,8 +33,6 @@ __all__ = [
     "ActorKind",
     "AuditService",
     "Clock",
-    "ContentRef",
-    "ContentService",
     "DispatchReport",
     "ManualClock",
     "MeasureService",

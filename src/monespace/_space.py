@@ -20,7 +20,6 @@ from .clock import Clock, SystemClock
 from .crypto import KeyProvider, Keyring, RotationReport
 from .messaging._service import MessagingService
 from .plugins import Plugins
-from .record._content import ContentService
 from .record._measures import MeasureService
 from .record._profile import ProfileService
 from .record._service import RecordService
@@ -41,7 +40,6 @@ class Space:
         space.measures   # health measures (weight, blood pressure...) as time series
         space.dmp        # migration of legacy DMPs, with a reconciliation ledger
         space.access     # professionals, the patient's controls, emergency access, history
-        space.contents   # raw encrypted contents under the access policy
         space.audit      # the hash-chained audit trail
         space.messaging  # secure messaging between professionals and patients
 
@@ -78,14 +76,13 @@ class Space:
         )
         self.transports: dict[str, Transport] = dict(transports or {})
         self.accounts = AccountService(self._core)
-        self.contents = ContentService(self._core)
         self.record = RecordService(self._core)
         self.profile = ProfileService(self._core, self.record)
         self.measures = MeasureService(self._core)
         self.dmp = DmpMigrationService(self._core, self.record)
         self.access = AccessService(self._core)
         self.audit = AuditService(self._core)
-        self.messaging = MessagingService(self._core, self.record, self.accounts)
+        self.messaging = MessagingService(self._core, self.record)
 
     @property
     def clock(self) -> Clock:

@@ -10,11 +10,12 @@ waiting for them.
 
 from __future__ import annotations
 
+import calendar
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "ManualClock", "SystemClock", "ensure_utc"]
+__all__ = ["Clock", "ManualClock", "SystemClock", "add_months", "ensure_utc"]
 
 
 def ensure_utc(moment: datetime) -> datetime:
@@ -28,6 +29,18 @@ def ensure_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("datetime must be timezone-aware (got a naive datetime)")
     return moment.astimezone(UTC)
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """*moment* plus calendar months, clamped to the month's last day (31 Jan + 1 → 28/29 Feb).
+
+    The deadlines of several capabilities count in months (the release of a hidden result,
+    the purge of a closed space), so the arithmetic lives here, below all of them.
+    """
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
 
 
 @runtime_checkable

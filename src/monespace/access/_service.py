@@ -9,10 +9,10 @@ import attrs
 
 from .._ids import new_id
 from .._unit import Core, Unit
-from ..accounts._service import read_contact, read_identity
 from ..actors import AccessMode, Actor, ActorKind
 from ..audit import AuditEvent, Outcome
 from ..errors import AccessDeniedError, IdentifierError, NotFoundError, ValidationError
+from ..identities import read_contact, read_identity
 from ..identity import NIR, RPPS
 from ..record._service import document_facts
 from ._model import AccessSettings, EmergencySession, Grant, GrantKind, Professional

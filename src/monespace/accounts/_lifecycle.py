@@ -22,13 +22,13 @@ The states and what moves between them (docs/domain-rules.md §1, CSP R1111-28 a
 
 from __future__ import annotations
 
-import calendar
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 import attrs
 
+from ..clock import add_months
 from ..errors import InvalidTransitionError
 
 __all__ = [
@@ -121,14 +121,6 @@ class LifecycleRules:
     majority_age: int = 18
     close_on_death: bool = True
     legacy_dmp_transition_end: datetime = datetime(2025, 1, 1, tzinfo=ZoneInfo("Europe/Paris"))
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    """*moment* plus calendar months, clamped to the month's last day (31 Jan + 1 → 28/29 Feb)."""
-    index = moment.month - 1 + months
-    year, month = moment.year + index // 12, index % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
 
 
 def add_years(moment: datetime, years: int) -> datetime:

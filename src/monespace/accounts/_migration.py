@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -27,13 +28,16 @@ from ..access import Action, Resource
 from ..actors import Actor
 from ..audit import Outcome
 from ..errors import IdentifierError, ValidationError
+from ..identities import read_identity, row_by_nir
 from ..identity import INS, INSTraits
 from ..interop.cda import CdaDocument, read_cda
 from ..interop.dmp import LegacyDocument, iter_legacy_documents, matches_declared_hash
-from ..record._service import RecordService
+from ..record import Author, AuthorKind, Code
 from ..storage import LedgerRow
 from ._lifecycle import AccountState
-from ._service import _NIR_INDEX, read_identity
+
+if TYPE_CHECKING:
+    from .. import RecordService
 
 __all__ = ["DmpMigrationService", "MigrationReport"]
 
@@ -164,7 +168,8 @@ class DmpMigrationService:
                         actor,
                         patient_id,
                         document.data,
-                        cda=cda,
+                        parsed=cda.to_parsed(),
+                        author=_legacy_author(cda),
                         unique_id=_unique_id(cda, digest),
                     )
                 except ValidationError as exc:
@@ -214,8 +219,7 @@ class DmpMigrationService:
             raise _Quarantine("invalid-ins") from exc
         if ins.traits is None:
             raise _Quarantine("traits-missing")
-        index = self._core.keyring.blind_index(unit.tx, _NIR_INDEX, ins.matricule.value, unit.now)
-        row = unit.tx.patients.find_by_nir_index(index)
+        row = row_by_nir(self._core, unit.tx, ins.matricule.value, unit.now)
         if row is None:
             raise _Quarantine("unknown-person")
         identity = read_identity(self._core, unit.tx, row.id)
@@ -298,6 +302,19 @@ class DmpMigrationService:
                         "legacy_dmp_transition_ended",
                     )
         return {"legacy_dmp_closed": closed} if closed else {}
+
+
+def _legacy_author(cda: CdaDocument) -> Author:
+    """The first author with a national professional id, else the insurer that kept the DMP."""
+    for author in cda.authors:
+        if author.national_id:
+            specialty = (
+                Code(author.specialty.code, author.specialty.code_system)
+                if author.specialty is not None and author.specialty.code_system
+                else None
+            )
+            return Author(AuthorKind.PROFESSIONAL, author.national_id, specialty=specialty)
+    return Author(AuthorKind.INSURER, "legacy-dmp")
 
 
 def _unique_id(cda: CdaDocument, digest: bytes) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import itertools
-import json
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, time
@@ -30,6 +29,10 @@ from ..errors import (
     NotFoundError,
     ValidationError,
 )
+from ..identities import IDENTITY_KIND as _IDENTITY
+from ..identities import NIR_INDEX as _NIR_INDEX
+from ..identities import open_identity as _open_identity
+from ..identities import read_contact, read_identity
 from ..identity import NIR
 from ..storage import PatientRow, Transaction
 from . import _lifecycle as rules
@@ -46,10 +49,8 @@ from ._model import Contact, Invitation, Patient, PatientIdentity
 from ._proofs import OppositionProof, public_key_bytes, sign_opposition
 from ._representation import ProofRecord, Representation, RepresentationKind
 
-__all__ = ["AccountService", "TickCounts", "read_contact", "read_identity"]
+__all__ = ["AccountService", "TickCounts"]
 
-_IDENTITY = "identity"
-_NIR_INDEX = "nir"
 _CODE_KEY = "space:codes"
 _SIGNING_KEY = "space:signing"
 _PARIS = ZoneInfo("Europe/Paris")
@@ -904,28 +905,3 @@ class _NoContactError(ValidationError):
 
 
 _CODEC = make_converter()
-
-
-def _open_identity(core: Core, tx: Transaction, row: PatientRow) -> PatientIdentity:
-    raw = core.keyring.open(tx, row.id, _IDENTITY, row.id, row.sealed_identity)
-    return _CODEC.loads(raw, PatientIdentity)
-
-
-def read_contact(core: Core, tx: Transaction, patient_id: str) -> Contact | None:
-    """The contact details of a person, without rebuilding (and re-validating) their whole
-    identity: invitations and notices need an address, and the INS was checked when the
-    person was registered. About a quarter of an invitation's time went to that rebuild."""
-    row = tx.patients.get(patient_id)
-    if row is None:
-        return None
-    raw = core.keyring.open(tx, row.id, _IDENTITY, row.id, row.sealed_identity)
-    return _CODEC.structure(json.loads(raw)["contact"], Contact)
-
-
-def read_identity(core: Core, tx: Transaction, patient_id: str) -> PatientIdentity | None:
-    """The decrypted identity of a person, for services that must contact them.
-
-    No policy check: callers are services that already hold an authorised unit of work.
-    """
-    row = tx.patients.get(patient_id)
-    return None if row is None else _open_identity(core, tx, row)

@@ -17,7 +17,7 @@ Errors are :class:`~monespace.errors.ValidationError` subclasses::
 
 from __future__ import annotations
 
-from ._xml import (
+from .._xml import (
     DEFAULT_MAX_BYTES,
     DocumentTooLargeError,
     HostileDocumentError,

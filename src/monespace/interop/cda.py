@@ -57,7 +57,7 @@ from monespace.record._codes import (
 )
 from monespace.record._parsers import ParsedDocument
 
-from ._xml import DEFAULT_MAX_BYTES, MalformedDocumentError, parse_xml
+from .._xml import DEFAULT_MAX_BYTES, MalformedDocumentError, parse_xml
 
 __all__ = [
     "CDA_NAMESPACE",

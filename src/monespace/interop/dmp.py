@@ -17,8 +17,8 @@ from typing import Final
 
 import attrs
 
+from .._xml import DEFAULT_MAX_BYTES, parse_xml
 from ..errors import DocumentTooLargeError, HostileDocumentError, MalformedDocumentError
-from ._xml import DEFAULT_MAX_BYTES, parse_xml
 
 __all__ = ["LegacyDocument", "XdmLimits", "iter_legacy_documents", "matches_declared_hash"]
 

@@ -1,21 +1,44 @@
-"""Checks on what senders write: subjects, bodies, file names and ``Message-ID`` values.
+"""The rules of messaging, as pure functions.
 
-They run before anything is stored, and their messages say which rule failed, never what was
-written (a subject is health data, and error messages reach logs and HTTP responses).
-Subjects and file names end up in mail headers: a control character there (CR/LF above all)
-is a header injection, so it is refused, not cleaned.
+Checks on what senders write (subjects, bodies, file names, ``Message-ID`` values, the size
+of attachments) run before anything is stored, and their messages say which rule failed,
+never what was written (a subject is health data, and error messages reach logs and HTTP
+responses). Subjects and file names end up in mail headers: a control character there (CR/LF
+above all) is a header injection, so it is refused, not cleaned.
+
+Then how a conversation is threaded (``In-Reply-To``, ``References``, the subject of a
+reply), which side an actor writes from, and which type a file the patient files into their
+record takes.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from email import policy
 from typing import Final
 
+from ..actors import ActorKind
 from ..errors import ValidationError
+from ..record import TRE_A05_TYPE, Code, ParsedDocument
+from ._model import MessagingSettings
 
-__all__ = ["check_body", "check_message_id", "check_subject", "safe_filename"]
+__all__ = [
+    "MAX_REFERENCES",
+    "actor_side",
+    "check_attachment_sizes",
+    "check_body",
+    "check_message_id",
+    "check_subject",
+    "filed_type",
+    "filename_of",
+    "is_message_id",
+    "reply_headers",
+    "reply_subject",
+    "safe_filename",
+    "title_of",
+]
 
 #: Characters that reorder text on screen: "facture\u202efdp.exe" displays as "factureexe.pdf".
 _BIDI_CONTROLS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -126,3 +149,132 @@ def _check_encodable(name: str, text: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise ValidationError(f"'{name}' must be valid Unicode (no lone surrogates)") from None
+
+
+def is_message_id(value: str) -> bool:
+    """Whether *value* is a well-formed ``Message-ID`` (see :func:`check_message_id`)."""
+    try:
+        check_message_id(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def check_attachment_sizes(sizes: Sequence[int], settings: MessagingSettings) -> None:
+    """How many attachments a message carries, and how large they are, one by one and
+    together.
+
+    :raises ValidationError: naming the first attachment (from 1) over a limit.
+    """
+    if len(sizes) > settings.max_attachments:
+        raise ValidationError(
+            f"a message may have at most {settings.max_attachments} attachments (got {len(sizes)})"
+        )
+    total = sum(sizes)
+    if total > settings.max_message_bytes:
+        raise ValidationError(
+            f"a message's attachments must total at most {settings.max_message_bytes} bytes "
+            f"(got {total})"
+        )
+    for position, size in enumerate(sizes):
+        if size == 0:
+            raise ValidationError(f"attachment {position + 1} is empty")
+        if size > settings.max_attachment_bytes:
+            raise ValidationError(
+                f"attachment {position + 1} must be at most {settings.max_attachment_bytes} "
+                f"bytes (got {size})"
+            )
+
+
+# --- threading -------------------------------------------------------------------------------
+
+#: How many earlier Message-IDs a message lists in References (RFC 5322 §3.6.4 lets a
+#: client trim the list; long threads must not grow a header without bound).
+MAX_REFERENCES: Final = 20
+
+
+def actor_side(actor_kind: ActorKind) -> str:
+    """The side of a conversation an actor writes from: ``professional``, or ``patient``
+    (the holder and their representatives)."""
+    return "professional" if actor_kind is ActorKind.PROFESSIONAL else "patient"
+
+
+def reply_headers(
+    earlier: Sequence[tuple[str, str]], writer_side: str, in_reply_to: str | None = None
+) -> tuple[str | None, tuple[str, ...]]:
+    """The ``In-Reply-To`` and ``References`` of a new message in a thread (RFC 5322 §3.6.4).
+
+    :param earlier: the thread's messages so far, oldest first, as ``(side, Message-ID)``.
+    :param in_reply_to: what the message itself says it replies to (a received message),
+        kept as is; otherwise it replies to the other side's latest message, or to the
+        latest one when only its own side has written.
+    :return: ``(in_reply_to, references)``, the references trimmed to the last
+        :data:`MAX_REFERENCES`.
+    """
+    if in_reply_to is None and earlier:
+        other = [message_id for who, message_id in earlier if who != writer_side]
+        in_reply_to = (other or [message_id for _, message_id in earlier])[-1]
+    references = tuple(message_id for _, message_id in earlier)[-MAX_REFERENCES:]
+    return in_reply_to, references
+
+
+def reply_subject(subject: str, limit: int) -> str:
+    """The default subject of a reply: ``Re: <subject>``, not prefixed twice, within
+    *limit* characters."""
+    prefixed = subject if subject.lower().startswith("re:") else f"Re: {subject}"
+    return prefixed[:limit]
+
+
+# --- filing an attachment into the record ----------------------------------------------------
+
+#: Patient-deposited types by the class of a received CDA: a document the patient files
+#: is theirs (TRE_A05 DOCPAT types, docs/domain-rules.md §3.3); its original codes are kept
+#: in its comments.
+_DOCPAT_BY_CLASS: Final = {
+    "10": "DOCPAT03",
+    "11": "DOCPAT01",
+    "31": "DOCPAT04",
+    "42": "DOCPAT02",
+    "43": "DOCPAT02",
+    "44": "DOCPAT02",
+    "45": "DOCPAT02",
+    "52": "DOCPAT07",
+    "95": "DOCPAT09",
+}
+#: Biology reports among class 10: filed as "CR de biologie déposé par le patient".
+_BIOLOGY_TYPES: Final = frozenset({"11502-2", "11526-1", "51969-4"})
+#: What a filed file that is not a CDA becomes unless the patient says otherwise: "Autre
+#: document du patient" (class 90), the one type that claims nothing about the content.
+_DEFAULT_FILED_TYPE: Final = Code("EXPPAT_2", TRE_A05_TYPE)
+_EXTENSIONS: Final = {
+    "application/pdf": ".pdf",
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "application/dicom": ".dcm",
+    "text/plain": ".txt",
+}
+
+
+def filed_type(parsed: ParsedDocument | None) -> Code:
+    """The patient-deposited type (TRE_A05) a filed attachment takes, from the class (and
+    type) of the CDA it is, or ``EXPPAT_2`` for anything else."""
+    if parsed is None or parsed.class_code is None:
+        return _DEFAULT_FILED_TYPE
+    if parsed.class_code == "10" and parsed.type_code in _BIOLOGY_TYPES:
+        return Code("DOCPAT05", TRE_A05_TYPE)
+    code = _DOCPAT_BY_CLASS.get(parsed.class_code)
+    return Code(code, TRE_A05_TYPE) if code else _DEFAULT_FILED_TYPE
+
+
+def filename_of(title: str, media_type: str) -> str:
+    """The file name a record document is attached under: its title, made safe, with the
+    extension of its media type (``.xml`` for a CDA and anything unknown)."""
+    extension = _EXTENSIONS.get(media_type, ".xml")
+    stem = "".join(c if c.isalnum() or c in " -_" else "_" for c in title).strip()
+    return f"{stem[:100] or 'document'}{extension}"
+
+
+def title_of(filename: str) -> str:
+    """The title of a filed attachment that carries none: its file name, without extension."""
+    stem, dot, _ = filename.rpartition(".")
+    return (stem if dot and stem else filename)[:200] or "Document reçu"

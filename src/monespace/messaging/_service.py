@@ -10,30 +10,43 @@ the patient's key; audit events and notifications carry identifiers only.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
 from .._ids import new_id
 from .._unit import Core, Unit
-from ..access import Action, Decision, Resource, ThreadFacts, decide
-from ..access._model import Professional
-from ..accounts._service import AccountService, read_contact, read_identity
+from ..access import Action, Decision, Professional, Resource, ThreadFacts, decide
 from ..actors import Actor, ActorKind
 from ..errors import AccessDeniedError, NotFoundError, ValidationError
+from ..identities import names_person, read_contact, read_identity, row_by_nir
 from ..identity import MSSanteAddress, parse_professional_address, patient_address
-from ..record import TRE_A05_TYPE, Code, Document, check_media_type
-from ..record._parsers import ParsedDocument
-from ..record._service import RecordService
-from ..storage import AttachmentRow, BlobRow, MessageRow, ThreadRow
+from ..record import Code, Document, ParsedDocument, check_media_type
+from ..storage import AttachmentRow, MessageRow, ThreadRow
+from ._mapping import (
+    ATTACHMENT_KIND,
+    ATTACHMENT_META_KIND,
+    MESSAGE_KIND,
+    THREAD_KIND,
+    MessagePayload,
+    attachment_blob_row,
+    attachment_from_row,
+    attachment_meta,
+    attachment_row,
+    message_from_row,
+    message_payload,
+    message_row,
+    read_message_payload,
+    side_of,
+    thread_from_row,
+    thread_row,
+)
 from ._model import (
     MSSANTE_CHANNEL,
     OUTBOUND_KIND,
     Attachment,
-    Correspondent,
     InboundMessage,
     InboxPage,
     Message,
@@ -47,41 +60,27 @@ from ._model import (
     UnknownSenderError,
 )
 from ._outbound import OutboundAttachment, OutboundMessage, encode_outbound
-from ._rules import check_body, check_message_id, check_subject, safe_filename
+from ._rules import (
+    actor_side,
+    check_attachment_sizes,
+    check_body,
+    check_message_id,
+    check_subject,
+    filed_type,
+    filename_of,
+    is_message_id,
+    reply_headers,
+    reply_subject,
+    safe_filename,
+    title_of,
+)
+
+if TYPE_CHECKING:
+    from .. import RecordService
 
 __all__ = ["MessagingService"]
 
-#: Associated-data kinds: a sealed subject cannot be passed off as a body, nor a body as a
-#: file name, even within one patient's data.
-_THREAD_KIND: Final = "message-thread"
-_MESSAGE_KIND: Final = "message"
-_ATTACHMENT_KIND: Final = "attachment"
-_ATTACHMENT_META_KIND: Final = "attachment-meta"
-_PROFESSIONAL: Final = str(ActorKind.PROFESSIONAL)
-#: How many earlier Message-IDs a message lists in References (RFC 5322 §3.6.4 lets a
-#: client trim the list; long threads must not grow a header without bound).
-_MAX_REFERENCES: Final = 20
 _DEADLINES: Final = Actor.system("deadlines")
-
-#: Patient-deposited types by the class of a received CDA: a document the patient files
-#: is theirs (TRE_A05 DOCPAT types, docs/domain-rules.md §3.3); its original codes are kept
-#: in its comments.
-_DOCPAT_BY_CLASS: Final = {
-    "10": "DOCPAT03",
-    "11": "DOCPAT01",
-    "31": "DOCPAT04",
-    "42": "DOCPAT02",
-    "43": "DOCPAT02",
-    "44": "DOCPAT02",
-    "45": "DOCPAT02",
-    "52": "DOCPAT07",
-    "95": "DOCPAT09",
-}
-#: Biology reports among class 10: filed as "CR de biologie déposé par le patient".
-_BIOLOGY_TYPES: Final = frozenset({"11502-2", "11526-1", "51969-4"})
-#: What a filed file that is not a CDA becomes unless the patient says otherwise: "Autre
-#: document du patient" (class 90), the one type that claims nothing about the content.
-_DEFAULT_FILED_TYPE: Final = Code("EXPPAT_2", TRE_A05_TYPE)
 
 # Notifications say that something happened, never what: no subject, no sender, no text.
 _NOTICE_SUBJECT: Final = "Nouveau message dans votre espace santé"
@@ -107,18 +106,10 @@ class _Prepared:
         return () if self.parsed is None or not self.parsed.type_code else (self.parsed.type_code,)
 
 
-def _side(actor: Actor) -> str:
-    return "professional" if actor.kind is ActorKind.PROFESSIONAL else "patient"
-
-
 def _thread_facts(row: ThreadRow | None) -> ThreadFacts | None:
     if row is None:
         return None
     return ThreadFacts(row.professional_id, closed=row.status == ThreadStatus.CLOSED)
-
-
-def _json(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, ensure_ascii=False).encode("utf-8")
 
 
 class MessagingService:
@@ -127,10 +118,9 @@ class MessagingService:
     .. versionadded:: 0.1
     """
 
-    def __init__(self, core: Core, record: RecordService, accounts: AccountService) -> None:
+    def __init__(self, core: Core, record: RecordService) -> None:
         self._core = core
         self._record = record
-        self._accounts = accounts
 
     @property
     def settings(self) -> MessagingSettings:
@@ -268,7 +258,7 @@ class MessagingService:
             updated = attrs.evolve(row, status=str(status), closed_at=unit.now if closed else None)
             unit.tx.messages.update_thread(updated)
             unit.record(actor, Action.THREAD_CLOSE, resource, decision)
-            return self._thread(unit, updated, _side(actor))
+            return self._thread(unit, updated, actor_side(actor.kind))
 
     def archive(self, actor: Actor, thread_id: str, *, archived: bool = True) -> Thread:
         """Archive a thread in the actor's own mailbox (or bring it back with
@@ -276,13 +266,13 @@ class MessagingService:
         brings an archived thread back to the recipient's inbox."""
         with self._core.unit() as unit:
             row, resource, decision = self._authorize(unit, actor, Action.THREAD_ARCHIVE, thread_id)
-            if _side(actor) == "professional":
+            if actor_side(actor.kind) == "professional":
                 updated = attrs.evolve(row, professional_archived=archived)
             else:
                 updated = attrs.evolve(row, patient_archived=archived)
             unit.tx.messages.update_thread(updated)
             unit.record(actor, Action.THREAD_ARCHIVE, resource, decision)
-            return self._thread(unit, updated, _side(actor))
+            return self._thread(unit, updated, actor_side(actor.kind))
 
     # --- receiving from the MSSanté trust space ------------------------------------------------
 
@@ -316,45 +306,42 @@ class MessagingService:
         hints = [
             h
             for h in (inbound.in_reply_to, *reversed(inbound.references))
-            if h is not None and _is_message_id(h)
+            if h is not None and is_message_id(h)
         ]
         prepared = self._prepare(inbound.attachments)
-        try:
-            patient = self._accounts.find_by_nir(gateway, nir)
-        except NotFoundError:
-            raise UnknownRecipientError("no patient mailbox has this address") from None
+        patient_id = self._recipient(gateway, nir.value)
         with self._core.unit() as unit:
-            receipt = Resource(patient.id, "message")
+            receipt = Resource(patient_id, "message")
             allowed = unit.authorize(gateway, Action.MESSAGE_RECEIVE, receipt)
             professional = unit.tx.access.professional_by_mssante(sender.value)
             if professional is None:
                 raise UnknownSenderError("no professional in the directory has this address")
             author = Actor(ActorKind.PROFESSIONAL, professional.rpps)
-            earlier = unit.tx.messages.by_rfc_message_id(patient.id, rfc_message_id)
+            earlier = unit.tx.messages.by_rfc_message_id(patient_id, rfc_message_id)
             if earlier is not None:
                 if earlier.sender_id != author.id:
                     raise ValidationError("this Message-ID was already used by another sender")
                 unit.record(
                     gateway,
                     Action.MESSAGE_RECEIVE,
-                    Resource(patient.id, "message", earlier.id),
+                    Resource(patient_id, "message", earlier.id),
                     "duplicate_delivery",
                 )
                 return self._message(unit, earlier)
-            thread = self._thread_for(unit, patient.id, author.id, hints)
+            thread = self._thread_for(unit, patient_id, author.id, hints)
             if thread is None:
                 decision = unit.authorize(
-                    author, Action.THREAD_START, Resource(patient.id, "thread")
+                    author, Action.THREAD_START, Resource(patient_id, "thread")
                 )
-                thread = self._new_thread(unit, author, patient.id, subject, inbound.closes_thread)
+                thread = self._new_thread(unit, author, patient_id, subject, inbound.closes_thread)
                 action = Action.THREAD_START
             else:
-                resource = Resource(patient.id, "thread", thread.id)
+                resource = Resource(patient_id, "thread", thread.id)
                 decision = unit.authorize(
                     author, Action.THREAD_REPLY, resource, thread=_thread_facts(thread)
                 )
                 action = Action.THREAD_REPLY
-            self._check_cda_patients(unit, patient.id, prepared)
+            self._check_cda_patients(unit, patient_id, prepared)
             row = self._store(
                 unit,
                 author,
@@ -368,11 +355,22 @@ class MessagingService:
                 in_reply_to=hints[0] if hints else None,
                 origin="smtp",
             )
-            message = Resource(patient.id, "message", row.id)
+            message = Resource(patient_id, "message", row.id)
             unit.record(gateway, Action.MESSAGE_RECEIVE, message, allowed)
             unit.record(author, action, message, decision)
-            self._tell_patient(unit, patient.id, row.id)
+            self._tell_patient(unit, patient_id, row.id)
             return self._message(unit, row)
+
+    def _recipient(self, gateway: Actor, nir: str) -> str:
+        """The patient whose mailbox is *nir*: a lookup by NIR, an administrative act the
+        gateway must be allowed, audited in a transaction of its own."""
+        with self._core.unit() as unit:
+            decision = unit.authorize(gateway, Action.PATIENT_READ, Resource(None, "patient"))
+            row = row_by_nir(self._core, unit.tx, nir, unit.now)
+            if row is None:
+                raise UnknownRecipientError("no patient mailbox has this address")
+            unit.record(gateway, Action.PATIENT_READ, Resource(row.id, "patient", row.id), decision)
+            return row.id
 
     def _thread_for(
         self, unit: Unit, patient_id: str, professional_id: str, hints: Iterable[str]
@@ -392,15 +390,13 @@ class MessagingService:
         self, unit: Unit, author: Actor, patient_id: str, subject: str, closed: bool
     ) -> ThreadRow:
         thread_id = new_id()
-        thread = ThreadRow(
-            id=thread_id,
-            patient_id=patient_id,
-            professional_id=author.id,
-            status=str(ThreadStatus.CLOSED if closed else ThreadStatus.OPEN),
-            created_at=unit.now,
-            last_message_at=unit.now,
-            sealed_subject=self._seal(unit, patient_id, _THREAD_KIND, thread_id, subject.encode()),
-            closed_at=unit.now if closed else None,
+        thread = thread_row(
+            thread_id,
+            patient_id,
+            author.id,
+            closed=closed,
+            now=unit.now,
+            sealed_subject=self._seal(unit, patient_id, THREAD_KIND, thread_id, subject.encode()),
         )
         unit.tx.messages.add_thread(thread)
         return thread
@@ -440,7 +436,7 @@ class MessagingService:
             if moment is not None and (moment.tzinfo is None or moment.utcoffset() is None):
                 raise ValidationError(f"{name!r} must be timezone-aware")
         words = [w.casefold() for w in (text or "").split()]
-        side = _side(actor)
+        side = actor_side(actor.kind)
         with self._core.unit() as unit:
             if side == "professional" and patient_id is None:
                 resource = Resource(None, "mailbox", actor.id)
@@ -522,18 +518,18 @@ class MessagingService:
         """
         with self._core.unit() as unit:
             row, resource, decision = self._authorize(unit, actor, Action.THREAD_READ, thread_id)
-            side = _side(actor)
+            side = actor_side(actor.kind)
             messages = unit.tx.messages.messages_in_thread(thread_id)
             if mark_read:
                 for index, message in enumerate(messages):
-                    if message.read_at is None and _side_of(message) != side:
+                    if message.read_at is None and side_of(message) != side:
                         messages[index] = attrs.evolve(message, read_at=unit.now)
                         unit.tx.messages.update_message(messages[index])
             by_message: dict[str, list[AttachmentRow]] = {}
             for attachment in unit.tx.messages.attachments_in_thread(thread_id):
                 by_message.setdefault(attachment.message_id, []).append(attachment)
             models = tuple(self._message(unit, m, by_message.get(m.id, [])) for m in messages)
-            unread = sum(1 for m in messages if m.read_at is None and _side_of(m) != side)
+            unread = sum(1 for m in messages if m.read_at is None and side_of(m) != side)
             unit.record(actor, Action.THREAD_READ, resource, decision)
             thread = self._thread(unit, row, side, unread=unread, count=len(messages))
             return ThreadView(thread, models)
@@ -581,7 +577,7 @@ class MessagingService:
             )
             professional = unit.tx.access.professional(thread.professional_id)
         parsed = self._parse(row.media_type, data)
-        chosen = type_code or _filed_type(parsed)
+        chosen = type_code or filed_type(parsed)
         origin = (
             f"Reçu par messagerie sécurisée de {professional.name if professional else ''} "
             f"({thread.professional_id})."
@@ -594,7 +590,7 @@ class MessagingService:
             data,
             media_type=row.media_type,
             type_code=chosen,
-            title=title or (None if parsed is not None else _title_of(attachment.filename)),
+            title=title or (None if parsed is not None else title_of(attachment.filename)),
             comments=origin,
         )
 
@@ -613,7 +609,7 @@ class MessagingService:
         if blob is None:
             raise NotFoundError("the attachment's content is missing")
         keyring = self._core.keyring
-        data = keyring.open(unit.tx, row.patient_id, _ATTACHMENT_KIND, row.content_id, blob.sealed)
+        data = keyring.open(unit.tx, row.patient_id, ATTACHMENT_KIND, row.content_id, blob.sealed)
         unit.record(actor, action, resource, decision)
         return row, self._attachment(unit, row), data, thread
 
@@ -688,32 +684,17 @@ class MessagingService:
                     "a record document may only be sent to the patient whose record holds it"
                 )
             content = self._record.read_content(actor, item.document_id)
-            files.append(NewAttachment(_filename_of(document), document.media_type, content))
+            files.append(
+                NewAttachment(
+                    filename_of(document.title, document.media_type), document.media_type, content
+                )
+            )
         return files
 
     def _prepare(self, files: Sequence[NewAttachment]) -> list[_Prepared]:
-        settings = self.settings
-        if len(files) > settings.max_attachments:
-            raise ValidationError(
-                f"a message may have at most {settings.max_attachments} attachments "
-                f"(got {len(files)})"
-            )
-        total = sum(len(f.content) for f in files)
-        if total > settings.max_message_bytes:
-            raise ValidationError(
-                f"a message's attachments must total at most {settings.max_message_bytes} bytes "
-                f"(got {total})"
-            )
+        check_attachment_sizes([len(f.content) for f in files], self.settings)
         prepared = []
         for position, file in enumerate(files):
-            size = len(file.content)
-            if size == 0:
-                raise ValidationError(f"attachment {position + 1} is empty")
-            if size > settings.max_attachment_bytes:
-                raise ValidationError(
-                    f"attachment {position + 1} must be at most {settings.max_attachment_bytes} "
-                    f"bytes (got {size})"
-                )
             try:
                 media = check_media_type(file.media_type, file.content)
             except ValidationError as exc:
@@ -751,12 +732,7 @@ class MessagingService:
             parsed = item.parsed
             if parsed is None or parsed.patient_ins is None:
                 continue
-            same = identity is not None and (
-                identity.ins.matricule.value == parsed.patient_ins.strip().upper()
-            )
-            if same and identity is not None and parsed.patient_ins_oid is not None:
-                same = identity.ins.oid == parsed.patient_ins_oid.removeprefix("urn:oid:")
-            if not same:
+            if not names_person(identity, parsed.patient_ins, parsed.patient_ins_oid):
                 raise ValidationError(
                     f"attachment {position + 1} is about another patient than the recipient"
                 )
@@ -779,32 +755,18 @@ class MessagingService:
         tx = unit.tx
         patient_id = thread.patient_id
         earlier = tx.messages.messages_in_thread(thread.id)
-        if in_reply_to is None and earlier:
-            other = [m for m in earlier if _side_of(m) != _side(actor)]
-            in_reply_to = (other or earlier)[-1].rfc_message_id
-        references = [m.rfc_message_id for m in earlier][-_MAX_REFERENCES:]
-        message_id = new_id()
-        sealed = self._seal(
-            unit,
-            patient_id,
-            _MESSAGE_KIND,
-            message_id,
-            _json(
-                {
-                    "subject": subject,
-                    "body": body,
-                    "in_reply_to": in_reply_to,
-                    "references": references,
-                }
-            ),
+        in_reply_to, references = reply_headers(
+            [(side_of(m), m.rfc_message_id) for m in earlier], actor_side(actor.kind), in_reply_to
         )
-        row = MessageRow(
-            id=message_id,
-            thread_id=thread.id,
-            patient_id=patient_id,
-            sender_kind=str(actor.kind),
+        message_id = new_id()
+        payload = MessagePayload(subject, body, in_reply_to, references)
+        sealed = self._seal(unit, patient_id, MESSAGE_KIND, message_id, message_payload(payload))
+        row = message_row(
+            message_id,
+            thread,
+            sender_kind=actor.kind,
             sender_id=actor.id,
-            sent_at=unit.now,
+            now=unit.now,
             rfc_message_id=rfc_message_id,
             origin=origin,
             sealed=sealed,
@@ -835,32 +797,29 @@ class MessagingService:
         patient_id = message.patient_id
         content_id = new_id()
         attachment_id = new_id()
-        keyring = self._core.keyring
+        sealed = self._seal(unit, patient_id, ATTACHMENT_KIND, content_id, item.content)
         unit.tx.blobs.add(
-            BlobRow(
+            attachment_blob_row(
                 content_id,
                 patient_id,
-                _ATTACHMENT_KIND,
-                item.media_type,
-                len(item.content),
-                item.sha256,
-                keyring.seal(unit.tx, patient_id, _ATTACHMENT_KIND, content_id, item.content),
-                unit.now,
+                media_type=item.media_type,
+                size=len(item.content),
+                sha256=item.sha256,
+                sealed=sealed,
+                now=unit.now,
             )
         )
-        meta = {"filename": item.filename, "cda_codes": list(item.cda_codes)}
+        meta = attachment_meta(item.filename, item.cda_codes)
         unit.tx.messages.add_attachment(
-            AttachmentRow(
+            attachment_row(
                 attachment_id,
-                message.id,
-                message.thread_id,
-                patient_id,
-                content_id,
-                item.media_type,
-                len(item.content),
-                item.sha256,
-                self._seal(unit, patient_id, _ATTACHMENT_META_KIND, attachment_id, _json(meta)),
-                position,
+                message,
+                content_id=content_id,
+                media_type=item.media_type,
+                size=len(item.content),
+                sha256=item.sha256,
+                sealed_meta=self._seal(unit, patient_id, ATTACHMENT_META_KIND, attachment_id, meta),
+                position=position,
             )
         )
 
@@ -875,10 +834,9 @@ class MessagingService:
 
     def _reply_subject(self, unit: Unit, thread: ThreadRow) -> str:
         subject = self._open(
-            unit, thread.patient_id, _THREAD_KIND, thread.id, thread.sealed_subject
+            unit, thread.patient_id, THREAD_KIND, thread.id, thread.sealed_subject
         ).decode()
-        prefixed = subject if subject.lower().startswith("re:") else f"Re: {subject}"
-        return prefixed[: self.settings.max_subject_chars]
+        return reply_subject(subject, self.settings.max_subject_chars)
 
     def _tell_patient(self, unit: Unit, patient_id: str, message_id: str) -> None:
         """Tell the patient a message is waiting, on their personal contact: e-mail, else SMS.
@@ -921,8 +879,8 @@ class MessagingService:
         identity = read_identity(self._core, unit.tx, thread.patient_id)
         if professional is None or not professional.mssante or identity is None:
             return
-        payload = json.loads(
-            self._open(unit, row.patient_id, _MESSAGE_KIND, row.id, row.sealed).decode()
+        payload = read_message_payload(
+            self._open(unit, row.patient_id, MESSAGE_KIND, row.id, row.sealed)
         )
         outbound = OutboundMessage(
             message_id=row.id,
@@ -933,8 +891,8 @@ class MessagingService:
             subject=subject,
             body=body,
             sent_at=row.sent_at,
-            in_reply_to=payload["in_reply_to"],
-            references=tuple(payload["references"]),
+            in_reply_to=payload.in_reply_to,
+            references=payload.references,
             # Every CDA was checked against the patient's INS above: say so (X-MSS-INS: O).
             ins_qualified=True
             if any(p.parsed and p.parsed.patient_ins for p in prepared)
@@ -965,111 +923,31 @@ class MessagingService:
         unread: int | None = None,
         count: int | None = None,
     ) -> Thread:
-        subject = self._open(unit, row.patient_id, _THREAD_KIND, row.id, row.sealed_subject)
+        subject = self._open(unit, row.patient_id, THREAD_KIND, row.id, row.sealed_subject)
         if unread is None or count is None:
             messages = unit.tx.messages.messages_in_thread(row.id)
             count = len(messages) if count is None else count
             if unread is None:
-                unread = sum(1 for m in messages if m.read_at is None and _side_of(m) != side)
+                unread = sum(1 for m in messages if m.read_at is None and side_of(m) != side)
         professional = unit.tx.access.professional(row.professional_id)
-        return Thread(
-            id=row.id,
-            patient_id=row.patient_id,
-            professional=Correspondent(
-                "professional",
-                row.professional_id,
-                professional.name if professional else None,
-                professional.mssante if professional else None,
-            ),
-            subject=subject.decode(),
-            status=ThreadStatus(row.status),
-            created_at=row.created_at,
-            last_message_at=row.last_message_at,
-            message_count=count,
-            unread=unread,
-            archived=row.professional_archived if side == "professional" else row.patient_archived,
-            closed_at=row.closed_at,
+        return thread_from_row(
+            row, subject, side, count=count, unread=unread, professional=professional
         )
 
     def _message(
         self, unit: Unit, row: MessageRow, attachments: list[AttachmentRow] | None = None
     ) -> Message:
-        payload = json.loads(self._open(unit, row.patient_id, _MESSAGE_KIND, row.id, row.sealed))
+        payload = read_message_payload(
+            self._open(unit, row.patient_id, MESSAGE_KIND, row.id, row.sealed)
+        )
         if attachments is None:
             attachments = [
                 a
                 for a in unit.tx.messages.attachments_in_thread(row.thread_id)
                 if a.message_id == row.id
             ]
-        return Message(
-            id=row.id,
-            thread_id=row.thread_id,
-            patient_id=row.patient_id,
-            sender_kind=row.sender_kind,
-            sender_id=row.sender_id,
-            sent_at=row.sent_at,
-            subject=payload["subject"],
-            body=payload["body"],
-            rfc_message_id=row.rfc_message_id,
-            attachments=tuple(self._attachment(unit, a) for a in attachments),
-            in_reply_to=payload["in_reply_to"],
-            closes_thread=row.closes_thread,
-            ins_qualified=row.ins_qualified,
-            read_at=row.read_at,
-            origin=row.origin,
-        )
+        return message_from_row(row, payload, tuple(self._attachment(unit, a) for a in attachments))
 
     def _attachment(self, unit: Unit, row: AttachmentRow) -> Attachment:
-        meta = json.loads(
-            self._open(unit, row.patient_id, _ATTACHMENT_META_KIND, row.id, row.sealed_meta)
-        )
-        return Attachment(
-            id=row.id,
-            message_id=row.message_id,
-            filename=meta["filename"],
-            media_type=row.media_type,
-            size=row.size,
-            sha256=row.sha256.hex(),
-            cda_codes=tuple(meta["cda_codes"]),
-        )
-
-
-def _side_of(row: MessageRow) -> str:
-    return "professional" if row.sender_kind == _PROFESSIONAL else "patient"
-
-
-def _is_message_id(value: str) -> bool:
-    try:
-        check_message_id(value)
-    except ValidationError:
-        return False
-    return True
-
-
-def _filed_type(parsed: ParsedDocument | None) -> Code:
-    if parsed is None or parsed.class_code is None:
-        return _DEFAULT_FILED_TYPE
-    if parsed.class_code == "10" and parsed.type_code in _BIOLOGY_TYPES:
-        return Code("DOCPAT05", TRE_A05_TYPE)
-    code = _DOCPAT_BY_CLASS.get(parsed.class_code)
-    return Code(code, TRE_A05_TYPE) if code else _DEFAULT_FILED_TYPE
-
-
-_EXTENSIONS: Final = {
-    "application/pdf": ".pdf",
-    "image/jpeg": ".jpg",
-    "image/png": ".png",
-    "application/dicom": ".dcm",
-    "text/plain": ".txt",
-}
-
-
-def _filename_of(document: Document) -> str:
-    extension = _EXTENSIONS.get(document.media_type, ".xml")
-    stem = "".join(c if c.isalnum() or c in " -_" else "_" for c in document.title).strip()
-    return f"{stem[:100] or 'document'}{extension}"
-
-
-def _title_of(filename: str) -> str:
-    stem, dot, _ = filename.rpartition(".")
-    return (stem if dot and stem else filename)[:200] or "Document reçu"
+        meta = self._open(unit, row.patient_id, ATTACHMENT_META_KIND, row.id, row.sealed_meta)
+        return attachment_from_row(row, meta)

@@ -32,6 +32,8 @@ import attrs
 
 from monespace.errors import ValidationError
 
+from .._xml import parse_xml
+
 __all__ = [
     "CLASS_CODE_SYSTEM",
     "CODE_SYSTEM_OIDS",
@@ -188,10 +190,6 @@ def _read(file: str) -> bytes:
 
 
 def _load_svs(key: str, data: bytes) -> ValueSet:
-    # Imported here: interop is an upper layer, and importing it at module level would
-    # import monespace.interop (which imports this module) while this module initialises.
-    from monespace.interop._xml import parse_xml  # noqa: PLC0415
-
     root = parse_xml(data)
     element = root.find(f"{_SVS}ValueSet")
     if element is None:

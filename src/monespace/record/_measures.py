@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from .._ids import new_id
@@ -10,13 +9,11 @@ from .._unit import Core
 from ..access import Action, Resource
 from ..actors import Actor
 from ..clock import ensure_utc
-from ..errors import ValidationError
-from ..storage import EntryRow
+from ._mapping import MEASURE_KIND, measure_from_row, measure_payload, measure_row
 from ._measure_model import MEASURE_SPECS, Measure, MeasureKind, normalise
+from ._rules import check_measured_at, measure_source
 
 __all__ = ["MeasureService"]
-
-_KIND = "measure"
 
 
 class MeasureService:
@@ -49,8 +46,7 @@ class MeasureService:
         converted, diastolic = normalise(measure_kind, float(value), unit or spec.unit, second)
         with self._core.unit() as unit_:
             at = ensure_utc(measured_at) if measured_at else unit_.now
-            if at > unit_.now:
-                raise ValidationError("a measure cannot be taken in the future")
+            check_measured_at(at, unit_.now)
             measure = Measure(
                 new_id(),
                 patient_id,
@@ -59,15 +55,14 @@ class MeasureService:
                 spec.unit,
                 at,
                 diastolic,
-                "patient" if actor.kind.value in ("patient", "representative") else actor.id,
+                measure_source(actor.kind, actor.id),
             )
             resource = Resource(patient_id, "measure", measure.id)
             decision = unit_.authorize(actor, Action.MEASURE_WRITE, resource)
-            payload = json.dumps(
-                {"value": converted, "second": diastolic, "source": measure.source}
-            ).encode()
-            sealed = self._core.keyring.seal(unit_.tx, patient_id, _KIND, measure.id, payload)
-            unit_.tx.measures.add(EntryRow(measure.id, patient_id, str(measure_kind), at, sealed))
+            sealed = self._core.keyring.seal(
+                unit_.tx, patient_id, MEASURE_KIND, measure.id, measure_payload(measure)
+            )
+            unit_.tx.measures.add(measure_row(measure, sealed))
             unit_.record(actor, Action.MEASURE_WRITE, resource, decision)
             return measure
 
@@ -89,22 +84,13 @@ class MeasureService:
             rows = unit_.tx.measures.for_patient(
                 patient_id, kind=str(measure_kind), since=since, until=until
             )
-            series = []
-            for row in rows:
-                data = json.loads(
-                    self._core.keyring.open(unit_.tx, patient_id, _KIND, row.id, row.sealed)
+            series = [
+                measure_from_row(
+                    row,
+                    self._core.keyring.open(unit_.tx, patient_id, MEASURE_KIND, row.id, row.sealed),
+                    spec.unit,
                 )
-                series.append(
-                    Measure(
-                        row.id,
-                        patient_id,
-                        measure_kind,
-                        data["value"],
-                        spec.unit,
-                        row.at,
-                        data["second"],
-                        data["source"],
-                    )
-                )
+                for row in rows
+            ]
             unit_.record(actor, Action.MEASURE_READ, resource, decision)
             return series

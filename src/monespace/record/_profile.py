@@ -10,21 +10,15 @@ from .._ids import new_id
 from .._unit import Core, Unit
 from ..access import Action, Resource
 from ..actors import Actor
-from ..errors import NotFoundError, ValidationError
+from ..errors import NotFoundError
 from ..storage import EntryRow
+from ._mapping import ENTRY_KIND, entry_from_row, entry_payload, entry_row
 from ._model import TRE_A05_TYPE, Code, Document
-from ._profile_model import (
-    SECTION_TITLES,
-    ProfileEntry,
-    ProfileSection,
-    entry_from_row,
-    entry_to_json,
-)
+from ._profile_model import SECTION_TITLES, ProfileEntry, ProfileSection
+from ._rules import check_period
 from ._service import RecordService
 
 __all__ = ["ProfileService"]
-
-_KIND = "profile-entry"
 
 
 class ProfileService:
@@ -51,8 +45,7 @@ class ProfileService:
     ) -> ProfileEntry:
         """Add an entry (the holder or their representative)."""
         entry = ProfileEntry(new_id(), patient_id, section, label, details, code, started, ended)
-        if started and ended and ended < started:
-            raise ValidationError("'ended' must not be before 'started'")
+        check_period(started, ended)
         with self._core.unit() as unit:
             resource = Resource(patient_id, "profile", entry.id)
             decision = unit.authorize(actor, Action.PROFILE_WRITE, resource)
@@ -82,7 +75,7 @@ class ProfileService:
             rows = unit.tx.profile.for_patient(patient_id, kind=kind)
             entries = [
                 entry_from_row(
-                    r, self._core.keyring.open(unit.tx, patient_id, _KIND, r.id, r.sealed)
+                    r, self._core.keyring.open(unit.tx, patient_id, ENTRY_KIND, r.id, r.sealed)
                 )
                 for r in rows
             ]
@@ -118,6 +111,6 @@ class ProfileService:
 
     def _row(self, unit: Unit, entry: ProfileEntry) -> EntryRow:
         sealed = self._core.keyring.seal(
-            unit.tx, entry.patient_id, _KIND, entry.id, entry_to_json(entry)
+            unit.tx, entry.patient_id, ENTRY_KIND, entry.id, entry_payload(entry)
         )
-        return EntryRow(entry.id, entry.patient_id, str(entry.section), unit.now, sealed)
+        return entry_row(entry, sealed, unit.now)

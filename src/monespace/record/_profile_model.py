@@ -7,7 +7,6 @@ document of type DOCPAT08 "Profil médical Mon espace santé" (class 11).
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -15,10 +14,9 @@ from typing import Any
 import attrs
 
 from ..errors import ValidationError
-from ..storage import EntryRow
 from ._model import Code
 
-__all__ = ["SECTION_TITLES", "ProfileEntry", "ProfileSection", "entry_from_row", "entry_to_json"]
+__all__ = ["SECTION_TITLES", "ProfileEntry", "ProfileSection"]
 
 _MAX_TEXT = 2000
 
@@ -93,30 +91,3 @@ class ProfileEntry:
 
     def __repr__(self) -> str:
         return f"ProfileEntry(id={self.id!r}, section={self.section.value!r})"
-
-
-def entry_to_json(entry: ProfileEntry) -> bytes:
-    return json.dumps(
-        {
-            "label": entry.label,
-            "details": entry.details,
-            "code": attrs.asdict(entry.code) if entry.code else None,
-            "started": entry.started.isoformat() if entry.started else None,
-            "ended": entry.ended.isoformat() if entry.ended else None,
-        }
-    ).encode()
-
-
-def entry_from_row(row: EntryRow, raw: bytes) -> ProfileEntry:
-    data = json.loads(raw)
-    return ProfileEntry(
-        id=row.id,
-        patient_id=row.patient_id,
-        section=ProfileSection(row.kind),
-        label=data["label"],
-        details=data["details"],
-        code=Code(**data["code"]) if data["code"] else None,
-        started=date.fromisoformat(data["started"]) if data["started"] else None,
-        ended=date.fromisoformat(data["ended"]) if data["ended"] else None,
-        recorded_at=row.at,
-    )

@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import attrs
 
 from .._ids import new_id
 from .._unit import Core, Unit
 from ..access import Action, DocumentFacts, Resource, decide
-from ..accounts._lifecycle import add_months
-from ..accounts._service import read_contact, read_identity
 from ..actors import Actor, ActorKind
 from ..crypto import content_aad, open_sealed
 from ..errors import AccessDeniedError, NotFoundError, ValidationError
-from ..interop.cda import CdaDocument
-from ..storage import BlobRow, DocumentRow
-from ._codes import class_code_for, is_member
+from ..identities import names_person, read_contact, read_identity
+from ..storage import DocumentRow
+from ._mapping import (
+    BLOB_KIND,
+    META_KIND,
+    blob_row,
+    category_of_row,
+    document_from_row,
+    document_meta,
+    document_row,
+)
 from ._mime import check_media_type, sniff
 from ._model import (
-    TRE_A05_TYPE,
     Author,
     AuthorKind,
     Category,
@@ -31,44 +35,25 @@ from ._model import (
     DocumentPage,
     DocumentStatus,
     RecordSettings,
-    category_of,
 )
 from ._parsers import ParsedDocument
+from ._rules import (
+    INVISIBLE_PATIENT,
+    INVISIBLE_REPRESENTANTS,
+    MASQUE_PS,
+    announcement,
+    check_codes,
+    check_may_hide,
+    check_time,
+    document_author,
+    flags_of,
+    has_flag,
+    hidden_from_patient_at,
+    matches_words,
+    visibility,
+)
 
 __all__ = ["RecordService", "document_facts"]
-
-_BLOB_KIND = "document"
-_META_KIND = "document-meta"
-_MASQUE_PS, _INVISIBLE_PATIENT, _INVISIBLE_REPRESENTANTS = 1, 2, 4
-_CONFIDENTIALITY_FLAGS = {
-    "MASQUE_PS": _MASQUE_PS,
-    "INVISIBLE_PATIENT": _INVISIBLE_PATIENT,
-    "INVISIBLE_REPRESENTANTS_LEGAUX": _INVISIBLE_REPRESENTANTS,
-}
-_LEVELS = frozenset({"N", "R", "V"})
-#: The years a document's dates may fall in. Below year 1000 the stored form of a timestamp
-#: (fixed-width UTC text) breaks, and near year 9999 converting to UTC overflows.
-_YEARS = range(1900, 9999)
-
-
-def _check_time(name: str, moment: datetime | None) -> None:
-    """Refuse a naive or absurd date before it reaches storage.
-
-    Fix: naive datetimes were stored as given; on the memory backend one naive ``created_at``
-    made every later search of the record fail (comparing naive and aware datetimes), and on
-    SQLite it was silently read as the machine's local time. A ``created_at`` in year 999 was
-    stored but could not be read back, so every search of the record failed on SQLite.
-    """
-    if moment is None:
-        return
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValidationError(f"{name!r} must be timezone-aware")
-    try:
-        year = moment.astimezone(UTC).year
-    except OverflowError:
-        year = moment.year
-    if year not in _YEARS:
-        raise ValidationError(f"{name!r} must fall between {_YEARS[0]} and {_YEARS[-1]}")
 
 
 def document_facts(row: DocumentRow, now: datetime) -> DocumentFacts:
@@ -77,15 +62,12 @@ def document_facts(row: DocumentRow, now: datetime) -> DocumentFacts:
 
 
 def _document_facts(row: DocumentRow, now: datetime) -> DocumentFacts:
-    hidden = bool(row.flags & _INVISIBLE_PATIENT) and (
-        row.release_at is None or now < row.release_at
-    )
     return DocumentFacts(
         author_kind=row.author_kind,
         author_id=row.author_id,
-        masked=bool(row.flags & _MASQUE_PS),
-        hidden_from_patient=hidden,
-        hidden_from_representatives=bool(row.flags & _INVISIBLE_REPRESENTANTS),
+        masked=has_flag(row.flags, MASQUE_PS),
+        hidden_from_patient=hidden_from_patient_at(row.flags, row.release_at, now),
+        hidden_from_representatives=has_flag(row.flags, INVISIBLE_REPRESENTANTS),
         deleted=row.status == DocumentStatus.DELETED,
         class_code=row.class_code,
         type_code=row.type_code,
@@ -144,36 +126,33 @@ class RecordService:
         """
         media = self._check_content(content, media_type)
         parsed = self._parse(media, content)
-        _check_time("created_at", created_at)
-        _check_time("service_start", service_start)
-        _check_time("service_stop", service_stop)
+        check_time("created_at", created_at)
+        check_time("service_start", service_start)
+        check_time("service_stop", service_stop)
         if created_at is None and parsed is not None:
-            _check_time("effectiveTime", parsed.effective_time)
+            check_time("effectiveTime", parsed.effective_time)
         with self._core.unit() as unit:
             resource = Resource(patient_id, "document")
             decision = unit.authorize(actor, Action.DOCUMENT_ADD, resource)
-            document_author = self._author(actor, author)
+            by = document_author(actor.kind, actor.id, author)
             if parsed is not None:
                 self._check_patient(unit, patient_id, parsed)
-            type_, klass = self._codes(
+            type_, klass = check_codes(
                 type_code or (_code(parsed.type_code, parsed.type_code_system) if parsed else None),
                 class_code,
-                document_author,
+                by,
             )
-            flags, level = self._flags(
-                parsed, confidentiality, masked, hidden_from_patient, hidden_from_representatives
+            flags, level = visibility(
+                parsed.confidentiality if parsed else (),
+                confidentiality,
+                flags_of(
+                    masked=masked,
+                    hidden_from_patient=hidden_from_patient,
+                    hidden_from_representatives=hidden_from_representatives,
+                ),
             )
-            # Fix: a professional depositing in the name of their establishment (an author
-            # this method accepts) could not hide a result from the patient: the check
-            # looked at the author's kind, and only PROFESSIONAL passed.
-            if flags & (_INVISIBLE_PATIENT | _INVISIBLE_REPRESENTANTS) and (
-                document_author.kind not in (AuthorKind.PROFESSIONAL, AuthorKind.ESTABLISHMENT)
-            ):
-                raise ValidationError(
-                    "only a professional may hide a document from the patient or from the "
-                    "legal representatives"
-                )
-            release_at, notify_at = self._announcement(unit.now, flags)
+            check_may_hide(flags, by)
+            release_at, notify_at = announcement(unit.now, flags, self.settings)
             document_id = new_id()
             document = Document(
                 id=document_id,
@@ -185,7 +164,7 @@ class RecordService:
                 type_code=type_,
                 format_code=format_code,
                 media_type=media,
-                author=document_author,
+                author=by,
                 title=(title or (parsed.title if parsed else None) or "Document").strip(),
                 created_at=created_at or (parsed.effective_time if parsed else None) or unit.now,
                 submitted_at=unit.now,
@@ -193,17 +172,15 @@ class RecordService:
                 size=len(content),
                 sha256=hashlib.sha256(content).hexdigest(),
                 confidentiality=level,
-                masked=bool(flags & _MASQUE_PS),
-                hidden_from_patient=bool(flags & _INVISIBLE_PATIENT),
-                hidden_from_representatives=bool(flags & _INVISIBLE_REPRESENTANTS),
+                masked=has_flag(flags, MASQUE_PS),
+                hidden_from_patient=has_flag(flags, INVISIBLE_PATIENT),
+                hidden_from_representatives=has_flag(flags, INVISIBLE_REPRESENTANTS),
                 comments=comments,
                 service_start=service_start,
                 service_stop=service_stop,
                 release_at=release_at,
                 notify_at=notify_at,
-                submitted_by=(
-                    actor.id if document_author.kind is AuthorKind.ESTABLISHMENT else None
-                ),
+                submitted_by=actor.id if by.kind is AuthorKind.ESTABLISHMENT else None,
             )
             self._store(unit, document, content)
             event = Resource(patient_id, "document", document_id)
@@ -221,9 +198,9 @@ class RecordService:
         return check_media_type(media_type, content)
 
     def _parse(self, media: str, content: bytes) -> ParsedDocument | None:
-        # Fix: XML may be declared text/plain (it is text), and the CDA parser only accepts
-        # XML media types, so a CDA about another patient declared text/plain was stored
-        # without its patient being checked. XML content is offered to the parsers as XML too.
+        # XML may be declared text/plain (it is text), and the CDA parser only accepts XML
+        # media types: XML content is offered to the parsers as XML too, so that a CDA about
+        # another patient declared text/plain still has its patient checked.
         offered = [media]
         if media == "text/plain" and sniff(content) == "text/xml":
             offered.append("text/xml")
@@ -237,206 +214,28 @@ class RecordService:
         if parsed.patient_ins is None:
             return
         identity = read_identity(self._core, unit.tx, patient_id)
-        same = identity is not None and identity.ins.matricule.value == (
-            parsed.patient_ins.strip().upper()
-        )
-        # A test or demo INS never matches a real one, even with the same matricule.
-        if same and identity is not None and parsed.patient_ins_oid is not None:
-            same = identity.ins.oid == parsed.patient_ins_oid.removeprefix("urn:oid:")
-        if not same:
+        if not names_person(identity, parsed.patient_ins, parsed.patient_ins_oid):
             raise ValidationError("the document is about another patient than this record's")
-
-    def _author(self, actor: Actor, given: Author | None) -> Author:
-        """Who the document is by: derived from the actor, never taken on trust."""
-        derived = {
-            ActorKind.PATIENT: AuthorKind.PATIENT,
-            ActorKind.REPRESENTATIVE: AuthorKind.REPRESENTATIVE,
-            ActorKind.PROFESSIONAL: AuthorKind.PROFESSIONAL,
-            ActorKind.APP: AuthorKind.APP,
-            ActorKind.SYSTEM: AuthorKind.INSURER,
-        }[actor.kind]
-        if given is None:
-            return Author(derived, actor.id)
-        allowed = {derived} | (
-            {AuthorKind.ESTABLISHMENT} if derived is AuthorKind.PROFESSIONAL else set()
-        )
-        if given.kind not in allowed or (
-            given.kind is not AuthorKind.ESTABLISHMENT and given.id != actor.id
-        ):
-            raise ValidationError("a document's author must be the actor who adds it")
-        return given
-
-    def _codes(
-        self, type_code: Code | None, class_code: str | None, author: Author
-    ) -> tuple[Code, str]:
-        if type_code is None:
-            raise ValidationError("a document needs a type code (XDS typeCode)")
-        derived = class_code_for(type_code.code, type_code.system)
-        # Fix: a type of the DMP's own list (JDV_J66, through the ASS_X16 type -> class map)
-        # that the CI-SIS set J07 no longer carries, such as 11526-1 (pathology report), was
-        # refused although monespace maps it to its class and shows it among the results.
-        if derived is None and not is_member("J07", type_code.code, type_code.system):
-            raise ValidationError(
-                f"type code {type_code.code!r} ({type_code.system}) is not in the CI-SIS "
-                "value set JDV_J07_XdsTypeCode_CISIS"
-            )
-        klass = class_code or derived
-        if klass is None:
-            raise ValidationError(
-                f"no class code is known for type code {type_code.code!r}; give one explicitly"
-            )
-        if derived is not None and class_code is not None and class_code != derived:
-            raise ValidationError(
-                f"class code {class_code!r} is inconsistent with type code "
-                f"{type_code.code!r} (expected {derived!r})"
-            )
-        by_holder = author.kind in (AuthorKind.PATIENT, AuthorKind.REPRESENTATIVE)
-        patient_type = type_code.system == TRE_A05_TYPE and type_code.code.startswith(
-            ("DOCPAT", "EXPPAT")
-        )
-        if by_holder and not patient_type:
-            raise ValidationError(
-                "documents added by the patient use the DOCPAT or EXPPAT types (TRE_A05)"
-            )
-        return type_code, klass
-
-    @staticmethod
-    def _flags(
-        parsed: ParsedDocument | None,
-        confidentiality: str,
-        masked: bool,
-        hidden_from_patient: bool,
-        hidden_from_representatives: bool,
-    ) -> tuple[int, str]:
-        codes = set(parsed.confidentiality if parsed else ())
-        flags = (
-            (_MASQUE_PS if masked else 0)
-            | (_INVISIBLE_PATIENT if hidden_from_patient else 0)
-            | (_INVISIBLE_REPRESENTANTS if hidden_from_representatives else 0)
-        )
-        for code in codes:
-            flags |= _CONFIDENTIALITY_FLAGS.get(code, 0)
-        levels = sorted(codes & _LEVELS)
-        level = levels[-1] if levels and confidentiality == "N" else confidentiality
-        if level not in _LEVELS:
-            raise ValidationError("'confidentiality' must be N, R or V")
-        return flags, level
-
-    def _announcement(self, now: datetime, flags: int) -> tuple[datetime | None, datetime | None]:
-        """When a hidden result is released, and when the patient is told it is waiting."""
-        if not flags & _INVISIBLE_PATIENT:
-            return None, None
-        return (
-            add_months(now, self.settings.announcement_months),
-            now + self.settings.announcement_notice,
-        )
 
     def _store(self, unit: Unit, document: Document, content: bytes) -> None:
         keyring = self._core.keyring
         pid = document.patient_id
-        sealed = keyring.seal(unit.tx, pid, _BLOB_KIND, document.content_id, content)
-        unit.tx.blobs.add(
-            BlobRow(
-                document.content_id,
-                pid,
-                _BLOB_KIND,
-                document.media_type,
-                document.size,
-                bytes.fromhex(document.sha256),
-                sealed,
-                unit.now,
-            )
-        )
+        sealed = keyring.seal(unit.tx, pid, BLOB_KIND, document.content_id, content)
+        unit.tx.blobs.add(blob_row(document, sealed, unit.now))
         unit.tx.documents.add(self._row(unit, document))
 
     def _row(self, unit: Unit, document: Document) -> DocumentRow:
-        meta = {
-            "title": document.title,
-            "comments": document.comments,
-            "type_display": document.type_code.display,
-            "author": attrs.asdict(document.author, recurse=True),
-            "service_start": _iso(document.service_start),
-            "service_stop": _iso(document.service_stop),
-        }
         sealed = self._core.keyring.seal(
-            unit.tx, document.patient_id, _META_KIND, document.id, json.dumps(meta).encode()
+            unit.tx, document.patient_id, META_KIND, document.id, document_meta(document)
         )
-        return DocumentRow(
-            id=document.id,
-            patient_id=document.patient_id,
-            lineage_id=document.lineage_id,
-            version=document.version,
-            unique_id=document.unique_id,
-            class_code=document.class_code,
-            type_code=document.type_code.code,
-            type_system=document.type_code.system,
-            format_code=document.format_code,
-            media_type=document.media_type,
-            confidentiality=document.confidentiality,
-            flags=(
-                (_MASQUE_PS if document.masked else 0)
-                | (_INVISIBLE_PATIENT if document.hidden_from_patient else 0)
-                | (_INVISIBLE_REPRESENTANTS if document.hidden_from_representatives else 0)
-            ),
-            author_kind=str(document.author.kind),
-            author_id=document.author.id,
-            created_at=document.created_at,
-            submitted_at=document.submitted_at,
-            status=str(document.status),
-            replaces=document.replaces,
-            content_id=document.content_id,
-            size=document.size,
-            sha256=bytes.fromhex(document.sha256),
-            sealed_meta=sealed,
-            release_at=document.release_at,
-            notify_at=document.notify_at,
-            submitted_by=document.submitted_by,
-        )
+        return document_row(document, sealed)
 
     def _document(self, unit: Unit, row: DocumentRow, key: bytes | None = None) -> Document:
         """The document of *row*; *key*: the patient's data key, when the caller holds it."""
         if key is None:
             key = self._core.keyring.get(unit.tx, row.patient_id)
-        raw = open_sealed(key, row.sealed_meta, content_aad(_META_KIND, row.patient_id, row.id))
-        meta = json.loads(raw)
-        author = meta["author"]
-        specialty = author.get("specialty")
-        return Document(
-            id=row.id,
-            patient_id=row.patient_id,
-            lineage_id=row.lineage_id,
-            version=row.version,
-            unique_id=row.unique_id,
-            class_code=row.class_code,
-            type_code=Code(row.type_code, row.type_system, meta.get("type_display")),
-            format_code=row.format_code,
-            media_type=row.media_type,
-            author=Author(
-                AuthorKind(author["kind"]),
-                author["id"],
-                author.get("name"),
-                Code(**specialty) if specialty else None,
-                author.get("organisation"),
-            ),
-            title=meta["title"],
-            created_at=row.created_at,
-            submitted_at=row.submitted_at,
-            content_id=row.content_id,
-            size=row.size,
-            sha256=row.sha256.hex(),
-            confidentiality=row.confidentiality,
-            masked=bool(row.flags & _MASQUE_PS),
-            hidden_from_patient=bool(row.flags & _INVISIBLE_PATIENT),
-            hidden_from_representatives=bool(row.flags & _INVISIBLE_REPRESENTANTS),
-            comments=meta.get("comments"),
-            service_start=_from_iso(meta.get("service_start")),
-            service_stop=_from_iso(meta.get("service_stop")),
-            status=DocumentStatus(row.status),
-            replaces=row.replaces,
-            release_at=row.release_at,
-            notify_at=row.notify_at,
-            submitted_by=row.submitted_by,
-        )
+        meta = open_sealed(key, row.sealed_meta, content_aad(META_KIND, row.patient_id, row.id))
+        return document_from_row(row, meta)
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -473,7 +272,7 @@ class RecordService:
             if blob is None:
                 raise NotFoundError("the document's content is missing")
             return self._core.keyring.open(
-                unit.tx, row.patient_id, _BLOB_KIND, row.content_id, blob.sealed
+                unit.tx, row.patient_id, BLOB_KIND, row.content_id, blob.sealed
             )
 
     def search(
@@ -531,15 +330,15 @@ class RecordService:
         limit: int | None,
     ) -> DocumentPage:
         """:meth:`search`, where ``limit=None`` means every match."""
-        # Fix: an unknown category raised ValueError and naive dates a TypeError deep in the
-        # filter; both are bad input, so ValidationError.
+        # An unknown category and naive dates are bad input: ValidationError, before the
+        # filter would fail on them with a ValueError or a TypeError.
         try:
             wanted = Category(category) if category is not None else None
         except ValueError:
             known = ", ".join(c.value for c in Category)
             raise ValidationError(f"unknown category (known: {known})") from None
-        _check_time("since", since)
-        _check_time("until", until)
+        check_time("since", since)
+        check_time("until", until)
         words = [w.casefold() for w in (text or "").split()]
         with self._core.unit() as unit:
             resource = Resource(patient_id, "record")
@@ -557,7 +356,7 @@ class RecordService:
                 and (author_id is None or row.author_id == author_id)
                 and (since is None or row.created_at >= since)
                 and (until is None or row.created_at < until)
-                and (wanted is None or _category(row) is wanted)
+                and (wanted is None or category_of_row(row) is wanted)
                 and self._may_read(unit, actor, row)
             ]
             end = None if limit is None else offset + limit
@@ -567,7 +366,7 @@ class RecordService:
                 found = [
                     d
                     for d in (self._document(unit, row, key) for row in rows)
-                    if _has_words(d, words)
+                    if matches_words(d.title, d.comments, words)
                 ]
                 total, page = len(found), tuple(found[offset:end])
             else:
@@ -600,16 +399,14 @@ class RecordService:
                 )
             updated = change(row)
             unit.tx.documents.update(updated)
-            # Fix: masking, unmasking, releasing and deleting changed the current version
-            # only, so the versions it replaced stayed readable by every authorised
-            # professional after a masking, and by everyone after a deletion. A change made
-            # through the current version applies to the whole document: every version.
+            # A change made through the current version (masking, unmasking, releasing,
+            # deleting) applies to the whole document: the versions it replaced must not stay
+            # readable by professionals after a masking, or by anyone after a deletion.
             for other in unit.tx.documents.for_patient(row.patient_id):
                 if other.lineage_id == row.lineage_id and other.id != row.id:
                     unit.tx.documents.update(change(other))
-            # Fix: releasing a document that was not hidden told the patient of a "new
-            # document" each time: only a release that makes something visible tells them.
-            if tell_patient and row.flags & _INVISIBLE_PATIENT:
+            # Only a release that makes something visible tells the patient of a new document.
+            if tell_patient and has_flag(row.flags, INVISIBLE_PATIENT):
                 self._tell_patient(unit, row.patient_id, kind="new-document")
             return self._document(unit, updated)
 
@@ -623,7 +420,7 @@ class RecordService:
             actor,
             Action.DOCUMENT_MASK,
             document_id,
-            lambda row: attrs.evolve(row, flags=row.flags | _MASQUE_PS),
+            lambda row: attrs.evolve(row, flags=row.flags | MASQUE_PS),
         )
 
     def unmask(self, actor: Actor, document_id: str) -> Document:
@@ -632,7 +429,7 @@ class RecordService:
             actor,
             Action.DOCUMENT_UNMASK,
             document_id,
-            lambda row: attrs.evolve(row, flags=row.flags & ~_MASQUE_PS),
+            lambda row: attrs.evolve(row, flags=row.flags & ~MASQUE_PS),
         )
 
     def release(self, actor: Actor, document_id: str) -> Document:
@@ -672,8 +469,8 @@ class RecordService:
         :raises ValidationError: when the document was deleted or already replaced.
         """
         media = self._check_content(content, media_type)
-        # Fix: the new content was never parsed, so a CDA about another patient (or a
-        # hostile one) could replace a document that passed these checks when it was added.
+        # The new content is parsed like an added one: a CDA about another patient (or a
+        # hostile one) must not replace a document that passed these checks when added.
         parsed = self._parse(media, content)
         with self._core.unit() as unit:
             row, _ = self._authorized_row(unit, actor, Action.DOCUMENT_REPLACE, document_id)
@@ -720,9 +517,9 @@ class RecordService:
                 notices = unit.tx.documents.to_notify(moment, limit=batch)
                 for row in notices:
                     unit.tx.documents.update(attrs.evolve(row, notify_at=None))
-                    # Fix: deleted and replaced versions kept their deadlines, so the patient
-                    # was told about a deleted result, and twice about a replaced one. Only
-                    # the current version of a document is announced.
+                    # Deleted and replaced versions keep their deadlines: only the current
+                    # version is announced, so a deleted result is never announced, and a
+                    # replaced one once.
                     if row.status != DocumentStatus.APPROVED:
                         continue
                     self._tell_patient(unit, row.patient_id, kind="announcement-pending")
@@ -770,26 +567,27 @@ class RecordService:
         patient_id: str,
         content: bytes,
         *,
-        cda: CdaDocument,
+        parsed: ParsedDocument,
+        author: Author,
         unique_id: str,
     ) -> Document:
         """Store a legacy DMP document in a space, within the migration's unit of work.
 
         The space need not be open yet: the document becomes visible when it opens (or stays
-        for professionals only, if the holder opposed). Its author is the professional the
-        CDA names. The caller has matched the patient; the policy still decides.
+        for professionals only, if the holder opposed). The migration reads the legacy format
+        and hands over what it read (*parsed*) and who wrote it (*author*: the professional
+        the document names, or the insurer that kept the DMP). The caller has matched the
+        patient; the policy still decides.
+
+        :raises ValidationError: a document without a coded type, or with codes the record
+            refuses; nothing is stored.
         """
         resource = Resource(patient_id, "document")
         decision = unit.authorize(actor, Action.DMP_IMPORT, resource)
-        if cda.type.code_system is None:
+        if parsed.type_code is None or parsed.type_code_system is None:
             raise ValidationError("the legacy document's type code has no code system")
-        author = _legacy_author(cda)
-        type_, klass = self._codes(Code(cda.type.code, cda.type.code_system), None, author)
-        codes = tuple(c.code for c in cda.confidentiality)
-        flags = 0
-        for code in codes:
-            flags |= _CONFIDENTIALITY_FLAGS.get(code, 0)
-        levels = sorted(set(codes) & _LEVELS)
+        type_, klass = check_codes(Code(parsed.type_code, parsed.type_code_system), None, author)
+        flags, level = visibility(parsed.confidentiality, "N", 0)
         document_id = new_id()
         document = Document(
             id=document_id,
@@ -802,16 +600,16 @@ class RecordService:
             format_code=None,
             media_type=check_media_type("text/xml", content),
             author=author,
-            title=(cda.title or "Document du DMP").strip(),
-            created_at=cda.effective_time or unit.now,
+            title=(parsed.title or "Document du DMP").strip(),
+            created_at=parsed.effective_time or unit.now,
             submitted_at=unit.now,
             content_id=new_id(),
             size=len(content),
             sha256=hashlib.sha256(content).hexdigest(),
-            confidentiality=levels[-1] if levels else "N",
-            masked=bool(flags & _MASQUE_PS),
+            confidentiality=level,
+            masked=has_flag(flags, MASQUE_PS),
             hidden_from_patient=False,  # a result from years ago has had its announcement
-            hidden_from_representatives=bool(flags & _INVISIBLE_REPRESENTANTS),
+            hidden_from_representatives=has_flag(flags, INVISIBLE_REPRESENTANTS),
         )
         self._store(unit, document, content)
         unit.record(
@@ -834,26 +632,10 @@ class RecordService:
     def documents_of(self, actor: Actor, patient_id: str) -> Iterable[Document]:
         """Every document *actor* may see in a record, newest first (what :meth:`search`
         lists without filters), read in one transaction and audited as one search."""
-        # Fix: this paged through search() lazily, one transaction per 500 documents, so a
-        # document added between two pages shifted the newest-first order: one document was
-        # listed twice and the new one not at all. It also decided on every row once per page.
+        # One transaction for the whole list: paging through search() would let a document
+        # added between two pages shift the newest-first order (one listed twice, the new
+        # one not at all).
         return iter(self._search(actor, patient_id, limit=None).documents)
-
-
-# --- legacy DMP migration (called by monespace.accounts._migration) ---------------------------
-
-
-def _legacy_author(cda: CdaDocument) -> Author:
-    """The first author with a national professional id, else the insurer that kept the DMP."""
-    for author in cda.authors:
-        if author.national_id:
-            specialty = (
-                Code(author.specialty.code, author.specialty.code_system)
-                if author.specialty is not None and author.specialty.code_system
-                else None
-            )
-            return Author(AuthorKind.PROFESSIONAL, author.national_id, specialty=specialty)
-    return Author(AuthorKind.INSURER, "legacy-dmp")
 
 
 # Notifications say that something happened, never what: no title, no type, no author.
@@ -872,26 +654,9 @@ _NOTICES = {
 
 
 def _released(row: DocumentRow) -> DocumentRow:
-    return attrs.evolve(row, flags=row.flags & ~_INVISIBLE_PATIENT, release_at=None, notify_at=None)
+    """A version released to the patient: no longer hidden, no deadline left."""
+    return attrs.evolve(row, flags=row.flags & ~INVISIBLE_PATIENT, release_at=None, notify_at=None)
 
 
 def _code(code: str | None, system: str | None) -> Code | None:
     return None if code is None or system is None else Code(code, system)
-
-
-def _category(row: DocumentRow) -> Category:
-    """What :attr:`Document.category` says, from the stored codes alone."""
-    return category_of(row.class_code, Code(row.type_code, row.type_system))
-
-
-def _has_words(document: Document, words: list[str]) -> bool:
-    haystack = f"{document.title} {document.comments or ''}".casefold()
-    return all(word in haystack for word in words)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
-
-
-def _from_iso(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)

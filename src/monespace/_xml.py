@@ -1,5 +1,8 @@
 """Hardened XML parsing for documents that come from outside (CDA R2, XDS, value sets).
 
+It sits below every capability: interop reads CDA and XDS with it, and the record reads the
+CI-SIS value sets it ships with it, without importing interop (an upper layer).
+
 Every XML document monespace reads goes through :func:`parse_xml`. The rules
 (``docs/dependencies.md`` §3, ``docs/security-and-reliability.md`` T3):
 

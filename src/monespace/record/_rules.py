@@ -1,0 +1,244 @@
+"""The record's rules, as pure functions: who a document is by, which codes it may carry,
+its visibility flags, and when a hidden result is released.
+
+No I/O and no clock: the service passes the current time in. docs/domain-rules.md §3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+
+from ..actors import ActorKind
+from ..clock import add_months
+from ..errors import ValidationError
+from ._codes import class_code_for, is_member
+from ._model import TRE_A05_TYPE, Author, AuthorKind, Code, RecordSettings
+
+__all__ = [
+    "CONFIDENTIALITY_FLAGS",
+    "INVISIBLE_PATIENT",
+    "INVISIBLE_REPRESENTANTS",
+    "LEVELS",
+    "MASQUE_PS",
+    "announcement",
+    "check_codes",
+    "check_may_hide",
+    "check_measured_at",
+    "check_period",
+    "check_time",
+    "document_author",
+    "flags_of",
+    "has_flag",
+    "hidden_from_patient_at",
+    "matches_words",
+    "measure_source",
+    "visibility",
+]
+
+#: The DMP's visibility flags, as stored on a document row (a bit set).
+MASQUE_PS, INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS = 1, 2, 4
+#: The confidentiality codes (TRE_A07) a document may carry, and the flag each one sets.
+CONFIDENTIALITY_FLAGS = {
+    "MASQUE_PS": MASQUE_PS,
+    "INVISIBLE_PATIENT": INVISIBLE_PATIENT,
+    "INVISIBLE_REPRESENTANTS_LEGAUX": INVISIBLE_REPRESENTANTS,
+}
+#: The HL7 confidentiality levels, in increasing order.
+LEVELS = frozenset({"N", "R", "V"})
+#: The years a document's dates may fall in. Below year 1000 the stored form of a timestamp
+#: (fixed-width UTC text) breaks, and near year 9999 converting to UTC overflows.
+_YEARS = range(1900, 9999)
+
+#: Who a document is by, for each kind of actor who adds it.
+_AUTHOR_OF = {
+    ActorKind.PATIENT: AuthorKind.PATIENT,
+    ActorKind.REPRESENTATIVE: AuthorKind.REPRESENTATIVE,
+    ActorKind.PROFESSIONAL: AuthorKind.PROFESSIONAL,
+    ActorKind.APP: AuthorKind.APP,
+    ActorKind.SYSTEM: AuthorKind.INSURER,
+}
+
+
+def check_time(name: str, moment: datetime | None) -> None:
+    """Refuse a naive or absurd date before it reaches storage.
+
+    A naive datetime cannot be compared with the aware ones already stored (and SQLite would
+    read it back as the machine's local time); a date outside :data:`_YEARS` cannot be stored
+    and read back.
+
+    :raises ValidationError: naming *name*.
+    """
+    if moment is None:
+        return
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValidationError(f"{name!r} must be timezone-aware")
+    try:
+        year = moment.astimezone(UTC).year
+    except OverflowError:
+        year = moment.year
+    if year not in _YEARS:
+        raise ValidationError(f"{name!r} must fall between {_YEARS[0]} and {_YEARS[-1]}")
+
+
+def has_flag(flags: int, flag: int) -> bool:
+    """Whether the bit set *flags* holds *flag*."""
+    return bool(flags & flag)
+
+
+def hidden_from_patient_at(flags: int, release_at: datetime | None, now: datetime) -> bool:
+    """Whether a document with *flags* is still hidden from the patient at *now*: it was
+    deposited ``INVISIBLE_PATIENT`` and neither released by its author nor past its
+    automatic release (R1111-53)."""
+    return has_flag(flags, INVISIBLE_PATIENT) and (release_at is None or now < release_at)
+
+
+def flags_of(*, masked: bool, hidden_from_patient: bool, hidden_from_representatives: bool) -> int:
+    """The bit set of the three visibility flags."""
+    return (
+        (MASQUE_PS if masked else 0)
+        | (INVISIBLE_PATIENT if hidden_from_patient else 0)
+        | (INVISIBLE_REPRESENTANTS if hidden_from_representatives else 0)
+    )
+
+
+def document_author(actor_kind: ActorKind, actor_id: str, given: Author | None) -> Author:
+    """Who a document added by an actor is by: derived from the actor, never taken on trust.
+
+    A professional may name their establishment as the author (and is then kept as the one
+    who submitted it); everyone else is the author of what they add.
+
+    :raises ValidationError: when *given* names someone else.
+    """
+    derived = _AUTHOR_OF[actor_kind]
+    if given is None:
+        return Author(derived, actor_id)
+    allowed = {derived} | (
+        {AuthorKind.ESTABLISHMENT} if derived is AuthorKind.PROFESSIONAL else set()
+    )
+    if given.kind not in allowed or (
+        given.kind is not AuthorKind.ESTABLISHMENT and given.id != actor_id
+    ):
+        raise ValidationError("a document's author must be the actor who adds it")
+    return given
+
+
+def check_codes(type_code: Code | None, class_code: str | None, author: Author) -> tuple[Code, str]:
+    """The type and class codes of a document, checked against the CI-SIS value sets.
+
+    The class derives from the type (ASS_X16); a class given explicitly must agree with it.
+    A type of the DMP's own list (JDV_J66) that the set J07 no longer carries, such as
+    11526-1 (pathology report), is accepted when the correspondence table maps it to a class.
+    The patient and their representatives deposit only the DOCPAT and EXPPAT types (TRE_A05).
+
+    :raises ValidationError: an unknown or inconsistent code.
+    """
+    if type_code is None:
+        raise ValidationError("a document needs a type code (XDS typeCode)")
+    derived = class_code_for(type_code.code, type_code.system)
+    if derived is None and not is_member("J07", type_code.code, type_code.system):
+        raise ValidationError(
+            f"type code {type_code.code!r} ({type_code.system}) is not in the CI-SIS "
+            "value set JDV_J07_XdsTypeCode_CISIS"
+        )
+    klass = class_code or derived
+    if klass is None:
+        raise ValidationError(
+            f"no class code is known for type code {type_code.code!r}; give one explicitly"
+        )
+    if derived is not None and class_code is not None and class_code != derived:
+        raise ValidationError(
+            f"class code {class_code!r} is inconsistent with type code "
+            f"{type_code.code!r} (expected {derived!r})"
+        )
+    by_holder = author.kind in (AuthorKind.PATIENT, AuthorKind.REPRESENTATIVE)
+    patient_type = type_code.system == TRE_A05_TYPE and type_code.code.startswith(
+        ("DOCPAT", "EXPPAT")
+    )
+    if by_holder and not patient_type:
+        raise ValidationError(
+            "documents added by the patient use the DOCPAT or EXPPAT types (TRE_A05)"
+        )
+    return type_code, klass
+
+
+def visibility(codes: Iterable[str], confidentiality: str, flags: int) -> tuple[int, str]:
+    """The visibility flags and confidentiality level of a document.
+
+    :param codes: the confidentiality codes the document itself carries (a CDA header);
+        masking codes add their flag to *flags*, and the highest HL7 level among them is
+        the document's level unless the caller chose one other than ``N``.
+    :raises ValidationError: a level other than N, R or V.
+    """
+    carried = set(codes)
+    for code in carried:
+        flags |= CONFIDENTIALITY_FLAGS.get(code, 0)
+    levels = sorted(carried & LEVELS)
+    level = levels[-1] if levels and confidentiality == "N" else confidentiality
+    if level not in LEVELS:
+        raise ValidationError("'confidentiality' must be N, R or V")
+    return flags, level
+
+
+def check_may_hide(flags: int, author: Author) -> None:
+    """Only a professional, in their own name or their establishment's, hides a document
+    from the patient or from the legal representatives (R1111-50, R1111-53).
+
+    :raises ValidationError: otherwise.
+    """
+    if flags & (INVISIBLE_PATIENT | INVISIBLE_REPRESENTANTS) and (
+        author.kind not in (AuthorKind.PROFESSIONAL, AuthorKind.ESTABLISHMENT)
+    ):
+        raise ValidationError(
+            "only a professional may hide a document from the patient or from the "
+            "legal representatives"
+        )
+
+
+def announcement(
+    now: datetime, flags: int, settings: RecordSettings
+) -> tuple[datetime | None, datetime | None]:
+    """When a result hidden from the patient at *now* is released, and when the patient is
+    told that it is waiting (R1111-53: within two weeks, released after one month).
+
+    :return: ``(release_at, notify_at)``, both ``None`` for a document not hidden.
+    """
+    if not flags & INVISIBLE_PATIENT:
+        return None, None
+    return add_months(now, settings.announcement_months), now + settings.announcement_notice
+
+
+def matches_words(title: str, comments: str | None, words: list[str]) -> bool:
+    """Whether every one of *words* (casefolded) appears in a document's title or comments,
+    ignoring case but not accents."""
+    haystack = f"{title} {comments or ''}".casefold()
+    return all(word in haystack for word in words)
+
+
+# --- profil médical and measures -------------------------------------------------------------
+
+
+def check_period(started: date | None, ended: date | None) -> None:
+    """A profile entry does not end before it started.
+
+    :raises ValidationError: otherwise.
+    """
+    if started and ended and ended < started:
+        raise ValidationError("'ended' must not be before 'started'")
+
+
+def check_measured_at(measured_at: datetime, now: datetime) -> None:
+    """A measure is not taken in the future.
+
+    :raises ValidationError: otherwise.
+    """
+    if measured_at > now:
+        raise ValidationError("a measure cannot be taken in the future")
+
+
+def measure_source(actor_kind: ActorKind, actor_id: str) -> str:
+    """Who produced a measure: ``"patient"`` when the holder or their representative
+    records it, else the id of the actor (a referenced app's client id)."""
+    if actor_kind in (ActorKind.PATIENT, ActorKind.REPRESENTATIVE):
+        return "patient"
+    return actor_id
