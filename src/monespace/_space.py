@@ -11,7 +11,8 @@ from ._dispatch import DispatchReport, dispatch
 from ._settings import Settings
 from ._unit import Core
 from .access import Action, Resource, Rule
-from .access._service import AccessService
+from .access._facts import AccessFacts
+from .access._service import AccessService, FirstAccessNotifier
 from .accounts._migration import DmpMigrationService
 from .accounts._service import AccountService
 from .actors import Actor
@@ -74,6 +75,7 @@ class Space:
             clock=clock or SystemClock(),
             plugins=plugins,
             settings=settings or Settings(),
+            facts=AccessFacts(),
             rules=rules,
         )
         self.transports: dict[str, Transport] = dict(transports or {})
@@ -86,6 +88,8 @@ class Space:
         self.access = AccessService(self._core)
         self.audit = AuditService(self._core)
         self.messaging = MessagingService(self._core, self.record, self.accounts)
+        # Side effects of what the services record, in the same transaction.
+        self._core.subscribers.append(FirstAccessNotifier(self._core))
 
     @property
     def clock(self) -> Clock:

@@ -19,7 +19,7 @@ import attrs
 
 from .._ids import new_id
 from .._unit import Core, Unit
-from ..access import Action, Decision, Resource, ThreadFacts, decide
+from ..access import Action, Decision, Resource, decide
 from ..access._model import Professional
 from ..accounts._service import AccountService, read_contact, read_identity
 from ..actors import Actor, ActorKind
@@ -109,12 +109,6 @@ class _Prepared:
 
 def _side(actor: Actor) -> str:
     return "professional" if actor.kind is ActorKind.PROFESSIONAL else "patient"
-
-
-def _thread_facts(row: ThreadRow | None) -> ThreadFacts | None:
-    if row is None:
-        return None
-    return ThreadFacts(row.professional_id, closed=row.status == ThreadStatus.CLOSED)
 
 
 def _json(data: dict[str, Any]) -> bytes:
@@ -350,9 +344,7 @@ class MessagingService:
                 action = Action.THREAD_START
             else:
                 resource = Resource(patient.id, "thread", thread.id)
-                decision = unit.authorize(
-                    author, Action.THREAD_REPLY, resource, thread=_thread_facts(thread)
-                )
+                decision = unit.authorize(author, Action.THREAD_REPLY, resource, thread=thread)
                 action = Action.THREAD_REPLY
             self._check_cda_patients(unit, patient.id, prepared)
             row = self._store(
@@ -509,7 +501,7 @@ class MessagingService:
     def _may(self, unit: Unit, actor: Actor, action: Action, row: ThreadRow) -> bool:
         """Whether the policy lets *actor* do *action* on a thread listed in a mailbox."""
         resource = Resource(row.patient_id, "thread", row.id)
-        facts = attrs.evolve(unit.facts(actor, resource), thread=_thread_facts(row))
+        facts = unit.facts(actor, resource, thread=row)
         return decide(actor, action, resource, facts, self._core.rules).allowed
 
     def thread(self, actor: Actor, thread_id: str, *, mark_read: bool = True) -> ThreadView:
@@ -606,7 +598,7 @@ class MessagingService:
         resource = Resource(
             thread.patient_id if thread is not None else None, "attachment", attachment_id
         )
-        decision = unit.authorize(actor, action, resource, thread=_thread_facts(thread))
+        decision = unit.authorize(actor, action, resource, thread=thread)
         if row is None or thread is None:
             raise AccessDeniedError("deny_by_default")  # the policy denied already; belt and braces
         blob = unit.tx.blobs.get(row.content_id)
@@ -665,7 +657,7 @@ class MessagingService:
         exist is denied exactly like one the actor does not take part in."""
         row = unit.tx.messages.get_thread(thread_id)
         resource = Resource(row.patient_id if row is not None else None, "thread", thread_id)
-        decision = unit.authorize(actor, action, resource, thread=_thread_facts(row))
+        decision = unit.authorize(actor, action, resource, thread=row)
         if row is None:
             raise AccessDeniedError("deny_by_default")  # the policy denied already
         return row, resource, decision

@@ -11,7 +11,7 @@ import attrs
 
 from .._ids import new_id
 from .._unit import Core, Unit
-from ..access import Action, DocumentFacts, Resource, decide
+from ..access import Action, Resource, decide
 from ..accounts._lifecycle import add_months
 from ..accounts._service import read_contact, read_identity
 from ..actors import Actor, ActorKind
@@ -35,7 +35,7 @@ from ._model import (
 )
 from ._parsers import ParsedDocument
 
-__all__ = ["RecordService", "document_facts"]
+__all__ = ["RecordService"]
 
 _BLOB_KIND = "document"
 _META_KIND = "document-meta"
@@ -69,29 +69,6 @@ def _check_time(name: str, moment: datetime | None) -> None:
         year = moment.year
     if year not in _YEARS:
         raise ValidationError(f"{name!r} must fall between {_YEARS[0]} and {_YEARS[-1]}")
-
-
-def document_facts(row: DocumentRow, now: datetime) -> DocumentFacts:
-    """The policy's view of a stored document version at *now*."""
-    return _document_facts(row, now)
-
-
-def _document_facts(row: DocumentRow, now: datetime) -> DocumentFacts:
-    hidden = bool(row.flags & _INVISIBLE_PATIENT) and (
-        row.release_at is None or now < row.release_at
-    )
-    return DocumentFacts(
-        author_kind=row.author_kind,
-        author_id=row.author_id,
-        masked=bool(row.flags & _MASQUE_PS),
-        hidden_from_patient=hidden,
-        hidden_from_representatives=bool(row.flags & _INVISIBLE_REPRESENTANTS),
-        deleted=row.status == DocumentStatus.DELETED,
-        class_code=row.class_code,
-        type_code=row.type_code,
-        confidentiality=row.confidentiality,
-        submitted_by=row.submitted_by,
-    )
 
 
 class RecordService:
@@ -449,8 +426,7 @@ class RecordService:
         """
         row = unit.tx.documents.get(document_id)
         resource = Resource(row.patient_id if row else None, "document", document_id)
-        facts = _document_facts(row, unit.now) if row else None
-        decision = unit.authorize(actor, action, resource, document=facts)
+        decision = unit.authorize(actor, action, resource, document=row)
         if row is None:  # the policy denies resources without an owner; never rely on it alone
             raise AccessDeniedError("deny_by_default")
         unit.record(actor, action, resource, decision)
@@ -578,7 +554,7 @@ class RecordService:
 
     def _may_read(self, unit: Unit, actor: Actor, row: DocumentRow) -> bool:
         resource = Resource(row.patient_id, "document", row.id)
-        facts = attrs.evolve(unit.facts(actor, resource), document=_document_facts(row, unit.now))
+        facts = unit.facts(actor, resource, document=row)
         return decide(actor, Action.DOCUMENT_READ, resource, facts, self._core.rules).allowed
 
     # --- changing ------------------------------------------------------------------------------
