@@ -59,6 +59,7 @@ from monespace.crypto import (
 )
 from monespace.identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
 from monespace.storage import to_db_time
+from monespace.testing import storage_of
 
 CONTENT_BYTES = 4096
 BATCH = 1000  # audit events per transaction in the batched figure
@@ -182,7 +183,7 @@ def bench_contents(work: Path, payload: bytes, seconds: float, repeat: int) -> l
         raw = raw_connect(work / f"raw-contents-{synchronous}.db", synchronous=synchronous)
         if synchronous != "FULL":
             # Not a supported setting: it shows what put costs when no commit waits for the disk.
-            space.storage._writer.execute(f"PRAGMA synchronous = {synchronous}")
+            storage_of(space)._writer.execute(f"PRAGMA synchronous = {synchronous}")
         raw.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL)")
         patient_id = register_patient(space)
         actor = Actor.patient(patient_id)
@@ -379,7 +380,7 @@ def bench_verify(work: Path, count: int, seconds: float, repeat: int) -> Figure:
         with space._core.unit() as unit:
             for resource in resources[:missing]:
                 unit.record(actor, Action.CONTENT_READ, resource, RULE)
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         canonical = [canonical_bytes(e.seq, e) for e in tx.audit.scan(limit=count)]
     raw = sqlite3.connect(path, isolation_level=None)
     raw.execute("PRAGMA query_only = ON")

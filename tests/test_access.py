@@ -31,6 +31,7 @@ from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import AccessDeniedError, InvalidRPPSError, ValidationError
 from monespace.identity import RPPS
 from monespace.record import LOINC, TRE_A05_TYPE, Author, AuthorKind, Code
+from monespace.testing import storage_of
 from monespace.transport import MemoryTransport
 
 from .helpers import MARKER, identity, open_patient
@@ -159,7 +160,7 @@ def rule(space, actor, document, action="document.read") -> str:
 
 
 def last_event(space):
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         return tx.audit.last()
 
 

@@ -40,6 +40,7 @@ from monespace.messaging import (
 )
 from monespace.record import LOINC, TRE_A05_TYPE, Code
 from monespace.storage import OutboxStatus
+from monespace.testing import storage_of
 from monespace.transport import MemoryTransport
 
 from .conftest import SHARED_DATA
@@ -135,7 +136,7 @@ def start(space, holder, **kwargs):
 
 def counts(space, patient_id):
     """What a refused write must not change: threads, messages, blobs, audit, outbox."""
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         threads = tx.messages.threads_for_patient(patient_id)
         return (
             len(threads),
@@ -147,7 +148,7 @@ def counts(space, patient_id):
 
 
 def last_event(space):
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         return tx.audit.last()
 
 
@@ -563,7 +564,7 @@ def test_a_patient_reply_is_queued_for_the_professionals_mssante_mailbox(space, 
     assert outbound.body == "Voici ma photo."
     assert outbound.attachments[0].content == PDF
     # Delivered: the outbox forgets the content.
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         row = tx.outbox.get(envelope.id)
     assert row is not None
     assert (row.status, row.sealed) == (OutboxStatus.SENT, None)
@@ -721,7 +722,7 @@ def test_archiving_is_per_side_and_a_new_message_brings_a_thread_back(space, hol
 
 
 def _events(space):
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         return tx.audit.scan(limit=100_000)
 
 
@@ -762,7 +763,7 @@ def test_retention_deletes_old_messages_at_the_deadline_run(url, monespace_clock
         assert [t.id for t in space.messaging.inbox(me).threads] == [recent.thread_id]
         with pytest.raises(AccessDeniedError):
             space.messaging.read_attachment(me, old.attachments[0].id)
-        with space.storage.read() as tx:
+        with storage_of(space).read() as tx:
             assert [b.kind for b in tx.blobs.list_for_patient(holder.id)] == []
         assert space.tick().get("messages_expired") is None
 

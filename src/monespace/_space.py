@@ -65,7 +65,8 @@ class Space:
     ) -> None:
         self.url = url
         self.plugins = plugins
-        self.storage = storage
+        # Private: services reach storage through the policy; nothing outside them should.
+        self._storage = storage
         keyring = Keyring(
             storage, (lambda: key_provider) if key_provider else lambda: plugins.key_provider(url)
         )
@@ -100,6 +101,21 @@ class Space:
     def settings(self) -> Settings:
         """The space's limits and delays."""
         return self._core.settings
+
+    def schema_version(self) -> int:
+        """The schema version of the store (diagnostics, such as ``monespace info``).
+
+        .. versionadded:: 0.1
+        """
+        return self._storage.schema_version
+
+    def storage_summary(self) -> str:
+        """What the space is stored in, for diagnostics: the backend and where its data is
+        (never a password from the URL).
+
+        .. versionadded:: 0.1
+        """
+        return repr(self._storage)
 
     def tick(self, now: datetime | None = None) -> dict[str, int]:
         """Apply every deadline that has passed at *now* (default: the clock's time).
@@ -150,7 +166,7 @@ class Space:
         """Close transports and storage. Idempotent."""
         for transport in self.transports.values():
             transport.close()
-        self.storage.close()
+        self._storage.close()
 
     def __enter__(self) -> Self:
         return self
@@ -164,7 +180,7 @@ class Space:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Space({self.storage!r})"
+        return f"Space({self._storage!r})"
 
 
 def open(

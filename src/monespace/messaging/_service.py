@@ -504,6 +504,33 @@ class MessagingService:
         facts = unit.facts(actor, resource, thread=row)
         return decide(actor, action, resource, facts, self._core.rules).allowed
 
+    def patient_of(
+        self, actor: Actor, *, thread_id: str | None = None, attachment_id: str | None = None
+    ) -> str | None:
+        """The patient whose mailbox holds a thread (or an attachment's thread), if *actor*
+        takes part in it; ``None`` when there is no such thread or the actor does not take
+        part (the two are indistinguishable). Give one of *thread_id*, *attachment_id*.
+
+        The policy decides, as for reading the thread. It changes nothing and tells a
+        participant only what they already know, so it records nothing: an edge asks it to
+        check that a thread belongs to the space it was named under, then makes the call it
+        was asked for, which is decided and audited.
+        """
+        if (thread_id is None) == (attachment_id is None):
+            raise ValidationError("give one of 'thread_id' and 'attachment_id'")
+        with self._core.storage.read() as tx:
+            if attachment_id is not None:
+                attachment = tx.messages.get_attachment(attachment_id)
+                thread_id = None if attachment is None else attachment.thread_id
+            row = None if thread_id is None else tx.messages.get_thread(thread_id)
+            if row is None:
+                return None
+            resource = Resource(row.patient_id, "thread", row.id)
+            now, provider = self._core.now(), self._core.facts
+            facts = provider.about(provider.subject(tx, now, actor, resource), now, thread=row)
+        allowed = decide(actor, Action.THREAD_READ, resource, facts, self._core.rules).allowed
+        return row.patient_id if allowed else None
+
     def thread(self, actor: Actor, thread_id: str, *, mark_read: bool = True) -> ThreadView:
         """A thread with its messages, oldest first.
 
