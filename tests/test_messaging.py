@@ -272,6 +272,28 @@ def test_a_thread_that_does_not_exist_is_denied_like_a_foreign_one(space, holder
     assert (event.outcome, event.patient_id) == (Outcome.DENIED, None)
 
 
+def test_patient_of_names_the_space_of_a_thread_to_its_participants_only(
+    space, holder, me, representative
+):
+    """The lookup an edge uses to bind a thread to the space it was named under: the policy
+    decides, a stranger learns nothing, and it records nothing."""
+    message = start(space, holder, attachments=[NewAttachment("bilan.pdf", "application/pdf", PDF)])
+    attachment_id = message.attachments[0].id
+    other = open_patient(space, identity(2))
+    before = space.audit.count()
+    for actor in (pro(1), me, representative):
+        assert space.messaging.patient_of(actor, thread_id=message.thread_id) == holder.id
+        assert space.messaging.patient_of(actor, attachment_id=attachment_id) == holder.id
+    for actor in (pro(2), Actor.patient(other.id), OPERATOR):
+        assert space.messaging.patient_of(actor, thread_id=message.thread_id) is None
+        assert space.messaging.patient_of(actor, attachment_id=attachment_id) is None
+    assert space.messaging.patient_of(pro(1), thread_id="no-such-thread") is None
+    assert space.messaging.patient_of(pro(1), attachment_id="no-such-attachment") is None
+    assert space.audit.count() == before
+    with pytest.raises(ValidationError):
+        space.messaging.patient_of(pro(1))
+
+
 def test_a_blocked_professional_may_not_write(space, holder, me):
     first = start(space, holder)
     space.access.block(me, holder.id, rpps(1))
