@@ -778,10 +778,11 @@ class AccessMachine(RuleBasedStateMachine):
         patient.emergencies.append(
             (pro, mode, self.model.now, self.model.now + self.model.emergency)
         )
-        # R1111-48: the holder and the médecin traitant are told.
+        # R1111-48: the holder and the médecin traitant are told; a médecin traitant the
+        # patient blocked is told nothing about their record.
         self.model.emergency_notices += 1
         doctor = self.model.treating_doctor(patient)
-        if doctor is not None and MSSANTE.get(doctor):
+        if doctor is not None and doctor not in patient.blocked and MSSANTE.get(doctor):
             self.model.doctor_notices += 1
 
     @rule(
