@@ -64,6 +64,7 @@ from monespace.accounts import Contact, PatientIdentity
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.identity import INS, INS_NIR_TEST_OID, NIR, RPPS, INSTraits
 from monespace.record import LOINC, Code
+from monespace.testing import storage_of
 
 RECORD_SIZE = 1000
 PAGE = 50
@@ -220,7 +221,6 @@ def fill(space: monespace.Space) -> str:
 
 _ALLOW = Decision(True, "benchmark_bypass")
 _NO_FACTS = Facts(space_open=True)
-_NO_DOCUMENT = DocumentFacts(author_kind="professional", author_id="-")
 
 
 @contextmanager
@@ -228,24 +228,14 @@ def policy_bypassed() -> Iterator[None]:
     """The policy switched off (benchmark only): every decision allows, and neither the
     professional's standing (grants, blocks, settings, sessions) nor the documents' facts
     are looked up."""
-    saved = (
-        core_module.decide,
-        record_module.decide,
-        core_module.Unit.facts,
-        record_module._document_facts,
-    )
+    saved = (core_module.decide, record_module.decide, core_module.Unit.facts)
     core_module.decide = record_module.decide = lambda *args, **kwargs: _ALLOW  # type: ignore[assignment]
-    core_module.Unit.facts = lambda self, actor, resource: _NO_FACTS  # type: ignore[method-assign]
-    record_module._document_facts = lambda row, now: _NO_DOCUMENT  # type: ignore[assignment]
+    # Unit.facts also derives the facts of the document (or thread) it is given.
+    core_module.Unit.facts = lambda self, actor, resource, **about: _NO_FACTS  # type: ignore[method-assign]
     try:
         yield
     finally:
-        (
-            core_module.decide,
-            record_module.decide,
-            core_module.Unit.facts,
-            record_module._document_facts,
-        ) = saved
+        core_module.decide, record_module.decide, core_module.Unit.facts = saved
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -275,7 +265,7 @@ def bench_reading(work: Path, runs: int) -> list[dict[str, object]]:
     assert all_pages() == documents_of() == RECORD_SIZE
     with policy_bypassed():
         assert all_pages() == documents_of() == RECORD_SIZE
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         events_before = tx.audit.count()
     results = []
     for name, op, calls in (
@@ -313,7 +303,7 @@ def bench_reading(work: Path, runs: int) -> list[dict[str, object]]:
                 "runs": runs,
             }
         )
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         # Both sides write one audit event per search call: the bypass removes no write.
         assert tx.audit.count() > events_before
     assert space.audit.verify().ok

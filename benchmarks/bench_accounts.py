@@ -51,6 +51,7 @@ from monespace.clock import ManualClock
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.storage import SQLiteStorage, to_db_time
 from monespace.synth import synthetic_identities
+from monespace.testing import storage_of
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 OPPOSITION = timedelta(days=42)
@@ -342,9 +343,9 @@ def run(work: Path, people: int, rounds: int, batch: int, report: Report) -> lis
     # pending notifications and replaces their NIR index). Nothing was delivered, so every
     # invitation is still pending in the outbox: the worst case for that cancellation.
     purges = min(200, max(10, 4_000_000 // people))
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         pending = tx.outbox.count()
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         doomed = tx.accounts.in_state("created", limit=purges)
     for pid in doomed:
         space.accounts.close(OPERATOR, pid, delete=True)

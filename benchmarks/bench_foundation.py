@@ -61,6 +61,7 @@ from monespace.crypto import (
 from monespace.identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
 from monespace.record import TRE_A05_TYPE, Code
 from monespace.storage import to_db_time
+from monespace.testing import storage_of
 
 CONTENT_BYTES = 4096
 PDF_MAGIC = b"%PDF-1.7\n"
@@ -188,7 +189,7 @@ def bench_contents(work: Path, payload: bytes, seconds: float, repeat: int) -> l
         if synchronous != "FULL":
             # Not a supported setting: it shows what adding costs when no commit waits for the
             # disk.
-            space.storage._writer.execute(f"PRAGMA synchronous = {synchronous}")
+            storage_of(space)._writer.execute(f"PRAGMA synchronous = {synchronous}")
         raw.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL)")
         patient_id = register_patient(space)
         actor = Actor.patient(patient_id)
@@ -383,7 +384,7 @@ def bench_verify(work: Path, count: int, seconds: float, repeat: int) -> Figure:
         with space._core.unit() as unit:
             for resource in resources[:missing]:
                 unit.record(actor, Action.CONTENT_READ, resource, RULE)
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         canonical = [canonical_bytes(e.seq, e) for e in tx.audit.scan(limit=count)]
     raw = sqlite3.connect(path, isolation_level=None)
     raw.execute("PRAGMA query_only = ON")

@@ -58,6 +58,7 @@ from monespace.crypto import MasterKey, StaticKeyProvider, content_aad
 from monespace.identity import INS, RPPS, INSTraits
 from monespace.interop import read_cda
 from monespace.record import LOINC, Code
+from monespace.testing import storage_of
 
 KIB = 1 << 10
 MIB = 1 << 20
@@ -260,7 +261,7 @@ def bench_listing(work: Path, count: int) -> list[dict[str, object]]:
             created_at=start + timedelta(days=3 * i),
         )
     me = Actor.patient(patient_id)
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         key = space._core.keyring.get(tx, patient_id)
     aead = AESGCM(key)
     raw = sqlite3.connect(path, isolation_level=None)

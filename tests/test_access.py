@@ -27,10 +27,16 @@ from monespace.access import (
 from monespace.accounts import RepresentationKind
 from monespace.audit import Outcome
 from monespace.cli import main
-from monespace.crypto import MasterKey, StaticKeyProvider
-from monespace.errors import AccessDeniedError, InvalidRPPSError, ValidationError
+from monespace.crypto import Keyring, MasterKey, StaticKeyProvider
+from monespace.errors import (
+    AccessDeniedError,
+    DecryptionError,
+    InvalidRPPSError,
+    ValidationError,
+)
 from monespace.identity import RPPS
 from monespace.record import LOINC, TRE_A05_TYPE, Author, AuthorKind, Code
+from monespace.testing import storage_of
 from monespace.transport import MemoryTransport
 
 from .helpers import MARKER, identity, open_patient
@@ -159,7 +165,7 @@ def rule(space, actor, document, action="document.read") -> str:
 
 
 def last_event(space):
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         return tx.audit.last()
 
 
@@ -702,6 +708,26 @@ def test_the_patient_is_told_once_per_professional_of_a_first_access(space, hold
     assert all(pro("nurse").id not in n.body + n.subject for n in notices)
 
 
+def test_the_first_access_notice_commits_with_the_read_or_not_at_all(
+    space, holder, me, monkeypatch
+):
+    """The notice is queued in the read's own transaction: a read that fails after the
+    policy allowed it leaves no notice, and does not use up the first access either."""
+    document = add(space, pro("house"), holder.id)
+    space.access.authorise(me, holder.id, pro("wilson").id)
+
+    def tampered(*args, **kwargs):
+        raise DecryptionError("the content does not decrypt")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Keyring, "open", tampered)
+        with pytest.raises(DecryptionError):
+            space.record.read_content(pro("wilson"), document.id)
+    assert sent(space, kind="first-access") == []
+    space.record.get_document(pro("wilson"), document.id)
+    assert len(sent(space, kind="first-access")) == 1
+
+
 def test_no_first_access_notice_when_the_patient_turned_it_off(space, holder, me):
     document = add(space, pro("house"), holder.id)
     space.access.authorise(me, holder.id, pro("wilson").id)
@@ -854,6 +880,19 @@ def test_the_history_keeps_quiet_about_documents_hidden_from_its_reader(
     monespace_clock.set(hidden.release_at)
     assert hidden.id in targets(me)
     assert "the holder" in space.access.who_can_see(me, hidden.id)
+
+
+def test_the_history_still_tells_about_documents_deleted_since(space, holder, me):
+    """Deleting a document does not erase what happened to it from the holder's history;
+    a result still hidden from them stays out of it, deleted or not."""
+    house = pro("house")
+    shown = add(space, house, holder.id)
+    hidden = add(space, house, holder.id, hidden_from_patient=True)
+    for document in (shown, hidden):
+        space.record.delete(house, document.id)
+    targets = {e.target_id for e in space.access.history(me, holder.id)}
+    assert shown.id in targets
+    assert hidden.id not in targets
 
 
 def test_only_the_holder_their_representatives_and_the_operator_read_the_history(space, holder):
@@ -1023,14 +1062,16 @@ def test_who_can_see_lists_the_categories_that_can_read_a_document(space, holder
     ]
     assert space.access.who_can_see(me, masked.id) == [holder_s, reps, mine, treating, emergency]
     assert space.access.who_can_see(me, restricted.id) == [holder_s, reps, mine, treating]
+    # The insurer (the operator) feeds the record but does not read it back: the policy
+    # denies it, so it is not listed among the readers of what it deposited.
+    assert rule(space, OPERATOR, remb) == "deny_by_default"
     assert space.access.who_can_see(me, remb.id) == [
         holder_s,
         reps,
-        "its author (insurer test)",
         "authorised professionals of these professions: 10",
         emergency,
     ]
-    assert space.access.who_can_see(me, resid.id) == [holder_s, reps, "its author (insurer test)"]
+    assert space.access.who_can_see(me, resid.id) == [holder_s, reps]
     for actor in (me, OPERATOR):  # hidden from the holder; the operator uses explain()
         with pytest.raises(AccessDeniedError):
             space.access.who_can_see(actor, hidden.id)
@@ -1051,6 +1092,18 @@ def test_who_can_see_lists_the_categories_that_can_read_a_document(space, holder
     space.record.delete(author, normal.id)
     with pytest.raises(AccessDeniedError):  # a deleted document is nobody's to ask about
         space.access.who_can_see(me, normal.id)
+
+
+def test_who_can_see_asks_the_policy_about_the_author_too(space, holder, me):
+    """The author is listed only while the policy lets them read their document: an author
+    the patient blocked reads nothing, so is no longer among the readers."""
+    author = pro("wilson")
+    document = add(space, author, holder.id)
+    mine = f"its author (professional {author.id})"
+    assert mine in space.access.who_can_see(me, document.id)
+    space.access.block(me, holder.id, author.id)
+    assert rule(space, author, document) == "blocked_by_patient"
+    assert mine not in space.access.who_can_see(me, document.id)
 
 
 def test_who_can_see_is_for_the_holder_side_only(space, holder):

@@ -52,6 +52,7 @@ from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import AccessDeniedError, ValidationError
 from monespace.identity import RPPS
 from monespace.record import LOINC, TRE_A05_TYPE, Code
+from monespace.testing import storage_of
 from monespace.transport import MemoryTransport
 
 from .helpers import identity, open_patient
@@ -357,7 +358,7 @@ class Model:
 
 def _kinds(space) -> dict[str, int]:
     """Queued notifications by kind."""
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         rows = tx.outbox.due(datetime(9000, 1, 1, tzinfo=UTC), limit=1_000_000)
     counts: dict[str, int] = {}
     for row in rows:
@@ -777,10 +778,11 @@ class AccessMachine(RuleBasedStateMachine):
         patient.emergencies.append(
             (pro, mode, self.model.now, self.model.now + self.model.emergency)
         )
-        # R1111-48: the holder and the médecin traitant are told.
+        # R1111-48: the holder and the médecin traitant are told; a médecin traitant the
+        # patient blocked is told nothing about their record.
         self.model.emergency_notices += 1
         doctor = self.model.treating_doctor(patient)
-        if doctor is not None and MSSANTE.get(doctor):
+        if doctor is not None and doctor not in patient.blocked and MSSANTE.get(doctor):
             self.model.doctor_notices += 1
 
     @rule(

@@ -58,6 +58,7 @@ from monespace.errors import (
 )
 from monespace.identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
 from monespace.record import Document
+from monespace.testing import storage_of
 from monespace.transport import MemoryTransport
 
 from .helpers import MARKER, add_note
@@ -156,17 +157,17 @@ class Env:
         return [c for envelope in self.delivered() for c in CODE_RE.findall(envelope.body)]
 
     def state(self, patient_id: str) -> AccountState:
-        with self.space.storage.read() as tx:
+        with storage_of(self.space).read() as tx:
             account = tx.accounts.get(patient_id)
         assert account is not None
         return account.state
 
     def code_record(self, patient_id: str):
-        with self.space.storage.read() as tx:
+        with storage_of(self.space).read() as tx:
             return tx.codes.get(patient_id)
 
     def failures(self, patient_id: str) -> int:
-        with self.space.storage.read() as tx:
+        with storage_of(self.space).read() as tx:
             record = tx.proofs.get(patient_id)
         assert record is not None
         return record.failures
@@ -300,7 +301,7 @@ def test_codes_are_never_stored_in_clear(sqlite_env):
         env.accounts.invite(OPERATOR, pid)
     # The codes exist only inside the sealed outbox rows: open them as the dispatcher would.
     keyring = env.space._core.keyring
-    with env.space.storage.read() as tx:
+    with storage_of(env.space).read() as tx:
         rows = tx.outbox.due(env.clock.now(), limit=100)
         bodies = [
             json.loads(keyring.open(tx, NOTIFICATION_KEY, "notification", r.id, r.sealed))
@@ -1017,7 +1018,7 @@ def test_a_closed_space_is_archived_ten_years_then_purged(env):
 
 def assert_purged(env: Env, pid: str, ref: Document) -> None:
     assert env.state(pid) is AccountState.PURGED
-    with env.space.storage.read() as tx:
+    with storage_of(env.space).read() as tx:
         key = tx.keys.get(pid)
         assert key is not None
         assert (key.wrapped, key.master_key_id) == (None, None)
@@ -1142,7 +1143,7 @@ def test_the_deadline_run_goes_through_many_accounts_in_batches(env):
 def test_no_plaintext_is_left_in_the_sqlite_files_after_a_purge(sqlite_env):
     env = sqlite_env
     pid, ref, _ = open_with_marker(env)
-    with env.space.storage.read() as tx:
+    with storage_of(env.space).read() as tx:
         wrapped = tx.keys.get(pid).wrapped
         sealed = tx.blobs.get(ref.content_id).sealed
     assert wrapped is not None
@@ -1165,7 +1166,7 @@ def test_no_plaintext_is_left_in_the_sqlite_files_after_a_purge(sqlite_env):
 def test_a_purge_leaves_no_copy_of_the_wrapped_key_in_the_wal(sqlite_env):
     env = sqlite_env
     pid, _, _ = open_with_marker(env)
-    with env.space.storage.read() as tx:
+    with storage_of(env.space).read() as tx:
         wrapped = tx.keys.get(pid).wrapped
     env.accounts.close(Actor.patient(pid), pid, delete=True)
     env.space.tick()
@@ -1636,7 +1637,7 @@ class AccountsMachine(RuleBasedStateMachine):
 
     @invariant()
     def states_match_the_model(self) -> None:
-        with self.env.space.storage.read() as tx:
+        with storage_of(self.env.space).read() as tx:
             for m in self.people:
                 account = tx.accounts.get(m.pid)
                 assert account is not None

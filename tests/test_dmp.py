@@ -17,6 +17,7 @@ from monespace.cli import main
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import AccessDeniedError, HostileDocumentError, MalformedDocumentError
 from monespace.identity import INS, INS_NIR_OID, INS_NIR_TEST_OID, NIR, INSTraits
+from monespace.testing import storage_of
 
 from .conftest import SHARED_DATA
 
@@ -73,7 +74,7 @@ def xdm(tmp_path, files, name="dmp.zip", metadata=None):
 
 
 def counts(space):
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         return (
             sum(len(tx.documents.for_patient(p)) for p in tx.patients.ids()),
             tx.audit.count(),

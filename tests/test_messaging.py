@@ -40,6 +40,7 @@ from monespace.messaging import (
 )
 from monespace.record import LOINC, TRE_A05_TYPE, Code
 from monespace.storage import OutboxStatus
+from monespace.testing import storage_of
 from monespace.transport import MemoryTransport
 
 from .conftest import SHARED_DATA
@@ -135,7 +136,7 @@ def start(space, holder, **kwargs):
 
 def counts(space, patient_id):
     """What a refused write must not change: threads, messages, blobs, audit, outbox."""
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         threads = tx.messages.threads_for_patient(patient_id)
         return (
             len(threads),
@@ -147,7 +148,7 @@ def counts(space, patient_id):
 
 
 def last_event(space):
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         return tx.audit.last()
 
 
@@ -269,6 +270,28 @@ def test_a_thread_that_does_not_exist_is_denied_like_a_foreign_one(space, holder
     assert str(missing.value) == "access denied"
     event = last_event(space)
     assert (event.outcome, event.patient_id) == (Outcome.DENIED, None)
+
+
+def test_patient_of_names_the_space_of_a_thread_to_its_participants_only(
+    space, holder, me, representative
+):
+    """The lookup an edge uses to bind a thread to the space it was named under: the policy
+    decides, a stranger learns nothing, and it records nothing."""
+    message = start(space, holder, attachments=[NewAttachment("bilan.pdf", "application/pdf", PDF)])
+    attachment_id = message.attachments[0].id
+    other = open_patient(space, identity(2))
+    before = space.audit.count()
+    for actor in (pro(1), me, representative):
+        assert space.messaging.patient_of(actor, thread_id=message.thread_id) == holder.id
+        assert space.messaging.patient_of(actor, attachment_id=attachment_id) == holder.id
+    for actor in (pro(2), Actor.patient(other.id), OPERATOR):
+        assert space.messaging.patient_of(actor, thread_id=message.thread_id) is None
+        assert space.messaging.patient_of(actor, attachment_id=attachment_id) is None
+    assert space.messaging.patient_of(pro(1), thread_id="no-such-thread") is None
+    assert space.messaging.patient_of(pro(1), attachment_id="no-such-attachment") is None
+    assert space.audit.count() == before
+    with pytest.raises(ValidationError):
+        space.messaging.patient_of(pro(1))
 
 
 def test_a_blocked_professional_may_not_write(space, holder, me):
@@ -563,7 +586,7 @@ def test_a_patient_reply_is_queued_for_the_professionals_mssante_mailbox(space, 
     assert outbound.body == "Voici ma photo."
     assert outbound.attachments[0].content == PDF
     # Delivered: the outbox forgets the content.
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         row = tx.outbox.get(envelope.id)
     assert row is not None
     assert (row.status, row.sealed) == (OutboxStatus.SENT, None)
@@ -721,7 +744,7 @@ def test_archiving_is_per_side_and_a_new_message_brings_a_thread_back(space, hol
 
 
 def _events(space):
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         return tx.audit.scan(limit=100_000)
 
 
@@ -762,7 +785,7 @@ def test_retention_deletes_old_messages_at_the_deadline_run(url, monespace_clock
         assert [t.id for t in space.messaging.inbox(me).threads] == [recent.thread_id]
         with pytest.raises(AccessDeniedError):
             space.messaging.read_attachment(me, old.attachments[0].id)
-        with space.storage.read() as tx:
+        with storage_of(space).read() as tx:
             assert [b.kind for b in tx.blobs.list_for_patient(holder.id)] == []
         assert space.tick().get("messages_expired") is None
 

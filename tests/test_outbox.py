@@ -14,6 +14,7 @@ from monespace import Actor, ManualClock, Settings
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import ConfigurationError, TransportError
 from monespace.storage import OutboxStatus
+from monespace.testing import storage_of
 from monespace.transport import Envelope, FileTransport, MemoryTransport
 
 from .helpers import add_note, identity, open_patient
@@ -55,7 +56,7 @@ def open_space(transport, clock, **settings):
 
 def outbox_row(space):
     """The one pending notification of the space."""
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         (row,) = tx.outbox.due(datetime.max.replace(tzinfo=UTC), limit=10)
     return row
 
@@ -75,7 +76,7 @@ def test_failures_are_retried_with_exponential_backoff_until_delivered():
         assert delays == [timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=4)]
         assert space.dispatch().sent == 1
         assert len(transport.sent) == 1
-        with space.storage.read() as tx:
+        with storage_of(space).read() as tx:
             assert tx.outbox.count(OutboxStatus.SENT) == 1
 
 
@@ -85,7 +86,7 @@ def test_a_notification_is_dead_after_the_last_attempt_or_a_permanent_error():
         for _ in range(3):
             space.dispatch()
             clock.advance(hours=1)
-        with space.storage.read() as tx:
+        with storage_of(space).read() as tx:
             assert tx.outbox.count(OutboxStatus.DEAD) == 1
     permanent = MemoryTransport(Flaky(failures=1, permanent=True))
     with open_space(permanent, ManualClock(T0)) as space:
@@ -110,7 +111,7 @@ def test_a_redelivery_after_a_crash_is_recognised_and_not_sent_twice(monkeypatch
         assert space.dispatch().sent == 1
         assert len(transport.sent) == 1
         assert transport.attempts == 2
-        with space.storage.read() as tx:
+        with storage_of(space).read() as tx:
             (row,) = [
                 tx.outbox.get(e.target_id)
                 for e in tx.audit.scan()

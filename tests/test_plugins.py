@@ -14,6 +14,7 @@ from monespace.errors import PluginError
 from monespace.plugins import Plugins
 from monespace.record import ParsedDocument
 from monespace.storage import MemoryStorage
+from monespace.testing import storage_of
 from monespace.transport import MemoryTransport
 
 from .helpers import identity, open_patient
@@ -40,7 +41,7 @@ def test_hook_monespace_register_storage_backends():
             register(VaultStorage)
 
     with monespace.open("vault://x", plugins=[Plugin()], load_entrypoints=False) as space:
-        assert isinstance(space.storage, VaultStorage)
+        assert isinstance(storage_of(space), VaultStorage)
 
 
 def test_a_plugin_can_replace_a_built_in_scheme():
@@ -50,7 +51,7 @@ def test_a_plugin_can_replace_a_built_in_scheme():
             register(ReplacementMemory)
 
     with monespace.open("memory://", plugins=[Plugin()], load_entrypoints=False) as space:
-        assert type(space.storage) is ReplacementMemory
+        assert type(storage_of(space)) is ReplacementMemory
 
 
 def test_two_plugins_claiming_one_scheme_is_an_error():

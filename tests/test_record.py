@@ -36,6 +36,7 @@ from monespace.record import (
 )
 from monespace.record._codes import class_code_for
 from monespace.storage import DocumentRow
+from monespace.testing import storage_of
 from monespace.transport import MemoryTransport
 
 from .conftest import SHARED_DATA
@@ -163,7 +164,7 @@ def add_pdf(space, actor, patient_id, **kwargs):
 
 def state(space, patient_id):
     """What a refused write must not change: documents, contents, audit events, outbox."""
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         return (
             len(tx.documents.for_patient(patient_id)),
             len(tx.blobs.list_for_patient(patient_id)),
@@ -173,7 +174,7 @@ def state(space, patient_id):
 
 
 def last_event(space):
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         return tx.audit.last()
 
 

@@ -23,6 +23,7 @@ from monespace.errors import (
     ValidationError,
 )
 from monespace.storage import SQLiteStorage
+from monespace.testing import storage_of
 from monespace.transport import MemoryTransport
 
 from .helpers import MARKER, add_note, identity, open_patient
@@ -54,7 +55,7 @@ def space(url, keys, monespace_clock):
 
 def snapshot(space):
     """Counts that must not move when an operation fails."""
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         return (
             tx.patients.count(),
             tx.audit.count(),
@@ -80,7 +81,7 @@ def test_registering_the_same_nir_twice_changes_nothing(space):
         open_patient(space, identity(email="other@example.org"))
     patients, audit, outbox, masters = before
     assert snapshot(space) == (patients, audit + 1, outbox, masters)  # + the failure event
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         assert tx.audit.last().outcome is Outcome.FAILURE
 
 
@@ -98,7 +99,7 @@ def test_contents_are_stored_encrypted_and_read_back_by_their_patient(space):
     assert document.size == 14
     assert space.record.read_content(me, document.id) == b"%PDF-1.7 hello"
     assert [d.id for d in space.record.search(me, patient.id).documents] == [document.id]
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         (blob,) = tx.blobs.list_for_patient(patient.id)
     assert b"hello" not in blob.sealed
 
@@ -155,7 +156,7 @@ def test_bad_contents_are_refused_and_nothing_is_stored(space):
 def test_a_notification_is_queued_with_the_change_and_carries_no_health_content(space):
     patient = open_patient(space, identity())
     add_note(space, OPERATOR, patient.id, MARKER.encode(), title=MARKER)
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         assert tx.outbox.count() == 1
     report = space.dispatch()
     assert report.sent == 1
@@ -195,7 +196,7 @@ def test_master_key_rotation_keeps_everything_readable(space, keys):
     report = space.rotate_master_key(OPERATOR, batch=1)
     # the patient's key and the three index keys (NIR, card serial, birth date)
     assert report.rewrapped == 4
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         assert tx.keys.master_key_ids() == {report.master_key_id}
     # Retire the old key entirely: nothing depends on it any more.
     retired = StaticKeyProvider(keys.current())

@@ -11,7 +11,8 @@ from ._dispatch import DispatchReport, dispatch
 from ._settings import Settings
 from ._unit import Core
 from .access import Action, Resource, Rule
-from .access._service import AccessService
+from .access._facts import AccessFacts
+from .access._service import AccessService, FirstAccessNotifier
 from .accounts._migration import DmpMigrationService
 from .accounts._service import AccountService
 from .actors import Actor
@@ -62,7 +63,8 @@ class Space:
     ) -> None:
         self.url = url
         self.plugins = plugins
-        self.storage = storage
+        # Private: services reach storage through the policy; nothing outside them should.
+        self._storage = storage
         keyring = Keyring(
             storage, (lambda: key_provider) if key_provider else lambda: plugins.key_provider(url)
         )
@@ -72,6 +74,7 @@ class Space:
             clock=clock or SystemClock(),
             plugins=plugins,
             settings=settings or Settings(),
+            facts=AccessFacts(),
             rules=rules,
         )
         self.transports: dict[str, Transport] = dict(transports or {})
@@ -83,6 +86,8 @@ class Space:
         self.access = AccessService(self._core)
         self.audit = AuditService(self._core)
         self.messaging = MessagingService(self._core, self.record)
+        # Side effects of what the services record, in the same transaction.
+        self._core.subscribers.append(FirstAccessNotifier(self._core))
 
     @property
     def clock(self) -> Clock:
@@ -93,6 +98,21 @@ class Space:
     def settings(self) -> Settings:
         """The space's limits and delays."""
         return self._core.settings
+
+    def schema_version(self) -> int:
+        """The schema version of the store (diagnostics, such as ``monespace info``).
+
+        .. versionadded:: 0.1
+        """
+        return self._storage.schema_version
+
+    def storage_summary(self) -> str:
+        """What the space is stored in, for diagnostics: the backend and where its data is
+        (never a password from the URL).
+
+        .. versionadded:: 0.1
+        """
+        return repr(self._storage)
 
     def tick(self, now: datetime | None = None) -> dict[str, int]:
         """Apply every deadline that has passed at *now* (default: the clock's time).
@@ -143,7 +163,7 @@ class Space:
         """Close transports and storage. Idempotent."""
         for transport in self.transports.values():
             transport.close()
-        self.storage.close()
+        self._storage.close()
 
     def __enter__(self) -> Self:
         return self
@@ -157,7 +177,7 @@ class Space:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Space({self.storage!r})"
+        return f"Space({self._storage!r})"
 
 
 def open(

@@ -19,37 +19,47 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Protocol
 
 import attrs
 
 from ._ids import new_id
 from ._settings import Settings
-from .access import (
-    AccessSettings,
-    Action,
-    Decision,
-    DocumentFacts,
-    Facts,
-    ProfessionalFacts,
-    Resource,
-    Rule,
-    ThreadFacts,
-    decide,
-    default_rules,
-)
-from .actors import AccessMode, Actor, ActorKind
+from .access import Action, Decision, Facts, Resource, Rule, decide, default_rules
+from .actors import Actor
 from .audit import AuditEvent, Outcome, PendingEvent, chain
 from .clock import Clock
 from .crypto import NOTIFICATION_KEY, Keyring
 from .errors import AccessDeniedError, MonespaceError
 from .plugins import Plugins
-from .storage import OutboxRow, StorageBackend, Transaction
+from .storage import DocumentRow, OutboxRow, StorageBackend, ThreadRow, Transaction
 
-__all__ = ["Core", "Unit"]
+__all__ = ["Core", "FactsProvider", "Subscriber", "Unit"]
 
 
-#: Reads that count as "a professional read the record" (first-access notices).
-_READS = frozenset({"document.read", "document.search", "patient.read"})
+class FactsProvider(Protocol):
+    """Where a unit gets the facts the policy decides on (``monespace.access`` gathers them;
+    the space injects its provider into the :class:`Core`)."""
+
+    def subject(self, tx: Transaction, now: datetime, actor: Actor, resource: Resource) -> Facts:
+        """The facts about *actor* and *resource*'s patient, read through *tx*."""
+        ...
+
+    def about(
+        self,
+        facts: Facts,
+        now: datetime,
+        *,
+        document: DocumentRow | None = None,
+        thread: ThreadRow | None = None,
+    ) -> Facts:
+        """*facts* completed with those of the document or thread the action is about."""
+        ...
+
+
+#: Called with each audit event a unit appends, in the unit's transaction (so what it writes
+#: commits, or rolls back, with the event).
+Subscriber = Callable[["Unit", AuditEvent], None]
 
 
 class _Denied(Exception):
@@ -67,9 +77,10 @@ class Core:
     clock: Clock
     plugins: Plugins
     settings: Settings
+    facts: FactsProvider
     rules: tuple[Rule, ...] | None = None
-    #: Called after a professional's first successful read of a record (set by the space).
-    first_read: Callable[[Unit, str, str], None] | None = None
+    #: Called after each audit event a unit appends (registered by the space).
+    subscribers: list[Subscriber] = attrs.Factory(list)
 
     def __attrs_post_init__(self) -> None:
         if self.rules is None:
@@ -116,7 +127,7 @@ class Unit:
         self.tx = tx
         self.now = now
         self.events: list[AuditEvent] = []
-        self._facts: dict[tuple[Actor, str], Facts] = {}
+        self._facts: dict[tuple[Actor, str | None], Facts] = {}
         #: What was allowed in this unit, to be traced as failures if the unit fails.
         self.authorized: list[PendingEvent] = []
 
@@ -127,16 +138,16 @@ class Unit:
         resource: Resource,
         *,
         purpose: str | None = None,
-        document: DocumentFacts | None = None,
-        thread: ThreadFacts | None = None,
+        document: DocumentRow | None = None,
+        thread: ThreadRow | None = None,
     ) -> Decision:
         """Ask the policy; on a denial, abandon the unit (see :meth:`Core.unit`).
 
-        The facts the policy needs about the resource's patient (is the space open, does the
-        actor represent them) are looked up here, in the same transaction; the service passes
-        those about the *document* or the messaging *thread* the action is about, if any.
+        The facts come from the space's facts provider, read in this transaction; the
+        service passes the stored *document* or messaging *thread* the action is about, if
+        any, and the provider derives their facts.
         """
-        facts = attrs.evolve(self.facts(actor, resource), document=document, thread=thread)
+        facts = self.facts(actor, resource, document=document, thread=thread)
         decision = decide(actor, action, resource, facts, self.core.rules)
         pending = self._pending(
             actor=actor,
@@ -151,61 +162,28 @@ class Unit:
         self.authorized.append(pending)
         return decision
 
-    def facts(self, actor: Actor, resource: Resource) -> Facts:
-        """What the policy needs to know about *resource*'s patient, read in this transaction.
+    def facts(
+        self,
+        actor: Actor,
+        resource: Resource,
+        *,
+        document: DocumentRow | None = None,
+        thread: ThreadRow | None = None,
+    ) -> Facts:
+        """What the policy needs to know to decide for *actor* on *resource* (and the
+        *document* or *thread* it is about), read in this transaction.
 
-        Cached for the unit: a search decides once per document with the same facts.
+        The facts about the actor and the patient are cached for the unit: a search decides
+        once per document with the same facts.
         """
-        patient_id = resource.patient_id
-        if patient_id is None:
-            if actor.kind is ActorKind.PROFESSIONAL:
-                # No record concerned (a lookup, a mailbox): only who the professional is.
-                known = self.tx.access.professional(actor.id) is not None
-                return Facts(professional=ProfessionalFacts(registered=known))
-            return Facts()
-        key = (actor, patient_id)
-        cached = self._facts.get(key)
-        if cached is not None:
-            return cached
-        account = self.tx.accounts.get(patient_id)
-        represents = False
-        if actor.kind is ActorKind.REPRESENTATIVE and actor.on_behalf_of == patient_id:
-            link = self.tx.representations.get(patient_id, actor.id)
-            represents = link is not None and link.active(self.now)
-        facts = Facts(
-            space_open=account is not None and account.is_open,
-            represents=represents,
-            professional=(
-                self._professional_facts(actor, patient_id)
-                if actor.kind is ActorKind.PROFESSIONAL
-                else None
-            ),
-        )
-        self._facts[key] = facts
-        return facts
-
-    def _professional_facts(self, actor: Actor, patient_id: str) -> ProfessionalFacts:
-        access = self.tx.access
-        professional = access.professional(actor.id)
-        if professional is None:
-            return ProfessionalFacts()
-        grants = [g for g in access.grants(patient_id, actor.id) if g.active(self.now)]
-        strongest = max(grants, key=lambda g: g.strength, default=None)
-        settings = access.settings(patient_id) or AccessSettings(patient_id)
-        emergency = actor.mode is not AccessMode.NORMAL and any(
-            s.active(self.now) and s.mode is actor.mode
-            for s in access.emergencies(patient_id, actor.id)
-        )
-        return ProfessionalFacts(
-            registered=True,
-            profession=professional.profession,
-            grant=None if strongest is None else str(strongest.kind),
-            blocked=actor.id in access.blocked(patient_id),
-            emergency=emergency,
-            object_all=settings.object_all,
-            object_emergency=settings.object_emergency,
-            mask_all=settings.mask_all,
-        )
+        key = (actor, resource.patient_id)
+        subject = self._facts.get(key)
+        if subject is None:
+            subject = self.core.facts.subject(self.tx, self.now, actor, resource)
+            self._facts[key] = subject
+        if document is None and thread is None:
+            return subject
+        return self.core.facts.about(subject, self.now, document=document, thread=thread)
 
     def record(
         self,
@@ -217,17 +195,9 @@ class Unit:
         outcome: Outcome = Outcome.SUCCESS,
         purpose: str | None = None,
     ) -> AuditEvent:
-        """Append an audit event to the trail, in this transaction."""
+        """Append an audit event to the trail, in this transaction, and hand it to the
+        space's subscribers (:attr:`Core.subscribers`), in this transaction too."""
         rule = decision.rule if isinstance(decision, Decision) else decision
-        if (
-            actor.kind is ActorKind.PROFESSIONAL
-            and outcome is Outcome.SUCCESS
-            and str(action) in _READS
-            and resource.patient_id is not None
-            and self.core.first_read is not None
-            and self.tx.access.mark_seen(resource.patient_id, actor.id, self.now)
-        ):
-            self.core.first_read(self, resource.patient_id, actor.id)
         pending = self._pending(
             actor=actor,
             action=str(action),
@@ -239,6 +209,8 @@ class Unit:
         event = chain(self.events[-1] if self.events else self.tx.audit.last(), pending)
         self.tx.audit.append(event)
         self.events.append(event)
+        for subscriber in self.core.subscribers:
+            subscriber(self, event)
         return event
 
     def notify(

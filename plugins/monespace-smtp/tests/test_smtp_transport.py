@@ -27,6 +27,7 @@ from monespace import Actor
 from monespace.errors import ConfigurationError, TransportError
 from monespace.messaging import MSSANTE_CHANNEL, NewAttachment
 from monespace.storage import OutboxStatus
+from monespace.testing import storage_of
 from monespace.transport import Envelope, MemoryTransport
 from monespace_smtp import SmtpTransport, StartTLS
 
@@ -326,6 +327,6 @@ def test_bad_urls_are_configuration_errors(url):
 
 def _all_outbox(space):
     """Every notification the dispatcher handled (the audit trail names them)."""
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         ids = {e.target_id for e in tx.audit.scan(limit=10_000) if e.target_kind == "notification"}
         return [row for row in (tx.outbox.get(i) for i in ids if i) if row is not None]

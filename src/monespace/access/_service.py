@@ -14,11 +14,13 @@ from ..audit import AuditEvent, Outcome
 from ..errors import AccessDeniedError, IdentifierError, NotFoundError, ValidationError
 from ..identities import read_contact, read_identity
 from ..identity import NIR, RPPS
-from ..record._service import document_facts
+from ..record import AuthorKind
+from ..storage import DocumentRow
+from ._facts import AccessFacts
 from ._model import AccessSettings, EmergencySession, Grant, GrantKind, Professional
-from ._policy import AccessPolicy, Action, Decision, DocumentFacts, Facts, Resource, decide
+from ._policy import Action, Decision, Facts, ProfessionalFacts, Resource, decide
 
-__all__ = ["AccessService", "Explanation", "HistoryEntry"]
+__all__ = ["AccessService", "Explanation", "FirstAccessNotifier", "HistoryEntry"]
 
 _JUSTIFICATION = "emergency-justification"
 _MIN_JUSTIFICATION = 10
@@ -96,19 +98,33 @@ _WHAT = {
 }
 
 
-class AccessService:
-    """``space.access``: who may read a record, under the patient's control.
+#: Reads that count as "a professional read the record" (first-access notices).
+_READS = frozenset({Action.DOCUMENT_READ, Action.DOCUMENT_SEARCH, Action.PATIENT_READ})
 
-    .. versionadded:: 0.1
+
+class FirstAccessNotifier:
+    """Tells the holder the first time a professional reads their record (a configurable
+    feature: on by default, and unconfirmed for the real service).
+
+    The space registers it as a subscriber of the units of work (:attr:`Core.subscribers`):
+    it sees each audit event as it is appended, so the notice is queued in the transaction
+    of the read itself, and commits or rolls back with it. ``mark_seen`` makes it once per
+    professional and patient.
     """
 
     def __init__(self, core: Core) -> None:
         self._core = core
-        core.first_read = self._first_read
 
-    def _first_read(self, unit: Unit, patient_id: str, rpps: str) -> None:
-        """Tell the holder the first time a professional reads their record (a configurable
-        feature: on by default, and unconfirmed for the real service)."""
+    def __call__(self, unit: Unit, event: AuditEvent) -> None:
+        patient_id = event.patient_id
+        if (
+            event.actor_kind is not ActorKind.PROFESSIONAL
+            or event.outcome is not Outcome.SUCCESS
+            or event.action not in _READS
+            or patient_id is None
+            or not unit.tx.access.mark_seen(patient_id, event.actor_id, unit.now)
+        ):
+            return
         settings = unit.tx.access.settings(patient_id) or AccessSettings(patient_id)
         contact = read_contact(self._core, unit.tx, patient_id)
         if not settings.notify_first_access or contact is None or not contact.email:
@@ -125,6 +141,16 @@ class AccessService:
             kind="first-access",
             patient_id=patient_id,
         )
+
+
+class AccessService:
+    """``space.access``: who may read a record, under the patient's control.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
 
     # --- the directory ------------------------------------------------------------------------
 
@@ -475,7 +501,7 @@ class AccessService:
             cursor = after_seq
             while len(events) < limit:
                 batch = unit.tx.audit.for_patient(patient_id, after_seq=cursor, limit=limit)
-                events += [e for e in batch if not _hidden_from(unit, actor, e, hidden)]
+                events += [e for e in batch if not self._hidden_from(unit, actor, e, hidden)]
                 if len(batch) < limit:
                     break
                 cursor = batch[-1].seq
@@ -532,86 +558,141 @@ class AccessService:
         self, unit: Unit, actor: Actor, patient_id: str, document_id: str | None
     ) -> tuple[Facts, Resource]:
         resource = Resource(patient_id, "document" if document_id else "record", document_id)
-        document: DocumentFacts | None = None
+        row = None
         if document_id is not None:
             row = unit.tx.documents.get(document_id)
             if row is None or row.patient_id != patient_id:
                 raise NotFoundError("no such document in this record")
-            document = document_facts(row, unit.now)
-        return attrs.evolve(unit.facts(actor, resource), document=document), resource
+        return unit.facts(actor, resource, document=row), resource
 
     def who_can_see(self, actor: Actor, document_id: str) -> list[str]:
         """The kinds of actors who can read a document now, in words: the holder, their
         representatives, the author, the médecin traitant, authorised professionals (by
         profession), professionals in an emergency. For the holder and their representatives,
         about a document they may read; the operator and developers use :meth:`explain`.
+
+        Each kind is a candidate reader the policy is asked about, with the facts of this
+        record: the holder and the author as they are, a representative whose link is in
+        force, and a professional of each profession holding each kind of grant, or in a
+        declared emergency.
         """
-        # Fix (docstring): it said "operator or holder", but the operator never had the
-        # access.read this asks for (the policy keeps it to the holder's side).
         with self._core.unit() as unit:
             row = unit.tx.documents.get(document_id)
             if row is None:
                 raise AccessDeniedError("deny_by_default")
             resource = Resource(row.patient_id, "document", document_id)
-            doc = document_facts(row, unit.now)
             decision = unit.authorize(actor, Action.ACCESS_READ, resource)
-            # Fix: the holder and their representatives got the answer (which names the
-            # author) for a document hidden from them (R1111-53, R1111-50); like any other
-            # question about a document, it is for those who may read it.
-            unit.authorize(actor, Action.DOCUMENT_READ, resource, document=doc)
+            # Like any other question about a document, it is for those who may read it: the
+            # answer names the author (R1111-53, R1111-50).
+            unit.authorize(actor, Action.DOCUMENT_READ, resource, document=row)
             unit.record(actor, Action.ACCESS_READ, resource, decision)
-            settings = unit.tx.access.settings(row.patient_id) or AccessSettings(row.patient_id)
-        return _who_can_see(doc, settings, self._core.settings.access)
+            return self._readers(unit, row, resource)
 
+    def _readers(self, unit: Unit, row: DocumentRow, resource: Resource) -> list[str]:
+        """:meth:`who_can_see`'s answer: every candidate reader :func:`decide` lets read."""
+        rules = self._core.rules
+        holder = Actor.patient(row.patient_id)
+        holder_facts = unit.facts(holder, resource, document=row)
 
-def _hidden_from(unit: Unit, actor: Actor, event: AuditEvent, cache: dict[str, bool]) -> bool:
-    """Whether *event* is about a document hidden, now, from *actor* as holder or
-    representative (see :meth:`AccessService.history`)."""
-    if (
-        actor.kind not in (ActorKind.PATIENT, ActorKind.REPRESENTATIVE)
-        or event.target_kind != "document"
-        or event.target_id is None
-    ):
-        return False
-    if event.target_id not in cache:
-        row = unit.tx.documents.get(event.target_id)
-        doc = None if row is None else document_facts(row, unit.now)
-        cache[event.target_id] = doc is not None and (
-            doc.hidden_from_patient
-            or (actor.kind is ActorKind.REPRESENTATIVE and doc.hidden_from_representatives)
-        )
-    return cache[event.target_id]
+        def reads(candidate: Actor, facts: Facts) -> bool:
+            return decide(candidate, Action.DOCUMENT_READ, resource, facts, rules).allowed
 
-
-def _who_can_see(doc: DocumentFacts, settings: AccessSettings, policy: AccessPolicy) -> list[str]:
-    if doc.deleted:
-        return []
-    seen: list[str] = []
-    if not doc.hidden_from_patient:
-        seen.append("the holder")
-        if not doc.hidden_from_representatives:
+        seen: list[str] = []
+        if reads(holder, holder_facts):
+            seen.append("the holder")
+        representative = Actor(ActorKind.REPRESENTATIVE, _ANYONE, on_behalf_of=row.patient_id)
+        if reads(representative, attrs.evolve(holder_facts, represents=True)):
             seen.append("the holder's legal representatives")
-    seen.append(f"its author ({doc.author_kind} {doc.author_id})")
-    masked = doc.masked or doc.confidentiality == "V" or settings.mask_all
-    professions = sorted(
-        profession
-        for profession in policy.matrix.classes
-        if policy.matrix.allows(profession, doc.class_code, doc.type_code)
-    )
-    # Fix: the matrix was ignored for the médecin traitant and in emergencies, so a document
-    # no profession may read (or a masked one physicians may not read) was said to be seen
-    # by them, and an empty list of professions was printed as a category.
-    if not settings.object_all and not settings.mask_all and professions:
-        if masked and policy.treating_doctor_sees_masked:
-            seen.append("the médecin traitant and professionals with the same rights")
-        elif not masked:
-            names = ", ".join(professions)
+        author = _author_of(row)
+        if author is not None and reads(author, unit.facts(author, resource, document=row)):
+            seen.append(f"its author ({row.author_kind} {row.author_id})")
+
+        settings = AccessFacts.settings(unit.tx, row.patient_id)
+
+        def professionals(mode: AccessMode, grants: tuple[GrantKind | None, ...]) -> set[str]:
+            candidate = Actor(ActorKind.PROFESSIONAL, _ANYONE, mode=mode)
+            return {
+                profession
+                for profession in self._core.settings.access.matrix.classes
+                for grant in grants
+                if reads(
+                    candidate,
+                    attrs.evolve(
+                        holder_facts,
+                        professional=ProfessionalFacts(
+                            registered=True,
+                            profession=profession,
+                            grant=None if grant is None else str(grant),
+                            emergency=mode is not AccessMode.NORMAL,
+                            object_all=settings.object_all,
+                            object_emergency=settings.object_emergency,
+                            mask_all=settings.mask_all,
+                        ),
+                    ),
+                )
+            }
+
+        authorised = professionals(AccessMode.NORMAL, (GrantKind.CARE_TEAM, GrantKind.AUTHORISED))
+        treating = professionals(AccessMode.NORMAL, (GrantKind.EXTENDED, GrantKind.TREATING_DOCTOR))
+        if authorised:
+            names = ", ".join(sorted(authorised))
             seen.append(f"authorised professionals of these professions: {names}")
-    if (
-        not settings.object_emergency
-        and not settings.mask_all
-        and doc.confidentiality != "V"
-        and professions
-    ):
-        seen.append("professionals in a declared emergency (bris de glace, SAMU)")
-    return seen
+        if treating - authorised:
+            seen.append("the médecin traitant and professionals with the same rights")
+        if professionals(AccessMode.EMERGENCY, (None,)) or professionals(
+            AccessMode.REGULATION, (None,)
+        ):
+            seen.append("professionals in a declared emergency (bris de glace, SAMU)")
+        return seen
+
+    def _hidden_from(
+        self, unit: Unit, actor: Actor, event: AuditEvent, cache: dict[str, bool]
+    ) -> bool:
+        """Whether *event* is about a document the policy hides, now, from *actor* as holder
+        or representative (see :meth:`history`).
+
+        The history tells what happened: a document deleted since, or a space closed since,
+        does not hide the events about it; only the document's visibility to its reader does.
+        """
+        if (
+            actor.kind not in (ActorKind.PATIENT, ActorKind.REPRESENTATIVE)
+            or event.target_kind != "document"
+            or event.target_id is None
+        ):
+            return False
+        if event.target_id not in cache:
+            row = unit.tx.documents.get(event.target_id)
+            hidden = False
+            if row is not None:
+                resource = Resource(row.patient_id, "document", row.id)
+                facts = unit.facts(actor, resource, document=row)
+                assert facts.document is not None
+                as_it_was = attrs.evolve(
+                    facts, space_open=True, document=attrs.evolve(facts.document, deleted=False)
+                )
+                decision = decide(
+                    actor, Action.DOCUMENT_READ, resource, as_it_was, self._core.rules
+                )
+                hidden = not decision.allowed
+            cache[event.target_id] = hidden
+        return cache[event.target_id]
+
+
+#: The id of a candidate reader who stands for any actor of their kind (see
+#: :meth:`AccessService.who_can_see`); no RPPS number, patient id or job name has this form.
+_ANYONE = "(any)"
+
+
+def _author_of(row: DocumentRow) -> Actor | None:
+    """The actor who deposited a document: for a document in an establishment's name, the
+    professional who deposited it (none is recorded for older deposits); for the insurer's,
+    the operator. Whether they read it is the policy's call."""
+    kind, author_id = row.author_kind, row.author_id
+    if kind == AuthorKind.ESTABLISHMENT:
+        submitted_by = row.submitted_by
+        return None if submitted_by is None else Actor(ActorKind.PROFESSIONAL, submitted_by)
+    if kind == AuthorKind.INSURER:
+        return Actor.system(author_id)
+    if kind == AuthorKind.REPRESENTATIVE:
+        return Actor(ActorKind.REPRESENTATIVE, author_id, on_behalf_of=row.patient_id)
+    return Actor(ActorKind(kind), author_id)  # a professional, the patient, an app

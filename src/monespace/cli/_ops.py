@@ -123,8 +123,8 @@ def keys_rotate(db: str, no_new_key: bool) -> None:
 def info(db: str) -> None:
     """Show the schema version, counts and plugins of a space (no personal data)."""
     with open_db(db) as space:
-        click.echo(f"storage:         {space.storage!r}")
-        click.echo(f"schema version:  {space.storage.schema_version}")
+        click.echo(f"storage:         {space.storage_summary()}")
+        click.echo(f"schema version:  {space.schema_version()}")
         click.echo(f"patients:        {space.accounts.count()}")
         click.echo(f"audit events:    {space.audit.count()}")
         click.echo(f"plugins:         {', '.join(space.plugins.names())}")

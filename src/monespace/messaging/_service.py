@@ -18,7 +18,7 @@ import attrs
 
 from .._ids import new_id
 from .._unit import Core, Unit
-from ..access import Action, Decision, Professional, Resource, ThreadFacts, decide
+from ..access import Action, Decision, Professional, Resource, decide
 from ..actors import Actor, ActorKind
 from ..errors import AccessDeniedError, NotFoundError, ValidationError
 from ..identities import names_person, read_contact, read_identity, row_by_nir
@@ -104,12 +104,6 @@ class _Prepared:
     @property
     def cda_codes(self) -> tuple[str, ...]:
         return () if self.parsed is None or not self.parsed.type_code else (self.parsed.type_code,)
-
-
-def _thread_facts(row: ThreadRow | None) -> ThreadFacts | None:
-    if row is None:
-        return None
-    return ThreadFacts(row.professional_id, closed=row.status == ThreadStatus.CLOSED)
 
 
 class MessagingService:
@@ -337,9 +331,7 @@ class MessagingService:
                 action = Action.THREAD_START
             else:
                 resource = Resource(patient_id, "thread", thread.id)
-                decision = unit.authorize(
-                    author, Action.THREAD_REPLY, resource, thread=_thread_facts(thread)
-                )
+                decision = unit.authorize(author, Action.THREAD_REPLY, resource, thread=thread)
                 action = Action.THREAD_REPLY
             self._check_cda_patients(unit, patient_id, prepared)
             row = self._store(
@@ -505,8 +497,35 @@ class MessagingService:
     def _may(self, unit: Unit, actor: Actor, action: Action, row: ThreadRow) -> bool:
         """Whether the policy lets *actor* do *action* on a thread listed in a mailbox."""
         resource = Resource(row.patient_id, "thread", row.id)
-        facts = attrs.evolve(unit.facts(actor, resource), thread=_thread_facts(row))
+        facts = unit.facts(actor, resource, thread=row)
         return decide(actor, action, resource, facts, self._core.rules).allowed
+
+    def patient_of(
+        self, actor: Actor, *, thread_id: str | None = None, attachment_id: str | None = None
+    ) -> str | None:
+        """The patient whose mailbox holds a thread (or an attachment's thread), if *actor*
+        takes part in it; ``None`` when there is no such thread or the actor does not take
+        part (the two are indistinguishable). Give one of *thread_id*, *attachment_id*.
+
+        The policy decides, as for reading the thread. It changes nothing and tells a
+        participant only what they already know, so it records nothing: an edge asks it to
+        check that a thread belongs to the space it was named under, then makes the call it
+        was asked for, which is decided and audited.
+        """
+        if (thread_id is None) == (attachment_id is None):
+            raise ValidationError("give one of 'thread_id' and 'attachment_id'")
+        with self._core.storage.read() as tx:
+            if attachment_id is not None:
+                attachment = tx.messages.get_attachment(attachment_id)
+                thread_id = None if attachment is None else attachment.thread_id
+            row = None if thread_id is None else tx.messages.get_thread(thread_id)
+            if row is None:
+                return None
+            resource = Resource(row.patient_id, "thread", row.id)
+            now, provider = self._core.now(), self._core.facts
+            facts = provider.about(provider.subject(tx, now, actor, resource), now, thread=row)
+        allowed = decide(actor, Action.THREAD_READ, resource, facts, self._core.rules).allowed
+        return row.patient_id if allowed else None
 
     def thread(self, actor: Actor, thread_id: str, *, mark_read: bool = True) -> ThreadView:
         """A thread with its messages, oldest first.
@@ -602,7 +621,7 @@ class MessagingService:
         resource = Resource(
             thread.patient_id if thread is not None else None, "attachment", attachment_id
         )
-        decision = unit.authorize(actor, action, resource, thread=_thread_facts(thread))
+        decision = unit.authorize(actor, action, resource, thread=thread)
         if row is None or thread is None:
             raise AccessDeniedError("deny_by_default")  # the policy denied already; belt and braces
         blob = unit.tx.blobs.get(row.content_id)
@@ -661,7 +680,7 @@ class MessagingService:
         exist is denied exactly like one the actor does not take part in."""
         row = unit.tx.messages.get_thread(thread_id)
         resource = Resource(row.patient_id if row is not None else None, "thread", thread_id)
-        decision = unit.authorize(actor, action, resource, thread=_thread_facts(row))
+        decision = unit.authorize(actor, action, resource, thread=row)
         if row is None:
             raise AccessDeniedError("deny_by_default")  # the policy denied already
         return row, resource, decision

@@ -10,7 +10,7 @@ import attrs
 
 from .._ids import new_id
 from .._unit import Core, Unit
-from ..access import Action, DocumentFacts, Resource, decide
+from ..access import Action, Resource, decide
 from ..actors import Actor, ActorKind
 from ..crypto import content_aad, open_sealed
 from ..errors import AccessDeniedError, NotFoundError, ValidationError
@@ -48,32 +48,11 @@ from ._rules import (
     document_author,
     flags_of,
     has_flag,
-    hidden_from_patient_at,
     matches_words,
     visibility,
 )
 
-__all__ = ["RecordService", "document_facts"]
-
-
-def document_facts(row: DocumentRow, now: datetime) -> DocumentFacts:
-    """The policy's view of a stored document version at *now*."""
-    return _document_facts(row, now)
-
-
-def _document_facts(row: DocumentRow, now: datetime) -> DocumentFacts:
-    return DocumentFacts(
-        author_kind=row.author_kind,
-        author_id=row.author_id,
-        masked=has_flag(row.flags, MASQUE_PS),
-        hidden_from_patient=hidden_from_patient_at(row.flags, row.release_at, now),
-        hidden_from_representatives=has_flag(row.flags, INVISIBLE_REPRESENTANTS),
-        deleted=row.status == DocumentStatus.DELETED,
-        class_code=row.class_code,
-        type_code=row.type_code,
-        confidentiality=row.confidentiality,
-        submitted_by=row.submitted_by,
-    )
+__all__ = ["RecordService"]
 
 
 class RecordService:
@@ -248,8 +227,7 @@ class RecordService:
         """
         row = unit.tx.documents.get(document_id)
         resource = Resource(row.patient_id if row else None, "document", document_id)
-        facts = _document_facts(row, unit.now) if row else None
-        decision = unit.authorize(actor, action, resource, document=facts)
+        decision = unit.authorize(actor, action, resource, document=row)
         if row is None:  # the policy denies resources without an owner; never rely on it alone
             raise AccessDeniedError("deny_by_default")
         unit.record(actor, action, resource, decision)
@@ -377,7 +355,7 @@ class RecordService:
 
     def _may_read(self, unit: Unit, actor: Actor, row: DocumentRow) -> bool:
         resource = Resource(row.patient_id, "document", row.id)
-        facts = attrs.evolve(unit.facts(actor, resource), document=_document_facts(row, unit.now))
+        facts = unit.facts(actor, resource, document=row)
         return decide(actor, Action.DOCUMENT_READ, resource, facts, self._core.rules).allowed
 
     # --- changing ------------------------------------------------------------------------------

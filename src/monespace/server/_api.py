@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 from starlette.responses import Response
 
+from .._space import Space
 from ..access import EmergencySession, Grant, Professional
 from ..access._service import HistoryEntry
 from ..actors import AccessMode, Actor, ActorKind
@@ -644,16 +645,12 @@ def _inbox_out(page: InboxPage) -> m.InboxOut:
     )
 
 
-def _owner_of(space: Any, kind: str, object_id: str) -> str | None:
-    """The patient a thread or an attachment belongs to, or ``None`` if there is none
-    (a bare lookup, before the library decides and audits the real call)."""
-    with space.storage.read() as tx:
-        row = (
-            tx.messages.get_thread(object_id)
-            if kind == "thread"
-            else (tx.messages.get_attachment(object_id))
-        )
-    return None if row is None else str(row.patient_id)
+def _owner_of(space: Space, actor: Actor, kind: str, object_id: str) -> str | None:
+    """The patient a thread or an attachment belongs to, if *actor* takes part in it (the
+    library's policy decides), else ``None``."""
+    if kind == "thread":
+        return space.messaging.patient_of(actor, thread_id=object_id)
+    return space.messaging.patient_of(actor, attachment_id=object_id)
 
 
 async def _bind(call: Call, patient_id: str, kind: str, object_id: str) -> None:
@@ -661,10 +658,12 @@ async def _bind(call: Call, patient_id: str, kind: str, object_id: str) -> None:
 
     The policy already keeps the patient's side to its own threads; this also keeps a
     professional taking part in a thread from reaching it under another patient's URL,
-    before anything is marked read or written. A missing object is left to the library,
-    which denies it (and audits the attempt) with the same 404.
+    before anything is marked read or written. A missing object, or one the actor does not
+    take part in, is left to the library, which denies it (and audits the attempt) with the
+    same 404.
     """
-    owner = await call.run(_owner_of, call.state.space, kind, object_id)
+    actor = call.actor(patient_id)
+    owner = await call.run(_owner_of, call.state.space, actor, kind, object_id)
     if owner is not None and owner != patient_id:
         raise not_found()
 

@@ -5,6 +5,7 @@
   in any pytest run once monespace is installed.
 - the in-memory twins of the ports, re-exported: :class:`MemoryStorage`,
   :class:`MemoryTransport`, :class:`StaticKeyProvider`.
+- :func:`storage_of`: the storage under a space, for tests that inspect what was stored.
 
 .. versionadded:: 0.1
 """
@@ -19,6 +20,7 @@ from ._contract import (
     make_outbox_row,
     make_patient_row,
 )
+from ._inspect import storage_of
 
 __all__ = [
     "MemoryStorage",
@@ -29,4 +31,5 @@ __all__ = [
     "make_event",
     "make_outbox_row",
     "make_patient_row",
+    "storage_of",
 ]

@@ -1,0 +1,153 @@
+"""The one place where the facts the access policy decides on are gathered.
+
+:func:`~monespace.access.decide` reads nothing: every fact it needs (is the space open, does
+the actor represent the patient, who is the professional and what did the patient allow or
+forbid them, what is the document or thread about) is read here, through the transaction the
+caller gives, so that every service, :meth:`AccessService.explain` and
+:meth:`AccessService.who_can_see` decide on the same facts. Services pass the stored row of
+the document or thread an action is about; the facts are derived from it here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Final
+
+import attrs
+
+from ..actors import AccessMode, Actor, ActorKind
+from ._model import AccessSettings
+from ._policy import DocumentFacts, Facts, ProfessionalFacts, Resource, ThreadFacts
+
+if TYPE_CHECKING:
+    from ..storage import DocumentRow, ThreadRow, Transaction
+
+__all__ = ["AccessFacts", "document_facts", "thread_facts"]
+
+#: ``DocumentRow.flags`` bits, as the DMP's own client API combines the confidentiality
+#: codes (see :class:`~monespace.storage.DocumentRow`).
+_MASQUE_PS: Final = 1
+_INVISIBLE_PATIENT: Final = 2
+_INVISIBLE_REPRESENTANTS: Final = 4
+#: The stored status of a deleted document version (``DocumentStatus.DELETED``).
+_DELETED: Final = "deleted"
+#: The stored status of a thread closed to the patient's replies (``ThreadStatus.CLOSED``).
+_CLOSED: Final = "closed"
+
+
+def document_facts(row: DocumentRow, now: datetime) -> DocumentFacts:
+    """The policy's view of a stored document version at *now*."""
+    hidden = bool(row.flags & _INVISIBLE_PATIENT) and (
+        row.release_at is None or now < row.release_at
+    )
+    return DocumentFacts(
+        author_kind=row.author_kind,
+        author_id=row.author_id,
+        masked=bool(row.flags & _MASQUE_PS),
+        hidden_from_patient=hidden,
+        hidden_from_representatives=bool(row.flags & _INVISIBLE_REPRESENTANTS),
+        deleted=row.status == _DELETED,
+        class_code=row.class_code,
+        type_code=row.type_code,
+        confidentiality=row.confidentiality,
+        submitted_by=row.submitted_by,
+    )
+
+
+def thread_facts(row: ThreadRow) -> ThreadFacts:
+    """The policy's view of a stored messaging thread."""
+    return ThreadFacts(row.professional_id, closed=row.status == _CLOSED)
+
+
+class AccessFacts:
+    """Gathers what the policy needs to decide, read through the transaction given.
+
+    The space builds one and hands it to the units of work of every service.
+    """
+
+    def subject(self, tx: Transaction, now: datetime, actor: Actor, resource: Resource) -> Facts:
+        """The facts about *actor* and *resource*'s patient: whether the space is open,
+        whether the actor represents the patient, and who the professional is and what the
+        patient decided about them. Nothing about a document or thread (see :meth:`about`)."""
+        patient_id = resource.patient_id
+        if patient_id is None:
+            if actor.kind is ActorKind.PROFESSIONAL:
+                # No record concerned (a lookup, a mailbox): only who the professional is.
+                known = tx.access.professional(actor.id) is not None
+                return Facts(professional=ProfessionalFacts(registered=known))
+            return Facts()
+        account = tx.accounts.get(patient_id)
+        represents = False
+        if actor.kind is ActorKind.REPRESENTATIVE and actor.on_behalf_of == patient_id:
+            link = tx.representations.get(patient_id, actor.id)
+            represents = link is not None and link.active(now)
+        return Facts(
+            space_open=account is not None and account.is_open,
+            represents=represents,
+            professional=(
+                self.professional(tx, now, actor, patient_id)
+                if actor.kind is ActorKind.PROFESSIONAL
+                else None
+            ),
+        )
+
+    def professional(
+        self, tx: Transaction, now: datetime, actor: Actor, patient_id: str
+    ) -> ProfessionalFacts:
+        """Who the professional *actor* is, the strongest grant they hold on the record, and
+        the patient's controls (block, objections, masking, emergency sessions)."""
+        access = tx.access
+        professional = access.professional(actor.id)
+        if professional is None:
+            return ProfessionalFacts()
+        grants = [g for g in access.grants(patient_id, actor.id) if g.active(now)]
+        strongest = max(grants, key=lambda g: g.strength, default=None)
+        settings = access.settings(patient_id) or AccessSettings(patient_id)
+        emergency = actor.mode is not AccessMode.NORMAL and any(
+            s.active(now) and s.mode is actor.mode for s in access.emergencies(patient_id, actor.id)
+        )
+        return ProfessionalFacts(
+            registered=True,
+            profession=professional.profession,
+            grant=None if strongest is None else str(strongest.kind),
+            blocked=actor.id in access.blocked(patient_id),
+            emergency=emergency,
+            object_all=settings.object_all,
+            object_emergency=settings.object_emergency,
+            mask_all=settings.mask_all,
+        )
+
+    @staticmethod
+    def settings(tx: Transaction, patient_id: str) -> AccessSettings:
+        """The patient's access settings (the defaults until changed)."""
+        return tx.access.settings(patient_id) or AccessSettings(patient_id)
+
+    @staticmethod
+    def about(
+        facts: Facts,
+        now: datetime,
+        *,
+        document: DocumentRow | None = None,
+        thread: ThreadRow | None = None,
+    ) -> Facts:
+        """*facts* completed with those of the *document* or *thread* the action is about."""
+        return attrs.evolve(
+            facts,
+            document=None if document is None else document_facts(document, now),
+            thread=None if thread is None else thread_facts(thread),
+        )
+
+    def gather(
+        self,
+        tx: Transaction,
+        now: datetime,
+        actor: Actor,
+        resource: Resource,
+        *,
+        document: DocumentRow | None = None,
+        thread: ThreadRow | None = None,
+    ) -> Facts:
+        """Every fact for one decision: :meth:`subject` completed by :meth:`about`."""
+        return self.about(
+            self.subject(tx, now, actor, resource), now, document=document, thread=thread
+        )
