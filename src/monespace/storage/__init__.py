@@ -22,7 +22,6 @@ from ._base import (
     Transaction,
     paged,
 )
-from ._memory import MemoryStorage
 from ._rows import (
     AttachmentRow,
     BlobRow,
@@ -37,7 +36,7 @@ from ._rows import (
     ThreadRow,
 )
 from ._sql import Cursor, Dialect, SqlTransaction, from_db_time, to_db_time
-from ._sqlite import LATEST_SCHEMA_VERSION, SQLiteStorage, sqlite_path_from_url
+from ._sqlite import LATEST_SCHEMA_VERSION, MemoryStorage, SQLiteStorage, sqlite_path_from_url
 
 __all__ = [
     "LATEST_SCHEMA_VERSION",
