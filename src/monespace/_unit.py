@@ -25,7 +25,6 @@ import attrs
 from ._ids import new_id
 from ._settings import Settings
 from .access import (
-    AccessSettings,
     Action,
     Decision,
     DocumentFacts,
@@ -37,8 +36,11 @@ from .access import (
     decide,
     default_rules,
 )
+from .access._mapping import emergencies_from_rows, grants_from_rows, settings_from_row
+from .accounts._mapping import account_from_row, representation_from_row
 from .actors import AccessMode, Actor, ActorKind
 from .audit import AuditEvent, Outcome, PendingEvent, chain
+from .audit._mapping import event_from_row, event_row
 from .clock import Clock
 from .crypto import NOTIFICATION_KEY, Keyring
 from .errors import AccessDeniedError, MonespaceError
@@ -103,8 +105,9 @@ class Core:
 
     def _record_alone(self, pending: PendingEvent) -> None:
         with self.storage.write() as tx:
-            event = chain(tx.audit.last(), pending)
-            tx.audit.append(event)
+            last = tx.audit.last()
+            event = chain(None if last is None else event_from_row(last), pending)
+            tx.audit.append(event_row(event))
         self.plugins.audit_event(event)
 
 
@@ -171,9 +174,9 @@ class Unit:
         represents = False
         if actor.kind is ActorKind.REPRESENTATIVE and actor.on_behalf_of == patient_id:
             link = self.tx.representations.get(patient_id, actor.id)
-            represents = link is not None and link.active(self.now)
+            represents = link is not None and representation_from_row(link).active(self.now)
         facts = Facts(
-            space_open=account is not None and account.is_open,
+            space_open=account is not None and account_from_row(account).is_open,
             represents=represents,
             professional=(
                 self._professional_facts(actor, patient_id)
@@ -189,12 +192,14 @@ class Unit:
         professional = access.professional(actor.id)
         if professional is None:
             return ProfessionalFacts()
-        grants = [g for g in access.grants(patient_id, actor.id) if g.active(self.now)]
+        grants = [
+            g for g in grants_from_rows(access.grants(patient_id, actor.id)) if g.active(self.now)
+        ]
         strongest = max(grants, key=lambda g: g.strength, default=None)
-        settings = access.settings(patient_id) or AccessSettings(patient_id)
+        settings = settings_from_row(access.settings(patient_id), patient_id)
         emergency = actor.mode is not AccessMode.NORMAL and any(
             s.active(self.now) and s.mode is actor.mode
-            for s in access.emergencies(patient_id, actor.id)
+            for s in emergencies_from_rows(access.emergencies(patient_id, actor.id))
         )
         return ProfessionalFacts(
             registered=True,
@@ -236,8 +241,13 @@ class Unit:
             outcome=outcome,
             purpose=purpose,
         )
-        event = chain(self.events[-1] if self.events else self.tx.audit.last(), pending)
-        self.tx.audit.append(event)
+        if self.events:
+            previous: AuditEvent | None = self.events[-1]
+        else:
+            last = self.tx.audit.last()
+            previous = None if last is None else event_from_row(last)
+        event = chain(previous, pending)
+        self.tx.audit.append(event_row(event))
         self.events.append(event)
         return event
 

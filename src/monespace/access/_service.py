@@ -12,9 +12,19 @@ from .._unit import Core, Unit
 from ..accounts._service import read_contact, read_identity
 from ..actors import AccessMode, Actor, ActorKind
 from ..audit import AuditEvent, Outcome
+from ..audit._mapping import events_from_rows
 from ..errors import AccessDeniedError, IdentifierError, NotFoundError, ValidationError
 from ..identity import NIR, RPPS
 from ..record._service import document_facts
+from ._mapping import (
+    emergency_row,
+    grant_row,
+    grants_from_rows,
+    professional_from_row,
+    professional_row,
+    settings_from_row,
+    settings_row,
+)
 from ._model import AccessSettings, EmergencySession, Grant, GrantKind, Professional
 from ._policy import AccessPolicy, Action, Decision, DocumentFacts, Facts, Resource, decide
 
@@ -109,7 +119,7 @@ class AccessService:
     def _first_read(self, unit: Unit, patient_id: str, rpps: str) -> None:
         """Tell the holder the first time a professional reads their record (a configurable
         feature: on by default, and unconfirmed for the real service)."""
-        settings = unit.tx.access.settings(patient_id) or AccessSettings(patient_id)
+        settings = settings_from_row(unit.tx.access.settings(patient_id), patient_id)
         contact = read_contact(self._core, unit.tx, patient_id)
         if not settings.notify_first_access or contact is None or not contact.email:
             return
@@ -137,7 +147,7 @@ class AccessService:
         with self._core.unit() as unit:
             resource = Resource(None, "professional", checked.rpps)
             decision = unit.authorize(actor, Action.DIRECTORY_MANAGE, resource)
-            unit.tx.access.put_professional(checked)
+            unit.tx.access.put_professional(professional_row(checked))
             unit.record(actor, Action.DIRECTORY_MANAGE, resource, decision)
             return checked
 
@@ -147,7 +157,7 @@ class AccessService:
         :raises NotFoundError: when the directory does not know them.
         """
         with self._core.storage.read() as tx:
-            found = tx.access.professional(rpps)
+            found = professional_from_row(tx.access.professional(rpps))
         if found is None:
             raise NotFoundError("no professional with this RPPS number")
         return found
@@ -227,7 +237,7 @@ class AccessService:
             sealed = self._core.keyring.seal(
                 unit.tx, patient_id, _JUSTIFICATION, session.id, justification.encode()
             )
-            unit.tx.access.add_emergency(session, sealed)
+            unit.tx.access.add_emergency(emergency_row(session), sealed)
             unit.record(
                 emergency_actor,
                 "access.emergency",
@@ -254,7 +264,7 @@ class AccessService:
                 patient_id=patient_id,
             )
         blocked = set(unit.tx.access.blocked(patient_id))
-        for grant in unit.tx.access.grants(patient_id):
+        for grant in grants_from_rows(unit.tx.access.grants(patient_id)):
             # A médecin traitant the patient blocked is told nothing about their record.
             if grant.professional_id in blocked:
                 continue
@@ -350,7 +360,7 @@ class AccessService:
         with self._core.unit() as unit:
             resource = Resource(patient_id, "access-settings")
             decision = unit.authorize(actor, Action.ACCESS_READ, resource)
-            found = unit.tx.access.settings(patient_id) or AccessSettings(patient_id)
+            found = settings_from_row(unit.tx.access.settings(patient_id), patient_id)
             unit.record(actor, Action.ACCESS_READ, resource, decision)
             return found
 
@@ -378,7 +388,7 @@ class AccessService:
         with self._core.unit() as unit:
             resource = Resource(patient_id, "access-settings")
             decision = unit.authorize(actor, Action.ACCESS_MANAGE, resource)
-            current = unit.tx.access.settings(patient_id) or AccessSettings(patient_id)
+            current = settings_from_row(unit.tx.access.settings(patient_id), patient_id)
             updated = AccessSettings(
                 patient_id,
                 changes.get("object_all", current.object_all),
@@ -386,7 +396,7 @@ class AccessService:
                 changes.get("mask_all", current.mask_all),
                 changes.get("notify_first_access", current.notify_first_access),
             )
-            unit.tx.access.put_settings(updated)
+            unit.tx.access.put_settings(settings_row(updated))
             unit.record(actor, "access.settings", resource, decision)
             return updated
 
@@ -395,7 +405,7 @@ class AccessService:
         with self._core.unit() as unit:
             resource = Resource(patient_id, "grant")
             decision = unit.authorize(actor, Action.ACCESS_READ, resource)
-            grants = unit.tx.access.grants(patient_id)
+            grants = grants_from_rows(unit.tx.access.grants(patient_id))
             unit.record(actor, Action.ACCESS_READ, resource, decision)
             return grants
 
@@ -433,10 +443,10 @@ class AccessService:
                 raise ValidationError("'until' must be in the future")
             if kind is GrantKind.TREATING_DOCTOR:
                 for old in unit.tx.access.grants(patient_id):
-                    if old.kind is kind and old.ended_at is None:
+                    if old.kind == kind and old.ended_at is None:
                         unit.tx.access.put_grant(attrs.evolve(old, ended_at=unit.now))
             grant = Grant(patient_id, number, kind, unit.now, until, None, actor.id)
-            unit.tx.access.put_grant(grant)
+            unit.tx.access.put_grant(grant_row(grant))
             unit.record(actor, event, resource, decision)
             return grant
 
@@ -452,7 +462,7 @@ class AccessService:
             names: dict[str, str] = {}
             for event in events:
                 if event.actor_kind is ActorKind.PROFESSIONAL and event.actor_id not in names:
-                    pro = tx.access.professional(event.actor_id)
+                    pro = professional_from_row(tx.access.professional(event.actor_id))
                     names[event.actor_id] = (
                         f"{pro.name} ({pro.profession_name})" if pro else event.actor_id
                     )
@@ -474,7 +484,8 @@ class AccessService:
             events: list[AuditEvent] = []
             cursor = after_seq
             while len(events) < limit:
-                batch = unit.tx.audit.for_patient(patient_id, after_seq=cursor, limit=limit)
+                rows = unit.tx.audit.for_patient(patient_id, after_seq=cursor, limit=limit)
+                batch = events_from_rows(rows)
                 events += [e for e in batch if not _hidden_from(unit, actor, e, hidden)]
                 if len(batch) < limit:
                     break
@@ -560,7 +571,7 @@ class AccessService:
             # question about a document, it is for those who may read it.
             unit.authorize(actor, Action.DOCUMENT_READ, resource, document=doc)
             unit.record(actor, Action.ACCESS_READ, resource, decision)
-            settings = unit.tx.access.settings(row.patient_id) or AccessSettings(row.patient_id)
+            settings = settings_from_row(unit.tx.access.settings(row.patient_id), row.patient_id)
         return _who_can_see(doc, settings, self._core.settings.access)
 
 

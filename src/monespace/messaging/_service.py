@@ -20,6 +20,7 @@ import attrs
 from .._ids import new_id
 from .._unit import Core, Unit
 from ..access import Action, Decision, Resource, ThreadFacts, decide
+from ..access._mapping import professional_from_row
 from ..access._model import Professional
 from ..accounts._service import AccountService, read_contact, read_identity
 from ..actors import Actor, ActorKind
@@ -496,7 +497,8 @@ class MessagingService:
         if row.professional_id == wanted:
             return True
         if row.professional_id not in cache:
-            cache[row.professional_id] = unit.tx.access.professional(row.professional_id)
+            found = unit.tx.access.professional(row.professional_id)
+            cache[row.professional_id] = professional_from_row(found)
         professional = cache[row.professional_id]
         if professional is None:
             return False
