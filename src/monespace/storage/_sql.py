@@ -74,6 +74,26 @@ class Cursor(Protocol):
 class Dialect:
     """What differs between SQL drivers.
 
+    The repositories below are written once for SQLite (a file, or in memory) and PostgreSQL
+    (psycopg, through its plugin). What differs, and where it is handled:
+
+    - placeholders: ``?`` for ``sqlite3``, ``%s`` for psycopg; :meth:`sql` rewrites them (the
+      queries hold no literal ``%``, which psycopg would read as a marker);
+    - ``RETURNING``: both accept ``INSERT/UPDATE ... RETURNING`` (SQLite since 3.35), but
+      the repositories read ``rowcount`` instead, so older SQLite builds work too;
+    - upserts: ``ON CONFLICT (...) DO UPDATE SET col = excluded.col`` and ``DO NOTHING`` are
+      the same in both (SQLite since 3.24);
+    - blob types: ``BLOB`` in SQLite, ``BYTEA`` in PostgreSQL (declared in each dialect's
+      migrations, ``migrations/<dialect>/``); a driver may return ``memoryview``, so every
+      blob column is read through ``bytes()``;
+    - booleans are stored as integers 0/1 and read through ``bool()``; instants as
+      fixed-width UTC text (:func:`to_db_time`), which sorts the same in both;
+    - ``rowid``: the DMP ledger is ordered by SQLite's implicit ``rowid``; the PostgreSQL
+      migration must give ``dmp_ledger`` a column of that name (an identity column);
+    - errors: the driver's integrity and base exception classes (the fields below);
+    - transactions (``BEGIN IMMEDIATE``, snapshot reads) belong to the backend class, not to
+      these repositories.
+
     :param placeholder: the driver's parameter marker (``"?"`` or ``"%s"``).
     :param integrity_errors: exception classes the driver raises on a constraint violation.
     :param driver_errors: the driver's base exception classes, translated to
