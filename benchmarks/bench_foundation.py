@@ -51,6 +51,7 @@ from monespace._ids import new_id
 from monespace.access import Action, Resource
 from monespace.accounts import PatientIdentity
 from monespace.audit import GENESIS_HASH, Outcome, PendingEvent, canonical_bytes, chain
+from monespace.audit._mapping import events_from_rows
 from monespace.crypto import (
     MasterKey,
     StaticKeyProvider,
@@ -385,7 +386,8 @@ def bench_verify(work: Path, count: int, seconds: float, repeat: int) -> Figure:
             for resource in resources[:missing]:
                 unit.record(actor, Action.CONTENT_READ, resource, RULE)
     with storage_of(space).read() as tx:
-        canonical = [canonical_bytes(e.seq, e) for e in tx.audit.scan(limit=count)]
+        events = events_from_rows(tx.audit.scan(limit=count))
+        canonical = [canonical_bytes(e.seq, e) for e in events]
     raw = sqlite3.connect(path, isolation_level=None)
     raw.execute("PRAGMA query_only = ON")
     select = f"SELECT {AUDIT_COLS} FROM audit_events ORDER BY seq"

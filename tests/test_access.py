@@ -26,6 +26,7 @@ from monespace.access import (
 )
 from monespace.accounts import RepresentationKind
 from monespace.audit import Outcome
+from monespace.audit._mapping import event_from_row
 from monespace.cli import main
 from monespace.crypto import Keyring, MasterKey, StaticKeyProvider
 from monespace.errors import (
@@ -166,7 +167,8 @@ def rule(space, actor, document, action="document.read") -> str:
 
 def last_event(space):
     with storage_of(space).read() as tx:
-        return tx.audit.last()
+        last = tx.audit.last()
+    return None if last is None else event_from_row(last)
 
 
 def sent(space, channel="email", kind=None):

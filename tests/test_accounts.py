@@ -44,6 +44,7 @@ from monespace.accounts import (
     generate_code,
 )
 from monespace.accounts._codes import ALPHABET, CODE_LENGTH
+from monespace.accounts._mapping import account_from_row, code_from_row
 from monespace.accounts._proofs import verify_opposition_proof
 from monespace.audit import Outcome
 from monespace.clock import ManualClock
@@ -160,11 +161,12 @@ class Env:
         with storage_of(self.space).read() as tx:
             account = tx.accounts.get(patient_id)
         assert account is not None
-        return account.state
+        return account_from_row(account).state
 
     def code_record(self, patient_id: str):
         with storage_of(self.space).read() as tx:
-            return tx.codes.get(patient_id)
+            record = tx.codes.get(patient_id)
+        return None if record is None else code_from_row(record)
 
     def failures(self, patient_id: str) -> int:
         with storage_of(self.space).read() as tx:
@@ -1650,7 +1652,7 @@ class AccountsMachine(RuleBasedStateMachine):
                 record = tx.codes.get(m.pid)
                 if m.code is not None:
                     assert record is not None
-                    assert record.usable(self.now) == m.code_live(self.now)
+                    assert code_from_row(record).usable(self.now) == m.code_live(self.now)
                 proof_record = tx.proofs.get(m.pid)
                 assert proof_record is not None
                 assert proof_record.failures == m.failures

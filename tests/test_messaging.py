@@ -18,6 +18,7 @@ from monespace import Actor, ActorKind, Settings
 from monespace.access import Action, Professional
 from monespace.accounts import Contact, PatientIdentity, RepresentationKind
 from monespace.audit import Outcome
+from monespace.audit._mapping import event_from_row, events_from_rows
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import (
     AccessDeniedError,
@@ -149,7 +150,8 @@ def counts(space, patient_id):
 
 def last_event(space):
     with storage_of(space).read() as tx:
-        return tx.audit.last()
+        last = tx.audit.last()
+    return None if last is None else event_from_row(last)
 
 
 def sent(space, channel="email"):
@@ -745,7 +747,7 @@ def test_archiving_is_per_side_and_a_new_message_brings_a_thread_back(space, hol
 
 def _events(space):
     with storage_of(space).read() as tx:
-        return tx.audit.scan(limit=100_000)
+        return events_from_rows(tx.audit.scan(limit=100_000))
 
 
 def test_every_read_and_write_is_audited_without_content(space, holder, me):

@@ -22,6 +22,7 @@ from monespace import Actor, ActorKind, Settings
 from monespace.access import AccessPolicy, Action, Professional
 from monespace.accounts import Contact, PatientIdentity, RepresentationKind
 from monespace.audit import Outcome
+from monespace.audit._mapping import event_from_row
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import AccessDeniedError, ConflictError, ValidationError
 from monespace.identity import INS, RPPS, INSTraits
@@ -175,7 +176,8 @@ def state(space, patient_id):
 
 def last_event(space):
     with storage_of(space).read() as tx:
-        return tx.audit.last()
+        last = tx.audit.last()
+    return None if last is None else event_from_row(last)
 
 
 def assert_refused_cleanly(space, patient_id, before, *, failure_event, actor=None):

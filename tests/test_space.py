@@ -10,6 +10,7 @@ import monespace
 from monespace import Actor
 from monespace._ids import new_id
 from monespace.audit import Outcome
+from monespace.audit._mapping import event_from_row
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import (
     AccessDeniedError,
@@ -82,7 +83,7 @@ def test_registering_the_same_nir_twice_changes_nothing(space):
     patients, audit, outbox, masters = before
     assert snapshot(space) == (patients, audit + 1, outbox, masters)  # + the failure event
     with storage_of(space).read() as tx:
-        assert tx.audit.last().outcome is Outcome.FAILURE
+        assert event_from_row(tx.audit.last()).outcome is Outcome.FAILURE
 
 
 def test_only_the_operator_registers_patients(space):

@@ -28,6 +28,7 @@ from ._settings import Settings
 from .access import Action, Decision, Facts, Resource, Rule, decide, default_rules
 from .actors import Actor
 from .audit import AuditEvent, Outcome, PendingEvent, chain
+from .audit._mapping import event_from_row, event_row
 from .clock import Clock
 from .crypto import NOTIFICATION_KEY, Keyring
 from .errors import AccessDeniedError, MonespaceError
@@ -114,8 +115,9 @@ class Core:
 
     def _record_alone(self, pending: PendingEvent) -> None:
         with self.storage.write() as tx:
-            event = chain(tx.audit.last(), pending)
-            tx.audit.append(event)
+            last = tx.audit.last()
+            event = chain(None if last is None else event_from_row(last), pending)
+            tx.audit.append(event_row(event))
         self.plugins.audit_event(event)
 
 
@@ -206,8 +208,13 @@ class Unit:
             outcome=outcome,
             purpose=purpose,
         )
-        event = chain(self.events[-1] if self.events else self.tx.audit.last(), pending)
-        self.tx.audit.append(event)
+        if self.events:
+            previous: AuditEvent | None = self.events[-1]
+        else:
+            last = self.tx.audit.last()
+            previous = None if last is None else event_from_row(last)
+        event = chain(previous, pending)
+        self.tx.audit.append(event_row(event))
         self.events.append(event)
         for subscriber in self.core.subscribers:
             subscriber(self, event)

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Final
 
 import attrs
 
+from ..accounts._mapping import account_from_row, representation_from_row
 from ..actors import AccessMode, Actor, ActorKind
+from ._mapping import emergencies_from_rows, grants_from_rows, settings_from_row
 from ._model import AccessSettings
 from ._policy import DocumentFacts, Facts, ProfessionalFacts, Resource, ThreadFacts
 
@@ -80,9 +82,9 @@ class AccessFacts:
         represents = False
         if actor.kind is ActorKind.REPRESENTATIVE and actor.on_behalf_of == patient_id:
             link = tx.representations.get(patient_id, actor.id)
-            represents = link is not None and link.active(now)
+            represents = link is not None and representation_from_row(link).active(now)
         return Facts(
-            space_open=account is not None and account.is_open,
+            space_open=account is not None and account_from_row(account).is_open,
             represents=represents,
             professional=(
                 self.professional(tx, now, actor, patient_id)
@@ -100,11 +102,12 @@ class AccessFacts:
         professional = access.professional(actor.id)
         if professional is None:
             return ProfessionalFacts()
-        grants = [g for g in access.grants(patient_id, actor.id) if g.active(now)]
+        grants = [g for g in grants_from_rows(access.grants(patient_id, actor.id)) if g.active(now)]
         strongest = max(grants, key=lambda g: g.strength, default=None)
-        settings = access.settings(patient_id) or AccessSettings(patient_id)
+        settings = settings_from_row(access.settings(patient_id), patient_id)
         emergency = actor.mode is not AccessMode.NORMAL and any(
-            s.active(now) and s.mode is actor.mode for s in access.emergencies(patient_id, actor.id)
+            s.active(now) and s.mode is actor.mode
+            for s in emergencies_from_rows(access.emergencies(patient_id, actor.id))
         )
         return ProfessionalFacts(
             registered=True,
@@ -120,7 +123,7 @@ class AccessFacts:
     @staticmethod
     def settings(tx: Transaction, patient_id: str) -> AccessSettings:
         """The patient's access settings (the defaults until changed)."""
-        return tx.access.settings(patient_id) or AccessSettings(patient_id)
+        return settings_from_row(tx.access.settings(patient_id), patient_id)
 
     @staticmethod
     def about(

@@ -11,12 +11,22 @@ from .._ids import new_id
 from .._unit import Core, Unit
 from ..actors import AccessMode, Actor, ActorKind
 from ..audit import AuditEvent, Outcome
+from ..audit._mapping import events_from_rows
 from ..errors import AccessDeniedError, IdentifierError, NotFoundError, ValidationError
 from ..identities import read_contact, read_identity
 from ..identity import NIR, RPPS
 from ..record import AuthorKind
 from ..storage import DocumentRow
 from ._facts import AccessFacts
+from ._mapping import (
+    emergency_row,
+    grant_row,
+    grants_from_rows,
+    professional_from_row,
+    professional_row,
+    settings_from_row,
+    settings_row,
+)
 from ._model import AccessSettings, EmergencySession, Grant, GrantKind, Professional
 from ._policy import Action, Decision, Facts, ProfessionalFacts, Resource, decide
 
@@ -125,7 +135,7 @@ class FirstAccessNotifier:
             or not unit.tx.access.mark_seen(patient_id, event.actor_id, unit.now)
         ):
             return
-        settings = unit.tx.access.settings(patient_id) or AccessSettings(patient_id)
+        settings = settings_from_row(unit.tx.access.settings(patient_id), patient_id)
         contact = read_contact(self._core, unit.tx, patient_id)
         if not settings.notify_first_access or contact is None or not contact.email:
             return
@@ -163,7 +173,7 @@ class AccessService:
         with self._core.unit() as unit:
             resource = Resource(None, "professional", checked.rpps)
             decision = unit.authorize(actor, Action.DIRECTORY_MANAGE, resource)
-            unit.tx.access.put_professional(checked)
+            unit.tx.access.put_professional(professional_row(checked))
             unit.record(actor, Action.DIRECTORY_MANAGE, resource, decision)
             return checked
 
@@ -173,7 +183,7 @@ class AccessService:
         :raises NotFoundError: when the directory does not know them.
         """
         with self._core.storage.read() as tx:
-            found = tx.access.professional(rpps)
+            found = professional_from_row(tx.access.professional(rpps))
         if found is None:
             raise NotFoundError("no professional with this RPPS number")
         return found
@@ -253,7 +263,7 @@ class AccessService:
             sealed = self._core.keyring.seal(
                 unit.tx, patient_id, _JUSTIFICATION, session.id, justification.encode()
             )
-            unit.tx.access.add_emergency(session, sealed)
+            unit.tx.access.add_emergency(emergency_row(session), sealed)
             unit.record(
                 emergency_actor,
                 "access.emergency",
@@ -280,7 +290,7 @@ class AccessService:
                 patient_id=patient_id,
             )
         blocked = set(unit.tx.access.blocked(patient_id))
-        for grant in unit.tx.access.grants(patient_id):
+        for grant in grants_from_rows(unit.tx.access.grants(patient_id)):
             # A médecin traitant the patient blocked is told nothing about their record.
             if grant.professional_id in blocked:
                 continue
@@ -376,7 +386,7 @@ class AccessService:
         with self._core.unit() as unit:
             resource = Resource(patient_id, "access-settings")
             decision = unit.authorize(actor, Action.ACCESS_READ, resource)
-            found = unit.tx.access.settings(patient_id) or AccessSettings(patient_id)
+            found = settings_from_row(unit.tx.access.settings(patient_id), patient_id)
             unit.record(actor, Action.ACCESS_READ, resource, decision)
             return found
 
@@ -404,7 +414,7 @@ class AccessService:
         with self._core.unit() as unit:
             resource = Resource(patient_id, "access-settings")
             decision = unit.authorize(actor, Action.ACCESS_MANAGE, resource)
-            current = unit.tx.access.settings(patient_id) or AccessSettings(patient_id)
+            current = settings_from_row(unit.tx.access.settings(patient_id), patient_id)
             updated = AccessSettings(
                 patient_id,
                 changes.get("object_all", current.object_all),
@@ -412,7 +422,7 @@ class AccessService:
                 changes.get("mask_all", current.mask_all),
                 changes.get("notify_first_access", current.notify_first_access),
             )
-            unit.tx.access.put_settings(updated)
+            unit.tx.access.put_settings(settings_row(updated))
             unit.record(actor, "access.settings", resource, decision)
             return updated
 
@@ -421,7 +431,7 @@ class AccessService:
         with self._core.unit() as unit:
             resource = Resource(patient_id, "grant")
             decision = unit.authorize(actor, Action.ACCESS_READ, resource)
-            grants = unit.tx.access.grants(patient_id)
+            grants = grants_from_rows(unit.tx.access.grants(patient_id))
             unit.record(actor, Action.ACCESS_READ, resource, decision)
             return grants
 
@@ -459,10 +469,10 @@ class AccessService:
                 raise ValidationError("'until' must be in the future")
             if kind is GrantKind.TREATING_DOCTOR:
                 for old in unit.tx.access.grants(patient_id):
-                    if old.kind is kind and old.ended_at is None:
+                    if old.kind == kind and old.ended_at is None:
                         unit.tx.access.put_grant(attrs.evolve(old, ended_at=unit.now))
             grant = Grant(patient_id, number, kind, unit.now, until, None, actor.id)
-            unit.tx.access.put_grant(grant)
+            unit.tx.access.put_grant(grant_row(grant))
             unit.record(actor, event, resource, decision)
             return grant
 
@@ -478,7 +488,7 @@ class AccessService:
             names: dict[str, str] = {}
             for event in events:
                 if event.actor_kind is ActorKind.PROFESSIONAL and event.actor_id not in names:
-                    pro = tx.access.professional(event.actor_id)
+                    pro = professional_from_row(tx.access.professional(event.actor_id))
                     names[event.actor_id] = (
                         f"{pro.name} ({pro.profession_name})" if pro else event.actor_id
                     )
@@ -500,7 +510,8 @@ class AccessService:
             events: list[AuditEvent] = []
             cursor = after_seq
             while len(events) < limit:
-                batch = unit.tx.audit.for_patient(patient_id, after_seq=cursor, limit=limit)
+                rows = unit.tx.audit.for_patient(patient_id, after_seq=cursor, limit=limit)
+                batch = events_from_rows(rows)
                 events += [e for e in batch if not self._hidden_from(unit, actor, e, hidden)]
                 if len(batch) < limit:
                     break

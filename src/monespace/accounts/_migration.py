@@ -35,6 +35,7 @@ from ..interop.dmp import LegacyDocument, iter_legacy_documents, matches_declare
 from ..record import Author, AuthorKind, Code
 from ..storage import LedgerRow
 from ._lifecycle import AccountState
+from ._mapping import account_from_row
 
 if TYPE_CHECKING:
     from .. import RecordService
@@ -232,9 +233,10 @@ class DmpMigrationService:
         return row.id
 
     def _check_state(self, unit: Unit, patient_id: str) -> None:
-        account = unit.tx.accounts.get(patient_id)
-        if account is None:
+        row = unit.tx.accounts.get(patient_id)
+        if row is None:
             raise _Quarantine("unknown-person")
+        account = account_from_row(row)
         if account.state in _ATTACHABLE:
             return
         if account.state is AccountState.OPPOSED and unit.now < self.transition_end:

@@ -1,110 +1,16 @@
-"""The persons a space is for: identity and contacts."""
+"""The persons a space is for: their invitations (identity and contacts live in
+:mod:`monespace.identities`, below every service)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 import attrs
 
-from ..identity import INS
+from ..identities import Contact, Patient, PatientIdentity, PostalAddress
 from ._lifecycle import Channel
 
 __all__ = ["Contact", "Invitation", "Patient", "PatientIdentity", "PostalAddress"]
-
-
-def _check_text(name: str, text: str | None) -> None:
-    # Contact data ends up in e-mail headers and printed letters: a CR/LF here would be a
-    # header injection, so it is refused at the model boundary.
-    if text is not None and any(ord(c) < 32 or ord(c) == 127 for c in text):
-        raise ValueError(f"'{name}' must not contain control characters")
-
-
-def _no_control(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    _check_text(attribute.name, value)
-
-
-def _as_lines(value: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(value, str):
-        raise TypeError("'lines' must be a sequence of lines, not one string")
-    return tuple(value)
-
-
-def _lines_no_control(
-    _inst: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]
-) -> None:
-    for line in value:
-        _check_text(attribute.name, line)
-
-
-@attrs.frozen(repr=False)
-class PostalAddress:
-    """A French postal address, as printed on a letter (norme AFNOR NF Z10-011: up to six
-    lines of 38 characters, the last one "code postal + ville")."""
-
-    lines: tuple[str, ...] = attrs.field(converter=_as_lines, validator=_lines_no_control)
-    postal_code: str = attrs.field(validator=_no_control)
-    city: str = attrs.field(validator=_no_control)
-    country: str = attrs.field(default="FRANCE", validator=_no_control)
-
-    def __repr__(self) -> str:
-        return "PostalAddress(<redacted>)"
-
-
-@attrs.frozen(repr=False)
-class Contact:
-    """How to reach a person outside the space (for invitations and notifications)."""
-
-    email: str | None = attrs.field(default=None, validator=_no_control)
-    phone: str | None = attrs.field(default=None, validator=_no_control)
-    postal_address: PostalAddress | None = None
-
-    def __repr__(self) -> str:
-        return "Contact(<redacted>)"
-
-
-@attrs.frozen(repr=False)
-class PatientIdentity:
-    """The administrative data of a person (CSP R1111-27 1°): INS with its traits, contacts.
-
-    :param ins: the INS; its traits are required, since they qualify the identity.
-    :param used_name: the name in use, when it differs from the birth name.
-    :param vitale_serial: the serial number of the person's carte Vitale, asked at activation
-        (8 to 20 letters or digits: the real format is not published, an assumption).
-    """
-
-    ins: INS = attrs.field()
-    contact: Contact = attrs.field(factory=Contact)
-    used_name: str | None = attrs.field(default=None, validator=_no_control)
-    vitale_serial: str | None = attrs.field(default=None)
-
-    @vitale_serial.validator
-    def _check_serial(self, _attribute: attrs.Attribute[str | None], value: str | None) -> None:
-        if value is not None and not (
-            8 <= len(value) <= 20 and value.isascii() and value.isalnum()
-        ):
-            raise ValueError("'vitale_serial' must be 8 to 20 letters or digits")
-
-    @ins.validator
-    def _needs_traits(self, _attribute: attrs.Attribute[INS], value: INS) -> None:
-        if value.traits is None:
-            raise ValueError("a person's INS must carry its identity traits")
-
-    def __repr__(self) -> str:
-        return f"PatientIdentity({self.ins!r})"
-
-
-@attrs.frozen(repr=False)
-class Patient:
-    """A registered person: a stable opaque id (never the NIR), identity, registration time."""
-
-    id: str
-    identity: PatientIdentity
-    created_at: datetime
-
-    def __repr__(self) -> str:
-        return f"Patient(id={self.id!r})"
 
 
 @attrs.frozen

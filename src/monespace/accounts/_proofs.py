@@ -17,11 +17,30 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from ..codec import make_converter
 from ..errors import ValidationError
 
 __all__ = ["OppositionProof", "sign_opposition", "verify_opposition_proof"]
 
 _TYPE = "monespace-opposition-proof/1"
+_CODEC = make_converter()
+
+
+@attrs.frozen
+class _ProofIns:
+    matricule: str
+    oid: str
+
+
+@attrs.frozen
+class _ProofFields:
+    """The signed fields of a proof; their JSON form is what the signature covers."""
+
+    type: str
+    proof_id: str
+    ins: _ProofIns
+    opposed_at: datetime
+    by: str
 
 
 @attrs.frozen(repr=False)
@@ -58,13 +77,9 @@ def sign_opposition(
 
     :param by: ``"holder"`` or ``"representative"``.
     """
-    fields = {
-        "type": _TYPE,
-        "proof_id": proof_id,
-        "ins": {"matricule": matricule, "oid": oid},
-        "opposed_at": opposed_at.isoformat(),
-        "by": by,
-    }
+    fields: dict[str, Any] = _CODEC.unstructure(
+        _ProofFields(_TYPE, proof_id, _ProofIns(matricule, oid), opposed_at, by)
+    )
     signature = Ed25519PrivateKey.from_private_bytes(seed).sign(_canonical(fields))
     document = json.dumps(
         {**fields, "signature": base64.b64encode(signature).decode()}, ensure_ascii=False

@@ -22,7 +22,6 @@ from .._unit import Core, Unit
 from ..access import Action, Resource
 from ..actors import Actor, ActorKind
 from ..audit import Outcome
-from ..codec import make_converter
 from ..errors import (
     ActivationError,
     IdentifierError,
@@ -31,8 +30,12 @@ from ..errors import (
 )
 from ..identities import IDENTITY_KIND as _IDENTITY
 from ..identities import NIR_INDEX as _NIR_INDEX
+from ..identities import (
+    identity_payload,
+    read_contact,
+    read_identity,
+)
 from ..identities import open_identity as _open_identity
-from ..identities import read_contact, read_identity
 from ..identity import NIR
 from ..storage import PatientRow, Transaction
 from . import _lifecycle as rules
@@ -45,6 +48,17 @@ from ._letters import (
     suspension_letter,
 )
 from ._lifecycle import Account, AccountState, Channel, LifecycleRules
+from ._mapping import (
+    account_from_row,
+    account_row,
+    code_from_row,
+    code_row,
+    proof_from_row,
+    proof_row,
+    representation_from_row,
+    representation_row,
+    representations_from_rows,
+)
 from ._model import Contact, Invitation, Patient, PatientIdentity
 from ._proofs import OppositionProof, public_key_bytes, sign_opposition
 from ._representation import ProofRecord, Representation, RepresentationKind
@@ -118,11 +132,11 @@ class AccountService:
         index = keyring.blind_index(unit.tx, _NIR_INDEX, identity.ins.matricule.value, unit.now)
         keyring.create(unit.tx, patient_id, unit.now)
         sealed = keyring.seal(
-            unit.tx, patient_id, _IDENTITY, patient_id, _CODEC.dumps(identity).encode()
+            unit.tx, patient_id, _IDENTITY, patient_id, identity_payload(identity)
         )
         unit.tx.patients.add(PatientRow(patient_id, index, sealed, unit.now))
-        unit.tx.accounts.add(Account(patient_id), None)
-        unit.tx.proofs.put(self._proof_record(unit, patient_id, identity))
+        unit.tx.accounts.add(account_row(Account(patient_id)), None)
+        unit.tx.proofs.put(proof_row(self._proof_record(unit, patient_id, identity)))
         unit.record(actor, Action.PATIENT_REGISTER, resource, decision)
         return Patient(patient_id, identity, unit.now)
 
@@ -206,7 +220,9 @@ class AccountService:
             now = self._core.now()
             represented = [
                 link.patient_id
-                for link in tx.representations.by_representative(actor.id)
+                for link in representations_from_rows(
+                    tx.representations.by_representative(actor.id)
+                )
                 if link.active(now)
             ]
         return [actor.id, *represented]
@@ -217,7 +233,7 @@ class AccountService:
         with self._core.unit() as unit:
             resource = Resource(patient_id, "representation", patient_id)
             decision = unit.authorize(actor, Action.PATIENT_READ, resource)
-            links = unit.tx.representations.of_patient(patient_id)
+            links = representations_from_rows(unit.tx.representations.of_patient(patient_id))
             unit.record(actor, Action.PATIENT_READ, resource, decision)
             return links
 
@@ -420,7 +436,7 @@ class AccountService:
                 if ends_at <= unit.now:
                     raise ValidationError("a legal guardian is for a minor; this person is of age")
             link = Representation(patient_id, representative_id, kind, unit.now, ends_at)
-            unit.tx.representations.put(link)
+            unit.tx.representations.put(representation_row(link))
             unit.record(actor, Action.REPRESENTATION_MANAGE, resource, decision)
             return link
 
@@ -431,11 +447,11 @@ class AccountService:
         with self._core.unit() as unit:
             resource = Resource(patient_id, "representation", representative_id)
             decision = unit.authorize(actor, Action.REPRESENTATION_MANAGE, resource)
-            link = unit.tx.representations.get(patient_id, representative_id)
-            if link is None or link.ended_at is not None:
+            row = unit.tx.representations.get(patient_id, representative_id)
+            if row is None or row.ended_at is not None:
                 raise NotFoundError("no current representation between these persons")
-            ended = attrs.evolve(link, ended_at=unit.now, end_reason=reason)
-            unit.tx.representations.put(ended)
+            ended = attrs.evolve(representation_from_row(row), ended_at=unit.now, end_reason=reason)
+            unit.tx.representations.put(representation_row(ended))
             unit.record(actor, Action.REPRESENTATION_MANAGE, resource, decision)
             return ended
 
@@ -636,7 +652,7 @@ class AccountService:
                 unit.now = moment
                 due = unit.tx.accounts.due(moment, limit=batch)
                 for account in due:
-                    self._apply_deadlines(unit, account, counts)
+                    self._apply_deadlines(unit, account_from_row(account), counts)
             if len(due) < batch:
                 break
         while True:
@@ -644,7 +660,7 @@ class AccountService:
                 unit.now = moment
                 ending = unit.tx.representations.ending(moment, limit=batch)
                 for link in ending:
-                    self._end_at_majority(unit, link, counts)
+                    self._end_at_majority(unit, representation_from_row(link), counts)
             if len(ending) < batch:
                 break
         if counts.get("purged"):
@@ -673,7 +689,7 @@ class AccountService:
         # nothing may still tie this opaque id to a NIR, a card or a birth date.
         unit.tx.patients.replace_nir_index(patient_id, secrets.token_bytes(32))
         unit.tx.proofs.put(
-            ProofRecord(patient_id, secrets.token_bytes(32), secrets.token_bytes(32))
+            proof_row(ProofRecord(patient_id, secrets.token_bytes(32), secrets.token_bytes(32)))
         )
         unit.tx.outbox.cancel_for_patient(patient_id, "the space was purged")
         unit.tx.messages.delete_for_patient(patient_id)
@@ -685,11 +701,13 @@ class AccountService:
         return deleted
 
     def _end_at_majority(self, unit: Unit, link: Representation, counts: TickCounts) -> None:
-        unit.tx.representations.put(attrs.evolve(link, ended_at=unit.now, end_reason="majority"))
+        ended = attrs.evolve(link, ended_at=unit.now, end_reason="majority")
+        unit.tx.representations.put(representation_row(ended))
         counts["majority"] = counts.get("majority", 0) + 1
         resource = Resource(link.patient_id, "representation", link.representative_id)
         unit.record(_DEADLINES, "representation.end", resource, "majority_reached")
-        account = unit.tx.accounts.get(link.patient_id)
+        stored = unit.tx.accounts.get(link.patient_id)
+        account = None if stored is None else account_from_row(stored)
         others = [
             other
             for other in unit.tx.representations.of_patient(link.patient_id)
@@ -714,13 +732,13 @@ class AccountService:
     # --- internals -------------------------------------------------------------------------
 
     def _account(self, unit: Unit, patient_id: str) -> Account:
-        account = unit.tx.accounts.get(patient_id)
-        if account is None:
+        row = unit.tx.accounts.get(patient_id)
+        if row is None:
             raise NotFoundError("no such account")
-        return account
+        return account_from_row(row)
 
     def _save(self, unit: Unit, account: Account) -> None:
-        unit.tx.accounts.update(account, account.deadline_at(self.lifecycle))
+        unit.tx.accounts.update(account_row(account), account.deadline_at(self.lifecycle))
 
     def _transition(
         self,
@@ -741,11 +759,13 @@ class AccountService:
         code = generate_code()
         key = self._core.keyring.get_or_create(unit.tx, _CODE_KEY, unit.now)
         unit.tx.codes.put(
-            CodeRecord(
-                patient_id,
-                hash_code(key, patient_id, code),
-                unit.now,
-                unit.now + self.lifecycle.code_validity,
+            code_row(
+                CodeRecord(
+                    patient_id,
+                    hash_code(key, patient_id, code),
+                    unit.now,
+                    unit.now + self.lifecycle.code_validity,
+                )
             )
         )
         return code
@@ -753,7 +773,7 @@ class AccountService:
     def _addressee(self, unit: Unit, patient_id: str) -> tuple[Contact, bool]:
         """Whom to write to about *patient_id*'s space: a current representative's contact
         if there is one (a minor's parent), else the person's own."""
-        for link in unit.tx.representations.of_patient(patient_id):
+        for link in representations_from_rows(unit.tx.representations.of_patient(patient_id)):
             if link.active(unit.now):
                 contact = read_contact(self._core, unit.tx, link.representative_id)
                 if contact is not None:
@@ -848,9 +868,12 @@ class AccountService:
             nir_value = "0" * 15  # no match, but the same work as a real lookup
         row = self._row_by_nir(unit, nir_value)
         patient_id = row.id if row is not None else "\x00nobody"
-        account = unit.tx.accounts.get(patient_id) if row is not None else None
-        proof = unit.tx.proofs.get(patient_id) if row is not None else None
-        record = unit.tx.codes.get(patient_id) if row is not None else None
+        account_found = unit.tx.accounts.get(patient_id) if row is not None else None
+        proof_found = unit.tx.proofs.get(patient_id) if row is not None else None
+        code_found = unit.tx.codes.get(patient_id) if row is not None else None
+        account = None if account_found is None else account_from_row(account_found)
+        proof = None if proof_found is None else proof_from_row(proof_found)
+        record = None if code_found is None else code_from_row(code_found)
         vitale = self._proof_index(unit, patient_id, "vitale", vitale_serial.strip().upper())
         birth = self._proof_index(unit, patient_id, "birth", birth_date.isoformat())
         code_key = keyring.get_or_create(unit.tx, _CODE_KEY, unit.now)
@@ -886,14 +909,16 @@ class AccountService:
                 # only the NIR, card serial and birth date (printed on the card); clearing
                 # the counter there let a guesser alternate "new code" and five guesses
                 # forever, past the per-person limit.
-                unit.tx.proofs.put(attrs.evolve(proof, failures=0, failures_since=None))
-                unit.tx.codes.put(attrs.evolve(record, used_at=unit.now))
+                unit.tx.proofs.put(proof_row(attrs.evolve(proof, failures=0, failures_since=None)))
+                unit.tx.codes.put(code_row(attrs.evolve(record, used_at=unit.now)))
             return account, proof
-        unit.tx.proofs.put(attrs.evolve(proof, failures=failures + 1, failures_since=window_start))
+        unit.tx.proofs.put(
+            proof_row(attrs.evolve(proof, failures=failures + 1, failures_since=window_start))
+        )
         if code is not None and record is not None and record.usable(unit.now):
             attempts = record.attempts + 1
             revoked = unit.now if attempts >= self.attempts.per_code else None
-            unit.tx.codes.put(attrs.evolve(record, attempts=attempts, revoked_at=revoked))
+            unit.tx.codes.put(code_row(attrs.evolve(record, attempts=attempts, revoked_at=revoked)))
         return None
 
     def _load(self, tx: Transaction, row: PatientRow) -> Patient:
@@ -902,6 +927,3 @@ class AccountService:
 
 class _NoContactError(ValidationError):
     """No way to reach the person."""
-
-
-_CODEC = make_converter()

@@ -9,6 +9,7 @@ from ..access import Action, Resource
 from ..actors import Actor
 from ..errors import AuditIntegrityError
 from ._chain import VerifyReport, verify
+from ._mapping import events_from_rows
 from ._model import AuditEvent, Checkpoint
 
 if TYPE_CHECKING:
@@ -36,12 +37,13 @@ class AuditService:
         while True:
             with self._core.storage.read() as tx:
                 try:
-                    page = tx.audit.scan(after_seq=after, limit=_PAGE)
+                    page = events_from_rows(tx.audit.scan(after_seq=after, limit=_PAGE))
                 except AuditIntegrityError as exc:
                     # A row that does not parse: hand over the good rows before it first, so
                     # that an earlier break is still reported as the first one.
                     if exc.seq is not None and int(exc.seq) > after + 1:
-                        yield from tx.audit.scan(after_seq=after, limit=int(exc.seq) - after - 1)
+                        good = tx.audit.scan(after_seq=after, limit=int(exc.seq) - after - 1)
+                        yield from events_from_rows(good)
                     raise
             if not page:
                 return
@@ -83,7 +85,7 @@ class AuditService:
         with self._core.unit() as unit:
             resource = Resource(None, "audit")
             decision = unit.authorize(actor, Action.AUDIT_READ, resource)
-            events = unit.tx.audit.scan(after_seq=after_seq, limit=limit)
+            events = events_from_rows(unit.tx.audit.scan(after_seq=after_seq, limit=limit))
             unit.record(actor, Action.AUDIT_READ, resource, decision)
             return events
 
@@ -100,6 +102,7 @@ class AuditService:
         with self._core.unit() as unit:
             resource = Resource(patient_id, "audit")
             decision = unit.authorize(actor, Action.AUDIT_TRAIL, resource)
-            events = unit.tx.audit.for_patient(patient_id, after_seq=after_seq, limit=limit)
+            rows = unit.tx.audit.for_patient(patient_id, after_seq=after_seq, limit=limit)
+            events = events_from_rows(rows)
             unit.record(actor, Action.AUDIT_TRAIL, resource, decision)
             return events

@@ -18,10 +18,19 @@ from ._identities import (
     read_identity,
     row_by_nir,
 )
+from ._mapping import contact_from_payload, identity_from_payload, identity_payload
+from ._model import Contact, Patient, PatientIdentity, PostalAddress
 
 __all__ = [
     "IDENTITY_KIND",
     "NIR_INDEX",
+    "Contact",
+    "Patient",
+    "PatientIdentity",
+    "PostalAddress",
+    "contact_from_payload",
+    "identity_from_payload",
+    "identity_payload",
     "names_person",
     "nir_index",
     "open_identity",

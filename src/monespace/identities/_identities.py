@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ..accounts import Contact, PatientIdentity
-from ..codec import make_converter
+from ._mapping import contact_from_payload, identity_from_payload
+from ._model import Contact, PatientIdentity
 
 if TYPE_CHECKING:
     from .._unit import Core
@@ -29,8 +28,6 @@ IDENTITY_KIND = "identity"
 #: The purpose of the blind index that finds a person by NIR.
 NIR_INDEX = "nir"
 
-_CODEC = make_converter()
-
 
 def nir_index(core: Core, tx: Transaction, nir: str, now: datetime) -> bytes:
     """The blind index of *nir*: what ``PatientRow.nir_index`` holds and is searched by."""
@@ -48,7 +45,7 @@ def row_by_nir(core: Core, tx: Transaction, nir: str, now: datetime) -> PatientR
 def open_identity(core: Core, tx: Transaction, row: PatientRow) -> PatientIdentity:
     """The decrypted identity sealed in *row*."""
     raw = core.keyring.open(tx, row.id, IDENTITY_KIND, row.id, row.sealed_identity)
-    return _CODEC.loads(raw, PatientIdentity)
+    return identity_from_payload(raw)
 
 
 def read_contact(core: Core, tx: Transaction, patient_id: str) -> Contact | None:
@@ -59,7 +56,7 @@ def read_contact(core: Core, tx: Transaction, patient_id: str) -> Contact | None
     if row is None:
         return None
     raw = core.keyring.open(tx, row.id, IDENTITY_KIND, row.id, row.sealed_identity)
-    return _CODEC.structure(json.loads(raw)["contact"], Contact)
+    return contact_from_payload(raw)
 
 
 def read_identity(core: Core, tx: Transaction, patient_id: str) -> PatientIdentity | None:

@@ -19,6 +19,7 @@ import attrs
 from .._ids import new_id
 from .._unit import Core, Unit
 from ..access import Action, Decision, Professional, Resource, decide
+from ..access._mapping import professional_from_row
 from ..actors import Actor, ActorKind
 from ..errors import AccessDeniedError, NotFoundError, ValidationError
 from ..identities import names_person, read_contact, read_identity, row_by_nir
@@ -484,7 +485,8 @@ class MessagingService:
         if row.professional_id == wanted:
             return True
         if row.professional_id not in cache:
-            cache[row.professional_id] = unit.tx.access.professional(row.professional_id)
+            found = unit.tx.access.professional(row.professional_id)
+            cache[row.professional_id] = professional_from_row(found)
         professional = cache[row.professional_id]
         if professional is None:
             return False
@@ -948,7 +950,8 @@ class MessagingService:
             count = len(messages) if count is None else count
             if unread is None:
                 unread = sum(1 for m in messages if m.read_at is None and side_of(m) != side)
-        professional = unit.tx.access.professional(row.professional_id)
+        stored = unit.tx.access.professional(row.professional_id)
+        professional = None if stored is None else professional_from_row(stored)
         return thread_from_row(
             row, subject, side, count=count, unread=unread, professional=professional
         )

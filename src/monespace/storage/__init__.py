@@ -1,4 +1,7 @@
-"""The storage port and the built-in backends (memory, SQLite).
+"""The storage port and the built-in backends (SQLite in a file, SQLite in memory).
+
+Storage holds rows (:mod:`._rows`) and knows no domain model: each capability maps its rows
+to its model in its own ``_mapping`` module.
 
 .. versionadded:: 0.1
 """
@@ -22,39 +25,53 @@ from ._base import (
     Transaction,
     paged,
 )
-from ._memory import MemoryStorage
 from ._rows import (
+    AccessSettingsRow,
+    AccountRow,
     AttachmentRow,
+    AuditRow,
     BlobRow,
+    CodeRow,
     DataKeyRow,
     DocumentRow,
+    EmergencyRow,
     EntryRow,
+    GrantRow,
     LedgerRow,
     MessageRow,
     OutboxRow,
     OutboxStatus,
     PatientRow,
+    ProfessionalRow,
+    ProofRow,
+    RepresentationRow,
     ThreadRow,
 )
 from ._sql import Cursor, Dialect, SqlTransaction, from_db_time, to_db_time
-from ._sqlite import LATEST_SCHEMA_VERSION, SQLiteStorage, sqlite_path_from_url
+from ._sqlite import LATEST_SCHEMA_VERSION, MemoryStorage, SQLiteStorage, sqlite_path_from_url
 
 __all__ = [
     "LATEST_SCHEMA_VERSION",
     "AccessRepository",
+    "AccessSettingsRow",
     "AccountRepository",
+    "AccountRow",
     "AttachmentRow",
     "AuditRepository",
+    "AuditRow",
     "BlobRepository",
     "BlobRow",
     "CodeRepository",
+    "CodeRow",
     "Cursor",
     "DataKeyRow",
     "Dialect",
     "DocumentRepository",
     "DocumentRow",
+    "EmergencyRow",
     "EntryRepository",
     "EntryRow",
+    "GrantRow",
     "KeyRepository",
     "LedgerRepository",
     "LedgerRow",
@@ -66,8 +83,11 @@ __all__ = [
     "OutboxStatus",
     "PatientRepository",
     "PatientRow",
+    "ProfessionalRow",
     "ProofRepository",
+    "ProofRow",
     "RepresentationRepository",
+    "RepresentationRow",
     "SQLiteStorage",
     "SqlTransaction",
     "StorageBackend",

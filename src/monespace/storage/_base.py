@@ -17,20 +17,26 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import ClassVar, Self
 
-from ..access._model import AccessSettings, EmergencySession, Grant, Professional
-from ..accounts import Account, CodeRecord, ProofRecord, Representation
-from ..audit import AuditEvent
 from ._rows import (
+    AccessSettingsRow,
+    AccountRow,
     AttachmentRow,
+    AuditRow,
     BlobRow,
+    CodeRow,
     DataKeyRow,
     DocumentRow,
+    EmergencyRow,
     EntryRow,
+    GrantRow,
     LedgerRow,
     MessageRow,
     OutboxRow,
     OutboxStatus,
     PatientRow,
+    ProfessionalRow,
+    ProofRow,
+    RepresentationRow,
     ThreadRow,
 )
 
@@ -164,24 +170,24 @@ class AuditRepository(abc.ABC):
     """The append-only audit trail. There is deliberately no update and no delete."""
 
     @abc.abstractmethod
-    def last(self) -> AuditEvent | None:
+    def last(self) -> AuditRow | None:
         """The newest event, or ``None`` on an empty trail."""
 
     @abc.abstractmethod
-    def append(self, event: AuditEvent) -> None:
+    def append(self, event: AuditRow) -> None:
         """Store *event*, whose ``seq`` must be one more than the last one's.
 
         :raises ConflictError: when ``seq`` is taken (another writer got there first).
         """
 
     @abc.abstractmethod
-    def scan(self, *, after_seq: int = 0, limit: int = 1000) -> list[AuditEvent]:
+    def scan(self, *, after_seq: int = 0, limit: int = 1000) -> list[AuditRow]:
         """Events with ``seq > after_seq`` in ascending order, at most *limit*."""
 
     @abc.abstractmethod
     def for_patient(
         self, patient_id: str, *, after_seq: int = 0, limit: int = 1000
-    ) -> list[AuditEvent]:
+    ) -> list[AuditRow]:
         """A patient's events with ``seq > after_seq``, ascending, at most *limit*."""
 
     @abc.abstractmethod
@@ -225,25 +231,25 @@ class AccountRepository(abc.ABC):
     """The lifecycle record of each person's space."""
 
     @abc.abstractmethod
-    def add(self, account: Account, deadline_at: datetime | None) -> None:
+    def add(self, account: AccountRow, deadline_at: datetime | None) -> None:
         """Store the account of a registered person.
 
         :raises ConflictError: when the person already has one.
         """
 
     @abc.abstractmethod
-    def get(self, patient_id: str) -> Account | None:
+    def get(self, patient_id: str) -> AccountRow | None:
         """The account of *patient_id*, or ``None``."""
 
     @abc.abstractmethod
-    def update(self, account: Account, deadline_at: datetime | None) -> None:
+    def update(self, account: AccountRow, deadline_at: datetime | None) -> None:
         """Replace the stored account (matched by patient id).
 
         :raises NotFoundError: when there is none.
         """
 
     @abc.abstractmethod
-    def due(self, now: datetime, *, limit: int) -> list[Account]:
+    def due(self, now: datetime, *, limit: int) -> list[AccountRow]:
         """Accounts whose deadline is at or before *now*, earliest deadline first."""
 
     @abc.abstractmethod
@@ -259,11 +265,11 @@ class CodeRepository(abc.ABC):
     """Provisional codes, one live code per person."""
 
     @abc.abstractmethod
-    def put(self, record: CodeRecord) -> None:
+    def put(self, record: CodeRow) -> None:
         """Store *record*, replacing the person's previous code if any."""
 
     @abc.abstractmethod
-    def get(self, patient_id: str) -> CodeRecord | None:
+    def get(self, patient_id: str) -> CodeRow | None:
         """The person's current code record, or ``None``."""
 
 
@@ -271,11 +277,11 @@ class ProofRepository(abc.ABC):
     """Keyed hashes of what a person proves their identity with, and their failed attempts."""
 
     @abc.abstractmethod
-    def put(self, record: ProofRecord) -> None:
+    def put(self, record: ProofRow) -> None:
         """Store or replace the person's proof record."""
 
     @abc.abstractmethod
-    def get(self, patient_id: str) -> ProofRecord | None:
+    def get(self, patient_id: str) -> ProofRow | None:
         """The person's proof record, or ``None``."""
 
 
@@ -283,23 +289,23 @@ class RepresentationRepository(abc.ABC):
     """Who represents whom."""
 
     @abc.abstractmethod
-    def put(self, link: Representation) -> None:
+    def put(self, link: RepresentationRow) -> None:
         """Store or replace the link (matched by patient and representative)."""
 
     @abc.abstractmethod
-    def get(self, patient_id: str, representative_id: str) -> Representation | None:
+    def get(self, patient_id: str, representative_id: str) -> RepresentationRow | None:
         """The link between the two, or ``None``."""
 
     @abc.abstractmethod
-    def of_patient(self, patient_id: str) -> list[Representation]:
+    def of_patient(self, patient_id: str) -> list[RepresentationRow]:
         """Every link (ended or not) in which *patient_id* is represented."""
 
     @abc.abstractmethod
-    def by_representative(self, representative_id: str) -> list[Representation]:
+    def by_representative(self, representative_id: str) -> list[RepresentationRow]:
         """Every link (ended or not) in which *representative_id* represents someone."""
 
     @abc.abstractmethod
-    def ending(self, now: datetime, *, limit: int) -> list[Representation]:
+    def ending(self, now: datetime, *, limit: int) -> list[RepresentationRow]:
         """Links not yet ended whose ``ends_at`` is at or before *now*, earliest first."""
 
 
@@ -416,19 +422,19 @@ class AccessRepository(abc.ABC):
     """Professionals, grants, blocks, settings and emergency sessions."""
 
     @abc.abstractmethod
-    def put_professional(self, professional: Professional) -> None:
+    def put_professional(self, professional: ProfessionalRow) -> None:
         """Store or replace a directory entry."""
 
     @abc.abstractmethod
-    def professional(self, rpps: str) -> Professional | None:
+    def professional(self, rpps: str) -> ProfessionalRow | None:
         """The directory entry of *rpps*, or ``None``."""
 
     @abc.abstractmethod
-    def put_grant(self, grant: Grant) -> None:
+    def put_grant(self, grant: GrantRow) -> None:
         """Store or replace a grant (matched by patient, professional and kind)."""
 
     @abc.abstractmethod
-    def grants(self, patient_id: str, professional_id: str | None = None) -> list[Grant]:
+    def grants(self, patient_id: str, professional_id: str | None = None) -> list[GrantRow]:
         """A patient's grants (ended ones too), optionally for one professional."""
 
     @abc.abstractmethod
@@ -444,19 +450,19 @@ class AccessRepository(abc.ABC):
         """The professionals a patient blocked, in RPPS order."""
 
     @abc.abstractmethod
-    def settings(self, patient_id: str) -> AccessSettings | None:
+    def settings(self, patient_id: str) -> AccessSettingsRow | None:
         """A patient's settings, or ``None`` when never changed (defaults apply)."""
 
     @abc.abstractmethod
-    def put_settings(self, settings: AccessSettings) -> None:
+    def put_settings(self, settings: AccessSettingsRow) -> None:
         """Store or replace a patient's settings."""
 
     @abc.abstractmethod
-    def add_emergency(self, session: EmergencySession, justification: bytes) -> None:
+    def add_emergency(self, session: EmergencyRow, justification: bytes) -> None:
         """Store an emergency session and its sealed justification."""
 
     @abc.abstractmethod
-    def emergencies(self, patient_id: str, professional_id: str) -> list[EmergencySession]:
+    def emergencies(self, patient_id: str, professional_id: str) -> list[EmergencyRow]:
         """The emergency sessions of a professional on a record, oldest first."""
 
     @abc.abstractmethod
@@ -464,7 +470,7 @@ class AccessRepository(abc.ABC):
         """Remember that the professional read the record; ``True`` the first time."""
 
     @abc.abstractmethod
-    def professional_by_mssante(self, address: str) -> Professional | None:
+    def professional_by_mssante(self, address: str) -> ProfessionalRow | None:
         """The directory entry whose MSSanté address is *address*, compared without regard
         to ASCII case, or ``None``. When several share it (an organisational mailbox), the
         lowest RPPS number wins."""
@@ -643,7 +649,7 @@ class StorageBackend(abc.ABC):
         self.close()
 
 
-def paged(fetch: Callable[[int, int], list[AuditEvent]], page: int = 1000) -> Iterator[AuditEvent]:
+def paged(fetch: Callable[[int, int], list[AuditRow]], page: int = 1000) -> Iterator[AuditRow]:
     """Iterate over an audit scan ``fetch(after_seq, limit)`` page by page, in constant memory."""
     after = 0
     while True:

@@ -12,16 +12,25 @@ from enum import StrEnum
 import attrs
 
 __all__ = [
+    "AccessSettingsRow",
+    "AccountRow",
     "AttachmentRow",
+    "AuditRow",
     "BlobRow",
+    "CodeRow",
     "DataKeyRow",
     "DocumentRow",
+    "EmergencyRow",
     "EntryRow",
+    "GrantRow",
     "LedgerRow",
     "MessageRow",
     "OutboxRow",
     "OutboxStatus",
     "PatientRow",
+    "ProfessionalRow",
+    "ProofRow",
+    "RepresentationRow",
     "ThreadRow",
 ]
 
@@ -262,3 +271,151 @@ class AttachmentRow:
     sha256: bytes
     sealed_meta: bytes
     position: int
+
+
+@attrs.frozen
+class AuditRow:
+    """A stored, hash-chained audit event (see :class:`~monespace.audit.AuditEvent`).
+
+    :param actor_kind: an :class:`~monespace.ActorKind` value.
+    :param outcome: an :class:`~monespace.audit.Outcome` value.
+    :param mode: an :class:`~monespace.AccessMode` value.
+    """
+
+    seq: int
+    at: datetime
+    actor_kind: str
+    actor_id: str
+    action: str
+    outcome: str
+    patient_id: str | None
+    target_kind: str | None
+    target_id: str | None
+    mode: str
+    purpose: str | None
+    rule: str | None
+    prev_hash: bytes
+    hash: bytes
+
+
+@attrs.frozen
+class AccountRow:
+    """The lifecycle record of a person's space (see :class:`~monespace.accounts.Account`).
+
+    :param state: an :class:`~monespace.accounts.AccountState` value.
+    :param channel: a :class:`~monespace.accounts.Channel` value.
+    :param died_on: the date of death, ``YYYY-MM-DD``.
+    """
+
+    patient_id: str
+    state: str
+    channel: str | None = None
+    invited_at: datetime | None = None
+    opened_at: datetime | None = None
+    activated_at: datetime | None = None
+    opposed_at: datetime | None = None
+    closed_at: datetime | None = None
+    archive_until: datetime | None = None
+    deletion_requested_at: datetime | None = None
+    purge_deadline: datetime | None = None
+    purged_at: datetime | None = None
+    suspended_at: datetime | None = None
+    suspension_deadline: datetime | None = None
+    resume_state: str | None = None
+    died_on: str | None = None
+
+
+@attrs.frozen
+class CodeRow:
+    """A provisional code, kept as its keyed hash."""
+
+    patient_id: str
+    code_hash: bytes
+    issued_at: datetime
+    expires_at: datetime
+    attempts: int = 0
+    used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+@attrs.frozen
+class ProofRow:
+    """Keyed hashes of what a person proves their identity with, and their failed attempts."""
+
+    patient_id: str
+    vitale_index: bytes
+    birth_index: bytes
+    failures: int = 0
+    failures_since: datetime | None = None
+
+
+@attrs.frozen
+class RepresentationRow:
+    """*representative_id* acts for *patient_id*.
+
+    :param kind: a :class:`~monespace.accounts.RepresentationKind` value.
+    """
+
+    patient_id: str
+    representative_id: str
+    kind: str
+    since: datetime
+    ends_at: datetime | None = None
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+
+
+@attrs.frozen
+class ProfessionalRow:
+    """A directory entry of a health professional (see :class:`~monespace.access.Professional`)."""
+
+    rpps: str
+    profession: str
+    name: str
+    specialty: str | None = None
+    mssante: str | None = None
+    finess: str | None = None
+    establishment: str | None = None
+    assurance: str = "PSC"
+
+
+@attrs.frozen
+class GrantRow:
+    """A professional's access to a record.
+
+    :param kind: a :class:`~monespace.access.GrantKind` value.
+    """
+
+    patient_id: str
+    professional_id: str
+    kind: str
+    since: datetime
+    until: datetime | None = None
+    ended_at: datetime | None = None
+    granted_by: str | None = None
+
+
+@attrs.frozen
+class AccessSettingsRow:
+    """A patient's controls over professional access."""
+
+    patient_id: str
+    object_all: bool = False
+    object_emergency: bool = False
+    mask_all: bool = False
+    notify_first_access: bool = True
+
+
+@attrs.frozen
+class EmergencyRow:
+    """An emergency access session (its sealed justification is stored beside it).
+
+    :param mode: an :class:`~monespace.AccessMode` value.
+    """
+
+    id: str
+    patient_id: str
+    professional_id: str
+    mode: str
+    started_at: datetime
+    expires_at: datetime

@@ -10,23 +10,11 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import attrs
 
-from ..access._model import AccessSettings, EmergencySession, Grant, GrantKind, Professional
-from ..accounts import (
-    Account,
-    AccountState,
-    Channel,
-    CodeRecord,
-    ProofRecord,
-    Representation,
-    RepresentationKind,
-)
-from ..actors import AccessMode, ActorKind
-from ..audit import AuditEvent, Outcome
 from ..errors import AuditIntegrityError, ConflictError, NotFoundError, StorageError
 from ._base import (
     AccessRepository,
@@ -46,16 +34,25 @@ from ._base import (
     Transaction,
 )
 from ._rows import (
+    AccessSettingsRow,
+    AccountRow,
     AttachmentRow,
+    AuditRow,
     BlobRow,
+    CodeRow,
     DataKeyRow,
     DocumentRow,
+    EmergencyRow,
     EntryRow,
+    GrantRow,
     LedgerRow,
     MessageRow,
     OutboxRow,
     OutboxStatus,
     PatientRow,
+    ProfessionalRow,
+    ProofRow,
+    RepresentationRow,
     ThreadRow,
 )
 
@@ -76,6 +73,26 @@ class Cursor(Protocol):
 @attrs.frozen
 class Dialect:
     """What differs between SQL drivers.
+
+    The repositories below are written once for SQLite (a file, or in memory) and PostgreSQL
+    (psycopg, through its plugin). What differs, and where it is handled:
+
+    - placeholders: ``?`` for ``sqlite3``, ``%s`` for psycopg; :meth:`sql` rewrites them (the
+      queries hold no literal ``%``, which psycopg would read as a marker);
+    - ``RETURNING``: both accept ``INSERT/UPDATE ... RETURNING`` (SQLite since 3.35), but
+      the repositories read ``rowcount`` instead, so older SQLite builds work too;
+    - upserts: ``ON CONFLICT (...) DO UPDATE SET col = excluded.col`` and ``DO NOTHING`` are
+      the same in both (SQLite since 3.24);
+    - blob types: ``BLOB`` in SQLite, ``BYTEA`` in PostgreSQL (declared in each dialect's
+      migrations, ``migrations/<dialect>/``); a driver may return ``memoryview``, so every
+      blob column is read through ``bytes()``;
+    - booleans are stored as integers 0/1 and read through ``bool()``; instants as
+      fixed-width UTC text (:func:`to_db_time`), which sorts the same in both;
+    - ``rowid``: the DMP ledger is ordered by SQLite's implicit ``rowid``; the PostgreSQL
+      migration must give ``dmp_ledger`` a column of that name (an identity column);
+    - errors: the driver's integrity and base exception classes (the fields below);
+    - transactions (``BEGIN IMMEDIATE``, snapshot reads) belong to the backend class, not to
+      these repositories.
 
     :param placeholder: the driver's parameter marker (``"?"`` or ``"%s"``).
     :param integrity_errors: exception classes the driver raises on a constraint violation.
@@ -122,6 +139,13 @@ def from_db_time(text: str) -> datetime:
 
 def _opt_time(text: str | None) -> datetime | None:
     return None if text is None else from_db_time(text)
+
+
+def _text(value: Any) -> str:
+    """A column that must hold text (an enum value): anything else is a foreign edit."""
+    if not isinstance(value, str):
+        raise TypeError("a stored code is not text")
+    return value
 
 
 class _Repo:
@@ -303,19 +327,19 @@ class SqlAudit(_Repo, AuditRepository):
     )
 
     @staticmethod
-    def _row(r: Sequence[Any]) -> AuditEvent:
+    def _row(r: Sequence[Any]) -> AuditRow:
         try:
-            return AuditEvent(
+            return AuditRow(
                 seq=int(r[0]),
                 at=from_db_time(r[1]),
-                actor_kind=ActorKind(r[2]),
+                actor_kind=_text(r[2]),
                 actor_id=r[3],
                 action=r[4],
-                outcome=Outcome(r[5]),
+                outcome=_text(r[5]),
                 patient_id=r[6],
                 target_kind=r[7],
                 target_id=r[8],
-                mode=AccessMode(r[9]),
+                mode=_text(r[9]),
                 purpose=r[10],
                 rule=r[11],
                 prev_hash=bytes(r[12]),
@@ -325,13 +349,13 @@ class SqlAudit(_Repo, AuditRepository):
             # Only an edit outside monespace produces a row that does not parse.
             raise AuditIntegrityError(f"audit event {r[0]} is malformed", seq=r[0]) from exc
 
-    def last(self) -> AuditEvent | None:
+    def last(self) -> AuditRow | None:
         r = self._exec(
             f"SELECT {self._COLS} FROM audit_events ORDER BY seq DESC LIMIT 1"
         ).fetchone()
         return None if r is None else self._row(r)
 
-    def append(self, event: AuditEvent) -> None:
+    def append(self, event: AuditRow) -> None:
         # Insert only if the event directly follows the newest one: the chain has no gaps
         # even if a caller computed seq from a stale read.
         try:
@@ -342,14 +366,14 @@ class SqlAudit(_Repo, AuditRepository):
                 (
                     event.seq,
                     to_db_time(event.at),
-                    str(event.actor_kind),
+                    event.actor_kind,
                     event.actor_id,
                     event.action,
-                    str(event.outcome),
+                    event.outcome,
                     event.patient_id,
                     event.target_kind,
                     event.target_id,
-                    str(event.mode),
+                    event.mode,
                     event.purpose,
                     event.rule,
                     event.prev_hash,
@@ -362,7 +386,7 @@ class SqlAudit(_Repo, AuditRepository):
         if cur.rowcount != 1:
             raise ConflictError(f"audit event {event.seq} does not follow the newest event")
 
-    def scan(self, *, after_seq: int = 0, limit: int = 1000) -> list[AuditEvent]:
+    def scan(self, *, after_seq: int = 0, limit: int = 1000) -> list[AuditRow]:
         rows = self._exec(
             f"SELECT {self._COLS} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?",
             (after_seq, limit),
@@ -371,7 +395,7 @@ class SqlAudit(_Repo, AuditRepository):
 
     def for_patient(
         self, patient_id: str, *, after_seq: int = 0, limit: int = 1000
-    ) -> list[AuditEvent]:
+    ) -> list[AuditRow]:
         rows = self._exec(
             f"SELECT {self._COLS} FROM audit_events WHERE patient_id = ? AND seq > ? "
             "ORDER BY seq LIMIT ?",
@@ -478,55 +502,25 @@ def _opt_db_time(moment: datetime | None) -> str | None:
 
 
 class SqlAccounts(_Repo, AccountRepository):
-    _FIELDS = (
-        "patient_id",
-        "state",
-        "channel",
-        "invited_at",
-        "opened_at",
-        "activated_at",
-        "opposed_at",
-        "closed_at",
-        "archive_until",
-        "deletion_requested_at",
-        "purge_deadline",
-        "purged_at",
-        "suspended_at",
-        "suspension_deadline",
-        "resume_state",
-        "died_on",
-    )
+    _FIELDS = tuple(a.name for a in attrs.fields(AccountRow))
     _TIMES = frozenset(_FIELDS[3:14])
     _COLS = ", ".join(_FIELDS)
 
     @classmethod
-    def _row(cls, r: Sequence[Any]) -> Account:
+    def _row(cls, r: Sequence[Any]) -> AccountRow:
         values = dict(zip(cls._FIELDS, r, strict=True))
         for name in cls._TIMES:
             values[name] = _opt_time(values[name])
-        values["state"] = AccountState(values["state"])
-        values["channel"] = None if values["channel"] is None else Channel(values["channel"])
-        if values["resume_state"] is not None:
-            values["resume_state"] = AccountState(values["resume_state"])
-        if values["died_on"] is not None:
-            values["died_on"] = date.fromisoformat(values["died_on"])
-        return Account(**values)
+        return AccountRow(**values)
 
     @classmethod
-    def _params(cls, account: Account) -> list[Any]:
-        params: list[Any] = []
-        for name in cls._FIELDS:
-            value = getattr(account, name)
-            if name in cls._TIMES:
-                value = _opt_db_time(value)
-            elif isinstance(value, date):
-                value = value.isoformat()
-            elif value is not None and name != "patient_id":
-                value = str(value)
-            params.append(value)
-        return params
+    def _params(cls, account: AccountRow) -> list[Any]:
+        return [
+            _opt_db_time(getattr(account, name)) if name in cls._TIMES else getattr(account, name)
+            for name in cls._FIELDS
+        ]
 
-    def add(self, account: Account, deadline_at: datetime | None) -> None:
+    def add(self, account: AccountRow, deadline_at: datetime | None) -> None:
         marks = ", ".join("?" * (len(self._FIELDS) + 1))
         self._insert(
             f"INSERT INTO accounts ({self._COLS}, deadline_at) VALUES ({marks})",
@@ -534,13 +528,13 @@ class SqlAccounts(_Repo, AccountRepository):
             "this person already has an account, or is not registered",
         )
 
-    def get(self, patient_id: str) -> Account | None:
+    def get(self, patient_id: str) -> AccountRow | None:
         r = self._exec(
             f"SELECT {self._COLS} FROM accounts WHERE patient_id = ?", (patient_id,)
         ).fetchone()
         return None if r is None else self._row(r)
 
-    def update(self, account: Account, deadline_at: datetime | None) -> None:
+    def update(self, account: AccountRow, deadline_at: datetime | None) -> None:
         assignments = ", ".join(f"{name} = ?" for name in self._FIELDS[1:])
         params = self._params(account)
         cur = self._exec(
@@ -550,7 +544,7 @@ class SqlAccounts(_Repo, AccountRepository):
         if cur.rowcount != 1:
             raise NotFoundError("no such account")
 
-    def due(self, now: datetime, *, limit: int) -> list[Account]:
+    def due(self, now: datetime, *, limit: int) -> list[AccountRow]:
         rows = self._exec(
             f"SELECT {self._COLS} FROM accounts WHERE deadline_at <= ? "
             "ORDER BY deadline_at, patient_id LIMIT ?",
@@ -574,7 +568,7 @@ class SqlAccounts(_Repo, AccountRepository):
 class SqlCodes(_Repo, CodeRepository):
     _COLS = "patient_id, code_hash, issued_at, expires_at, attempts, used_at, revoked_at"
 
-    def put(self, record: CodeRecord) -> None:
+    def put(self, record: CodeRow) -> None:
         self._exec(
             f"INSERT INTO provisional_codes ({self._COLS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (patient_id) DO UPDATE SET code_hash = excluded.code_hash, "
@@ -592,13 +586,13 @@ class SqlCodes(_Repo, CodeRepository):
             ),
         )
 
-    def get(self, patient_id: str) -> CodeRecord | None:
+    def get(self, patient_id: str) -> CodeRow | None:
         r = self._exec(
             f"SELECT {self._COLS} FROM provisional_codes WHERE patient_id = ?", (patient_id,)
         ).fetchone()
         if r is None:
             return None
-        return CodeRecord(
+        return CodeRow(
             r[0],
             bytes(r[1]),
             from_db_time(r[2]),
@@ -612,7 +606,7 @@ class SqlCodes(_Repo, CodeRepository):
 class SqlProofs(_Repo, ProofRepository):
     _COLS = "patient_id, vitale_index, birth_index, failures, failures_since"
 
-    def put(self, record: ProofRecord) -> None:
+    def put(self, record: ProofRow) -> None:
         self._exec(
             f"INSERT INTO identity_proofs ({self._COLS}) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (patient_id) DO UPDATE SET vitale_index = excluded.vitale_index, "
@@ -627,31 +621,25 @@ class SqlProofs(_Repo, ProofRepository):
             ),
         )
 
-    def get(self, patient_id: str) -> ProofRecord | None:
+    def get(self, patient_id: str) -> ProofRow | None:
         r = self._exec(
             f"SELECT {self._COLS} FROM identity_proofs WHERE patient_id = ?", (patient_id,)
         ).fetchone()
         if r is None:
             return None
-        return ProofRecord(r[0], bytes(r[1]), bytes(r[2]), int(r[3]), _opt_time(r[4]))
+        return ProofRow(r[0], bytes(r[1]), bytes(r[2]), int(r[3]), _opt_time(r[4]))
 
 
 class SqlRepresentations(_Repo, RepresentationRepository):
     _COLS = "patient_id, representative_id, kind, since, ends_at, ended_at, end_reason"
 
     @staticmethod
-    def _row(r: Sequence[Any]) -> Representation:
-        return Representation(
-            r[0],
-            r[1],
-            RepresentationKind(r[2]),
-            from_db_time(r[3]),
-            _opt_time(r[4]),
-            _opt_time(r[5]),
-            r[6],
+    def _row(r: Sequence[Any]) -> RepresentationRow:
+        return RepresentationRow(
+            r[0], r[1], r[2], from_db_time(r[3]), _opt_time(r[4]), _opt_time(r[5]), r[6]
         )
 
-    def put(self, link: Representation) -> None:
+    def put(self, link: RepresentationRow) -> None:
         self._exec(
             f"INSERT INTO representations ({self._COLS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (patient_id, representative_id) DO UPDATE SET kind = excluded.kind, "
@@ -660,7 +648,7 @@ class SqlRepresentations(_Repo, RepresentationRepository):
             (
                 link.patient_id,
                 link.representative_id,
-                str(link.kind),
+                link.kind,
                 to_db_time(link.since),
                 _opt_db_time(link.ends_at),
                 _opt_db_time(link.ended_at),
@@ -668,7 +656,7 @@ class SqlRepresentations(_Repo, RepresentationRepository):
             ),
         )
 
-    def get(self, patient_id: str, representative_id: str) -> Representation | None:
+    def get(self, patient_id: str, representative_id: str) -> RepresentationRow | None:
         r = self._exec(
             f"SELECT {self._COLS} FROM representations "
             "WHERE patient_id = ? AND representative_id = ?",
@@ -676,7 +664,7 @@ class SqlRepresentations(_Repo, RepresentationRepository):
         ).fetchone()
         return None if r is None else self._row(r)
 
-    def of_patient(self, patient_id: str) -> list[Representation]:
+    def of_patient(self, patient_id: str) -> list[RepresentationRow]:
         rows = self._exec(
             f"SELECT {self._COLS} FROM representations WHERE patient_id = ? "
             "ORDER BY representative_id",
@@ -684,7 +672,7 @@ class SqlRepresentations(_Repo, RepresentationRepository):
         ).fetchall()
         return [self._row(r) for r in rows]
 
-    def by_representative(self, representative_id: str) -> list[Representation]:
+    def by_representative(self, representative_id: str) -> list[RepresentationRow]:
         rows = self._exec(
             f"SELECT {self._COLS} FROM representations WHERE representative_id = ? "
             "ORDER BY patient_id",
@@ -692,7 +680,7 @@ class SqlRepresentations(_Repo, RepresentationRepository):
         ).fetchall()
         return [self._row(r) for r in rows]
 
-    def ending(self, now: datetime, *, limit: int) -> list[Representation]:
+    def ending(self, now: datetime, *, limit: int) -> list[RepresentationRow]:
         rows = self._exec(
             f"SELECT {self._COLS} FROM representations WHERE ended_at IS NULL "
             "AND ends_at IS NOT NULL AND ends_at <= ? "
@@ -905,7 +893,7 @@ class SqlAccess(_Repo, AccessRepository):
     _GRANT = "patient_id, professional_id, kind, since, until, ended_at, granted_by"
     _SESSION = "id, patient_id, professional_id, mode, started_at, expires_at"
 
-    def put_professional(self, professional: Professional) -> None:
+    def put_professional(self, professional: ProfessionalRow) -> None:
         self._exec(
             f"INSERT INTO professionals ({self._PRO}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (rpps) DO UPDATE SET profession = excluded.profession, "
@@ -915,11 +903,11 @@ class SqlAccess(_Repo, AccessRepository):
             attrs.astuple(professional),
         )
 
-    def professional(self, rpps: str) -> Professional | None:
+    def professional(self, rpps: str) -> ProfessionalRow | None:
         r = self._exec(f"SELECT {self._PRO} FROM professionals WHERE rpps = ?", (rpps,)).fetchone()
-        return None if r is None else Professional(*r)
+        return None if r is None else ProfessionalRow(*r)
 
-    def put_grant(self, grant: Grant) -> None:
+    def put_grant(self, grant: GrantRow) -> None:
         self._exec(
             f"INSERT INTO access_grants ({self._GRANT}) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (patient_id, professional_id, kind) DO UPDATE SET "
@@ -928,7 +916,7 @@ class SqlAccess(_Repo, AccessRepository):
             (
                 grant.patient_id,
                 grant.professional_id,
-                str(grant.kind),
+                grant.kind,
                 to_db_time(grant.since),
                 _opt_db_time(grant.until),
                 _opt_db_time(grant.ended_at),
@@ -936,7 +924,7 @@ class SqlAccess(_Repo, AccessRepository):
             ),
         )
 
-    def grants(self, patient_id: str, professional_id: str | None = None) -> list[Grant]:
+    def grants(self, patient_id: str, professional_id: str | None = None) -> list[GrantRow]:
         query = f"SELECT {self._GRANT} FROM access_grants WHERE patient_id = ?"
         params: list[Any] = [patient_id]
         if professional_id is not None:
@@ -944,15 +932,7 @@ class SqlAccess(_Repo, AccessRepository):
             params.append(professional_id)
         rows = self._exec(query + " ORDER BY professional_id, kind, since", params).fetchall()
         return [
-            Grant(
-                r[0],
-                r[1],
-                GrantKind(r[2]),
-                from_db_time(r[3]),
-                _opt_time(r[4]),
-                _opt_time(r[5]),
-                r[6],
-            )
+            GrantRow(r[0], r[1], r[2], from_db_time(r[3]), _opt_time(r[4]), _opt_time(r[5]), r[6])
             for r in rows
         ]
 
@@ -978,7 +958,7 @@ class SqlAccess(_Repo, AccessRepository):
         ).fetchall()
         return [r[0] for r in rows]
 
-    def settings(self, patient_id: str) -> AccessSettings | None:
+    def settings(self, patient_id: str) -> AccessSettingsRow | None:
         r = self._exec(
             "SELECT patient_id, object_all, object_emergency, mask_all, notify_first_access "
             "FROM access_settings WHERE patient_id = ?",
@@ -986,9 +966,9 @@ class SqlAccess(_Repo, AccessRepository):
         ).fetchone()
         if r is None:
             return None
-        return AccessSettings(r[0], bool(r[1]), bool(r[2]), bool(r[3]), bool(r[4]))
+        return AccessSettingsRow(r[0], bool(r[1]), bool(r[2]), bool(r[3]), bool(r[4]))
 
-    def put_settings(self, settings: AccessSettings) -> None:
+    def put_settings(self, settings: AccessSettingsRow) -> None:
         self._exec(
             "INSERT INTO access_settings (patient_id, object_all, object_emergency, mask_all, "
             "notify_first_access) VALUES (?, ?, ?, ?, ?) ON CONFLICT (patient_id) DO UPDATE SET "
@@ -1003,7 +983,7 @@ class SqlAccess(_Repo, AccessRepository):
             ),
         )
 
-    def add_emergency(self, session: EmergencySession, justification: bytes) -> None:
+    def add_emergency(self, session: EmergencyRow, justification: bytes) -> None:
         self._insert(
             f"INSERT INTO emergency_sessions ({self._SESSION}, justification) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -1011,7 +991,7 @@ class SqlAccess(_Repo, AccessRepository):
                 session.id,
                 session.patient_id,
                 session.professional_id,
-                str(session.mode),
+                session.mode,
                 to_db_time(session.started_at),
                 to_db_time(session.expires_at),
                 justification,
@@ -1019,16 +999,14 @@ class SqlAccess(_Repo, AccessRepository):
             "this emergency session already exists",
         )
 
-    def emergencies(self, patient_id: str, professional_id: str) -> list[EmergencySession]:
+    def emergencies(self, patient_id: str, professional_id: str) -> list[EmergencyRow]:
         rows = self._exec(
             f"SELECT {self._SESSION} FROM emergency_sessions "
             "WHERE patient_id = ? AND professional_id = ? ORDER BY started_at, id",
             (patient_id, professional_id),
         ).fetchall()
         return [
-            EmergencySession(
-                r[0], r[1], r[2], AccessMode(r[3]), from_db_time(r[4]), from_db_time(r[5])
-            )
+            EmergencyRow(r[0], r[1], r[2], r[3], from_db_time(r[4]), from_db_time(r[5]))
             for r in rows
         ]
 
@@ -1040,13 +1018,13 @@ class SqlAccess(_Repo, AccessRepository):
         )
         return cur.rowcount == 1
 
-    def professional_by_mssante(self, address: str) -> Professional | None:
+    def professional_by_mssante(self, address: str) -> ProfessionalRow | None:
         r = self._exec(
             f"SELECT {self._PRO} FROM professionals WHERE mssante IS NOT NULL "
             "AND lower(mssante) = lower(?) ORDER BY rpps LIMIT 1",
             (address,),
         ).fetchone()
-        return None if r is None else Professional(*r)
+        return None if r is None else ProfessionalRow(*r)
 
 
 def _opt_bool(value: Any) -> bool | None:

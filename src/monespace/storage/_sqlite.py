@@ -30,7 +30,7 @@ from ._base import StorageBackend, Transaction
 from ._migrations import load_migrations
 from ._sql import Dialect, SqlTransaction, to_db_time
 
-__all__ = ["LATEST_SCHEMA_VERSION", "SQLiteStorage", "sqlite_path_from_url"]
+__all__ = ["LATEST_SCHEMA_VERSION", "MemoryStorage", "SQLiteStorage", "sqlite_path_from_url"]
 
 _MIGRATIONS = load_migrations("sqlite")
 LATEST_SCHEMA_VERSION = _MIGRATIONS[-1].version
@@ -108,32 +108,7 @@ class SQLiteStorage(StorageBackend):
         return conn
 
     def _migrate(self) -> int:
-        conn = self._writer
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT"
-        )
-        current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
-        version = int(current.fetchone()[0])
-        if version > LATEST_SCHEMA_VERSION:
-            raise SchemaVersionError(version, LATEST_SCHEMA_VERSION)
-        for migration in _MIGRATIONS[version:]:
-            # One transaction per migration: a failure leaves the previous version intact.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _statements(migration.sql):
-                    conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    (migration.version, migration.name, to_db_time(datetime.now(UTC))),
-                )
-                conn.execute(f"PRAGMA user_version = {migration.version}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            version = migration.version
-        return version
+        return _migrate(self._writer)
 
     @property
     def schema_version(self) -> int:
@@ -216,6 +191,138 @@ class SQLiteStorage(StorageBackend):
 
     def __repr__(self) -> str:
         return f"SQLiteStorage({str(self.path)!r})"
+
+
+class MemoryStorage(StorageBackend):
+    """Storage in process memory, lost when the process ends. URL: ``memory://``.
+
+    An in-memory SQLite database behind the same SQL and the same numbered migrations as
+    :class:`SQLiteStorage`, so that tests on ``memory://`` exercise the code production runs.
+    Each ``memory://`` URL opens a new, empty, private store.
+
+    One connection serves every thread, behind one re-entrant lock: writers are serialised,
+    a read waits for a write in another thread to finish (so it always sees committed data)
+    and a read nested in a transaction of the same thread shares that transaction. An
+    in-memory database has no file and no write-ahead log, so there is nothing for
+    :meth:`scrub` to flush; ``secure_delete`` still overwrites deleted pages in memory.
+    """
+
+    name: ClassVar[str] = "memory"
+    schemes: ClassVar[tuple[str, ...]] = ("memory",)
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._closed = False
+        self._depth = 0
+        try:
+            self._conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._conn.execute("PRAGMA secure_delete = ON")
+        except sqlite3.Error as exc:
+            raise StorageError(f"could not open an in-memory database: {exc}") from exc
+        try:
+            self._version = _migrate(self._conn)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    @classmethod
+    def from_url(cls, url: str) -> Self:
+        return cls()
+
+    @property
+    def schema_version(self) -> int:
+        return self._version
+
+    @contextmanager
+    def write(self) -> Iterator[Transaction]:
+        with self._lock:
+            self._check_open()
+            if self._depth:
+                raise StorageError("a write transaction cannot start inside another transaction")
+            cursor = self._conn.cursor()
+            self._depth = 1
+            try:
+                _run(cursor, "BEGIN IMMEDIATE", "could not start a write transaction")
+                try:
+                    yield SqlTransaction(cursor, _DIALECT)
+                except BaseException:
+                    if self._conn.in_transaction:
+                        cursor.execute("ROLLBACK")
+                    raise
+                try:
+                    _run(cursor, "COMMIT", "could not commit")
+                finally:
+                    if self._conn.in_transaction:
+                        cursor.execute("ROLLBACK")
+            finally:
+                self._depth = 0
+                cursor.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Transaction]:
+        with self._lock:
+            self._check_open()
+            cursor = self._conn.cursor()
+            outermost = self._depth == 0
+            # query_only makes any write attempt fail, as on a reader connection of the file
+            # backend; a read nested in a write gives the write its rights back when it ends.
+            was_query_only = cursor.execute("PRAGMA query_only").fetchone()[0]
+            cursor.execute("PRAGMA query_only = ON")
+            if outermost:
+                _run(cursor, "BEGIN", "could not start a read transaction")
+            self._depth += 1
+            try:
+                yield SqlTransaction(cursor, _DIALECT)
+            finally:
+                self._depth -= 1
+                if outermost:
+                    cursor.execute("COMMIT")
+                cursor.execute(f"PRAGMA query_only = {int(was_query_only)}")
+                cursor.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("the storage is closed")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._conn.close()
+
+    def __repr__(self) -> str:
+        return "MemoryStorage()"
+
+
+def _migrate(conn: sqlite3.Connection) -> int:
+    """Apply the migrations *conn*'s database lacks; return its schema version."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT"
+    )
+    current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
+    version = int(current.fetchone()[0])
+    if version > LATEST_SCHEMA_VERSION:
+        raise SchemaVersionError(version, LATEST_SCHEMA_VERSION)
+    for migration in _MIGRATIONS[version:]:
+        # One transaction per migration: a failure leaves the previous version intact.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(migration.sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, to_db_time(datetime.now(UTC))),
+            )
+            conn.execute(f"PRAGMA user_version = {migration.version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        version = migration.version
+    return version
 
 
 def _run(cursor: sqlite3.Cursor, statement: str, failure: str) -> None:

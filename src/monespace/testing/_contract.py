@@ -20,7 +20,7 @@ The built-in memory and SQLite backends run exactly these tests, as must any plu
 from __future__ import annotations
 
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -28,29 +28,28 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ..access import AccessSettings, EmergencySession, Grant, GrantKind, Professional
-from ..accounts import (
-    Account,
-    AccountState,
-    Channel,
-    CodeRecord,
-    ProofRecord,
-    Representation,
-    RepresentationKind,
-)
 from ..actors import AccessMode, ActorKind
 from ..audit import AuditEvent, Outcome, PendingEvent, chain, verify
+from ..audit._mapping import event_from_row, event_row, events_from_rows
 from ..errors import ConflictError, NotFoundError, StorageError
 from ..storage import (
+    AccessSettingsRow,
+    AccountRow,
     AttachmentRow,
     BlobRow,
+    CodeRow,
     DataKeyRow,
     DocumentRow,
+    EmergencyRow,
     EntryRow,
+    GrantRow,
     MessageRow,
     OutboxRow,
     OutboxStatus,
     PatientRow,
+    ProfessionalRow,
+    ProofRow,
+    RepresentationRow,
     StorageBackend,
     ThreadRow,
     Transaction,
@@ -187,10 +186,11 @@ def _attachment_row(attachment_id: str, message: MessageRow, position: int) -> A
 
 
 def _append_events(tx: Transaction, count: int, patient_id: str | None = None) -> AuditEvent:
-    last = tx.audit.last()
+    stored = tx.audit.last()
+    last = None if stored is None else event_from_row(stored)
     for _ in range(count):
         last = make_event(last, patient_id)
-        tx.audit.append(last)
+        tx.audit.append(event_row(last))
     assert last is not None
     return last
 
@@ -261,7 +261,7 @@ class StorageContract:
         with storage.read() as tx:
             events = tx.audit.scan(limit=1000)
         assert len(events) == 200
-        assert verify(events).ok
+        assert verify(events_from_rows(events)).ok
 
     def test_reads_nest_in_reads_and_in_writes(self, storage: StorageBackend) -> None:
         """Services read inside their own transactions (a key lookup while reading)."""
@@ -396,18 +396,18 @@ class StorageContract:
         with storage.write() as tx:
             last = _append_events(tx, 5, patient_id="p1")
         with storage.read() as tx:
-            assert tx.audit.last() == last
+            assert tx.audit.last() == event_row(last)
             events = tx.audit.scan()
         assert [e.seq for e in events] == [1, 2, 3, 4, 5]
-        assert verify(events).ok
+        assert verify(events_from_rows(events)).ok
 
     def test_audit_sequence_cannot_skip_or_repeat(self, storage: StorageBackend) -> None:
         with storage.write() as tx:
             first = _append_events(tx, 1)
         with pytest.raises(ConflictError), storage.write() as tx:
-            tx.audit.append(first)
+            tx.audit.append(event_row(first))
         with pytest.raises(ConflictError), storage.write() as tx:
-            tx.audit.append(make_event(make_event(first)))
+            tx.audit.append(event_row(make_event(make_event(first))))
         with storage.read() as tx:
             assert tx.audit.count() == 1
 
@@ -416,7 +416,7 @@ class StorageContract:
             last = None
             for n in range(1, 11):
                 last = make_event(last, "p1" if n % 2 else "p2")
-                tx.audit.append(last)
+                tx.audit.append(event_row(last))
         with storage.read() as tx:
             assert [e.seq for e in tx.audit.scan(after_seq=3, limit=4)] == [4, 5, 6, 7]
             assert [e.seq for e in tx.audit.for_patient("p2")] == [2, 4, 6, 8, 10]
@@ -461,18 +461,14 @@ class StorageContract:
         with storage.write() as tx:
             for n in (1, 2, 3):
                 tx.patients.add(make_patient_row(n))
-            invited = Account(
-                "p000001",
-                AccountState.INVITED,
-                Channel.LETTER,
-                invited_at=T0,
-                died_on=date(2020, 1, 1),
+            invited = AccountRow(
+                "p000001", "invited", "letter", invited_at=T0, died_on="2020-01-01"
             )
             tx.accounts.add(invited, T0 + timedelta(days=42))
-            tx.accounts.add(Account("p000002", AccountState.INVITED, Channel.EMAIL, T0), T0)
-            tx.accounts.add(Account("p000003"), None)
+            tx.accounts.add(AccountRow("p000002", "invited", "email", T0), T0)
+            tx.accounts.add(AccountRow("p000003", "registered"), None)
             with pytest.raises(ConflictError):
-                tx.accounts.add(Account("p000003"), None)
+                tx.accounts.add(AccountRow("p000003", "registered"), None)
         with storage.read() as tx:
             assert tx.accounts.get("p000001") == invited
             assert [a.patient_id for a in tx.accounts.due(T0 + timedelta(days=50), limit=9)] == [
@@ -483,40 +479,38 @@ class StorageContract:
             assert tx.accounts.in_state("invited", after="p000001") == ["p000002"]
             assert tx.accounts.count_by_state() == {"invited": 2, "registered": 1}
         with storage.write() as tx:
-            tx.accounts.update(attrs.evolve(invited, state=AccountState.CREATED), None)
+            tx.accounts.update(attrs.evolve(invited, state="created"), None)
             with pytest.raises(NotFoundError):
-                tx.accounts.update(Account("nobody"), None)
+                tx.accounts.update(AccountRow("nobody", "registered"), None)
         with storage.read() as tx:
             assert tx.accounts.due(T0 + timedelta(days=50), limit=9)[0].patient_id == "p000002"
 
     def test_codes_and_proofs_are_replaced_not_duplicated(self, storage: StorageBackend) -> None:
-        first = CodeRecord("p000001", b"h1", T0, T0 + timedelta(days=42))
-        second = CodeRecord("p000001", b"h2", T0, T0 + timedelta(days=42), attempts=2)
+        first = CodeRow("p000001", b"h1", T0, T0 + timedelta(days=42))
+        second = CodeRow("p000001", b"h2", T0, T0 + timedelta(days=42), attempts=2)
         with storage.write() as tx:
             tx.patients.add(make_patient_row(1))
             tx.codes.put(first)
             tx.codes.put(second)
-            tx.proofs.put(ProofRecord("p000001", b"v", b"b"))
-            tx.proofs.put(ProofRecord("p000001", b"v", b"b", 3, T0))
+            tx.proofs.put(ProofRow("p000001", b"v", b"b"))
+            tx.proofs.put(ProofRow("p000001", b"v", b"b", 3, T0))
         with storage.read() as tx:
             assert tx.codes.get("p000001") == second
-            assert tx.proofs.get("p000001") == ProofRecord("p000001", b"v", b"b", 3, T0)
+            assert tx.proofs.get("p000001") == ProofRow("p000001", b"v", b"b", 3, T0)
             assert tx.codes.get("nobody") is None
 
     def test_representations_end_in_order(self, storage: StorageBackend) -> None:
         with storage.write() as tx:
             for n in (1, 2, 3):
                 tx.patients.add(make_patient_row(n))
-            kind = RepresentationKind.LEGAL_GUARDIAN
+            kind = "legal_guardian"
             tx.representations.put(
-                Representation("p000001", "p000003", kind, T0, T0 + timedelta(days=9))
+                RepresentationRow("p000001", "p000003", kind, T0, T0 + timedelta(days=9))
             )
             tx.representations.put(
-                Representation("p000002", "p000003", kind, T0, T0 + timedelta(days=5))
+                RepresentationRow("p000002", "p000003", kind, T0, T0 + timedelta(days=5))
             )
-            tx.representations.put(
-                Representation("p000002", "p000001", RepresentationKind.PROTECTED_ADULT, T0)
-            )
+            tx.representations.put(RepresentationRow("p000002", "p000001", "protected_adult", T0))
         with storage.read() as tx:
             ending = tx.representations.ending(T0 + timedelta(days=10), limit=9)
             assert [(r.patient_id, r.representative_id) for r in ending] == [
@@ -594,20 +588,20 @@ class StorageContract:
     def test_access_directory_grants_blocks_settings_sessions(
         self, storage: StorageBackend
     ) -> None:
-        doctor = Professional("10000000017", "10", "Dr Martin", mssante="m@medecin.mssante.fr")
+        doctor = ProfessionalRow("10000000017", "10", "Dr Martin", mssante="m@medecin.mssante.fr")
         with storage.write() as tx:
             tx.patients.add(make_patient_row(1))
             tx.access.put_professional(doctor)
             tx.access.put_professional(attrs.evolve(doctor, name="Dr Martin-Durand"))
-            grant = Grant("p000001", doctor.rpps, GrantKind.AUTHORISED, T0, T0 + timedelta(days=1))
+            grant = GrantRow("p000001", doctor.rpps, "authorised", T0, T0 + timedelta(days=1))
             tx.access.put_grant(grant)
             tx.access.put_grant(attrs.evolve(grant, ended_at=T0 + timedelta(hours=1)))
-            tx.access.put_grant(Grant("p000001", doctor.rpps, GrantKind.TREATING_DOCTOR, T0))
+            tx.access.put_grant(GrantRow("p000001", doctor.rpps, "treating_doctor", T0))
             tx.access.block("p000001", doctor.rpps, T0)
             tx.access.block("p000001", doctor.rpps, T0 + timedelta(days=1))
-            tx.access.put_settings(AccessSettings("p000001", object_emergency=True))
-            session = EmergencySession(
-                "e1", "p000001", doctor.rpps, AccessMode.EMERGENCY, T0, T0 + timedelta(hours=24)
+            tx.access.put_settings(AccessSettingsRow("p000001", object_emergency=True))
+            session = EmergencyRow(
+                "e1", "p000001", doctor.rpps, "emergency", T0, T0 + timedelta(hours=24)
             )
             tx.access.add_emergency(session, b"sealed")
             assert tx.access.mark_seen("p000001", doctor.rpps, T0)
@@ -619,11 +613,13 @@ class StorageContract:
             assert tx.access.professional("nobody") is None
             grants = tx.access.grants("p000001", doctor.rpps)
             assert [(g.kind, g.ended_at) for g in grants] == [
-                (GrantKind.AUTHORISED, T0 + timedelta(hours=1)),
-                (GrantKind.TREATING_DOCTOR, None),
+                ("authorised", T0 + timedelta(hours=1)),
+                ("treating_doctor", None),
             ]
             assert tx.access.blocked("p000001") == [doctor.rpps]
-            assert tx.access.settings("p000001") == AccessSettings("p000001", object_emergency=True)
+            assert tx.access.settings("p000001") == AccessSettingsRow(
+                "p000001", object_emergency=True
+            )
             assert tx.access.settings("p000002") is None
             assert tx.access.emergencies("p000001", doctor.rpps) == [session]
         with storage.write() as tx:
@@ -637,12 +633,14 @@ class StorageContract:
     ) -> None:
         with storage.write() as tx:
             tx.access.put_professional(
-                Professional("10000000025", "10", "Cardiologie", mssante="Cardio@CH-X.mssante.fr")
+                ProfessionalRow(
+                    "10000000025", "10", "Cardiologie", mssante="Cardio@CH-X.mssante.fr"
+                )
             )
             tx.access.put_professional(
-                Professional("10000000017", "10", "Dr Martin", mssante="cardio@ch-x.mssante.fr")
+                ProfessionalRow("10000000017", "10", "Dr Martin", mssante="cardio@ch-x.mssante.fr")
             )
-            tx.access.put_professional(Professional("10000000033", "10", "Dr Sans Adresse"))
+            tx.access.put_professional(ProfessionalRow("10000000033", "10", "Dr Sans Adresse"))
         with storage.read() as tx:
             found = tx.access.professional_by_mssante("CARDIO@ch-x.mssante.fr")
             assert found is not None

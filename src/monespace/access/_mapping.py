@@ -1,0 +1,78 @@
+"""Access rows <-> model (directory entries, grants, settings, emergency sessions), through
+the row converter of :mod:`monespace.codec`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..codec import make_row_converter
+from ..storage import AccessSettingsRow, EmergencyRow, GrantRow, ProfessionalRow
+from ._model import AccessSettings, EmergencySession, Grant, Professional
+
+__all__ = [
+    "emergencies_from_rows",
+    "emergency_row",
+    "grant_row",
+    "grants_from_rows",
+    "professional_from_row",
+    "professional_row",
+    "settings_from_row",
+    "settings_row",
+]
+
+_ROWS = make_row_converter()
+
+
+def _map(value: Any, target: type[Any]) -> Any:
+    return _ROWS.structure(_ROWS.unstructure(value), target)
+
+
+def professional_row(professional: Professional) -> ProfessionalRow:
+    """The row that stores a directory entry."""
+    row: ProfessionalRow = _map(professional, ProfessionalRow)
+    return row
+
+
+def professional_from_row(row: ProfessionalRow | None) -> Professional | None:
+    """The directory entry a row stores (``None`` for no row)."""
+    if row is None:
+        return None
+    professional: Professional = _map(row, Professional)
+    return professional
+
+
+def grant_row(grant: Grant) -> GrantRow:
+    """The row that stores a grant."""
+    row: GrantRow = _map(grant, GrantRow)
+    return row
+
+
+def grants_from_rows(rows: Iterable[GrantRow]) -> list[Grant]:
+    """The grants some rows store, in their order."""
+    return [_map(row, Grant) for row in rows]
+
+
+def settings_row(settings: AccessSettings) -> AccessSettingsRow:
+    """The row that stores a patient's settings."""
+    row: AccessSettingsRow = _map(settings, AccessSettingsRow)
+    return row
+
+
+def settings_from_row(row: AccessSettingsRow | None, patient_id: str) -> AccessSettings:
+    """The settings a row stores, or the defaults when the patient never changed them."""
+    if row is None:
+        return AccessSettings(patient_id)
+    settings: AccessSettings = _map(row, AccessSettings)
+    return settings
+
+
+def emergency_row(session: EmergencySession) -> EmergencyRow:
+    """The row that stores an emergency session (its justification is stored beside it)."""
+    row: EmergencyRow = _map(session, EmergencyRow)
+    return row
+
+
+def emergencies_from_rows(rows: Iterable[EmergencyRow]) -> list[EmergencySession]:
+    """The emergency sessions some rows store, in their order."""
+    return [_map(row, EmergencySession) for row in rows]

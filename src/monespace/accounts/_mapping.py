@@ -1,0 +1,88 @@
+"""Accounts rows <-> model, and the sealed identity payload, through the codec's converters.
+
+Storage knows rows only (:mod:`monespace.storage`); this module is the one place that turns
+them into the accounts model and back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..codec import make_converter, make_row_converter
+from ..storage import AccountRow, CodeRow, ProofRow, RepresentationRow
+from ._codes import CodeRecord
+from ._lifecycle import Account
+from ._representation import ProofRecord, Representation
+
+__all__ = [
+    "account_from_row",
+    "account_row",
+    "code_from_row",
+    "code_row",
+    "proof_from_row",
+    "proof_row",
+    "representation_from_row",
+    "representation_row",
+    "representations_from_rows",
+]
+
+_ROWS = make_row_converter()
+_JSON = make_converter()
+
+
+def _map(value: Any, target: type[Any]) -> Any:
+    return _ROWS.structure(_ROWS.unstructure(value), target)
+
+
+def account_row(account: Account) -> AccountRow:
+    """The row that stores *account*."""
+    row: AccountRow = _map(account, AccountRow)
+    return row
+
+
+def account_from_row(row: AccountRow) -> Account:
+    """The account a row stores."""
+    account: Account = _map(row, Account)
+    return account
+
+
+def code_row(record: CodeRecord) -> CodeRow:
+    """The row that stores a provisional code record."""
+    row: CodeRow = _map(record, CodeRow)
+    return row
+
+
+def code_from_row(row: CodeRow) -> CodeRecord:
+    """The provisional code record a row stores."""
+    record: CodeRecord = _map(row, CodeRecord)
+    return record
+
+
+def proof_row(record: ProofRecord) -> ProofRow:
+    """The row that stores a proof record."""
+    row: ProofRow = _map(record, ProofRow)
+    return row
+
+
+def proof_from_row(row: ProofRow) -> ProofRecord:
+    """The proof record a row stores."""
+    record: ProofRecord = _map(row, ProofRecord)
+    return record
+
+
+def representation_row(link: Representation) -> RepresentationRow:
+    """The row that stores a representation link."""
+    row: RepresentationRow = _map(link, RepresentationRow)
+    return row
+
+
+def representation_from_row(row: RepresentationRow) -> Representation:
+    """The representation link a row stores."""
+    link: Representation = _map(row, Representation)
+    return link
+
+
+def representations_from_rows(rows: Iterable[RepresentationRow]) -> list[Representation]:
+    """The links some rows store, in their order."""
+    return [representation_from_row(row) for row in rows]
