@@ -30,6 +30,7 @@ from .clock import ManualClock
 from .crypto import ENV_KEY, default_key_file
 from .errors import MonespaceError
 from .identity import RPPS
+from .interop.dmp import formula_safe
 from .messaging import NewAttachment
 from .record import LOINC, Category, Code
 from .synth import seed_demo
@@ -552,9 +553,8 @@ def dmp_import(db: str, sources: tuple[str, ...], ledger_file: Any) -> None:
             writer = csv.writer(ledger_file)
             writer.writerow(["source", "outcome", "reason", "patient_id", "document_id"])
             for line in space.dmp.ledger(CLI_OPERATOR, report.run_id):
-                writer.writerow(
-                    [line.source, line.outcome, line.reason, line.patient_id, line.document_id]
-                )
+                cells = [line.source, line.outcome, line.reason, line.patient_id, line.document_id]
+                writer.writerow([formula_safe(cell) for cell in cells])
     click.echo(
         f"run {report.run_id}: imported {report.imported}, duplicates {report.duplicates}, "
         f"quarantined {report.quarantined}"
