@@ -188,8 +188,6 @@ class DocumentTooLargeError(ValidationError):
         when known; the message names it.
 
     .. versionadded:: 0.1
-    .. versionchanged:: 0.2
-       ``source``.
     """
 
     def __init__(self, size: int, limit: int, *, source: str | None = None) -> None:

@@ -117,9 +117,6 @@ class DmpMigrationService:
         :raises AccessDeniedError: when the actor is not the operator.
         :raises MalformedDocumentError, HostileDocumentError: for an unreadable source.
         :raises DocumentTooLargeError: for a document over the size limit.
-
-        .. versionchanged:: 0.2
-           ``limits``.
         """
         with self._core.unit() as unit:
             unit.authorize(actor, Action.DMP_IMPORT, Resource(None, "dmp"))

@@ -53,10 +53,6 @@ class XdmLimits:
     :param max_total_bytes: uncompressed size of the whole archive, every file counted
         (512 MiB by default).
     :param max_ratio: uncompressed / compressed size of one file.
-
-    .. versionchanged:: 0.2
-       ``max_member_bytes`` added; ``max_total_bytes`` lowered from 2 GiB to 512 MiB and
-       also enforced on the bytes read.
     """
 
     max_entries: int = 10_000
@@ -300,7 +296,7 @@ def formula_safe(cell: str | None) -> str:
     come from the archives and folders imported, which anyone could have named. ``None`` is
     the empty cell.
 
-    .. versionadded:: 0.2
+    .. versionadded:: 0.1
     """
     if cell is None:
         return ""
