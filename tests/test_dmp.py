@@ -390,6 +390,18 @@ def test_a_member_that_under_declares_its_size_is_refused(tmp_path):
         list(iter_legacy_documents(archive, limits=XdmLimits(max_total_bytes=3000)))
 
 
+def test_an_unknown_compression_method_is_a_malformed_archive(tmp_path):
+    archive = large_xdm(tmp_path / "method.zip", 1, 64 * 1024)
+    data = bytearray(archive.read_bytes())
+    with zipfile.ZipFile(archive) as zf:
+        start = zf.start_dir
+    # Central directory entry: compression method at offset 10 (99: AE-x encryption).
+    data[start + 10 : start + 12] = (99).to_bytes(2, "little")
+    archive.write_bytes(bytes(data))
+    with pytest.raises(MalformedDocumentError):
+        list(iter_legacy_documents(archive))
+
+
 def test_a_member_over_the_limit_refuses_its_archive_by_name(space, tmp_path, folder):
     """A member over the per-document limit stops the run at its archive, named in the error;
     the documents imported before it stay imported, with their ledger lines."""

@@ -135,6 +135,10 @@ def _read_file(file: Path, source: str, max_bytes: int) -> LegacyDocument:
     return LegacyDocument(source, data)
 
 
+def _member_limit(limits: XdmLimits, max_bytes: int) -> int:
+    return max_bytes if limits.max_member_bytes is None else limits.max_member_bytes
+
+
 def _is_document(info: zipfile.ZipInfo) -> bool:
     name = PurePosixPath(info.filename)
     return name.suffix.upper() == ".XML" and name.name.upper() not in _SKIPPED_NAMES
@@ -150,7 +154,7 @@ class _Reader:
         self.archive = archive
         self.zf = zf
         self.max_total = limits.max_total_bytes
-        self.max_member = limits.max_member_bytes or max_bytes
+        self.max_member = _member_limit(limits, max_bytes)
         self.total = 0
 
     def source(self, info: zipfile.ZipInfo) -> str:
@@ -201,7 +205,9 @@ def _iter_xdm(archive: Path, limits: XdmLimits, max_bytes: int) -> Iterator[Lega
             for info in members:
                 if _is_document(info):
                     yield _read_document(reader, info, verified[info.filename], hashes)
-    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
+    # RuntimeError: zipfile's word for an encrypted member, and (NotImplementedError) for an
+    # unknown compression method.
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error, RuntimeError) as exc:
         raise MalformedDocumentError(f"{archive.name} is not a readable ZIP archive") from exc
 
 
@@ -228,7 +234,7 @@ def _checked_members(
     infos = [i for i in zf.infolist() if not i.is_dir()]
     if len(infos) > limits.max_entries:
         raise HostileDocumentError(f"{archive.name} has too many files", reason="zip-entries")
-    max_member = limits.max_member_bytes or max_bytes
+    max_member = _member_limit(limits, max_bytes)
     total = 0
     for info in infos:
         parts = PurePosixPath(info.filename).parts
