@@ -187,19 +187,22 @@ def bench_rates(work: Path, count: int, repeat: int) -> list[Figure]:
 
 
 _CHILD = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
 from bench_import import OPERATOR, open_space
 
-def rss():
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * resource.getpagesize()
+def status(field):
+    # VmHWM, not ru_maxrss: the latter keeps the parent's peak across fork and exec.
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
 
 with open_space(Path(sys.argv[1])) as space:
-    before = rss()
+    before = status("VmRSS")
     report = space.dmp.import_sources(OPERATOR, [Path(sys.argv[2])])
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = status("VmHWM")
 print(json.dumps({"imported": report.imported, "before": before, "peak": peak}))
 """
 
