@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
+import random
 import shutil
+import subprocess
+import sys
 import zipfile
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -15,8 +21,14 @@ from monespace import Actor, ManualClock
 from monespace.accounts import Contact, PatientIdentity
 from monespace.cli import main
 from monespace.crypto import MasterKey, StaticKeyProvider
-from monespace.errors import AccessDeniedError, HostileDocumentError, MalformedDocumentError
+from monespace.errors import (
+    AccessDeniedError,
+    DocumentTooLargeError,
+    HostileDocumentError,
+    MalformedDocumentError,
+)
 from monespace.identity import INS, INS_NIR_OID, INS_NIR_TEST_OID, NIR, INSTraits
+from monespace.interop.dmp import XdmLimits, formula_safe, iter_legacy_documents
 from monespace.testing import storage_of
 
 from .conftest import SHARED_DATA
@@ -251,3 +263,222 @@ def test_the_cli_imports_and_writes_the_ledger(tmp_path, folder):
     assert {r["outcome"] for r in rows} == {"imported", "quarantined"}
     again = CliRunner().invoke(main, ["dmp", "import", "--db", str(db), str(folder)])
     assert "imported 0, duplicates 12, quarantined 1" in again.output
+
+
+# --- large archives: streamed, bounded, one member at a time --------------------------------
+
+MiB = 1024 * 1024
+_VAC_NOTE_ID = b'<id root="1.2.250.1.213.1.1.1.46.2023.1.1"/>'
+
+
+def padding(size):
+    """Text that deflates about 100:1, like the blank-padded exports of the attack run."""
+    rng = random.Random(size)
+    words = [bytes(rng.choices(b"abcdefghijklmnopqrstuvwxyz", k=6)) for _ in range(64)]
+    line = b" ".join(rng.choices(words, k=2000))
+    return (line * (size // len(line) + 1))[:size]
+
+
+def large_cda(number, size):
+    """The vaccination note of the official examples, with its own document id and XML
+    comments (each under libxml2's 10 MB text limit) that bring it to about *size* bytes."""
+    data = (CDA / "VAC-NOTE_2023.01.xml").read_bytes()
+    assert _VAC_NOTE_ID in data
+    data = data.replace(
+        _VAC_NOTE_ID, b'<id root="1.2.250.1.213.1.1.1.46.2023.1.1" extension="L%d"/>' % number
+    )
+    comments = []
+    left = size - len(data)
+    while left > 0:
+        chunk = min(left, 4 * MiB)
+        comments.append(b"<!--" + padding(chunk - 7) + b"-->")
+        left -= chunk
+    return data.replace(b"</ClinicalDocument>", b"".join(comments) + b"</ClinicalDocument>")
+
+
+def large_xdm(path, members, size):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for number in range(members):
+            zf.writestr(f"IHE_XDM/SUBSET01/DOC{number:04d}.XML", large_cda(number, size))
+    return path
+
+
+_MEASURE = """
+import json, sys
+from datetime import UTC, datetime
+from pathlib import Path
+import monespace
+from monespace import Actor, ManualClock
+from monespace.crypto import MasterKey, StaticKeyProvider
+sys.path.insert(0, sys.argv[3])
+from tests.test_dmp import person
+
+def status(field):
+    # VmHWM, not ru_maxrss: the latter keeps the parent's peak across fork and exec.
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+
+operator = Actor.system("migration")
+with monespace.open(
+    "sqlite:///" + sys.argv[1],
+    key_provider=StaticKeyProvider(MasterKey.generate()),
+    clock=ManualClock(datetime(2024, 6, 1, tzinfo=UTC)),
+    load_entrypoints=False,
+) as space:
+    space.accounts.register_patient(operator, person())
+    before = status("VmRSS")
+    report = space.dmp.import_sources(operator, [Path(sys.argv[2])])
+    peak = status("VmHWM")
+print(json.dumps({"imported": report.imported, "before": before, "peak": peak}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_an_archive_is_imported_one_member_at_a_time(tmp_path):
+    """Importing 40 members of 3 MiB grows the memory by a few members, not by the archive."""
+    member, members = 3 * MiB, 40
+    archive = large_xdm(tmp_path / "large.zip", members, member)
+    assert archive.stat().st_size < member * members / 50  # highly compressible
+    root = str(Path(__file__).resolve().parents[1])
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(tmp_path / "m.db"), str(archive), root],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert figures["imported"] == members
+    growth = figures["peak"] - figures["before"]
+    # Reading the archive whole took more than 120 MiB here (2.1 GB for 102 x 20 MiB).
+    assert growth < 4 * member + 24 * MiB, f"peak grew by {growth / MiB:.0f} MiB"
+
+
+def test_the_archive_total_budget_is_enforced_as_the_members_are_read(space, tmp_path, folder):
+    """An archive over its total budget is refused whole, naming it; earlier sources stay."""
+    space.accounts.register_patient(OPERATOR, person())
+    archive = large_xdm(tmp_path / "budget.zip", 3, MiB)
+    limits = XdmLimits(max_total_bytes=2 * MiB)
+    with pytest.raises(HostileDocumentError) as refused:
+        space.dmp.import_sources(OPERATOR, [folder, archive], limits=limits)
+    assert refused.value.reason == "zip-size"
+    assert "budget.zip" in str(refused.value)
+    run_ids = [n.split()[2] for n in refused.value.__notes__ if n.startswith("import run ")]
+    assert len(run_ids) == 1
+    ledger = space.dmp.ledger(OPERATOR, run_ids[0])
+    assert len(ledger) == 13  # the folder's lines, nothing of the archive
+    assert not any(line.source.startswith("budget.zip") for line in ledger)
+    assert counts(space)[0] == 12
+    # Within the budget, the same archive imports.
+    report = space.dmp.import_sources(OPERATOR, [archive], limits=XdmLimits())
+    assert report.imported == 3
+
+
+def test_a_member_that_under_declares_its_size_is_refused(tmp_path):
+    """Members whose central directory under-declares their size cannot slip past the
+    budget: what is decompressed beyond the declared size fails the CRC check."""
+    archive = large_xdm(tmp_path / "liar.zip", 2, MiB)
+    data = bytearray(archive.read_bytes())
+    with zipfile.ZipFile(archive) as zf:
+        members, start = len(zf.infolist()), zf.start_dir
+    # Central directory entries: signature PK\x01\x02, uncompressed size at offset 24.
+    for _ in range(members):
+        start = data.index(b"PK\x01\x02", start)
+        data[start + 24 : start + 28] = (1000).to_bytes(4, "little")
+        start += 4
+    archive.write_bytes(bytes(data))
+    with pytest.raises(MalformedDocumentError):
+        list(iter_legacy_documents(archive, limits=XdmLimits(max_total_bytes=3000)))
+
+
+def test_an_unknown_compression_method_is_a_malformed_archive(tmp_path):
+    archive = large_xdm(tmp_path / "method.zip", 1, 64 * 1024)
+    data = bytearray(archive.read_bytes())
+    with zipfile.ZipFile(archive) as zf:
+        start = zf.start_dir
+    # Central directory entry: compression method at offset 10 (99: AE-x encryption).
+    data[start + 10 : start + 12] = (99).to_bytes(2, "little")
+    archive.write_bytes(bytes(data))
+    with pytest.raises(MalformedDocumentError):
+        list(iter_legacy_documents(archive))
+
+
+def test_a_member_over_the_limit_refuses_its_archive_by_name(space, tmp_path, folder):
+    """A member over the per-document limit stops the run at its archive, named in the error;
+    the documents imported before it stay imported, with their ledger lines."""
+    space.accounts.register_patient(OPERATOR, person())
+    good = large_xdm(tmp_path / "good.zip", 2, MiB)
+    big = large_xdm(tmp_path / "big.zip", 2, 3 * MiB)
+    with pytest.raises(DocumentTooLargeError) as refused:
+        space.dmp.import_sources(OPERATOR, [good, big], limits=XdmLimits(max_member_bytes=2 * MiB))
+    assert "big.zip" in str(refused.value)
+    assert refused.value.limit == 2 * MiB
+    assert counts(space)[0] == 2
+    with space.storage.read() as tx:
+        runs = {
+            line.run_id for p in tx.patients.ids() for line in tx.ledger.imported_for_patient(p)
+        }
+    (run_id,) = runs
+    ledger = space.dmp.ledger(OPERATOR, run_id)
+    assert sorted(line.source for line in ledger) == [
+        "good.zip!IHE_XDM/SUBSET01/DOC0000.XML",
+        "good.zip!IHE_XDM/SUBSET01/DOC0001.XML",
+    ]
+    assert {line.outcome for line in ledger} == {"imported"}
+
+
+def test_members_are_hashed_as_they_are_read(tmp_path):
+    """Each document comes with the SHA-256 of its bytes, computed while streaming."""
+    archive = large_xdm(tmp_path / "hashed.zip", 2, MiB)
+    documents = list(iter_legacy_documents(archive))
+    assert [len(d.data) for d in documents] == [MiB, MiB]
+    for document in documents:
+        assert document.sha256 == hashlib.sha256(document.data).hexdigest()
+
+
+# --- the ledger as CSV: safe to open in a spreadsheet ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+1+1", "'+1+1"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tcmd", "'\tcmd"),
+        ("\rcmd", "'\rcmd"),
+        ("export/DOC0001.xml", "export/DOC0001.xml"),
+        ("a=b", "a=b"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_formula_safe_neutralises_what_a_spreadsheet_would_run(cell, written):
+    assert formula_safe(cell) == written
+
+
+def test_the_cli_ledger_cannot_inject_formulas(tmp_path):
+    db = tmp_path / "cli.db"
+    with monespace.open(f"sqlite:///{db}") as space:
+        space.accounts.register_patient(OPERATOR, person())
+    export = tmp_path / "export"
+    export.mkdir()
+    names = ["=1+1.xml", "+cmd.xml", "-2+3.xml", "@SUM(A1).xml", "\tx.xml", "plain.xml"]
+    for name in names:
+        shutil.copy(CDA / "VAC-NOTE_2023.01.xml", export / name)
+    ledger = tmp_path / "ledger.csv"
+    result = CliRunner().invoke(
+        main, ["dmp", "import", "--db", str(db), str(export), "--ledger", str(ledger)]
+    )
+    assert result.exit_code == 0, result.output
+    with ledger.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(r["source"] for r in rows) == sorted(
+        name if name == "plain.xml" else "'" + name for name in names
+    )
+    for row in rows:
+        assert not any(value[:1] in ("=", "+", "-", "@", "\t", "\r") for value in row.values())

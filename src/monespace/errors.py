@@ -181,16 +181,21 @@ class HostileDocumentError(ValidationError):
 class DocumentTooLargeError(ValidationError):
     """The document is larger than the size limit; it was not parsed.
 
-    :ivar size: the size of the document, in bytes.
+    :ivar size: the size of the document, in bytes (for a document being streamed: what had
+        been read when the limit was crossed).
     :ivar limit: the limit, in bytes.
+    :ivar source: where the document comes from (a file of a folder, an archive's member),
+        when known; the message names it.
 
     .. versionadded:: 0.1
     """
 
-    def __init__(self, size: int, limit: int) -> None:
+    def __init__(self, size: int, limit: int, *, source: str | None = None) -> None:
         self.size = size
         self.limit = limit
-        super().__init__(f"the document is {size} bytes; the limit is {limit} bytes")
+        self.source = source
+        message = f"the document is {size} bytes; the limit is {limit} bytes"
+        super().__init__(message if source is None else f"{source}: {message}")
 
 
 class IdentifierError(ValidationError):

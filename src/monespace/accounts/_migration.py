@@ -13,7 +13,6 @@ writes a reconciliation ledger, and running it again imports nothing twice.
 
 from __future__ import annotations
 
-import hashlib
 import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -31,7 +30,12 @@ from ..errors import IdentifierError, ValidationError
 from ..identities import read_identity, row_by_nir
 from ..identity import INS, INSTraits
 from ..interop.cda import CdaDocument, read_cda
-from ..interop.dmp import LegacyDocument, iter_legacy_documents, matches_declared_hash
+from ..interop.dmp import (
+    LegacyDocument,
+    XdmLimits,
+    iter_legacy_documents,
+    matches_declared_hash,
+)
 from ..record import Author, AuthorKind, Code
 from ..storage import LedgerRow
 from ._lifecycle import AccountState
@@ -99,31 +103,48 @@ class DmpMigrationService:
         sources: Iterable[str | Path],
         *,
         progress: Callable[[int], None] | None = None,
+        limits: XdmLimits | None = None,
     ) -> MigrationReport:
         """Import the legacy DMP documents found in *sources* (folders or XDM archives).
 
         Each document is imported, or skipped as already imported, or quarantined, in a
         transaction of its own together with its ledger line: an interrupted run is resumed
         by running it again. A source that cannot be read at all (a truncated or hostile
-        archive) raises before anything of it is imported; the sources before it stay
-        imported, and the ledger of the run says so. Operator only.
+        archive, one over its limits) raises before anything of it is imported; the sources
+        before it stay imported, and the ledger of the run says so: the error carries a note
+        ``import run <run_id> ...`` naming the run.
 
+        Documents are read and imported one at a time, so memory holds one document whatever
+        the size of the sources.
+
+        :param limits: the bounds of an XDM archive (:class:`~monespace.interop.dmp.XdmLimits`
+            by default: 20 MiB per document, 512 MiB per archive).
         :raises AccessDeniedError: when the actor is not the operator.
         :raises MalformedDocumentError, HostileDocumentError: for an unreadable source.
+        :raises DocumentTooLargeError: for a document over the size limit.
         """
         with self._core.unit() as unit:
             unit.authorize(actor, Action.DMP_IMPORT, Resource(None, "dmp"))
         run_id = new_id()
         counts = {"imported": 0, "duplicate": 0, "quarantined": 0}
         reasons: dict[str, int] = {}
-        for source in sources:
-            for document in iter_legacy_documents(source):
-                outcome, reason = self._import_one(actor, run_id, document)
-                counts[outcome] += 1
-                if reason is not None:
-                    reasons[reason] = reasons.get(reason, 0) + 1
-                if progress is not None:
-                    progress(1)
+        for number, source in enumerate(sources, 1):
+            try:
+                for document in iter_legacy_documents(source, limits=limits):
+                    outcome, reason = self._import_one(actor, run_id, document)
+                    # Released before the reader decompresses the next document.
+                    del document
+                    counts[outcome] += 1
+                    if reason is not None:
+                        reasons[reason] = reasons.get(reason, 0) + 1
+                    if progress is not None:
+                        progress(1)
+            except ValidationError as exc:
+                exc.add_note(
+                    f"import run {run_id} stopped at source {number}; the ledger of the run "
+                    "has what was imported before it"
+                )
+                raise
         return MigrationReport(
             run_id, counts["imported"], counts["duplicate"], counts["quarantined"], reasons
         )
@@ -140,7 +161,7 @@ class DmpMigrationService:
     def _import_one(
         self, actor: Actor, run_id: str, document: LegacyDocument
     ) -> tuple[str, str | None]:
-        digest = hashlib.sha256(document.data).digest()
+        digest = bytes.fromhex(document.sha256)
         try:
             with self._core.unit() as unit:
                 if unit.tx.ledger.imported(digest) is not None:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from ..interop.dmp import formula_safe
 from ._common import CLI_OPERATOR, db_option, open_db
 
 __all__ = ["activate", "close", "dmp", "invite", "oppose", "tick"]
@@ -194,9 +195,8 @@ def dmp_import(db: str, sources: tuple[str, ...], ledger_file: Any) -> None:
             writer = csv.writer(ledger_file)
             writer.writerow(["source", "outcome", "reason", "patient_id", "document_id"])
             for line in space.dmp.ledger(CLI_OPERATOR, report.run_id):
-                writer.writerow(
-                    [line.source, line.outcome, line.reason, line.patient_id, line.document_id]
-                )
+                cells = [line.source, line.outcome, line.reason, line.patient_id, line.document_id]
+                writer.writerow([formula_safe(cell) for cell in cells])
     click.echo(
         f"run {report.run_id}: imported {report.imported}, duplicates {report.duplicates}, "
         f"quarantined {report.quarantined}"
