@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, find, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -779,8 +779,9 @@ class AccessMachine(RuleBasedStateMachine):
         )
         # R1111-48: the holder and the médecin traitant are told.
         self.model.emergency_notices += 1
+        # A médecin traitant the patient blocked is told nothing about the record.
         doctor = self.model.treating_doctor(patient)
-        if doctor is not None and MSSANTE.get(doctor):
+        if doctor is not None and doctor not in patient.blocked and MSSANTE.get(doctor):
             self.model.doctor_notices += 1
 
     @rule(
@@ -908,6 +909,35 @@ TestAccessModelSQLite.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+class _Simplest:
+    """Stands in for ``st.data()`` when a test replays steps by hand: every draw is the
+    simplest value of its strategy (for ``sampled_from``, the first element)."""
+
+    def draw(self, strategy: st.SearchStrategy[object]) -> object:
+        return find(strategy, lambda _: True, settings=settings(database=None))
+
+
+def test_a_blocked_treating_doctor_is_not_told_of_an_emergency_access():
+    """The steps Hypothesis found (seed 9) where the model told a médecin traitant the
+    patient had blocked of an emergency access; replayed on every run, as a stateful
+    machine cannot take ``@example``."""
+    machine = AccessMachine()
+    try:
+        machine.directory()
+        machine.new_patient(with_representative=False)
+        doctor = PROFESSIONALS[0][0]  # a physician with an MSSanté address
+        assert MSSANTE[doctor]
+        machine.grant(_Simplest(), doctor, "treating", 1, by_representative=False)
+        machine.notifications_match()
+        machine.block_or_unblock(_Simplest(), doctor, block=True, by_representative=False)
+        machine.break_glass(_Simplest(), rpps(2), AccessMode.EMERGENCY, justified=True)
+        machine.notifications_match()
+        assert _kinds(machine.space).get("emergency-access") == 1  # the holder is told
+        assert "emergency-access-doctor" not in _kinds(machine.space)
+    finally:
+        machine.teardown()
 
 
 @pytest.fixture(scope="module", autouse=True)
