@@ -1,4 +1,11 @@
-"""Shared fixtures. Hypothesis profiles: "ci" (the default, thorough) and "fast" (FAST=1)."""
+"""Shared fixtures and the Hypothesis profiles.
+
+Profiles: "ci" (the default), "fast" (FAST=1, quick local runs) and "thorough" (long local
+runs). Choose one with ``HYPOTHESIS_PROFILE=<name>`` or ``pytest --hypothesis-profile=<name>``.
+Test modules hard-code no example counts: the stateful machines, each of whose examples is a
+whole run of steps, take theirs from the "stateful" and "stateful-sqlite" profiles, which
+:func:`pytest_configure` derives from the profile loaded.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,38 @@ settings.register_profile(
     "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile("fast", max_examples=15, deadline=None)
-settings.load_profile("fast" if os.environ.get("FAST") else "ci")
+settings.register_profile(
+    "thorough", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("fast" if os.environ.get("FAST") else "ci")
+)
+
+#: Runs of a stateful machine per example of the loaded profile ("ci": 200 runs of 100 steps).
+STATEFUL_RUNS_PER_EXAMPLE = 2
+#: A machine on SQLite, whose steps are slower, makes one run for this many examples.
+SQLITE_EXAMPLES_PER_RUN = 3
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Derive the stateful profiles from the loaded one (after ``--hypothesis-profile``)."""
+    base = settings.default
+    stateful = settings(
+        base,
+        max_examples=STATEFUL_RUNS_PER_EXAMPLE * base.max_examples,
+        stateful_step_count=100,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    settings.register_profile("stateful", stateful)
+    settings.register_profile(
+        "stateful-sqlite",
+        stateful,
+        max_examples=max(1, base.max_examples // SQLITE_EXAMPLES_PER_RUN),
+        stateful_step_count=60,
+    )
+
 
 #: The shared test data of the project (official CI-SIS and FHIR examples).
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -26,7 +26,6 @@ from __future__ import annotations
 import calendar
 import dataclasses
 import itertools
-import os
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, find, settings
+from hypothesis import find, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -60,7 +59,6 @@ START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 OPERATOR = Actor.system("test")
 PDF = b"%PDF-1.7\n"
 JUSTIFICATION = "Patient inconscient, détresse respiratoire"
-FAST = bool(os.environ.get("FAST"))
 
 #: Steps run by each machine, printed at the end of the session.
 STEPS: dict[str, int] = {}
@@ -896,19 +894,9 @@ class AccessMachineSQLite(AccessMachine):
 
 
 TestAccessModel = AccessMachine.TestCase
-TestAccessModel.settings = settings(
-    max_examples=20 if FAST else 250,
-    stateful_step_count=100,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+TestAccessModel.settings = settings.get_profile("stateful")
 TestAccessModelSQLite = AccessMachineSQLite.TestCase
-TestAccessModelSQLite.settings = settings(
-    max_examples=5 if FAST else 40,
-    stateful_step_count=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+TestAccessModelSQLite.settings = settings.get_profile("stateful-sqlite")
 
 
 class _Simplest:
