@@ -15,6 +15,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from monespace import Actor, ActorKind
+from monespace.accounts import RepresentationKind
+from monespace.crypto import MasterKey, StaticKeyProvider
+
+from .helpers import identity, open_patient
+
 settings.register_profile(
     "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -64,3 +70,35 @@ def _isolated_key_file(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     monkeypatch.delenv("MONESPACE_MASTER_KEY", raising=False)
     monkeypatch.delenv("MONESPACE_PREVIOUS_MASTER_KEYS", raising=False)
     monkeypatch.delenv("MONESPACE_KEY_FILE", raising=False)
+
+
+# --- spaces and the people in them ------------------------------------------------------------
+# ``me`` and ``representative`` serve the modules that define ``space`` and ``holder``.
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test that opens its space on ``url`` runs on both built-in backends."""
+    return "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/space.db"
+
+
+@pytest.fixture
+def keys() -> StaticKeyProvider:
+    """A fresh master key, kept in memory."""
+    return StaticKeyProvider(MasterKey.generate())
+
+
+@pytest.fixture
+def me(holder) -> Actor:
+    """The holder, acting on their own space."""
+    return Actor.patient(holder.id)
+
+
+@pytest.fixture
+def representative(space, holder) -> Actor:
+    """A protected adult's representative, acting for the holder."""
+    person = open_patient(space, identity(7, email="rep@example.org"))
+    space.accounts.add_representative(
+        Actor.system("test"), holder.id, person.id, RepresentationKind.PROTECTED_ADULT
+    )
+    return Actor(ActorKind.REPRESENTATIVE, person.id, on_behalf_of=holder.id)

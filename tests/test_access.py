@@ -29,11 +29,10 @@ from monespace.audit import Outcome
 from monespace.cli import main
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import AccessDeniedError, InvalidRPPSError, ValidationError
-from monespace.identity import RPPS
 from monespace.record import LOINC, TRE_A05_TYPE, Author, AuthorKind, Code
 from monespace.transport import MemoryTransport
 
-from .helpers import MARKER, identity, open_patient
+from .helpers import MARKER, identity, open_patient, rpps
 
 OPERATOR = Actor.system("test")
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
@@ -56,10 +55,6 @@ PEOPLE = {
 }
 
 
-def rpps(n: int) -> str:
-    return RPPS.build(f"{1000000000 + n}").value
-
-
 def pro(name: str, mode: AccessMode = AccessMode.NORMAL) -> Actor:
     return Actor(ActorKind.PROFESSIONAL, rpps(PEOPLE[name][0]), mode=mode)
 
@@ -72,11 +67,6 @@ def register_people(space) -> None:
         space.access.register_professional(
             OPERATOR, Professional(rpps(number), profession, name, mssante=mssante)
         )
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def url(request, tmp_path):
-    return "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/space.db"
 
 
 @pytest.fixture
@@ -113,11 +103,6 @@ def space(make_space):
 @pytest.fixture
 def holder(space):
     return open_patient(space, identity(1))
-
-
-@pytest.fixture
-def me(holder):
-    return Actor.patient(holder.id)
 
 
 def add(space, actor, patient_id, type_code=BIOLOGY, **kwargs):

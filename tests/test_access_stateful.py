@@ -49,11 +49,10 @@ from monespace.access import AccessPolicy, Professional
 from monespace.accounts import RepresentationKind
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import AccessDeniedError, ValidationError
-from monespace.identity import RPPS
 from monespace.record import LOINC, TRE_A05_TYPE, Code
 from monespace.transport import MemoryTransport
 
-from .helpers import identity, open_patient
+from .helpers import identity, open_patient, rpps
 
 START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 OPERATOR = Actor.system("test")
@@ -68,10 +67,6 @@ READS: dict[str, int] = {}
 ALLOWED: dict[str, int] = {}
 
 # --- the professionals --------------------------------------------------------------------------
-
-
-def rpps(n: int) -> str:
-    return RPPS.build(f"{1000000000 + n}").value
 
 
 #: (RPPS, TRE_G15 profession, MSSanté address)

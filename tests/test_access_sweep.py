@@ -34,11 +34,10 @@ from monespace import AccessMode, Actor, ActorKind
 from monespace.access import Professional
 from monespace.accounts import RepresentationKind
 from monespace.crypto import MasterKey, StaticKeyProvider
-from monespace.identity import RPPS
 from monespace.record import LOINC, TRE_A05_TYPE, Code
 from monespace.transport import MemoryTransport
 
-from .helpers import identity, open_patient
+from .helpers import identity, open_patient, rpps
 
 OPERATOR = Actor.system("test")
 APP = Actor(ActorKind.APP, "app-de-suivi")
@@ -47,10 +46,6 @@ MISSING = "AAAAAAAAAAAAAAAAAAAAAA"  # shaped like an id; exists nowhere
 BIOLOGY = Code("11502-2", LOINC)
 JUSTIFICATION = "Patient inconscient, détresse respiratoire"
 PROFESSIONS = ("10", "60", "21", "40")
-
-
-def rpps(n: int) -> str:
-    return RPPS.build(f"{1000000000 + n}").value
 
 
 AUTHOR = Actor(ActorKind.PROFESSIONAL, rpps(90))  # deposits every document; not swept

@@ -178,16 +178,6 @@ class Env:
         }
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def url(request, tmp_path):
-    return "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/space.db"
-
-
-@pytest.fixture
-def keys():
-    return StaticKeyProvider(MasterKey.generate())
-
-
 def open_env(url: str, keys: StaticKeyProvider, clock: ManualClock) -> monespace.Space:
     mail, post = MemoryTransport(), MemoryTransport()
     space = monespace.open(

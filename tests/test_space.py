@@ -30,16 +30,6 @@ from .helpers import MARKER, identity, open_patient
 OPERATOR = Actor.system("test")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def url(request, tmp_path):
-    return "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/space.db"
-
-
-@pytest.fixture
-def keys():
-    return StaticKeyProvider(MasterKey.generate())
-
-
 @pytest.fixture
 def space(url, keys, monespace_clock):
     with monespace.open(
