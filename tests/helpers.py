@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
+import monespace
 from monespace import Actor
 from monespace.access import Professional
 from monespace.accounts import Contact, PatientIdentity
+from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.identity import INS, INS_NIR_TEST_OID, NIR, RPPS, INSTraits
+from monespace.transport import MemoryTransport
 
 #: A string planted in contents and names to check that nothing is stored in clear.
 MARKER = "CANARI-7f3a9c-ne-doit-jamais-apparaitre"
@@ -48,6 +52,28 @@ def holder_identity(
         sex="F",
     )
     return PatientIdentity(INS(HOLDER_NIR, HOLDER_OID, traits), Contact(email=email, phone=phone))
+
+
+def open_space(
+    url: str = "memory://",
+    clock=None,
+    *,
+    keys=None,
+    transports: Iterable[str] = (),
+    **options,
+) -> monespace.Space:
+    """Open a space as most tests do: a fresh master key unless *keys* is given, a
+    ``MemoryTransport`` for each channel named in *transports* (none: the library's
+    defaults), no entry-point plugins; *options* go to :func:`monespace.open`."""
+    if transports:
+        options["transports"] = {name: MemoryTransport() for name in transports}
+    return monespace.open(
+        url,
+        key_provider=keys or StaticKeyProvider(MasterKey.generate()),
+        clock=clock,
+        load_entrypoints=False,
+        **options,
+    )
 
 
 def register_physicians(space, count: int = 3, *, specialty=None, mssante=None) -> list[str]:

@@ -16,7 +16,6 @@ from types import MappingProxyType
 import pytest
 from click.testing import CliRunner
 
-import monespace
 from monespace import AccessMode, Actor, ActorKind, Settings
 from monespace.access import (
     AccessMatrix,
@@ -27,12 +26,10 @@ from monespace.access import (
 from monespace.accounts import RepresentationKind
 from monespace.audit import Outcome
 from monespace.cli import main
-from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import AccessDeniedError, InvalidRPPSError, ValidationError
 from monespace.record import LOINC, TRE_A05_TYPE, Author, AuthorKind, Code
-from monespace.transport import MemoryTransport
 
-from .helpers import MARKER, identity, open_patient, rpps
+from .helpers import MARKER, identity, open_patient, open_space, rpps
 
 OPERATOR = Actor.system("test")
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
@@ -80,13 +77,8 @@ def make_space(url, tmp_path, monespace_clock):
             count += 1
             where = url if url == "memory://" else f"sqlite:///{tmp_path}/space{count}.db"
             space = stack.enter_context(
-                monespace.open(
-                    where,
-                    key_provider=StaticKeyProvider(MasterKey.generate()),
-                    clock=monespace_clock,
-                    transports={"email": MemoryTransport(), "mssante": MemoryTransport()},
-                    settings=settings,
-                    load_entrypoints=False,
+                open_space(
+                    where, monespace_clock, transports=["email", "mssante"], settings=settings
                 )
             )
             register_people(space)
@@ -652,12 +644,7 @@ def test_emergency_access_notifies_the_patient_and_the_treating_doctor_without_h
 
 def test_the_justification_is_stored_sealed(tmp_path, monespace_clock):
     path = tmp_path / "space.db"
-    with monespace.open(
-        f"sqlite:///{path}",
-        key_provider=StaticKeyProvider(MasterKey.generate()),
-        clock=monespace_clock,
-        load_entrypoints=False,
-    ) as space:
+    with open_space(f"sqlite:///{path}", monespace_clock) as space:
         register_people(space)
         holder = open_patient(space, identity(1))
         space.access.break_glass(pro("samu"), holder.id, justification=f"urgence {MARKER}")
@@ -703,13 +690,7 @@ def test_no_first_access_notice_when_the_patient_turned_it_off(space, holder, me
 def test_the_history_lists_exactly_what_happened_in_order(tmp_path, monespace_clock):
     """On SQLite only: ``monespace audit verify`` reads the file afterwards."""
     path = tmp_path / "history.db"
-    with monespace.open(
-        f"sqlite:///{path}",
-        key_provider=StaticKeyProvider(MasterKey.generate()),
-        clock=monespace_clock,
-        transports={"email": MemoryTransport(), "mssante": MemoryTransport()},
-        load_entrypoints=False,
-    ) as space:
+    with open_space(f"sqlite:///{path}", monespace_clock, transports=["email", "mssante"]) as space:
         register_people(space)
         holder = open_patient(space, identity(1))
         me = Actor.patient(holder.id)

@@ -17,12 +17,10 @@ from pathlib import Path
 import attrs
 import pytest
 
-import monespace
 from monespace import Actor, ActorKind, Settings
 from monespace.access import AccessPolicy, Action
 from monespace.accounts import Contact, PatientIdentity
 from monespace.audit import Outcome
-from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import AccessDeniedError, ConflictError, ValidationError
 from monespace.identity import INS
 from monespace.record import (
@@ -36,7 +34,6 @@ from monespace.record import (
 )
 from monespace.record._codes import class_code_for
 from monespace.storage import DocumentRow
-from monespace.transport import MemoryTransport
 
 from .conftest import SHARED_DATA
 from .helpers import (
@@ -46,6 +43,7 @@ from .helpers import (
     holder_identity,
     identity,
     open_patient,
+    open_space,
     register_physicians,
     rpps,
 )
@@ -99,13 +97,7 @@ def professional(n: int = 1) -> Actor:
 
 @pytest.fixture
 def space(url, monespace_clock):
-    with monespace.open(
-        url,
-        key_provider=StaticKeyProvider(MasterKey.generate()),
-        clock=monespace_clock,
-        transports={"email": MemoryTransport()},
-        load_entrypoints=False,
-    ) as opened:
+    with open_space(url, monespace_clock, transports=["email"]) as opened:
         register_physicians(opened, specialty="SM26")
         yield opened
 
@@ -434,13 +426,7 @@ def test_a_patient_may_not_hide_a_document_from_themselves(space, holder, me):
 
 def test_the_size_limit_is_exact(url, monespace_clock):
     limit = 4096
-    with monespace.open(
-        url,
-        key_provider=StaticKeyProvider(MasterKey.generate()),
-        clock=monespace_clock,
-        settings=Settings(max_content_bytes=limit),
-        load_entrypoints=False,
-    ) as space:
+    with open_space(url, monespace_clock, settings=Settings(max_content_bytes=limit)) as space:
         register_physicians(space, specialty="SM26")
         patient = open_patient(space, holder_identity())
         pro = professional()
@@ -519,13 +505,7 @@ def test_the_treating_doctor_and_masked_documents(
     settings = Settings(
         access=AccessPolicy(treating_doctor_sees_masked=treating_doctor_sees_masked)
     )
-    with monespace.open(
-        url,
-        key_provider=StaticKeyProvider(MasterKey.generate()),
-        clock=monespace_clock,
-        settings=settings,
-        load_entrypoints=False,
-    ) as space:
+    with open_space(url, monespace_clock, settings=settings) as space:
         register_physicians(space, specialty="SM26")
         patient = open_patient(space, holder_identity())
         me = Actor.patient(patient.id)
@@ -1037,12 +1017,7 @@ def test_a_professional_lists_what_they_may_read(space, holder, me, library):
 def test_titles_and_contents_never_reach_the_sqlite_files_in_clear(tmp_path, monespace_clock):
     path = tmp_path / "space.db"
     marker = MARKER + "-Évêque"
-    with monespace.open(
-        f"sqlite:///{path}",
-        key_provider=StaticKeyProvider(MasterKey.generate()),
-        clock=monespace_clock,
-        load_entrypoints=False,
-    ) as space:
+    with open_space(f"sqlite:///{path}", monespace_clock) as space:
         register_physicians(space, specialty="SM26")
         patient = open_patient(space, holder_identity())
         pro = professional()

@@ -29,9 +29,15 @@ from monespace.accounts import RepresentationKind
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import AccessDeniedError
 from monespace.record import LOINC, TRE_A05_TYPE, Author, AuthorKind, Code, DocumentStatus
-from monespace.transport import MemoryTransport
 
-from .helpers import holder_identity, identity, open_patient, register_physicians, rpps
+from .helpers import (
+    holder_identity,
+    identity,
+    open_patient,
+    open_space,
+    register_physicians,
+    rpps,
+)
 
 BACKENDS = ["memory", "sqlite"]
 START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
@@ -57,13 +63,7 @@ def fresh_space(backend: str, keys: StaticKeyProvider | None = None) -> Iterator
     keys = keys or StaticKeyProvider(MasterKey.generate())
     with tempfile.TemporaryDirectory() as folder:
         url = "memory://" if backend == "memory" else f"sqlite:///{folder}/space.db"
-        with monespace.open(
-            url,
-            key_provider=keys,
-            clock=clock,
-            transports={"email": MemoryTransport()},
-            load_entrypoints=False,
-        ) as space:
+        with open_space(url, clock, keys=keys, transports=["email"]) as space:
             register_physicians(space, count=len(PROS))
             yield space, clock, url, keys
 

@@ -23,22 +23,15 @@ from monespace.errors import (
     ValidationError,
 )
 from monespace.storage import SQLiteStorage
-from monespace.transport import MemoryTransport
 
-from .helpers import MARKER, identity, open_patient
+from .helpers import MARKER, identity, open_patient, open_space
 
 OPERATOR = Actor.system("test")
 
 
 @pytest.fixture
 def space(url, keys, monespace_clock):
-    with monespace.open(
-        url,
-        key_provider=keys,
-        clock=monespace_clock,
-        transports={"email": MemoryTransport()},
-        load_entrypoints=False,
-    ) as opened:
+    with open_space(url, monespace_clock, keys=keys, transports=["email"]) as opened:
         yield opened
 
 
