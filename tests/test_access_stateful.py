@@ -903,9 +903,9 @@ class _Simplest:
 
 
 def test_a_blocked_treating_doctor_is_not_told_of_an_emergency_access():
-    """The steps Hypothesis found (seed 9) where the model told a médecin traitant the
-    patient had blocked of an emergency access; replayed on every run, as a stateful
-    machine cannot take ``@example``."""
+    """Neither the service nor the model tells a médecin traitant the patient blocked of an
+    emergency access: the shortest run of steps of the case (issue 10), replayed on every
+    run, as a stateful machine cannot take ``@example``."""
     machine = AccessMachine()
     try:
         machine.directory()
