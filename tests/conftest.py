@@ -58,8 +58,12 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-#: The shared test data of the project (official CI-SIS and FHIR examples).
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: The shared test data of the project (official CI-SIS and FHIR examples), beside the
+#: checkout unless MONESPACE_SHARED_DATA names it (a git worktree lives elsewhere).
+SHARED_DATA = Path(
+    os.environ.get("MONESPACE_SHARED_DATA")
+    or Path(__file__).resolve().parents[2] / "shared" / "data"
+)
 
 
 @pytest.fixture(autouse=True)
