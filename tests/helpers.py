@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
+import monespace
 from monespace import Actor, ActorKind
+from monespace.access import Professional
 from monespace.accounts import Contact, PatientIdentity
-from monespace.identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
+from monespace.crypto import MasterKey, StaticKeyProvider
+from monespace.identity import INS, INS_NIR_TEST_OID, NIR, RPPS, INSTraits
 from monespace.record import LOINC, TRE_A05_TYPE, Code
+from monespace.transport import MemoryTransport
 
 #: A string planted in contents and names to check that nothing is stored in clear.
 MARKER = "CANARI-7f3a9c-ne-doit-jamais-apparaitre"
+
+#: The patient of the official CI-SIS examples (PAT-TROIS DOMINIQUE): a test INS-NIR.
+HOLDER_NIR = "279035121518989"
+HOLDER_OID = "1.2.250.1.213.1.4.10"
+
+
+def rpps(n: int) -> str:
+    """A valid 11-digit RPPS number (Luhn key added), different for each *n*."""
+    return RPPS.build(f"{1000000000 + n}").value
 
 
 def identity(
@@ -26,6 +40,54 @@ def identity(
         birth_place_code="75056",
     )
     return PatientIdentity(INS(nir, INS_NIR_TEST_OID, traits), Contact(email=email))
+
+
+def holder_identity(
+    email: str | None = "patient@example.org", phone: str | None = None
+) -> PatientIdentity:
+    """The holder of the official examples' INS: a woman born in March 1979, as the NIR says."""
+    traits = INSTraits(
+        birth_name="PAT-TROIS",
+        first_given_name="DOMINIQUE",
+        birth_date=date(1979, 3, 15),
+        sex="F",
+    )
+    return PatientIdentity(INS(HOLDER_NIR, HOLDER_OID, traits), Contact(email=email, phone=phone))
+
+
+def open_space(
+    url: str = "memory://",
+    clock=None,
+    *,
+    keys=None,
+    transports: Iterable[str] = (),
+    **options,
+) -> monespace.Space:
+    """Open a space as most tests do: a fresh master key unless *keys* is given, a
+    ``MemoryTransport`` for each channel named in *transports* (none: the library's
+    defaults), no entry-point plugins; *options* go to :func:`monespace.open`."""
+    if transports:
+        options["transports"] = {name: MemoryTransport() for name in transports}
+    return monespace.open(
+        url,
+        key_provider=keys or StaticKeyProvider(MasterKey.generate()),
+        clock=clock,
+        load_entrypoints=False,
+        **options,
+    )
+
+
+def register_physicians(space, count: int = 3, *, specialty=None, mssante=None) -> list[str]:
+    """Put physicians ``rpps(1)`` .. ``rpps(count)``, "Dr Médecin <n>", in the directory
+    (unknown professionals act on no record); *mssante* maps n to an MSSanté address."""
+    numbers = [rpps(n) for n in range(1, count + 1)]
+    for n, number in enumerate(numbers, 1):
+        address = mssante(n) if mssante else None
+        space.access.register_professional(
+            Actor.system("test"),
+            Professional(number, "10", f"Dr Médecin {n}", specialty=specialty, mssante=address),
+        )
+    return numbers
 
 
 def open_patient(space, person=None, operator=None):

@@ -16,7 +16,6 @@ from types import MappingProxyType
 import pytest
 from click.testing import CliRunner
 
-import monespace
 from monespace import AccessMode, Actor, ActorKind, Settings
 from monespace.access import (
     AccessMatrix,
@@ -28,19 +27,17 @@ from monespace.accounts import RepresentationKind
 from monespace.audit import Outcome
 from monespace.audit._mapping import event_from_row
 from monespace.cli import main
-from monespace.crypto import Keyring, MasterKey, StaticKeyProvider
+from monespace.crypto import Keyring
 from monespace.errors import (
     AccessDeniedError,
     DecryptionError,
     InvalidRPPSError,
     ValidationError,
 )
-from monespace.identity import RPPS
 from monespace.record import LOINC, TRE_A05_TYPE, Author, AuthorKind, Code
 from monespace.testing import storage_of
-from monespace.transport import MemoryTransport
 
-from .helpers import MARKER, identity, open_patient
+from .helpers import MARKER, identity, open_patient, open_space, rpps
 
 OPERATOR = Actor.system("test")
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
@@ -63,10 +60,6 @@ PEOPLE = {
 }
 
 
-def rpps(n: int) -> str:
-    return RPPS.build(f"{1000000000 + n}").value
-
-
 def pro(name: str, mode: AccessMode = AccessMode.NORMAL) -> Actor:
     return Actor(ActorKind.PROFESSIONAL, rpps(PEOPLE[name][0]), mode=mode)
 
@@ -81,11 +74,6 @@ def register_people(space) -> None:
         )
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def url(request, tmp_path):
-    return "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/space.db"
-
-
 @pytest.fixture
 def make_space(url, tmp_path, monespace_clock):
     """Open a space (with *settings*), its professionals registered; closed after the test."""
@@ -97,13 +85,8 @@ def make_space(url, tmp_path, monespace_clock):
             count += 1
             where = url if url == "memory://" else f"sqlite:///{tmp_path}/space{count}.db"
             space = stack.enter_context(
-                monespace.open(
-                    where,
-                    key_provider=StaticKeyProvider(MasterKey.generate()),
-                    clock=monespace_clock,
-                    transports={"email": MemoryTransport(), "mssante": MemoryTransport()},
-                    settings=settings,
-                    load_entrypoints=False,
+                open_space(
+                    where, monespace_clock, transports=["email", "mssante"], settings=settings
                 )
             )
             register_people(space)
@@ -120,11 +103,6 @@ def space(make_space):
 @pytest.fixture
 def holder(space):
     return open_patient(space, identity(1))
-
-
-@pytest.fixture
-def me(holder):
-    return Actor.patient(holder.id)
 
 
 def add(space, actor, patient_id, type_code=BIOLOGY, **kwargs):
@@ -675,12 +653,7 @@ def test_emergency_access_notifies_the_patient_and_the_treating_doctor_without_h
 
 def test_the_justification_is_stored_sealed(tmp_path, monespace_clock):
     path = tmp_path / "space.db"
-    with monespace.open(
-        f"sqlite:///{path}",
-        key_provider=StaticKeyProvider(MasterKey.generate()),
-        clock=monespace_clock,
-        load_entrypoints=False,
-    ) as space:
+    with open_space(f"sqlite:///{path}", monespace_clock) as space:
         register_people(space)
         holder = open_patient(space, identity(1))
         space.access.break_glass(pro("samu"), holder.id, justification=f"urgence {MARKER}")
@@ -746,13 +719,7 @@ def test_no_first_access_notice_when_the_patient_turned_it_off(space, holder, me
 def test_the_history_lists_exactly_what_happened_in_order(tmp_path, monespace_clock):
     """On SQLite only: ``monespace audit verify`` reads the file afterwards."""
     path = tmp_path / "history.db"
-    with monespace.open(
-        f"sqlite:///{path}",
-        key_provider=StaticKeyProvider(MasterKey.generate()),
-        clock=monespace_clock,
-        transports={"email": MemoryTransport(), "mssante": MemoryTransport()},
-        load_entrypoints=False,
-    ) as space:
+    with open_space(f"sqlite:///{path}", monespace_clock, transports=["email", "mssante"]) as space:
         register_people(space)
         holder = open_patient(space, identity(1))
         me = Actor.patient(holder.id)

@@ -9,18 +9,13 @@ import monespace
 from monespace import AccessMode, Actor, ActorKind
 from monespace.access import Professional
 from monespace.cli import main
-from monespace.identity import RPPS
 from monespace.record import LOINC, TRE_A05_TYPE, Code
 
-from .helpers import identity, open_patient
+from .helpers import identity, open_patient, rpps
 
 OPERATOR = Actor.system("test")
 PDF = b"%PDF-1.7\n"
 BIOLOGY = Code("11502-2", LOINC)
-
-
-def rpps(n: int) -> str:
-    return RPPS.build(f"{1000000000 + n}").value
 
 
 HOUSE, WILSON, NURSE, STRANGER = rpps(1), rpps(2), rpps(3), rpps(4)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import calendar
 import dataclasses
 import itertools
-import os
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import find, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -50,18 +49,16 @@ from monespace.access import AccessPolicy, Professional
 from monespace.accounts import RepresentationKind
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import AccessDeniedError, ValidationError
-from monespace.identity import RPPS
 from monespace.record import LOINC, TRE_A05_TYPE, Code
 from monespace.testing import storage_of
 from monespace.transport import MemoryTransport
 
-from .helpers import identity, open_patient
+from .helpers import identity, open_patient, rpps
 
 START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 OPERATOR = Actor.system("test")
 PDF = b"%PDF-1.7\n"
 JUSTIFICATION = "Patient inconscient, détresse respiratoire"
-FAST = bool(os.environ.get("FAST"))
 
 #: Steps run by each machine, printed at the end of the session.
 STEPS: dict[str, int] = {}
@@ -71,10 +68,6 @@ READS: dict[str, int] = {}
 ALLOWED: dict[str, int] = {}
 
 # --- the professionals --------------------------------------------------------------------------
-
-
-def rpps(n: int) -> str:
-    return RPPS.build(f"{1000000000 + n}").value
 
 
 #: (RPPS, TRE_G15 profession, MSSanté address)
@@ -781,6 +774,7 @@ class AccessMachine(RuleBasedStateMachine):
         # R1111-48: the holder and the médecin traitant are told; a médecin traitant the
         # patient blocked is told nothing about their record.
         self.model.emergency_notices += 1
+        # A médecin traitant the patient blocked is told nothing about the record.
         doctor = self.model.treating_doctor(patient)
         if doctor is not None and doctor not in patient.blocked and MSSANTE.get(doctor):
             self.model.doctor_notices += 1
@@ -897,19 +891,38 @@ class AccessMachineSQLite(AccessMachine):
 
 
 TestAccessModel = AccessMachine.TestCase
-TestAccessModel.settings = settings(
-    max_examples=20 if FAST else 250,
-    stateful_step_count=100,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+TestAccessModel.settings = settings.get_profile("stateful")
 TestAccessModelSQLite = AccessMachineSQLite.TestCase
-TestAccessModelSQLite.settings = settings(
-    max_examples=5 if FAST else 40,
-    stateful_step_count=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+TestAccessModelSQLite.settings = settings.get_profile("stateful-sqlite")
+
+
+class _Simplest:
+    """Stands in for ``st.data()`` when a test replays steps by hand: every draw is the
+    simplest value of its strategy (for ``sampled_from``, the first element)."""
+
+    def draw(self, strategy: st.SearchStrategy[object]) -> object:
+        return find(strategy, lambda _: True, settings=settings(database=None))
+
+
+def test_a_blocked_treating_doctor_is_not_told_of_an_emergency_access():
+    """Neither the service nor the model tells a médecin traitant the patient blocked of an
+    emergency access: the shortest run of steps of the case (issue 10), replayed on every
+    run, as a stateful machine cannot take ``@example``."""
+    machine = AccessMachine()
+    try:
+        machine.directory()
+        machine.new_patient(with_representative=False)
+        doctor = PROFESSIONALS[0][0]  # a physician with an MSSanté address
+        assert MSSANTE[doctor]
+        machine.grant(_Simplest(), doctor, "treating", 1, by_representative=False)
+        machine.notifications_match()
+        machine.block_or_unblock(_Simplest(), doctor, block=True, by_representative=False)
+        machine.break_glass(_Simplest(), rpps(2), AccessMode.EMERGENCY, justified=True)
+        machine.notifications_match()
+        assert _kinds(machine.space).get("emergency-access") == 1  # the holder is told
+        assert "emergency-access-doctor" not in _kinds(machine.space)
+    finally:
+        machine.teardown()
 
 
 @pytest.fixture(scope="module", autouse=True)

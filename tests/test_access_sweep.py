@@ -24,21 +24,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-import monespace
 from monespace import AccessMode, Actor, ActorKind
 from monespace.access import Professional
 from monespace.accounts import RepresentationKind
-from monespace.crypto import MasterKey, StaticKeyProvider
-from monespace.identity import RPPS
 from monespace.record import LOINC, TRE_A05_TYPE, Code
-from monespace.transport import MemoryTransport
 
-from .helpers import identity, open_patient
+from .helpers import identity, open_patient, open_space, rpps
 
 OPERATOR = Actor.system("test")
 APP = Actor(ActorKind.APP, "app-de-suivi")
@@ -47,10 +42,6 @@ MISSING = "AAAAAAAAAAAAAAAAAAAAAA"  # shaped like an id; exists nowhere
 BIOLOGY = Code("11502-2", LOINC)
 JUSTIFICATION = "Patient inconscient, détresse respiratoire"
 PROFESSIONS = ("10", "60", "21", "40")
-
-
-def rpps(n: int) -> str:
-    return RPPS.build(f"{1000000000 + n}").value
 
 
 AUTHOR = Actor(ActorKind.PROFESSIONAL, rpps(90))  # deposits every document; not swept
@@ -196,16 +187,9 @@ def outcome(call: Callable[[Actor, str], Any], actor: Actor, target: str) -> tup
     return None
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def space(request, tmp_path):
-    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/sweep.db"
-    with monespace.open(
-        url,
-        key_provider=StaticKeyProvider(MasterKey.generate()),
-        clock=monespace.ManualClock(datetime(2026, 1, 1, 9, tzinfo=UTC)),
-        transports={"email": MemoryTransport()},
-        load_entrypoints=False,
-    ) as opened:
+@pytest.fixture
+def space(url, monespace_clock):
+    with open_space(url, monespace_clock, transports=["email"]) as opened:
         yield opened
 
 

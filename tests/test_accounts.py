@@ -9,7 +9,6 @@ docs/domain-rules.md §1, independently of monespace.accounts._lifecycle.
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from collections import Counter
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -181,16 +180,6 @@ class Env:
             for p in self.path.parent.iterdir()
             if p.name.startswith(self.path.name)
         }
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def url(request, tmp_path):
-    return "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/space.db"
-
-
-@pytest.fixture
-def keys():
-    return StaticKeyProvider(MasterKey.generate())
 
 
 def open_env(url: str, keys: StaticKeyProvider, clock: ManualClock) -> monespace.Space:
@@ -1663,18 +1652,9 @@ class AccountsMachine(RuleBasedStateMachine):
 
 
 def test_the_service_follows_the_reference_model(capsys):
-    fast = bool(os.environ.get("FAST"))
     STEPS.update(count=0, examples=0)
     SEEN.clear()
-    run_state_machine_as_test(
-        AccountsMachine,
-        settings=settings(
-            max_examples=20 if fast else 700,
-            stateful_step_count=100,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        ),
-    )
+    run_state_machine_as_test(AccountsMachine, settings=settings.get_profile("stateful"))
     with capsys.disabled():
         print(
             f"\n[stateful] {STEPS['count']} steps over {STEPS['examples']} runs "

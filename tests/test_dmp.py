@@ -20,7 +20,6 @@ import monespace
 from monespace import Actor, ManualClock
 from monespace.accounts import Contact, PatientIdentity
 from monespace.cli import main
-from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import (
     AccessDeniedError,
     DocumentTooLargeError,
@@ -32,6 +31,7 @@ from monespace.interop.dmp import XdmLimits, formula_safe, iter_legacy_documents
 from monespace.testing import storage_of
 
 from .conftest import SHARED_DATA
+from .helpers import open_space
 
 CDA = SHARED_DATA / "cisis" / "cda"
 OPERATOR = Actor.system("migration")
@@ -56,15 +56,9 @@ def person(nir=EXAMPLE_NIR, oid=INS_NIR_TEST_OID, **changes):
     )
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def space(request, tmp_path):
-    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/dmp.db"
-    with monespace.open(
-        url,
-        key_provider=StaticKeyProvider(MasterKey.generate()),
-        clock=ManualClock(datetime(2024, 6, 1, tzinfo=UTC)),
-        load_entrypoints=False,
-    ) as opened:
+@pytest.fixture
+def space(url):
+    with open_space(url, ManualClock(datetime(2024, 6, 1, tzinfo=UTC))) as opened:
         yield opened
 
 

@@ -37,6 +37,8 @@ from monespace.identity import (
     patient_address,
 )
 
+from .strategies import nirs, rpps_prefixes
+
 # --- fixtures from docs/domain-rules.md §1.5 and the CI-SIS examples ---------------------------
 
 VALID_NIRS = [
@@ -64,32 +66,6 @@ def _assert_not_leaked(exc: BaseException, *secrets: str) -> None:
         for secret in secrets:
             assert secret not in str(error)
             assert secret not in repr(error)
-
-
-# --- strategies --------------------------------------------------------------------------------
-
-sexes = st.sampled_from(["M", "F"])
-years = st.integers(0, 99)
-# Real months and the pseudo-months of incomplete civil records.
-months = st.one_of(st.integers(1, 12), st.integers(20, 42), st.integers(50, 99))
-orders = st.integers(1, 999)
-places = st.one_of(
-    # Mainland départements (20 = undivided Corsica, 91-96 = former North-African codes).
-    st.tuples(st.integers(1, 96).map(lambda d: f"{d:02d}"), st.integers(1, 999)),
-    st.tuples(st.sampled_from(["2A", "2B"]), st.integers(1, 999)),
-    # Overseas: a 3-digit code, then a 2-digit commune.
-    st.tuples(
-        st.sampled_from(["971", "972", "973", "974", "976", "987", "988"]), st.integers(1, 99)
-    ),
-    # Born abroad: 99 then the 3-digit INSEE country code.
-    st.tuples(st.just("99"), st.integers(100, 999)),
-)
-
-
-@st.composite
-def nirs(draw: st.DrawFn) -> NIR:
-    department, commune = draw(places)
-    return NIR.build(draw(sexes), draw(years), draw(months), department, commune, draw(orders))
 
 
 # --- NIR: official vectors ---------------------------------------------------------------------
@@ -635,7 +611,7 @@ def test_rpps_build_needs_ten_digits(prefix):
         RPPS.build(prefix)
 
 
-@given(st.text(alphabet="0123456789", min_size=10, max_size=10))
+@given(rpps_prefixes)
 def test_rpps_build_parse_round_trip(prefix):
     """Every built RPPS number parses back, and stdnum's Luhn agrees."""
     rpps = RPPS.build(prefix)
@@ -644,7 +620,7 @@ def test_rpps_build_parse_round_trip(prefix):
     assert luhn.is_valid(rpps.value)
 
 
-@given(st.text(alphabet="0123456789", min_size=10, max_size=10), st.data())
+@given(rpps_prefixes, st.data())
 def test_rpps_single_digit_errors_are_detected(prefix, data):
     """Luhn catches every single-digit substitution, so the mutated number is refused."""
     value = RPPS.build(prefix).value

@@ -8,15 +8,15 @@ The pure rules are in ``test_messaging_rules.py``, the stateful permission model
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
 
 import monespace
 from monespace import Actor, ActorKind, Settings
-from monespace.access import Action, Professional
-from monespace.accounts import Contact, PatientIdentity, RepresentationKind
+from monespace.access import Action
+from monespace.accounts import Contact
 from monespace.audit import Outcome
 from monespace.audit._mapping import event_from_row, events_from_rows
 from monespace.crypto import MasterKey, StaticKeyProvider
@@ -26,7 +26,6 @@ from monespace.errors import (
     InvalidMSSanteAddressError,
     ValidationError,
 )
-from monespace.identity import INS, RPPS, INSTraits
 from monespace.messaging import (
     MSSANTE_CHANNEL,
     OUTBOUND_KIND,
@@ -45,20 +44,21 @@ from monespace.testing import storage_of
 from monespace.transport import MemoryTransport
 
 from .conftest import SHARED_DATA
-from .helpers import MARKER, identity, open_patient
+from .helpers import (
+    HOLDER_NIR,
+    MARKER,
+    holder_identity,
+    identity,
+    open_patient,
+    register_physicians,
+    rpps,
+)
 
 OPERATOR = Actor.system("test")
 GATEWAY = Actor.system("smtp-gateway")
-HOLDER_NIR = "279035121518989"
-HOLDER_OID = "1.2.250.1.213.1.4.10"
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
 CDA_FILE = SHARED_DATA / "cisis" / "cda" / "BIO-CR-BIO_2024.01_DEP-CCU-tout-structure.xml"
 needs_cda = pytest.mark.skipif(not CDA_FILE.is_file(), reason=f"no {CDA_FILE}")
-
-
-def rpps(n: int) -> str:
-    """A valid 11-digit RPPS number, different for each *n*."""
-    return RPPS.build(f"10{n:08d}").value
 
 
 def pro(n: int = 1) -> Actor:
@@ -67,14 +67,6 @@ def pro(n: int = 1) -> Actor:
 
 def pro_address(n: int) -> str:
     return f"dr.medecin{n}@ch-test.mssante.fr"
-
-
-def holder_identity(email: str | None = "patient@example.org", phone: str | None = None):
-    """The holder of the official CDA examples' INS (a test INS-NIR)."""
-    traits = INSTraits(
-        birth_name="PAT-TROIS", first_given_name="DOMINIQUE", birth_date=date(1979, 3, 15), sex="F"
-    )
-    return PatientIdentity(INS(HOLDER_NIR, HOLDER_OID, traits), Contact(email=email, phone=phone))
 
 
 def make_space(url, clock, **settings):
@@ -91,17 +83,8 @@ def make_space(url, clock, **settings):
         settings=Settings(**settings),
         load_entrypoints=False,
     )
-    for n in (1, 2, 3):
-        space.access.register_professional(
-            OPERATOR,
-            Professional(rpps(n), "10", f"Dr Médecin {n}", mssante=pro_address(n)),
-        )
+    register_physicians(space, mssante=pro_address)
     return space
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def url(request, tmp_path):
-    return "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/space.db"
 
 
 @pytest.fixture
@@ -113,20 +96,6 @@ def space(url, monespace_clock):
 @pytest.fixture
 def holder(space):
     return open_patient(space, holder_identity())
-
-
-@pytest.fixture
-def me(holder):
-    return Actor.patient(holder.id)
-
-
-@pytest.fixture
-def representative(space, holder):
-    person = open_patient(space, identity(7, email="rep@example.org"))
-    space.accounts.add_representative(
-        OPERATOR, holder.id, person.id, RepresentationKind.PROTECTED_ADULT
-    )
-    return Actor(ActorKind.REPRESENTATIVE, person.id, on_behalf_of=holder.id)
 
 
 def start(space, holder, **kwargs):

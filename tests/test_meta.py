@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import pkgutil
 import re
 import subprocess
@@ -97,14 +98,45 @@ def test_every_module_imports_without_warnings():
     assert result.returncode == 0, result.stderr
 
 
-def test_importing_monespace_loads_no_plugin():
-    code = (
-        "import sys, monespace\n"
-        "assert 'monespace.plugins' not in sys.modules or True\n"
-        "import importlib.metadata as md\n"
-        "print(sorted(m for m in sys.modules if m.startswith('monespace_')))\n"
-    )
+#: Run in a fresh interpreter: imports monespace with a plugin installed under the entry-point
+#: group, then builds the plugins of a space, and prints what each step loaded.
+_PLUGIN_PROBE = """
+import importlib.metadata as md, json, sys
+sys.path.insert(0, sys.argv[1])  # the fake distribution and its plugin module
+loaded = []
+load = md.EntryPoint.load
+def spy(self):
+    loaded.append(self.value)
+    return load(self)
+md.EntryPoint.load = spy
+def seen():
+    from monespace.plugins import DEFAULT_PLUGINS
+    modules = sorted(m for m in sys.modules if m in DEFAULT_PLUGINS or m == "fake_monespace_plugin")
+    return {"entry points": sorted(loaded), "modules": modules}
+import monespace
+on_import = seen()
+monespace.plugins.Plugins()
+print(json.dumps({"import": on_import, "space": seen()}))
+"""
+
+
+def test_importing_monespace_loads_no_plugin(tmp_path):
+    """Plugins are loaded by each space, never by ``import monespace``: no entry point is
+    loaded and no plugin module (built-in or installed) is imported. The second half checks
+    the probe itself: building a space's plugins loads both."""
+    (tmp_path / "fake_monespace_plugin.py").write_text('"""An empty plugin."""\n')
+    dist = tmp_path / "fake_monespace_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-monespace-plugin\n")
+    (dist / "entry_points.txt").write_text("[monespace]\nfake = fake_monespace_plugin\n")
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        [sys.executable, "-c", _PLUGIN_PROBE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    assert result.stdout.strip() == "[]"
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["import"] == {"entry points": [], "modules": []}
+    assert "fake_monespace_plugin" in seen["space"]["entry points"]
+    assert seen["space"]["modules"] == ["fake_monespace_plugin", "monespace._builtin"]

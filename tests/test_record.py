@@ -11,21 +11,19 @@ import csv
 import datetime as dt
 import hashlib
 import os
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import attrs
 import pytest
 
-import monespace
 from monespace import Actor, ActorKind, Settings
-from monespace.access import AccessPolicy, Action, Professional
-from monespace.accounts import Contact, PatientIdentity, RepresentationKind
+from monespace.access import AccessPolicy, Action
+from monespace.accounts import Contact, PatientIdentity
 from monespace.audit import Outcome
 from monespace.audit._mapping import event_from_row
-from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import AccessDeniedError, ConflictError, ValidationError
-from monespace.identity import INS, RPPS, INSTraits
+from monespace.identity import INS
 from monespace.record import (
     LOINC,
     TRE_A05_TYPE,
@@ -38,17 +36,23 @@ from monespace.record import (
 from monespace.record._codes import class_code_for
 from monespace.storage import DocumentRow
 from monespace.testing import storage_of
-from monespace.transport import MemoryTransport
 
 from .conftest import SHARED_DATA
-from .helpers import MARKER, identity, open_patient
+from .helpers import (
+    HOLDER_NIR,
+    HOLDER_OID,
+    MARKER,
+    holder_identity,
+    identity,
+    open_patient,
+    open_space,
+    register_physicians,
+    rpps,
+)
 
 EXAMPLES = Path(os.environ.get("MONESPACE_CDA_EXAMPLES", SHARED_DATA / "cisis" / "cda"))
 MANIFEST = EXAMPLES / "MANIFEST.tsv"
 
-#: The patient of the official examples (PAT-TROIS DOMINIQUE): a test INS-NIR.
-HOLDER_NIR = "279035121518989"
-HOLDER_OID = "1.2.250.1.213.1.4.10"
 OPERATOR = Actor.system("test")
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(17)
@@ -89,70 +93,20 @@ def _instant(raw: str) -> dt.datetime:
     return dt.datetime.strptime(raw, fmt)
 
 
-def rpps(n: int) -> str:
-    """A valid 11-digit RPPS number (Luhn), different for each *n*."""
-    return RPPS.build(f"10{n:08d}").value
-
-
 def professional(n: int = 1) -> Actor:
     return Actor(ActorKind.PROFESSIONAL, rpps(n))
 
 
-def register_professionals(space, count: int = 3) -> None:
-    """Put physicians 1..*count* in the directory: unknown professionals act on no record."""
-    for n in range(1, count + 1):
-        space.access.register_professional(
-            OPERATOR, Professional(rpps(n), "10", f"Dr Médecin {n}", specialty="SM26")
-        )
-
-
-def holder_identity(email: str | None = "patient@example.org") -> PatientIdentity:
-    """The holder of the examples' INS: a woman born in March 1979, as the NIR says."""
-    traits = INSTraits(
-        birth_name="PAT-TROIS",
-        first_given_name="DOMINIQUE",
-        birth_date=date(1979, 3, 15),
-        sex="F",
-    )
-    return PatientIdentity(INS(HOLDER_NIR, HOLDER_OID, traits), Contact(email=email))
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def url(request, tmp_path):
-    return "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/space.db"
-
-
 @pytest.fixture
 def space(url, monespace_clock):
-    with monespace.open(
-        url,
-        key_provider=StaticKeyProvider(MasterKey.generate()),
-        clock=monespace_clock,
-        transports={"email": MemoryTransport()},
-        load_entrypoints=False,
-    ) as opened:
-        register_professionals(opened)
+    with open_space(url, monespace_clock, transports=["email"]) as opened:
+        register_physicians(opened, specialty="SM26")
         yield opened
 
 
 @pytest.fixture
 def holder(space):
     return open_patient(space, holder_identity())
-
-
-@pytest.fixture
-def me(holder):
-    return Actor.patient(holder.id)
-
-
-@pytest.fixture
-def representative(space, holder):
-    """A protected adult's representative, acting for the holder."""
-    person = open_patient(space, identity(7, email="rep@example.org"))
-    space.accounts.add_representative(
-        OPERATOR, holder.id, person.id, RepresentationKind.PROTECTED_ADULT
-    )
-    return Actor(ActorKind.REPRESENTATIVE, person.id, on_behalf_of=holder.id)
 
 
 def add_pdf(space, actor, patient_id, **kwargs):
@@ -475,14 +429,8 @@ def test_a_patient_may_not_hide_a_document_from_themselves(space, holder, me):
 
 def test_the_size_limit_is_exact(url, monespace_clock):
     limit = 4096
-    with monespace.open(
-        url,
-        key_provider=StaticKeyProvider(MasterKey.generate()),
-        clock=monespace_clock,
-        settings=Settings(max_content_bytes=limit),
-        load_entrypoints=False,
-    ) as space:
-        register_professionals(space)
+    with open_space(url, monespace_clock, settings=Settings(max_content_bytes=limit)) as space:
+        register_physicians(space, specialty="SM26")
         patient = open_patient(space, holder_identity())
         pro = professional()
         for size in (limit - 1, limit):
@@ -560,14 +508,8 @@ def test_the_treating_doctor_and_masked_documents(
     settings = Settings(
         access=AccessPolicy(treating_doctor_sees_masked=treating_doctor_sees_masked)
     )
-    with monespace.open(
-        url,
-        key_provider=StaticKeyProvider(MasterKey.generate()),
-        clock=monespace_clock,
-        settings=settings,
-        load_entrypoints=False,
-    ) as space:
-        register_professionals(space)
+    with open_space(url, monespace_clock, settings=settings) as space:
+        register_physicians(space, specialty="SM26")
         patient = open_patient(space, holder_identity())
         me = Actor.patient(patient.id)
         author, doctor, team = professional(1), professional(2), professional(3)
@@ -1078,13 +1020,8 @@ def test_a_professional_lists_what_they_may_read(space, holder, me, library):
 def test_titles_and_contents_never_reach_the_sqlite_files_in_clear(tmp_path, monespace_clock):
     path = tmp_path / "space.db"
     marker = MARKER + "-Évêque"
-    with monespace.open(
-        f"sqlite:///{path}",
-        key_provider=StaticKeyProvider(MasterKey.generate()),
-        clock=monespace_clock,
-        load_entrypoints=False,
-    ) as space:
-        register_professionals(space)
+    with open_space(f"sqlite:///{path}", monespace_clock) as space:
+        register_physicians(space, specialty="SM26")
         patient = open_patient(space, holder_identity())
         pro = professional()
         author = Author(AuthorKind.PROFESSIONAL, pro.id, name=marker, organisation=marker)

@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import attrs
 import pytest
@@ -25,36 +25,27 @@ from hypothesis import strategies as st
 
 import monespace
 from monespace import Actor, ActorKind, ManualClock
-from monespace.access import Professional
-from monespace.accounts import Contact, PatientIdentity, RepresentationKind
+from monespace.accounts import RepresentationKind
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import AccessDeniedError
-from monespace.identity import INS, RPPS, INSTraits
 from monespace.record import LOINC, TRE_A05_TYPE, Author, AuthorKind, Code, DocumentStatus
-from monespace.transport import MemoryTransport
 
-from .helpers import identity, open_patient
+from .helpers import (
+    holder_identity,
+    identity,
+    open_patient,
+    open_space,
+    register_physicians,
+    rpps,
+)
 
 BACKENDS = ["memory", "sqlite"]
 START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 #: add_months(START, 1): when a result hidden at START is released (R1111-53).
 RELEASE = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
 OPERATOR = Actor.system("test")
-PROS = tuple(Actor(ActorKind.PROFESSIONAL, RPPS.build(f"10{n:08d}").value) for n in (1, 2))
+PROS = tuple(Actor(ActorKind.PROFESSIONAL, rpps(n)) for n in (1, 2))
 PDF = b"%PDF-1.7\n"
-HOLDER = PatientIdentity(
-    INS(
-        "279035121518989",
-        "1.2.250.1.213.1.4.10",
-        INSTraits(
-            birth_name="PAT-TROIS",
-            first_given_name="DOMINIQUE",
-            birth_date=date(1979, 3, 15),
-            sex="F",
-        ),
-    ),
-    Contact(email="patient@example.org"),
-)
 PROFESSIONAL_TYPES = [
     Code("11502-2", LOINC, "CR d'examens biologiques"),
     Code("18748-4", LOINC, "CR d'imagerie médicale"),
@@ -72,17 +63,8 @@ def fresh_space(backend: str, keys: StaticKeyProvider | None = None) -> Iterator
     keys = keys or StaticKeyProvider(MasterKey.generate())
     with tempfile.TemporaryDirectory() as folder:
         url = "memory://" if backend == "memory" else f"sqlite:///{folder}/space.db"
-        with monespace.open(
-            url,
-            key_provider=keys,
-            clock=clock,
-            transports={"email": MemoryTransport()},
-            load_entrypoints=False,
-        ) as space:
-            for n, pro in enumerate(PROS, 1):  # physicians the directory knows
-                space.access.register_professional(
-                    OPERATOR, Professional(pro.id, "10", f"Dr Médecin {n}")
-                )
+        with open_space(url, clock, keys=keys, transports=["email"]) as space:
+            register_physicians(space, count=len(PROS))
             yield space, clock, url, keys
 
 
@@ -198,7 +180,7 @@ def test_each_reader_sees_exactly_what_the_rules_allow(
 ):
     team = frozenset(care_team)
     with fresh_space(backend) as (space, clock, _, _):
-        holder = open_patient(space, HOLDER)
+        holder = open_patient(space, holder_identity())
         for rpps in sorted(team):
             space.access.join_care_team(Actor(ActorKind.PROFESSIONAL, rpps), holder.id)
         relative = open_patient(space, identity(7, email=None))
@@ -355,7 +337,7 @@ metadata = st.fixed_dictionaries(
 def test_any_valid_metadata_is_read_back_equal(backend, meta, body):
     content = PDF + body
     with fresh_space(backend) as (space, clock, url, keys):
-        holder = open_patient(space, HOLDER)
+        holder = open_patient(space, holder_identity())
         patient = Actor.patient(holder.id)
         # The médecin traitant reads everything, masked or hidden from the patient: the one
         # reader of a document deposited in an establishment's name (see test_record.py).

@@ -25,32 +25,15 @@ from monespace.errors import (
 )
 from monespace.storage import SQLiteStorage
 from monespace.testing import storage_of
-from monespace.transport import MemoryTransport
 
-from .helpers import MARKER, add_note, identity, open_patient
+from .helpers import MARKER, add_note, identity, open_patient, open_space
 
 OPERATOR = Actor.system("test")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def url(request, tmp_path):
-    return "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/space.db"
-
-
-@pytest.fixture
-def keys():
-    return StaticKeyProvider(MasterKey.generate())
-
-
 @pytest.fixture
 def space(url, keys, monespace_clock):
-    with monespace.open(
-        url,
-        key_provider=keys,
-        clock=monespace_clock,
-        transports={"email": MemoryTransport()},
-        load_entrypoints=False,
-    ) as opened:
+    with open_space(url, monespace_clock, keys=keys, transports=["email"]) as opened:
         yield opened
 
 
