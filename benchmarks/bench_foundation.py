@@ -50,8 +50,14 @@ from monespace import Actor, ActorKind
 from monespace._ids import new_id
 from monespace.access import Action, Resource
 from monespace.accounts import PatientIdentity
-from monespace.audit import GENESIS_HASH, Outcome, PendingEvent, canonical_bytes, chain
-from monespace.audit._mapping import events_from_rows
+from monespace.audit import (
+    GENESIS_HASH,
+    Outcome,
+    PendingEvent,
+    canonical_bytes,
+    chain,
+    events_from_rows,
+)
 from monespace.crypto import (
     MasterKey,
     StaticKeyProvider,

@@ -24,8 +24,7 @@ from monespace.access import (
     Professional,
 )
 from monespace.accounts import RepresentationKind
-from monespace.audit import Outcome
-from monespace.audit._mapping import event_from_row
+from monespace.audit import Outcome, event_from_row
 from monespace.cli import main
 from monespace.crypto import Keyring
 from monespace.errors import (

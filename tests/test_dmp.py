@@ -411,7 +411,7 @@ def test_a_member_over_the_limit_refuses_its_archive_by_name(space, tmp_path, fo
     assert "big.zip" in str(refused.value)
     assert refused.value.limit == 2 * MiB
     assert counts(space)[0] == 2
-    with space.storage.read() as tx:
+    with storage_of(space).read() as tx:
         runs = {
             line.run_id for p in tx.patients.ids() for line in tx.ledger.imported_for_patient(p)
         }

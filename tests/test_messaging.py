@@ -17,8 +17,7 @@ import monespace
 from monespace import Actor, ActorKind, Settings
 from monespace.access import Action
 from monespace.accounts import Contact
-from monespace.audit import Outcome
-from monespace.audit._mapping import event_from_row, events_from_rows
+from monespace.audit import Outcome, event_from_row, events_from_rows
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import (
     AccessDeniedError,

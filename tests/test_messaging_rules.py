@@ -14,7 +14,7 @@ from monespace.access import (
     decide,
     default_rules,
 )
-from monespace.access._policy import (
+from monespace.policy._rules import (
     closed_threads_take_no_replies,
     gateway_delivers_inbound,
     holder_files_attachment,

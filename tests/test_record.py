@@ -20,8 +20,7 @@ import pytest
 from monespace import Actor, ActorKind, Settings
 from monespace.access import AccessPolicy, Action
 from monespace.accounts import Contact, PatientIdentity
-from monespace.audit import Outcome
-from monespace.audit._mapping import event_from_row
+from monespace.audit import Outcome, event_from_row
 from monespace.errors import AccessDeniedError, ConflictError, ValidationError
 from monespace.identity import INS
 from monespace.record import (

@@ -9,8 +9,7 @@ import pytest
 import monespace
 from monespace import Actor
 from monespace._ids import new_id
-from monespace.audit import Outcome
-from monespace.audit._mapping import event_from_row
+from monespace.audit import Outcome, event_from_row
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import (
     AccessDeniedError,

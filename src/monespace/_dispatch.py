@@ -9,11 +9,11 @@ from collections.abc import Mapping
 import attrs
 
 from ._unit import Core
-from .access import Resource
 from .actors import Actor
 from .audit import Outcome
 from .crypto import NOTIFICATION_KEY
 from .errors import TransportError
+from .policy import Resource
 from .storage import OutboxRow, OutboxStatus
 from .transport import Envelope, Transport
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import attrs
 
-from .access import AccessPolicy
 from .accounts import AttemptPolicy, LifecycleRules
 from .messaging import MessagingSettings
+from .policy import AccessPolicy
 from .record import RecordSettings
 
 __all__ = ["Settings"]

@@ -10,7 +10,6 @@ from typing import Self
 from ._dispatch import DispatchReport, dispatch
 from ._settings import Settings
 from ._unit import Core
-from .access import Action, Resource, Rule
 from .access._facts import AccessFacts
 from .access._service import AccessService, FirstAccessNotifier
 from .accounts._migration import DmpMigrationService
@@ -21,6 +20,7 @@ from .clock import Clock, SystemClock
 from .crypto import KeyProvider, Keyring, RotationReport
 from .messaging._service import MessagingService
 from .plugins import Plugins
+from .policy import Action, Resource, Rule
 from .record._measures import MeasureService
 from .record._profile import ProfileService
 from .record._service import RecordService

@@ -19,21 +19,22 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
 from ._ids import new_id
-from ._settings import Settings
-from .access import Action, Decision, Facts, Resource, Rule, decide, default_rules
 from .actors import Actor
-from .audit import AuditEvent, Outcome, PendingEvent, chain
-from .audit._mapping import event_from_row, event_row
+from .audit import AuditEvent, Outcome, PendingEvent, chain, event_from_row, event_row
 from .clock import Clock
 from .crypto import NOTIFICATION_KEY, Keyring
 from .errors import AccessDeniedError, MonespaceError
-from .plugins import Plugins
+from .policy import Action, Decision, Facts, Resource, Rule, decide, default_rules
 from .storage import DocumentRow, OutboxRow, StorageBackend, ThreadRow, Transaction
+
+if TYPE_CHECKING:
+    from ._settings import Settings
+    from .plugins import Plugins
 
 __all__ = ["Core", "FactsProvider", "Subscriber", "Unit"]
 

@@ -1,22 +1,16 @@
-"""Access decisions: the single policy layer above storage, and the professionals' access
-under the patient's control.
+"""The professionals' access under the patient's control: care team, authorisations,
+médecin traitant, blocking, emergency access, the access history, and the facts the policy
+(:mod:`monespace.policy`, re-exported here) decides on.
 
 The service is ``space.access`` (:class:`monespace.AccessService`).
 
 .. versionadded:: 0.1
 """
 
-from ._model import (
+from ..identities import PROFESSIONS, Professional
+from ..policy import (
     DEFAULT_MATRIX,
-    PROFESSIONS,
     AccessMatrix,
-    AccessSettings,
-    EmergencySession,
-    Grant,
-    GrantKind,
-    Professional,
-)
-from ._policy import (
     AccessPolicy,
     Action,
     Decision,
@@ -29,20 +23,27 @@ from ._policy import (
     decide,
     default_rules,
 )
+from ._facts import AccessFacts
+from ._model import AccessSettings, EmergencySession, Grant, GrantKind
+from ._service import AccessService, FirstAccessNotifier, HistoryEntry
 
 __all__ = [
     "DEFAULT_MATRIX",
     "PROFESSIONS",
+    "AccessFacts",
     "AccessMatrix",
     "AccessPolicy",
+    "AccessService",
     "AccessSettings",
     "Action",
     "Decision",
     "DocumentFacts",
     "EmergencySession",
     "Facts",
+    "FirstAccessNotifier",
     "Grant",
     "GrantKind",
+    "HistoryEntry",
     "Professional",
     "ProfessionalFacts",
     "Resource",

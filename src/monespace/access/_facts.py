@@ -11,44 +11,39 @@ the document or thread an action is about; the facts are derived from it here.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import attrs
 
-from ..accounts._mapping import account_from_row, representation_from_row
+from ..accounts import account_from_row, representation_from_row
 from ..actors import AccessMode, Actor, ActorKind
+from ..messaging import ThreadStatus
+from ..policy import DocumentFacts, Facts, ProfessionalFacts, Resource, ThreadFacts
+from ..record import (
+    INVISIBLE_REPRESENTANTS,
+    MASQUE_PS,
+    DocumentStatus,
+    has_flag,
+    hidden_from_patient_at,
+)
 from ._mapping import emergencies_from_rows, grants_from_rows, settings_from_row
 from ._model import AccessSettings
-from ._policy import DocumentFacts, Facts, ProfessionalFacts, Resource, ThreadFacts
 
 if TYPE_CHECKING:
     from ..storage import DocumentRow, ThreadRow, Transaction
 
 __all__ = ["AccessFacts", "document_facts", "thread_facts"]
 
-#: ``DocumentRow.flags`` bits, as the DMP's own client API combines the confidentiality
-#: codes (see :class:`~monespace.storage.DocumentRow`).
-_MASQUE_PS: Final = 1
-_INVISIBLE_PATIENT: Final = 2
-_INVISIBLE_REPRESENTANTS: Final = 4
-#: The stored status of a deleted document version (``DocumentStatus.DELETED``).
-_DELETED: Final = "deleted"
-#: The stored status of a thread closed to the patient's replies (``ThreadStatus.CLOSED``).
-_CLOSED: Final = "closed"
-
 
 def document_facts(row: DocumentRow, now: datetime) -> DocumentFacts:
     """The policy's view of a stored document version at *now*."""
-    hidden = bool(row.flags & _INVISIBLE_PATIENT) and (
-        row.release_at is None or now < row.release_at
-    )
     return DocumentFacts(
         author_kind=row.author_kind,
         author_id=row.author_id,
-        masked=bool(row.flags & _MASQUE_PS),
-        hidden_from_patient=hidden,
-        hidden_from_representatives=bool(row.flags & _INVISIBLE_REPRESENTANTS),
-        deleted=row.status == _DELETED,
+        masked=has_flag(row.flags, MASQUE_PS),
+        hidden_from_patient=hidden_from_patient_at(row.flags, row.release_at, now),
+        hidden_from_representatives=has_flag(row.flags, INVISIBLE_REPRESENTANTS),
+        deleted=row.status == DocumentStatus.DELETED,
         class_code=row.class_code,
         type_code=row.type_code,
         confidentiality=row.confidentiality,
@@ -58,7 +53,7 @@ def document_facts(row: DocumentRow, now: datetime) -> DocumentFacts:
 
 def thread_facts(row: ThreadRow) -> ThreadFacts:
     """The policy's view of a stored messaging thread."""
-    return ThreadFacts(row.professional_id, closed=row.status == _CLOSED)
+    return ThreadFacts(row.professional_id, closed=row.status == ThreadStatus.CLOSED)
 
 
 class AccessFacts:

@@ -1,4 +1,4 @@
-"""Access rows <-> model (directory entries, grants, settings, emergency sessions), through
+"""Access rows <-> model (grants, settings, emergency sessions), through
 the row converter of :mod:`monespace.codec`."""
 
 from __future__ import annotations
@@ -7,16 +7,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..codec import make_row_converter
-from ..storage import AccessSettingsRow, EmergencyRow, GrantRow, ProfessionalRow
-from ._model import AccessSettings, EmergencySession, Grant, Professional
+from ..storage import AccessSettingsRow, EmergencyRow, GrantRow
+from ._model import AccessSettings, EmergencySession, Grant
 
 __all__ = [
     "emergencies_from_rows",
     "emergency_row",
     "grant_row",
     "grants_from_rows",
-    "professional_from_row",
-    "professional_row",
     "settings_from_row",
     "settings_row",
 ]
@@ -26,20 +24,6 @@ _ROWS = make_row_converter()
 
 def _map(value: Any, target: type[Any]) -> Any:
     return _ROWS.structure(_ROWS.unstructure(value), target)
-
-
-def professional_row(professional: Professional) -> ProfessionalRow:
-    """The row that stores a directory entry."""
-    row: ProfessionalRow = _map(professional, ProfessionalRow)
-    return row
-
-
-def professional_from_row(row: ProfessionalRow | None) -> Professional | None:
-    """The directory entry a row stores (``None`` for no row)."""
-    if row is None:
-        return None
-    professional: Professional = _map(row, Professional)
-    return professional
 
 
 def grant_row(grant: Grant) -> GrantRow:

@@ -4,31 +4,31 @@ history the patient reads, and explanations of every decision."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import attrs
 
 from .._ids import new_id
-from .._unit import Core, Unit
 from ..actors import AccessMode, Actor, ActorKind
-from ..audit import AuditEvent, Outcome
-from ..audit._mapping import events_from_rows
+from ..audit import AuditEvent, Outcome, events_from_rows
 from ..errors import AccessDeniedError, IdentifierError, NotFoundError, ValidationError
-from ..identities import read_contact, read_identity
+from ..identities import (
+    Professional,
+    professional_from_row,
+    professional_row,
+    read_contact,
+    read_identity,
+)
 from ..identity import NIR, RPPS
+from ..policy import Action, Decision, Facts, ProfessionalFacts, Resource, decide
 from ..record import AuthorKind
 from ..storage import DocumentRow
 from ._facts import AccessFacts
-from ._mapping import (
-    emergency_row,
-    grant_row,
-    grants_from_rows,
-    professional_from_row,
-    professional_row,
-    settings_from_row,
-    settings_row,
-)
-from ._model import AccessSettings, EmergencySession, Grant, GrantKind, Professional
-from ._policy import Action, Decision, Facts, ProfessionalFacts, Resource, decide
+from ._mapping import emergency_row, grant_row, grants_from_rows, settings_from_row, settings_row
+from ._model import AccessSettings, EmergencySession, Grant, GrantKind
+
+if TYPE_CHECKING:
+    from .._unit import Core, Unit
 
 __all__ = ["AccessService", "Explanation", "FirstAccessNotifier", "HistoryEntry"]
 

@@ -8,6 +8,7 @@ The service is ``space.accounts`` (:class:`monespace.AccountService`).
 
 from ._codes import AttemptPolicy, CodeRecord, code_entropy_bits, generate_code
 from ._lifecycle import Account, AccountState, Channel, LifecycleRules
+from ._mapping import account_from_row, representation_from_row
 from ._model import Contact, Invitation, Patient, PatientIdentity, PostalAddress
 from ._proofs import OppositionProof, verify_opposition_proof
 from ._representation import ProofRecord, Representation, RepresentationKind
@@ -28,7 +29,9 @@ __all__ = [
     "ProofRecord",
     "Representation",
     "RepresentationKind",
+    "account_from_row",
     "code_entropy_bits",
     "generate_code",
+    "representation_from_row",
     "verify_opposition_proof",
 ]

@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING
 import attrs
 
 from .._ids import new_id
-from .._unit import Core, Unit
-from ..access import Action, Resource
 from ..actors import Actor
 from ..audit import Outcome
 from ..errors import IdentifierError, ValidationError
@@ -36,6 +34,7 @@ from ..interop.dmp import (
     iter_legacy_documents,
     matches_declared_hash,
 )
+from ..policy import Action, Resource
 from ..record import Author, AuthorKind, Code
 from ..storage import LedgerRow
 from ._lifecycle import AccountState
@@ -43,6 +42,7 @@ from ._mapping import account_from_row
 
 if TYPE_CHECKING:
     from .. import RecordService
+    from .._unit import Core, Unit
 
 __all__ = ["DmpMigrationService", "MigrationReport"]
 

@@ -12,14 +12,12 @@ import itertools
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, time
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from zoneinfo import ZoneInfo
 
 import attrs
 
 from .._ids import new_id
-from .._unit import Core, Unit
-from ..access import Action, Resource
 from ..actors import Actor, ActorKind
 from ..audit import Outcome
 from ..errors import (
@@ -37,6 +35,7 @@ from ..identities import (
 )
 from ..identities import open_identity as _open_identity
 from ..identity import NIR
+from ..policy import Action, Resource
 from ..storage import PatientRow, Transaction
 from . import _lifecycle as rules
 from ._codes import AttemptPolicy, CodeRecord, generate_code, hash_code
@@ -62,6 +61,9 @@ from ._mapping import (
 from ._model import Contact, Invitation, Patient, PatientIdentity
 from ._proofs import OppositionProof, public_key_bytes, sign_opposition
 from ._representation import ProofRecord, Representation, RepresentationKind
+
+if TYPE_CHECKING:
+    from .._unit import Core, Unit
 
 __all__ = ["AccountService", "TickCounts"]
 

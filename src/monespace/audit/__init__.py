@@ -4,6 +4,7 @@
 """
 
 from ._chain import GENESIS_HASH, VerifyReport, canonical_bytes, chain, event_hash, verify
+from ._mapping import event_from_row, event_row, events_from_rows
 from ._model import AuditEvent, Checkpoint, Outcome, PendingEvent
 
 __all__ = [
@@ -15,6 +16,9 @@ __all__ = [
     "VerifyReport",
     "canonical_bytes",
     "chain",
+    "event_from_row",
     "event_hash",
+    "event_row",
+    "events_from_rows",
     "verify",
 ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from ..access import Action, Resource
 from ..actors import Actor
 from ..errors import AuditIntegrityError
+from ..policy import Action, Resource
 from ._chain import VerifyReport, verify
 from ._mapping import events_from_rows
 from ._model import AuditEvent, Checkpoint

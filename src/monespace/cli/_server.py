@@ -126,8 +126,7 @@ def _demo_logins_text(summary: Any, db: str) -> str:
 
 def _serve(db: str, host: str, port: int) -> None:
     try:
-        from ..server import serve  # noqa: PLC0415 - the server extra is optional
-        from ..server._run import is_loopback  # noqa: PLC0415
+        from ..server import is_loopback, serve  # noqa: PLC0415 - an optional extra
     except ImportError as exc:  # the server extra is not installed
         raise click.ClickException(
             "the demo server needs the 'server' extra: pip install 'monespace[server]'"

@@ -1,15 +1,25 @@
-"""A person's identity as the JSON text sealed with their data key, through the codec."""
+"""A person's identity as the JSON text sealed with their data key, and directory rows <->
+professionals, through the converters of :mod:`monespace.codec`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..codec import make_converter
+from ..codec import make_converter, make_row_converter
+from ..storage import ProfessionalRow
+from ._directory import Professional
 from ._model import Contact, PatientIdentity
 
-__all__ = ["contact_from_payload", "identity_from_payload", "identity_payload"]
+__all__ = [
+    "contact_from_payload",
+    "identity_from_payload",
+    "identity_payload",
+    "professional_from_row",
+    "professional_row",
+]
 
 _JSON = make_converter()
+_ROWS = make_row_converter()
 
 
 def identity_payload(identity: PatientIdentity) -> bytes:
@@ -28,3 +38,17 @@ def contact_from_payload(raw: bytes) -> Contact:
     re-validating) the whole identity."""
     contact: Contact = _JSON.structure(_JSON.loads(raw, dict[str, Any])["contact"], Contact)
     return contact
+
+
+def professional_row(professional: Professional) -> ProfessionalRow:
+    """The row that stores a directory entry."""
+    row: ProfessionalRow = _ROWS.structure(_ROWS.unstructure(professional), ProfessionalRow)
+    return row
+
+
+def professional_from_row(row: ProfessionalRow | None) -> Professional | None:
+    """The directory entry a row stores (``None`` for no row)."""
+    if row is None:
+        return None
+    professional: Professional = _ROWS.structure(_ROWS.unstructure(row), Professional)
+    return professional

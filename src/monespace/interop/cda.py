@@ -50,12 +50,12 @@ from monespace.identity import (
     INS_NIR_TEST_OID,
     INSTraits,
 )
-from monespace.record._codes import (
+from monespace.record import (
     TRE_A07_OID,
+    ParsedDocument,
     class_code_for,
     class_code_system_for,
 )
-from monespace.record._parsers import ParsedDocument
 
 from .._xml import DEFAULT_MAX_BYTES, MalformedDocumentError, parse_xml
 
@@ -258,7 +258,7 @@ class CdaDocument:
 
     :ivar type: the document type, ``ClinicalDocument/code`` (the XDS typeCode).
     :ivar class_code: the DMP classCode derived from :attr:`type`
-        (:func:`monespace.record._codes.class_code_for`), or ``None`` when unknown.
+        (:func:`monespace.record.class_code_for`), or ``None`` when unknown.
     :ivar confidentiality: the CDA ``confidentialityCode`` (HL7 ``N``/``R``/``V``) followed
         by any DMP masking code (TRE_A07) found as one of its translations.
     :ivar effective_time: ``effectiveTime``, timezone-aware (see :func:`parse_ts`), or

@@ -13,9 +13,9 @@ from typing import Final
 
 import attrs
 
-from ..access import Professional
 from ..actors import ActorKind
 from ..codec import make_converter
+from ..identities import Professional
 from ..storage import AttachmentRow, BlobRow, MessageRow, ThreadRow
 from ._model import Attachment, Correspondent, Message, Thread, ThreadStatus
 

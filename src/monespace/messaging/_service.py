@@ -17,13 +17,18 @@ from typing import TYPE_CHECKING, Final
 import attrs
 
 from .._ids import new_id
-from .._unit import Core, Unit
-from ..access import Action, Decision, Professional, Resource, decide
-from ..access._mapping import professional_from_row
 from ..actors import Actor, ActorKind
 from ..errors import AccessDeniedError, NotFoundError, ValidationError
-from ..identities import names_person, read_contact, read_identity, row_by_nir
+from ..identities import (
+    Professional,
+    names_person,
+    professional_from_row,
+    read_contact,
+    read_identity,
+    row_by_nir,
+)
 from ..identity import MSSanteAddress, parse_professional_address, patient_address
+from ..policy import Action, Decision, Resource, decide
 from ..record import Code, Document, ParsedDocument, check_media_type
 from ..storage import AttachmentRow, MessageRow, ThreadRow
 from ._mapping import (
@@ -78,6 +83,7 @@ from ._rules import (
 
 if TYPE_CHECKING:
     from .. import RecordService
+    from .._unit import Core, Unit
 
 __all__ = ["MessagingService"]
 

@@ -3,6 +3,7 @@
 .. versionadded:: 0.1
 """
 
+from ._codes import TRE_A07_OID, class_code_for, class_code_system_for
 from ._measure_model import MEASURE_SPECS, Measure, MeasureKind, MeasureSpec
 from ._mime import SUPPORTED_MEDIA_TYPES, check_media_type, sniff
 from ._model import (
@@ -21,13 +22,24 @@ from ._model import (
 )
 from ._parsers import DocumentParser, ParsedDocument
 from ._profile_model import ProfileEntry, ProfileSection
+from ._rules import (
+    INVISIBLE_PATIENT,
+    INVISIBLE_REPRESENTANTS,
+    MASQUE_PS,
+    has_flag,
+    hidden_from_patient_at,
+)
 
 __all__ = [
+    "INVISIBLE_PATIENT",
+    "INVISIBLE_REPRESENTANTS",
     "LOINC",
+    "MASQUE_PS",
     "MEASURE_SPECS",
     "SUPPORTED_MEDIA_TYPES",
     "TRE_A03_CLASS",
     "TRE_A05_TYPE",
+    "TRE_A07_OID",
     "Author",
     "AuthorKind",
     "Category",
@@ -45,5 +57,9 @@ __all__ = [
     "RecordSettings",
     "category_of",
     "check_media_type",
+    "class_code_for",
+    "class_code_system_for",
+    "has_flag",
+    "hidden_from_patient_at",
     "sniff",
 ]

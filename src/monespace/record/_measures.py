@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from .._ids import new_id
-from .._unit import Core
-from ..access import Action, Resource
 from ..actors import Actor
 from ..clock import ensure_utc
+from ..policy import Action, Resource
 from ._mapping import MEASURE_KIND, measure_from_row, measure_payload, measure_row
 from ._measure_model import MEASURE_SPECS, Measure, MeasureKind, normalise
 from ._rules import check_measured_at, measure_source
+
+if TYPE_CHECKING:
+    from .._unit import Core
 
 __all__ = ["MeasureService"]
 

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 import attrs
 
 from .._ids import new_id
-from .._unit import Core, Unit
-from ..access import Action, Resource
 from ..actors import Actor
 from ..errors import NotFoundError
+from ..policy import Action, Resource
 from ..storage import EntryRow
 from ._mapping import ENTRY_KIND, entry_from_row, entry_payload, entry_row
 from ._model import TRE_A05_TYPE, Code, Document
 from ._profile_model import SECTION_TITLES, ProfileEntry, ProfileSection
 from ._rules import check_period
 from ._service import RecordService
+
+if TYPE_CHECKING:
+    from .._unit import Core, Unit
 
 __all__ = ["ProfileService"]
 

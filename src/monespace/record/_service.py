@@ -5,16 +5,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import attrs
 
 from .._ids import new_id
-from .._unit import Core, Unit
-from ..access import Action, Resource, decide
 from ..actors import Actor, ActorKind
 from ..crypto import content_aad, open_sealed
 from ..errors import AccessDeniedError, NotFoundError, ValidationError
 from ..identities import names_person, read_contact, read_identity
+from ..policy import Action, Resource, decide
 from ..storage import DocumentRow
 from ._mapping import (
     BLOB_KIND,
@@ -51,6 +51,9 @@ from ._rules import (
     matches_words,
     visibility,
 )
+
+if TYPE_CHECKING:
+    from .._unit import Core, Unit
 
 __all__ = ["RecordService"]
 

@@ -20,7 +20,7 @@ process's memory, and it is meant for synthetic data on a developer's machine.
 from ._app import create_app, operations_of
 from ._problems import PROBLEM_MEDIA_TYPE, Problem
 from ._routing import RateLimits
-from ._run import serve
+from ._run import is_loopback, serve
 from ._sessions import RateLimiter, Session, SessionKind, SessionStore
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "SessionKind",
     "SessionStore",
     "create_app",
+    "is_loopback",
     "operations_of",
     "serve",
 ]

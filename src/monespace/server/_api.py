@@ -15,10 +15,10 @@ import attrs
 from starlette.responses import Response
 
 from .._space import Space
-from ..access import EmergencySession, Grant, Professional
-from ..access._service import HistoryEntry
+from ..access import EmergencySession, Grant, HistoryEntry
 from ..actors import AccessMode, Actor, ActorKind
 from ..errors import AccessDeniedError, ActivationError, NotFoundError, ValidationError
+from ..identities import Professional
 from ..messaging import (
     Attachment,
     InboxPage,
@@ -28,9 +28,7 @@ from ..messaging import (
     Thread,
     ThreadView,
 )
-from ..record import Code, Document
-from ..record._measure_model import Measure
-from ..record._profile_model import ProfileEntry
+from ..record import Code, Document, Measure, ProfileEntry
 from . import _models as m
 from ._problems import ProblemError, bad_request, not_found
 from ._routing import Auth, Call, Handler, Operation, Reply

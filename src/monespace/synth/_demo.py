@@ -18,11 +18,11 @@ from xml.sax.saxutils import escape, quoteattr
 import attrs
 
 from .._space import Space
-from ..access import Professional
 from ..accounts import AccountState, PatientIdentity, RepresentationKind
 from ..actors import Actor, ActorKind
 from ..clock import ManualClock
 from ..errors import ValidationError
+from ..identities import Professional
 from ..identity import RPPS
 from ..messaging import NewAttachment
 from ..record import LOINC, TRE_A05_TYPE, Code

@@ -29,8 +29,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ..actors import AccessMode, ActorKind
-from ..audit import AuditEvent, Outcome, PendingEvent, chain, verify
-from ..audit._mapping import event_from_row, event_row, events_from_rows
+from ..audit import (
+    AuditEvent,
+    Outcome,
+    PendingEvent,
+    chain,
+    event_from_row,
+    event_row,
+    events_from_rows,
+    verify,
+)
 from ..errors import ConflictError, NotFoundError, StorageError
 from ..storage import (
     AccessSettingsRow,

@@ -18,7 +18,7 @@ from enum import StrEnum
 import attrs
 
 from ..actors import AccessMode, Actor, ActorKind
-from ._model import DEFAULT_MATRIX, AccessMatrix
+from ._matrix import DEFAULT_MATRIX, AccessMatrix
 
 __all__ = [
     "AccessPolicy",

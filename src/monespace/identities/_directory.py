@@ -1,0 +1,72 @@
+"""The directory of health professionals (RPPS): who they are and how to reach them.
+
+Access decisions, messaging and the demo read it; it sits below all of them.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Final
+
+import attrs
+
+from ..identity import parse_professional_address
+
+__all__ = ["PROFESSIONS", "Professional"]
+
+#: Health professions (TRE_G15 codes) and their names.
+PROFESSIONS: Final = MappingProxyType(
+    {
+        "10": "Médecin",
+        "21": "Pharmacien",
+        "40": "Chirurgien-dentiste",
+        "50": "Sage-femme",
+        "60": "Infirmier",
+        "70": "Masseur-kinésithérapeute",
+        "80": "Pédicure-podologue",
+        "91": "Orthophoniste",
+        "92": "Orthoptiste",
+        "94": "Ergothérapeute",
+        "95": "Psychomotricien",
+        "96": "Manipulateur ERM",
+        "28": "Opticien-lunetier",
+        "26": "Audioprothésiste",
+        "31": "Diététicien",
+    }
+)
+
+
+def _validate_mssante(_instance: object, _attribute: object, value: str | None) -> None:
+    # The address reaches mail headers: the identity parser's strict rules, nothing looser.
+    if value is not None:
+        parse_professional_address(value)
+
+
+@attrs.frozen
+class Professional:
+    """A health professional, as the directory (RPPS) knows them.
+
+    :param rpps: the 11-digit RPPS number.
+    :param profession: the TRE_G15 profession code (``"10"`` for a physician).
+    :param specialty: the J01 author-specialty code (``"SM26"`` general medicine), if any.
+    :param mssante: their MSSanté address, if any, checked as
+        :func:`~monespace.identity.parse_professional_address` does (a strict dot-atom in
+        ``mssante.fr``): :class:`~monespace.errors.InvalidMSSanteAddressError` otherwise.
+    :param finess: the FINESS number of their establishment, if any.
+    :param assurance: how they authenticated (``"e-CPS"``, ``"CPS"``, ``"PSC"``): the demo
+        simulates Pro Santé Connect, the library records what it is told.
+    """
+
+    rpps: str
+    profession: str
+    name: str
+    specialty: str | None = None
+    mssante: str | None = attrs.field(default=None, validator=_validate_mssante)
+    finess: str | None = None
+    establishment: str | None = None
+    assurance: str = "PSC"
+
+    @property
+    def profession_name(self) -> str:
+        """The profession in words."""
+        return PROFESSIONS.get(self.profession, self.profession)
