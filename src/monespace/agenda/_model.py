@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 from enum import StrEnum
 from typing import Final, Literal, TypeAlias
@@ -123,10 +124,7 @@ class AgeOffset:
 
     def after(self, start: dt.date) -> dt.date:
         """The date this offset after *start*."""
-        total = start.year * 12 + (start.month - 1) + self.years * 12 + self.months
-        year, month0 = divmod(total, 12)
-        day = min(start.day, calendar.monthrange(year, month0 + 1)[1])
-        return dt.date(year, month0 + 1, day) + dt.timedelta(days=self.days)
+        return _shift(start, self.years, self.months, self.days)
 
     def minus(self, other: AgeOffset) -> AgeOffset:
         """The component-wise difference, used as the length of a repeated window."""
@@ -140,6 +138,20 @@ class AgeOffset:
         parts = [f"{self.years}y" * bool(self.years), f"{self.months}m" * bool(self.months)]
         parts.append(f"{self.days}d" * bool(self.days))
         return "".join(parts) or "0d"
+
+
+# Evaluations ask for the same few ages of the same birth dates over and over.
+@functools.lru_cache(maxsize=16384)
+def _shift(start: dt.date, years: int, months: int, days: int) -> dt.date:
+    moved = start
+    if years or months:
+        year, month0 = divmod(start.year * 12 + start.month - 1 + years * 12 + months, 12)
+        try:
+            moved = start.replace(year=year, month=month0 + 1)
+        except ValueError:
+            # The day does not exist in that month: the month's last day stands for it.
+            moved = dt.date(year, month0 + 1, calendar.monthrange(year, month0 + 1)[1])
+    return moved + dt.timedelta(days=days) if days else moved
 
 
 @attrs.frozen

@@ -133,12 +133,12 @@ def evaluate_rule(
     """
     if look_ahead < dt.timedelta(0):
         raise ValueError("'look_ahead' must not be negative")
+    if at < person.birth_date or not _concerns(rule, person):
+        return None
     anchor = person.birth_date if rule.anchor == "birth" else person.conditions.get(rule.anchor)
-    if anchor is None or at < person.birth_date or not _concerns(rule, person):
+    if anchor is None or (rule.until is not None and at >= rule.until.after(anchor)):
         return None
-    if rule.until is not None and at >= rule.until.after(anchor):
-        return None
-    proofs = _proofs(rule, person, anchor, at)
+    proofs = _proofs(rule, person, anchor, at) if person.done or person.acts else []
     evaluation = _Evaluation(rule, pack, person, anchor, at, look_ahead, proofs)
     if rule.repeat is RepeatKind.SEASONAL:
         return evaluation.seasonal()
