@@ -379,6 +379,11 @@ def test_typed_acts_count_doses():
     assert statuses["vaccination.pcv.1"].status is OVERDUE
 
 
+def test_acts_name_a_known_code_system():
+    with pytest.raises(ValueError, match="system"):
+        Act(dt.date(2020, 1, 1), "snomed", "123")  # type: ignore[arg-type]
+
+
 def test_certificates_and_other_reminders_prove_acts():
     """The CS8 certificate proves exam 1; MMR dose 2 completes the adult catch-up."""
     born = dt.date(2000, 6, 1)

@@ -271,7 +271,9 @@ class Act:
     """
 
     on: dt.date
-    system: Literal["atc", "cis", "format_code", "type_code", "reminder"]
+    system: Literal["atc", "cis", "format_code", "type_code", "reminder"] = attrs.field(
+        validator=attrs.validators.in_(("atc", "cis", "format_code", "type_code", "reminder"))
+    )
     code: str
 
 
