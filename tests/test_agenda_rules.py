@@ -311,6 +311,14 @@ def test_colorectal_every_two_years_until_74():
     assert _status("screening.colorectal", BORN, "F", dt.date(2025, 5, 20), late) is None
 
 
+def test_an_act_before_the_programme_does_not_open_it_early():
+    """A screening test at 45 does not bring the programme forward: it still starts at 50."""
+    done = {"screening.colorectal": dt.date(1995, 6, 1)}
+    assert _status("screening.colorectal", BORN, "M", dt.date(1997, 6, 1), done) is None
+    assert _status("screening.colorectal", BORN, "M", dt.date(2000, 5, 1), done) == UPCOMING
+    assert _status("screening.colorectal", BORN, "M", dt.date(2000, 5, 20), done) == DUE
+
+
 def test_cervical_cytology_then_hpv_test():
     """Cytology at 25 and 26, three years later, then the HPV test every 5 years."""
     born = dt.date(1990, 3, 10)
@@ -341,6 +349,10 @@ def test_influenza_each_season():
     assert _status("vaccination.influenza", BORN, "F", dt.date(2021, 2, 1), done) is None
     assert _status("vaccination.influenza", BORN, "F", dt.date(2021, 9, 20), done) == UPCOMING
     assert _status("vaccination.influenza", BORN, "F", dt.date(2021, 10, 15), done) == DUE
+    # Vaccinated once the campaign is announced (within the look-ahead): done for it.
+    early = {"vaccination.influenza": dt.date(2022, 9, 25)}
+    assert _status("vaccination.influenza", BORN, "F", dt.date(2022, 9, 25), early) == DONE
+    assert _status("vaccination.influenza", BORN, "F", dt.date(2022, 12, 1), early) == DONE
     # Turning 65 during a campaign: due from the birthday.
     reminder = next(r for r in preview(BORN, "F", dt.date(2016, 1, 10)) if "influenza" in r.id)
     assert (reminder.status, reminder.due_from, reminder.due_until) == (

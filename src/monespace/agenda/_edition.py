@@ -102,7 +102,8 @@ def parse_edition(data: object) -> RulePack:
     for index, raw in enumerate(items):
         item = _mapping(raw, f"{where_edition}: item #{index}")
         name = item.get("id")
-        where = f"{where_edition}, item {name!r}" if isinstance(name, str) else f"item #{index}"
+        label = f"item {name!r}" if isinstance(name, str) else f"item #{index}"
+        where = f"{where_edition}, {label}"
         try:
             rule = _rule(item)
         except (ValueError, TypeError, KeyError) as exc:

@@ -16,8 +16,9 @@ the rule is about):
   ``due_from`` when there is none), and the following ones one interval apart, the interval
   being that of the phase the previous start falls in. Until the next window comes within the
   look-ahead, a proved rule is ``done``;
-- a seasonal rule is ``due`` during each campaign the person is eligible for, ``done`` when
-  proved within that campaign, and ``upcoming`` within the look-ahead before it.
+- a seasonal rule is ``due`` during each campaign the person is eligible for, ``upcoming``
+  within the look-ahead before it, and ``done`` when proved from the day it was announced
+  (the look-ahead before the campaign opens) on.
 
 .. versionadded:: 0.2
 """
@@ -216,13 +217,15 @@ class _Evaluation:
         assert rule.due_until is not None  # the loader requires it for repeated rules
         length = rule.due_until.minus(rule.due_from)
         limit = None if rule.until is None else rule.until.after(self.anchor)
-        # Without a proof the first window opens at ``due_from``; after one, an interval later.
+        # Without a proof the first window opens at ``due_from``; after one, an interval later,
+        # but never before the programme starts (a test done at 45 does not open it at 47).
         first = rule.due_from.after(self.anchor)
-        start = self._next(self.proofs[-1][0]) if self.proofs else first
+        restart = self._next(self.proofs[-1][0]) if self.proofs else first
+        start = max(restart, first)
         if at < start:
             if (limit is None or start < limit) and at >= start - self.look_ahead:
                 return self._reminder(ReminderStatus.UPCOMING, start, length.after(start))
-            if self.proofs:
+            if self.proofs and at < restart:
                 return self._reminder(ReminderStatus.DONE, start, length.after(start))
             return None
         # The latest window that has opened by *at* (and before the programme ends).
@@ -254,11 +257,14 @@ class _Evaluation:
             if last < at or start > last:
                 continue
             end = last + dt.timedelta(days=1)
+            # An act counts for a campaign from the day it is announced (the look-ahead before
+            # it opens): whoever acts on an upcoming reminder has done it.
+            announced = first - self.look_ahead
+            proved = [proof for proof in self.proofs if proof[0] >= announced]
+            if proved:
+                return self._reminder(ReminderStatus.DONE, start, end, proved)
             if start <= at:
-                # A proof within this campaign (from its first day) means it was done.
-                proved = [proof for proof in self.proofs if proof[0] >= first]
-                status = ReminderStatus.DONE if proved else ReminderStatus.DUE
-                return self._reminder(status, start, end, proved)
+                return self._reminder(ReminderStatus.DUE, start, end, [])
             if at >= start - self.look_ahead:
                 return self._reminder(ReminderStatus.UPCOMING, start, end, [])
             return None
