@@ -4,7 +4,7 @@ The calendar ships as versioned data, one edition a year (:func:`editions`,
 :func:`load_edition`), and its evaluation is pure (:func:`evaluate`, :func:`preview`): the
 clock and the person's facts are passed in. See ``docs/explanation/prevention-rule-pack.md``.
 
-.. versionadded:: 0.2
+.. versionadded:: 0.1
 """
 
 from ._edition import DEFAULT_EDITION, editions, load_edition, parse_edition

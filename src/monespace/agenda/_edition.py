@@ -6,7 +6,7 @@ unknown key, a missing one, a malformed age, an id outside the public grammar, a
 with a :class:`~monespace.errors.ValidationError` that names the edition and the item, so a
 mistake in a new edition fails its tests rather than producing wrong reminders.
 
-.. versionadded:: 0.2
+.. versionadded:: 0.1
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ of it. Evaluating the pack for a person at a date gives :class:`Reminder` object
 the :class:`Why` the user is entitled to see (décret 2024-468: the user can always see why a
 prevention message was sent).
 
-.. versionadded:: 0.2
+.. versionadded:: 0.1
 """
 
 from __future__ import annotations

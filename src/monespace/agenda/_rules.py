@@ -20,7 +20,7 @@ the rule is about):
   within the look-ahead before it, and ``done`` when proved from the day it was announced
   (the look-ahead before the campaign opens) on.
 
-.. versionadded:: 0.2
+.. versionadded:: 0.1
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def preview(
     :param look_ahead: how long before a window opens it is shown as ``upcoming``.
     :returns: the reminders in calendar order, without the rules that do not apply.
 
-    .. versionadded:: 0.2
+    .. versionadded:: 0.1
     """
     pack = edition if isinstance(edition, RulePack) else load_edition(edition)
     person = Person(
@@ -112,7 +112,7 @@ def evaluate(
 ) -> list[Reminder]:
     """Evaluate every rule of *pack* for *person* at *at*; rules that do not apply are left out.
 
-    .. versionadded:: 0.2
+    .. versionadded:: 0.1
     """
     reminders = (
         evaluate_rule(rule, pack, person, at, look_ahead=look_ahead) for rule in pack.rules
@@ -130,7 +130,7 @@ def evaluate_rule(
 ) -> Reminder | None:
     """The reminder one rule gives *person* at *at*, or None if the rule does not apply.
 
-    .. versionadded:: 0.2
+    .. versionadded:: 0.1
     """
     if look_ahead < dt.timedelta(0):
         raise ValueError("'look_ahead' must not be negative")
