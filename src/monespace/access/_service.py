@@ -63,8 +63,8 @@ class HistoryEntry:
     mode: str
     outcome: str
     target_id: str | None
-    # Fix: entries did not say where they were in the trail, so ``history(after_seq=...)``
-    # could not be used and a history longer than one page could not be read past it.
+    #: Where the entry stands in the trail: pass it as ``history(after_seq=...)`` to read the
+    #: next page.
     seq: int = 0
 
 
@@ -342,8 +342,8 @@ class AccessService:
 
         :raises InvalidRPPSError: when the RPPS number is invalid.
         """
-        # Fix: the number was used as given, so "1000 0000025" (spaces, as printed on a CPS
-        # card) revoked nothing; it is normalised like everywhere else.
+        # Normalised like everywhere else: "1000 0000025" (as printed on a CPS card) is the
+        # same professional as "10000000025".
         rpps = RPPS.parse(rpps).value
         with self._core.unit() as unit:
             resource = Resource(patient_id, "grant", rpps)
@@ -361,9 +361,8 @@ class AccessService:
 
         :raises InvalidRPPSError: when the RPPS number is invalid.
         """
-        # Fix: the number was stored as given, so blocking "1000 0000025" (with spaces)
-        # recorded a block that matched no professional: the patient believed the
-        # professional blocked while they kept reading. Normalised (and checked) first.
+        # Normalised (and checked) first: a block stored under "1000 0000025" (with spaces)
+        # would match no professional, and the patient would believe them blocked.
         rpps = RPPS.parse(rpps).value
         with self._core.unit() as unit:
             resource = Resource(patient_id, "block", rpps)
@@ -373,7 +372,7 @@ class AccessService:
 
     def unblock(self, actor: Actor, patient_id: str, rpps: str) -> bool:
         """Lift a block. Returns whether there was one."""
-        rpps = RPPS.parse(rpps).value  # Fix: as in block(), the stored form is the normalised one
+        rpps = RPPS.parse(rpps).value  # as in block(): blocks are stored normalised
         with self._core.unit() as unit:
             resource = Resource(patient_id, "block", rpps)
             decision = unit.authorize(actor, Action.ACCESS_MANAGE, resource)
@@ -461,8 +460,7 @@ class AccessService:
             decision = unit.authorize(actor, action, resource)
             if unit.tx.access.professional(number) is None:
                 raise NotFoundError("no professional with this RPPS number")
-            # Fix: a naive 'until' raised TypeError (comparing naive and aware datetimes),
-            # untraced; it is bad input like a past date.
+            # A naive 'until' cannot be compared with the clock: bad input, like a past date.
             if until is not None and (until.tzinfo is None or until.utcoffset() is None):
                 raise ValidationError("'until' must be timezone-aware")
             if until is not None and until <= unit.now:
@@ -500,12 +498,10 @@ class AccessService:
         with self._core.unit() as unit:
             resource = Resource(patient_id, "history")
             decision = unit.authorize(actor, Action.AUDIT_READ, resource)
-            # Fix: the history listed every event of the record, including those about a
-            # document the reader may not see: the holder saw "Dr X added a document" (and
-            # its id) for a result hidden until the announcement consultation (R1111-53),
-            # and a minor's parents saw which professional deposited what the minor asked
-            # to keep from them (R1111-50). Those events are left out for as long as the
-            # document stays hidden from that reader; the operator's view is unchanged.
+            # Events about a document the reader may not see are left out for as long as it
+            # stays hidden from them: a result hidden until the announcement consultation
+            # (R1111-53), or what a minor keeps from their parents (R1111-50), would otherwise
+            # show through "Dr X added a document". The operator's view is unchanged.
             hidden: dict[str, bool] = {}
             events: list[AuditEvent] = []
             cursor = after_seq

@@ -36,8 +36,8 @@ class AccessMatrix:
 
 #: The class of the submission sets' digital signatures (ASTM E1762), JDV_J57 (record/_codes).
 _SIGNATURE = "urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1"
-# Fix: the signature class was missing, so physicians (who see "every document but the
-# attestation de résidence", the one confirmed row) were refused signature documents.
+# Physicians see "every document but the attestation de résidence" (the one confirmed row),
+# so their classes include the signatures of submission sets.
 _ALL = frozenset(
     {"10", "11", "31", "42", "43", "44", "45", "52", "60", "90", "95", "99", _SIGNATURE}
 )

@@ -337,11 +337,10 @@ def _is_author(actor: Actor, document: DocumentFacts) -> bool:
     if actor.id != document.author_id:
         return False
     if actor.kind is ActorKind.PROFESSIONAL:
-        # Fix: an establishment author (its id a FINESS number, which the depositor chooses)
-        # also matched a professional whose RPPS number equalled it, so a professional could
-        # deposit "in the name of" another professional's number and hand them the author's
-        # rights: reading despite the patient's masks and objection, deleting. A
-        # professional is the author of what they deposited in their own name only.
+        # A professional is the author of what they deposited in their own name only: an
+        # establishment author's id is a FINESS number the depositor chooses, and it must
+        # never hand the author's rights (reading past masks and objections, deleting) to a
+        # professional whose RPPS number happens to be equal.
         return document.author_kind == "professional"
     if actor.kind is ActorKind.APP:
         return document.author_kind == "app"
@@ -367,9 +366,8 @@ def hidden_until_announcement(
     """A result a professional hid until an announcement consultation is not shown to the
     patient, nor to their representatives, until released (R1111-53)."""
     document = facts.document
-    # Fix: masking was not covered, so the patient could mask or unmask a result still hidden
-    # from them, and :meth:`RecordService.mask` returned its metadata (title, type) to them.
-    # Like ``hidden_from_representatives``, what may not be seen may not be masked either.
+    # Masking is covered too: masking or unmasking returns the document's metadata (title,
+    # type), and what may not be seen may not be masked (as for the representatives' rule).
     if (
         document is None
         or not document.hidden_from_patient
