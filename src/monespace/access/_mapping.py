@@ -4,9 +4,8 @@ the row converter of :mod:`monespace.codec`."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from ..codec import make_row_converter
+from ..codec import restructure
 from ..storage import AccessSettingsRow, EmergencyRow, GrantRow
 from ._model import AccessSettings, EmergencySession, Grant
 
@@ -19,27 +18,21 @@ __all__ = [
     "settings_row",
 ]
 
-_ROWS = make_row_converter()
-
-
-def _map(value: Any, target: type[Any]) -> Any:
-    return _ROWS.structure(_ROWS.unstructure(value), target)
-
 
 def grant_row(grant: Grant) -> GrantRow:
     """The row that stores a grant."""
-    row: GrantRow = _map(grant, GrantRow)
+    row: GrantRow = restructure(grant, GrantRow)
     return row
 
 
 def grants_from_rows(rows: Iterable[GrantRow]) -> list[Grant]:
     """The grants some rows store, in their order."""
-    return [_map(row, Grant) for row in rows]
+    return [restructure(row, Grant) for row in rows]
 
 
 def settings_row(settings: AccessSettings) -> AccessSettingsRow:
     """The row that stores a patient's settings."""
-    row: AccessSettingsRow = _map(settings, AccessSettingsRow)
+    row: AccessSettingsRow = restructure(settings, AccessSettingsRow)
     return row
 
 
@@ -47,16 +40,16 @@ def settings_from_row(row: AccessSettingsRow | None, patient_id: str) -> AccessS
     """The settings a row stores, or the defaults when the patient never changed them."""
     if row is None:
         return AccessSettings(patient_id)
-    settings: AccessSettings = _map(row, AccessSettings)
+    settings: AccessSettings = restructure(row, AccessSettings)
     return settings
 
 
 def emergency_row(session: EmergencySession) -> EmergencyRow:
     """The row that stores an emergency session (its justification is stored beside it)."""
-    row: EmergencyRow = _map(session, EmergencyRow)
+    row: EmergencyRow = restructure(session, EmergencyRow)
     return row
 
 
 def emergencies_from_rows(rows: Iterable[EmergencyRow]) -> list[EmergencySession]:
     """The emergency sessions some rows store, in their order."""
-    return [_map(row, EmergencySession) for row in rows]
+    return [restructure(row, EmergencySession) for row in rows]

@@ -7,9 +7,8 @@ them into the accounts model and back.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from ..codec import make_converter, make_row_converter
+from ..codec import make_converter, restructure
 from ..storage import AccountRow, CodeRow, ProofRow, RepresentationRow
 from ._codes import CodeRecord
 from ._lifecycle import Account
@@ -27,59 +26,54 @@ __all__ = [
     "representations_from_rows",
 ]
 
-_ROWS = make_row_converter()
 _JSON = make_converter()
-
-
-def _map(value: Any, target: type[Any]) -> Any:
-    return _ROWS.structure(_ROWS.unstructure(value), target)
 
 
 def account_row(account: Account) -> AccountRow:
     """The row that stores *account*."""
-    row: AccountRow = _map(account, AccountRow)
+    row: AccountRow = restructure(account, AccountRow)
     return row
 
 
 def account_from_row(row: AccountRow) -> Account:
     """The account a row stores."""
-    account: Account = _map(row, Account)
+    account: Account = restructure(row, Account)
     return account
 
 
 def code_row(record: CodeRecord) -> CodeRow:
     """The row that stores a provisional code record."""
-    row: CodeRow = _map(record, CodeRow)
+    row: CodeRow = restructure(record, CodeRow)
     return row
 
 
 def code_from_row(row: CodeRow) -> CodeRecord:
     """The provisional code record a row stores."""
-    record: CodeRecord = _map(row, CodeRecord)
+    record: CodeRecord = restructure(row, CodeRecord)
     return record
 
 
 def proof_row(record: ProofRecord) -> ProofRow:
     """The row that stores a proof record."""
-    row: ProofRow = _map(record, ProofRow)
+    row: ProofRow = restructure(record, ProofRow)
     return row
 
 
 def proof_from_row(row: ProofRow) -> ProofRecord:
     """The proof record a row stores."""
-    record: ProofRecord = _map(row, ProofRecord)
+    record: ProofRecord = restructure(row, ProofRecord)
     return record
 
 
 def representation_row(link: Representation) -> RepresentationRow:
     """The row that stores a representation link."""
-    row: RepresentationRow = _map(link, RepresentationRow)
+    row: RepresentationRow = restructure(link, RepresentationRow)
     return row
 
 
 def representation_from_row(row: RepresentationRow) -> Representation:
     """The representation link a row stores."""
-    link: Representation = _map(row, Representation)
+    link: Representation = restructure(row, Representation)
     return link
 
 

@@ -10,19 +10,17 @@ from collections.abc import Iterable
 
 from cattrs.errors import BaseValidationError
 
-from ..codec import make_row_converter
+from ..codec import restructure
 from ..errors import AuditIntegrityError
 from ..storage import AuditRow
 from ._model import AuditEvent
 
 __all__ = ["event_from_row", "event_row", "events_from_rows"]
 
-_ROWS = make_row_converter()
-
 
 def event_row(event: AuditEvent) -> AuditRow:
     """The row that stores *event*."""
-    row: AuditRow = _ROWS.structure(_ROWS.unstructure(event), AuditRow)
+    row: AuditRow = restructure(event, AuditRow)
     return row
 
 
@@ -33,7 +31,7 @@ def event_from_row(row: AuditRow) -> AuditEvent:
         kind, outcome or mode): only an edit outside monespace writes one.
     """
     try:
-        event: AuditEvent = _ROWS.structure(_ROWS.unstructure(row), AuditEvent)
+        event: AuditEvent = restructure(row, AuditEvent)
     except (BaseValidationError, ValueError, TypeError) as exc:
         raise AuditIntegrityError(f"audit event {row.seq} is malformed", seq=row.seq) from exc
     return event

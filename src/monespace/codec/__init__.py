@@ -3,6 +3,6 @@
 .. versionadded:: 0.1
 """
 
-from .json import configure_converter, make_converter, make_row_converter
+from .json import configure_converter, make_converter, make_row_converter, restructure
 
-__all__ = ["configure_converter", "make_converter", "make_row_converter"]
+__all__ = ["configure_converter", "make_converter", "make_row_converter", "restructure"]

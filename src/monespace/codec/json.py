@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from cattrs import Converter
 from cattrs.preconf.json import JsonConverter
@@ -17,7 +17,7 @@ from cattrs.preconf.json import make_converter as _make_json_converter
 
 from ..identity import NIR
 
-__all__ = ["configure_converter", "make_converter", "make_row_converter"]
+__all__ = ["configure_converter", "make_converter", "make_row_converter", "restructure"]
 
 
 def configure_converter(converter: JsonConverter) -> JsonConverter:
@@ -65,3 +65,15 @@ def _same_type(value: Any, target: type[Any]) -> Any:
     if not isinstance(value, target):
         raise TypeError(f"expected {target.__name__}, got {type(value).__name__}")
     return value
+
+
+_ROWS = make_row_converter()
+
+T = TypeVar("T")
+
+
+def restructure(value: Any, target: type[T]) -> T:
+    """*value* (a model instance or a row) as an instance of *target*, field by field, through
+    the row converter: how every capability maps its model to its storage rows and back."""
+    converted: T = _ROWS.structure(_ROWS.unstructure(value), target)
+    return converted

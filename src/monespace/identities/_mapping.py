@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..codec import make_converter, make_row_converter
+from ..codec import make_converter, restructure
 from ..storage import ProfessionalRow
 from ._directory import Professional
 from ._model import Contact, PatientIdentity
@@ -19,7 +19,6 @@ __all__ = [
 ]
 
 _JSON = make_converter()
-_ROWS = make_row_converter()
 
 
 def identity_payload(identity: PatientIdentity) -> bytes:
@@ -42,7 +41,7 @@ def contact_from_payload(raw: bytes) -> Contact:
 
 def professional_row(professional: Professional) -> ProfessionalRow:
     """The row that stores a directory entry."""
-    row: ProfessionalRow = _ROWS.structure(_ROWS.unstructure(professional), ProfessionalRow)
+    row: ProfessionalRow = restructure(professional, ProfessionalRow)
     return row
 
 
@@ -50,5 +49,5 @@ def professional_from_row(row: ProfessionalRow | None) -> Professional | None:
     """The directory entry a row stores (``None`` for no row)."""
     if row is None:
         return None
-    professional: Professional = _ROWS.structure(_ROWS.unstructure(row), Professional)
+    professional: Professional = restructure(row, Professional)
     return professional
