@@ -10,6 +10,8 @@ whole run of steps, take theirs from the "stateful" and "stateful-sqlite" profil
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -32,10 +34,33 @@ settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("fast" if os.environ.get("FAST") else "ci")
 )
 
-#: Runs of a stateful machine per example of the loaded profile ("ci": 200 runs of 100 steps).
-STATEFUL_RUNS_PER_EXAMPLE = 2
+#: Runs of a stateful machine per example of the loaded profile ("ci": 100 runs of 50 steps).
+STATEFUL_RUNS_PER_EXAMPLE = 1
+#: Steps per run of a stateful machine.
+STATEFUL_STEPS = 50
 #: A machine on SQLite, whose steps are slower, makes one run for this many examples.
-SQLITE_EXAMPLES_PER_RUN = 3
+SQLITE_EXAMPLES_PER_RUN = 5
+
+
+#: Where the suite's SQLite files go when nothing else is asked: memory-backed storage, if the
+#: machine has one. The suite tests what the library does, not the disk: each commit's fsync
+#: on a real disk would make the property tests wait rather than work. The files are real
+#: SQLite files all the same (WAL, locks, several connections).
+MEMORY_BACKED = Path("/dev/shm")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Put the temporary directories (pytest's and :mod:`tempfile`'s) on memory-backed
+    storage unless ``--basetemp`` is given or ``MONESPACE_TEST_ON_DISK`` is set."""
+    if config.option.basetemp or os.environ.get("MONESPACE_TEST_ON_DISK"):
+        return
+    if MEMORY_BACKED.is_dir() and os.access(MEMORY_BACKED, os.W_OK):
+        folder = tempfile.mkdtemp(prefix="monespace-tests-", dir=MEMORY_BACKED)
+        config.option.basetemp = os.path.join(folder, "pytest")
+        os.environ["TMPDIR"] = folder  # tempfile, and the processes the tests start
+        tempfile.tempdir = None  # forget the directory tempfile chose before
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 @pytest.hookimpl(trylast=True)
@@ -45,7 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
     stateful = settings(
         base,
         max_examples=STATEFUL_RUNS_PER_EXAMPLE * base.max_examples,
-        stateful_step_count=100,
+        stateful_step_count=STATEFUL_STEPS,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
@@ -54,7 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "stateful-sqlite",
         stateful,
         max_examples=max(1, base.max_examples // SQLITE_EXAMPLES_PER_RUN),
-        stateful_step_count=60,
+        stateful_step_count=STATEFUL_STEPS,
     )
 
 

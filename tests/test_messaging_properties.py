@@ -313,16 +313,7 @@ class ThreadPermissions(RuleBasedStateMachine):
 
 @pytest.mark.slow
 def test_thread_permissions_match_the_model():
-    base = settings()
-    run_state_machine_as_test(
-        ThreadPermissions,
-        settings=settings(
-            base,
-            max_examples=base.max_examples,
-            stateful_step_count=100,
-            deadline=None,
-        ),
-    )
+    run_state_machine_as_test(ThreadPermissions, settings=settings.get_profile("stateful"))
     print(
         "\nthread permissions: "
         + ", ".join(f"{name}={count}" for name, count in sorted(STATS.items()))
