@@ -1,4 +1,8 @@
-"""The hash-chained audit trail: every edit, deletion or reordering is detected."""
+"""The keyed audit chain: every edit, deletion or reordering is detected.
+
+The attacks by someone with write access to the database are catalogued in
+tests/test_audit_tampering.py; this file checks the chain's functions and the CLI.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +18,10 @@ from hypothesis import strategies as st
 
 import monespace
 from monespace import Actor
-from monespace.audit import Checkpoint, Outcome, event_hash, verify
+from monespace.audit import Outcome, ShardHead, keyed_hash, seal, verify
 from monespace.cli import main
 from monespace.crypto import MasterKey, StaticKeyProvider
-from monespace.testing import make_event
+from monespace.testing import TEST_AUDIT_KEY, make_event
 
 from .helpers import add_note, identity, open_patient
 
@@ -30,13 +34,24 @@ def build_chain(length: int):
     return events
 
 
+KEYS = {TEST_AUDIT_KEY.id: TEST_AUDIT_KEY}.get
+
+
+def check(events, head=None, **options):
+    """Verify *events* as stored beside the head seal of *head* (default: their last)."""
+    head = head if head is not None else (events[-1] if events else None)
+    head_seal = None if head is None else seal(TEST_AUDIT_KEY, head)
+    return verify(events, KEYS, head_seal=head_seal, **options)
+
+
 def test_an_untouched_chain_verifies():
     events = build_chain(50)
-    report = verify(events)
+    report = check(events)
     assert report.ok
     assert report.checked == 50
-    assert report.head == Checkpoint(50, events[-1].hash, events[-1].at)
-    assert verify([]).ok
+    assert report.head == ShardHead("0", 50, events[-1].hash, 50)
+    assert report.unkeyed == 0
+    assert check([]).ok
 
 
 # Every way of altering one stored event. Each takes the list and an index, returns a new list.
@@ -83,9 +98,10 @@ def _insert_forged(events, i, data):
 
 
 def _recompute_one(events, i, data):
-    """Edit an event and recompute its own hash: the next link breaks (unless it is last)."""
+    """Edit an event and recompute its own hash with the key: the next link breaks."""
     edited = attrs.evolve(events[i], actor_id="attacker")
-    edited = attrs.evolve(edited, hash=event_hash(edited.prev_hash, edited.seq, edited))
+    rehashed = keyed_hash(TEST_AUDIT_KEY, "0", edited.prev_hash, edited.seq, edited)
+    edited = attrs.evolve(edited, hash=rehashed)
     return [*events[:i], edited, *events[i + 1 :]]
 
 
@@ -95,32 +111,28 @@ MUTATIONS = [_edit_field, _delete, _swap, _swap_keeping_seq, _insert_forged]
 @given(st.integers(2, 40), st.data())
 def test_every_mutation_is_detected(length, data):
     events = build_chain(length)
-    i = data.draw(st.integers(0, length - 2))  # the tail is covered by checkpoints below
+    i = data.draw(st.integers(0, length - 2))  # the tail is covered by the head seal below
     mutation = data.draw(st.sampled_from(MUTATIONS))
-    report = verify(mutation(events, i, data))
+    report = check(mutation(events, i, data), head=events[-1])
     assert not report.ok
     assert report.first_bad_seq is not None
     assert report.first_bad_seq <= i + 2
 
 
-def test_recomputing_a_hash_moves_the_break_to_the_next_event():
+def test_recomputing_a_hash_with_the_key_moves_the_break_to_the_next_event():
     events = build_chain(10)
-    report = verify(_recompute_one(events, 4, None))
+    report = check(_recompute_one(events, 4, None))
     assert (report.ok, report.first_bad_seq) == (False, 6)
 
 
-def test_tail_truncation_and_rollback_are_detected_only_against_a_checkpoint():
+def test_tail_truncation_is_detected_against_the_head_seal():
     events = build_chain(20)
-    checkpoint = verify(events).head
-    truncated = events[:15]
-    assert verify(truncated).ok  # a shorter chain is still a chain: the documented limit
-    report = verify(truncated, checkpoint)
-    assert not report.ok
-    assert "rolled back" in report.reason
-    assert verify(events, checkpoint).ok
-    # A different history of the same length does not match the checkpoint either.
+    report = check(events[:15], head=events[-1])
+    assert (report.ok, report.first_bad_seq) == (False, 16)
+    assert "removed from the end" in report.reason
+    # A different history of the same length does not match the seal either.
     other = [*build_chain(19), make_event(build_chain(19)[-1], patient_id="x")]
-    assert not verify(other, checkpoint).ok
+    assert not check(other, head=events[-1]).ok
 
 
 # --- through a real SQLite file and the CLI -----------------------------------------------
@@ -129,8 +141,7 @@ def test_tail_truncation_and_rollback_are_detected_only_against_a_checkpoint():
 @pytest.fixture
 def db(tmp_path):
     path = tmp_path / "audit.db"
-    keys = StaticKeyProvider(MasterKey.generate())
-    with monespace.open(f"sqlite:///{path}", key_provider=keys) as space:
+    with monespace.open(f"sqlite:///{path}", key_provider=StaticKeyProvider(KEY)) as space:
         for n in range(1, 6):
             patient = open_patient(space, identity(n))
             add_note(space, Actor.patient(patient.id), patient.id, b"x")
@@ -149,10 +160,20 @@ def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
+@pytest.fixture(autouse=True)
+def _master_key(tmp_path, monkeypatch):
+    """The CLI reads the key from the environment: the same key as the fixture's space."""
+    monkeypatch.setenv("MONESPACE_MASTER_KEY", KEY.to_base64())
+
+
+KEY = MasterKey.generate()
+
+
 def test_cli_verify_passes_on_an_intact_trail(db):
     result = run("audit", "verify", "--db", db)
     assert result.exit_code == 0, result.output
     assert "intact: 15 events" in result.output  # register, open, write: x 5
+    assert "anchored to signed checkpoint 1 (database" in result.output
 
 
 def test_the_database_refuses_edits_of_the_trail(db):
@@ -187,25 +208,40 @@ def test_cli_verify_names_the_first_bad_event(db, statements, bad):
     assert f"BROKEN at event {bad}" in result.output
 
 
-def test_cli_checkpoint_detects_removal_of_the_newest_events(db, tmp_path):
-    checkpoint = run("audit", "checkpoint", "--db", db)
-    assert checkpoint.exit_code == 0
-    head = tmp_path / "head.json"
-    head.write_text(checkpoint.output)
-    assert json.loads(checkpoint.output)["seq"] == 15
-    _tamper(db, "DELETE FROM audit_events WHERE seq >= 14")
-    assert run("audit", "verify", "--db", db).exit_code == 0
-    result = run("audit", "verify", "--db", db, "--checkpoint", head)
+def test_cli_exported_checkpoints_detect_a_rollback_that_deleted_the_stored_ones(db, tmp_path):
+    exported = tmp_path / "checkpoints.json"
+    result = run("audit", "checkpoint", "--db", db, "--export", exported)
+    assert result.exit_code == 0, result.output
+    assert json.loads(exported.read_text())["checkpoints"][-1]["heads"][0]["seq"] == 15
+    # Roll back to event 13: the events, the seal and every stored checkpoint.
+    _tamper(
+        db,
+        "DELETE FROM audit_events WHERE seq >= 14",
+        "UPDATE audit_shards SET head_seq = NULL, head_hash = NULL, key_id = NULL, head_mac = NULL",
+        "DROP TRIGGER audit_checkpoints_no_delete",
+        "DELETE FROM audit_checkpoints",
+    )
+    result = run("audit", "verify", "--db", db)
+    assert result.exit_code == 1  # the last keyed event has no seal any more
+    result = run("audit", "verify", "--db", db, "--checkpoints", exported)
     assert result.exit_code == 1
-    assert "BROKEN at event 14" in result.output
+    assert "BROKEN at event" in result.output
 
 
-def test_cli_rejects_a_malformed_checkpoint(db, tmp_path):
+def test_cli_checkpoint_prints_a_signed_checkpoint(db):
+    result = run("audit", "checkpoint", "--db", db)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["checkpoints"][0]["heads"][0]["seq"] == 15
+    assert list(document["public_keys"]) == [document["checkpoints"][0]["key_id"]]
+
+
+def test_cli_rejects_a_malformed_checkpoint_file(db, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
-    result = run("audit", "verify", "--db", db, "--checkpoint", bad)
+    result = run("audit", "verify", "--db", db, "--checkpoints", bad)
     assert result.exit_code == 1
-    assert "malformed" in result.output
+    assert "not an exported checkpoint document" in result.output
 
 
 def test_the_raw_trail_of_a_space_is_for_the_operator(tmp_path):

@@ -305,7 +305,11 @@ class _Verifier:
             )
         self.expected[head.seq] = (head.hash, checkpoint, source)
         newest = self.required
-        if newest is None or (head.seq, head.count) > (newest[0].seq, newest[0].count):
+        if newest is None or (head.seq, head.count, checkpoint.number) > (
+            newest[0].seq,
+            newest[0].count,
+            newest[1].number,
+        ):
             self.required = (head, checkpoint, source)
 
     def check_event(self, event: AuditEvent) -> None:
