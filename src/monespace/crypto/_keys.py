@@ -13,6 +13,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import attrs
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -154,9 +155,8 @@ class AuditKey:
 
     def mac(self, data: bytes) -> bytes:
         """HMAC-SHA256 of *data*."""
-        tag = hmac.HMAC(self._mac_key, hashes.SHA256())
-        tag.update(data)
-        return tag.finalize()
+        # The standard library's one-shot HMAC: the chain computes one per event.
+        return hmac.digest(self._mac_key, data, "sha256")
 
     def sign(self, data: bytes) -> bytes:
         """The Ed25519 signature of *data*."""
