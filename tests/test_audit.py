@@ -6,6 +6,7 @@ tests/test_audit_tampering.py; this file checks the chain's functions and the CL
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from datetime import timedelta
@@ -18,9 +19,19 @@ from hypothesis import strategies as st
 
 import monespace
 from monespace import Actor
-from monespace.audit import Outcome, ShardHead, keyed_hash, seal, verify
+from monespace.audit import (
+    Outcome,
+    ShardHead,
+    checkpoint_problem,
+    head_leaf,
+    keyed_hash,
+    merkle_root,
+    seal,
+    sign_checkpoint,
+    verify,
+)
 from monespace.cli import main
-from monespace.crypto import MasterKey, StaticKeyProvider
+from monespace.crypto import AuditKey, MasterKey, StaticKeyProvider
 from monespace.testing import TEST_AUDIT_KEY, make_event
 
 from .helpers import add_note, identity, open_patient
@@ -257,3 +268,61 @@ def test_the_raw_trail_of_a_space_is_for_the_operator(tmp_path):
             with pytest.raises(monespace.errors.AccessDeniedError):
                 space.audit.for_patient(Actor.patient(alice.id), target)
         assert space.access.history(Actor.patient(alice.id), alice.id)
+
+
+# --- Merkle root and audit keys ---------------------------------------------------------
+
+
+def _shard_heads(count):
+    return [ShardHead(str(n), n + 1, bytes([n]) * 32, n + 1) for n in range(count)]
+
+
+def test_the_root_of_one_shard_is_its_leaf_hash():
+    (head,) = _shard_heads(1)
+    assert merkle_root([head]) == hashlib.sha256(b"\x00" + head_leaf(head)).digest()
+
+
+def test_the_root_of_three_shards_follows_rfc_6962():
+    """MTH(d0, d1, d2) = H(0x01 || H(0x01 || l0 || l1) || l2), leaves in shard order."""
+    heads = _shard_heads(3)
+    leaves = [hashlib.sha256(b"\x00" + head_leaf(h)).digest() for h in heads]
+    left = hashlib.sha256(b"\x01" + leaves[0] + leaves[1]).digest()
+    assert merkle_root(heads) == hashlib.sha256(b"\x01" + left + leaves[2]).digest()
+    assert merkle_root(list(reversed(heads))) == merkle_root(heads)
+
+
+@given(st.integers(1, 20), st.data())
+def test_any_change_to_any_shard_head_changes_the_root(count, data):
+    heads = _shard_heads(count)
+    i = data.draw(st.integers(0, count - 1))
+    field = data.draw(st.sampled_from(["seq", "hash", "count"]))
+    value = {"seq": heads[i].seq + 1, "hash": b"\xff" * 32, "count": heads[i].count + 1}[field]
+    changed = [*heads[:i], attrs.evolve(heads[i], **{field: value}), *heads[i + 1 :]]
+    assert merkle_root(changed) != merkle_root(heads)
+    assert merkle_root(heads[:-1]) != merkle_root(heads)
+
+
+def test_a_signed_checkpoint_verifies_with_its_key_only():
+    checkpoint = sign_checkpoint(TEST_AUDIT_KEY, 1, build_chain(1)[0].at, _shard_heads(2))
+    public = {TEST_AUDIT_KEY.id: TEST_AUDIT_KEY.public_key()}.get
+    assert checkpoint_problem(checkpoint, public) is None
+    other = AuditKey.derive(MasterKey.generate())
+    assert "does not hold" in checkpoint_problem(checkpoint, {}.get)
+    impostor = {TEST_AUDIT_KEY.id: other.public_key()}.get
+    assert "invalid signature" in checkpoint_problem(checkpoint, impostor)
+    renumbered = attrs.evolve(checkpoint, number=2)
+    assert "invalid signature" in checkpoint_problem(renumbered, public)
+
+
+def test_audit_keys_are_derived_per_master_key_and_never_shown():
+    master = MasterKey.generate()
+    key = AuditKey.derive(master)
+    again = AuditKey.derive(master)
+    assert key.id == master.id
+    assert key.mac(b"x") == again.mac(b"x") != AuditKey.derive(MasterKey.generate()).mac(b"x")
+    assert key.public_key() == again.public_key()
+    assert repr(key) == f"AuditKey(id={master.id!r})"
+    assert master.material.hex() not in repr(key)
+    provider = StaticKeyProvider(master)
+    assert provider.audit_key().id == master.id
+    assert provider.audit_key("k-unknown") is None
