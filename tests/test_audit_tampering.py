@@ -656,3 +656,25 @@ def test_an_unkeyed_event_appended_to_a_legacy_trail_is_detected(tmp_path):
     forged = _forged_after(last)
     _insert(path, attrs.evolve(forged, hash=event_hash(last.hash, forged.seq, forged)))
     _detected(path, at=13)
+
+
+def test_a_trail_rewritten_as_unkeyed_with_every_marker_deleted_needs_an_exported_checkpoint(
+    db, tmp_path
+):
+    """The documented blind spot: the whole trail recomputed as a pre-keying trail, its
+    boundary raised, the seal and every stored checkpoint deleted, looks like a database
+    never written by a keyed version. A checkpoint kept outside the database reveals it."""
+    with _open(db) as space:
+        external = space.audit.checkpoints()
+    events = _events(db)
+    _rewrite(db, _recomputed_from(events, 1, _unkeyed))
+    _sql(
+        db,
+        f"UPDATE audit_shards SET legacy_until = {len(events)}, head_seq = NULL, "
+        "head_hash = NULL, key_id = NULL, head_mac = NULL",
+        "DELETE FROM audit_checkpoints",
+    )
+    assert _verify(db).ok  # nothing left in the database tells it apart
+    report = _verify(db, external)
+    assert not report.ok
+    assert "(file)" in report.reason
