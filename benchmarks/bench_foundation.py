@@ -9,18 +9,18 @@ is printed beside a raw baseline doing the same work with :mod:`sqlite3`, :mod:`
   ``space.record.add_document`` (a patient's own PDF: content and metadata sealed) versus
   raw ``sqlite3`` inserts of the same bytes with the same durability settings (WAL,
   ``synchronous=FULL``, ``BEGIN IMMEDIATE``/``COMMIT``), and the in-memory AES-GCM seal rate;
-- audit events appended per second through the audit chain inside write transactions (1000
-  per transaction and one per transaction) versus raw inserts of rows of the same size, and
-  the pure chain computation versus a ``hashlib.sha256`` loop over the same canonical bytes;
-- audit events verified per second by ``space.audit.verify()`` versus a raw loop hashing
-  the same bytes read from the same database.
+- audit events appended per second through the keyed audit chain inside write transactions
+  (1000 per transaction and one per transaction; each transaction also rewrites the head
+  seal and may sign a checkpoint) versus raw inserts of rows of the same size, and the pure
+  chain computation versus an ``hmac`` HMAC-SHA256 loop over the same canonical bytes;
+- audit events verified per second by ``space.audit.verify()`` versus a raw loop computing
+  the same HMACs over the same bytes read from the same database.
 
 The databases live in a temporary directory (``--dir`` to choose the disk), removed at the end.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import shutil
@@ -32,7 +32,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from cryptography.hazmat.backends.openssl.backend import backend as openssl
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 import monespace
 from _common import (
@@ -59,6 +61,7 @@ from monespace.audit import (
     events_from_rows,
 )
 from monespace.crypto import (
+    AuditKey,
     MasterKey,
     StaticKeyProvider,
     content_aad,
@@ -78,7 +81,13 @@ BATCH = 1000  # audit events per transaction in the batched figure
 MIB = 1 << 20
 # The domain-separation prefix of monespace.audit._chain, so that the raw loops hash
 # exactly the bytes monespace hashes (checked below against monespace's own hashes).
-AUDIT_PREFIX = b"monespace-audit-v1\x00"
+# The keyed chain's prefix and the one shard of SQLite (see docs/explanation/audit-trail.md).
+AUDIT_PREFIX = b"monespace-audit-v2\x00" + b"0\x00"
+#: The master key of every benchmark space: the raw baselines derive the same HMAC key.
+MASTER = MasterKey.generate()
+AUDIT_MAC_KEY = HKDF(
+    algorithm=hashes.SHA256(), length=32, salt=None, info=b"monespace/audit/chain-hmac/v2"
+).derive(MASTER.material)
 RULE = "patient_owns_space"
 
 # The same connection settings as monespace.storage.SQLiteStorage, for the raw baselines.
@@ -95,7 +104,7 @@ AUDIT_DDL = (
     "actor_kind TEXT NOT NULL, actor_id TEXT NOT NULL, action TEXT NOT NULL, "
     "outcome TEXT NOT NULL, patient_id TEXT, target_kind TEXT, target_id TEXT, "
     "mode TEXT NOT NULL, purpose TEXT, rule TEXT, prev_hash BLOB NOT NULL, "
-    "hash BLOB NOT NULL) STRICT",
+    "hash BLOB NOT NULL, key_id TEXT, shard TEXT NOT NULL, chain INTEGER NOT NULL) STRICT",
     "CREATE INDEX audit_events_by_patient ON audit_events (patient_id, seq)",
 )
 AUDIT_COLS = (
@@ -104,8 +113,8 @@ AUDIT_COLS = (
 )
 AUDIT_INSERT = (
     "INSERT INTO audit_events (at, actor_kind, actor_id, action, outcome, patient_id, "
-    "target_kind, target_id, mode, purpose, rule, prev_hash, hash) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "target_kind, target_id, mode, purpose, rule, prev_hash, hash, key_id, shard, chain) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -117,7 +126,7 @@ def progress(message: str) -> None:
 
 
 def open_space(path: Path) -> monespace.Space:
-    return monespace.open(f"sqlite:///{path}", key_provider=StaticKeyProvider(MasterKey.generate()))
+    return monespace.open(f"sqlite:///{path}", key_provider=StaticKeyProvider(MASTER))
 
 
 def register_patient(space: monespace.Space) -> str:
@@ -179,6 +188,9 @@ def raw_audit_rows(patient_id: str, count: int) -> list[tuple[object, ...]]:
             RULE,
             os.urandom(32),
             os.urandom(32),
+            MASTER.id,
+            "0",
+            2,
         )
         for _ in range(count)
     ]
@@ -343,18 +355,19 @@ def bench_chain(count: int, seconds: float, repeat: int) -> Figure:
     progress(f"audit chain computation over {count:,} events in memory")
     pendings = pending_events(new_id(), count)
     canonical = [canonical_bytes(seq, p) for seq, p in enumerate(pendings, 1)]
+    key = AuditKey.derive(MASTER)
 
     def run_chain() -> bytes:
         prev = None
         for pending in pendings:
-            prev = chain(prev, pending)
+            prev = chain(prev, pending, key)
         assert prev is not None
         return prev.hash
 
     def run_raw() -> bytes:
         digest = GENESIS_HASH
         for body in canonical:
-            digest = hashlib.sha256(AUDIT_PREFIX + digest + body).digest()
+            digest = hmac.digest(AUDIT_MAC_KEY, AUDIT_PREFIX + digest + body, "sha256")
         return digest
 
     # The baseline must hash exactly what monespace hashes.
@@ -374,8 +387,8 @@ def bench_chain(count: int, seconds: float, repeat: int) -> Figure:
         "events/s",
         ours,
         theirs,
-        "hashlib.sha256(prefix + prev_hash + canonical_bytes).digest() over the same "
-        "canonical bytes, precomputed",
+        "hmac.digest(key, prefix + prev_hash + canonical_bytes, 'sha256') over the "
+        "same canonical bytes, precomputed",
     )
 
 
@@ -408,7 +421,7 @@ def bench_verify(work: Path, count: int, seconds: float, repeat: int) -> Figure:
         for _ in range(n):
             prev, expected = GENESIS_HASH, 1
             for row, body in zip(raw.execute(select), canonical, strict=True):
-                digest = hashlib.sha256(AUDIT_PREFIX + prev + body).digest()
+                digest = hmac.digest(AUDIT_MAC_KEY, AUDIT_PREFIX + prev + body, "sha256")
                 if not (
                     row[0] == expected
                     and hmac.compare_digest(row[12], prev)
@@ -426,7 +439,7 @@ def bench_verify(work: Path, count: int, seconds: float, repeat: int) -> Figure:
         ours,
         theirs,
         "raw sqlite3 SELECT of every column of the same rows in seq order, checking seq, "
-        "prev_hash and hashlib.sha256(prefix + prev_hash + canonical_bytes) against the "
+        "prev_hash and the HMAC-SHA256 of prefix + prev_hash + canonical_bytes against the "
         "stored hash; canonical bytes precomputed",
         note=f"over a trail of {count:,} events",
     )

@@ -26,7 +26,7 @@ from monespace.access import (
 from monespace.accounts import RepresentationKind
 from monespace.audit import Outcome, event_from_row
 from monespace.cli import main
-from monespace.crypto import Keyring
+from monespace.crypto import Keyring, MasterKey, StaticKeyProvider
 from monespace.errors import (
     AccessDeniedError,
     DecryptionError,
@@ -718,7 +718,13 @@ def test_no_first_access_notice_when_the_patient_turned_it_off(space, holder, me
 def test_the_history_lists_exactly_what_happened_in_order(tmp_path, monespace_clock):
     """On SQLite only: ``monespace audit verify`` reads the file afterwards."""
     path = tmp_path / "history.db"
-    with open_space(f"sqlite:///{path}", monespace_clock, transports=["email", "mssante"]) as space:
+    key = MasterKey.generate()
+    with open_space(
+        f"sqlite:///{path}",
+        monespace_clock,
+        keys=StaticKeyProvider(key),
+        transports=["email", "mssante"],
+    ) as space:
         register_people(space)
         holder = open_patient(space, identity(1))
         me = Actor.patient(holder.id)
@@ -797,7 +803,12 @@ def test_the_history_lists_exactly_what_happened_in_order(tmp_path, monespace_cl
         *[(w, what) for w, what, _, _ in expected],
         ("vous", "a consulté l'historique des accès"),
     ]
-    result = CliRunner().invoke(main, ["audit", "verify", "--db", str(path)])
+    # The chain is keyed: the command verifies with the space's master key.
+    result = CliRunner().invoke(
+        main,
+        ["audit", "verify", "--db", str(path)],
+        env={"MONESPACE_MASTER_KEY": key.to_base64()},
+    )
     assert result.exit_code == 0, result.output
     assert "audit trail intact" in result.output
 

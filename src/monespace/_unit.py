@@ -25,7 +25,15 @@ import attrs
 
 from ._ids import new_id
 from .actors import Actor
-from .audit import AuditEvent, Outcome, PendingEvent, chain, event_from_row, event_row
+from .audit import (
+    AuditEvent,
+    Outcome,
+    PendingEvent,
+    chain,
+    close_appends,
+    event_from_row,
+    event_row,
+)
 from .clock import Clock
 from .crypto import NOTIFICATION_KEY, Keyring
 from .errors import AccessDeniedError, MonespaceError
@@ -100,6 +108,7 @@ class Core:
             with self.storage.write() as tx:
                 unit = Unit(self, tx, self.now())
                 yield unit
+                unit.close_appends()
         except _Denied as denied:
             self._record_alone(denied.event)
             raise AccessDeniedError(denied.rule) from None
@@ -117,8 +126,17 @@ class Core:
     def _record_alone(self, pending: PendingEvent) -> None:
         with self.storage.write() as tx:
             last = tx.audit.last()
-            event = chain(None if last is None else event_from_row(last), pending)
+            key = self.keyring.audit_key()
+            event = chain(None if last is None else event_from_row(last), pending, key)
             tx.audit.append(event_row(event))
+            close_appends(
+                tx,
+                key,
+                event,
+                previous_seq=event.seq - 1,
+                now=self.now(),
+                settings=self.settings.audit,
+            )
         self.plugins.audit_event(event)
 
 
@@ -214,12 +232,25 @@ class Unit:
         else:
             last = self.tx.audit.last()
             previous = None if last is None else event_from_row(last)
-        event = chain(previous, pending)
+        event = chain(previous, pending, self.core.keyring.audit_key())
         self.tx.audit.append(event_row(event))
         self.events.append(event)
         for subscriber in self.core.subscribers:
             subscriber(self, event)
         return event
+
+    def close_appends(self) -> None:
+        """Seal the newest event this unit appended, and write a signed checkpoint when one
+        is due (:func:`monespace.audit.close_appends`), before the unit commits."""
+        if self.events:
+            close_appends(
+                self.tx,
+                self.core.keyring.audit_key(),
+                self.events[-1],
+                previous_seq=self.events[0].seq - 1,
+                now=self.now,
+                settings=self.core.settings.audit,
+            )
 
     def notify(
         self,

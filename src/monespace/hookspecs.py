@@ -107,6 +107,9 @@ def monespace_key_provider(url: str) -> KeyProvider | None:
     runs last: it reads ``MONESPACE_MASTER_KEY``, or a key file (``MONESPACE_KEY_FILE``, by
     default ``~/.config/monespace/master-key.json``) created with mode 0600 on first use.
     A plugin for a KMS or an HSM returns its own :class:`~monespace.crypto.KeyProvider`.
+    The provider also supplies the audit trail's keys
+    (:meth:`~monespace.crypto.KeyProvider.audit_key`), derived from the master keys unless
+    it overrides that method.
 
     :param url: the storage URL of the space, so one provider may serve several spaces.
     :return: a key provider, or ``None`` to let the next implementation decide.

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 import attrs
 
 from ..actors import AccessMode, ActorKind
 
-__all__ = ["AuditEvent", "Checkpoint", "Outcome", "PendingEvent"]
+__all__ = [
+    "CHAIN_KEYED",
+    "CHAIN_UNKEYED",
+    "DEFAULT_SHARD",
+    "AuditEvent",
+    "AuditSettings",
+    "Checkpoint",
+    "HeadSeal",
+    "Outcome",
+    "PendingEvent",
+    "ShardHead",
+]
+
+#: The chain version of events written before the trail was keyed: plain SHA-256.
+CHAIN_UNKEYED = 1
+#: The chain version of keyed events: HMAC-SHA256 under an audit key.
+CHAIN_KEYED = 2
+#: The one shard of a single-node store (SQLite).
+DEFAULT_SHARD = "0"
 
 
 class Outcome(StrEnum):
@@ -46,9 +64,15 @@ class PendingEvent:
 class AuditEvent:
     """A stored, hash-chained audit event.
 
-    ``hash`` is SHA-256 over the previous event's hash and the canonical serialisation of
-    every other field (see :func:`monespace.audit.event_hash`), so changing, removing or
-    reordering any stored event breaks the chain from that point on.
+    ``hash`` is an HMAC-SHA256, under the audit key ``key_id``, of the shard, the previous
+    event's hash and the canonical serialisation of every other field (see
+    :func:`monespace.audit.keyed_hash`), so changing, removing or reordering any stored
+    event breaks the chain from that point on, and nobody without the key can recompute it.
+    Events written before the trail was keyed (``chain`` 1) hold a plain SHA-256
+    (:func:`monespace.audit.event_hash`) and no ``key_id``.
+
+    .. versionchanged:: 0.2
+       ``key_id``, ``shard`` and ``chain``.
     """
 
     seq: int
@@ -65,17 +89,85 @@ class AuditEvent:
     rule: str | None
     prev_hash: bytes
     hash: bytes
+    key_id: str | None = None
+    shard: str = DEFAULT_SHARD
+    chain: int = CHAIN_UNKEYED
+
+
+@attrs.frozen
+class ShardHead:
+    """The head of one shard's chain: its newest event and how many events it holds.
+
+    .. versionadded:: 0.2
+    """
+
+    shard: str
+    seq: int
+    hash: bytes
+    count: int
 
 
 @attrs.frozen
 class Checkpoint:
-    """The head of the chain at one moment, to be kept *outside* the database.
+    """A signed statement of the heads of every shard at one moment.
 
-    A hash chain alone cannot reveal that its newest events were cut off, or that the whole
-    database was rolled back to a backup: the shorter chain is still a valid chain. Comparing
-    against a checkpoint kept elsewhere does.
+    A chain alone cannot reveal that its newest events were cut off, or that the whole
+    database was rolled back to a backup: the shorter chain is still a valid chain. A
+    checkpoint can, and more so a copy kept outside the database. ``root`` is the Merkle
+    root of the heads (:func:`monespace.audit.merkle_root`); ``signature`` is the Ed25519
+    signature, by the audit key ``key_id``, of the number, the time and that root
+    (:func:`monespace.audit.checkpoint_bytes`).
+
+    .. versionchanged:: 0.2
+       Signed, numbered, and covering the heads of every shard.
     """
 
+    number: int
+    at: datetime
+    heads: tuple[ShardHead, ...]
+    root: bytes
+    key_id: str
+    signature: bytes
+
+    def head(self, shard: str = DEFAULT_SHARD) -> ShardHead | None:
+        """The head of *shard* this checkpoint covers, if any."""
+        return next((head for head in self.heads if head.shard == shard), None)
+
+
+@attrs.frozen
+class HeadSeal:
+    """The newest event of a shard, keyed: written with every append, so that cutting the
+    newest events off the trail (even after the last checkpoint) is detected.
+
+    :ivar mac: HMAC-SHA256 under the audit key ``key_id`` (see
+        :func:`monespace.audit.seal_bytes`).
+
+    .. versionadded:: 0.2
+    """
+
+    shard: str
     seq: int
     hash: bytes
-    at: datetime
+    key_id: str
+    mac: bytes
+
+
+@attrs.frozen
+class AuditSettings:
+    """When signed checkpoints are written.
+
+    A checkpoint is written in the transaction that appends events, when the trail crosses
+    a multiple of ``checkpoint_every`` events, or when the newest checkpoint is older than
+    ``checkpoint_interval`` (and on the first append, when there is none yet). Events after
+    the newest checkpoint are still protected by the head seal, against anyone without
+    the key.
+
+    :param checkpoint_every: events between two checkpoints.
+    :param checkpoint_interval: the longest time between two checkpoints while events are
+        written; ``None`` to count events only.
+
+    .. versionadded:: 0.2
+    """
+
+    checkpoint_every: int = attrs.field(default=1000, validator=attrs.validators.ge(1))
+    checkpoint_interval: timedelta | None = timedelta(minutes=15)

@@ -1,16 +1,20 @@
-"""``space.audit``: reading and verifying the trail."""
+"""``space.audit``: reading, verifying and checkpointing the trail."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from ..actors import Actor
 from ..errors import AuditIntegrityError
 from ..policy import Action, Resource
-from ._chain import VerifyReport, verify
-from ._mapping import events_from_rows
-from ._model import AuditEvent, Checkpoint
+from ._chain import ChainKey, VerifyReport, verify
+from ._export import checkpoints_from_json, checkpoints_to_json
+from ._mapping import checkpoints_from_rows, events_from_rows, seal_from_row
+from ._model import DEFAULT_SHARD, AuditEvent, Checkpoint
+from ._trail import write_checkpoint
 
 if TYPE_CHECKING:
     from .._unit import Core
@@ -50,11 +54,22 @@ class AuditService:
             yield from page
             after = page[-1].seq
 
-    def verify(self, checkpoint: Checkpoint | None = None) -> VerifyReport:
-        """Check the whole chain (and, if given, that it still holds *checkpoint*).
+    def verify(self, checkpoints: Iterable[Checkpoint] = ()) -> VerifyReport:
+        """Check the whole trail against the key provider's audit keys, its head seal, the
+        signed checkpoints stored in the database and *checkpoints* kept elsewhere (read
+        with :meth:`load_checkpoints`).
 
-        Needs no key and no actor: it reads identifiers and hashes only.
+        Needs no actor (it reads identifiers and hashes only), but needs the audit keys: the
+        current master key and the previous ones that chained older events.
+
+        .. versionchanged:: 0.2
+           Keyed; anchored to signed checkpoints; *checkpoints* replaces ``checkpoint``.
         """
+        keyring = self._core.keyring
+
+        def keys(key_id: str) -> ChainKey | None:
+            return keyring.audit_key_by_id(key_id)
+
         checked = 0
 
         def counted() -> Iterator[AuditEvent]:
@@ -64,16 +79,99 @@ class AuditService:
                 yield event
 
         try:
-            return verify(counted(), checkpoint)
+            # Read before the events: what a concurrent writer appends after this snapshot
+            # is verified by its keyed hashes, and never taken for a truncation.
+            with self._core.storage.read() as tx:
+                legacy_until = tx.audit.legacy_until(DEFAULT_SHARD)
+                stored_seal = tx.audit.head_seal(DEFAULT_SHARD)
+                stored = checkpoints_from_rows(tx.audit.checkpoints())
+                # Data keys exist from the first person registered: an empty trail beside
+                # them was emptied.
+                history = bool(tx.keys.master_key_ids()) or tx.patients.count() > 0
+            sources = [(c, "database") for c in stored] + [(c, "file") for c in checkpoints]
+            return verify(
+                counted(),
+                keys,
+                checkpoints=sources,
+                head_seal=None if stored_seal is None else seal_from_row(stored_seal),
+                legacy_until=legacy_until,
+                history=history,
+            )
         except AuditIntegrityError as exc:
             # A stored row that does not even parse: broken at that event.
             return VerifyReport(False, checked + 1, exc.seq, "it is malformed")
 
     def checkpoint(self) -> Checkpoint | None:
-        """The current head of the chain, to store outside the database (``None`` if empty)."""
-        with self._core.storage.read() as tx:
+        """Sign and store a checkpoint of the current head now (``None`` on an empty trail),
+        besides those written automatically (:class:`monespace.audit.AuditSettings`).
+
+        .. versionchanged:: 0.2
+           Signed and stored; it used to return the unsigned head.
+        """
+        key = self._core.keyring.audit_key()
+        with self._core.storage.write() as tx:
             last = tx.audit.last()
-        return None if last is None else Checkpoint(last.seq, last.hash, last.at)
+            if last is None:
+                return None
+            head = events_from_rows([last])[0]
+            return write_checkpoint(tx, key, head, self._core.now())
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """Every signed checkpoint stored in the database, oldest first.
+
+        .. versionadded:: 0.2
+        """
+        with self._core.storage.read() as tx:
+            return checkpoints_from_rows(tx.audit.checkpoints())
+
+    def public_keys(self) -> dict[str, bytes]:
+        """The Ed25519 public keys (raw, 32 bytes) that signed the stored checkpoints, by key
+        id, for auditors who check exported checkpoints without the key provider.
+
+        .. versionadded:: 0.2
+        """
+        keys: dict[str, bytes] = {}
+        for checkpoint in self.checkpoints():
+            if checkpoint.key_id not in keys:
+                key = self._core.keyring.audit_key_by_id(checkpoint.key_id)
+                if key is not None:
+                    keys[checkpoint.key_id] = key.public_key()
+        return keys
+
+    def export_checkpoints(self, target: str | os.PathLike[str] | TextIO) -> int:
+        """Write every stored checkpoint, and the public keys that sign them, as a JSON
+        document to *target* (a path, replaced atomically, or an open text stream: a pipe,
+        a socket, a transport's file); return how many.
+
+        Keep the copy where whoever can write the database cannot: it is what reveals a
+        trail rolled back, or deleted with its checkpoints.
+
+        .. versionadded:: 0.2
+        """
+        checkpoints = self.checkpoints()
+        document = checkpoints_to_json(checkpoints, self.public_keys())
+        if isinstance(target, (str, os.PathLike)):
+            path = Path(target)
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(document, encoding="utf-8")
+            os.replace(tmp, path)
+        else:
+            target.write(document)
+        return len(checkpoints)
+
+    @staticmethod
+    def load_checkpoints(source: str | os.PathLike[str] | TextIO) -> list[Checkpoint]:
+        """The checkpoints of a document :meth:`export_checkpoints` wrote, for :meth:`verify`.
+
+        :raises ValidationError: when it is not such a document.
+
+        .. versionadded:: 0.2
+        """
+        if isinstance(source, (str, os.PathLike)):
+            text = Path(source).read_text(encoding="utf-8")
+        else:
+            text = source.read()
+        return checkpoints_from_json(text)
 
     def count(self) -> int:
         """How many events the trail holds."""

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import sys
-from datetime import datetime
-from typing import Any
 
 import click
 
-from ..audit import Checkpoint
+from ..audit import checkpoints_to_json
 from ._common import CLI_OPERATOR, db_option, open_db
 
 __all__ = ["audit", "dispatch", "info", "keys"]
@@ -21,70 +17,82 @@ __all__ = ["audit", "dispatch", "info", "keys"]
 
 @click.group()
 def audit() -> None:
-    """Check the tamper-evident audit trail."""
-
-
-def _checkpoint_to_json(checkpoint: Checkpoint) -> dict[str, Any]:
-    return {
-        "seq": checkpoint.seq,
-        "hash": base64.b16encode(checkpoint.hash).decode().lower(),
-        "at": checkpoint.at.isoformat(),
-    }
+    """Check the tamper-evident audit trail and its signed checkpoints."""
 
 
 @audit.command("verify")
 @db_option(must_exist=True)
 @click.option(
-    "--checkpoint",
-    "checkpoint_file",
-    type=click.File("r"),
-    help="A checkpoint saved earlier by 'monespace audit checkpoint': also detects events "
-    "removed from the end and a database rolled back.",
+    "--checkpoints",
+    "checkpoints_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Signed checkpoints exported earlier by 'monespace audit checkpoint --export', "
+    "kept outside the database: also detects a trail rolled back or deleted together "
+    "with the checkpoints stored beside it.",
 )
-def audit_verify(db: str, checkpoint_file: Any) -> None:
-    """Verify the hash chain. Exits 0 when intact, 1 naming the first bad event.
+def audit_verify(db: str, checkpoints_file: str | None) -> None:
+    """Verify the keyed chain, its head seal and the signed checkpoints. Exits 0 when
+    intact, 1 naming the first bad event and why.
+
+    Needs the master key (and the previous ones, after a rotation): the chain is keyed.
 
     \b
     Examples:
       monespace audit verify --db monespace.db
-      monespace audit checkpoint --db monespace.db > head.json
-      monespace audit verify --db monespace.db --checkpoint head.json
+      monespace audit checkpoint --db monespace.db --export checkpoints.json
+      monespace audit verify --db monespace.db --checkpoints checkpoints.json
     """
-    checkpoint = None
-    if checkpoint_file is not None:
-        try:
-            data = json.load(checkpoint_file)
-            checkpoint = Checkpoint(
-                int(data["seq"]),
-                base64.b16decode(data["hash"].upper()),
-                _parse_time(data["at"]),
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise click.ClickException("the checkpoint file is malformed") from exc
     with open_db(db) as space:
-        report = space.audit.verify(checkpoint)
+        external = (
+            [] if checkpoints_file is None else space.audit.load_checkpoints(checkpoints_file)
+        )
+        report = space.audit.verify(external)
+    anchor = report.anchor
+    anchored = (
+        "no signed checkpoint"
+        if anchor is None
+        else f"anchored to signed checkpoint {anchor.number} ({report.anchor_source}, "
+        f"{anchor.at.isoformat()})"
+    )
     if report.ok:
         head = report.head
         suffix = "" if head is None else f", head {head.seq} {head.hash.hex()[:16]}"
-        click.echo(f"audit trail intact: {report.checked} events{suffix}")
+        click.echo(f"audit trail intact: {report.checked} events{suffix}; {anchored}")
         return
-    click.echo(f"audit trail BROKEN at event {report.first_bad_seq}: {report.reason}", err=True)
+    where = "" if report.first_bad_seq is None else f" at event {report.first_bad_seq}"
+    click.echo(f"audit trail BROKEN{where}: {report.reason}", err=True)
+    click.echo(f"{report.checked} events checked; {anchored}", err=True)
     sys.exit(1)
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 @audit.command("checkpoint")
 @db_option(must_exist=True)
-def audit_checkpoint(db: str) -> None:
-    """Print the head of the chain as JSON, to keep outside the database."""
+@click.option(
+    "--export",
+    "export_file",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write every signed checkpoint (and the public keys that sign them) to this file, "
+    "to keep where whoever can write the database cannot.",
+)
+def audit_checkpoint(db: str, export_file: str | None) -> None:
+    """Sign and store a checkpoint of the head of the trail now; print it as JSON, or
+    export every checkpoint to a file.
+
+    \b
+    Examples:
+      monespace audit checkpoint --db monespace.db
+      monespace audit checkpoint --db monespace.db --export /mnt/worm/checkpoints.json
+    """
     with open_db(db) as space:
         checkpoint = space.audit.checkpoint()
-    if checkpoint is None:
-        raise click.ClickException("the audit trail is empty")
-    click.echo(json.dumps(_checkpoint_to_json(checkpoint)))
+        if checkpoint is None:
+            raise click.ClickException("the audit trail is empty")
+        if export_file is not None:
+            count = space.audit.export_checkpoints(export_file)
+            click.echo(f"{count} signed checkpoints exported to {export_file}")
+            return
+        public_keys = space.audit.public_keys()
+    click.echo(checkpoints_to_json([checkpoint], public_keys), nl=False)
 
 
 # --- keys ------------------------------------------------------------------------------------

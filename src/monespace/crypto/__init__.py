@@ -9,6 +9,7 @@ from ._keys import (
     ENV_KEY,
     ENV_KEY_FILE,
     ENV_PREVIOUS_KEYS,
+    AuditKey,
     EnvKeyProvider,
     FileKeyProvider,
     KeyProvider,
@@ -16,6 +17,7 @@ from ._keys import (
     StaticKeyProvider,
     default_key_file,
     default_key_provider,
+    verify_signature,
 )
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "ENV_KEY_FILE",
     "ENV_PREVIOUS_KEYS",
     "NOTIFICATION_KEY",
+    "AuditKey",
     "EnvKeyProvider",
     "FileKeyProvider",
     "KeyProvider",
@@ -37,5 +40,6 @@ __all__ = [
     "open_sealed",
     "seal",
     "unwrap_key",
+    "verify_signature",
     "wrap_key",
 ]

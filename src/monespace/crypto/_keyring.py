@@ -25,7 +25,7 @@ from ._envelope import (
     unwrap_key,
     wrap_key,
 )
-from ._keys import KeyProvider, MasterKey
+from ._keys import AuditKey, KeyProvider, MasterKey
 
 __all__ = ["Keyring", "RotationReport"]
 
@@ -53,7 +53,7 @@ class Keyring:
 
     :param storage: the space's storage, read once to check that the master key fits.
     :param provider_factory: builds the key provider on first use, so that a space opened
-        only to verify its audit trail never needs the master key.
+        for what needs no key (counting, reading the schema version) never asks for one.
     """
 
     def __init__(
@@ -67,6 +67,10 @@ class Keyring:
         # wrapped bytes, so the cache can never serve a key the database no longer holds.
         self._cache: OrderedDict[bytes, bytes] = OrderedDict()
         self._cache_lock = threading.Lock()
+        # Audit keys by id, and the current one: deriving them costs two HKDFs and an
+        # Ed25519 key, once per key rather than once per transaction.
+        self._audit_keys: dict[str, AuditKey] = {}
+        self._audit_current: AuditKey | None = None
 
     @property
     def provider(self) -> KeyProvider:
@@ -85,6 +89,30 @@ class Keyring:
                     )
                 self._provider = provider
             return self._provider
+
+    def audit_key(self) -> AuditKey:
+        """The audit keys that chain new events and sign checkpoints.
+
+        :raises MasterKeyError: when the provider has no current key.
+        """
+        current = self._audit_current
+        if current is None:
+            current = self.provider.audit_key()
+            if current is None:
+                raise MasterKeyError("the key provider has no current audit key")
+            self._audit_current = current
+            self._audit_keys[current.id] = current
+        return current
+
+    def audit_key_by_id(self, key_id: str) -> AuditKey | None:
+        """The audit keys *key_id*, to verify what they chained or signed (``None`` when the
+        provider does not hold them)."""
+        key = self._audit_keys.get(key_id)
+        if key is None:
+            key = self.provider.audit_key(key_id)
+            if key is not None:
+                self._audit_keys[key_id] = key
+        return key
 
     def _master(self, key_id: str) -> MasterKey:
         master = self.provider.get(key_id)
@@ -169,6 +197,9 @@ class Keyring:
         """
         provider = self.provider
         current = provider.rotate() if new_key else provider.current()
+        # New events are chained, and checkpoints signed, with the new key from now on;
+        # events chained with the old one keep its id and are verified with it.
+        self._audit_current = None
         done = 0
         while True:
             with self._storage.write() as tx:

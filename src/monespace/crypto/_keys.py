@@ -13,6 +13,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -23,6 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import attrs
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ..errors import ConfigurationError, MasterKeyError
 
@@ -30,6 +36,7 @@ __all__ = [
     "ENV_KEY",
     "ENV_KEY_FILE",
     "ENV_PREVIOUS_KEYS",
+    "AuditKey",
     "EnvKeyProvider",
     "FileKeyProvider",
     "KeyProvider",
@@ -37,6 +44,7 @@ __all__ = [
     "StaticKeyProvider",
     "default_key_file",
     "default_key_provider",
+    "verify_signature",
 ]
 
 ENV_KEY = "MONESPACE_MASTER_KEY"
@@ -91,6 +99,77 @@ class MasterKey:
         return base64.urlsafe_b64encode(self.material).decode()
 
 
+# HKDF labels: each derived key serves one purpose only, so a key derived for the audit
+# chain can never be used, or confused, with the signing key or a data key.
+_AUDIT_MAC_LABEL = b"monespace/audit/chain-hmac/v2"
+_AUDIT_SIGNING_LABEL = b"monespace/audit/checkpoint-ed25519/v1"
+
+
+def _derive(material: bytes, label: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(material)
+
+
+def verify_signature(public_key: bytes, data: bytes, signature: bytes) -> bool:
+    """Whether *signature* is an Ed25519 signature of *data* by *public_key* (32 raw bytes).
+
+    Needs no secret: an auditor holding an exported public key checks checkpoints with it.
+    """
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, data)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+class AuditKey:
+    """The keys that protect the audit trail: an HMAC-SHA256 key that chains the events and
+    an Ed25519 key that signs checkpoints. Neither is ever stored in the database.
+
+    The default implementation derives both from a master key with HKDF-SHA256 and fixed
+    labels (:meth:`derive`), so they follow the master key's life: its fingerprint is their
+    ``id``, recorded with each event and checkpoint. A provider backed by an HSM may return a
+    subclass that computes :meth:`mac` and :meth:`sign` inside the device.
+
+    :param id: the public name of the key, stored with each event it chains.
+    :param mac_key: the 32-byte HMAC key.
+    :param signing_seed: the 32-byte Ed25519 private key.
+
+    .. versionadded:: 0.2
+    """
+
+    def __init__(self, id: str, mac_key: bytes, signing_seed: bytes) -> None:
+        if len(mac_key) != KEY_BYTES or len(signing_seed) != KEY_BYTES:
+            raise MasterKeyError(f"audit keys must be {KEY_BYTES} bytes")
+        self.id = id
+        self._mac_key = mac_key
+        self._signing = Ed25519PrivateKey.from_private_bytes(signing_seed)
+
+    @classmethod
+    def derive(cls, master: MasterKey) -> AuditKey:
+        """The audit keys of *master*, named by its fingerprint."""
+        return cls(
+            master.id,
+            _derive(master.material, _AUDIT_MAC_LABEL),
+            _derive(master.material, _AUDIT_SIGNING_LABEL),
+        )
+
+    def mac(self, data: bytes) -> bytes:
+        """HMAC-SHA256 of *data*."""
+        # The standard library's one-shot HMAC: the chain computes one per event.
+        return hmac.digest(self._mac_key, data, "sha256")
+
+    def sign(self, data: bytes) -> bytes:
+        """The Ed25519 signature of *data*."""
+        return self._signing.sign(data)
+
+    def public_key(self) -> bytes:
+        """The raw 32-byte Ed25519 public key, safe to export and publish."""
+        return self._signing.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def __repr__(self) -> str:
+        return f"AuditKey(id={self.id!r})"
+
+
 class KeyProvider(abc.ABC):
     """Where master keys come from. Implement this for a KMS or an HSM.
 
@@ -111,6 +190,22 @@ class KeyProvider(abc.ABC):
     @abc.abstractmethod
     def get(self, key_id: str) -> MasterKey | None:
         """The key with fingerprint *key_id*, or ``None`` if this provider does not hold it."""
+
+    def audit_key(self, key_id: str | None = None) -> AuditKey | None:
+        """The keys of the audit trail: the current ones (*key_id* ``None``), used for new
+        events and checkpoints, or those named *key_id*, to verify older ones; ``None`` when
+        this provider does not hold them.
+
+        The default derives them from the master key of the same id (HKDF, fixed labels), so
+        keeping a retired master key among the previous keys keeps the events it chained
+        verifiable. Override to return dedicated audit keys (from an HSM, say).
+
+        .. versionadded:: 0.2
+        """
+        if key_id is None:
+            return AuditKey.derive(self.current())
+        master = self.get(key_id)
+        return None if master is None else AuditKey.derive(master)
 
     def rotate(self) -> MasterKey:
         """Make a new key current, keeping the old ones available, and return it.

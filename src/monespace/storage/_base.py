@@ -22,7 +22,9 @@ from ._rows import (
     AccountRow,
     AttachmentRow,
     AuditRow,
+    AuditSealRow,
     BlobRow,
+    CheckpointRow,
     CodeRow,
     DataKeyRow,
     DocumentRow,
@@ -193,6 +195,51 @@ class AuditRepository(abc.ABC):
     @abc.abstractmethod
     def count(self) -> int:
         """How many events are stored."""
+
+    @abc.abstractmethod
+    def legacy_until(self, shard: str) -> int:
+        """The last ``seq`` of *shard* written unkeyed, before the trail was keyed (0 when
+        the shard was keyed from its first event).
+
+        .. versionadded:: 0.2
+        """
+
+    @abc.abstractmethod
+    def seal(self, row: AuditSealRow) -> None:
+        """Store the head seal of ``row.shard``, replacing the previous one.
+
+        .. versionadded:: 0.2
+        """
+
+    @abc.abstractmethod
+    def head_seal(self, shard: str) -> AuditSealRow | None:
+        """The head seal of *shard*, or ``None`` if it has none.
+
+        .. versionadded:: 0.2
+        """
+
+    @abc.abstractmethod
+    def add_checkpoint(self, rows: Sequence[CheckpointRow]) -> None:
+        """Store the rows (one per shard) of a signed checkpoint.
+
+        :raises ConflictError: when its number is taken.
+
+        .. versionadded:: 0.2
+        """
+
+    @abc.abstractmethod
+    def checkpoints(self, *, after_number: int = 0) -> list[CheckpointRow]:
+        """Checkpoint rows numbered above *after_number*, by number then shard.
+
+        .. versionadded:: 0.2
+        """
+
+    @abc.abstractmethod
+    def last_checkpoint(self) -> list[CheckpointRow]:
+        """The rows of the newest checkpoint (empty when there is none).
+
+        .. versionadded:: 0.2
+        """
 
 
 class OutboxRepository(abc.ABC):

@@ -16,7 +16,9 @@ __all__ = [
     "AccountRow",
     "AttachmentRow",
     "AuditRow",
+    "AuditSealRow",
     "BlobRow",
+    "CheckpointRow",
     "CodeRow",
     "DataKeyRow",
     "DocumentRow",
@@ -296,6 +298,40 @@ class AuditRow:
     rule: str | None
     prev_hash: bytes
     hash: bytes
+    key_id: str | None = None
+    shard: str = "0"
+    chain: int = 1
+
+
+@attrs.frozen
+class AuditSealRow:
+    """The head seal of a shard: its newest event's ``seq`` and ``hash``, and an HMAC of
+    them under the audit key ``key_id`` (see :class:`~monespace.audit.HeadSeal`)."""
+
+    shard: str
+    seq: int
+    hash: bytes
+    key_id: str
+    mac: bytes
+
+
+@attrs.frozen
+class CheckpointRow:
+    """One shard head of a signed checkpoint (see :class:`~monespace.audit.Checkpoint`).
+
+    The rows of one checkpoint share ``number``, ``at``, ``root``, ``key_id`` and
+    ``signature``.
+    """
+
+    number: int
+    shard: str
+    seq: int
+    hash: bytes
+    count: int
+    at: datetime
+    root: bytes
+    key_id: str
+    signature: bytes
 
 
 @attrs.frozen

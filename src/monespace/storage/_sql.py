@@ -38,7 +38,9 @@ from ._rows import (
     AccountRow,
     AttachmentRow,
     AuditRow,
+    AuditSealRow,
     BlobRow,
+    CheckpointRow,
     CodeRow,
     DataKeyRow,
     DocumentRow,
@@ -323,8 +325,9 @@ class SqlBlobs(_Repo, BlobRepository):
 class SqlAudit(_Repo, AuditRepository):
     _COLS = (
         "seq, at, actor_kind, actor_id, action, outcome, patient_id, target_kind, target_id, "
-        "mode, purpose, rule, prev_hash, hash"
+        "mode, purpose, rule, prev_hash, hash, key_id, shard, chain"
     )
+    _CHECKPOINT = "number, shard, seq, head_hash, event_count, at, root, key_id, signature"
 
     @staticmethod
     def _row(r: Sequence[Any]) -> AuditRow:
@@ -344,6 +347,9 @@ class SqlAudit(_Repo, AuditRepository):
                 rule=r[11],
                 prev_hash=bytes(r[12]),
                 hash=bytes(r[13]),
+                key_id=r[14],
+                shard=_text(r[15]),
+                chain=int(r[16]),
             )
         except (ValueError, TypeError) as exc:
             # Only an edit outside monespace produces a row that does not parse.
@@ -361,7 +367,7 @@ class SqlAudit(_Repo, AuditRepository):
         try:
             cur = self._exec(
                 f"INSERT INTO audit_events ({self._COLS}) "
-                "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
+                "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
                 "WHERE (SELECT coalesce(max(seq), 0) FROM audit_events) = ?",
                 (
                     event.seq,
@@ -378,6 +384,9 @@ class SqlAudit(_Repo, AuditRepository):
                     event.rule,
                     event.prev_hash,
                     event.hash,
+                    event.key_id,
+                    event.shard,
+                    event.chain,
                     event.seq - 1,
                 ),
             )
@@ -405,6 +414,85 @@ class SqlAudit(_Repo, AuditRepository):
 
     def count(self) -> int:
         return int(self._exec("SELECT count(*) FROM audit_events").fetchone()[0])
+
+    def legacy_until(self, shard: str) -> int:
+        r = self._exec("SELECT legacy_until FROM audit_shards WHERE shard = ?", (shard,)).fetchone()
+        return 0 if r is None else int(r[0])
+
+    def seal(self, row: AuditSealRow) -> None:
+        # The shard's row exists from its migration, or from its first seal (legacy_until 0:
+        # a shard created keyed).
+        self._exec(
+            "INSERT INTO audit_shards (shard, legacy_until, head_seq, head_hash, key_id, head_mac) "
+            "VALUES (?, 0, ?, ?, ?, ?) ON CONFLICT (shard) DO UPDATE SET "
+            "head_seq = excluded.head_seq, head_hash = excluded.head_hash, "
+            "key_id = excluded.key_id, head_mac = excluded.head_mac",
+            (row.shard, row.seq, row.hash, row.key_id, row.mac),
+        )
+
+    def head_seal(self, shard: str) -> AuditSealRow | None:
+        r = self._exec(
+            "SELECT shard, head_seq, head_hash, key_id, head_mac FROM audit_shards "
+            "WHERE shard = ? AND head_mac IS NOT NULL",
+            (shard,),
+        ).fetchone()
+        if r is None:
+            return None
+        try:
+            return AuditSealRow(r[0], int(r[1]), bytes(r[2]), _text(r[3]), bytes(r[4]))
+        except (ValueError, TypeError) as exc:
+            raise AuditIntegrityError(f"the head seal of shard {shard} is malformed") from exc
+
+    def add_checkpoint(self, rows: Sequence[CheckpointRow]) -> None:
+        for row in rows:
+            self._insert(
+                f"INSERT INTO audit_checkpoints ({self._CHECKPOINT}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.number,
+                    row.shard,
+                    row.seq,
+                    row.hash,
+                    row.count,
+                    to_db_time(row.at),
+                    row.root,
+                    row.key_id,
+                    row.signature,
+                ),
+                f"audit checkpoint {row.number} already exists",
+            )
+
+    @staticmethod
+    def _checkpoint(r: Sequence[Any]) -> CheckpointRow:
+        try:
+            return CheckpointRow(
+                number=int(r[0]),
+                shard=_text(r[1]),
+                seq=int(r[2]),
+                hash=bytes(r[3]),
+                count=int(r[4]),
+                at=from_db_time(r[5]),
+                root=bytes(r[6]),
+                key_id=_text(r[7]),
+                signature=bytes(r[8]),
+            )
+        except (ValueError, TypeError) as exc:
+            raise AuditIntegrityError(f"audit checkpoint {r[0]} is malformed") from exc
+
+    def checkpoints(self, *, after_number: int = 0) -> list[CheckpointRow]:
+        rows = self._exec(
+            f"SELECT {self._CHECKPOINT} FROM audit_checkpoints WHERE number > ? "
+            "ORDER BY number, shard",
+            (after_number,),
+        ).fetchall()
+        return [self._checkpoint(r) for r in rows]
+
+    def last_checkpoint(self) -> list[CheckpointRow]:
+        rows = self._exec(
+            f"SELECT {self._CHECKPOINT} FROM audit_checkpoints WHERE number = "
+            "(SELECT max(number) FROM audit_checkpoints) ORDER BY shard"
+        ).fetchall()
+        return [self._checkpoint(r) for r in rows]
 
 
 class SqlOutbox(_Repo, OutboxRepository):

@@ -14,6 +14,7 @@ from ..crypto import StaticKeyProvider
 from ..storage import MemoryStorage
 from ..transport import MemoryTransport
 from ._contract import (
+    TEST_AUDIT_KEY,
     StorageContract,
     make_document_row,
     make_event,
@@ -23,6 +24,7 @@ from ._contract import (
 from ._inspect import storage_of
 
 __all__ = [
+    "TEST_AUDIT_KEY",
     "MemoryStorage",
     "MemoryTransport",
     "StaticKeyProvider",

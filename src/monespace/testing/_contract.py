@@ -33,12 +33,19 @@ from ..audit import (
     AuditEvent,
     Outcome,
     PendingEvent,
+    ShardHead,
     chain,
+    checkpoint_rows,
+    checkpoints_from_rows,
     event_from_row,
     event_row,
     events_from_rows,
+    seal,
+    seal_row,
+    sign_checkpoint,
     verify,
 )
+from ..crypto import AuditKey, MasterKey
 from ..errors import ConflictError, NotFoundError, StorageError
 from ..storage import (
     AccessSettingsRow,
@@ -64,6 +71,7 @@ from ..storage import (
 )
 
 __all__ = [
+    "TEST_AUDIT_KEY",
     "StorageContract",
     "make_document_row",
     "make_event",
@@ -83,8 +91,14 @@ def make_patient_row(n: int, at: datetime = T0) -> PatientRow:
     return PatientRow(f"p{n:06d}", f"index-{n}".encode(), f"sealed-{n}".encode(), at)
 
 
-def make_event(prev: AuditEvent | None, patient_id: str | None = None) -> AuditEvent:
-    """The event that follows *prev* on a chain."""
+#: The audit key of events made by :func:`make_event` (a fixed key: for tests only).
+TEST_AUDIT_KEY = AuditKey.derive(MasterKey(bytes(range(32))))
+
+
+def make_event(
+    prev: AuditEvent | None, patient_id: str | None = None, *, key: AuditKey = TEST_AUDIT_KEY
+) -> AuditEvent:
+    """The event that follows *prev* on a chain keyed with *key*."""
     seq = 1 if prev is None else prev.seq + 1
     return chain(
         prev,
@@ -100,7 +114,15 @@ def make_event(prev: AuditEvent | None, patient_id: str | None = None) -> AuditE
             mode=AccessMode.NORMAL,
             rule="patient_owns_space",
         ),
+        key,
     )
+
+
+def _chain_verifies(events: list[AuditEvent]) -> bool:
+    """Whether *events*, keyed with the test key and sealed at their head, verify."""
+    head_seal = seal(TEST_AUDIT_KEY, events[-1]) if events else None
+    lookup = {TEST_AUDIT_KEY.id: TEST_AUDIT_KEY}.get
+    return verify(events, lookup, head_seal=head_seal).ok
 
 
 def make_outbox_row(n: int, *, due: datetime = T0, patient_id: str | None = None) -> OutboxRow:
@@ -269,7 +291,7 @@ class StorageContract:
         with storage.read() as tx:
             events = tx.audit.scan(limit=1000)
         assert len(events) == 200
-        assert verify(events_from_rows(events)).ok
+        assert _chain_verifies(events_from_rows(events))
 
     def test_reads_nest_in_reads_and_in_writes(self, storage: StorageBackend) -> None:
         """Services read inside their own transactions (a key lookup while reading)."""
@@ -407,7 +429,35 @@ class StorageContract:
             assert tx.audit.last() == event_row(last)
             events = tx.audit.scan()
         assert [e.seq for e in events] == [1, 2, 3, 4, 5]
-        assert verify(events_from_rows(events)).ok
+        assert _chain_verifies(events_from_rows(events))
+
+    def test_audit_head_seal_is_replaced_and_read_back(self, storage: StorageBackend) -> None:
+        with storage.read() as tx:
+            assert tx.audit.head_seal("0") is None
+            assert tx.audit.legacy_until("0") == 0
+        with storage.write() as tx:
+            first = _append_events(tx, 1)
+            tx.audit.seal(seal_row(seal(TEST_AUDIT_KEY, first)))
+            last = _append_events(tx, 2)
+            tx.audit.seal(seal_row(seal(TEST_AUDIT_KEY, last)))
+        with storage.read() as tx:
+            assert tx.audit.head_seal("0") == seal_row(seal(TEST_AUDIT_KEY, last))
+            assert tx.audit.legacy_until("0") == 0
+
+    def test_audit_checkpoints_round_trip_and_are_numbered(self, storage: StorageBackend) -> None:
+        with storage.read() as tx:
+            assert tx.audit.last_checkpoint() == []
+        heads = [ShardHead("0", 3, b"h" * 32, 3), ShardHead("1", 7, b"i" * 32, 7)]
+        checkpoints = [sign_checkpoint(TEST_AUDIT_KEY, n, T0, heads) for n in (1, 2)]
+        with storage.write() as tx:
+            for checkpoint in checkpoints:
+                tx.audit.add_checkpoint(checkpoint_rows(checkpoint))
+        with pytest.raises(ConflictError), storage.write() as tx:
+            tx.audit.add_checkpoint(checkpoint_rows(checkpoints[0]))
+        with storage.read() as tx:
+            assert checkpoints_from_rows(tx.audit.checkpoints()) == checkpoints
+            assert checkpoints_from_rows(tx.audit.checkpoints(after_number=1)) == checkpoints[1:]
+            assert checkpoints_from_rows(tx.audit.last_checkpoint()) == checkpoints[1:]
 
     def test_audit_sequence_cannot_skip_or_repeat(self, storage: StorageBackend) -> None:
         with storage.write() as tx:
