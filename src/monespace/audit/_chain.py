@@ -90,7 +90,11 @@ def canonical_bytes(seq: int, event: PendingEvent | AuditEvent) -> bytes:
         "purpose": event.purpose,
         "rule": event.rule,
     }
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL.encode(fields).encode()
+
+
+#: One encoder for every event: sorted keys, no spaces, UTF-8 text kept as it is.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def event_hash(prev_hash: bytes, seq: int, event: PendingEvent | AuditEvent) -> bytes:

@@ -151,15 +151,17 @@ def _expression(read: str, source: Any, target: Any, namespace: dict[str, Any]) 
         return None
     (have, _), (want, optional) = flat_source, flat_target
     if isinstance(want, type) and issubclass(want, enum.Enum):
+        # The enum's own lookup table first: calling the class is several times slower.
         name = f"_{want.__name__}_{id(want)}"
         namespace[name] = want
-        template = name + "({})"
+        namespace[f"{name}_members"] = want._value2member_map_
+        template = f"(m if (m := {name}_members.get({{0}})) is not None else {name}({{0}}))"
     elif want is str and isinstance(have, type) and issubclass(have, enum.Enum):
-        template = "{}.value"
+        template = "{0}.value"
     elif want is str and have is date:
-        template = "{}.isoformat()"
+        template = "{0}.isoformat()"
     elif want is date and have is str:
-        template = "_date.fromisoformat({})"
+        template = "_date.fromisoformat({0})"
     else:
         return read
     if optional:
