@@ -199,7 +199,7 @@ def validate(resource: Mapping[str, Any], location: str | None = None) -> Any:
     fhir = models()
     try:
         model = fhir.get_fhir_model_class(kind)
-    except KeyError:
+    except (KeyError, ValueError):
         raise FhirError(
             400, f"{kind} is not a resource type of FHIR R4", location=location
         ) from None
