@@ -249,7 +249,29 @@ def test_a_replacement_names_the_document_it_replaces(world):
     assert space.record.get_document(me, first.id).status == "deprecated"
     with pytest.raises(FhirError) as twice:
         import_fhir(space, me, patient.id, transaction(newer))
-    assert twice.value.status in (409, 422)
+    assert twice.value.status == 409
+    absent = document_reference(
+        b"third",
+        "text/plain",
+        relatesTo=[{"code": "replaces", "target": {"reference": "DocumentReference/nope"}}],
+    )
+    with pytest.raises(FhirError) as missing:
+        import_fhir(space, me, patient.id, transaction(absent))
+    assert missing.value.status == 422
+
+
+def test_a_document_already_in_the_record_is_a_conflict(world):
+    space, patient, _ = world
+    me = Actor.patient(patient.id)
+    master = {"system": "urn:ietf:rfc:3986", "value": "urn:oid:1.2.3.4"}
+    import_fhir(space, me, patient.id, document_reference(PDF, masterIdentifier=master))
+    again = transaction(
+        document_reference(b"other", "text/plain"), document_reference(PDF, masterIdentifier=master)
+    )
+    with pytest.raises(FhirError) as conflict:
+        import_fhir(space, me, patient.id, again)
+    assert conflict.value.status == 409
+    assert counts(space, me, patient.id) == (1, 0, 0)
 
 
 def test_all_or_nothing_a_late_failure_rolls_back_what_the_bundle_wrote(world):
@@ -331,6 +353,10 @@ def _bad_inputs() -> dict[str, tuple[object, int, str]]:
         "url": "urn:uuid:99999999-0000-0000-0000-000000000000",
     }
     profile = document_reference(PDF, meta={"profile": ["http://example.org/my-profile"]})
+    wrong_size = document_reference(PDF)
+    wrong_size["content"][0]["attachment"]["size"] = len(PDF) + 1
+    wrong_hash = document_reference(PDF)
+    wrong_hash["content"][0]["attachment"]["hash"] = base64.b64encode(b"\0" * 20).decode()
     wrong_code = document_reference(PDF)
     wrong_code["type"] = {"coding": [{"system": "http://loinc.org", "code": "0000-0"}]}
     r5 = document_reference(PDF)
@@ -366,6 +392,8 @@ def _bad_inputs() -> dict[str, tuple[object, int, str]]:
         "wrong type code": (wrong_code, 422, "type code"),
         "lying binary": (lying, 422, "application/pdf"),
         "absent binary": (absent, 422, "absent"),
+        "wrong size": (wrong_size, 422, "size"),
+        "wrong hash": (wrong_hash, 422, "hash"),
         "absent device": (transaction(device), 422, "absent"),
         "unknown measure": (unknown_measure, 422, "not a code of a measure"),
         "wrong unit": (wrong_unit, 422, "weight is in kg"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -256,6 +257,7 @@ class _Reader:
         else:
             raise FhirError(422, "a document's content has data or a url", location=where)
         content = _base64(data, where)
+        _check_attachment(attachment, content, where)
         if not declared:
             raise FhirError(422, "a document's content has a contentType", location=where)
         try:
@@ -324,11 +326,21 @@ class _Reader:
         target = targets[0].get("target") or {}
         reference = target.get("reference") or ""
         wanted = (target.get("identifier") or {}).get("value")
-        for document in self.space.record.documents_of(self.actor, self.patient_id):
-            if space_id(reference) == f"DocumentReference/{document.id}" or (
-                wanted and wanted.removeprefix("urn:oid:") == document.unique_id
-            ):
+        if reference.startswith("DocumentReference/"):
+            try:
+                document = self.space.record.get_document(
+                    self.actor, space_id(reference.removeprefix("DocumentReference/"))
+                )
+            except (AccessDeniedError, NotFoundError):
+                document = None
+            if document is not None and document.patient_id == self.patient_id:
+                if document.status != "approved":
+                    raise FhirError(409, f"replaces a {document.status} document", location=where)
                 return document.id
+        elif wanted:
+            for document in self.space.record.documents_of(self.actor, self.patient_id):
+                if wanted.removeprefix("urn:oid:") == document.unique_id:
+                    return document.id
         raise FhirError(422, "replaces a document that is not in the record", location=where)
 
     # --- measures ---------------------------------------------------------------------------
@@ -424,6 +436,18 @@ def _base64(data: object, where: str) -> bytes:
         return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise FhirError(400, "a content is not base64", location=where) from None
+
+
+def _check_attachment(attachment: Mapping[str, Any], content: bytes, where: str) -> None:
+    """The size and SHA-1 an attachment declares, when it does, are those of its content."""
+    size = attachment.get("size")
+    if size is not None and size != len(content):
+        raise FhirError(422, "the content is not of the size declared", location=where)
+    declared = attachment.get("hash")
+    if declared is not None:
+        digest = base64.b64encode(hashlib.sha1(content).digest()).decode("ascii")  # noqa: S324
+        if declared != digest:
+            raise FhirError(422, "the content does not match its declared hash", location=where)
 
 
 def _code(concept: Any, where: str, field: str) -> Code:
