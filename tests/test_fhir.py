@@ -113,8 +113,8 @@ def test_inspect_goes_on_after_a_bad_file_and_fails_at_the_end(tmp_path):
 
 
 @pytest.fixture
-def world():
-    with open_space() as space:
+def world(url):
+    with open_space(url) as space:
         patient = open_patient(space)
         other = open_patient(space, identity(2, email="b@example.org"))
         yield space, patient, other
@@ -490,16 +490,28 @@ def test_export_round_trips_into_another_space(world):
     assert base64.b64decode(inline["content"][0]["attachment"]["data"]) == PDF
 
 
-def test_a_professional_sees_no_administrative_identity_and_a_stranger_nothing(world):
+def test_a_professional_sees_what_the_policy_lets_them_and_a_stranger_nothing(world):
     space, patient, _ = world
     doctor, stranger = register_physicians(space, 2)
     me = Actor.patient(patient.id)
     space.access.authorise(me, patient.id, doctor)
     pro = Actor(ActorKind.PROFESSIONAL, doctor)
     add_note(space, pro, patient.id, b"compte rendu")
+    space.profile.add(me, patient.id, "vaccination", "ROR")
     bundle = export_bundle(space, pro, patient.id)
     kinds = {e["resource"]["resourceType"] for e in bundle["entry"]}
     assert "DocumentReference" in kinds
+    # The other parts are there exactly when the policy lets the professional read them.
+    for kind, read in (
+        ("Patient", lambda: space.accounts.get_patient(pro, patient.id)),
+        ("Immunization", lambda: space.profile.entries(pro, patient.id)),
+    ):
+        try:
+            read()
+        except monespace.errors.AccessDeniedError:
+            assert kind not in kinds
+        else:
+            assert kind in kinds
     assert "Practitioner" in kinds
     [practitioner] = [
         e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Practitioner"
