@@ -632,3 +632,62 @@ def test_space_transaction_is_all_or_nothing(world):
         space.measures.add(me, patient.id, "weight", 70)
         space.measures.add(me, patient.id, "height", 170)
     assert len(space.measures.series(me, patient.id, "height")) == 1
+
+
+_TITLES = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp")),
+    min_size=1,
+    max_size=40,
+).filter(str.strip)
+
+
+@given(
+    st.lists(
+        st.tuples(st.binary(min_size=1, max_size=200), _TITLES, st.booleans()),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_documents_round_trip_through_fhir(items):
+    with open_space() as space:
+        patient = open_patient(space)
+        other = open_patient(space, identity(2, email="b@example.org"))
+        me, them = Actor.patient(patient.id), Actor.patient(other.id)
+        for n, (data, title, inline) in enumerate(items):
+            content = PDF + data
+            resource = document_reference(content)
+            resource["content"][0]["attachment"]["title"] = title
+            resource["masterIdentifier"] = {
+                "system": "urn:ietf:rfc:3986",
+                "value": f"urn:oid:1.2.3.{n}",
+            }
+            if not inline:
+                resource["securityLabel"] = [
+                    {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
+                                "code": "R",
+                            }
+                        ]
+                    }
+                ]
+            import_fhir(space, me, patient.id, resource)
+        bundle = export_bundle(space, me, patient.id, inline=items[0][2])
+        references = [
+            e["resource"]
+            for e in bundle["entry"]
+            if e["resource"]["resourceType"] in ("DocumentReference", "Binary")
+        ]
+        importable = transaction(*references)
+        for entry in importable["entry"]:
+            entry["fullUrl"] = f"{entry['resource']['resourceType']}/{entry['resource']['id']}"
+        import_fhir(space, them, other.id, importable)
+
+        def documents(actor, pid):
+            return sorted(
+                (d.title, d.unique_id, d.confidentiality, space.record.read_content(actor, d.id))
+                for d in space.record.documents_of(actor, pid)
+            )
+
+        assert documents(them, other.id) == documents(me, patient.id)
