@@ -4,9 +4,12 @@ and the catalogue of bad inputs."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import csv
 import json
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -691,3 +694,39 @@ def test_documents_round_trip_through_fhir(items):
             )
 
         assert documents(them, other.id) == documents(me, patient.id)
+
+
+def test_a_failure_caught_inside_a_transaction_still_fails_it(world):
+    space, patient, other = world
+    me = Actor.patient(patient.id)
+    with pytest.raises(monespace.errors.AccessDeniedError), space.transaction():
+        space.measures.add(me, patient.id, "weight", 70)
+        # What a careless caller does: swallow the failure and go on.
+        with contextlib.suppress(Exception):
+            space.measures.add(me, other.id, "weight", 70)
+    assert space.measures.series(me, patient.id, "weight") == []
+    denials = [e for e in space.audit.events(Actor.system("test")) if e.outcome == "denied"]
+    assert denials, "the denial is in the audit trail"
+
+
+def test_the_module_imports_without_the_extra_and_names_it_when_used():
+    # A meta path finder that refuses fhir.resources stands for an environment without it.
+    script = """
+import sys
+class NoFhir:
+    def find_spec(self, name, path=None, target=None):
+        if name == "fhir" or name.startswith("fhir."):
+            raise ImportError(name)
+sys.meta_path.insert(0, NoFhir())
+import monespace.cli
+import monespace.interop.fhir as fhir
+assert not any(m == "fhir" or m.startswith("fhir.") for m in sys.modules)
+try:
+    fhir.validate({"resourceType": "Patient"})
+except monespace.errors.ConfigurationError as exc:
+    print(exc)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert "pip install 'monespace[fhir]'" in result.stdout

@@ -104,11 +104,17 @@ class Core:
         """A unit of work: one write transaction with its audit events and notifications.
 
         Inside another unit of the same thread it is that unit: what fails propagates to the
-        outermost one, which rolls everything back and traces the denial or the failure.
+        outermost one, which rolls everything back and traces the denial or the failure. A
+        failure the caller catches inside the outer block still fails it: the failed call may
+        have written half of its change.
         """
         joined: Unit | None = getattr(self._open, "unit", None)
         if joined is not None:
-            yield joined
+            try:
+                yield joined
+            except BaseException as exc:
+                joined.failure = exc
+                raise
             return
         unit: Unit | None = None
         try:
@@ -117,6 +123,8 @@ class Core:
                 self._open.unit = unit
                 try:
                     yield unit
+                    if unit.failure is not None:
+                        raise unit.failure
                 finally:
                     self._open.unit = None
         except _Denied as denied:
@@ -149,6 +157,8 @@ class Unit:
         self.tx = tx
         self.now = now
         self.events: list[AuditEvent] = []
+        #: The first failure of a unit nested in this one (see ``Core.unit``).
+        self.failure: BaseException | None = None
         self._facts: dict[tuple[Actor, str | None], Facts] = {}
         #: What was allowed in this unit, to be traced as failures if the unit fails.
         self.authorized: list[PendingEvent] = []
