@@ -253,6 +253,20 @@ def test_a_replacement_names_the_document_it_replaces(world):
     with pytest.raises(FhirError) as twice:
         import_fhir(space, me, patient.id, transaction(newer))
     assert twice.value.status == 409
+    current = next(iter(space.record.documents_of(me, patient.id)))
+    both = [
+        document_reference(
+            body,
+            "text/plain",
+            relatesTo=[
+                {"code": "replaces", "target": {"reference": f"DocumentReference/{current.id}"}}
+            ],
+        )
+        for body in (b"a", b"b")
+    ]
+    with pytest.raises(FhirError) as same:
+        import_fhir(space, me, patient.id, transaction(*both))
+    assert same.value.status == 409
     absent = document_reference(
         b"third",
         "text/plain",

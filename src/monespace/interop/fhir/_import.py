@@ -132,8 +132,7 @@ def _write(space: Space, steps: list[_Step], devices: int) -> ImportReport:
     except NotFoundError:
         raise FhirError(422, "a referenced resource is not in the space") from None
     except ValidationError as exc:
-        status = 409 if "replaced" in str(exc) else 422
-        raise FhirError(status, str(exc)) from None
+        raise FhirError(422, str(exc)) from None
     return ImportReport(
         documents=tuple(w for w in written if isinstance(w, Document)),
         measures=tuple(w for w in written if isinstance(w, Measure)),
@@ -152,6 +151,8 @@ class _Reader:
         self.devices = 0
         self.index: dict[str, dict[str, Any]] = {}
         self._ins: tuple[str, str] | None = None
+        #: The documents the resources read so far replace: one replacement each.
+        self._replaced: set[str] = set()
 
     # --- bundles ----------------------------------------------------------------------------
 
@@ -273,7 +274,7 @@ class _Reader:
         unique = (resource.get("masterIdentifier") or {}).get("value")
         unique_id = unique.removeprefix("urn:oid:") if isinstance(unique, str) else None
         title = attachment.get("title") or resource.get("description")
-        replaces = self._replaced(resource, where)
+        replaces = self._replaces(resource, where)
         record = self.space.record
 
         if replaces is not None:
@@ -316,8 +317,17 @@ class _Reader:
                     return Author(AuthorKind.PROFESSIONAL, value[1:], name or None)
         return None
 
-    def _replaced(self, resource: dict[str, Any], where: str) -> str | None:
-        """The id of the document this one replaces, which must be in the record."""
+    def _replaces(self, resource: dict[str, Any], where: str) -> str | None:
+        """The id of the document this one replaces: a current document of the record, that
+        no other resource of the input replaces."""
+        replaced = self._target(resource, where)
+        if replaced is not None:
+            if replaced in self._replaced:
+                raise FhirError(409, "two documents replace the same one", location=where)
+            self._replaced.add(replaced)
+        return replaced
+
+    def _target(self, resource: dict[str, Any], where: str) -> str | None:
         targets = [r for r in resource.get("relatesTo") or () if r.get("code") == "replaces"]
         if not targets:
             return None
