@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import Self
@@ -113,6 +114,23 @@ class Space:
         .. versionadded:: 0.1
         """
         return repr(self._storage)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the service calls made in the block as one unit of work: all or nothing.
+
+        Each call still asks the policy and is audited; if one fails (or is denied), what
+        the others wrote in the block is rolled back too, and the failure is traced. For
+        imports that must land whole, such as a FHIR transaction bundle::
+
+            with space.transaction():
+                for content in contents:
+                    space.record.add_document(actor, patient_id, content, ...)
+
+        .. versionadded:: 0.1
+        """
+        with self._core.unit():
+            yield
 
     def tick(self, now: datetime | None = None) -> dict[str, int]:
         """Apply every deadline that has passed at *now* (default: the clock's time).

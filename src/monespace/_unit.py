@@ -11,11 +11,16 @@ Each service operation follows one shape::
 A denial rolls back everything the block did, then records the denial in a transaction of
 its own (a denial must be traced even though nothing else happens) and raises
 :class:`~monespace.errors.AccessDeniedError`.
+
+Units nest: a ``core.unit()`` opened (on the same thread) while another is open joins it, so
+several service calls made inside :meth:`Core.unit` (``Space.transaction``) are one
+transaction, committed or rolled back together.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -91,6 +96,8 @@ class Core:
     rules: tuple[Rule, ...] | None = None
     #: Called after each audit event a unit appends (registered by the space).
     subscribers: list[Subscriber] = attrs.Factory(list)
+    #: The unit open on each thread, which a nested ``unit()`` joins.
+    _open: threading.local = attrs.field(factory=threading.local, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.rules is None:
@@ -102,13 +109,33 @@ class Core:
 
     @contextmanager
     def unit(self) -> Iterator[Unit]:
-        """A unit of work: one write transaction with its audit events and notifications."""
+        """A unit of work: one write transaction with its audit events and notifications.
+
+        Inside another unit of the same thread it is that unit: what fails propagates to the
+        outermost one, which rolls everything back and traces the denial or the failure. A
+        failure the caller catches inside the outer block still fails it: the failed call may
+        have written half of its change.
+        """
+        joined: Unit | None = getattr(self._open, "unit", None)
+        if joined is not None:
+            try:
+                yield joined
+            except BaseException as exc:
+                joined.failure = exc
+                raise
+            return
         unit: Unit | None = None
         try:
             with self.storage.write() as tx:
                 unit = Unit(self, tx, self.now())
-                yield unit
-                unit.close_appends()
+                self._open.unit = unit
+                try:
+                    yield unit
+                    if unit.failure is not None:
+                        raise unit.failure
+                    unit.close_appends()
+                finally:
+                    self._open.unit = None
         except _Denied as denied:
             self._record_alone(denied.event)
             raise AccessDeniedError(denied.rule) from None
@@ -148,6 +175,8 @@ class Unit:
         self.tx = tx
         self.now = now
         self.events: list[AuditEvent] = []
+        #: The first failure of a unit nested in this one (see ``Core.unit``).
+        self.failure: BaseException | None = None
         self._facts: dict[tuple[Actor, str | None], Facts] = {}
         #: What was allowed in this unit, to be traced as failures if the unit fails.
         self.authorized: list[PendingEvent] = []

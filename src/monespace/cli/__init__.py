@@ -5,8 +5,8 @@ prints the outcome. Errors from the library are shown as one line, without a tra
 
 The root group lives here; each group of commands in a module of its own (``_server``: demo
 and serve, ``_ops``: audit, keys, info and dispatch, ``_accounts``: the life of a space and
-the DMP migration, ``_record``, ``_access``, ``_messaging``, ``_cda``), and what they share
-(``--db``, opening a space, the demo login) in ``_common``.
+the DMP migration, ``_record``, ``_access``, ``_messaging``, ``_cda``, ``_fhir``), and what
+they share (``--db``, opening a space, the demo login) in ``_common``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from .. import __version__
 from ._access import access
 from ._accounts import activate, close, dmp, invite, oppose, tick
 from ._cda import cda
+from ._fhir import fhir
 from ._messaging import messages
 from ._ops import audit, dispatch, info, keys
 from ._record import record
@@ -32,6 +33,7 @@ def main() -> None:
 
 
 main.add_command(cda)
+main.add_command(fhir)
 main.add_command(demo)
 main.add_command(serve_command)
 main.add_command(audit)

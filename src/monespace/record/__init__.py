@@ -3,7 +3,12 @@
 .. versionadded:: 0.1
 """
 
-from ._codes import TRE_A07_OID, class_code_for, class_code_system_for
+from ._codes import (
+    TRE_A07_OID,
+    class_code_for,
+    class_code_system_for,
+    normalise_code_system,
+)
 from ._measure_model import MEASURE_SPECS, Measure, MeasureKind, MeasureSpec
 from ._mime import SUPPORTED_MEDIA_TYPES, check_media_type, sniff
 from ._model import (
@@ -61,5 +66,6 @@ __all__ = [
     "class_code_system_for",
     "has_flag",
     "hidden_from_patient_at",
+    "normalise_code_system",
     "sniff",
 ]

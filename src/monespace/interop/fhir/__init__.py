@@ -1,0 +1,45 @@
+"""FHIR R4 in and out: export what an actor may see of a person as a Bundle, import
+PDSm / "Mesures de santé" transaction bundles and single resources, inspect files.
+
+The models are those of ``fhir.resources`` (``fhir.resources.R4B``, see
+``docs/decisions/0013-fhir-models.md``), installed with the ``fhir`` extra. This module
+imports without it; the first function that needs the models raises
+:class:`~monespace.errors.ConfigurationError` naming the extra.
+
+Errors are :class:`FhirError`, with an HTTP-like ``status`` and an ``outcome``
+(OperationOutcome), as the "Mesures de santé" guide reports them.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+from ._base import (
+    FHIR_MODELS,
+    KNOWN_PROFILES,
+    MAX_DEPTH,
+    MAX_ENTRIES,
+    MAX_INPUT_BYTES,
+    FhirError,
+    load_json,
+    validate,
+)
+from ._export import export_bundle
+from ._import import CONSENT_REFUSED, ImportReport, import_fhir
+from ._inspect import inspect_file
+
+__all__ = [
+    "CONSENT_REFUSED",
+    "FHIR_MODELS",
+    "KNOWN_PROFILES",
+    "MAX_DEPTH",
+    "MAX_ENTRIES",
+    "MAX_INPUT_BYTES",
+    "FhirError",
+    "ImportReport",
+    "export_bundle",
+    "import_fhir",
+    "inspect_file",
+    "load_json",
+    "validate",
+]
