@@ -15,6 +15,7 @@ from .access._service import AccessService, FirstAccessNotifier
 from .accounts._migration import DmpMigrationService
 from .accounts._service import AccountService
 from .actors import Actor
+from .agenda import AgendaService
 from .audit._service import AuditService
 from .clock import Clock, SystemClock
 from .crypto import KeyProvider, Keyring, RotationReport
@@ -43,6 +44,7 @@ class Space:
         space.access     # professionals, the patient's controls, emergency access, history
         space.audit      # the hash-chained audit trail
         space.messaging  # secure messaging between professionals and patients
+        space.agenda     # appointments and health events, prevention reminders
 
     A space is a context manager; leaving the block closes storage and transports.
 
@@ -86,6 +88,7 @@ class Space:
         self.access = AccessService(self._core)
         self.audit = AuditService(self._core)
         self.messaging = MessagingService(self._core, self.record)
+        self.agenda = AgendaService(self._core)
         # Side effects of what the services record, in the same transaction.
         self._core.subscribers.append(FirstAccessNotifier(self._core))
 
@@ -124,7 +127,12 @@ class Space:
         """
         moment = now if now is not None else self._core.now()
         counts = self.accounts.tick(moment)
-        for more in (self.record.tick(moment), self.dmp.tick(moment), self.messaging.tick(moment)):
+        for more in (
+            self.record.tick(moment),
+            self.dmp.tick(moment),
+            self.messaging.tick(moment),
+            self.agenda.tick(moment),
+        ):
             for name, count in more.items():
                 if count:
                     counts[name] = counts.get(name, 0) + count

@@ -4,6 +4,7 @@
 """
 
 from ._codes import TRE_A07_OID, class_code_for, class_code_system_for
+from ._mapping import ENTRY_KIND, entry_from_row
 from ._measure_model import MEASURE_SPECS, Measure, MeasureKind, MeasureSpec
 from ._mime import SUPPORTED_MEDIA_TYPES, check_media_type, sniff
 from ._model import (
@@ -31,6 +32,7 @@ from ._rules import (
 )
 
 __all__ = [
+    "ENTRY_KIND",
     "INVISIBLE_PATIENT",
     "INVISIBLE_REPRESENTANTS",
     "LOINC",
@@ -59,6 +61,7 @@ __all__ = [
     "check_media_type",
     "class_code_for",
     "class_code_system_for",
+    "entry_from_row",
     "has_flag",
     "hidden_from_patient_at",
     "sniff",
