@@ -235,6 +235,8 @@ def _occurrences(
 def _check_values(vevent: icalendar.Component) -> None:
     for name in _ONE_LINE:
         value = vevent.get(name)
+        if isinstance(value, list):
+            raise ValidationError(f"an event may have its {name} once only")
         if value is not None and any(c in str(value) for c in "\r\n"):
             raise ValidationError(f"the {name} of an event must be one line")
     if not str(vevent.get("UID", "")).strip():
@@ -247,8 +249,10 @@ def _parsed(vevent: icalendar.Component, uid: str, cancel_all: bool) -> ParsedEv
     starts_at = _instant(vevent.get("DTSTART"), "DTSTART")
     end = vevent.get("DTEND")
     ends_at = None if end is None else _instant(end, "DTEND")
-    if ends_at is not None and ends_at <= starts_at:
-        ends_at = None if ends_at == starts_at else _bad("an event must end after it starts")
+    if ends_at is not None and ends_at < starts_at:
+        raise ValidationError("an event must end after it starts")
+    if ends_at == starts_at:
+        ends_at = None  # a zero-length event (a reminder, a deadline) has no end
     kind_text = str(vevent.get("X-MONESPACE-KIND", EventKind.APPOINTMENT))
     try:
         kind = EventKind(kind_text)
@@ -274,10 +278,6 @@ def _parsed(vevent: icalendar.Component, uid: str, cancel_all: bool) -> ParsedEv
         modified=None if modified is None else _instant(modified, "LAST-MODIFIED"),
         cancelled=cancel_all or status == "CANCELLED",
     )
-
-
-def _bad(message: str) -> dt.datetime:
-    raise ValidationError(message)
 
 
 def _text(value: Any) -> str | None:
