@@ -5,7 +5,8 @@ prints the outcome. Errors from the library are shown as one line, without a tra
 
 The root group lives here; each group of commands in a module of its own (``_server``: demo
 and serve, ``_ops``: audit, keys, info and dispatch, ``_accounts``: the life of a space and
-the DMP migration, ``_record``, ``_access``, ``_messaging``, ``_cda``), and what they share
+the DMP migration, ``_record``, ``_access``, ``_messaging``, ``_cda``, ``_agenda``: the
+agenda and the reminders' preview), and what they share
 (``--db``, opening a space, the demo login) in ``_common``.
 """
 
@@ -16,6 +17,7 @@ import click
 from .. import __version__
 from ._access import access
 from ._accounts import activate, close, dmp, invite, oppose, tick
+from ._agenda import agenda, reminders
 from ._cda import cda
 from ._messaging import messages
 from ._ops import audit, dispatch, info, keys
@@ -47,3 +49,5 @@ main.add_command(dmp)
 main.add_command(record)
 main.add_command(access)
 main.add_command(messages)
+main.add_command(agenda)
+main.add_command(reminders)
