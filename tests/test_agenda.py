@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from monespace import Actor, ActorKind
+from monespace import Actor, ActorKind, Settings
 from monespace.accounts import Contact, PatientIdentity, RepresentationKind
-from monespace.agenda import EventKind, EventStatus, Family, ReminderStatus
+from monespace.agenda import AgendaSettings, EventKind, EventStatus, Family, ReminderStatus
 from monespace.clock import ManualClock
 from monespace.errors import AccessDeniedError, NotFoundError, ValidationError
 from monespace.identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
@@ -57,7 +57,8 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def space(url, clock):
-    with open_space(url, clock, transports=("email",)) as opened:
+    settings = Settings(agenda=AgendaSettings(send_reminders=True))
+    with open_space(url, clock, transports=("email",), settings=settings) as opened:
         yield opened
 
 
@@ -340,3 +341,10 @@ def test_closed_spaces_get_no_reminders(space, clock):
     assert space.agenda.tick(NOW) == {"reminders_sent": 0}
     space.accounts.create_space(Actor.system("test"), child.id)
     assert space.agenda.tick(NOW)["reminders_sent"] > 0
+
+
+def test_space_tick_sends_reminders_only_when_the_settings_say_so(clock):
+    with open_space("memory://", clock) as space:
+        open_patient(space, child_identity(30, dt.date(2025, 12, 20), "k@example.org"))
+        assert "reminders_sent" not in space.tick(NOW)
+        assert space.agenda.tick(NOW)["reminders_sent"] > 0

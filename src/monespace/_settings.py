@@ -7,6 +7,7 @@ from datetime import timedelta
 import attrs
 
 from .accounts import AttemptPolicy, LifecycleRules
+from .agenda import AgendaSettings
 from .messaging import MessagingSettings
 from .policy import AccessPolicy
 from .record import RecordSettings
@@ -30,6 +31,7 @@ class Settings:
     :param access: the professional-access rules' settings (matrix, médecin traitant's
         override, emergency duration).
     :param messaging: the secure messaging's limits and retention policy.
+    :param agenda: whether ticks send prevention reminders, and the calendar edition.
     """
 
     max_content_bytes: int = 20 * 1024 * 1024
@@ -41,6 +43,7 @@ class Settings:
     record: RecordSettings = attrs.field(factory=RecordSettings)
     access: AccessPolicy = attrs.field(factory=AccessPolicy)
     messaging: MessagingSettings = attrs.field(factory=MessagingSettings)
+    agenda: AgendaSettings = attrs.field(factory=AgendaSettings)
 
     def retry_delay(self, attempts: int) -> timedelta:
         """How long to wait after the *attempts*-th failed delivery."""

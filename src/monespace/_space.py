@@ -121,21 +121,21 @@ class Space:
         """Apply every deadline that has passed at *now* (default: the clock's time).
 
         Call it from a scheduler, daily or more often. It is idempotent: a second run at the
-        same moment finds nothing to do.
+        same moment finds nothing to do. With ``Settings.agenda.send_reminders`` it also
+        queues the prevention reminders newly due (``reminders_sent``).
 
         :return: how many transitions of each kind were applied.
         """
         moment = now if now is not None else self._core.now()
         counts = self.accounts.tick(moment)
-        for more in (
-            self.record.tick(moment),
-            self.dmp.tick(moment),
-            self.messaging.tick(moment),
-            self.agenda.tick(moment),
-        ):
+        for more in (self.record.tick(moment), self.dmp.tick(moment), self.messaging.tick(moment)):
             for name, count in more.items():
                 if count:
                     counts[name] = counts.get(name, 0) + count
+        if self.settings.agenda.send_reminders:
+            sent = self.agenda.tick(moment)["reminders_sent"]
+            if sent:
+                counts["reminders_sent"] = sent
         return counts
 
     def dispatch(self, *, limit: int = 100) -> DispatchReport:

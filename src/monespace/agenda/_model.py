@@ -30,6 +30,7 @@ __all__ = [
     "REMINDER_ID",
     "Act",
     "AgeOffset",
+    "AgendaSettings",
     "Event",
     "EventChange",
     "EventKind",
@@ -502,3 +503,18 @@ class SentReminder:
     recipient: str
     sent_at: dt.datetime
     why: Why
+
+
+@attrs.frozen
+class AgendaSettings:
+    """Settings of the agenda (``Settings.agenda``).
+
+    :param send_reminders: whether :meth:`monespace.Space.tick` queues reminder notices.
+        Off by default: prevention messages are the health insurer's to send (décret
+        2024-468), so a deployment turns them on deliberately; ``space.agenda.tick`` sends
+        them whatever this says.
+    :param edition: the edition of the prevention calendar evaluated (None: the default).
+    """
+
+    send_reminders: bool = False
+    edition: str | None = None

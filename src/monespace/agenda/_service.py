@@ -87,15 +87,14 @@ class AgendaService:
     .. versionadded:: 0.1
     """
 
-    def __init__(self, core: Core, *, edition: str | RulePack | None = None) -> None:
+    def __init__(self, core: Core) -> None:
         self._core = core
-        self._edition = edition
 
     @property
     def pack(self) -> RulePack:
-        """The edition of the prevention calendar this space evaluates."""
-        edition = self._edition
-        return edition if isinstance(edition, RulePack) else load_edition(edition)
+        """The edition of the prevention calendar this space evaluates
+        (``Settings.agenda.edition``)."""
+        return load_edition(self._core.settings.agenda.edition)
 
     # --- events ------------------------------------------------------------------------------
 
