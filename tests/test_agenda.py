@@ -14,6 +14,7 @@ from monespace.errors import AccessDeniedError, NotFoundError, ValidationError
 from monespace.identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
 from monespace.policy import Action, Facts, ProfessionalFacts, Resource, decide
 from monespace.record import Code
+from monespace.testing import storage_of
 
 from .helpers import MARKER, identity, open_patient, open_space, register_physicians
 
@@ -348,3 +349,14 @@ def test_space_tick_sends_reminders_only_when_the_settings_say_so(clock):
         open_patient(space, child_identity(30, dt.date(2025, 12, 20), "k@example.org"))
         assert "reminders_sent" not in space.tick(NOW)
         assert space.agenda.tick(NOW)["reminders_sent"] > 0
+
+
+def test_shredding_a_person_deletes_their_agenda_and_reminder_lines(space, holder, me):
+    _add(space, me, holder.id)
+    space.agenda.opt_out(me, holder.id, Family.SCREENING)
+    space.agenda.tick(NOW)
+    space.accounts.shred(Actor.system("test"), holder.id)
+    with storage_of(space).read() as tx:
+        assert tx.agenda.for_patient(holder.id) == []
+        assert tx.agenda.opt_outs(holder.id) == []
+        assert tx.agenda.sent(holder.id) == []
