@@ -14,6 +14,7 @@ from monespace.errors import AccessDeniedError, NotFoundError, ValidationError
 from monespace.identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
 from monespace.policy import Action, Facts, ProfessionalFacts, Resource, decide
 from monespace.record import Code
+from monespace.synth import seed_demo
 from monespace.testing import storage_of
 
 from .helpers import MARKER, identity, open_patient, open_space, register_physicians
@@ -360,3 +361,15 @@ def test_shredding_a_person_deletes_their_agenda_and_reminder_lines(space, holde
         assert tx.agenda.for_patient(holder.id) == []
         assert tx.agenda.opt_outs(holder.id) == []
         assert tx.agenda.sent(holder.id) == []
+
+
+def test_the_demo_population_has_agendas():
+    with open_space("memory://", ManualClock(NOW)) as space:
+        summary = seed_demo(space, 30, seed=3)
+        holder = next(login for login in summary.logins if login.role == "patient")
+        me = Actor.patient(holder.patient_id)
+        events = space.agenda.events(me, holder.patient_id)
+        assert {(e.kind, e.status) for e in events} == {
+            (EventKind.APPOINTMENT, EventStatus.PLANNED),
+            (EventKind.VACCINATION, EventStatus.DONE),
+        }
