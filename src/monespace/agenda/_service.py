@@ -370,7 +370,8 @@ class AgendaService:
         anticipées, which goes to its author only (R1111-19). Families the person opted out
         of are skipped. A second run finds nothing new.
 
-        :return: ``reminders_sent``: how many notices were queued.
+        :return: ``reminders_sent``: how many (reminder, recipient) pairs were recorded as
+            sent; each recipient gets one e-mail per tick, however many reminders it covers.
         """
         moment = now if now is not None else self._core.now()
         day = _today(moment)
