@@ -827,13 +827,10 @@ def agenda_of_the_person(
     to the record (R1111-27 5° b), on the same conditions as reading it (unknown and blocked
     professionals were refused by earlier rules). Referenced apps may feed it too in the
     real service, but not yet here. The operator neither reads nor writes it."""
-    if action not in _AGENDA:
-        return None
-    if resource.patient_id is None or actor.kind is ActorKind.APP:
-        return Decision(
-            False,
-            "apps_do_not_use_the_agenda_yet" if resource.patient_id else "agenda_of_the_person",
-        )
+    if action not in _AGENDA or resource.patient_id is None:
+        return None  # an agenda is always someone's: deny_by_default
+    if actor.kind is ActorKind.APP:
+        return Decision(False, "apps_do_not_use_the_agenda_yet")
     if facts.space_open is False:
         return Decision(False, "space_must_be_open")
     if actor.kind is ActorKind.PATIENT and actor.id == resource.patient_id:
