@@ -211,6 +211,11 @@ def test_agenda_rules_decide_deny_by_default():
         professional=ProfessionalFacts(registered=True, grant="care", object_all=True),
     )
     assert not decide(pro, Action.AGENDA_WRITE, resource, objected).allowed
+    app = Actor(ActorKind.APP, "booking-app")
+    refused = decide(app, Action.AGENDA_WRITE, resource, Facts(space_open=True))
+    assert refused.rule == "apps_do_not_use_the_agenda_yet"
+    nobody = decide(patient, Action.AGENDA_READ, Resource(None, "agenda"), Facts())
+    assert nobody.rule == "deny_by_default"
     stranger = Actor(ActorKind.REPRESENTATIVE, "r1", on_behalf_of="p1")
     assert not decide(stranger, Action.AGENDA_READ, resource, Facts(space_open=True)).allowed
 
