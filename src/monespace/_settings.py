@@ -7,6 +7,7 @@ from datetime import timedelta
 import attrs
 
 from .accounts import AttemptPolicy, LifecycleRules
+from .agenda import AgendaSettings
 from .audit import AuditSettings
 from .messaging import MessagingSettings
 from .policy import AccessPolicy
@@ -31,10 +32,11 @@ class Settings:
     :param access: the professional-access rules' settings (matrix, médecin traitant's
         override, emergency duration).
     :param messaging: the secure messaging's limits and retention policy.
+    :param agenda: whether ticks send prevention reminders, and the calendar edition.
     :param audit: when the audit trail writes signed checkpoints.
 
     .. versionchanged:: 0.2
-       ``audit``.
+       ``audit`` and ``agenda``.
     """
 
     max_content_bytes: int = 20 * 1024 * 1024
@@ -46,6 +48,7 @@ class Settings:
     record: RecordSettings = attrs.field(factory=RecordSettings)
     access: AccessPolicy = attrs.field(factory=AccessPolicy)
     messaging: MessagingSettings = attrs.field(factory=MessagingSettings)
+    agenda: AgendaSettings = attrs.field(factory=AgendaSettings)
     audit: AuditSettings = attrs.field(factory=AuditSettings)
 
     def retry_delay(self, attempts: int) -> timedelta:

@@ -16,6 +16,7 @@ from .access._service import AccessService, FirstAccessNotifier
 from .accounts._migration import DmpMigrationService
 from .accounts._service import AccountService
 from .actors import Actor
+from .agenda import AgendaService
 from .audit._service import AuditService
 from .clock import Clock, SystemClock
 from .crypto import KeyProvider, Keyring, RotationReport
@@ -44,6 +45,7 @@ class Space:
         space.access     # professionals, the patient's controls, emergency access, history
         space.audit      # the hash-chained audit trail
         space.messaging  # secure messaging between professionals and patients
+        space.agenda     # appointments and health events, prevention reminders
 
     A space is a context manager; leaving the block closes storage and transports.
 
@@ -87,6 +89,7 @@ class Space:
         self.access = AccessService(self._core)
         self.audit = AuditService(self._core)
         self.messaging = MessagingService(self._core, self.record)
+        self.agenda = AgendaService(self._core)
         # Side effects of what the services record, in the same transaction.
         self._core.subscribers.append(FirstAccessNotifier(self._core))
 
@@ -136,7 +139,8 @@ class Space:
         """Apply every deadline that has passed at *now* (default: the clock's time).
 
         Call it from a scheduler, daily or more often. It is idempotent: a second run at the
-        same moment finds nothing to do.
+        same moment finds nothing to do. With ``Settings.agenda.send_reminders`` it also
+        queues the prevention reminders newly due (``reminders_sent``).
 
         :return: how many transitions of each kind were applied.
         """
@@ -146,6 +150,10 @@ class Space:
             for name, count in more.items():
                 if count:
                     counts[name] = counts.get(name, 0) + count
+        if self.settings.agenda.send_reminders:
+            sent = self.agenda.tick(moment)["reminders_sent"]
+            if sent:
+                counts["reminders_sent"] = sent
         return counts
 
     def dispatch(self, *, limit: int = 100) -> DispatchReport:

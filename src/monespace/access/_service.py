@@ -105,6 +105,11 @@ _WHAT = {
     "account.create": "a ouvert l'espace",
     "code.issue": "a émis un code provisoire",
     "notification.send": "vous a envoyé une notification",
+    "agenda.read": "a consulté votre agenda",
+    "agenda.write": "a modifié votre agenda",
+    "reminders.read": "a consulté vos rappels de prévention",
+    "reminders.settings": "a modifié vos préférences de rappels",
+    "reminder.send": "vous a envoyé un rappel de prévention",
 }
 
 

@@ -698,6 +698,7 @@ class AccountService:
         unit.tx.documents.delete_for_patient(patient_id)
         unit.tx.profile.delete_for_patient(patient_id)
         unit.tx.measures.delete_for_patient(patient_id)
+        unit.tx.agenda.delete_for_patient(patient_id)
         deleted = unit.tx.blobs.delete_for_patient(patient_id)
         self._core.keyring.destroy(unit.tx, patient_id, unit.now)
         return deleted

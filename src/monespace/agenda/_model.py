@@ -15,15 +15,26 @@ import calendar
 import datetime as dt
 import functools
 import re
+from collections.abc import Iterable
 from enum import StrEnum
-from typing import Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
+from zoneinfo import ZoneInfo
 
 import attrs
 
+from monespace.errors import ValidationError
+from monespace.identity import RPPS
+
 __all__ = [
+    "PARIS",
     "REMINDER_ID",
     "Act",
     "AgeOffset",
+    "AgendaSettings",
+    "Event",
+    "EventChange",
+    "EventKind",
+    "EventStatus",
     "Evidence",
     "Family",
     "Phase",
@@ -34,6 +45,7 @@ __all__ = [
     "RepeatKind",
     "RulePack",
     "Season",
+    "SentReminder",
     "Source",
     "Why",
 ]
@@ -313,3 +325,196 @@ class Reminder:
     due_until: dt.date | None
     why: Why
     source: Source
+
+
+# --- the agenda: appointments and health events --------------------------------------------
+
+#: The time zone agenda times are shown in (they are stored as instants).
+PARIS: Final = ZoneInfo("Europe/Paris")
+
+_MAX_LINE: Final = 200
+_MAX_NOTES: Final = 4000
+_MAX_DOCUMENTS: Final = 50
+
+
+class EventKind(StrEnum):
+    """What an agenda event is."""
+
+    APPOINTMENT = "appointment"
+    VACCINATION = "vaccination"
+    EXAMINATION = "examination"
+    SCREENING = "screening"
+    BILAN_PREVENTION = "bilan_prevention"
+    OTHER = "other"
+
+
+class EventStatus(StrEnum):
+    """Where an agenda event stands (the allowed transitions are in ``_rules``)."""
+
+    PLANNED = "planned"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    MISSED = "missed"
+
+
+def _kind(value: EventKind | str) -> EventKind:
+    try:
+        return EventKind(value)
+    except ValueError:
+        raise ValidationError(f"an event's kind is one of {[k.value for k in EventKind]}") from None
+
+
+def _status(value: EventStatus | str) -> EventStatus:
+    try:
+        return EventStatus(value)
+    except ValueError:
+        raise ValidationError(
+            f"an event's status is one of {[s.value for s in EventStatus]}"
+        ) from None
+
+
+def _line(_inst: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    """One line of text: no control characters at all (it may become an iCalendar value)."""
+    if value is None:
+        return
+    if not value.strip() or len(value) > _MAX_LINE:
+        raise ValidationError(f"'{attribute.name}' must be 1 to {_MAX_LINE} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValidationError(f"'{attribute.name}' must not contain control characters")
+
+
+def _notes(_inst: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is None:
+        return
+    if not value.strip() or len(value) > _MAX_NOTES:
+        raise ValidationError(f"'{attribute.name}' must be 1 to {_MAX_NOTES} characters")
+    if any((ord(c) < 32 and c not in "\n\t") or ord(c) == 127 for c in value):
+        raise ValidationError(f"'{attribute.name}' must not contain control characters")
+
+
+def _aware(_inst: object, attribute: attrs.Attribute[Any], value: dt.datetime | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dt.datetime) or value.utcoffset() is None:
+        raise ValidationError(f"'{attribute.name}' must be an aware datetime (with a time zone)")
+
+
+def _rpps(_inst: object, _attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None:
+        RPPS.parse(value)
+
+
+def _reminder_id(_inst: object, _attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is not None and not REMINDER_ID.fullmatch(value):
+        raise ValidationError("'reminder_id' is not a reminder id of the prevention calendar")
+
+
+def _ids(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _documents(_inst: object, _attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    if len(value) > _MAX_DOCUMENTS:
+        raise ValidationError(f"an event links at most {_MAX_DOCUMENTS} documents")
+    for document_id in value:
+        if not document_id or len(document_id) > 64 or not document_id.isprintable():
+            raise ValidationError("a linked document id must be 1 to 64 printable characters")
+
+
+@attrs.frozen(repr=False)
+class Event:
+    """An appointment or a health event of a person's agenda.
+
+    Times are instants (aware datetimes); :attr:`local_start` shows them in Europe/Paris.
+    ``title``, ``place``, ``professional``, ``establishment``, ``notes`` and ``documents``
+    are sealed with the person's key; kind, status and times are not.
+
+    :param professional: the RPPS number of the professional seen, if any.
+    :param establishment: the establishment (a FINESS number or its name), if any.
+    :param documents: ids of record documents linked to the event (a report, a certificate).
+    :param reminder_id: the prevention reminder this event fulfils, if any.
+    :param uid: the iCalendar UID: stable across exports, the platform's when imported.
+    :param sequence: the iCalendar SEQUENCE: raised by each reschedule or cancellation.
+    :param version: the version of the event in its history (1 when created).
+    """
+
+    id: str
+    patient_id: str
+    kind: EventKind = attrs.field(converter=_kind)
+    starts_at: dt.datetime = attrs.field(validator=_aware)
+    ends_at: dt.datetime | None = attrs.field(default=None, validator=_aware)
+    status: EventStatus = attrs.field(default=EventStatus.PLANNED, converter=_status)
+    title: str | None = attrs.field(default=None, validator=_line)
+    place: str | None = attrs.field(default=None, validator=_line)
+    professional: str | None = attrs.field(default=None, validator=_rpps)
+    establishment: str | None = attrs.field(default=None, validator=_line)
+    notes: str | None = attrs.field(default=None, validator=_notes)
+    documents: tuple[str, ...] = attrs.field(default=(), converter=_ids, validator=_documents)
+    reminder_id: str | None = attrs.field(default=None, validator=_reminder_id)
+    uid: str = attrs.field(default="", validator=_line)
+    sequence: int = 0
+    version: int = 1
+    changed_at: dt.datetime | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.ends_at is not None and self.ends_at <= self.starts_at:
+            raise ValidationError("an event must end after it starts")
+
+    @property
+    def local_start(self) -> dt.datetime:
+        """The start, in Europe/Paris time."""
+        return self.starts_at.astimezone(PARIS)
+
+    @property
+    def local_end(self) -> dt.datetime | None:
+        """The end, in Europe/Paris time (``None`` when open)."""
+        return None if self.ends_at is None else self.ends_at.astimezone(PARIS)
+
+    def __repr__(self) -> str:
+        # Sealed fields stay out of reprs (and so out of logs and tracebacks).
+        return f"Event(id={self.id!r}, kind={self.kind.value!r}, status={self.status.value!r})"
+
+
+@attrs.frozen
+class EventChange:
+    """One version in an event's history: what changed, when, and by whom."""
+
+    version: int
+    change: str
+    status: EventStatus
+    starts_at: dt.datetime
+    ends_at: dt.datetime | None
+    at: dt.datetime
+    actor_kind: str
+    actor_id: str
+
+
+@attrs.frozen
+class SentReminder:
+    """A reminder notice queued for someone, and why (décret 2024-468: the user can always
+    see why a prevention message was sent).
+
+    :param cycle: the first day of the window the reminder was sent for.
+    :param recipient: ``"holder"`` or ``"representative"``.
+    """
+
+    reminder_id: str
+    cycle: dt.date
+    recipient: str
+    sent_at: dt.datetime
+    why: Why
+
+
+@attrs.frozen
+class AgendaSettings:
+    """Settings of the agenda (``Settings.agenda``).
+
+    :param send_reminders: whether :meth:`monespace.Space.tick` queues reminder notices.
+        Off by default: prevention messages are the health insurer's to send (décret
+        2024-468), so a deployment turns them on deliberately; ``space.agenda.tick`` sends
+        them whatever this says.
+    :param edition: the edition of the prevention calendar evaluated (None: the default).
+    """
+
+    send_reminders: bool = False
+    edition: str | None = None

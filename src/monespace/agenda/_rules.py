@@ -31,11 +31,15 @@ from typing import Final
 
 import attrs
 
+from monespace.errors import ValidationError
 from monespace.identity import Sex
 
 from ._edition import load_edition
 from ._model import (
     Act,
+    EventKind,
+    EventStatus,
+    Family,
     Reminder,
     ReminderRule,
     ReminderStatus,
@@ -44,7 +48,20 @@ from ._model import (
     Why,
 )
 
-__all__ = ["DEFAULT_LOOK_AHEAD", "Person", "evaluate", "evaluate_rule", "preview"]
+__all__ = [
+    "DEFAULT_LOOK_AHEAD",
+    "MAX_AGE",
+    "TRANSITIONS",
+    "Person",
+    "acts_from_events",
+    "check_transition",
+    "check_within_life",
+    "code_system",
+    "evaluate",
+    "evaluate_rule",
+    "notice_due",
+    "preview",
+]
 
 #: How far ahead a window that has not opened yet is shown as ``upcoming``.
 DEFAULT_LOOK_AHEAD: Final = dt.timedelta(days=30)
@@ -301,3 +318,95 @@ class _Evaluation:
             why=why,
             source=rule.source,
         )
+
+
+# --- the agenda's events ---------------------------------------------------------------------
+
+#: Which status an event may move to from each status. Rescheduling keeps (or restores)
+#: ``planned``; ``done`` is final: a done act is a fact reminders rely on.
+TRANSITIONS: Final[Mapping[EventStatus, frozenset[EventStatus]]] = {
+    EventStatus.PLANNED: frozenset(
+        {EventStatus.PLANNED, EventStatus.DONE, EventStatus.CANCELLED, EventStatus.MISSED}
+    ),
+    EventStatus.MISSED: frozenset({EventStatus.PLANNED, EventStatus.DONE, EventStatus.CANCELLED}),
+    EventStatus.CANCELLED: frozenset({EventStatus.PLANNED}),
+    EventStatus.DONE: frozenset(),
+}
+
+#: No agenda event is later than this age: past it, a date is a typing mistake.
+MAX_AGE: Final = 130
+
+
+def check_transition(
+    current: EventStatus, wanted: EventStatus, starts_at: dt.datetime, now: dt.datetime
+) -> None:
+    """Refuse a status change the agenda does not allow.
+
+    An event is marked ``done`` or ``missed`` only once it has started.
+
+    :raises ValidationError: naming both statuses.
+    """
+    if wanted not in TRANSITIONS[current]:
+        raise ValidationError(f"an event {current.value} cannot become {wanted.value}")
+    if wanted in (EventStatus.DONE, EventStatus.MISSED) and starts_at > now:
+        raise ValidationError(f"an event that has not started cannot be {wanted.value}")
+
+
+def check_within_life(
+    starts_at: dt.datetime, ends_at: dt.datetime | None, birth_date: dt.date | None
+) -> None:
+    """Refuse an event before the person's birth or past any lifetime (a typing mistake,
+    or a file about someone else).
+
+    :raises ValidationError: without the dates (they say something about the person).
+    """
+    if birth_date is None:
+        return
+    first = dt.datetime.combine(birth_date, dt.time(), tzinfo=dt.UTC) - dt.timedelta(days=1)
+    last = first + dt.timedelta(days=366 * MAX_AGE)
+    for moment in (starts_at, ends_at):
+        if moment is not None and not first <= moment <= last:
+            raise ValidationError("an event's date falls outside the person's life")
+
+
+#: Code systems of vaccines, by the names and OIDs a profil médical entry may carry.
+_SYSTEMS: Final[Mapping[str, str]] = {
+    "atc": "atc",
+    "2.16.840.1.113883.6.73": "atc",
+    "cis": "cis",
+    "1.2.250.1.213.2.3.1": "cis",
+}
+
+
+def code_system(system: str | None) -> str | None:
+    """``"atc"`` or ``"cis"`` when *system* names one (by name or OID), else ``None``."""
+    return None if system is None else _SYSTEMS.get(system.strip().lower())
+
+
+def acts_from_events(
+    pack: RulePack, birth_date: dt.date, events: Iterable[tuple[EventKind, dt.date, str | None]]
+) -> list[Act]:
+    """The acts that *done* agenda events prove: ``(kind, date, reminder_id)`` triples.
+
+    An event naming the reminder it fulfils proves that reminder. A ``bilan_prevention``
+    without one proves the bilan of the age window its date falls in (one bilan per window).
+    Other kinds without a reminder id prove nothing: "a vaccination" does not say which.
+    """
+    acts: list[Act] = []
+    bilans = [rule for rule in pack.rules if rule.family is Family.BILAN_PREVENTION]
+    for kind, on, reminder_id in events:
+        if reminder_id is not None:
+            acts.append(Act(on=on, system="reminder", code=reminder_id))
+            continue
+        if kind is not EventKind.BILAN_PREVENTION:
+            continue
+        for rule in bilans:
+            end = None if rule.due_until is None else rule.due_until.after(birth_date)
+            if rule.due_from.after(birth_date) <= on and (end is None or on < end):
+                acts.append(Act(on=on, system="reminder", code=rule.id))
+    return acts
+
+
+def notice_due(reminder: Reminder, opted_out: frozenset[str]) -> bool:
+    """Whether a reminder calls for a notice: due now, in a family not opted out of."""
+    return reminder.status is ReminderStatus.DUE and str(reminder.family) not in opted_out

@@ -5,8 +5,9 @@ prints the outcome. Errors from the library are shown as one line, without a tra
 
 The root group lives here; each group of commands in a module of its own (``_server``: demo
 and serve, ``_ops``: audit, keys, info and dispatch, ``_accounts``: the life of a space and
-the DMP migration, ``_record``, ``_access``, ``_messaging``, ``_cda``, ``_fhir``), and what
-they share (``--db``, opening a space, the demo login) in ``_common``.
+the DMP migration, ``_record``, ``_access``, ``_messaging``, ``_cda``, ``_fhir``, ``_agenda``:
+the agenda and the reminders' preview), and what they share (``--db``, opening a space, the
+demo login) in ``_common``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import click
 from .. import __version__
 from ._access import access
 from ._accounts import activate, close, dmp, invite, oppose, tick
+from ._agenda import agenda, reminders
 from ._cda import cda
 from ._fhir import fhir
 from ._messaging import messages
@@ -49,3 +51,5 @@ main.add_command(dmp)
 main.add_command(record)
 main.add_command(access)
 main.add_command(messages)
+main.add_command(agenda)
+main.add_command(reminders)

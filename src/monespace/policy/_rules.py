@@ -89,6 +89,10 @@ class Action(StrEnum):
     ATTACHMENT_READ = "attachment.read"
     ATTACHMENT_FILE = "attachment.file"
     MESSAGE_RECEIVE = "message.receive"
+    AGENDA_READ = "agenda.read"
+    AGENDA_WRITE = "agenda.write"
+    REMINDERS_READ = "reminders.read"
+    REMINDERS_SETTINGS = "reminders.settings"
 
 
 #: Actions that only the operator may take.
@@ -804,7 +808,54 @@ def default_rules(policy: AccessPolicy | None = None) -> tuple[Rule, ...]:
         operator_acts_on_request,
         operator_feeds_record,
         operator_reads_administrative,
+        agenda_of_the_person,
     )
+
+
+_AGENDA = frozenset(
+    {Action.AGENDA_READ, Action.AGENDA_WRITE, Action.REMINDERS_READ, Action.REMINDERS_SETTINGS}
+)
+#: What an authorised professional does with a person's agenda: as with the record, read
+#: and feed it; the reminder settings are the person's alone.
+_PROFESSIONAL_AGENDA = frozenset({Action.AGENDA_READ, Action.AGENDA_WRITE, Action.REMINDERS_READ})
+
+
+def agenda_of_the_person(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """The agenda is fed by the holder, their representative, and professionals with access
+    to the record (R1111-27 5° b), on the same conditions as reading it (unknown and blocked
+    professionals were refused by earlier rules). Referenced apps may feed it too in the
+    real service, but not yet here. The operator neither reads nor writes it."""
+    if action not in _AGENDA or resource.patient_id is None:
+        return None  # an agenda is always someone's: deny_by_default
+    if actor.kind is ActorKind.APP:
+        return Decision(False, "apps_do_not_use_the_agenda_yet")
+    if facts.space_open is False:
+        return Decision(False, "space_must_be_open")
+    if actor.kind is ActorKind.PATIENT and actor.id == resource.patient_id:
+        return Decision(True, "patient_owns_space")
+    if (
+        actor.kind is ActorKind.REPRESENTATIVE
+        and actor.on_behalf_of == resource.patient_id
+        and facts.represents
+    ):
+        return Decision(True, "representative_acts_for_patient")
+    return _professional_agenda(actor, action, facts)
+
+
+def _professional_agenda(actor: Actor, action: Action, facts: Facts) -> Decision | None:
+    pro = _professional(actor, facts)
+    if pro is None or action not in _PROFESSIONAL_AGENDA:
+        return None
+    allowed = (
+        actor.mode is AccessMode.NORMAL
+        and pro.registered
+        and not pro.blocked
+        and not pro.object_all
+        and pro.grant is not None
+    )
+    return Decision(allowed, "authorised_professional" if allowed else "no_authorisation")
 
 
 def decide(

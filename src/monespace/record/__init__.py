@@ -9,6 +9,7 @@ from ._codes import (
     class_code_system_for,
     normalise_code_system,
 )
+from ._mapping import ENTRY_KIND, entry_from_row
 from ._measure_model import MEASURE_SPECS, Measure, MeasureKind, MeasureSpec
 from ._mime import SUPPORTED_MEDIA_TYPES, check_media_type, sniff
 from ._model import (
@@ -36,6 +37,7 @@ from ._rules import (
 )
 
 __all__ = [
+    "ENTRY_KIND",
     "INVISIBLE_PATIENT",
     "INVISIBLE_REPRESENTANTS",
     "LOINC",
@@ -64,6 +66,7 @@ __all__ = [
     "check_media_type",
     "class_code_for",
     "class_code_system_for",
+    "entry_from_row",
     "has_flag",
     "hidden_from_patient_at",
     "normalise_code_system",

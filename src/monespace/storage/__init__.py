@@ -9,6 +9,7 @@ to its model in its own ``_mapping`` module.
 from ._base import (
     AccessRepository,
     AccountRepository,
+    AgendaRepository,
     AuditRepository,
     BlobRepository,
     CodeRepository,
@@ -28,6 +29,7 @@ from ._base import (
 from ._rows import (
     AccessSettingsRow,
     AccountRow,
+    AgendaEventRow,
     AttachmentRow,
     AuditRow,
     AuditSealRow,
@@ -46,6 +48,8 @@ from ._rows import (
     PatientRow,
     ProfessionalRow,
     ProofRow,
+    ReminderOptOutRow,
+    ReminderSentRow,
     RepresentationRow,
     ThreadRow,
 )
@@ -58,6 +62,8 @@ __all__ = [
     "AccessSettingsRow",
     "AccountRepository",
     "AccountRow",
+    "AgendaEventRow",
+    "AgendaRepository",
     "AttachmentRow",
     "AuditRepository",
     "AuditRow",
@@ -90,6 +96,8 @@ __all__ = [
     "ProfessionalRow",
     "ProofRepository",
     "ProofRow",
+    "ReminderOptOutRow",
+    "ReminderSentRow",
     "RepresentationRepository",
     "RepresentationRow",
     "SQLiteStorage",

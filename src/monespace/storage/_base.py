@@ -20,6 +20,7 @@ from typing import ClassVar, Self
 from ._rows import (
     AccessSettingsRow,
     AccountRow,
+    AgendaEventRow,
     AttachmentRow,
     AuditRow,
     AuditSealRow,
@@ -38,6 +39,8 @@ from ._rows import (
     PatientRow,
     ProfessionalRow,
     ProofRow,
+    ReminderOptOutRow,
+    ReminderSentRow,
     RepresentationRow,
     ThreadRow,
 )
@@ -45,6 +48,7 @@ from ._rows import (
 __all__ = [
     "AccessRepository",
     "AccountRepository",
+    "AgendaRepository",
     "AuditRepository",
     "BlobRepository",
     "CodeRepository",
@@ -623,6 +627,78 @@ class MessageRepository(abc.ABC):
         messages were deleted."""
 
 
+class AgendaRepository(abc.ABC):
+    """Agenda events with their history, reminder opt-outs and the reminders already sent.
+
+    Every method names the patient: every key of these tables starts with the patient id.
+    """
+
+    @abc.abstractmethod
+    def add(self, row: AgendaEventRow) -> None:
+        """Store a new event (version 1) and its first history line.
+
+        :raises ConflictError: when its id or its UID is taken in this patient's agenda.
+        """
+
+    @abc.abstractmethod
+    def update(self, row: AgendaEventRow) -> None:
+        """Store a new version of an event: *row* replaces version ``row.version - 1``, and
+        is appended to the history.
+
+        :raises NotFoundError: when there is no such event at the version before.
+        """
+
+    @abc.abstractmethod
+    def get(self, patient_id: str, event_id: str) -> AgendaEventRow | None:
+        """The current version of an event, or ``None``."""
+
+    @abc.abstractmethod
+    def by_uid(self, patient_id: str, uid: str) -> AgendaEventRow | None:
+        """The current version of the event with this iCalendar UID, or ``None``."""
+
+    @abc.abstractmethod
+    def for_patient(
+        self,
+        patient_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        status: str | None = None,
+    ) -> list[AgendaEventRow]:
+        """A patient's events with ``since <= starts_at < until``, optionally of one status,
+        in ascending ``starts_at`` order."""
+
+    @abc.abstractmethod
+    def history(self, patient_id: str, event_id: str) -> list[AgendaEventRow]:
+        """Every version of an event, oldest first."""
+
+    @abc.abstractmethod
+    def delete_for_patient(self, patient_id: str) -> int:
+        """Delete a patient's events, history, opt-outs and sent lines; return how many
+        events."""
+
+    @abc.abstractmethod
+    def opt_outs(self, patient_id: str) -> list[ReminderOptOutRow]:
+        """The reminder families a patient opted out of, by family name."""
+
+    @abc.abstractmethod
+    def set_opt_out(self, row: ReminderOptOutRow) -> bool:
+        """Opt out of a family; ``False`` if the patient had already."""
+
+    @abc.abstractmethod
+    def clear_opt_out(self, patient_id: str, family: str) -> bool:
+        """Opt back in; ``False`` if the patient had not opted out."""
+
+    @abc.abstractmethod
+    def mark_sent(self, row: ReminderSentRow) -> bool:
+        """Record that a reminder was queued for a recipient in a cycle; ``False`` (and
+        nothing written) if it already was."""
+
+    @abc.abstractmethod
+    def sent(self, patient_id: str, reminder_id: str | None = None) -> list[ReminderSentRow]:
+        """The reminders queued about a patient (optionally one reminder), oldest first."""
+
+
 class Transaction(abc.ABC):
     """One unit of work against a backend: commit together or not at all."""
 
@@ -641,6 +717,7 @@ class Transaction(abc.ABC):
     ledger: LedgerRepository
     access: AccessRepository
     messages: MessageRepository
+    agenda: AgendaRepository
 
 
 class StorageBackend(abc.ABC):

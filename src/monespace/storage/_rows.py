@@ -14,6 +14,7 @@ import attrs
 __all__ = [
     "AccessSettingsRow",
     "AccountRow",
+    "AgendaEventRow",
     "AttachmentRow",
     "AuditRow",
     "AuditSealRow",
@@ -32,6 +33,8 @@ __all__ = [
     "PatientRow",
     "ProfessionalRow",
     "ProofRow",
+    "ReminderOptOutRow",
+    "ReminderSentRow",
     "RepresentationRow",
     "ThreadRow",
 ]
@@ -455,3 +458,58 @@ class EmergencyRow:
     mode: str
     started_at: datetime
     expires_at: datetime
+
+
+@attrs.frozen
+class AgendaEventRow:
+    """One version of an agenda event (the current one, or one of its history).
+
+    :param kind: an :class:`~monespace.agenda.EventKind` value.
+    :param status: an :class:`~monespace.agenda.EventStatus` value.
+    :param uid: the iCalendar UID (ours, or the booking platform's), unique per patient.
+    :param sequence: the iCalendar SEQUENCE of the version (updates carry a higher one).
+    :param change: what this version did (``created``, ``rescheduled``, ``done``...).
+    :param sealed: the title, place, professional, notes and linked documents, sealed.
+    """
+
+    patient_id: str
+    id: str
+    version: int
+    kind: str
+    status: str
+    starts_at: datetime
+    ends_at: datetime | None
+    reminder_id: str | None
+    uid: str
+    sequence: int
+    changed_at: datetime
+    actor_kind: str
+    actor_id: str
+    change: str
+    sealed: bytes
+
+
+@attrs.frozen
+class ReminderOptOutRow:
+    """A family of prevention reminders a person asked not to be sent (since *at*)."""
+
+    patient_id: str
+    family: str
+    at: datetime
+
+
+@attrs.frozen
+class ReminderSentRow:
+    """A prevention reminder queued for *recipient_id* about *patient_id*, once per cycle.
+
+    :param cycle: the first day of the reminder's window (ISO date), so that a repeated
+        reminder is sent again when its next window opens.
+    :param sealed: why it was sent (the evaluation's reasons), sealed with the patient's key.
+    """
+
+    patient_id: str
+    reminder_id: str
+    cycle: str
+    recipient_id: str
+    sent_at: datetime
+    sealed: bytes

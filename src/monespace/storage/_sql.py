@@ -19,6 +19,7 @@ from ..errors import AuditIntegrityError, ConflictError, NotFoundError, StorageE
 from ._base import (
     AccessRepository,
     AccountRepository,
+    AgendaRepository,
     AuditRepository,
     BlobRepository,
     CodeRepository,
@@ -36,6 +37,7 @@ from ._base import (
 from ._rows import (
     AccessSettingsRow,
     AccountRow,
+    AgendaEventRow,
     AttachmentRow,
     AuditRow,
     AuditSealRow,
@@ -54,6 +56,8 @@ from ._rows import (
     PatientRow,
     ProfessionalRow,
     ProofRow,
+    ReminderOptOutRow,
+    ReminderSentRow,
     RepresentationRow,
     ThreadRow,
 )
@@ -1359,6 +1363,186 @@ class SqlMessages(_Repo, MessageRepository):
         return deleted
 
 
+class SqlAgenda(_Repo, AgendaRepository):
+    _COLS = (
+        "patient_id, id, version, kind, status, starts_at, ends_at, reminder_id, uid, sequence,"
+        " changed_at, actor_kind, actor_id, change, sealed"
+    )
+    _MARKS = ", ".join("?" * 15)
+
+    @staticmethod
+    def _row(r: Sequence[Any]) -> AgendaEventRow:
+        return AgendaEventRow(
+            patient_id=r[0],
+            id=r[1],
+            version=int(r[2]),
+            kind=_text(r[3]),
+            status=_text(r[4]),
+            starts_at=from_db_time(r[5]),
+            ends_at=_opt_time(r[6]),
+            reminder_id=r[7],
+            uid=r[8],
+            sequence=int(r[9]),
+            changed_at=from_db_time(r[10]),
+            actor_kind=r[11],
+            actor_id=r[12],
+            change=r[13],
+            sealed=bytes(r[14]),
+        )
+
+    @staticmethod
+    def _params(row: AgendaEventRow) -> tuple[Any, ...]:
+        return (
+            row.patient_id,
+            row.id,
+            row.version,
+            row.kind,
+            row.status,
+            to_db_time(row.starts_at),
+            None if row.ends_at is None else to_db_time(row.ends_at),
+            row.reminder_id,
+            row.uid,
+            row.sequence,
+            to_db_time(row.changed_at),
+            row.actor_kind,
+            row.actor_id,
+            row.change,
+            row.sealed,
+        )
+
+    def _history(self, row: AgendaEventRow) -> None:
+        self._insert(
+            f"INSERT INTO agenda_history ({self._COLS}) VALUES ({self._MARKS})",
+            self._params(row),
+            "this version of the event already exists",
+        )
+
+    def add(self, row: AgendaEventRow) -> None:
+        self._insert(
+            f"INSERT INTO agenda_events ({self._COLS}) VALUES ({self._MARKS})",
+            self._params(row),
+            "an event with this id or UID already exists in this agenda",
+        )
+        self._history(row)
+
+    def update(self, row: AgendaEventRow) -> None:
+        params = self._params(row)
+        cur = self._exec(
+            "UPDATE agenda_events SET version = ?, kind = ?, status = ?, starts_at = ?,"
+            " ends_at = ?, reminder_id = ?, uid = ?, sequence = ?, changed_at = ?,"
+            " actor_kind = ?, actor_id = ?, change = ?, sealed = ?"
+            " WHERE patient_id = ? AND id = ? AND version = ?",
+            (*params[2:], row.patient_id, row.id, row.version - 1),
+        )
+        if cur.rowcount != 1:
+            raise NotFoundError("no such event at the version before this one")
+        self._history(row)
+
+    def get(self, patient_id: str, event_id: str) -> AgendaEventRow | None:
+        r = self._exec(
+            f"SELECT {self._COLS} FROM agenda_events WHERE patient_id = ? AND id = ?",
+            (patient_id, event_id),
+        ).fetchone()
+        return None if r is None else self._row(r)
+
+    def by_uid(self, patient_id: str, uid: str) -> AgendaEventRow | None:
+        r = self._exec(
+            f"SELECT {self._COLS} FROM agenda_events WHERE patient_id = ? AND uid = ?",
+            (patient_id, uid),
+        ).fetchone()
+        return None if r is None else self._row(r)
+
+    def for_patient(
+        self,
+        patient_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        status: str | None = None,
+    ) -> list[AgendaEventRow]:
+        query = f"SELECT {self._COLS} FROM agenda_events WHERE patient_id = ?"
+        params: list[Any] = [patient_id]
+        if since is not None:
+            query += " AND starts_at >= ?"
+            params.append(to_db_time(since))
+        if until is not None:
+            query += " AND starts_at < ?"
+            params.append(to_db_time(until))
+        if status is not None:
+            query += " AND status = ?"
+            params.append(status)
+        rows = self._exec(query + " ORDER BY starts_at, id", params).fetchall()
+        return [self._row(r) for r in rows]
+
+    def history(self, patient_id: str, event_id: str) -> list[AgendaEventRow]:
+        rows = self._exec(
+            f"SELECT {self._COLS} FROM agenda_history WHERE patient_id = ? AND id = ?"
+            " ORDER BY version",
+            (patient_id, event_id),
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def delete_for_patient(self, patient_id: str) -> int:
+        for table in ("agenda_history", "reminder_opt_outs", "reminders_sent"):
+            self._exec(f"DELETE FROM {table} WHERE patient_id = ?", (patient_id,))
+        return self._exec("DELETE FROM agenda_events WHERE patient_id = ?", (patient_id,)).rowcount
+
+    def opt_outs(self, patient_id: str) -> list[ReminderOptOutRow]:
+        rows = self._exec(
+            "SELECT patient_id, family, at FROM reminder_opt_outs WHERE patient_id = ?"
+            " ORDER BY family",
+            (patient_id,),
+        ).fetchall()
+        return [ReminderOptOutRow(r[0], _text(r[1]), from_db_time(r[2])) for r in rows]
+
+    def set_opt_out(self, row: ReminderOptOutRow) -> bool:
+        cur = self._exec(
+            "INSERT INTO reminder_opt_outs (patient_id, family, at) VALUES (?, ?, ?)"
+            " ON CONFLICT (patient_id, family) DO NOTHING",
+            (row.patient_id, row.family, to_db_time(row.at)),
+        )
+        return cur.rowcount == 1
+
+    def clear_opt_out(self, patient_id: str, family: str) -> bool:
+        cur = self._exec(
+            "DELETE FROM reminder_opt_outs WHERE patient_id = ? AND family = ?",
+            (patient_id, family),
+        )
+        return cur.rowcount == 1
+
+    def mark_sent(self, row: ReminderSentRow) -> bool:
+        cur = self._exec(
+            "INSERT INTO reminders_sent"
+            " (patient_id, reminder_id, cycle, recipient_id, sent_at, sealed)"
+            " VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (patient_id, reminder_id, cycle, recipient_id) DO NOTHING",
+            (
+                row.patient_id,
+                row.reminder_id,
+                row.cycle,
+                row.recipient_id,
+                to_db_time(row.sent_at),
+                row.sealed,
+            ),
+        )
+        return cur.rowcount == 1
+
+    def sent(self, patient_id: str, reminder_id: str | None = None) -> list[ReminderSentRow]:
+        query = (
+            "SELECT patient_id, reminder_id, cycle, recipient_id, sent_at, sealed"
+            " FROM reminders_sent WHERE patient_id = ?"
+        )
+        params: list[Any] = [patient_id]
+        if reminder_id is not None:
+            query += " AND reminder_id = ?"
+            params.append(reminder_id)
+        rows = self._exec(query + " ORDER BY sent_at, reminder_id, recipient_id", params)
+        return [
+            ReminderSentRow(r[0], r[1], r[2], r[3], from_db_time(r[4]), bytes(r[5]))
+            for r in rows.fetchall()
+        ]
+
+
 class SqlTransaction(Transaction):
     """A transaction whose repositories all run on one cursor."""
 
@@ -1379,3 +1563,4 @@ class SqlTransaction(Transaction):
         self.ledger = SqlLedger(cursor, dialect)
         self.access = SqlAccess(cursor, dialect)
         self.messages = SqlMessages(cursor, dialect)
+        self.agenda = SqlAgenda(cursor, dialect)

@@ -486,6 +486,28 @@ def _rich_record(  # noqa: PLR0917
             holder, pid, "weight", round(weight + rng.uniform(-1, 1), 1), measured_at=at
         )
     space.measures.add(holder, pid, "blood_pressure", 128, second=82)
+    # The agenda: a follow-up the médecin traitant booked, and a flu shot three months ago,
+    # done (fixed dates: drawing from rng here would change every draw that follows).
+    follow_up = now + timedelta(days=14)
+    space.agenda.add(
+        doctor,
+        pid,
+        kind="appointment",
+        starts_at=follow_up,
+        ends_at=follow_up + timedelta(minutes=20),
+        title="Consultation de suivi",
+        place="Cabinet médical",
+        professional=doctor.id,
+    )
+    space.agenda.add(
+        holder,
+        pid,
+        kind="vaccination",
+        starts_at=now - timedelta(days=90),
+        title="Vaccin contre la grippe",
+        place="Pharmacie",
+        status="done",
+    )
     return 7
 
 

@@ -50,6 +50,7 @@ from ..errors import ConflictError, NotFoundError, StorageError
 from ..storage import (
     AccessSettingsRow,
     AccountRow,
+    AgendaEventRow,
     AttachmentRow,
     BlobRow,
     CodeRow,
@@ -64,6 +65,8 @@ from ..storage import (
     PatientRow,
     ProfessionalRow,
     ProofRow,
+    ReminderOptOutRow,
+    ReminderSentRow,
     RepresentationRow,
     StorageBackend,
     ThreadRow,
@@ -640,6 +643,81 @@ class StorageContract:
         with storage.read() as tx:
             assert tx.measures.get("e1") == EntryRow("e1", "p000001", "weight", T0, b"changed")
             assert tx.profile.for_patient("p000001") == []
+
+    # --- agenda ----------------------------------------------------------------------------
+
+    def test_agenda_events_keep_their_history_and_are_unique_per_agenda(
+        self, storage: StorageBackend
+    ) -> None:
+        def event(n: int, patient: str = "p000001", **changes: Any) -> AgendaEventRow:
+            row = AgendaEventRow(
+                patient_id=patient,
+                id=f"ev{n}",
+                version=1,
+                kind="appointment",
+                status="planned",
+                starts_at=T0 + timedelta(days=n),
+                ends_at=None if n % 2 else T0 + timedelta(days=n, hours=1),
+                reminder_id=None,
+                uid=f"uid{n}",
+                sequence=0,
+                changed_at=T0,
+                actor_kind="patient",
+                actor_id=patient,
+                change="created",
+                sealed=b"sealed",
+            )
+            return attrs.evolve(row, **changes)
+
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            tx.patients.add(make_patient_row(2))
+            for n in (3, 1, 2):
+                tx.agenda.add(event(n))
+            tx.agenda.add(event(1, "p000002"))  # ids and UIDs are unique per agenda only
+        with storage.write() as tx, pytest.raises(ConflictError):
+            tx.agenda.add(event(9, uid="uid1"))
+        with storage.write() as tx:
+            done = event(2, version=2, status="done", change="done", reminder_id="child_exam.2")
+            tx.agenda.update(done)
+            with pytest.raises(NotFoundError):
+                tx.agenda.update(done)  # version 1 is no longer the current one
+        with storage.read() as tx:
+            assert [r.id for r in tx.agenda.for_patient("p000001")] == ["ev1", "ev2", "ev3"]
+            window = tx.agenda.for_patient(
+                "p000001", since=T0 + timedelta(days=2), until=T0 + timedelta(days=3)
+            )
+            assert window == [done]
+            assert tx.agenda.for_patient("p000001", status="done") == [done]
+            assert tx.agenda.get("p000001", "ev2") == done
+            assert tx.agenda.get("p000002", "ev2") is None
+            assert tx.agenda.by_uid("p000001", "uid3") == event(3)
+            assert [r.version for r in tx.agenda.history("p000001", "ev2")] == [1, 2]
+            assert tx.agenda.history("p000001", "ev2")[0] == event(2)
+
+    def test_reminder_opt_outs_and_sent_lines_are_once_only(self, storage: StorageBackend) -> None:
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            assert tx.agenda.set_opt_out(ReminderOptOutRow("p000001", "vaccination", T0))
+            assert not tx.agenda.set_opt_out(ReminderOptOutRow("p000001", "vaccination", T0))
+            assert tx.agenda.set_opt_out(ReminderOptOutRow("p000001", "screening", T0))
+            line = ReminderSentRow("p000001", "screening.breast", "2026-01-01", "p000001", T0, b"w")
+            assert tx.agenda.mark_sent(line)
+            assert not tx.agenda.mark_sent(attrs.evolve(line, sent_at=T0 + timedelta(days=1)))
+            assert tx.agenda.mark_sent(attrs.evolve(line, cycle="2028-01-01"))
+            assert tx.agenda.mark_sent(attrs.evolve(line, recipient_id="p000002"))
+        with storage.read() as tx:
+            assert [r.family for r in tx.agenda.opt_outs("p000001")] == ["screening", "vaccination"]
+            assert len(tx.agenda.sent("p000001")) == 3
+            assert tx.agenda.sent("p000001", "screening.breast")[0] == line
+            assert tx.agenda.sent("p000001", "vaccination.hpv") == []
+        with storage.write() as tx:
+            assert tx.agenda.clear_opt_out("p000001", "screening")
+            assert not tx.agenda.clear_opt_out("p000001", "screening")
+            assert tx.agenda.delete_for_patient("p000001") == 0
+        with storage.read() as tx:
+            assert tx.agenda.opt_outs("p000001") == []
+            assert tx.agenda.sent("p000001") == []
 
     # --- access ----------------------------------------------------------------------------
 

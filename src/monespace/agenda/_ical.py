@@ -1,0 +1,312 @@
+"""iCalendar (RFC 5545): a person's agenda as one ``.ics`` file, and files from booking
+platforms read into events, strictly.
+
+Writing: one VEVENT per event, its UID stable across exports, times in Europe/Paris with the
+VTIMEZONE that defines it. Health details (title, kind, place, professional, notes) are left
+out unless asked for: a calendar file travels (mail, phones, shared calendars).
+
+Reading refuses what a hostile or broken file could do to a space: more than
+:data:`MAX_ICS_BYTES`, more than :data:`MAX_EVENTS` events, a recurrence expanding past
+:data:`MAX_OCCURRENCES` within the horizon, an unknown time zone, a line break inside a
+one-line value (an attempt to inject properties). It decides nothing: the agenda service
+applies what it read, in one transaction.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Iterable
+from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+import icalendar
+import recurring_ical_events  # type: ignore[import-untyped]
+
+from monespace.errors import ValidationError
+
+from ._model import PARIS, Event, EventKind, EventStatus
+
+__all__ = [
+    "DEFAULT_HORIZON",
+    "MAX_EVENTS",
+    "MAX_ICS_BYTES",
+    "MAX_OCCURRENCES",
+    "ImportReport",
+    "ParsedEvent",
+    "read_calendar",
+    "write_calendar",
+]
+
+#: How far ahead (and back) a recurring event is expanded into occurrences.
+DEFAULT_HORIZON: Final = dt.timedelta(days=365)
+#: The largest file read (a booking platform's export of one person is a few kilobytes).
+MAX_ICS_BYTES: Final = 1024 * 1024
+#: The most VEVENT components a file may hold.
+MAX_EVENTS: Final = 2000
+#: The most events a file may give once its recurrences are expanded.
+MAX_OCCURRENCES: Final = 2000
+
+_PRODID: Final = "-//monespace//agenda//FR"
+_GENERIC: Final = "Rendez-vous"
+_LABELS: Final = {
+    EventKind.APPOINTMENT: "Rendez-vous",
+    EventKind.VACCINATION: "Vaccination",
+    EventKind.EXAMINATION: "Examen",
+    EventKind.SCREENING: "Dépistage",
+    EventKind.BILAN_PREVENTION: "Bilan prévention",
+    EventKind.OTHER: "Événement de santé",
+}
+_ONE_LINE: Final = ("UID", "SUMMARY", "LOCATION", "X-MONESPACE-KIND", "STATUS", "TZID")
+
+
+@attrs.frozen
+class ParsedEvent:
+    """One event (or one occurrence of a recurring event) read from a file.
+
+    :param uid: the file's UID; an occurrence's adds its start (``UID/20260105T083000Z``).
+    :param modified: LAST-MODIFIED (else DTSTAMP), to order updates of equal SEQUENCE.
+    :param cancelled: ``STATUS:CANCELLED``, or the whole file is a ``METHOD:CANCEL``.
+    """
+
+    uid: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime | None
+    kind: EventKind = EventKind.APPOINTMENT
+    title: str | None = None
+    place: str | None = None
+    notes: str | None = None
+    sequence: int = 0
+    modified: dt.datetime | None = None
+    cancelled: bool = False
+
+
+@attrs.frozen
+class ImportReport:
+    """What an import did: events created, updated, cancelled, and left as they were."""
+
+    created: int = 0
+    updated: int = 0
+    cancelled: int = 0
+    unchanged: int = 0
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def write_calendar(
+    events: Iterable[Event], *, include_details: bool = False, now: dt.datetime
+) -> bytes:
+    """One VCALENDAR holding *events*, with the Europe/Paris VTIMEZONE.
+
+    :param include_details: add the title, kind, place, professional, establishment, notes
+        and reminder id; without it each event is a "Rendez-vous" with its times and status.
+    :param now: the DTSTAMP of every event (the clock is passed in).
+    """
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", _PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    for event in events:
+        calendar.add_component(_vevent(event, include_details, now))
+    calendar.add_missing_timezones()
+    return bytes(calendar.to_ical())
+
+
+def _vevent(event: Event, details: bool, now: dt.datetime) -> icalendar.Event:
+    vevent = icalendar.Event()
+    vevent.add("uid", event.uid)
+    vevent.add("dtstamp", now.astimezone(dt.UTC))
+    vevent.add("dtstart", event.starts_at.astimezone(PARIS))
+    if event.ends_at is not None:
+        vevent.add("dtend", event.ends_at.astimezone(PARIS))
+    vevent.add("sequence", event.sequence)
+    if event.changed_at is not None:
+        vevent.add("last-modified", event.changed_at.astimezone(dt.UTC))
+    vevent.add("status", "CANCELLED" if event.status is EventStatus.CANCELLED else "CONFIRMED")
+    if not details:
+        vevent.add("summary", _GENERIC)
+        return vevent
+    vevent.add("summary", event.title or _LABELS[event.kind])
+    vevent.add("x-monespace-kind", str(event.kind))
+    vevent.add("x-monespace-status", str(event.status))
+    if event.place:
+        vevent.add("location", event.place)
+    description = [event.notes] if event.notes else []
+    if event.professional:
+        vevent.add("x-monespace-rpps", event.professional)
+    if event.establishment:
+        description.append(f"Établissement : {event.establishment}")
+    if description:
+        vevent.add("description", "\n".join(description))
+    if event.reminder_id:
+        vevent.add("x-monespace-reminder", event.reminder_id)
+    return vevent
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def read_calendar(
+    data: bytes, *, now: dt.datetime, horizon: dt.timedelta = DEFAULT_HORIZON
+) -> list[ParsedEvent]:
+    """The events of an iCalendar file; recurring ones expanded within ``now ± horizon``.
+
+    :raises ValidationError: (and nothing is read) for an oversized file, too many events or
+        occurrences, a malformed file, an unknown time zone, a line break in a one-line value.
+    """
+    if len(data) > MAX_ICS_BYTES:
+        raise ValidationError(f"an iCalendar file must be at most {MAX_ICS_BYTES} bytes")
+    if horizon <= dt.timedelta(0) or horizon > dt.timedelta(days=3660):
+        raise ValidationError("the horizon must be between one day and ten years")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError("an iCalendar file must be UTF-8") from exc
+    if "\x00" in text:
+        raise ValidationError("an iCalendar file must not contain NUL characters")
+    try:
+        calendar = icalendar.Calendar.from_ical(text)
+    except ValueError as exc:
+        raise ValidationError("not a valid iCalendar file") from exc
+    if not isinstance(calendar, icalendar.Calendar):
+        raise ValidationError("not an iCalendar VCALENDAR")
+    vevents = list(itertools.islice(calendar.walk("VEVENT"), MAX_EVENTS + 1))
+    if len(vevents) > MAX_EVENTS:
+        raise ValidationError(f"an iCalendar file may hold at most {MAX_EVENTS} events")
+    cancel_all = str(calendar.get("METHOD", "")).upper() == "CANCEL"
+    found: list[ParsedEvent] = []
+    recurring: set[str] = set()
+    for vevent in vevents:
+        _check_values(vevent)
+        uid = str(vevent.get("UID", ""))
+        # An override of one occurrence (RECURRENCE-ID) is applied by the expansion.
+        if any(vevent.get(name) is not None for name in ("RRULE", "RDATE", "RECURRENCE-ID")):
+            recurring.add(uid)
+            continue
+        found.append(_parsed(vevent, uid, cancel_all))
+    if recurring:
+        found += _occurrences(
+            calendar, recurring, now=now, horizon=horizon, cancel_all=cancel_all, already=len(found)
+        )
+    if len(found) > MAX_OCCURRENCES:
+        raise ValidationError(f"an iCalendar file may give at most {MAX_OCCURRENCES} events")
+    uids = [item.uid for item in found]
+    if len(set(uids)) != len(uids):
+        raise ValidationError("an iCalendar file holds the same UID twice")
+    return found
+
+
+def _occurrences(
+    calendar: icalendar.Calendar,
+    recurring: set[str],
+    *,
+    now: dt.datetime,
+    horizon: dt.timedelta,
+    cancel_all: bool,
+    already: int,
+) -> list[ParsedEvent]:
+    """The occurrences of the recurring events within ``now ± horizon``, capped."""
+    query = recurring_ical_events.of(calendar)
+    start, stop = (now - horizon).astimezone(dt.UTC), (now + horizon).astimezone(dt.UTC)
+    budget = MAX_OCCURRENCES - already
+    found: list[ParsedEvent] = []
+    try:
+        for occurrence in query.between(start, stop):
+            if str(occurrence.get("UID", "")) not in recurring:
+                continue
+            if len(found) >= budget:
+                raise ValidationError(
+                    f"an iCalendar file may give at most {MAX_OCCURRENCES} events"
+                )
+            begins = _instant(occurrence.get("DTSTART"), "DTSTART")
+            uid = f"{occurrence.get('UID', '')}/{begins.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}"
+            found.append(_parsed(occurrence, uid, cancel_all))
+    except (ValueError, TypeError, KeyError) as exc:
+        if isinstance(exc, ValidationError):
+            raise
+        raise ValidationError("a recurring event of the iCalendar file is malformed") from exc
+    return found
+
+
+def _check_values(vevent: icalendar.Component) -> None:
+    for name in _ONE_LINE:
+        value = vevent.get(name)
+        if isinstance(value, list):
+            raise ValidationError(f"an event may have its {name} once only")
+        if value is not None and any(c in str(value) for c in "\r\n"):
+            raise ValidationError(f"the {name} of an event must be one line")
+    if not str(vevent.get("UID", "")).strip():
+        raise ValidationError("every event of an iCalendar file needs a UID")
+
+
+def _parsed(vevent: icalendar.Component, uid: str, cancel_all: bool) -> ParsedEvent:
+    if len(uid) > 200:
+        raise ValidationError("an event's UID must be at most 200 characters")
+    starts_at = _instant(vevent.get("DTSTART"), "DTSTART")
+    end = vevent.get("DTEND")
+    ends_at = None if end is None else _instant(end, "DTEND")
+    if ends_at is not None and ends_at < starts_at:
+        raise ValidationError("an event must end after it starts")
+    if ends_at == starts_at:
+        ends_at = None  # a zero-length event (a reminder, a deadline) has no end
+    kind_text = str(vevent.get("X-MONESPACE-KIND", EventKind.APPOINTMENT))
+    try:
+        kind = EventKind(kind_text)
+    except ValueError:
+        kind = EventKind.APPOINTMENT
+    try:
+        sequence = int(vevent.get("SEQUENCE", 0))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError("an event's SEQUENCE must be a number") from exc
+    if not 0 <= sequence < 2**31:
+        raise ValidationError("an event's SEQUENCE is out of range")
+    modified = vevent.get("LAST-MODIFIED") or vevent.get("DTSTAMP")
+    status = str(vevent.get("STATUS", "")).upper()
+    return ParsedEvent(
+        uid=uid,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        kind=kind,
+        title=_text(vevent.get("SUMMARY")),
+        place=_text(vevent.get("LOCATION")),
+        notes=_text(vevent.get("DESCRIPTION")),
+        sequence=sequence,
+        modified=None if modified is None else _instant(modified, "LAST-MODIFIED"),
+        cancelled=cancel_all or status == "CANCELLED",
+    )
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _instant(prop: Any, name: str) -> dt.datetime:
+    """An instant from a date or date-time property: floating times and dates are read in
+    Europe/Paris (the platforms these files come from are French); an unknown TZID is
+    refused."""
+    if prop is None:
+        raise ValidationError(f"an event needs a {name}")
+    tzid = prop.params.get("TZID") if hasattr(prop, "params") else None
+    value = getattr(prop, "dt", prop)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            zone = PARIS if tzid is None else _zone(str(tzid))
+            value = value.replace(tzinfo=zone)
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time(), tzinfo=PARIS)
+    raise ValidationError(f"the {name} of an event is not a date or a date-time")
+
+
+def _zone(tzid: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tzid)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError("an event names an unknown time zone") from exc

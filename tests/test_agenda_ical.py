@@ -1,0 +1,248 @@
+"""iCalendar export and import of space.agenda: round trips, other clients, bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import icalendar
+import pytest
+import recurring_ical_events
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monespace import Actor
+from monespace.agenda import (
+    MAX_EVENTS,
+    MAX_ICS_BYTES,
+    EventKind,
+    EventStatus,
+    read_calendar,
+    write_calendar,
+)
+from monespace.agenda import Event as AgendaEvent
+from monespace.clock import ManualClock
+from monespace.errors import ValidationError
+
+from .helpers import MARKER, identity, open_patient, open_space
+
+NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def space():
+    with open_space("memory://", ManualClock(NOW)) as opened:
+        yield opened
+
+
+@pytest.fixture
+def holder(space):
+    return open_patient(space, identity(1))
+
+
+@pytest.fixture
+def me(holder):
+    return Actor.patient(holder.id)
+
+
+def _ics(*vevents: str, method: str | None = None) -> bytes:
+    head = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Booking//FR"]
+    if method:
+        head.append(f"METHOD:{method}")
+    return "\r\n".join([*head, *vevents, "END:VCALENDAR", ""]).encode()
+
+
+def _vevent(
+    uid: str,
+    start: str = "20260310T093000",
+    *extra: str,
+    tz: str = "Europe/Paris",
+    summary: str = "Consultation",
+):
+    lines = [
+        "BEGIN:VEVENT",
+        f"UID:{uid}",
+        "DTSTAMP:20260301T080000Z",
+        f"DTSTART;TZID={tz}:{start}",
+        f"DTEND;TZID={tz}:{start[:-6]}100000" if start.endswith("T093000") else "",
+        f"SUMMARY:{summary}",
+        "LOCATION:Cabinet du Dr Martin",
+        *extra,
+        "END:VEVENT",
+    ]
+    return "\r\n".join(line for line in lines if line)
+
+
+def _add(space, me, holder, n: int = 0, **changes):
+    values = {
+        "kind": EventKind.VACCINATION,
+        "starts_at": dt.datetime(2026, 4, 1 + n, 7, 30, tzinfo=dt.UTC),
+        "ends_at": dt.datetime(2026, 4, 1 + n, 8, 0, tzinfo=dt.UTC),
+        "title": "Rappel dTcaP",
+        "place": "Pharmacie",
+        "notes": f"{MARKER}\nligne deux",
+    }
+    values.update(changes)
+    return space.agenda.add(me, holder.id, **values)
+
+
+# --- export ------------------------------------------------------------------------------------
+
+
+def test_export_is_read_by_icalendar_and_recurring_ical_events(space, holder, me):
+    first = _add(space, me, holder)
+    second = _add(space, me, holder, 1)
+    space.agenda.cancel(me, holder.id, second.id)
+    data = space.agenda.export_ics(me, holder.id)
+    assert MARKER.encode() not in data
+    for detail in (b"dTcaP", b"Pharmacie", b"vaccination"):
+        assert detail not in data
+    calendar = icalendar.Calendar.from_ical(data)
+    assert [tz["TZID"] for tz in calendar.walk("VTIMEZONE")] == ["Europe/Paris"]
+    events = calendar.walk("VEVENT")
+    assert [str(e["UID"]) for e in events] == [first.uid, second.uid]
+    assert str(events[1]["STATUS"]) == "CANCELLED"
+    assert events[0].decoded("DTSTART") == first.starts_at
+    assert str(events[0]["DTSTART"].params["TZID"]) == "Europe/Paris"
+    window = recurring_ical_events.of(calendar).between(dt.date(2026, 4, 1), dt.date(2026, 4, 3))
+    assert {str(e["UID"]) for e in window} == {first.uid, second.uid}
+    assert space.agenda.export_ics(me, holder.id).count(first.uid.encode()) == 1
+    again = icalendar.Calendar.from_ical(space.agenda.export_ics(me, holder.id))
+    assert [str(e["UID"]) for e in again.walk("VEVENT")] == [first.uid, second.uid]
+
+
+def test_details_are_exported_only_when_asked(space, holder, me):
+    _add(space, me, holder)
+    data = space.agenda.export_ics(me, holder.id, include_details=True)
+    event = icalendar.Calendar.from_ical(data).walk("VEVENT")[0]
+    assert str(event["SUMMARY"]) == "Rappel dTcaP"
+    assert str(event["DESCRIPTION"]) == f"{MARKER}\nligne deux"
+    assert str(event["X-MONESPACE-KIND"]) == "vaccination"
+
+
+aware = st.datetimes(
+    min_value=dt.datetime(2000, 1, 1),
+    max_value=dt.datetime(2090, 1, 1),
+    timezones=st.just(dt.UTC),
+).map(lambda moment: moment.replace(microsecond=0, second=0))
+line = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1
+).filter(lambda text: text.strip() == text and text)
+notes = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp"))
+    | st.sampled_from("\n\t"),
+    min_size=1,
+).filter(lambda text: text.strip() == text and text)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            aware,
+            st.integers(1, 600),
+            st.sampled_from(list(EventKind)),
+            st.none() | line.filter(lambda t: len(t) <= 200),
+            st.none() | line.filter(lambda t: len(t) <= 200),
+            st.none() | notes.filter(lambda t: len(t) <= 4000),
+            st.booleans(),
+        ),
+        max_size=6,
+    )
+)
+def test_export_then_import_gives_the_same_events(items):
+    events = [
+        AgendaEvent(
+            id=f"e{n}",
+            patient_id="p",
+            kind=kind,
+            starts_at=start,
+            ends_at=start + dt.timedelta(minutes=minutes),
+            title=title,
+            place=place,
+            notes=text,
+            status=EventStatus.CANCELLED if cancelled else EventStatus.PLANNED,
+            uid=f"e{n}@monespace",
+            sequence=n,
+        )
+        for n, (start, minutes, kind, title, place, text, cancelled) in enumerate(items)
+    ]
+    data = write_calendar(events, include_details=True, now=NOW)
+    parsed = read_calendar(data, now=NOW)
+    assert len(parsed) == len(events)
+    for event, back in zip(events, parsed, strict=True):
+        assert back.uid == event.uid
+        assert back.starts_at == event.starts_at
+        assert back.ends_at == event.ends_at
+        assert back.kind is event.kind
+        assert back.title == (event.title or back.title)
+        assert back.place == event.place
+        assert back.notes == event.notes
+        assert back.sequence == event.sequence
+        assert back.cancelled is (event.status is EventStatus.CANCELLED)
+
+
+# --- import ------------------------------------------------------------------------------------
+
+
+def test_import_adds_then_dedups_updates_and_cancels(space, holder, me):
+    first = _ics(_vevent("a@booking"), _vevent("b@booking", "20260311T093000"))
+    report = space.agenda.import_ics(me, holder.id, first)
+    assert (report.created, report.updated, report.cancelled) == (2, 0, 0)
+    assert space.agenda.import_ics(me, holder.id, first).unchanged == 2
+    events = space.agenda.events(me, holder.id)
+    assert [e.uid for e in events] == ["a@booking", "b@booking"]
+    assert events[0].starts_at == dt.datetime(2026, 3, 10, 8, 30, tzinfo=dt.UTC)
+    assert events[0].title == "Consultation"
+
+    moved = _ics(_vevent("a@booking", "20260312T093000", "SEQUENCE:1"))
+    assert space.agenda.import_ics(me, holder.id, moved).updated == 1
+    cancel = _ics(_vevent("b@booking", "20260311T093000", "SEQUENCE:1"), method="CANCEL")
+    assert space.agenda.import_ics(me, holder.id, cancel).cancelled == 1
+    stale = _ics(_vevent("a@booking", "20260320T093000", "SEQUENCE:0"))
+    assert space.agenda.import_ics(me, holder.id, stale).unchanged == 1
+    by_uid = {e.uid: e for e in space.agenda.events(me, holder.id)}
+    assert by_uid["a@booking"].starts_at == dt.datetime(2026, 3, 12, 8, 30, tzinfo=dt.UTC)
+    assert by_uid["b@booking"].status is EventStatus.CANCELLED
+    history = space.agenda.history(me, holder.id, by_uid["a@booking"].id)
+    assert [h.change for h in history] == ["imported", "updated"]
+
+
+def test_recurring_events_are_expanded_within_the_horizon(space, holder, me):
+    weekly = _vevent("kine@booking", "20260303T093000", "RRULE:FREQ=WEEKLY")
+    report = space.agenda.import_ics(me, holder.id, _ics(weekly), horizon=dt.timedelta(days=70))
+    events = space.agenda.events(me, holder.id)
+    assert report.created == len(events) == 10
+    assert all(e.uid.startswith("kine@booking/") for e in events)
+    assert len({e.uid for e in events}) == 10
+    assert (
+        space.agenda.import_ics(
+            me, holder.id, _ics(weekly), horizon=dt.timedelta(days=70)
+        ).unchanged
+        == 10
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"BEGIN:VCALENDAR\r\n" + b"X" * MAX_ICS_BYTES, "at most"),
+        (_ics(*(_vevent(f"u{n}") for n in range(MAX_EVENTS + 1))), "at most"),
+        (_ics(_vevent("r", "20260303T093000", "RRULE:FREQ=HOURLY")), "at most"),
+        (_ics(_vevent("tz", tz="Mars/Olympus_Mons")), "time zone"),
+        (_ics(_vevent("x", "19500101T093000")), "life"),
+        (_ics(_vevent("x", "22500101T093000")), "life"),
+        (_ics(_vevent("x"), _vevent("x", "20260311T093000")), "same UID"),
+        (_ics(_vevent("x", summary="Bonjour\\nX-EVIL:1")), "one line"),
+        (_ics(_vevent("x", summary="Bonjour\\r\\nX-EVIL:1")), "one line"),
+        (_ics(_vevent("x", "20260310T093000", "SUMMARY:Deux")), "once"),
+        (_ics("BEGIN:VEVENT", "DTSTART:20260310T093000Z", "END:VEVENT"), "UID"),
+        (b"\xff\xfe not utf-8", "UTF-8"),
+        (b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\n", "iCalendar"),
+    ],
+)
+def test_bad_files_are_refused_and_nothing_is_stored(space, holder, me, data, message):
+    good = _vevent("good@booking")
+    if data.startswith(b"BEGIN:VCALENDAR\r\nVERSION"):
+        data = data.replace(b"END:VCALENDAR", good.encode() + b"\r\nEND:VCALENDAR")
+    with pytest.raises(ValidationError, match=message):
+        space.agenda.import_ics(me, holder.id, data)
+    assert space.agenda.events(me, holder.id) == []
