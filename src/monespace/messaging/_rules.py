@@ -62,11 +62,12 @@ def check_subject(subject: str, *, limit: int) -> str:
         what :func:`monespace._text.check_text` refuses in one line (CR/LF: header
         injection; bidirectional overrides; lone surrogates), RFC 2047 encoded words decoded.
     """
-    text = subject.strip()
+    # Checked before the spaces are removed: a CR/LF at either end is refused, not trimmed.
+    _check_mail_text("subject", subject)
+    text = check_text("subject", subject, max_length=limit).strip()
     if not text:
         raise ValidationError("'subject' must not be empty")
-    _check_mail_text("subject", text)
-    return check_text("subject", text, max_length=limit)
+    return text
 
 
 def check_body(body: str, *, limit: int) -> str:
