@@ -347,57 +347,136 @@ def test_five_wrong_codes_revoke_the_code_and_the_right_one_then_fails(env, caps
     with capsys.disabled():
         print(
             f"\n[T5] wrong codes before revocation K = {allowed}; per person "
-            f"{policy.per_person} failures per {policy.window.total_seconds() / 3600:.0f} h; "
+            f"{policy.free_failures} free failures, then delays from "
+            f"{policy.first_delay.total_seconds():.0f} s doubling to "
+            f"{policy.max_delay.total_seconds() / 60:.0f} min for the sources that failed; "
             f"P(success) per code <= {policy.per_code}/30^{CODE_LENGTH} = {bound:.2e} "
-            f"(target 4.5e-12); per person per window <= "
-            f"{policy.per_person / len(ALPHABET) ** CODE_LENGTH:.2e}; "
-            f"entropy {code_entropy_bits():.1f} bits"
+            f"(target 4.5e-12); entropy {code_entropy_bits():.1f} bits"
         )
 
 
-def test_ten_failures_lock_the_person_even_with_the_right_code_until_the_window_ends(env):
+def test_an_attacker_from_ten_sources_does_not_lock_the_holder_out(env):
+    """Ten wrong logins with the holder's NIR from ten addresses: the holder, from their
+    own address, still logs in at once (OWASP: no lockout an attacker can trigger)."""
     identity = person()
     pid = env.register(identity)
-    for wrong in (4, 4, 2):  # under the per-code limit each time: only the person limit acts
-        code = env.accounts.issue_code(OPERATOR, pid, send=False)
-        for _ in range(wrong):
-            with pytest.raises(ActivationError):
-                env.accounts.activate(**proof(identity, code=a_wrong_code(code)))
+    env.accounts.create_space(OPERATOR, pid)
+    code = env.accounts.issue_code(OPERATOR, pid, send=False)
+    env.accounts.activate(**proof(identity, code=code), source="192.0.2.1")
+    for n in range(10):
+        with pytest.raises(ActivationError):
+            env.accounts.authenticate(
+                **proof(identity, vitale_serial=f"GUESS{n:07d}"), source=f"203.0.113.{n}"
+            )
     assert env.failures(pid) == 10
-    assert env.code_record(pid).revoked_at is None  # the last code is still live...
+    holder = env.accounts.authenticate(**proof(identity), source="192.0.2.1")
+    assert holder == Actor.patient(pid)
+    # A source that failed waits, even with the right details...
     with pytest.raises(ActivationError):
-        env.accounts.activate(**proof(identity, code=code))  # ...but the person is locked
-    env.clock.set(T0 + timedelta(hours=24) - TICK)
+        env.accounts.authenticate(**proof(identity), source="203.0.113.9")
+    # ...and so does an unknown one, which cannot show it has not failed.
     with pytest.raises(ActivationError):
-        env.accounts.activate(**proof(identity, code=code))
-    assert env.code_record(pid).attempts == 4
-    env.clock.set(T0 + timedelta(hours=24))
-    assert env.accounts.activate(**proof(identity, code=code)).state is AccountState.ACTIVE
+        env.accounts.authenticate(**proof(identity))
+
+
+def test_wrong_codes_from_many_sources_still_revoke_the_code_after_k(env):
+    """The brute-force bound holds whatever the sources: K wrong codes revoke a code; the
+    holder's way through is a fresh code, sent to their own contact."""
+    identity = person()
+    pid = env.register(identity)
+    code = env.accounts.issue_code(OPERATOR, pid, send=False)
+    policy = env.accounts.attempts
+    for n in range(10):
+        with pytest.raises(ActivationError):
+            env.accounts.activate(
+                **proof(identity, code=a_wrong_code(code)), source=f"203.0.113.{n}"
+            )
+    record = env.code_record(pid)
+    assert record.attempts == policy.per_code == 5
+    assert record.revoked_at == T0
+    with pytest.raises(ActivationError):  # the revoked code, from a clean source
+        env.accounts.activate(**proof(identity, code=code), source="192.0.2.1")
+    env.accounts.request_code(**proof(identity), source="192.0.2.1")
+    [fresh] = env.codes_sent()
+    activated = env.accounts.activate(**proof(identity, code=fresh), source="192.0.2.1")
+    assert activated.state is AccountState.ACTIVE
+    assert env.failures(pid) == 0  # a verified code clears the failures
+
+
+def test_a_failing_source_waits_growing_delays_up_to_the_cap(env):
+    """After the free failures, each failure doubles the delay of the sources that failed
+    (30 s, 1 min, 2 min, ... capped at 15 min); a correct proof passes once it has run."""
+    identity = person()
+    pid = env.register(identity)
+    policy = env.accounts.attempts
+    assert (policy.free_failures, policy.first_delay, policy.max_delay) == (
+        5,
+        timedelta(seconds=30),
+        timedelta(minutes=15),
+    )
+    here = "198.51.100.7"
+    delays = []
+    for n in range(12):
+        code = env.accounts.issue_code(OPERATOR, pid, send=False)  # keeps K out of the way
+        with pytest.raises(ActivationError):
+            env.accounts.activate(**proof(identity, code=a_wrong_code(code)), source=here)
+        assert env.failures(pid) == n + 1
+        delays.append(policy.delay(n + 1))
+        if delays[-1]:
+            # Refused unchecked until the delay has run: not even counted.
+            env.clock.advance(seconds=delays[-1].total_seconds() - 1)
+            with pytest.raises(ActivationError):
+                env.accounts.activate(**proof(identity, code=code), source=here)
+            assert env.failures(pid) == n + 1
+            assert env.code_record(pid).attempts == 1
+            env.clock.advance(seconds=1)
+    assert [d.total_seconds() for d in delays] == [0, 0, 0, 0, 30, 60, 120, 240, 480, 900, 900, 900]
+    code = env.accounts.issue_code(OPERATOR, pid, send=False)
+    assert env.accounts.activate(**proof(identity, code=code), source=here).state is (
+        AccountState.ACTIVE
+    )
     assert env.failures(pid) == 0
 
 
-def test_a_code_request_does_not_clear_the_failures(env):
-    """Regression: request_code (NIR + card + birth date, no code) used to reset the
-    failure counter, so a guesser could alternate new codes and guesses without limit."""
+def test_failures_are_forgotten_a_window_after_the_last_one(env):
     identity = person()
     pid = env.register(identity)
-    for wrong in (4, 5):
+    for _ in range(7):
+        code = env.accounts.issue_code(OPERATOR, pid, send=False)
+        with pytest.raises(ActivationError):
+            env.accounts.activate(**proof(identity, code=a_wrong_code(code)))
+        env.clock.advance(minutes=15)
+    assert env.failures(pid) == 7
+    env.clock.advance(hours=24, minutes=-15, microseconds=-1)
+    with pytest.raises(ActivationError):  # one more failure inside the window: 8
+        env.accounts.activate(**proof(identity, code=a_wrong_code(code)))
+    assert env.failures(pid) == 8
+    env.clock.advance(hours=24)
+    with pytest.raises(ActivationError):  # a quiet day: counted afresh
+        env.accounts.activate(**proof(identity, code=a_wrong_code(code)))
+    assert env.failures(pid) == 1
+
+
+def test_a_code_request_does_not_clear_the_failures(env):
+    """request_code proves only the NIR, card serial and birth date: it neither clears the
+    failures nor escapes the delays of a source that failed."""
+    identity = person()
+    pid = env.register(identity)
+    for wrong in (4, 1):
         code = env.accounts.issue_code(OPERATOR, pid, send=False)
         for _ in range(wrong):
             with pytest.raises(ActivationError):
                 env.accounts.activate(**proof(identity, code=a_wrong_code(code)))
-    assert env.failures(pid) == 9
-    env.accounts.request_code(**proof(identity))
-    [fresh] = env.codes_sent()
-    assert env.failures(pid) == 9
+    assert env.failures(pid) == 5
     with pytest.raises(ActivationError):
-        env.accounts.activate(**proof(identity, code=a_wrong_code(fresh)))
-    with pytest.raises(ActivationError):
-        env.accounts.activate(**proof(identity, code=fresh))  # locked: 10 failures in 24 h
-    with pytest.raises(ActivationError):
-        env.accounts.request_code(**proof(identity))  # no new code while locked either
+        env.accounts.request_code(**proof(identity))  # an unknown source waits
     assert env.codes_sent() == []
-    env.clock.advance(hours=24)
+    env.accounts.request_code(**proof(identity), source="192.0.2.1")
+    [fresh] = env.codes_sent()
+    assert env.failures(pid) == 5
+    with pytest.raises(ActivationError):
+        env.accounts.activate(**proof(identity, code=fresh))  # still delayed
+    env.clock.advance(minutes=1)
     assert env.accounts.activate(**proof(identity, code=fresh)).state is AccountState.ACTIVE
 
 
@@ -431,21 +510,22 @@ def test_every_refusal_gives_exactly_the_same_message(env):
             **proof(other, code=other_code), representative=representative(other_id, pid)
         )
     messages["not their representative"] = (str(info.value), info.value.args)
-    # Locked: push the person over the limit, then give everything right.
-    while env.failures(pid) < env.accounts.attempts.per_person:
+    # Delayed: push the person past the free failures, then give everything right from a
+    # source that failed.
+    while env.failures(pid) < env.accounts.attempts.free_failures:
         with pytest.raises(ActivationError):
             env.accounts.activate(**proof(identity, code=a_wrong_code(code)))
     fresh = env.accounts.issue_code(OPERATOR, pid, send=False)
     with pytest.raises(ActivationError) as info:
         env.accounts.activate(**proof(identity, code=fresh))
-    messages["locked"] = (str(info.value), info.value.args)
+    messages["delayed"] = (str(info.value), info.value.args)
     # The same for a code request and an opposition.
     with pytest.raises(ActivationError) as info:
         env.accounts.request_code(**proof(identity, nir=stranger_nir))
     messages["code request, unknown NIR"] = (str(info.value), info.value.args)
     with pytest.raises(ActivationError) as info:
         env.accounts.oppose(**proof(identity, code=fresh))
-    messages["opposition, locked"] = (str(info.value), info.value.args)
+    messages["opposition, delayed"] = (str(info.value), info.value.args)
     assert set(messages.values()) == {(ActivationError.MESSAGE, (ActivationError.MESSAGE,))}
     assert len(messages) == 12
     # The trail records the failures without naming whose proof failed.
@@ -456,8 +536,9 @@ def test_every_refusal_gives_exactly_the_same_message(env):
 
 
 def test_wrong_codes_submitted_in_parallel_are_counted_atomically(tmp_path, keys, monespace_clock):
-    """50 threads over 5 connections to one SQLite file: the per-code counter evaluates
-    exactly K wrong codes before revoking it (no lost update, no extra evaluation)."""
+    """50 threads from 50 addresses over 5 connections to one SQLite file: the per-code
+    counter evaluates exactly K wrong codes before revoking it (no lost update, no extra
+    evaluation)."""
     url = f"sqlite:///{tmp_path}/race.db"
     spaces = [open_env(url, keys, monespace_clock) for _ in range(5)]
     try:
@@ -470,7 +551,10 @@ def test_wrong_codes_submitted_in_parallel_are_counted_atomically(tmp_path, keys
             guess = a_wrong_code(code)
             barrier.wait()
             try:
-                spaces[i % 5].accounts.activate(**proof(identity, code=guess))
+                # Fifty addresses: none is delayed, so every guess reaches the counters.
+                spaces[i % 5].accounts.activate(
+                    **proof(identity, code=guess), source=f"203.0.113.{i}"
+                )
             except ActivationError as exc:
                 return str(exc)
             return "accepted"  # pragma: no cover - would be a failure of the test
@@ -482,9 +566,11 @@ def test_wrong_codes_submitted_in_parallel_are_counted_atomically(tmp_path, keys
         per_code = spaces[0].accounts.attempts.per_code
         assert record.attempts == per_code  # exactly K evaluated, then revoked
         assert record.revoked_at is not None
-        assert spaces[0].failures(pid) == 50  # every failure counted against the person
-        with pytest.raises(ActivationError):
-            spaces[1].accounts.activate(**proof(identity, code=code))
+        # Only the K guesses that could have succeeded count against the person: the
+        # others met a revoked code, which fails whatever it is given.
+        assert spaces[0].failures(pid) == per_code
+        with pytest.raises(ActivationError):  # revoked, even from a clean source
+            spaces[1].accounts.activate(**proof(identity, code=code), source="192.0.2.1")
         failed = [e for e in spaces[0].space.audit.events(OPERATOR) if e.outcome is Outcome.FAILURE]
         assert len(failed) == 51
         assert spaces[0].space.audit.verify().ok
@@ -1174,7 +1260,17 @@ OPPOSITION_WINDOW = timedelta(weeks=6)  # R1111-28: six weeks from the sending
 CODE_VALIDITY = timedelta(weeks=6)
 SUSPENSION_WINDOW = timedelta(weeks=6)  # R1111-36
 ARCHIVE_YEARS = 10  # R1111-36
-PER_CODE, PER_PERSON, WINDOW = 5, 10, timedelta(hours=24)  # T5
+PER_CODE, WINDOW = 5, timedelta(hours=24)  # T5
+FREE_FAILURES, FIRST_DELAY, MAX_DELAY = 5, timedelta(seconds=30), timedelta(minutes=15)
+
+
+def delay_after(failures: int) -> timedelta:
+    """The wait of a source that failed, written from the documented policy."""
+    if failures < FREE_FAILURES:
+        return timedelta(0)
+    return min(FIRST_DELAY * 2 ** (failures - FREE_FAILURES), MAX_DELAY)
+
+
 OPEN = {"active", "created"}
 
 
@@ -1201,7 +1297,7 @@ class Model:
     code_attempts: int = 0
     code_spent: bool = False  # used or revoked
     failures: int = 0
-    failures_since: datetime | None = None
+    last_failure: datetime | None = None
     contents: dict[str, bytes] = attrs.Factory(dict)
 
     def code_live(self, now: datetime) -> bool:
@@ -1421,40 +1517,47 @@ class AccountsMachine(RuleBasedStateMachine):
             given["nir"] = "1234"
         return given
 
-    def judge(self, m: Model, variant: str, with_code: bool = True) -> tuple[bool, int, datetime]:
-        """Whether the proof passes, with the failures counted in the current window."""
-        failures, since = m.failures, m.failures_since
-        if since is None or self.now >= since + WINDOW:
-            failures, since = 0, self.now
+    def judge(self, m: Model, variant: str, with_code: bool = True) -> tuple[bool, int, bool]:
+        """Whether the proof passes, the failures still counted, and whether the attempt is
+        refused unchecked (every attempt here comes from an unknown source, which counts as
+        one that failed)."""
+        failures, last = m.failures, m.last_failure
+        if last is None or self.now >= last + WINDOW:
+            failures = 0
+        delayed = last is not None and self.now < last + delay_after(failures)
         right = variant == "right" or (variant == "wrong code" and not with_code)
         # A purge forgets the NIR, the card and the birth date: nothing proves a purged
         # person any more, as for someone never registered.
         right = right and m.state != "purged"
-        passes = right and (not with_code or m.code_live(self.now)) and failures < PER_PERSON
-        return passes, failures, since
+        passes = right and (not with_code or m.code_live(self.now)) and not delayed
+        return passes, failures, delayed
 
     def count_failure(
-        self, m: Model, variant: str, failures: int, since: datetime, with_code: bool
+        self, m: Model, variant: str, failures: int, delayed: bool, with_code: bool
     ) -> None:
         if variant in ("unknown", "malformed") or m.state == "purged":
             return  # nobody's counters: no such person (any more)
-        m.failures, m.failures_since = failures + 1, since
+        if delayed:
+            return  # refused unchecked: nothing counted
+        if with_code and not m.code_live(self.now):
+            return  # no usable code: the attempt could not succeed, and tells nothing
+        m.failures, m.last_failure = failures + 1, self.now
         if with_code and m.code_live(self.now):
             m.code_attempts += 1
             if m.code_attempts >= PER_CODE:
                 m.code_spent = True
 
     def prove(self, m: Model, variant: str, operation, allowed: bool, with_code: bool = True):
-        passes, failures, since = self.judge(m, variant, with_code)
+        passes, failures, delayed = self.judge(m, variant, with_code)
         given = self.proof_for(m, variant, with_code)
         if not passes:
             with pytest.raises(ActivationError) as info:
                 operation(**given)
             assert str(info.value) == ActivationError.MESSAGE
-            if variant == "right" and failures >= PER_PERSON:
-                SEEN["refused: person locked"] += 1
+            if variant == "right" and delayed:
+                SEEN["refused: source delayed"] += 1
             was_live = m.code_live(self.now)
-            self.count_failure(m, variant, failures, since, with_code)
+            self.count_failure(m, variant, failures, delayed, with_code)
             if was_live and not m.code_live(self.now):
                 SEEN["code revoked after K wrong tries"] += 1
             SEEN["proof refused"] += 1
@@ -1469,7 +1572,7 @@ class AccountsMachine(RuleBasedStateMachine):
         result = operation(**given)
         SEEN[f"{operation.__name__} succeeded"] += 1
         if with_code:
-            m.failures, m.failures_since, m.code_spent = 0, None, True
+            m.failures, m.last_failure, m.code_spent = 0, None, True
         return result
 
     @precondition(lambda self: self.people)
@@ -1587,7 +1690,8 @@ class AccountsMachine(RuleBasedStateMachine):
                 m.code_expires,
                 m.suspension_deadline,
                 m.archive_until,
-                m.failures_since + WINDOW if m.failures_since else None,
+                m.last_failure + WINDOW if m.last_failure else None,
+                m.last_failure + delay_after(m.failures) if m.last_failure else None,
             )
             if d is not None and d - (TICK if before else timedelta(0)) > self.now
         )
@@ -1608,7 +1712,7 @@ class AccountsMachine(RuleBasedStateMachine):
                     m.state == "purge_pending"
                 ):
                     # Purged: the data and what proved the person's identity are forgotten.
-                    m.state, m.failures, m.failures_since = "purged", 0, None
+                    m.state, m.failures, m.last_failure = "purged", 0, None
                 else:
                     break
                 expected[m.state] = expected.get(m.state, 0) + 1
@@ -1663,28 +1767,3 @@ def test_the_service_follows_the_reference_model(capsys):
         for name, count in sorted(SEEN.items()):
             print(f"    {count:6d}  {name}")
     assert STEPS["count"] > 0
-
-
-def test_the_person_limit_is_a_fixed_window_from_the_first_failure(env):
-    """Pins the documented behaviour: the window opens at the first failure and restarts
-    once it has passed, so 2 * per_person guesses fit in 24 h, 19 of them in 1 µs here."""
-    identity = person()
-    pid = env.register(identity)
-    code = env.accounts.issue_code(OPERATOR, pid, send=False)
-    with pytest.raises(ActivationError):
-        env.accounts.activate(**proof(identity, code=a_wrong_code(code)))
-    env.clock.set(T0 + timedelta(hours=24) - TICK)
-    for _ in range(9):  # each new code keeps the per-code limit out of the way
-        fresh = env.accounts.issue_code(OPERATOR, pid, send=False)
-        with pytest.raises(ActivationError):
-            env.accounts.activate(**proof(identity, code=a_wrong_code(fresh)))
-    code = env.accounts.issue_code(OPERATOR, pid, send=False)
-    with pytest.raises(ActivationError):
-        env.accounts.activate(**proof(identity, code=code))  # 10 in the window: locked
-    env.clock.set(T0 + timedelta(hours=24))
-    for _ in range(9):  # a new window: 9 more failures a microsecond later...
-        fresh = env.accounts.issue_code(OPERATOR, pid, send=False)
-        with pytest.raises(ActivationError):
-            env.accounts.activate(**proof(identity, code=a_wrong_code(fresh)))
-    code = env.accounts.issue_code(OPERATOR, pid, send=False)
-    assert env.accounts.activate(**proof(identity, code=code)).state is AccountState.ACTIVE

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from monespace import Actor
@@ -196,6 +197,33 @@ async def test_wrong_login_is_uniform_and_rate_limited(world):
             await http.post("/api/v1/activation", json={**bad, "code": "AAAA-BBBB-CCCC"})
         other = {**bad, "nir": world.bob.nir, "code": "AAAA-BBBB-CCCC"}
         assert (await http.post("/api/v1/activation", json=other)).status_code == 429
+
+
+async def test_an_attacker_from_ten_addresses_does_not_lock_the_holder_out(world, app):
+    """Ten wrong logins with the holder's NIR from ten addresses, then the holder's correct
+    login from their own address: 201 at once (no 429, no refusal), while the addresses that
+    failed are delayed."""
+
+    def from_address(host: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(host, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+    wrong = {**world.alice.login(), "vitale_serial": "0000000000"}
+    for n in range(10):
+        async with from_address(f"203.0.113.{n}") as http:
+            for _ in range(2):
+                response = await http.post("/api/v1/session/patient", json=wrong)
+                assert response.status_code == 401
+    async with from_address("192.0.2.10") as http:
+        response = await http.post("/api/v1/session/patient", json=world.alice.login())
+        assert response.status_code == 201, response.text
+    async with from_address("203.0.113.9") as http:
+        refused = await http.post("/api/v1/session/patient", json=world.alice.login())
+        assert refused.status_code == 401  # a source that failed waits, without a hint
+    world.clock.advance(minutes=15)
+    async with from_address("203.0.113.9") as http:
+        response = await http.post("/api/v1/session/patient", json=world.alice.login())
+        assert response.status_code == 201
 
 
 async def test_activation_and_opposition(world, app):

@@ -80,24 +80,72 @@ def hash_code(key: bytes, patient_id: str, code: str) -> bytes:
 
 @attrs.frozen
 class AttemptPolicy:
-    """Limits on guessing, per code and per person.
+    """Limits on guessing: per code, and per person with growing delays.
 
-    :param per_code: wrong tries before a code is revoked (a new one must be requested).
-    :param per_person: wrong tries per person within ``window`` before every attempt is
-        refused until the window has passed, even with the right code.
-    :param window: the period of ``per_person``. It is a fixed window that opens at the
-        first failure and is counted afresh once it has passed (not a sliding one, as
-        this said before: across the end of one window and the start of the next, up
-        to ``2 * per_person`` guesses can be evaluated within one ``window``).
+    Two limits apply to every proof of identity (activation, opposition, code request,
+    login), following the OWASP Authentication Cheat Sheet ("Protect against automated
+    attacks"):
+
+    - **Per code.** A code is revoked after ``per_code`` wrong tries (a new one must be
+      requested, and it goes to the holder's own contact). This is the bound on guessing a
+      code: at most ``per_code / 30**12`` per code, whoever guesses and from wherever.
+    - **Per person and source.** After ``free_failures`` failures against one person, each
+      further failure doubles a delay, from ``first_delay`` up to ``max_delay``. A source
+      that failed against the person (an unknown source counts as one) is refused without
+      being checked until that delay has run since *its own* last failure. A source that
+      has not failed against the person is always checked, so an attacker cannot lock the
+      holder out: the holder's correct proof from their own network address passes,
+      whatever others tried, and a holder who mistyped waits at most ``max_delay``. The
+      failures are forgotten once ``window`` passes without any.
+    - An attempt with a code that can no longer succeed (revoked, used, expired, or none
+      issued) reveals nothing, whatever else it holds, and is not counted.
+
+    :param per_code: wrong tries before a code is revoked.
+    :param free_failures: failures against a person before delays start.
+    :param first_delay: the first delay; it doubles with each further failure.
+    :param max_delay: the longest delay.
+    :param window: failures are forgotten after this long without a new one.
+
+    .. versionchanged:: 0.2
+       ``per_person`` (a hard lockout of everyone, the holder included, for 24 hours) was
+       replaced by growing delays that spare sources that have not failed.
     """
 
     per_code: int = 5
-    per_person: int = 10
+    free_failures: int = 5
+    first_delay: timedelta = timedelta(seconds=30)
+    max_delay: timedelta = timedelta(minutes=15)
     window: timedelta = timedelta(hours=24)
 
     def success_probability_bound(self) -> float:
         """Chance that guessing one code succeeds before it is revoked: per_code / 30**12."""
         return float(self.per_code) / float(len(ALPHABET)) ** CODE_LENGTH
+
+    def delay(self, failures: int) -> timedelta:
+        """How long sources that failed must wait after the last of *failures* failures."""
+        if failures < self.free_failures:
+            return timedelta(0)
+        doublings = failures - self.free_failures
+        # Past 40 doublings any delay of a second or more is beyond the cap: stop there
+        # rather than build an enormous integer.
+        if doublings >= 40:
+            return self.max_delay
+        return min(self.first_delay * (1 << doublings), self.max_delay)
+
+    def streak(self, failures: int, last_failure: datetime | None, now: datetime) -> int:
+        """The failures still counted at *now*: none once ``window`` has passed since the
+        last one."""
+        if last_failure is None or now >= last_failure + self.window:
+            return 0
+        return failures
+
+    def throttled(self, failures: int, source_failed_at: datetime | None, now: datetime) -> bool:
+        """Whether an attempt is refused unchecked: its source failed against this person
+        at *source_failed_at* (``None``: it never did), and the delay that the person's
+        *failures* call for has not yet run since then."""
+        if source_failed_at is None:
+            return False
+        return now < source_failed_at + self.delay(failures)
 
 
 @attrs.frozen

@@ -54,15 +54,22 @@ def code_from_row(row: CodeRow) -> CodeRecord:
 
 
 def proof_row(record: ProofRecord) -> ProofRow:
-    """The row that stores a proof record."""
-    row: ProofRow = restructure(record, ProofRow)
-    return row
+    """The row that stores a proof record (the row's ``failures_since`` column holds the
+    time of the last failure, from which the delays run)."""
+    return ProofRow(
+        record.patient_id,
+        record.vitale_index,
+        record.birth_index,
+        record.failures,
+        record.last_failure_at,
+    )
 
 
 def proof_from_row(row: ProofRow) -> ProofRecord:
     """The proof record a row stores."""
-    record: ProofRecord = restructure(row, ProofRecord)
-    return record
+    return ProofRecord(
+        row.patient_id, row.vitale_index, row.birth_index, row.failures, row.failures_since
+    )
 
 
 def representation_row(link: Representation) -> RepresentationRow:

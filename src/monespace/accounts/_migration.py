@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from .._ids import new_id
+from .._text import LIMITS, neutralise_text
 from ..actors import Actor
 from ..audit import Outcome
 from ..errors import IdentifierError, ValidationError
@@ -289,7 +290,9 @@ class DmpMigrationService:
                 new_id(),
                 run_id,
                 unit.now,
-                document.source,
+                # The name comes from an archive: kept in a safe rendering rather than
+                # refused, since refusing would lose the document's line in the ledger.
+                neutralise_text(document.source, max_length=LIMITS["source"]),
                 digest,
                 outcome,
                 reason,

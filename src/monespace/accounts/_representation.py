@@ -48,11 +48,13 @@ class ProofRecord:
 
     :param vitale_index: keyed hash of the carte Vitale serial number.
     :param birth_index: keyed hash of the birth date.
-    :param failures: failed attempts since ``failures_since``.
+    :param failures: failed attempts against the person, until ``AttemptPolicy.window``
+        passes without one.
+    :param last_failure_at: when the last of them happened.
     """
 
     patient_id: str
     vitale_index: bytes
     birth_index: bytes
     failures: int = 0
-    failures_since: datetime | None = None
+    last_failure_at: datetime | None = None

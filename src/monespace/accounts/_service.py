@@ -61,6 +61,7 @@ from ._mapping import (
 from ._model import Contact, Invitation, Patient, PatientIdentity
 from ._proofs import OppositionProof, public_key_bytes, sign_opposition
 from ._representation import ProofRecord, Representation, RepresentationKind
+from ._sources import FailedSources
 
 if TYPE_CHECKING:
     from .._unit import Core, Unit
@@ -89,6 +90,7 @@ class AccountService:
 
     def __init__(self, core: Core) -> None:
         self._core = core
+        self._failed_sources = FailedSources(core.settings.attempts.window)
 
     @property
     def lifecycle(self) -> LifecycleRules:
@@ -341,12 +343,16 @@ class AccountService:
             unit.record(actor, Action.CODE_ISSUE, resource, decision)
             return code
 
-    def request_code(self, *, nir: str, vitale_serial: str, birth_date: date) -> None:
+    def request_code(
+        self, *, nir: str, vitale_serial: str, birth_date: date, source: str | None = None
+    ) -> None:
         """Self-service: "generate a provisional code" with the carte Vitale (§1.3).
 
         The new code is sent to the person's e-mail (or by letter), never returned. Wrong
         information raises the same :class:`ActivationError` as a wrong code, and counts
-        towards the person's lockout.
+        towards the person's failures (:class:`AttemptPolicy`).
+
+        :param source: where the attempt comes from (see :meth:`activate`).
         """
         self._with_proof(
             nir=nir,
@@ -356,6 +362,7 @@ class AccountService:
             representative=None,
             action=Action.CODE_ISSUE,
             step=self._send_new_code,
+            source=source,
         )
 
     def _send_new_code(self, unit: Unit, account: Account, by: Actor) -> None:
@@ -372,9 +379,9 @@ class AccountService:
             decision = unit.authorize(actor, Action.ACCOUNT_SUSPEND, resource)
             account = rules.suspend(self._account(unit, patient_id), unit.now, self.lifecycle)
             self._save(unit, account)
-            # Fixed: the notice was never sent, although the six weeks to object run from
-            # "the sending of that notice" (R1111-36) and the space closes by itself after
-            # them. Sent to whoever is written to about the space, when anyone can be.
+            # The six weeks to object run from "the sending of that notice" (R1111-36), and
+            # the space closes by itself after them: the notice goes to whoever is written
+            # to about the space, when anyone can be.
             contact, _ = self._addressee(unit, patient_id)
             if contact.email or contact.postal_address:
                 assert account.suspension_deadline is not None
@@ -497,14 +504,19 @@ class AccountService:
         vitale_serial: str,
         birth_date: date,
         representative: Actor | None = None,
+        source: str | None = None,
     ) -> Account:
         """Activate a space with the provisional code and the carte Vitale (§1.4).
 
         A representative activates the space of the person they represent, from their own
         login, with that person's details (both spaces are then reachable from one login).
 
+        :param source: where the attempt comes from (the client's network address, say).
+            After repeated failures against a person, only the sources that failed are
+            delayed (:class:`AttemptPolicy`); an unknown source (``None``) is treated as one
+            that failed.
         :raises ActivationError: whatever was wrong (the code, the NIR, the card serial, the
-            birth date, a lockout): the message never says which.
+            birth date, a delay after failures): the message never says which.
         :raises InvalidTransitionError: when the space cannot be activated (closed, purged).
         """
         return self._with_proof(
@@ -515,6 +527,7 @@ class AccountService:
             representative=representative,
             action=Action.ACCOUNT_ACTIVATE,
             step=self._activate_step,
+            source=source,
         )
 
     def _activate_step(self, unit: Unit, account: Account, by: Actor) -> Account:
@@ -530,9 +543,11 @@ class AccountService:
         vitale_serial: str,
         birth_date: date,
         representative: Actor | None = None,
+        source: str | None = None,
     ) -> OppositionProof:
         """Object to the creation of the space, within six weeks of the information (§1.7).
 
+        :param source: where the attempt comes from (see :meth:`activate`).
         :return: a signed proof of opposition for the person to keep.
         :raises ActivationError: when the proof of identity is refused (see :meth:`activate`).
         :raises InvalidTransitionError: after the window, or once the space is open (close it
@@ -546,6 +561,7 @@ class AccountService:
             representative=representative,
             action=Action.ACCOUNT_OPPOSE,
             step=self._oppose_step,
+            source=source,
         )
 
     def _oppose_step(self, unit: Unit, account: Account, by: Actor) -> OppositionProof:
@@ -570,14 +586,16 @@ class AccountService:
         vitale_serial: str,
         birth_date: date,
         representative_of: str | None = None,
+        source: str | None = None,
     ) -> Actor:
         """Log a person in with their carte Vitale details, for demos and local tools.
 
         The real service logs people in with FranceConnect or a password and a one-time code
         (R1111-32); this stands in for it in the demo server and the command line. Failures
-        count towards the same lockout as activation and give the same uniform error.
+        count towards the same limits as activation and give the same uniform error.
 
         :param representative_of: log in as the legal representative of this space.
+        :param source: where the attempt comes from (see :meth:`activate`).
         :return: the patient (or representative) actor.
         :raises ActivationError: whatever was wrong, and when the space is not active.
         """
@@ -603,6 +621,7 @@ class AccountService:
             representative=None,
             action=Action.ACCOUNT_LOGIN,
             step=login,
+            source=source,
         )
 
     def signing_public_key(self) -> bytes:
@@ -824,6 +843,7 @@ class AccountService:
         representative: Actor | None,
         action: Action,
         step: Callable[[Unit, Account, Actor], _T],
+        source: str | None,
     ) -> _T:
         """Check a proof of identity and run *step*, or count the failure and refuse.
 
@@ -833,12 +853,17 @@ class AccountService:
         back.
         """
         with self._core.unit() as unit:
-            # Fixed: the representative is checked inside _check_proof, as one more part of
-            # the proof. It used to be checked after _check_proof had already counted a
-            # success, so someone who does not represent the person consumed their code (the
-            # real parent's activation then failed) and reset their failure counter.
+            # The representative is one more part of the proof, checked with the rest: a
+            # person who does not represent the holder neither consumes their code nor
+            # clears their failures.
             outcome = self._check_proof(
-                unit, nir, code, vitale_serial, birth_date, representative=representative
+                unit,
+                nir,
+                code,
+                vitale_serial,
+                birth_date,
+                representative=representative,
+                source=source,
             )
             failed = outcome is None
             if outcome is None:
@@ -863,6 +888,7 @@ class AccountService:
         birth_date: date,
         *,
         representative: Actor | None = None,
+        source: str | None = None,
     ) -> tuple[Account, ProofRecord] | None:
         keyring = self._core.keyring
         try:
@@ -901,24 +927,37 @@ class AccountService:
         )
         if account is None or proof is None:
             return None
-        window_start = proof.failures_since
-        failures = proof.failures
-        if window_start is None or unit.now >= window_start + self.attempts.window:
-            window_start, failures = unit.now, 0
-        locked = failures >= self.attempts.per_person
-        if ok and not locked:
+        failures = self.attempts.streak(proof.failures, proof.last_failure_at, unit.now)
+        sources = self._failed_sources
+        # An unknown source cannot show that it has not failed: it waits as if it had
+        # failed last.
+        failed_at = (
+            proof.last_failure_at
+            if source is None
+            else sources.failed_at(patient_id, source, unit.now)
+        )
+        if self.attempts.throttled(failures, failed_at, unit.now):
+            # Refused unchecked: nothing was evaluated, so nothing is counted (the code's
+            # tries included), and the delay does not grow while a source keeps knocking.
+            return None
+        if code is not None and (record is None or not record.usable(unit.now)):
+            # No usable code: the attempt fails whatever else it holds, so it tells nothing
+            # and is not counted (the holder trying a code an attacker had revoked does
+            # not get their own address delayed).
+            return None
+        if ok:
             if code is not None and record is not None:
-                # Fixed: only a verified code clears the failures. A code request proves
-                # only the NIR, card serial and birth date (printed on the card); clearing
-                # the counter there let a guesser alternate "new code" and five guesses
-                # forever, past the per-person limit.
-                unit.tx.proofs.put(proof_row(attrs.evolve(proof, failures=0, failures_since=None)))
+                # Only a verified code clears the failures: a code request or a login
+                # proves only the NIR, card serial and birth date (printed on the card).
+                unit.tx.proofs.put(proof_row(attrs.evolve(proof, failures=0, last_failure_at=None)))
                 unit.tx.codes.put(code_row(attrs.evolve(record, used_at=unit.now)))
+            sources.forget(patient_id, source)
             return account, proof
         unit.tx.proofs.put(
-            proof_row(attrs.evolve(proof, failures=failures + 1, failures_since=window_start))
+            proof_row(attrs.evolve(proof, failures=failures + 1, last_failure_at=unit.now))
         )
-        if code is not None and record is not None and record.usable(unit.now):
+        sources.mark(patient_id, source, unit.now)
+        if code is not None and record is not None:
             attempts = record.attempts + 1
             revoked = unit.now if attempts >= self.attempts.per_code else None
             unit.tx.codes.put(code_row(attrs.evolve(record, attempts=attempts, revoked_at=revoked)))

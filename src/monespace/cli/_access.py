@@ -6,7 +6,7 @@ import click
 
 from ..actors import AccessMode, Actor, ActorKind
 from ..identity import RPPS
-from ._common import CLI_OPERATOR, db_option, open_db
+from ._common import CLI_OPERATOR, db_option, open_db, terminal_text
 
 __all__ = ["access"]
 
@@ -69,7 +69,8 @@ def access_explain(
     pro = explanation.facts.professional
     if pro is not None:
         click.echo(
-            f"  professional: registered={pro.registered} profession={pro.profession} "
+            f"  professional: registered={pro.registered} "
+            f"profession={terminal_text(pro.profession)} "
             f"grant={pro.grant} blocked={pro.blocked} emergency={pro.emergency}"
         )
         click.echo(
@@ -79,6 +80,7 @@ def access_explain(
     document = explanation.facts.document
     if document is not None:
         click.echo(
-            f"  document: class={document.class_code} type={document.type_code} "
+            f"  document: class={terminal_text(document.class_code)} "
+            f"type={terminal_text(document.type_code)} "
             f"masked={document.masked} confidentiality={document.confidentiality}"
         )

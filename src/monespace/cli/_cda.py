@@ -20,6 +20,7 @@ import click
 from ..errors import MonespaceError
 from ..interop import DEFAULT_MAX_BYTES, CdaDocument, DocumentTooLargeError, read_cda
 from ..interop.cda import NonXmlBody
+from ._common import terminal_text
 
 __all__ = ["cda"]
 
@@ -111,7 +112,9 @@ def _row(summary: dict[str, Any]) -> list[str]:
     ]
 
 
-def _table(rows: list[list[str]]) -> str:
+def _table(found: list[list[str]]) -> str:
+    # What a file holds is anybody's text: escaped before it reaches the terminal.
+    rows = [[terminal_text(cell) for cell in row] for row in found]
     header = ["FILE", "TYPE", "CLASS", "DATE", "BODY", "AUTHORS", "TITLE"]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     lines = []

@@ -16,10 +16,19 @@ import click
 
 from .._space import Space
 from .._space import open as open_space
+from .._text import is_refused
 from ..actors import Actor
 from ..errors import MonespaceError
 
-__all__ = ["CLI_OPERATOR", "db_option", "login", "login_options", "open_db", "storage_url"]
+__all__ = [
+    "CLI_OPERATOR",
+    "db_option",
+    "login",
+    "login_options",
+    "open_db",
+    "storage_url",
+    "terminal_text",
+]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -84,3 +93,21 @@ def login_options(function: _F) -> _F:
 def login(space: Space, nir: str, vitale: str, birth_date: datetime) -> Actor:
     """Demo login with the carte Vitale details (see AccountService.authenticate)."""
     return space.accounts.authenticate(nir=nir, vitale_serial=vitale, birth_date=birth_date.date())
+
+
+def terminal_text(value: object, *, multiline: bool = False) -> str:
+    """*value* as text safe to write to a terminal: every character the library's text check
+    refuses (ESC, CR, NUL, the C1 controls, bidirectional overrides, non-characters) is
+    shown as a visible escape (``\\x1b``, ``\\u202e``) instead of being acted on, so stored
+    text can neither drive the terminal (colours, cursor moves, OSC titles and links) nor
+    hide or reorder what is printed around it. Line feeds are kept with *multiline*.
+
+    Every command that prints stored or imported text goes through this.
+    """
+    text = str(value)
+    return "".join(
+        (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+        if is_refused(char, multiline=multiline)
+        else char
+        for char in text
+    )

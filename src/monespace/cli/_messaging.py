@@ -12,7 +12,7 @@ import click
 from ..actors import Actor, ActorKind
 from ..identity import RPPS
 from ..messaging import NewAttachment
-from ._common import CLI_OPERATOR, db_option, login, login_options, open_db
+from ._common import CLI_OPERATOR, db_option, login, login_options, open_db, terminal_text
 
 __all__ = ["messages"]
 
@@ -141,7 +141,7 @@ def messages_list(
         unread = f"{thread.unread} new" if thread.unread else "read"
         click.echo(
             f"{thread.id}  {thread.last_message_at:%Y-%m-%d %H:%M}  {unread:<7} "
-            f"{who}: {thread.subject}{flags}"
+            f"{terminal_text(who)}: {terminal_text(thread.subject)}{flags}"
         )
     click.echo(f"{page.total} thread(s), {page.unread} unread message(s)")
 
@@ -156,17 +156,18 @@ def messages_show(db: str, nir: str, vitale: str, birth_date: datetime, thread_i
         me = login(space, nir, vitale, birth_date)
         view = space.messaging.thread(me, thread_id)
     thread = view.thread
-    click.echo(f"{thread.subject}  ({thread.professional.name or thread.professional.id})")
+    who = thread.professional.name or thread.professional.id
+    click.echo(f"{terminal_text(thread.subject)}  ({terminal_text(who)})")
     if thread.closed:
         click.echo("This thread is closed to replies.")
     for message in view.messages:
-        who = "you" if not message.from_professional else message.sender_id
-        click.echo(f"\n--- {message.sent_at:%Y-%m-%d %H:%M} {who}")
-        click.echo(message.body.rstrip("\n"))
+        sender = "you" if not message.from_professional else message.sender_id
+        click.echo(f"\n--- {message.sent_at:%Y-%m-%d %H:%M} {terminal_text(sender)}")
+        click.echo(terminal_text(message.body.rstrip("\n"), multiline=True))
         for attachment in message.attachments:
             click.echo(
-                f"[attachment {attachment.id}: {attachment.filename}, {attachment.media_type}, "
-                f"{attachment.size} bytes]"
+                f"[attachment {attachment.id}: {terminal_text(attachment.filename)}, "
+                f"{terminal_text(attachment.media_type)}, {attachment.size} bytes]"
             )
 
 
@@ -203,4 +204,7 @@ def messages_file(
     with open_db(db) as space:
         me = login(space, nir, vitale, birth_date)
         document = space.messaging.file_attachment(me, attachment_id, title=title)
-    click.echo(f"filed as document {document.id} ({document.type_code.code}, {document.category})")
+    click.echo(
+        f"filed as document {document.id} "
+        f"({terminal_text(document.type_code.code)}, {document.category})"
+    )

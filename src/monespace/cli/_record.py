@@ -10,7 +10,7 @@ import click
 from ..actors import Actor, ActorKind
 from ..identity import RPPS
 from ..record import LOINC, Category, Code
-from ._common import CLI_OPERATOR, db_option, login, login_options, open_db
+from ._common import CLI_OPERATOR, db_option, login, login_options, open_db, terminal_text
 
 __all__ = ["record"]
 
@@ -64,7 +64,9 @@ def record_add(
         document = space.record.add_document(
             actor, patient.id, file.read(), media_type=media_type, type_code=code, title=title
         )
-    click.echo(f"added {document.id} ({document.type_code.code}, {document.category})")
+    click.echo(
+        f"added {document.id} ({terminal_text(document.type_code.code)}, {document.category})"
+    )
 
 
 @record.command("list")
@@ -89,7 +91,7 @@ def record_list(
         flags = " [masked]" if document.masked else ""
         click.echo(
             f"{document.id}  {document.created_at:%Y-%m-%d}  {document.category:<18} "
-            f"{document.title}{flags}"
+            f"{terminal_text(document.title)}{flags}"
         )
     click.echo(f"{page.total} document(s)")
 
@@ -108,11 +110,18 @@ def record_show(
         document = space.record.get_document(me, document_id)
         if output is not None:
             output.write(space.record.read_content(me, document_id))
-    click.echo(f"title:     {document.title}")
-    click.echo(f"type:      {document.type_code.code} ({document.type_code.system})")
-    click.echo(f"class:     {document.class_code} ({document.category})")
+    type_ = document.type_code
+    click.echo(f"title:     {terminal_text(document.title)}")
+    click.echo(f"type:      {terminal_text(type_.code)} ({terminal_text(type_.system)})")
+    click.echo(f"class:     {terminal_text(document.class_code)} ({document.category})")
     click.echo(f"created:   {document.created_at.isoformat()}")
-    click.echo(f"author:    {document.author.kind} {document.author.id}")
+    author = document.author
+    click.echo(f"author:    {author.kind} {terminal_text(author.id)}")
+    if author.name or author.organisation:
+        names = " - ".join(n for n in (author.name, author.organisation) if n)
+        click.echo(f"           {terminal_text(names)}")
+    if document.comments:
+        click.echo(f"comments:  {terminal_text(document.comments)}")
     click.echo(f"masked:    {'yes' if document.masked else 'no'}")
 
 

@@ -114,9 +114,9 @@ def _compiled(source: type[Any], target: type[Any]) -> Callable[[Any], Any] | No
         if not field.init:
             continue
         if field.name not in source_hints:
-            if field.default is attrs.NOTHING:
-                return None
-            continue
+            # A field of the model the row does not store (or the other way round) would be
+            # silently lost or defaulted: a mapping bug, not a value to guess.
+            raise TypeError(f"{source.__name__} has no field {field.name!r} for {target.__name__}")
         expression = _expression(
             f"v.{field.name}", source_hints[field.name], target_hints[field.name], namespace
         )

@@ -14,11 +14,11 @@ record takes.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from email import policy
 from typing import Final
 
+from .._text import check_text
 from ..actors import ActorKind
 from ..errors import ValidationError
 from ..record import TRE_A05_TYPE, Code, ParsedDocument
@@ -40,8 +40,6 @@ __all__ = [
     "title_of",
 ]
 
-#: Characters that reorder text on screen: "facture\u202efdp.exe" displays as "factureexe.pdf".
-_BIDI_CONTROLS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _MAX_FILENAME_BYTES: Final = 255
 #: RFC 5322 msg-id: "<" id-left "@" id-right ">", printable ASCII without spaces or brackets.
 _MESSAGE_ID: Final = re.compile(r"<[!-;=?-~]{1,240}@[!-;=?-Z^-~]{1,240}>")
@@ -50,45 +48,40 @@ _MAX_MESSAGE_ID: Final = 250
 _MAX_ENCODED_LEVELS: Final = 4
 
 
-def _is_control(char: str) -> bool:
-    return unicodedata.category(char) == "Cc"
+def _check_mail_text(name: str, text: str) -> None:
+    """The one text check (:func:`monespace._text.check_text`) on *text* and on every
+    reading a mail reader makes of it (RFC 2047 encoded words decoded)."""
+    readings = _as_mail_reads(name, text)
+    check_text(name, readings, max_length=len(readings))
 
 
 def check_subject(subject: str, *, limit: int) -> str:
-    """A subject as stored: surrounding spaces removed.
+    """A subject as stored: surrounding spaces removed, in NFC.
 
-    :raises ValidationError: when it is empty, longer than *limit* characters, or holds a
-        control character (CR/LF: header injection) or a lone surrogate.
+    :raises ValidationError: when it is empty, longer than *limit* characters, or holds
+        what :func:`monespace._text.check_text` refuses in one line (CR/LF: header
+        injection; bidirectional overrides; lone surrogates), RFC 2047 encoded words decoded.
     """
-    text = subject.strip()
+    # Checked before the spaces are removed: a CR/LF at either end is refused, not trimmed.
+    _check_mail_text("subject", subject)
+    text = check_text("subject", subject, max_length=limit).strip()
     if not text:
         raise ValidationError("'subject' must not be empty")
-    if len(text) > limit:
-        raise ValidationError(f"'subject' must be at most {limit} characters (got {len(text)})")
-    if any(_is_control(c) or c in _BIDI_CONTROLS for c in _as_mail_reads("subject", text)):
-        raise ValidationError(
-            "'subject' must not contain control characters (such as CR/LF) or "
-            "bidirectional overrides, RFC 2047 encoded words decoded"
-        )
-    _check_encodable("subject", text)
     return text
 
 
 def check_body(body: str, *, limit: int) -> str:
-    """A body as stored: line ends normalised to ``\\n``.
+    """A body as stored: line ends normalised to ``\\n``, in NFC.
 
-    :raises ValidationError: when it is empty, longer than *limit* characters, or holds a
-        control character other than tab, line feed and form feed (an escape sequence that
-        would drive a terminal, a NUL that would cut it short) or a lone surrogate.
+    :raises ValidationError: when it is empty, longer than *limit* characters, or holds
+        what :func:`monespace._text.check_text` refuses in several lines: a control
+        character other than tab and line feed (an escape sequence that would drive a
+        terminal, a NUL that would cut it short), a bidirectional override or a lone
+        surrogate.
     """
-    text = body.replace("\r\n", "\n").replace("\r", "\n")
+    text = check_text("body", body, max_length=limit, multiline=True)
     if not text.strip():
         raise ValidationError("'body' must not be empty")
-    if len(text) > limit:
-        raise ValidationError(f"'body' must be at most {limit} characters (got {len(text)})")
-    if any(_is_control(c) and c not in "\t\n\f" for c in text):
-        raise ValidationError("'body' must not contain control characters but tab and newline")
-    _check_encodable("body", text)
     return text
 
 
@@ -102,12 +95,7 @@ def safe_filename(name: str) -> str:
     :raises ValidationError: when the name holds a control character (NUL, CR/LF) or a
         bidirectional override (extension spoofing), or is longer than 255 bytes in UTF-8.
     """
-    if any(_is_control(c) or c in _BIDI_CONTROLS for c in _as_mail_reads("filename", name)):
-        raise ValidationError(
-            "'filename' must not contain control characters or bidirectional overrides, "
-            "RFC 2047 encoded words decoded"
-        )
-    _check_encodable("filename", name)
+    _check_mail_text("filename", name)
     base = re.split(r"[/\\]", name)[-1].strip().rstrip(". ")
     if base in ("", ".", ".."):
         base = "attachment"
@@ -142,13 +130,6 @@ def _as_mail_reads(name: str, text: str) -> str:
             return "".join(readings)
         readings.append(decoded)
     raise ValidationError(f"'{name}' must not nest RFC 2047 encoded words this deeply")
-
-
-def _check_encodable(name: str, text: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(f"'{name}' must be valid Unicode (no lone surrogates)") from None
 
 
 def is_message_id(value: str) -> bool:

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
 
 import attrs
 
+from .._text import LIMITS, check_optional_text, check_text
 from ..errors import ValidationError
 from ._model import Code
 
 __all__ = ["SECTION_TITLES", "ProfileEntry", "ProfileSection"]
-
-_MAX_TEXT = 2000
 
 
 class ProfileSection(StrEnum):
@@ -60,13 +58,18 @@ SECTION_TITLES = {
 }
 
 
-def _text(_inst: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
-    if value is None:
-        return
-    if not value.strip() or len(value) > _MAX_TEXT:
-        raise ValidationError(f"'{attribute.name}' must be 1 to {_MAX_TEXT} characters")
-    if any(ord(c) < 32 and c not in "\n\t" for c in value):
-        raise ValidationError(f"'{attribute.name}' must not contain control characters")
+def _label(value: str) -> str:
+    text = check_text("label", value, max_length=LIMITS["title"])
+    if not text.strip():
+        raise ValidationError("'label' must not be empty")
+    return text
+
+
+def _details(value: str | None) -> str | None:
+    text = check_optional_text("details", value, max_length=LIMITS["comment"], multiline=True)
+    if text is not None and not text.strip():
+        raise ValidationError("'details' must not be blank")
+    return text
 
 
 @attrs.frozen(repr=False)
@@ -82,8 +85,8 @@ class ProfileEntry:
     id: str
     patient_id: str
     section: ProfileSection = attrs.field(converter=ProfileSection)
-    label: str = attrs.field(validator=_text)
-    details: str | None = attrs.field(default=None, validator=_text)
+    label: str = attrs.field(converter=_label)
+    details: str | None = attrs.field(default=None, converter=_details)
     code: Code | None = None
     started: date | None = None
     ended: date | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
+from .._text import LIMITS, check_optional_text, check_text, neutralise_text
 from ..actors import ActorKind
 from ..clock import add_months
 from ..errors import ValidationError
@@ -23,11 +24,13 @@ __all__ = [
     "MASQUE_PS",
     "announcement",
     "check_codes",
+    "check_comments",
     "check_may_hide",
     "check_measured_at",
     "check_period",
     "check_time",
     "document_author",
+    "document_title",
     "flags_of",
     "has_flag",
     "hidden_from_patient_at",
@@ -120,7 +123,47 @@ def document_author(actor_kind: ActorKind, actor_id: str, given: Author | None) 
         given.kind is not AuthorKind.ESTABLISHMENT and given.id != actor_id
     ):
         raise ValidationError("a document's author must be the actor who adds it")
-    return given
+    # What the caller names the author is free text that reaches screens: the one check.
+    return Author(
+        given.kind,
+        check_text("author.id", given.id, max_length=LIMITS["label"]),
+        check_optional_text("author.name", given.name, max_length=LIMITS["name"]),
+        given.specialty,
+        check_optional_text("author.organisation", given.organisation, max_length=LIMITS["name"]),
+    )
+
+
+def document_title(given: str | None, read: str | None, default: str) -> str:
+    """A document's title: the caller's (*given*), checked, or the one read in the
+    document (*read*), or *default*.
+
+    The caller's title is refused when it holds what :func:`monespace._text.check_text`
+    refuses; a title read from the document's own header is kept in a safe rendering
+    instead (control characters shown as ``\\uXXXX``), since refusing it would lose the
+    document.
+
+    :raises ValidationError: for a caller's title that is blank, over
+        ``LIMITS["title"]`` characters, or holds control characters or bidirectional
+        overrides.
+    """
+    if given is not None:
+        text = check_text("title", given, max_length=LIMITS["title"]).strip()
+        if text:
+            return text
+    if read is not None:
+        text = neutralise_text(read.strip(), max_length=LIMITS["title"]).strip()
+        if text:
+            return text
+    return default
+
+
+def check_comments(comments: str | None) -> str | None:
+    """A document's comments as stored (several lines allowed, in NFC).
+
+    :raises ValidationError: over ``LIMITS["comment"]`` characters, or holding control
+        characters but tab and line feed, or bidirectional overrides.
+    """
+    return check_optional_text("comments", comments, max_length=LIMITS["comment"], multiline=True)
 
 
 def check_codes(type_code: Code | None, class_code: str | None, author: Author) -> tuple[Code, str]:

@@ -140,6 +140,13 @@ def _nir_key(nir: str) -> str:
     return "".join(nir.split()).upper()
 
 
+def _person_key(person: str, source: str) -> str:
+    """The key of the per-person limit: a person *and* the address trying, so that failures
+    from other addresses never refuse the holder's own attempts (the library delays the
+    sources that failed against a person, with growing delays)."""
+    return f"{person}\x00{source}"
+
+
 # --- sessions -------------------------------------------------------------------------------
 
 
@@ -184,14 +191,16 @@ async def patient_login(
     call: Call, nir: str, vitale_serial: str, birth_date: date
 ) -> tuple[str, m.SessionOut]:
     """Check the carte Vitale details and open a patient session (shared with the page)."""
-    call.limit("login-ip", call.client_ip())
-    call.limit("login-person", _nir_key(nir))
+    source = call.client_ip()
+    call.limit("login-ip", source)
+    call.limit("login-person", _person_key(_nir_key(nir), source))
     try:
         actor = await call.run(
             call.state.space.accounts.authenticate,
             nir=nir,
             vitale_serial=vitale_serial,
             birth_date=birth_date,
+            source=source,
         )
     except ActivationError:
         raise login_refused() from None
@@ -214,7 +223,7 @@ async def _patient_login(call: Call) -> Reply:
 async def _professional_login(call: Call) -> Reply:
     body: m.ProfessionalLogin = call.body
     call.limit("login-ip", call.client_ip())
-    call.limit("login-person", body.rpps)
+    call.limit("login-person", _person_key(body.rpps, call.client_ip()))
     try:
         await call.run(call.state.space.access.professional, body.rpps)
     except (NotFoundError, ValidationError):
@@ -237,28 +246,32 @@ async def _logout(call: Call) -> Reply:
 
 async def _activate(call: Call) -> Reply:
     body: m.ProofOfIdentity = call.body
-    call.limit("activation-ip", call.client_ip())
-    call.limit("activation-person", _nir_key(body.nir))
+    source = call.client_ip()
+    call.limit("activation-ip", source)
+    call.limit("activation-person", _person_key(_nir_key(body.nir), source))
     account = await call.run(
         call.state.space.accounts.activate,
         nir=body.nir,
         code=body.code,
         vitale_serial=body.vitale_serial,
         birth_date=body.birth_date,
+        source=source,
     )
     return Reply(m.AccountOut(account.patient_id, str(account.state)))
 
 
 async def _oppose(call: Call) -> Reply:
     body: m.ProofOfIdentity = call.body
-    call.limit("activation-ip", call.client_ip())
-    call.limit("activation-person", _nir_key(body.nir))
+    source = call.client_ip()
+    call.limit("activation-ip", source)
+    call.limit("activation-person", _person_key(_nir_key(body.nir), source))
     proof = await call.run(
         call.state.space.accounts.oppose,
         nir=body.nir,
         code=body.code,
         vitale_serial=body.vitale_serial,
         birth_date=body.birth_date,
+        source=source,
     )
     return Reply(m.OppositionOut(proof.proof_id, proof.opposed_at, proof.document))
 

@@ -61,8 +61,13 @@ class Auth(StrEnum):
 
 @attrs.frozen
 class RateLimits:
-    """Attempts allowed on the activation and login routes, per client IP and per NIR (or
-    RPPS), within *window*. They come on top of the library's own per-person lockout."""
+    """Attempts allowed on the activation and login routes, within *window*: per client IP
+    (across persons), and per NIR (or RPPS) *from one client IP*.
+
+    The per-person limit is counted per address so that an attacker trying a person's NIR
+    from many addresses never gets the holder's own login refused. They come on top of the
+    library's growing delays (:class:`monespace.accounts.AttemptPolicy`), which the server
+    asks for with the client's address as the source."""
 
     per_ip: int = 30
     per_person: int = 10
