@@ -110,6 +110,7 @@ _WHAT = {
     "reminders.read": "a consulté vos rappels de prévention",
     "reminders.settings": "a modifié vos préférences de rappels",
     "reminder.send": "vous a envoyé un rappel de prévention",
+    "research.extract": "a utilisé vos données, pseudonymisées, pour une étude autorisée",
 }
 
 
