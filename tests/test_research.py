@@ -260,6 +260,12 @@ def test_objection_is_honoured_and_can_be_lifted(space, clock):
 
     space.access.update_settings(Actor.patient(holder.id), holder.id, object_research=False)
     assert len(space.research.extract(OPERATOR, study).people) == 3
+    changes = [
+        e
+        for e in space.audit.events(OPERATOR)
+        if e.action == "access.settings" and e.patient_id == holder.id
+    ]
+    assert len(changes) == 2
     assert space.access.settings(Actor.patient(holder.id), holder.id).object_research is False
 
 
