@@ -26,6 +26,7 @@ from .policy import Action, Resource, Rule
 from .record._measures import MeasureService
 from .record._profile import ProfileService
 from .record._service import RecordService
+from .research import ResearchService
 from .storage import StorageBackend
 from .transport import Transport
 
@@ -46,6 +47,7 @@ class Space:
         space.audit      # the hash-chained audit trail
         space.messaging  # secure messaging between professionals and patients
         space.agenda     # appointments and health events, prevention reminders
+        space.research   # pseudonymised extracts for approved studies
 
     A space is a context manager; leaving the block closes storage and transports.
 
@@ -90,6 +92,7 @@ class Space:
         self.audit = AuditService(self._core)
         self.messaging = MessagingService(self._core, self.record)
         self.agenda = AgendaService(self._core)
+        self.research = ResearchService(self._core, self.agenda)
         # Side effects of what the services record, in the same transaction.
         self._core.subscribers.append(FirstAccessNotifier(self._core))
 

@@ -79,6 +79,12 @@ class AccessSettings:
         (and the authors of their documents) see it.
     :param notify_first_access: tell the holder when a professional reads the record for
         the first time (unconfirmed feature, on by default).
+    :param object_research: the holder (or their representative) objects to the use of their
+        data for research: :meth:`monespace.research.ResearchService.extract` leaves them out
+        (CSP L1461-1 and the right to object of GDPR art. 21).
+
+    .. versionchanged:: 0.2
+       ``object_research``.
     """
 
     patient_id: str
@@ -86,6 +92,7 @@ class AccessSettings:
     object_emergency: bool = False
     mask_all: bool = False
     notify_first_access: bool = True
+    object_research: bool = False
 
 
 @attrs.frozen(repr=False)

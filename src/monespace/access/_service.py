@@ -110,6 +110,7 @@ _WHAT = {
     "reminders.read": "a consulté vos rappels de prévention",
     "reminders.settings": "a modifié vos préférences de rappels",
     "reminder.send": "vous a envoyé un rappel de prévention",
+    "research.extract": "a utilisé vos données, pseudonymisées, pour une étude autorisée",
 }
 
 
@@ -403,8 +404,16 @@ class AccessService:
         object_emergency: bool | None = None,
         mask_all: bool | None = None,
         notify_first_access: bool | None = None,
+        object_research: bool | None = None,
     ) -> AccessSettings:
-        """Change the patient's access settings; the change applies to the next request."""
+        """Change the patient's access settings; the change applies to the next request.
+
+        :param object_research: object to (``True``) or accept again (``False``) the use of
+            the record for research extracts (:attr:`AccessSettings.object_research`).
+
+        .. versionchanged:: 0.2
+           ``object_research``.
+        """
         changes = {
             name: value
             for name, value in {
@@ -412,6 +421,7 @@ class AccessService:
                 "object_emergency": object_emergency,
                 "mask_all": mask_all,
                 "notify_first_access": notify_first_access,
+                "object_research": object_research,
             }.items()
             if value is not None
         }
@@ -425,6 +435,7 @@ class AccessService:
                 changes.get("object_emergency", current.object_emergency),
                 changes.get("mask_all", current.mask_all),
                 changes.get("notify_first_access", current.notify_first_access),
+                changes.get("object_research", current.object_research),
             )
             unit.tx.access.put_settings(settings_row(updated))
             unit.record(actor, "access.settings", resource, decision)

@@ -627,6 +627,18 @@ class AgendaService:
         )
         return event_from_row(row, payload)
 
+    def evaluate_in(self, unit: Unit, patient_id: str, day: dt.date) -> list[Reminder] | None:
+        """The reminders of *patient_id* at *day*, evaluated from their record in *unit*, or
+        ``None`` when their identity traits are unknown.
+
+        No policy check: for services that already hold a unit authorised for this person
+        (the research extracts, :mod:`monespace.research`).
+
+        .. versionadded:: 0.2
+        """
+        person = self._person(unit.tx, patient_id)
+        return None if person is None else evaluate(self.pack, person, day)
+
 
 def _event_object(event_id: str, version: int) -> str:
     """What a version's sealed payload is bound to: one version cannot pass for another."""

@@ -93,6 +93,7 @@ class Action(StrEnum):
     AGENDA_WRITE = "agenda.write"
     REMINDERS_READ = "reminders.read"
     REMINDERS_SETTINGS = "reminders.settings"
+    RESEARCH_EXTRACT = "research.extract"
 
 
 #: Actions that only the operator may take.
@@ -809,6 +810,7 @@ def default_rules(policy: AccessPolicy | None = None) -> tuple[Rule, ...]:
         operator_feeds_record,
         operator_reads_administrative,
         agenda_of_the_person,
+        operator_extracts_for_study,
     )
 
 
@@ -876,3 +878,20 @@ def decide(
         if decision is not None:
             return decision
     return Decision(False, "deny_by_default")
+
+
+def operator_extracts_for_study(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """Research extracts (``research.extract``) are made by the operator for a named study
+    (the resource ``study`` and its id), from open spaces only; nobody else extracts, not
+    even the holder through this action. The holder's objection to research is honoured by
+    the extract itself, which leaves objecting people out before reading anything of theirs
+    (:mod:`monespace.research`)."""
+    if action is not Action.RESEARCH_EXTRACT:
+        return None
+    if actor.kind is not ActorKind.SYSTEM or resource.kind != "study" or not resource.id:
+        return Decision(False, "research_by_the_operator_for_a_study")
+    if facts.space_open is False:
+        return Decision(False, "space_must_be_open")
+    return Decision(True, "operator_extracts_for_study")

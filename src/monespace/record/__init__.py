@@ -9,7 +9,7 @@ from ._codes import (
     class_code_system_for,
     normalise_code_system,
 )
-from ._mapping import ENTRY_KIND, entry_from_row
+from ._mapping import ENTRY_KIND, MEASURE_KIND, entry_from_row, measure_from_row
 from ._measure_model import MEASURE_SPECS, Measure, MeasureKind, MeasureSpec
 from ._mime import SUPPORTED_MEDIA_TYPES, check_media_type, sniff
 from ._model import (
@@ -42,6 +42,7 @@ __all__ = [
     "INVISIBLE_REPRESENTANTS",
     "LOINC",
     "MASQUE_PS",
+    "MEASURE_KIND",
     "MEASURE_SPECS",
     "SUPPORTED_MEDIA_TYPES",
     "TRE_A03_CLASS",
@@ -69,6 +70,7 @@ __all__ = [
     "entry_from_row",
     "has_flag",
     "hidden_from_patient_at",
+    "measure_from_row",
     "normalise_code_system",
     "sniff",
 ]

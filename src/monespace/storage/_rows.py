@@ -443,6 +443,7 @@ class AccessSettingsRow:
     object_emergency: bool = False
     mask_all: bool = False
     notify_first_access: bool = True
+    object_research: bool = False
 
 
 @attrs.frozen

@@ -1052,26 +1052,29 @@ class SqlAccess(_Repo, AccessRepository):
 
     def settings(self, patient_id: str) -> AccessSettingsRow | None:
         r = self._exec(
-            "SELECT patient_id, object_all, object_emergency, mask_all, notify_first_access "
-            "FROM access_settings WHERE patient_id = ?",
+            "SELECT patient_id, object_all, object_emergency, mask_all, notify_first_access, "
+            "object_research FROM access_settings WHERE patient_id = ?",
             (patient_id,),
         ).fetchone()
         if r is None:
             return None
-        return AccessSettingsRow(r[0], bool(r[1]), bool(r[2]), bool(r[3]), bool(r[4]))
+        return AccessSettingsRow(r[0], bool(r[1]), bool(r[2]), bool(r[3]), bool(r[4]), bool(r[5]))
 
     def put_settings(self, settings: AccessSettingsRow) -> None:
         self._exec(
             "INSERT INTO access_settings (patient_id, object_all, object_emergency, mask_all, "
-            "notify_first_access) VALUES (?, ?, ?, ?, ?) ON CONFLICT (patient_id) DO UPDATE SET "
+            "notify_first_access, object_research) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (patient_id) DO UPDATE SET "
             "object_all = excluded.object_all, object_emergency = excluded.object_emergency, "
-            "mask_all = excluded.mask_all, notify_first_access = excluded.notify_first_access",
+            "mask_all = excluded.mask_all, notify_first_access = excluded.notify_first_access, "
+            "object_research = excluded.object_research",
             (
                 settings.patient_id,
                 int(settings.object_all),
                 int(settings.object_emergency),
                 int(settings.mask_all),
                 int(settings.notify_first_access),
+                int(settings.object_research),
             ),
         )
 
