@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from monespace._text import check_text
 from monespace.errors import ValidationError
 from monespace.identity import RPPS
 
@@ -374,22 +375,20 @@ def _status(value: EventStatus | str) -> EventStatus:
 
 
 def _line(_inst: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
-    """One line of text: no control characters at all (it may become an iCalendar value)."""
+    """One line of text (it may become an iCalendar value): the library's one text check."""
     if value is None:
         return
-    if not value.strip() or len(value) > _MAX_LINE:
-        raise ValidationError(f"'{attribute.name}' must be 1 to {_MAX_LINE} characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValidationError(f"'{attribute.name}' must not contain control characters")
+    if not value.strip():
+        raise ValidationError(f"'{attribute.name}' must not be blank")
+    check_text(attribute.name, value, max_length=_MAX_LINE)
 
 
 def _notes(_inst: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
     if value is None:
         return
-    if not value.strip() or len(value) > _MAX_NOTES:
-        raise ValidationError(f"'{attribute.name}' must be 1 to {_MAX_NOTES} characters")
-    if any((ord(c) < 32 and c not in "\n\t") or ord(c) == 127 for c in value):
-        raise ValidationError(f"'{attribute.name}' must not contain control characters")
+    if not value.strip():
+        raise ValidationError(f"'{attribute.name}' must not be blank")
+    check_text(attribute.name, value, max_length=_MAX_NOTES, multiline=True)
 
 
 def _aware(_inst: object, attribute: attrs.Attribute[Any], value: dt.datetime | None) -> None:
