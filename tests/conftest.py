@@ -38,6 +38,23 @@ STATEFUL_RUNS_PER_EXAMPLE = 2
 SQLITE_EXAMPLES_PER_RUN = 3
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Options for the long runs of the reliability harness."""
+    group = parser.getgroup("monespace reliability")
+    group.addoption(
+        "--cycles",
+        type=int,
+        default=6,
+        help="kill cycles of tests/test_durability.py (default: 6, a few seconds)",
+    )
+    group.addoption(
+        "--durability-seed",
+        type=int,
+        default=None,
+        help="replay the kill cycles of a printed seed",
+    )
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Derive the stateful profiles from the loaded one (after ``--hypothesis-profile``)."""
