@@ -122,6 +122,22 @@ def test_query_dates_accept_iso_datetimes(http, world, value):
     assert response.status_code == 200, response.text
 
 
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b'{"a":' * 10_000, 400),  # past msgspec's recursion limit: not JSON it can read
+        (b"[" * 100_000, 422),  # an array where an object is expected: refused at once
+    ],
+    ids=["objects", "arrays"],
+)
+def test_a_deeply_nested_body_is_refused(http, body, status):
+    """Found by benchmarks/fuzz_inputs.py: the JSON decoder's recursion limit was a 500."""
+    response = http.post(
+        "/api/v1/session/patient", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == status
+
+
 # --- the whole API, generated ----------------------------------------------------------------
 
 

@@ -387,7 +387,8 @@ async def _handle(op: Operation, state: ServerState, request: Request) -> Respon
             body = _decoder(op.body).decode(raw)
         except msgspec.ValidationError as exc:
             raise bad_request(str(exc)) from None
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
+            # msgspec refuses nesting deeper than its recursion limit with RecursionError.
             raise bad_request("the body is not valid JSON", kind="malformed", status=400) from None
     query = _query(op, request) if op.query is not None else None
     if op.query is None and request.query_params:

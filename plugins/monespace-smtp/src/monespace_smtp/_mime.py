@@ -254,6 +254,11 @@ def parse_inbound(raw: bytes, *, mail_from: str, recipient: str) -> InboundMessa
     """
     try:
         mime = BytesParser(policy=policy.default).parsebytes(raw)
+        # Header values are parsed when first read, and the standard library's address
+        # parser raises IndexError on some malformed ones ("From: x@"): read them all here,
+        # so that such a header is a refused message, not a crash further on.
+        for part in mime.walk():
+            part.items()
     except (MonespaceError, LookupError, ValueError) as exc:
         raise ValidationError("the message cannot be parsed as MIME") from exc
     _check_structure(mime)
