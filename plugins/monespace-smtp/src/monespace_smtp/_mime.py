@@ -243,6 +243,10 @@ def build_xdm(documents: Sequence[OutboundAttachment]) -> bytes:
 # --- inbound ------------------------------------------------------------------------------------
 
 
+#: Header fields in one part of an inbound message; a real one has a few dozen.
+_MAX_HEADER_FIELDS = 200
+
+
 def parse_inbound(raw: bytes, *, mail_from: str, recipient: str) -> InboundMessage:
     """Read a message received from a professional, for ``space.messaging.receive``.
 
@@ -255,11 +259,15 @@ def parse_inbound(raw: bytes, *, mail_from: str, recipient: str) -> InboundMessa
     try:
         mime = BytesParser(policy=policy.default).parsebytes(raw)
         # Header values are parsed when first read, and the standard library's address
-        # parser raises IndexError on some malformed ones ("From: x@"): read them all here,
-        # so that such a header is a refused message, not a crash further on.
+        # parser raises IndexError ("From: x@") or AttributeError (a group where a mailbox
+        # is expected) on some malformed ones: read them all here, so that such a header is
+        # a refused message, not a crash further on. Their number is bounded first: each
+        # address header costs a parse, and ten thousand of them took seconds.
         for part in mime.walk():
+            if len(part.keys()) > _MAX_HEADER_FIELDS:
+                raise ValidationError("the message has too many header fields")
             part.items()
-    except (MonespaceError, LookupError, ValueError) as exc:
+    except (MonespaceError, LookupError, ValueError, AttributeError) as exc:
         raise ValidationError("the message cannot be parsed as MIME") from exc
     _check_structure(mime)
     sender = _single_address(mime)
