@@ -462,6 +462,7 @@ def test_html_to_text_keeps_text_and_drops_what_runs():
         b"From: dr.martin@\r\n\r\nbody\r\n",  # the stdlib's address parser: IndexError
         b'From: a Content-Disposition: b; c="d"\r\n\r\nbody\r\n',  # a group: AttributeError
         b"From: <p@x.fr>\r\n" + b"X-A: b\r\n" * 10_000 + b"\r\nbody\r\n",  # seconds to parse
+        b"From: <p@x.fr>\r\nTo: p@x." + b'name="' * 9_000 + b"\r\n\r\nbody\r\n",  # seconds too
         b"From: <p@x.fr>\r\nTo: patient@\r\n\r\nbody\r\n",
     ],
 )
