@@ -63,6 +63,23 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Options for the long runs of the reliability harness."""
+    group = parser.getgroup("monespace reliability")
+    group.addoption(
+        "--cycles",
+        type=int,
+        default=6,
+        help="kill cycles of tests/test_durability.py (default: 6, a few seconds)",
+    )
+    group.addoption(
+        "--durability-seed",
+        type=int,
+        default=None,
+        help="replay the kill cycles of a printed seed",
+    )
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Derive the stateful profiles from the loaded one (after ``--hypothesis-profile``)."""

@@ -476,3 +476,44 @@ def test_the_cli_ledger_cannot_inject_formulas(tmp_path):
     )
     for row in rows:
         assert not any(value[:1] in ("=", "+", "-", "@", "\t", "\r") for value in row.values())
+
+
+# --- file names at rest: a legacy file's name can say what it is about ----------------------
+
+
+def test_legacy_file_names_are_sealed_at_rest(tmp_path, folder):
+    """A file name such as "compte-rendu-IVG.xml" reveals health content: the ledger stores
+    it sealed (with the patient's key once matched, the space's ledger key before), and the
+    operator's ledger reads it back."""
+    revealing = "compte-rendu-IVG-CANARI-a91f"
+    originals = sorted(folder.glob("*.xml"))
+    originals[0].rename(folder / f"{revealing}.xml")  # a document that is imported
+    stranger = folder / f"{revealing}-inconnu.xml"  # a document about no registered person
+    stranger.write_bytes(
+        originals[1].read_bytes().replace(EXAMPLE_NIR.encode(), b"180017512345678")
+    )
+    db = tmp_path / "space.db"
+    with open_space(f"sqlite:///{db}") as space:
+        patient = space.accounts.register_patient(OPERATOR, person())
+        report = space.dmp.import_sources(OPERATOR, [folder])
+        ledger = {line.source: line for line in space.dmp.ledger(OPERATOR, report.run_id)}
+        assert ledger[f"{revealing}.xml"].outcome == "imported"
+        assert ledger[f"{revealing}.xml"].patient_id == patient.id
+        assert ledger[f"{revealing}-inconnu.xml"].outcome == "quarantined"
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("space.db*"))
+    assert revealing.encode() not in stored
+    assert b"CANARI-a91f" not in stored
+
+
+def test_a_shredded_patient_takes_their_file_names_along(tmp_path, folder):
+    with open_space() as space:
+        patient = space.accounts.register_patient(OPERATOR, person())
+        report = space.dmp.import_sources(OPERATOR, [folder])
+        with storage_of(space).write() as tx:
+            space._core.keyring.destroy(tx, patient.id, space.clock.now())
+        ledger = space.dmp.ledger(OPERATOR, report.run_id)
+    imported = [line for line in ledger if line.outcome == "imported"]
+    assert imported
+    assert {line.source for line in imported} == {"[deleted with the patient's key]"}
+    # the quarantined line named no patient: its name stays readable by the operator
+    assert all(line.source.endswith(".xml") for line in ledger if line.outcome == "quarantined")

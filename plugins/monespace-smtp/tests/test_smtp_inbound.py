@@ -29,11 +29,11 @@ from conftest import (
 )
 from monespace import Actor
 from monespace.accounts import Contact, PatientIdentity
-from monespace.errors import AccessDeniedError
+from monespace.errors import AccessDeniedError, ValidationError
 from monespace.identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
 from monespace.messaging import MSSANTE_CHANNEL, OutboundAttachment
 from monespace.record import TRE_A05_TYPE, Code
-from monespace_smtp import SmtpTransport, StartTLS, build_xdm, html_to_text
+from monespace_smtp import SmtpTransport, StartTLS, build_xdm, html_to_text, parse_inbound
 from monespace_smtp.inbound import InboundServer
 
 
@@ -451,3 +451,21 @@ def test_inbound_over_starttls(space, holder, tls: Pki):
 def test_html_to_text_keeps_text_and_drops_what_runs():
     assert html_to_text("<p>a&amp;b</p><script>x()</script><p>c</p>") == "a&b\n\nc\n"
     assert html_to_text("<div>&amp;lt;</div>") == "&lt;\n"
+
+
+# --- what benchmarks/fuzz_inputs.py found ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"From: dr.martin@\r\n\r\nbody\r\n",  # the stdlib's address parser: IndexError
+        b'From: a Content-Disposition: b; c="d"\r\n\r\nbody\r\n',  # a group: AttributeError
+        b"From: <p@x.fr>\r\n" + b"X-A: b\r\n" * 10_000 + b"\r\nbody\r\n",  # seconds to parse
+        b"From: <p@x.fr>\r\nTo: p@x." + b'name="' * 9_000 + b"\r\n\r\nbody\r\n",  # seconds too
+        b"From: <p@x.fr>\r\nTo: patient@\r\n\r\nbody\r\n",
+    ],
+)
+def test_a_header_the_stdlib_cannot_parse_is_a_validation_error(raw):
+    with pytest.raises(ValidationError):
+        parse_inbound(raw, mail_from="p@x.fr", recipient=PATIENT_ADDRESS)

@@ -13,6 +13,7 @@ writes a reconciliation ledger, and running it again imports nothing twice.
 
 from __future__ import annotations
 
+import base64
 import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -25,7 +26,7 @@ from .._ids import new_id
 from .._text import LIMITS, neutralise_text
 from ..actors import Actor
 from ..audit import Outcome
-from ..errors import IdentifierError, ValidationError
+from ..errors import DataShreddedError, IdentifierError, ValidationError
 from ..identities import read_identity, row_by_nir
 from ..identity import INS, INSTraits
 from ..interop.cda import CdaDocument, read_cda
@@ -46,6 +47,15 @@ if TYPE_CHECKING:
     from .._unit import Core, Unit
 
 __all__ = ["DmpMigrationService", "MigrationReport"]
+
+#: The key of the ledger lines that name no patient (documents quarantined before a match).
+_LEDGER_OWNER = "space:dmp-ledger"
+#: What a source name is sealed as (the associated data binds it to its ledger line).
+_SOURCE_KIND = "dmp-ledger-source"
+#: The prefix of a sealed source name in the ledger's ``source`` column (base64 after it).
+_SEALED = "sealed:"
+#: What the ledger shows for the source of a patient whose data key was destroyed.
+_SHREDDED = "[deleted with the patient's key]"
 
 #: Spaces a legacy DMP can be attached to now, or staged in until the space opens.
 _ATTACHABLE = frozenset(
@@ -155,9 +165,22 @@ class DmpMigrationService:
         with self._core.unit() as unit:
             resource = Resource(None, "dmp", run_id)
             decision = unit.authorize(actor, Action.DMP_IMPORT, resource)
-            rows = unit.tx.ledger.for_run(run_id)
+            rows = [self._opened(unit, row) for row in unit.tx.ledger.for_run(run_id)]
             unit.record(actor, "dmp.ledger.read", resource, decision)
             return rows
+
+    def _opened(self, unit: Unit, row: LedgerRow) -> LedgerRow:
+        """A ledger line with its source name unsealed (lines stored before names were
+        sealed hold it in clear)."""
+        if not row.source.startswith(_SEALED):
+            return row
+        owner = row.patient_id or _LEDGER_OWNER
+        sealed = base64.b64decode(row.source.removeprefix(_SEALED))
+        try:
+            name = self._core.keyring.open(unit.tx, owner, _SOURCE_KIND, row.id, sealed)
+        except DataShreddedError:
+            return attrs.evolve(row, source=_SHREDDED)
+        return attrs.evolve(row, source=name.decode())
 
     def _import_one(
         self, actor: Actor, run_id: str, document: LegacyDocument
@@ -285,14 +308,23 @@ class DmpMigrationService:
         patient_id: str | None = None,
         document_id: str | None = None,
     ) -> None:
+        # A legacy file's name may say what the document is about ("compte-rendu-IVG.pdf"):
+        # it is sealed, with the patient's key once the document is matched to someone (their
+        # crypto-shredding takes it along), with the space's ledger key before.
+        line_id = new_id()
+        owner = patient_id or _LEDGER_OWNER
+        if patient_id is None:
+            self._core.keyring.get_or_create(unit.tx, _LEDGER_OWNER, unit.now)
+        # The name comes from an archive: kept in a safe rendering rather than refused, since
+        # refusing would lose the document's line in the ledger.
+        source = neutralise_text(document.source, max_length=LIMITS["source"])
+        sealed = self._core.keyring.seal(unit.tx, owner, _SOURCE_KIND, line_id, source.encode())
         unit.tx.ledger.add(
             LedgerRow(
-                new_id(),
+                line_id,
                 run_id,
                 unit.now,
-                # The name comes from an archive: kept in a safe rendering rather than
-                # refused, since refusing would lose the document's line in the ledger.
-                neutralise_text(document.source, max_length=LIMITS["source"]),
+                _SEALED + base64.b64encode(sealed).decode(),
                 digest,
                 outcome,
                 reason,

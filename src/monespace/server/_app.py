@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._space import Space
@@ -66,12 +66,20 @@ class _Edge:
             await problem_response(error)(scope, receive, send)
 
 
-async def _http_exception(_request: Request, exc: Exception) -> Response:
+async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
         return problem_response(not_found())
     if exc.status_code == 405:
-        headers = {"allow": (exc.headers or {}).get("Allow", "")}
+        # Each route serves one method: the path's methods are those of every route whose
+        # path matches (Starlette's own Allow names only the first one's).
+        methods: set[str] = set()
+        for route in request.app.routes:
+            match, _ = route.matches({**request.scope, "method": "OPTIONS"})
+            if match is not Match.NONE and isinstance(route, Route) and route.methods:
+                methods |= route.methods
+        allow = ", ".join(sorted(methods)) or (exc.headers or {}).get("Allow", "")
+        headers = {"allow": allow}
         return problem_response(
             ProblemError(405, "method-not-allowed", "Method not allowed", headers=headers)
         )

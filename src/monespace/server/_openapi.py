@@ -122,9 +122,15 @@ def _operation(
         success["content"] = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
     responses[str(op.status)] = success
     problem = {PROBLEM_MEDIA_TYPE: {"schema": schema_of[_key(Problem)]}}
-    for status in sorted(set(op.errors)):
+    for status in sorted(set(op.errors) | _implied(op)):
         responses[str(status)] = {"description": _STATUS_TEXT[status], "content": problem}
     doc["responses"] = responses
     if op.auth is not Auth.NONE:
         doc["security"] = [{"bearer": []}, {"cookie": []}]
     return doc
+
+
+def _implied(op: Operation) -> set[int]:
+    """The problems every operation of its kind may answer, whatever its handler does:
+    a body that is not JSON at all is refused with 400 before any handler runs."""
+    return {400} if op.body is not None else set()

@@ -13,9 +13,9 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, get_args, get_type_hints
 
 import anyio.to_thread
 import attrs
@@ -291,15 +291,37 @@ def _json_content_type(request: Request) -> bool:
     return media == JSON_MEDIA_TYPE
 
 
+#: What a date or date-time in a query looks like: an ISO 8601 calendar date, with a time
+#: after it or not. msgspec's lax conversion (which turns the strings of a query into
+#: numbers and booleans) would also take a number as a Unix timestamp: ``until=769907``.
+_ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?")
+
+
+@functools.cache
+def _moment_fields(model: type) -> frozenset[str]:
+    """The fields of a query model whose type is (or includes) a date or a date-time."""
+
+    def temporal(hint: Any) -> bool:
+        if isinstance(hint, type) and issubclass(hint, date):
+            return True
+        return any(temporal(arg) for arg in get_args(hint))
+
+    hints = get_type_hints(model, include_extras=True)
+    return frozenset(f.name for f in attrs.fields(model) if temporal(hints[f.name]))
+
+
 def _query(op: Operation, request: Request) -> Any:
     assert op.query is not None
     fields = {f.name for f in attrs.fields(op.query)}
+    moments = _moment_fields(op.query)
     raw: dict[str, str] = {}
     for key, value in request.query_params.multi_items():
         if key not in fields:
             raise bad_request(f"unknown query parameter {key[:40]!r}")
         if key in raw:
             raise bad_request(f"query parameter {key!r} given twice")
+        if key in moments and not _ISO_MOMENT.match(value):
+            raise bad_request(f"query parameter {key!r} must be an ISO 8601 date or date-time")
         raw[key] = value
     try:
         return msgspec.convert(raw, op.query, strict=False)
@@ -370,7 +392,8 @@ async def _handle(op: Operation, state: ServerState, request: Request) -> Respon
             body = _decoder(op.body).decode(raw)
         except msgspec.ValidationError as exc:
             raise bad_request(str(exc)) from None
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
+            # msgspec refuses nesting deeper than its recursion limit with RecursionError.
             raise bad_request("the body is not valid JSON", kind="malformed", status=400) from None
     query = _query(op, request) if op.query is not None else None
     if op.query is None and request.query_params:

@@ -185,6 +185,8 @@ class EntryRow:
 class LedgerRow:
     """One line of a legacy DMP import's reconciliation ledger.
 
+    :param source: where the document came from. A file name can reveal health content, so
+        the migration stores it sealed (``sealed:`` and base64), and returns it unsealed.
     :param outcome: ``imported``, ``duplicate`` or ``quarantined``.
     :param reason: why a document was quarantined or skipped (no health data: a rule name).
     """

@@ -6,6 +6,8 @@
 - the in-memory twins of the ports, re-exported: :class:`MemoryStorage`,
   :class:`MemoryTransport`, :class:`StaticKeyProvider`.
 - :func:`storage_of`: the storage under a space, for tests that inspect what was stored.
+- :mod:`monespace.testing.durability`: the kill -9 harness (acknowledged writes survive a
+  ``SIGKILL``), for the built-in SQLite backend or a plugin's.
 
 .. versionadded:: 0.1
 """

@@ -4,6 +4,11 @@ Each notification becomes ``<id>.eml`` (an RFC 5322 message; letters are rendere
 way, for a print shop to pick up). Files are written to a temporary name, fsynced and
 renamed, so a reader never sees half a letter, and an existing file means the notification
 was already delivered.
+
+The files are **not encrypted**: a letter that carries a code provisoire (account opening)
+holds the code in clear, since a print shop must print it. The directory is created with
+mode 0700 and each file with mode 0600; keep it on an encrypted volume, and remove the files
+once they are handed over (docs/explanation/security.md, "What is not encrypted").
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 class FileTransport(Transport):
-    """Writes notifications into *directory* (created if missing, mode 0700).
+    """Writes notifications into *directory* (created if missing, mode 0700), in clear:
+    a code provisoire in a letter is readable in its file (see the module's docstring).
 
     URL: ``file:///absolute/dir`` or ``file:relative/dir``.
     """

@@ -243,6 +243,13 @@ def build_xdm(documents: Sequence[OutboundAttachment]) -> bytes:
 # --- inbound ------------------------------------------------------------------------------------
 
 
+#: Header fields in one part of an inbound message; a real one has a few dozen.
+_MAX_HEADER_FIELDS = 200
+#: Characters in one header field's value, folded lines included (a long References
+#: header of a thread stays well below it).
+_MAX_HEADER_CHARS = 16_384
+
+
 def parse_inbound(raw: bytes, *, mail_from: str, recipient: str) -> InboundMessage:
     """Read a message received from a professional, for ``space.messaging.receive``.
 
@@ -254,7 +261,20 @@ def parse_inbound(raw: bytes, *, mail_from: str, recipient: str) -> InboundMessa
     """
     try:
         mime = BytesParser(policy=policy.default).parsebytes(raw)
-    except (MonespaceError, LookupError, ValueError) as exc:
+        # Header values are parsed when first read, and the standard library's address
+        # parser raises IndexError ("From: x@") or AttributeError (a group where a mailbox
+        # is expected) on some malformed ones: read them all here, so that such a header is
+        # a refused message, not a crash further on. Their number and length are bounded
+        # first, on the raw values: the parser is slower than linear on long address headers
+        # (a 55 KB To header took seconds), and ten thousand short ones took seconds too.
+        for part in mime.walk():
+            raw_headers = list(part.raw_items())
+            if len(raw_headers) > _MAX_HEADER_FIELDS:
+                raise ValidationError("the message has too many header fields")
+            if any(len(value) > _MAX_HEADER_CHARS for _, value in raw_headers):
+                raise ValidationError("a header field of the message is too long")
+            part.items()
+    except (MonespaceError, LookupError, ValueError, AttributeError) as exc:
         raise ValidationError("the message cannot be parsed as MIME") from exc
     _check_structure(mime)
     sender = _single_address(mime)
