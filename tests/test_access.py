@@ -18,6 +18,8 @@ from click.testing import CliRunner
 
 from monespace import AccessMode, Actor, ActorKind, Settings
 from monespace.access import (
+    DEFAULT_MATRIX,
+    PROFESSIONS,
     AccessMatrix,
     AccessPolicy,
     GrantKind,
@@ -775,7 +777,7 @@ def test_the_history_lists_exactly_what_happened_in_order(tmp_path, monespace_cl
         ),
         ("vous", "a modifié vos paramètres d'accès", "normal", "success"),
         (
-            "Diane DENT (Chirurgien-dentiste)",
+            "Diane DENT (Chirurgien-Dentiste)",
             "s'est vu refuser l'accès (a accédé à votre dossier en urgence)",
             "emergency",
             "denied",
@@ -1008,7 +1010,7 @@ def test_explain_does_not_change_anything(space, holder, me):
 
 def test_who_can_see_lists_the_categories_that_can_read_a_document(space, holder, me):
     author = pro("wilson")
-    every_profession = "10, 21, 31, 40, 50, 60, 70, 80, 91, 92, 94, 95, 96"
+    every_profession = "10, 21, 32, 40, 50, 60, 69, 70, 80, 86, 91, 92, 94, 95, 96, 98"
     normal = add(space, author, holder.id)
     masked = add(space, author, holder.id)
     space.record.mask(me, masked.id)
@@ -1114,3 +1116,41 @@ def test_deleting_a_replaced_document_deletes_its_earlier_versions(space, holder
     space.record.delete(author, second.id)
     for actor in (me, author, pro("wilson")):
         assert not reads(space, actor, first)
+
+
+# --- domain fidelity (issue 12) --------------------------------------------------------------
+
+
+IMAGING = Code("18748-4", LOINC)  # class 31, imaging report
+
+
+def test_profession_names_are_those_of_j01():
+    """The professions' names are J01's: 31 assistant dentaire, 95 diététicien, 96
+    psychomotricien, 98 manipulateur ERM (the TRE_G15 codes, as the ANS publishes them)."""
+    assert PROFESSIONS["31"] == "Assistant dentaire"
+    assert PROFESSIONS["95"] == "Diététicien"
+    assert PROFESSIONS["96"] == "Psychomotricien"
+    assert PROFESSIONS["98"] == "Manipulateur ERM"
+    assert Professional(rpps(7), "98", "Marc MANIP").profession_name == "Manipulateur ERM"
+
+
+def test_the_matrix_has_a_row_for_every_profession_of_j01():
+    """Every profession of J01 has its row; no row names a code J01 does not know."""
+    assert set(DEFAULT_MATRIX.classes) == set(PROFESSIONS)
+
+
+def test_physicians_row_has_no_technical_class():
+    """Class 99 (document technique) is in TRE_A03, not in the DMP's J57."""
+    assert not DEFAULT_MATRIX.allows("10", "99", "anything")
+    assert DEFAULT_MATRIX.allows("10", "31", "18748-4")
+
+
+def test_a_manipulateur_erm_reads_imaging(space, holder, me):
+    """A manipulateur d'électroradiologie médicale (98) reads the imaging reports of a
+    patient who authorised them."""
+    space.access.register_professional(OPERATOR, Professional(rpps(7), "98", "Marc MANIP"))
+    manip = Actor(ActorKind.PROFESSIONAL, rpps(7))
+    space.access.authorise(me, holder.id, manip.id)
+    space.access.authorise(me, holder.id, pro("wilson").id)
+    imaging = add(space, pro("wilson"), holder.id, IMAGING, title="Scanner")
+    assert reads(space, manip, imaging)

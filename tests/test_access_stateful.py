@@ -91,7 +91,7 @@ ALL_PROS = [number for number, _, _ in PROFESSIONALS] + [UNKNOWN]
 # docs/explanation/access-model.md (assumptions, [U]).
 
 SIGNATURE_CLASS = "urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1"
-EVERY_CLASS = {"10", "11", "31", "42", "43", "44", "45", "52", "60", "90", "95", "99"}
+EVERY_CLASS = {"10", "11", "31", "42", "43", "44", "45", "52", "60", "90", "95"}
 READABLE_CLASSES = {
     "10": EVERY_CLASS | {SIGNATURE_CLASS},
     "60": {"10", "11", "42", "43", "44", "45", "52"},
