@@ -115,10 +115,7 @@ class RecordService:
             check_time("effectiveTime", parsed.effective_time)
         with self._core.unit() as unit:
             resource = Resource(patient_id, "document")
-            decision = unit.authorize(actor, Action.DOCUMENT_ADD, resource)
             by = document_author(actor.kind, actor.id, author)
-            if parsed is not None:
-                self._check_patient(unit, patient_id, parsed)
             type_, klass = check_codes(
                 type_code or (_code(parsed.type_code, parsed.type_code_system) if parsed else None),
                 class_code,
@@ -164,6 +161,13 @@ class RecordService:
                 notify_at=notify_at,
                 submitted_by=actor.id if by.kind is AuthorKind.ESTABLISHMENT else None,
             )
+            # The policy decides on the document as it would be stored (its class and type
+            # bound what a profession may deposit); nothing is sealed before it agrees.
+            decision = unit.authorize(
+                actor, Action.DOCUMENT_ADD, resource, document=document_row(document, b"")
+            )
+            if parsed is not None:
+                self._check_patient(unit, patient_id, parsed)
             self._store(unit, document, content)
             event = Resource(patient_id, "document", document_id)
             unit.record(actor, Action.DOCUMENT_ADD, event, decision)
