@@ -46,7 +46,7 @@ from ._letters import (
     majority_letter,
     suspension_letter,
 )
-from ._lifecycle import Account, AccountState, Channel, LifecycleRules
+from ._lifecycle import Account, AccountState, Channel, LifecycleRules, end_of_paris_day
 from ._mapping import (
     account_from_row,
     account_row,
@@ -313,7 +313,7 @@ class AccountService:
         letter = invitation_letter(
             code=code,
             opposition_deadline=deadline,
-            code_expires=unit.now + self.lifecycle.code_validity,
+            code_expires=end_of_paris_day(unit.now + self.lifecycle.code_validity),
             for_representative=to_representative,
         )
         self._send(unit, patient_id, contact, letter, kind="invitation")
@@ -335,7 +335,8 @@ class AccountService:
             if send:
                 contact, _ = self._addressee(unit, patient_id)
                 letter = code_letter(
-                    code=code, code_expires=unit.now + self.lifecycle.code_validity
+                    code=code,
+                    code_expires=end_of_paris_day(unit.now + self.lifecycle.code_validity),
                 )
                 self._send(unit, patient_id, contact, letter, kind="code")
             unit.record(actor, Action.CODE_ISSUE, resource, decision)
@@ -361,7 +362,9 @@ class AccountService:
     def _send_new_code(self, unit: Unit, account: Account, by: Actor) -> None:
         code = self._issue_code(unit, account.patient_id)
         contact, _ = self._addressee(unit, account.patient_id)
-        letter = code_letter(code=code, code_expires=unit.now + self.lifecycle.code_validity)
+        letter = code_letter(
+            code=code, code_expires=end_of_paris_day(unit.now + self.lifecycle.code_validity)
+        )
         self._send(unit, account.patient_id, contact, letter, kind="code")
 
     def suspend(self, actor: Actor, patient_id: str) -> Account:
@@ -766,7 +769,7 @@ class AccountService:
                     patient_id,
                     hash_code(key, patient_id, code),
                     unit.now,
-                    unit.now + self.lifecycle.code_validity,
+                    end_of_paris_day(unit.now + self.lifecycle.code_validity),
                 )
             )
         )
