@@ -165,6 +165,12 @@ def test_official_cda_examples_are_added_with_their_header(space, holder, row):
             space.record.add_document(pro, holder.id, data, media_type="text/xml")
         assert_refused_cleanly(space, holder.id, before, failure_event=True, actor=pro)
         return
+    if row["code"] == "REMB":
+        # Reimbursement data: the health insurer's to deposit, and no professional's.
+        added = space.record.add_document(OPERATOR, holder.id, data, media_type="text/xml")
+        stored = space.record.get_document(Actor.patient(holder.id), added.id)
+        assert (stored.author.kind, stored.class_code) == (AuthorKind.INSURER, "60")
+        return
     added = space.record.add_document(pro, holder.id, data, media_type="text/xml")
     stored = space.record.get_document(pro, added.id)
     assert stored == added
@@ -236,7 +242,8 @@ MAIN_FAMILIES = [
 
 @pytest.mark.parametrize(("type_code", "class_code", "category"), MAIN_FAMILIES)
 def test_categories_are_derived_from_the_codes(space, holder, me, type_code, class_code, category):
-    document = add_pdf(space, professional(), holder.id, type_code=type_code)
+    author = OPERATOR if type_code.code == "REMB" else professional()  # the insurer's type
+    document = add_pdf(space, author, holder.id, type_code=type_code)
     assert (document.class_code, document.category) == (class_code, category)
     assert space.record.get_document(me, document.id).category is category
     page = space.record.search(me, holder.id, category=category)
@@ -326,14 +333,14 @@ HOSTILE = {
         PDF,
         "application/pdf",
         {"type_code": Code("99999-9", LOINC)},
-        "J07",
+        "J66",
         False,
     ),
     "type code in the wrong system": (
         PDF,
         "application/pdf",
         {"type_code": Code("11502-2", TRE_A05_TYPE)},
-        "J07",
+        "J66",
         False,
     ),
     "no type code": (PDF, "application/pdf", {"type_code": None}, "type code", False),
@@ -861,7 +868,7 @@ def library(space, holder, me):
         (b, Code("34112-3", LOINC), "Séjour en cardiologie", "Hôpital Nord"),
         (a, BIOLOGY, "BILAN HÉPATIQUE", None),
         (me, Code("EXPPAT_3", TRE_A05_TYPE), "Mes directives anticipées", None),
-        (b, Code("REMB", TRE_A05_TYPE), "Remboursements 2024", None),
+        (OPERATOR, Code("REMB", TRE_A05_TYPE), "Remboursements 2024", None),
     ]
     documents = []
     for day, (actor, code, title, comments) in enumerate(specs):
@@ -905,7 +912,7 @@ def test_search_filters(space, holder, me, library):
     ]
     assert _ids(search(me, holder.id, type_code="57833-6")) == [library[2].id]
     assert {by_id[i].author.id for i in _ids(search(me, holder.id, author_id=rpps(2)))} == {rpps(2)}
-    assert search(me, holder.id, author_id=rpps(2)).total == 4
+    assert search(me, holder.id, author_id=rpps(2)).total == 3  # the REMB is the insurer's
     assert search(me, holder.id, author_id=holder.id).total == 2
     since, until = library[2].created_at, library[5].created_at  # [since, until)
     assert _ids(search(me, holder.id, since=since, until=until)) == [
@@ -1041,6 +1048,7 @@ def test_titles_and_contents_never_reach_the_sqlite_files_in_clear(tmp_path, mon
         register_physicians(space, specialty="SM26")
         patient = open_patient(space, holder_identity())
         pro = professional()
+        feeder(space, pro, patient.id)
         author = Author(AuthorKind.PROFESSIONAL, pro.id, name=marker, organisation=marker)
         first = add_pdf(
             space,
@@ -1084,3 +1092,32 @@ def test_a_document_deposited_in_an_establishments_name_stays_manageable(space, 
         space.record.release(colleague, document.id)
     assert not space.record.release(pro, document.id).hidden_from_patient
     assert space.record.delete(pro, document.id).status is DocumentStatus.DELETED
+
+
+# --- DMP document codes (issue 12) ---------------------------------------------------------------
+
+
+def test_a_dmp_document_type_must_be_in_j66_with_its_x16_class(space, holder):
+    """28617-9 is in the CI-SIS J07 but not in the DMP's J66: refused, whatever class is
+    given; a J66 type takes the class ASS_X16 gives."""
+    pro = professional()
+    for klass in (None, "10"):
+        with pytest.raises(ValidationError, match="J66"):
+            add_pdf(space, pro, holder.id, type_code=Code("28617-9", LOINC), class_code=klass)
+    assert add_pdf(space, pro, holder.id, type_code=Code("18748-4", LOINC)).class_code == "31"
+
+
+@pytest.mark.parametrize("code", ["REMB", "DOCPAT01", "EXPPAT_3"])
+def test_insurer_and_patient_types_are_refused_from_professionals(space, holder, code):
+    with pytest.raises(ValidationError, match="only"):
+        add_pdf(space, professional(), holder.id, type_code=Code(code, TRE_A05_TYPE))
+    assert add_pdf(space, OPERATOR, holder.id, type_code=Code("REMB", TRE_A05_TYPE))
+
+
+def test_the_format_code_is_checked_against_j60_and_derived_from_the_media_type(space, holder):
+    pro = professional()
+    with pytest.raises(ValidationError, match="J60"):
+        add_pdf(space, pro, holder.id, format_code="urn:example:not-a-format")
+    assert add_pdf(space, pro, holder.id).format_code == "urn:ihe:iti:xds-sd:pdf:2008"
+    given = add_pdf(space, pro, holder.id, format_code="urn:ihe:lab:xd-lab:2008")
+    assert given.format_code == "urn:ihe:lab:xd-lab:2008"

@@ -43,6 +43,7 @@ from ._rules import (
     MASQUE_PS,
     announcement,
     check_codes,
+    check_format_code,
     check_may_hide,
     check_time,
     document_author,
@@ -121,6 +122,8 @@ class RecordService:
                 class_code,
                 by,
             )
+            body_media = parsed.body_media_type if parsed and parsed.structured is False else None
+            format_ = check_format_code(format_code, media, body_media)
             flags, level = visibility(
                 parsed.confidentiality if parsed else (),
                 confidentiality,
@@ -141,7 +144,7 @@ class RecordService:
                 unique_id=unique_id or (parsed.document_id if parsed else None) or document_id,
                 class_code=klass,
                 type_code=type_,
-                format_code=format_code,
+                format_code=format_,
                 media_type=media,
                 author=by,
                 title=(title or (parsed.title if parsed else None) or "Document").strip(),
