@@ -283,6 +283,8 @@ class Facts:
         resource's patient.
     :param document: the document the action is about, if any.
     :param thread: the messaging thread the action is about, if any.
+    :param legacy_transition: the space is not open because its holder opposed, but it
+        holds their legacy DMP, still in its transitional period (CNIL 2021-050, §2).
     """
 
     space_open: bool | None = None
@@ -290,6 +292,7 @@ class Facts:
     document: DocumentFacts | None = None
     professional: ProfessionalFacts | None = None
     thread: ThreadFacts | None = None
+    legacy_transition: bool = False
 
 
 @attrs.frozen
@@ -318,12 +321,34 @@ def space_must_be_open(
 ) -> Decision | None:
     """Nobody reads or feeds a space that does not exist: not yet opened, opposed, closed
     (archived data are inaccessible, R1111-36), suspended or purged. The operator still reads
-    administrative data, which it holds as the insurer."""
+    administrative data, which it holds as the insurer; professionals still reach the legacy
+    DMP of a holder who opposed, until the transition ends (never the holder)."""
     if action not in _NEEDS_OPEN_SPACE or facts.space_open is not False:
         return None
     if actor.kind is ActorKind.SYSTEM and action is Action.PATIENT_READ:
         return None
+    if (
+        facts.legacy_transition
+        and actor.kind is ActorKind.PROFESSIONAL
+        and action in _LEGACY_DMP_ACTIONS
+    ):
+        # The legacy DMP of a holder who opposed: professionals' access, decided by the
+        # access rules below (authorisation, matrix, blocks), until the transition ends.
+        return None
     return Decision(False, "space_must_be_open")
+
+
+#: What professionals may do with the legacy DMP of a holder who opposed, during the
+#: transition: read it and feed it once authorised (CNIL délibération 2021-050, §2).
+_LEGACY_DMP_ACTIONS = frozenset(
+    {
+        Action.DOCUMENT_READ,
+        Action.DOCUMENT_SEARCH,
+        Action.DOCUMENT_ADD,
+        Action.CARE_TEAM_JOIN,
+        Action.EMERGENCY_ACCESS,
+    }
+)
 
 
 def deleted_documents_are_gone(
