@@ -1758,3 +1758,52 @@ def test_the_invitation_gives_the_dmp_rules_and_the_medecin_traitants_rights(env
         "y compris ceux que vous avez masqués",
     ):
         assert needle in message.body, needle
+
+
+# --- provisional codes by SMS, closure with a code (issue 12) ----------------------------------
+
+
+def test_a_new_code_goes_by_sms_or_e_mail_at_the_holders_choice(env):
+    """§1.3: "le code est envoyé par SMS ou par e-mail (au choix)"; the SMS goes through the
+    outbox on the channel ``sms``, to the phone number the person declared."""
+    sms = MemoryTransport()
+    env.space.transports["sms"] = sms
+    base = person(1)
+    identity = attrs.evolve(base, contact=attrs.evolve(base.contact, phone="+33612345678"))
+    pid = env.register(identity)
+    env.accounts.create_space(OPERATOR, pid)
+    env.accounts.request_code(**proof(identity), channel="sms")
+    env.space.dispatch()
+    [message] = sms.sent
+    assert message.recipient == "+33612345678"
+    [code] = CODE_RE.findall(message.body)
+    env.accounts.request_code(**proof(identity), channel="email")
+    assert len(env.codes_sent()) == 1
+    with pytest.raises(ValidationError, match="channel"):
+        env.accounts.request_code(**proof(identity), channel="pigeon")
+    assert code
+
+
+def test_a_code_by_sms_needs_a_phone_number(env):
+    identity = person(2)
+    pid = env.register(identity)
+    env.accounts.create_space(OPERATOR, pid)
+    with pytest.raises(ValidationError, match="phone"):
+        env.accounts.request_code(**proof(identity), channel="sms")
+
+
+@pytest.mark.parametrize("delete", [False, True])
+def test_a_space_is_closed_with_a_code_and_the_carte_vitale_without_a_login(env, delete):
+    """§1.1, §1.3: closure is always possible with a provisional code and the carte Vitale."""
+    identity = person(3)
+    pid = env.register(identity)
+    env.accounts.create_space(OPERATOR, pid)
+    env.accounts.request_code(**proof(identity))
+    [code] = env.codes_sent()
+    with pytest.raises(ActivationError):
+        env.accounts.close_with_code(**proof(identity, code="AAAA-BBBB-CCCC"), delete=delete)
+    closed = env.accounts.close_with_code(**proof(identity, code=code), delete=delete)
+    expected = AccountState.PURGE_PENDING if delete else AccountState.CLOSED
+    assert closed.state is env.state(pid) is expected
+    with pytest.raises(ActivationError):  # the code worked once
+        env.accounts.close_with_code(**proof(identity, code=code))

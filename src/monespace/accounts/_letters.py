@@ -16,7 +16,14 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-__all__ = ["Letter", "code_letter", "invitation_letter", "majority_letter", "suspension_letter"]
+__all__ = [
+    "Letter",
+    "code_letter",
+    "code_sms",
+    "invitation_letter",
+    "majority_letter",
+    "suspension_letter",
+]
 
 _PARIS = ZoneInfo("Europe/Paris")
 
@@ -103,6 +110,15 @@ fonctionne plus.
 Si vous n'avez pas demandé ce code, ignorez ce message.
 """
     return Letter("Votre code provisoire Mon espace santé", body)
+
+
+def code_sms(*, code: str, code_expires: datetime) -> Letter:
+    """A new provisional code by SMS: short, the code and its last day only."""
+    body = (
+        f"Mon espace santé : votre code provisoire est {code}, valable une fois jusqu'au "
+        f"{_last_day(code_expires)}. Si vous ne l'avez pas demandé, ignorez ce message."
+    )
+    return Letter("Code provisoire Mon espace santé", body)
 
 
 def majority_letter(*, code: str | None, code_expires: datetime | None) -> Letter:
