@@ -19,10 +19,10 @@ import pytest
 
 from monespace import Actor, ActorKind, Settings
 from monespace.access import AccessPolicy, Action
-from monespace.accounts import Contact, PatientIdentity
+from monespace.accounts import Contact, PatientIdentity, RepresentationKind
 from monespace.audit import Outcome, event_from_row
 from monespace.errors import AccessDeniedError, ConflictError, ValidationError
-from monespace.identity import INS
+from monespace.identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
 from monespace.record import (
     LOINC,
     TRE_A05_TYPE,
@@ -1121,3 +1121,32 @@ def test_the_format_code_is_checked_against_j60_and_derived_from_the_media_type(
     assert add_pdf(space, pro, holder.id).format_code == "urn:ihe:iti:xds-sd:pdf:2008"
     given = add_pdf(space, pro, holder.id, format_code="urn:ihe:lab:xd-lab:2008")
     assert given.format_code == "urn:ihe:lab:xd-lab:2008"
+
+
+# --- minors' secrecy (R1111-33, issue 12) --------------------------------------------------------
+
+
+def test_reimbursement_data_of_care_a_minor_kept_secret_stay_out_of_the_space(space):
+    """R1111-33: when a minor objected, the insurer does not transfer the reimbursement data
+    of the care they kept secret: nothing is stored, so neither the minor's representatives
+    nor anyone else sees it; the other reimbursement data come in as usual."""
+    born = dt.date(2012, 5, 1)
+    nir = NIR.build("F", born.year % 100, born.month, "75", "056", 4)
+    traits = INSTraits(birth_name="PETIT", first_given_name="LOU", birth_date=born, sex="F")
+    minor = open_patient(space, PatientIdentity(INS(nir, INS_NIR_TEST_OID, traits), Contact()))
+    parent = open_patient(space, identity(5))
+    space.accounts.add_representative(
+        OPERATOR, minor.id, parent.id, RepresentationKind.LEGAL_GUARDIAN
+    )
+    guardian = Actor(ActorKind.REPRESENTATIVE, parent.id, on_behalf_of=minor.id)
+    remb = Code("REMB", TRE_A05_TYPE)
+    before = state(space, minor.id)
+    with pytest.raises(ValidationError, match="R1111-33"):
+        add_pdf(space, OPERATOR, minor.id, type_code=remb, minor_secret=True)
+    documents, blobs, _, outbox = before
+    assert state(space, minor.id)[:2] == (documents, blobs)
+    assert state(space, minor.id)[3] == outbox
+    kept = add_pdf(space, OPERATOR, minor.id, type_code=remb)
+    assert [d.id for d in space.record.documents_of(guardian, minor.id)] == [kept.id]
+    with pytest.raises(ValidationError, match="reimbursement"):
+        add_pdf(space, professional(), minor.id, minor_secret=True)

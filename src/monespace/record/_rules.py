@@ -26,6 +26,7 @@ __all__ = [
     "check_format_code",
     "check_may_hide",
     "check_measured_at",
+    "check_minor_secret",
     "check_period",
     "check_time",
     "document_author",
@@ -173,6 +174,26 @@ def check_codes(type_code: Code | None, class_code: str | None, author: Author) 
 _PATIENT_TYPES = ("DOCPAT", "EXPPAT")
 #: The class of the health insurer's reimbursement data (JDV_J57).
 _REIMBURSEMENT = "60"
+
+
+def check_minor_secret(minor_secret: bool, author: Author, class_code: str) -> None:
+    """R1111-33: when a minor objected to seeing in their space the care they keep secret,
+    the health insurer does not transfer the related reimbursement data. A deposit marked
+    *minor_secret* is such data: it never enters the space, so neither the minor's legal
+    representatives nor anyone else can read it.
+
+    :raises ValidationError: always when *minor_secret* is set: for the insurer's
+        reimbursement data, the refusal R1111-33 asks for; for anything else, a misuse of
+        the mark.
+    """
+    if not minor_secret:
+        return
+    if author.kind is not AuthorKind.INSURER or class_code != _REIMBURSEMENT:
+        raise ValidationError("only the insurer's reimbursement data carry the minor's secrecy")
+    raise ValidationError(
+        "R1111-33: reimbursement data of care a minor keeps secret are not transferred into "
+        "the space"
+    )
 
 
 def check_format_code(

@@ -45,6 +45,7 @@ from ._rules import (
     check_codes,
     check_format_code,
     check_may_hide,
+    check_minor_secret,
     check_time,
     document_author,
     flags_of,
@@ -96,6 +97,7 @@ class RecordService:
         unique_id: str | None = None,
         service_start: datetime | None = None,
         service_stop: datetime | None = None,
+        minor_secret: bool = False,
     ) -> Document:
         """Add a document to *patient_id*'s record.
 
@@ -103,8 +105,11 @@ class RecordService:
         time, confidentiality codes, unique id; its patient must be the holder of the record.
         Other contents need an explicit *type_code*.
 
+        :param minor_secret: the health insurer's reimbursement data of care a minor keeps
+            secret and objected to seeing in their space (R1111-33): refused, never stored.
         :raises ValidationError: unknown or inconsistent codes, a media type that lies, an
-            empty or oversized content, a CDA about someone else; nothing is stored.
+            empty or oversized content, a CDA about someone else, *minor_secret* data;
+            nothing is stored.
         :raises AccessDeniedError: when the actor may not add to this record.
         """
         media = self._check_content(content, media_type)
@@ -122,6 +127,7 @@ class RecordService:
                 class_code,
                 by,
             )
+            check_minor_secret(minor_secret, by, klass)
             body_media = parsed.body_media_type if parsed and parsed.structured is False else None
             format_ = check_format_code(format_code, media, body_media)
             flags, level = visibility(
