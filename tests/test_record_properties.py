@@ -53,7 +53,7 @@ PROFESSIONAL_TYPES = [
     Code("87273-9", LOINC, "Note de vaccination"),
     Code("34112-3", LOINC),
     Code("CERT_DECL", TRE_A05_TYPE, "Certificat, déclaration"),
-    Code("REMB", TRE_A05_TYPE),
+    Code("PROT_ALD", TRE_A05_TYPE),  # REMB is the insurer's to deposit, no professional's
 ]
 
 
@@ -363,6 +363,8 @@ def test_any_valid_metadata_is_read_back_equal(backend, meta, body):
         expected = {
             name: value for name, value in meta.items() if name not in ("unique_id", "masked")
         }
+        # Without a formatCode, the PDF's comes from ASS_A12.
+        expected["format_code"] = meta["format_code"] or "urn:ihe:iti:xds-sd:pdf:2008"
         assert {name: getattr(added, name) for name in expected} == expected
         assert added.masked == meta["masked"]
         assert added.unique_id == (meta["unique_id"] or added.id)
