@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from datetime import date
 
 import monespace
-from monespace import Actor, ActorKind
+from monespace import AccessMode, Actor, ActorKind
 from monespace.access import Professional
 from monespace.accounts import Contact, PatientIdentity
 from monespace.crypto import MasterKey, StaticKeyProvider
+from monespace.errors import AccessDeniedError
 from monespace.identity import INS, INS_NIR_TEST_OID, NIR, RPPS, INSTraits
 from monespace.record import LOINC, TRE_A05_TYPE, Code
 from monespace.transport import MemoryTransport
@@ -99,6 +101,17 @@ def open_patient(space, person=None, operator=None):
     return patient
 
 
+def feeder(space, actor, patient_id) -> None:
+    """Give a professional who is about to add to a record the right to feed it (L1111-17
+    III): they declare taking part in the care. A declaration the patient's controls refuse
+    (a block, an objection) is left for the addition itself to meet. Other actors and
+    professionals in an emergency mode are left as they are."""
+    if actor.kind is not ActorKind.PROFESSIONAL or actor.mode is not AccessMode.NORMAL:
+        return
+    with contextlib.suppress(AccessDeniedError):
+        space.access.join_care_team(actor, patient_id)
+
+
 def add_note(space, actor, patient_id, data=b"note", *, media_type="text/plain", **kwargs):
     """Add *data* to a record as a document of a type *actor* may deposit: a patient's
     document (EXPPAT_2) for the holder's side, a reimbursement statement (REMB) for the
@@ -108,6 +121,7 @@ def add_note(space, actor, patient_id, data=b"note", *, media_type="text/plain",
         ActorKind.REPRESENTATIVE: Code("EXPPAT_2", TRE_A05_TYPE),
         ActorKind.SYSTEM: Code("REMB", TRE_A05_TYPE),
     }.get(actor.kind, Code("11488-4", LOINC))
+    feeder(space, actor, patient_id)
     return space.record.add_document(
         actor, patient_id, data, media_type=media_type, type_code=type_code, **kwargs
     )

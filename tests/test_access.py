@@ -18,6 +18,8 @@ from click.testing import CliRunner
 
 from monespace import AccessMode, Actor, ActorKind, Settings
 from monespace.access import (
+    DEFAULT_MATRIX,
+    PROFESSIONS,
     AccessMatrix,
     AccessPolicy,
     GrantKind,
@@ -36,7 +38,7 @@ from monespace.errors import (
 from monespace.record import LOINC, TRE_A05_TYPE, Author, AuthorKind, Code
 from monespace.testing import storage_of
 
-from .helpers import MARKER, identity, open_patient, open_space, rpps
+from .helpers import MARKER, feeder, identity, open_patient, open_space, rpps
 
 OPERATOR = Actor.system("test")
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
@@ -105,6 +107,7 @@ def holder(space):
 
 
 def add(space, actor, patient_id, type_code=BIOLOGY, **kwargs):
+    feeder(space, actor, patient_id)
     kwargs.setdefault("title", "Bilan sanguin")
     return space.record.add_document(
         actor, patient_id, PDF, media_type="application/pdf", type_code=type_code, **kwargs
@@ -309,7 +312,12 @@ def test_a_revocation_takes_effect_at_once(space, holder, me):
 
 
 @pytest.mark.parametrize("grant", ["care_team", "authorised", "extended", "treating_doctor"])
-def test_a_block_beats_every_grant_at_once_and_an_unblock_restores_it(space, holder, me, grant):
+def test_a_block_beats_every_grant_at_once_and_an_unblock_restores_it(make_space, grant):
+    """With ``block_spares_treating_doctor=False``, a block beats every grant, the médecin
+    traitant's included."""
+    space = make_space(Settings(access=AccessPolicy(block_spares_treating_doctor=False)))
+    holder = open_patient(space, identity(1))
+    me = Actor.patient(holder.id)
     house = pro("house")
     document = add(space, pro("wilson"), holder.id)
     masked = add(space, pro("wilson"), holder.id)
@@ -457,19 +465,21 @@ def test_a_physician_reads_a_digital_signature(space, holder, me):
 
 
 def test_the_matrix_is_configurable(make_space):
-    matrix = AccessMatrix(classes=MappingProxyType({"60": frozenset({"60"})}))
+    matrix = AccessMatrix(
+        classes=MappingProxyType({"60": frozenset({"60"}), "40": frozenset({"10"})})
+    )
     space = make_space(Settings(access=AccessPolicy(matrix=matrix)))
     holder = open_patient(space, identity(1))
     me = Actor.patient(holder.id)
     for name in ("house", "nurse"):
         space.access.authorise(me, holder.id, pro(name).id)
     remb = add(space, OPERATOR, holder.id, REMB)
-    biology = add(space, pro("wilson"), holder.id)
+    biology = add(space, pro("dentist"), holder.id)  # the one row that deposits class 10
     assert reads(space, pro("nurse"), remb)
     assert not reads(space, pro("nurse"), biology)
     assert not reads(space, pro("house"), remb)  # physicians have no row in this matrix
     assert not reads(space, pro("house"), biology)
-    assert reads(space, pro("wilson"), biology)  # the author still reads theirs
+    assert reads(space, pro("dentist"), biology)  # the author still reads theirs
 
 
 # --- authors --------------------------------------------------------------------------------------
@@ -478,12 +488,11 @@ def test_the_matrix_is_configurable(make_space):
 def test_the_author_always_reads_their_document(space, holder, me):
     """Whatever the masking, the patient's settings, the matrix or grants (R1111-49)."""
     pharmacist = pro("pharmacist")
-    resid = add(space, pharmacist, holder.id, ATTEST_RESID)  # class 95: not in their row
     restricted = add(space, pharmacist, holder.id, confidentiality="V")
     masked = add(space, pharmacist, holder.id)
     space.record.mask(me, masked.id)
     space.access.update_settings(me, holder.id, mask_all=True, object_all=True)
-    for document in (resid, restricted, masked):
+    for document in (restricted, masked):
         assert reads(space, pharmacist, document)
         assert rule(space, pharmacist, document) == "author_manages_own_document"
         assert not reads(space, pro("house"), document)
@@ -498,9 +507,9 @@ def test_an_establishment_author_gives_no_professional_the_authors_rights(space,
     """Regression: a professional depositing "in the name of an establishment" whose id was
     another professional's RPPS number made that professional the author: they read the
     document despite the patient's objection and masks, and could delete it."""
-    space.access.update_settings(me, holder.id, object_all=True, mask_all=True)
     depositor, named = pro("house"), pro("wilson")
     document = add(space, depositor, holder.id, author=Author(AuthorKind.ESTABLISHMENT, named.id))
+    space.access.update_settings(me, holder.id, object_all=True, mask_all=True)
     assert not reads(space, named, document)
     with pytest.raises(AccessDeniedError):
         space.record.delete(named, document.id)
@@ -756,6 +765,12 @@ def test_the_history_lists_exactly_what_happened_in_order(tmp_path, monespace_cl
         (operator, "a enregistré votre identité", "normal", "success"),
         (operator, "a ouvert l'espace", "normal", "success"),
         ("vous", "a autorisé un professionnel", "normal", "success"),
+        (
+            "Dr Gregory HOUSE (Médecin)",
+            "s'est déclaré dans votre équipe de soins",
+            "normal",
+            "success",
+        ),
         ("Dr Gregory HOUSE (Médecin)", "a ajouté un document", "normal", "success"),
         ("Dr James WILSON (Médecin)", "a consulté un document", "normal", "success"),
         (
@@ -781,7 +796,7 @@ def test_the_history_lists_exactly_what_happened_in_order(tmp_path, monespace_cl
         ),
         ("vous", "a modifié vos paramètres d'accès", "normal", "success"),
         (
-            "Diane DENT (Chirurgien-dentiste)",
+            "Diane DENT (Chirurgien-Dentiste)",
             "s'est vu refuser l'accès (a accédé à votre dossier en urgence)",
             "emergency",
             "denied",
@@ -798,7 +813,7 @@ def test_the_history_lists_exactly_what_happened_in_order(tmp_path, monespace_cl
     assert [(e.who, e.what, e.mode, e.outcome) for e in history] == expected
     assert [e.at for e in history] == sorted(e.at for e in history)
     assert [e.seq for e in history] == sorted(e.seq for e in history)
-    assert history[4].target_id == document.id
+    assert history[5].target_id == document.id
     assert [(e.who, e.what) for e in again] == [
         *[(w, what) for w, what, _, _ in expected],
         ("vous", "a consulté l'historique des accès"),
@@ -904,6 +919,7 @@ def test_explain_names_the_rule_that_decides(space, monespace_clock):
     space.access.authorise(me, plain.id, nurse.id)
     space.access.block(me, plain.id, dentist.id)
     space.access.declare_treating_doctor(me, plain.id, house.id)
+    objecting_doc = add(space, pro("pharmacist"), objecting.id)  # before the objection
     space.access.update_settings(Actor.patient(objecting.id), objecting.id, object_all=True)
     space.access.update_settings(
         Actor.patient(no_emergency.id), no_emergency.id, object_emergency=True
@@ -922,7 +938,6 @@ def test_explain_names_the_rule_that_decides(space, monespace_clock):
     secret = add(space, pro("pharmacist"), plain.id, hidden_from_representatives=True)
     gone = add(space, pro("pharmacist"), plain.id)
     space.record.delete(pro("pharmacist"), gone.id)
-    objecting_doc = add(space, pro("pharmacist"), objecting.id)
     masked_all_doc = add(space, pro("pharmacist"), all_masked.id)
     urgent = pro("samu", AccessMode.EMERGENCY)
     samu_normal = pro("samu")
@@ -983,7 +998,17 @@ def test_explain_names_the_rule_that_decides(space, monespace_clock):
         (me, "document.read", plain, masked, True, "patient_owns_space"),
         (representative, "document.read", plain, doc, True, "representative_acts_for_patient"),
         (UNKNOWN, "document.add", unopened, None, False, "space_must_be_open"),
-        (samu_normal, "document.add", plain, None, True, "professional_feeds_record"),
+        (samu_normal, "document.add", plain, None, False, "no_authorisation"),
+        (wilson, "document.add", objecting, None, False, "patient_objects_to_all_access"),
+        (wilson, "document.add", plain, None, True, "professional_feeds_record"),
+        (
+            pro("nurse", AccessMode.REGULATION),
+            "access.emergency",
+            plain,
+            None,
+            False,
+            "regulation_is_for_the_regulating_doctor",
+        ),
         (OPERATOR, "account.close", plain, None, True, "operator_acts_on_request"),
         (OPERATOR, "document.add", plain, None, True, "operator_feeds_record"),
         (OPERATOR, "patient.read", plain, None, True, "operator_reads_administrative"),
@@ -1019,7 +1044,7 @@ def test_explain_does_not_change_anything(space, holder, me):
 
 def test_who_can_see_lists_the_categories_that_can_read_a_document(space, holder, me):
     author = pro("wilson")
-    every_profession = "10, 21, 31, 40, 50, 60, 70, 80, 91, 92, 94, 95, 96"
+    every_profession = "10, 21, 32, 40, 50, 60, 69, 70, 80, 86, 91, 92, 94, 95, 96, 98"
     normal = add(space, author, holder.id)
     masked = add(space, author, holder.id)
     space.record.mask(me, masked.id)
@@ -1108,6 +1133,7 @@ def test_masking_a_replaced_document_hides_its_earlier_versions(space, holder, m
     space.access.authorise(me, holder.id, reader.id)
     first = add(space, author, holder.id, title="v1")
     second = space.record.replace(author, first.id, PDF + b"2", media_type="application/pdf")
+    space.access.revoke(me, holder.id, author.id)  # the author reads as author alone
     space.record.mask(me, second.id)
     assert not reads(space, reader, second)
     assert not reads(space, reader, first)
@@ -1125,3 +1151,117 @@ def test_deleting_a_replaced_document_deletes_its_earlier_versions(space, holder
     space.record.delete(author, second.id)
     for actor in (me, author, pro("wilson")):
         assert not reads(space, actor, first)
+
+
+# --- domain fidelity (issue 12) --------------------------------------------------------------
+
+
+IMAGING = Code("18748-4", LOINC)  # class 31, imaging report
+
+
+def test_profession_names_are_those_of_j01():
+    """The professions' names are J01's: 31 assistant dentaire, 95 diététicien, 96
+    psychomotricien, 98 manipulateur ERM (the TRE_G15 codes, as the ANS publishes them)."""
+    assert PROFESSIONS["31"] == "Assistant dentaire"
+    assert PROFESSIONS["95"] == "Diététicien"
+    assert PROFESSIONS["96"] == "Psychomotricien"
+    assert PROFESSIONS["98"] == "Manipulateur ERM"
+    assert Professional(rpps(7), "98", "Marc MANIP").profession_name == "Manipulateur ERM"
+
+
+def test_the_matrix_has_a_row_for_every_profession_of_j01():
+    """Every profession of J01 has its row; no row names a code J01 does not know."""
+    assert set(DEFAULT_MATRIX.classes) == set(PROFESSIONS)
+
+
+def test_physicians_row_has_no_technical_class():
+    """Class 99 (document technique) is in TRE_A03, not in the DMP's J57."""
+    assert not DEFAULT_MATRIX.allows("10", "99", "anything")
+    assert DEFAULT_MATRIX.allows("10", "31", "18748-4")
+
+
+def test_a_manipulateur_erm_reads_imaging(space, holder, me):
+    """A manipulateur d'électroradiologie médicale (98) reads the imaging reports of a
+    patient who authorised them."""
+    space.access.register_professional(OPERATOR, Professional(rpps(7), "98", "Marc MANIP"))
+    manip = Actor(ActorKind.PROFESSIONAL, rpps(7))
+    space.access.authorise(me, holder.id, manip.id)
+    space.access.authorise(me, holder.id, pro("wilson").id)
+    imaging = add(space, pro("wilson"), holder.id, IMAGING, title="Scanner")
+    assert reads(space, manip, imaging)
+
+
+def test_by_default_a_block_does_not_reach_the_medecin_traitant(space, holder, me):
+    """Blocking is "à l'exception du médecin traitant" (§3.4 [P], MACSF): by default the
+    médecin traitant keeps reading; other professionals are blocked as before."""
+    house, wilson = pro("house"), pro("wilson")
+    document = add(space, wilson, holder.id)
+    space.access.declare_treating_doctor(me, holder.id, house.id)
+    space.access.block(me, holder.id, house.id)
+    space.access.block(me, holder.id, wilson.id)
+    assert reads(space, house, document)
+    assert rule(space, house, document) == "authorised_professional"
+    assert not reads(space, wilson, document)
+    assert rule(space, wilson, document) == "blocked_by_patient"
+    assert rule(space, wilson, document, action="document.search") == "blocked_by_patient"
+
+
+def test_only_the_regulating_doctor_uses_the_samu_regulation_mode(space, holder, me):
+    """L1111-17 I gives the regulation access to the SAMU's regulating doctor: a nurse
+    cannot declare it, nor read in that mode; a physician can."""
+    nurse = pro("nurse", AccessMode.REGULATION)
+    with pytest.raises(AccessDeniedError):
+        space.access.break_glass(
+            nurse, holder.id, justification=JUSTIFICATION, mode=AccessMode.REGULATION
+        )
+    assert last_event(space).rule == "regulation_is_for_the_regulating_doctor"
+    space.access.break_glass(
+        pro("samu"), holder.id, justification=JUSTIFICATION, mode=AccessMode.REGULATION
+    )
+    assert space.record.search(pro("samu", AccessMode.REGULATION), holder.id).total == 0
+
+
+def test_bris_de_glace_follows_the_matrix(space, holder, me):
+    """A profession the matrix lets read nothing (an ambulancier, 36) does not break glass."""
+    space.access.register_professional(OPERATOR, Professional(rpps(8), "36", "Alain AMBU"))
+    ambulancier = Actor(ActorKind.PROFESSIONAL, rpps(8), mode=AccessMode.EMERGENCY)
+    with pytest.raises(AccessDeniedError):
+        space.access.break_glass(ambulancier, holder.id, justification=JUSTIFICATION)
+    assert last_event(space).rule == "matrix_of_habilitations"
+
+
+def test_feeding_a_record_needs_the_right_to(space, holder, me):
+    """L1111-17 III, R1111-46/47: a registered professional outside the care team, not
+    authorised, not the médecin traitant and not in an emergency adds nothing."""
+    outsider = pro("wilson")
+    with pytest.raises(AccessDeniedError):
+        space.record.add_document(
+            outsider, holder.id, PDF, media_type="application/pdf", type_code=BIOLOGY
+        )
+    assert last_event(space).rule == "no_authorisation"
+    space.access.authorise(me, holder.id, outsider.id)
+    space.record.add_document(
+        outsider, holder.id, PDF, media_type="application/pdf", type_code=BIOLOGY
+    )
+
+
+def test_an_emergency_professional_feeds_the_record(space, holder, me):
+    """In a declared emergency, the professional may add what they did (L1111-17 I)."""
+    urgent = pro("samu", AccessMode.EMERGENCY)
+    with pytest.raises(AccessDeniedError):
+        space.record.add_document(urgent, holder.id, PDF, media_type="application/pdf",
+                                  type_code=BIOLOGY)  # fmt: skip
+    space.access.break_glass(urgent, holder.id, justification=JUSTIFICATION)
+    space.record.add_document(urgent, holder.id, PDF, media_type="application/pdf",
+                              type_code=BIOLOGY)  # fmt: skip
+
+
+def test_the_matrix_bounds_what_a_profession_deposits(space, holder, me):
+    """A nurse's row has no imaging (class 31): they do not deposit an imaging report."""
+    nurse = pro("nurse")
+    space.access.authorise(me, holder.id, nurse.id)
+    with pytest.raises(AccessDeniedError):
+        space.record.add_document(
+            nurse, holder.id, PDF, media_type="application/pdf", type_code=IMAGING
+        )
+    assert last_event(space).rule == "matrix_of_habilitations"

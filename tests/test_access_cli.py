@@ -11,7 +11,7 @@ from monespace.access import Professional
 from monespace.cli import main
 from monespace.record import LOINC, TRE_A05_TYPE, Code
 
-from .helpers import identity, open_patient, rpps
+from .helpers import feeder, identity, open_patient, rpps
 
 OPERATOR = Actor.system("test")
 PDF = b"%PDF-1.7\n"
@@ -41,6 +41,11 @@ def world(tmp_path):
         author = Actor(ActorKind.PROFESSIONAL, WILSON)
 
         def add(patient_id=holder.id, type_code=BIOLOGY, **kwargs):
+            if type_code.code == "REMB":  # the insurer's
+                return space.record.add_document(
+                    OPERATOR, patient_id, PDF, media_type="application/pdf", type_code=type_code
+                ).id
+            feeder(space, author, patient_id)
             return space.record.add_document(
                 author, patient_id, PDF, media_type="application/pdf", type_code=type_code, **kwargs
             ).id

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import monespace
-from monespace import Actor, ActorKind
-from monespace.access import Professional
+from monespace import Actor, ActorKind, Settings
+from monespace.access import AccessPolicy, Professional
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import AccessDeniedError, NotFoundError
 from monespace.identity import RPPS
@@ -46,11 +46,15 @@ def test_lookup_needs_both_the_nir_and_the_birth_date_and_is_audited():
         assert [(e.actor_kind, e.actor_id) for e in lookups] == [(ActorKind.PROFESSIONAL, rpps)]
 
 
-def test_a_blocked_treating_doctor_is_not_told_of_an_emergency_access():
+@pytest.mark.parametrize("spared", [False, True])
+def test_a_blocked_treating_doctor_is_not_told_of_an_emergency_access(spared):
+    """Unless blocks spare the médecin traitant (the default, §3.4 [P]): then they are
+    still the médecin traitant, and told."""
     with monespace.open(
         "memory://",
         key_provider=StaticKeyProvider(MasterKey.generate()),
         transports={"email": "memory://", "mssante": "memory://"},
+        settings=Settings(access=AccessPolicy(block_spares_treating_doctor=spared)),
         load_entrypoints=False,
     ) as space:
         patient = open_patient(space, identity())
@@ -66,5 +70,6 @@ def test_a_blocked_treating_doctor_is_not_told_of_an_emergency_access():
             Actor(ActorKind.PROFESSIONAL, urgentist), patient.id, justification="inconscient, AVP"
         )
         space.dispatch()
-        assert space.transports["mssante"].sent == []
+        told = [e.kind for e in space.transports["mssante"].sent]
+        assert told == (["emergency-access-doctor"] if spared else [])
         assert [e.kind for e in space.transports["email"].sent] == ["emergency-access"]

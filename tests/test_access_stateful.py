@@ -91,7 +91,7 @@ ALL_PROS = [number for number, _, _ in PROFESSIONALS] + [UNKNOWN]
 # docs/explanation/access-model.md (assumptions, [U]).
 
 SIGNATURE_CLASS = "urn:oid:1.3.6.1.4.1.19376.1.2.1.1.1"
-EVERY_CLASS = {"10", "11", "31", "42", "43", "44", "45", "52", "60", "90", "95", "99"}
+EVERY_CLASS = {"10", "11", "31", "42", "43", "44", "45", "52", "60", "90", "95"}
 READABLE_CLASSES = {
     "10": EVERY_CLASS | {SIGNATURE_CLASS},
     "60": {"10", "11", "42", "43", "44", "45", "52"},
@@ -192,8 +192,11 @@ class MPatient:
 class Model:
     """What the rules say, written from the sources; shares no code with monespace's policy."""
 
-    def __init__(self, *, treating_doctor_sees_masked: bool, emergency_hours: int) -> None:
+    def __init__(
+        self, *, treating_doctor_sees_masked: bool, emergency_hours: int, spares_treating: bool
+    ) -> None:
         self.sees_masked = treating_doctor_sees_masked
+        self.spares_treating = spares_treating
         self.emergency = timedelta(hours=emergency_hours)
         self.patients: dict[str, MPatient] = {}
         self.documents: dict[str, MDocument] = {}
@@ -223,6 +226,34 @@ class Model:
                 return who
         return None
 
+    def blocked(self, patient: MPatient, pro: str) -> bool:
+        """The patient blocked *pro*, and the block reaches them: §3.4 [P], a block spares
+        the médecin traitant unless ``block_spares_treating_doctor`` is off."""
+        if pro not in patient.blocked:
+            return False
+        return not (self.spares_treating and "treating" in self.grants(patient, pro))
+
+    def may_feed(self, patient: MPatient, pro: str, klass: str, code: str) -> bool:
+        """L1111-17 III, R1111-46/47: a known, unblocked professional with a grant (care
+        team, authorisation, médecin traitant) feeds the record, within their profession's
+        row of the matrix; not while the patient objects to all access."""
+        return (
+            pro in PROFESSION
+            and not self.blocked(patient, pro)
+            and not patient.object_all
+            and bool(self.grants(patient, pro))
+            and matrix_allows(PROFESSION[pro], klass, code)
+        )
+
+    def may_declare_emergency(self, patient: MPatient, pro: str, mode: AccessMode) -> bool:
+        """L1111-17 I: not against the patient's objection; SAMU regulation is for the
+        regulating doctor (a physician); bris de glace for a profession of the matrix."""
+        if pro not in PROFESSION or self.blocked(patient, pro) or patient.object_emergency:
+            return False
+        if mode is AccessMode.REGULATION:
+            return PROFESSION[pro] == "10"
+        return bool(READABLE_CLASSES.get(PROFESSION[pro]))
+
     # the decisions
 
     def may_search(self, actor: Actor, patient_id: str) -> bool:
@@ -240,8 +271,10 @@ class Model:
             )
         if actor.kind is not ActorKind.PROFESSIONAL:
             return False  # the operator never reads health data
-        if actor.id not in PROFESSION or actor.id in patient.blocked:
+        if actor.id not in PROFESSION or self.blocked(patient, actor.id):
             return False
+        if actor.mode is AccessMode.REGULATION and PROFESSION[actor.id] != "10":
+            return False  # L1111-17 I: the regulating doctor only
         if actor.mode is not AccessMode.NORMAL:
             # L1111-17 I: an emergency access, unless the patient objected to it.
             return not patient.object_emergency and self.session(patient, actor.id, actor.mode)
@@ -267,8 +300,9 @@ class Model:
         if actor.id not in PROFESSION:
             return False
         # choice: a block is "no access at all", with immediate effect, for every grant and
-        # for the documents the professional deposited too.
-        if actor.id in patient.blocked:
+        # for the documents the professional deposited too (the médecin traitant spared
+        # where the setting says so).
+        if self.blocked(patient, actor.id):
             return False
         # R1111-49: what the patient masks stays accessible to whoever deposited it.
         if document.author_kind == "professional" and document.author == actor.id:
@@ -332,8 +366,8 @@ class Model:
         if document.deleted or not self.is_author(actor, document):
             return False
         if actor.kind is ActorKind.PROFESSIONAL:
-            return (
-                actor.id in PROFESSION and actor.id not in self.patients[document.patient].blocked
+            return actor.id in PROFESSION and not self.blocked(
+                self.patients[document.patient], actor.id
             )
         return True
 
@@ -386,6 +420,7 @@ class AccessMachine(RuleBasedStateMachine):
         self.model = Model(
             treating_doctor_sees_masked=policy.treating_doctor_sees_masked,
             emergency_hours=int(policy.emergency_duration.total_seconds() // 3600),
+            spares_treating=policy.block_spares_treating_doctor,
         )
         self.people = itertools.count(1)
         self.contents = itertools.count(1)
@@ -482,7 +517,9 @@ class AccessMachine(RuleBasedStateMachine):
         self.step()
         patient = data.draw(st.sampled_from(self.patients()))
         actor = Actor(ActorKind.PROFESSIONAL, pro)
-        allowed = pro in PROFESSION and pro not in patient.blocked and not patient.object_all
+        allowed = (
+            pro in PROFESSION and not self.model.blocked(patient, pro) and not patient.object_all
+        )
         if not allowed:
             with pytest.raises(AccessDeniedError):
                 self.space.access.join_care_team(actor, patient.id)
@@ -630,8 +667,8 @@ class AccessMachine(RuleBasedStateMachine):
                 **flags,
             )
 
-        # R1111-47: any professional feeds the record; choice: not one the patient blocked.
-        if pro not in PROFESSION or pro in patient.blocked:
+        # L1111-17 III, R1111-47: a professional with the right to feeds the record.
+        if not self.model.may_feed(patient, pro, klass, code):
             with pytest.raises(AccessDeniedError):
                 add()
             return
@@ -755,7 +792,7 @@ class AccessMachine(RuleBasedStateMachine):
             with pytest.raises(ValidationError):
                 self.space.access.break_glass(actor, patient.id, justification=justification)
             return
-        allowed = pro in PROFESSION and pro not in patient.blocked and not patient.object_emergency
+        allowed = self.model.may_declare_emergency(patient, pro, mode)
         if not allowed:
             with pytest.raises(AccessDeniedError):
                 self.space.access.break_glass(
@@ -772,11 +809,11 @@ class AccessMachine(RuleBasedStateMachine):
             (pro, mode, self.model.now, self.model.now + self.model.emergency)
         )
         # R1111-48: the holder and the médecin traitant are told; a médecin traitant the
-        # patient blocked is told nothing about their record.
+        # patient blocked is told nothing about their record, unless blocks spare them.
         self.model.emergency_notices += 1
-        # A médecin traitant the patient blocked is told nothing about the record.
         doctor = self.model.treating_doctor(patient)
-        if doctor is not None and doctor not in patient.blocked and MSSANTE.get(doctor):
+        spared = self.model.spares_treating
+        if doctor is not None and (spared or doctor not in patient.blocked) and MSSANTE.get(doctor):
             self.model.doctor_notices += 1
 
     @rule(
@@ -879,15 +916,18 @@ class AccessMachine(RuleBasedStateMachine):
 
 
 class AccessMachineSQLite(AccessMachine):
-    """The same on SQLite, with the médecin traitant's override off and 2-hour emergencies."""
+    """The same on SQLite, with the médecin traitant's override off, blocks reaching the
+    médecin traitant, and 2-hour emergencies."""
 
     URL = "sqlite"
     SETTINGS = Settings(
         access=AccessPolicy(
-            treating_doctor_sees_masked=False, emergency_duration=timedelta(hours=2)
+            treating_doctor_sees_masked=False,
+            emergency_duration=timedelta(hours=2),
+            block_spares_treating_doctor=False,
         )
     )
-    NAME = "sqlite, override off, 2 h emergencies"
+    NAME = "sqlite, override off, blocks reach the médecin traitant, 2 h emergencies"
 
 
 TestAccessModel = AccessMachine.TestCase
@@ -908,7 +948,7 @@ def test_a_blocked_treating_doctor_is_not_told_of_an_emergency_access():
     """Neither the service nor the model tells a médecin traitant the patient blocked of an
     emergency access: the shortest run of steps of the case (issue 10), replayed on every
     run, as a stateful machine cannot take ``@example``."""
-    machine = AccessMachine()
+    machine = AccessMachineSQLite()
     try:
         machine.directory()
         machine.new_patient(with_representative=False)

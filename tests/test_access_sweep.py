@@ -58,6 +58,15 @@ class World:
         self.without_access: list[str] = []
 
 
+def emergency_modes(number: str, world: World) -> tuple[AccessMode, ...]:
+    """The emergency modes a professional of the world may declare: SAMU regulation is the
+    regulating doctor's (L1111-17 I), so the physician's only."""
+    physician = world.with_access[0]
+    if number == physician:
+        return (AccessMode.EMERGENCY, AccessMode.REGULATION)
+    return (AccessMode.EMERGENCY,)
+
+
 def build(space) -> World:
     world = World(space)
     access, record = space.access, space.record
@@ -79,6 +88,7 @@ def build(space) -> World:
         world.representatives[patient] = person
         me = Actor.patient(patient)
         documents = []
+        access.join_care_team(AUTHOR, patient)  # feeding needs the right to (L1111-17 III)
 
         def add(actor, type_code=BIOLOGY, patient=patient, documents=documents, **kw):
             document = record.add_document(
@@ -109,7 +119,7 @@ def build(space) -> World:
     access.authorise(me, first, pharmacist)
     access.grant_extended_rights(me, first, dentist)
     for number in world.with_access:
-        for mode in (AccessMode.EMERGENCY, AccessMode.REGULATION):
+        for mode in emergency_modes(number, world):
             access.break_glass(
                 Actor(ActorKind.PROFESSIONAL, number), first, justification=JUSTIFICATION, mode=mode
             )
@@ -241,7 +251,7 @@ def test_the_sweep_world_is_readable_by_those_it_belongs_to(space):
         actor = Actor(ActorKind.PROFESSIONAL, number)
         assert space.record.search(actor, first).total >= 1
         assert space.accounts.get_patient(actor, first).id == first
-        for mode in (AccessMode.EMERGENCY, AccessMode.REGULATION):
+        for mode in emergency_modes(number, world):
             assert space.record.search(Actor(ActorKind.PROFESSIONAL, number, mode=mode), first)
     own_upload = world.documents[first][6]
     assert space.record.read_content(me, own_upload) == PDF + b"x"

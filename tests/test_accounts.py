@@ -14,8 +14,9 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
@@ -67,6 +68,10 @@ OPERATOR = Actor.system("test")
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 TICK = timedelta(microseconds=1)
+#: Midnight, Paris time, after the 42nd day from T0: the end of the opposition window and of
+#: a code's validity, so that the day printed in the letter is whole.
+OPENS = datetime(2026, 2, 12, 23, 0, tzinfo=UTC)
+PARIS = ZoneInfo("Europe/Paris")
 CODE_RE = re.compile(r"\b[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}\b")
 #: The one message of every denial, whichever rule decided (the rule is kept for the trail).
 DENIED = str(AccessDeniedError("deny_by_default"))
@@ -246,16 +251,16 @@ def test_typing_is_forgiving_case_spaces_and_dashes(env):
     assert env.accounts.activate(**proof(identity, code=typed)).state is AccountState.ACTIVE
 
 
-def test_a_code_expires_42_days_after_it_was_issued(env):
+def test_a_code_expires_at_the_end_of_the_42nd_day_after_it_was_issued(env):
     early, late = person(1), person(2)
     pids = [env.register(early), env.register(late)]
     codes = [env.accounts.issue_code(OPERATOR, pid, send=False) for pid in pids]
-    env.clock.set(T0 + 42 * DAY - TICK)
+    env.clock.set(OPENS - TICK)
     assert env.accounts.activate(**proof(early, code=codes[0])).state is AccountState.ACTIVE
-    env.clock.set(T0 + 42 * DAY)
+    env.clock.set(OPENS)
     with pytest.raises(ActivationError):
         env.accounts.activate(**proof(late, code=codes[1]))
-    assert env.code_record(pids[1]).expires_at == T0 + 42 * DAY
+    assert env.code_record(pids[1]).expires_at == OPENS
 
 
 def test_a_new_code_invalidates_the_previous_one(env):
@@ -587,7 +592,7 @@ def test_an_invitation_goes_by_e_mail_when_an_address_is_known(env):
     invitation = env.accounts.invite(OPERATOR, pid)
     assert invitation.channel is Channel.EMAIL
     assert not invitation.to_representative
-    assert invitation.opposition_deadline == T0 + 42 * DAY
+    assert invitation.opposition_deadline == OPENS
     [message] = env.delivered()
     assert (message.channel, message.recipient, message.kind) == (
         "email",
@@ -776,10 +781,11 @@ def test_a_modified_proof_does_not_verify(env):
 
 def test_opposition_after_the_window_is_refused_with_a_clear_error(env):
     identity, pid, code = invited(env)
-    env.clock.set(T0 + 42 * DAY - timedelta(minutes=1))
-    # Day 41, 23:59: still in time (shown on another person, this one objects later).
+    env.clock.set(OPENS - timedelta(minutes=1))
+    # The last printed day, 23:59 in Paris: still in time (shown on another person, invited
+    # now; this one objects later).
     other, other_id, other_code = invited(env, 2)
-    env.clock.set(T0 + 42 * DAY)
+    env.clock.set(OPENS)
     # The letter's code lives exactly as long as the window: it no longer proves anything.
     with pytest.raises(ActivationError):
         env.accounts.oppose(**proof(identity, code=code))
@@ -794,7 +800,7 @@ def test_opposition_after_the_window_is_refused_with_a_clear_error(env):
     with pytest.raises(InvalidTransitionError, match="created: close it instead"):
         env.accounts.oppose(**proof(identity, code=fresh))
     assert env.state(pid) is AccountState.CREATED
-    assert env.state(other_id) is AccountState.INVITED  # invited 42 days minus a minute later
+    assert env.state(other_id) is AccountState.INVITED  # invited a minute before the deadline
     env.accounts.oppose(**proof(other, code=other_code))
     assert env.state(other_id) is AccountState.OPPOSED
 
@@ -900,7 +906,7 @@ def test_a_young_adult_whose_space_opened_by_itself_activates_it_with_the_majori
     child = env.register(child_identity)
     env.accounts.add_representative(OPERATOR, child, parent)
     env.accounts.invite(OPERATOR, child)
-    env.clock.set(T0 + 42 * DAY)
+    env.clock.set(OPENS)
     assert env.space.tick() == {"created": 1}
     env.delivered()
     env.clock.set(majority)
@@ -1205,13 +1211,13 @@ def test_a_late_deadline_run_applies_every_step_due(env):
     assert env.space.tick() == {"created": 1, "closed": 1, "purged": 1}
     assert env.state(invited_id) is AccountState.CREATED
     assert env.state(suspended_id) is AccountState.PURGED
-    assert env.accounts.account(OPERATOR, invited_id).opened_at == T0 + 42 * DAY
+    assert env.accounts.account(OPERATOR, invited_id).opened_at == OPENS
 
 
 def test_the_deadline_run_goes_through_many_accounts_in_batches(env):
     for n in range(1, 26):
         env.accounts.invite(OPERATOR, env.register(person(n)))
-    env.clock.set(T0 + 42 * DAY)
+    env.clock.set(OPENS)
     assert env.accounts.tick(batch=4) == {"created": 25}
     assert env.accounts.tick(batch=4) == {}
     assert env.accounts.count_by_state() == {"created": 25}
@@ -1258,6 +1264,15 @@ def test_a_purge_leaves_no_copy_of_the_wrapped_key_in_the_wal(sqlite_env):
 
 OPPOSITION_WINDOW = timedelta(weeks=6)  # R1111-28: six weeks from the sending
 CODE_VALIDITY = timedelta(weeks=6)
+
+
+def until_paris_midnight(moment: datetime) -> datetime:
+    """The end of the day *moment* falls on in Paris: a deadline printed as a date lasts
+    that whole day."""
+    day = moment.astimezone(PARIS).date() + timedelta(days=1)
+    return datetime.combine(day, time(0), tzinfo=PARIS).astimezone(UTC)
+
+
 SUSPENSION_WINDOW = timedelta(weeks=6)  # R1111-36
 ARCHIVE_YEARS = 10  # R1111-36
 PER_CODE, WINDOW = 5, timedelta(hours=24)  # T5
@@ -1311,7 +1326,7 @@ class Model:
     def new_code(self, code: str, now: datetime) -> None:
         self.code, self.code_expires, self.code_attempts, self.code_spent = (
             code,
-            now + CODE_VALIDITY,
+            until_paris_midnight(now + CODE_VALIDITY),
             0,
             False,
         )
@@ -1366,7 +1381,9 @@ class AccountsMachine(RuleBasedStateMachine):
         m = self.pick(index)
         if m.state == "registered" and m.reachable:
             invitation = self.env.accounts.invite(OPERATOR, m.pid)
-            assert invitation.opposition_deadline == self.now + OPPOSITION_WINDOW
+            assert invitation.opposition_deadline == until_paris_midnight(
+                self.now + OPPOSITION_WINDOW
+            )
             m.state, m.invited_at = "invited", self.now
             [code] = self.env.codes_sent()
             m.new_code(code, self.now)
@@ -1603,7 +1620,9 @@ class AccountsMachine(RuleBasedStateMachine):
     def oppose(self, index: int, variant: str) -> None:
         self.step()
         m = self.pick(index)
-        in_time = m.invited_at is not None and self.now < m.invited_at + OPPOSITION_WINDOW
+        in_time = m.invited_at is not None and self.now < until_paris_midnight(
+            m.invited_at + OPPOSITION_WINDOW
+        )
         allowed = m.state == "registered" or (m.state == "invited" and in_time)
         signed = self.prove(m, variant, self.env.accounts.oppose, allowed)
         if signed is not None:
@@ -1686,7 +1705,7 @@ class AccountsMachine(RuleBasedStateMachine):
             d
             for m in self.people
             for d in (
-                m.invited_at + OPPOSITION_WINDOW if m.invited_at else None,
+                until_paris_midnight(m.invited_at + OPPOSITION_WINDOW) if m.invited_at else None,
                 m.code_expires,
                 m.suspension_deadline,
                 m.archive_until,
@@ -1704,7 +1723,9 @@ class AccountsMachine(RuleBasedStateMachine):
         expected: dict[str, int] = {}
         for m in self.people:
             while True:
-                if m.state == "invited" and self.now >= m.invited_at + OPPOSITION_WINDOW:
+                if m.state == "invited" and self.now >= until_paris_midnight(
+                    m.invited_at + OPPOSITION_WINDOW
+                ):
                     m.state = "created"
                 elif m.state == "suspended" and self.now >= m.suspension_deadline:
                     m.close(m.suspension_deadline)
@@ -1767,3 +1788,101 @@ def test_the_service_follows_the_reference_model(capsys):
         for name, count in sorted(SEEN.items()):
             print(f"    {count:6d}  {name}")
     assert STEPS["count"] > 0
+
+
+# --- the printed deadlines are the enforced ones (issue 12) ------------------------------------
+
+
+def _printed_day(body: str, after: str) -> date:
+    found = re.search(after + r".*?jusqu'au (\d\d)/(\d\d)/(\d{4})", body, re.S)
+    assert found is not None
+    day, month, year = (int(part) for part in found.groups())
+    return date(year, month, day)
+
+
+@pytest.mark.parametrize("hour", [9, 23])  # 10:00 and 00:00 (the next day) in Paris
+def test_an_opposition_on_the_printed_day_is_accepted_until_midnight_paris(env, hour):
+    """The letter says "jusqu'au JJ/MM/AAAA": an opposition that day, Paris time, is in
+    time until midnight; at midnight the window is closed and the space opens."""
+    env.clock.set(datetime(2026, 1, 1, hour, 0, tzinfo=UTC))
+    identity, pid, _ = invited(env)
+    [message] = [m for m in env.mail.sent if "Vous opposer" in m.body][-1:]
+    [code] = CODE_RE.findall(message.body)
+    last = _printed_day(message.body, "Vous opposer")
+    assert _printed_day(message.body, "Code provisoire") >= last  # the code lasts as long
+    other, other_id, other_code = invited(env, 2)
+    env.clock.set(datetime.combine(last, time(23, 59, 59), tzinfo=PARIS))
+    env.accounts.oppose(**proof(identity, code=code))
+    assert env.state(pid) is AccountState.OPPOSED
+    env.clock.set(datetime.combine(last + timedelta(days=1), time(0), tzinfo=PARIS))
+    with pytest.raises((InvalidTransitionError, ActivationError)):
+        env.accounts.oppose(**proof(other, code=other_code))
+    env.space.tick()
+    assert env.state(other_id) is AccountState.CREATED
+
+
+def test_the_invitation_gives_the_dmp_rules_and_the_medecin_traitants_rights(env):
+    """R1111-40: the information says how the DMP is created, closed and destroyed, its
+    access rules, and the médecin traitant's rights of their own."""
+    pid = env.register(person(1))
+    env.accounts.invite(OPERATOR, pid)
+    [message] = env.delivered()
+    for needle in (
+        "Les règles du DMP",
+        "équipe de soins",
+        "bloquer un professionnel",
+        "urgence",
+        "traces",
+        "Les droits du médecin traitant",
+        "y compris ceux que vous avez masqués",
+    ):
+        assert needle in message.body, needle
+
+
+# --- provisional codes by SMS, closure with a code (issue 12) ----------------------------------
+
+
+def test_a_new_code_goes_by_sms_or_e_mail_at_the_holders_choice(env):
+    """§1.3: "le code est envoyé par SMS ou par e-mail (au choix)"; the SMS goes through the
+    outbox on the channel ``sms``, to the phone number the person declared."""
+    sms = MemoryTransport()
+    env.space.transports["sms"] = sms
+    base = person(1)
+    identity = attrs.evolve(base, contact=attrs.evolve(base.contact, phone="+33612345678"))
+    pid = env.register(identity)
+    env.accounts.create_space(OPERATOR, pid)
+    env.accounts.request_code(**proof(identity), channel="sms")
+    env.space.dispatch()
+    [message] = sms.sent
+    assert message.recipient == "+33612345678"
+    [code] = CODE_RE.findall(message.body)
+    env.accounts.request_code(**proof(identity), channel="email")
+    assert len(env.codes_sent()) == 1
+    with pytest.raises(ValidationError, match="channel"):
+        env.accounts.request_code(**proof(identity), channel="pigeon")
+    assert code
+
+
+def test_a_code_by_sms_needs_a_phone_number(env):
+    identity = person(2)
+    pid = env.register(identity)
+    env.accounts.create_space(OPERATOR, pid)
+    with pytest.raises(ValidationError, match="phone"):
+        env.accounts.request_code(**proof(identity), channel="sms")
+
+
+@pytest.mark.parametrize("delete", [False, True])
+def test_a_space_is_closed_with_a_code_and_the_carte_vitale_without_a_login(env, delete):
+    """§1.1, §1.3: closure is always possible with a provisional code and the carte Vitale."""
+    identity = person(3)
+    pid = env.register(identity)
+    env.accounts.create_space(OPERATOR, pid)
+    env.accounts.request_code(**proof(identity))
+    [code] = env.codes_sent()
+    with pytest.raises(ActivationError):
+        env.accounts.close_with_code(**proof(identity, code="AAAA-BBBB-CCCC"), delete=delete)
+    closed = env.accounts.close_with_code(**proof(identity, code=code), delete=delete)
+    expected = AccountState.PURGE_PENDING if delete else AccountState.CLOSED
+    assert closed.state is env.state(pid) is expected
+    with pytest.raises(ActivationError):  # the code worked once
+        env.accounts.close_with_code(**proof(identity, code=code))

@@ -17,7 +17,7 @@ from monespace.record import Code
 from monespace.synth import seed_demo
 from monespace.testing import storage_of
 
-from .helpers import MARKER, identity, open_patient, open_space, register_physicians
+from .helpers import MARKER, feeder, identity, open_patient, open_space, register_physicians
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 PARIS = dt.timezone(dt.timedelta(hours=1))
@@ -237,6 +237,7 @@ def test_reminders_read_facts_from_the_profile_documents_and_done_events(space, 
         started=dt.date(2025, 3, 12),
     )
     (doctor,) = register_physicians(space, 1)
+    feeder(space, Actor(ActorKind.PROFESSIONAL, doctor), child.id)
     space.record.add_document(
         Actor(ActorKind.PROFESSIONAL, doctor),
         child.id,

@@ -44,6 +44,9 @@ EXPECTED_SIZES = {
     "J08": 6,
     "J10": 89,  # 52 TRE_A06 + 35 TRE_A11 + 1 DICOM + 1 URN
     "J11": 37,
+    "J57": 12,  # 11 TRE_A03 + the digital-signature URN (J06 minus 99)
+    "J60": 61,  # 46 TRE_A06 + 13 TRE_A11 + 1 DICOM + 1 URN
+    "J66": 102,  # 31 TRE_A05 + 70 LOINC + 1 ASTM
     "HL7_CONFIDENTIALITY": 6,
 }
 
@@ -55,9 +58,10 @@ def _data_files():
 
 class TestPackageData:
     def test_every_value_set_ships_with_its_sources_note(self):
-        """The nine value sets and SOURCES.md are package data, read through importlib."""
+        """The twelve value sets, the two formatCode correspondences (ASS_A11, ASS_A12) and
+        SOURCES.md are package data, read through importlib."""
         files = _data_files()
-        assert len(files) == 9
+        assert len(files) == 14
         sources = resources.files("monespace.record").joinpath("data", "SOURCES.md")
         text = sources.read_text(encoding="utf-8")
         assert "7cd489b39368809df9bcf2cfef5e5d6354438a02" in text

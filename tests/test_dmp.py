@@ -17,7 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 import monespace
-from monespace import Actor, ManualClock
+from monespace import Actor, ActorKind, ManualClock
+from monespace.access import Professional
 from monespace.accounts import Contact, PatientIdentity
 from monespace.cli import main
 from monespace.errors import (
@@ -28,10 +29,11 @@ from monespace.errors import (
 )
 from monespace.identity import INS, INS_NIR_OID, INS_NIR_TEST_OID, NIR, INSTraits
 from monespace.interop.dmp import XdmLimits, formula_safe, iter_legacy_documents
+from monespace.record import LOINC, Code
 from monespace.testing import storage_of
 
 from .conftest import SHARED_DATA
-from .helpers import open_space
+from .helpers import open_space, rpps
 
 CDA = SHARED_DATA / "cisis" / "cda"
 OPERATOR = Actor.system("migration")
@@ -153,6 +155,36 @@ def test_an_opposed_persons_dmp_is_transitional_then_closed(space, folder):
     space.clock.set(datetime(2025, 2, 1, tzinfo=UTC))
     late = space.dmp.import_sources(OPERATOR, [folder])
     assert (late.imported, late.duplicates) == (0, 12)  # the ledger remembers them
+
+
+def test_an_opposed_persons_legacy_dmp_is_for_authorised_professionals_until_the_end(space, folder):
+    """CNIL 2021-050 (§2): the DMP of a holder who opposed stays readable, and fed, by
+    authorised professionals only until the transition ends; then it is closed."""
+    patient = space.accounts.register_patient(OPERATOR, person())
+    code = space.accounts.issue_code(OPERATOR, patient.id, send=False)
+    space.accounts.oppose(
+        nir=EXAMPLE_NIR, code=code, vitale_serial="1234567890", birth_date=date(1979, 3, 28)
+    )
+    assert space.dmp.import_sources(OPERATOR, [folder]).imported == 12
+    doctor, stranger = (Actor(ActorKind.PROFESSIONAL, rpps(n)) for n in (1, 2))
+    for who in (doctor, stranger):
+        space.access.register_professional(OPERATOR, Professional(who.id, "10", "Dr Exemple"))
+    space.access.join_care_team(doctor, patient.id)
+    assert space.record.search(doctor, patient.id).total == 12
+    added = space.record.add_document(
+        doctor, patient.id, b"%PDF-1.7\n", media_type="application/pdf",
+        type_code=Code("11488-4", LOINC),
+    )  # fmt: skip
+    assert space.record.get_document(doctor, added.id).id == added.id
+    for denied in (
+        lambda: space.record.search(stranger, patient.id),  # not authorised
+        lambda: space.record.search(Actor.patient(patient.id), patient.id),  # never the holder
+    ):
+        with pytest.raises(AccessDeniedError):
+            denied()
+    space.clock.set(datetime(2025, 1, 2, tzinfo=UTC))
+    with pytest.raises(AccessDeniedError):
+        space.record.search(doctor, patient.id)  # closed at the end of the transition
 
 
 def test_after_the_transition_an_opposed_persons_dmp_is_not_imported(space, folder):

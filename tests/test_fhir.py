@@ -35,6 +35,7 @@ from monespace.record import MEASURE_SPECS, MeasureKind
 from monespace.synth import seed_demo
 
 from .helpers import add_note, identity, open_patient, open_space, register_physicians
+from .strategies import clean_text
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fhir"
 EXAMPLES = sorted(DATA.glob("*/*.json"))
@@ -651,11 +652,7 @@ def test_space_transaction_is_all_or_nothing(world):
     assert len(space.measures.series(me, patient.id, "height")) == 1
 
 
-_TITLES = st.text(
-    st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp")),
-    min_size=1,
-    max_size=40,
-).filter(str.strip)
+_TITLES = clean_text(min_size=1, max_size=40).filter(str.strip)
 
 
 @given(

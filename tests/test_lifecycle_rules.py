@@ -24,6 +24,9 @@ RULES = LifecycleRules()
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 TICK = timedelta(microseconds=1)
+#: The opposition window of an invitation sent at T0 closes at midnight, Paris time, after
+#: the 42nd day (12 February 2026, 24:00 in Paris): the day the letter prints is whole.
+OPENS = lc.end_of_paris_day(T0 + 42 * DAY)
 DIED = date(2026, 1, 2)
 
 
@@ -72,7 +75,7 @@ OPERATIONS = {
         S.ACTIVE,
     ),
     "oppose": (lc.oppose, T0 + DAY, {S.REGISTERED, S.INVITED}, S.OPPOSED),
-    "auto_create": (lc.auto_create, T0 + 42 * DAY, {S.INVITED}, S.CREATED),
+    "auto_create": (lc.auto_create, OPENS, {S.INVITED}, S.CREATED),
     "close": (lc.close, T0 + DAY, {S.ACTIVE, S.CREATED}, S.CLOSED),
     "request_deletion": (
         lc.request_deletion,
@@ -126,13 +129,13 @@ def test_invalid_transition_errors_are_validation_errors_and_name_the_operation(
 def test_the_timestamps_each_transition_sets():
     invited = lc.invite(Account("p"), T0, Channel.EMAIL, RULES)
     assert (invited.channel, invited.invited_at) == (Channel.EMAIL, T0)
-    assert invited.opposition_deadline(RULES) == T0 + 42 * DAY
+    assert invited.opposition_deadline(RULES) == OPENS == datetime(2026, 2, 12, 23, tzinfo=UTC)
     active = lc.activate(invited, T0 + DAY, RULES)
     assert active.activated_at == active.opened_at == T0 + DAY
     # Activation keeps the date the space was opened by the operator.
     created = lc.auto_create(invited, T0 + 50 * DAY, RULES)
-    assert created.opened_at == T0 + 42 * DAY  # opened at the deadline, not at the late run
-    assert lc.activate(created, T0 + 60 * DAY, RULES).opened_at == T0 + 42 * DAY
+    assert created.opened_at == OPENS  # opened at the deadline, not at the late run
+    assert lc.activate(created, T0 + 60 * DAY, RULES).opened_at == OPENS
     closed = lc.close(active, T0 + 2 * DAY, RULES)
     assert closed.closed_at == T0 + 2 * DAY
     assert closed.archive_until == datetime(2036, 1, 3, 9, tzinfo=UTC)
@@ -170,26 +173,25 @@ def test_a_closure_after_a_suspension_dates_from_the_deadline():
 # --- deadlines at their boundary ---------------------------------------------------------
 
 
-def test_opposition_on_day_41_at_23_59_is_allowed_and_at_42_days_refused():
+def test_opposition_on_the_42nd_day_is_allowed_until_midnight_paris_and_refused_then():
     invited = in_state(S.INVITED)
-    last_minute = T0 + timedelta(days=41, hours=23, minutes=59, seconds=59, microseconds=999999)
-    assert lc.oppose(invited, last_minute, RULES).state is S.OPPOSED
-    assert lc.oppose(invited, T0 + timedelta(days=41, hours=23, minutes=59), RULES).opposed_at
+    assert lc.oppose(invited, T0 + 42 * DAY, RULES).state is S.OPPOSED  # 10:00 in Paris
+    assert lc.oppose(invited, OPENS - TICK, RULES).opposed_at == OPENS - TICK
     with pytest.raises(InvalidTransitionError, match="opposition window closed; close it instead"):
-        lc.oppose(invited, T0 + 42 * DAY, RULES)
+        lc.oppose(invited, OPENS, RULES)
     with pytest.raises(InvalidTransitionError):
         lc.oppose(invited, T0 + 43 * DAY, RULES)
 
 
-def test_automatic_creation_happens_exactly_42_days_after_sending():
+def test_automatic_creation_happens_at_the_end_of_the_42nd_day_after_sending():
     invited = in_state(S.INVITED)
     with pytest.raises(InvalidTransitionError, match="still running"):
-        lc.auto_create(invited, T0 + 42 * DAY - TICK, RULES)
-    assert lc.due_transition(invited, T0 + 42 * DAY - TICK, RULES) is None
-    opened = lc.auto_create(invited, T0 + 42 * DAY, RULES)
-    assert (opened.state, opened.opened_at) == (S.CREATED, T0 + 42 * DAY)
-    assert lc.due_transition(invited, T0 + 42 * DAY, RULES) == opened
-    assert invited.deadline_at(RULES) == T0 + 42 * DAY
+        lc.auto_create(invited, OPENS - TICK, RULES)
+    assert lc.due_transition(invited, OPENS - TICK, RULES) is None
+    opened = lc.auto_create(invited, OPENS, RULES)
+    assert (opened.state, opened.opened_at) == (S.CREATED, OPENS)
+    assert lc.due_transition(invited, OPENS, RULES) == opened
+    assert invited.deadline_at(RULES) == OPENS
 
 
 def test_an_objection_to_a_suspension_has_the_same_six_week_boundary():
@@ -233,8 +235,9 @@ def test_durations_are_configurable():
     month = LifecycleRules(opposition_window=timedelta(days=30), archive_years=5)
     invited = lc.invite(Account("p"), T0, Channel.EMAIL, month)
     with pytest.raises(InvalidTransitionError):
-        lc.oppose(invited, T0 + 30 * DAY, month)
-    assert lc.auto_create(invited, T0 + 30 * DAY, month).state is S.CREATED
+        lc.oppose(invited, lc.end_of_paris_day(T0 + 30 * DAY), month)
+    assert lc.oppose(invited, T0 + 30 * DAY, month).state is S.OPPOSED
+    assert lc.auto_create(invited, lc.end_of_paris_day(T0 + 30 * DAY), month).state is S.CREATED
     closed = lc.close(lc.activate(Account("p"), T0, month), T0, month)
     assert closed.archive_until == datetime(2031, 1, 1, 9, tzinfo=UTC)
 

@@ -46,6 +46,7 @@ from .conftest import SHARED_DATA
 from .helpers import (
     HOLDER_NIR,
     MARKER,
+    feeder,
     holder_identity,
     identity,
     open_patient,
@@ -469,6 +470,7 @@ def test_the_patient_files_a_pdf_attachment(space, holder, me, representative):
 
 
 def test_a_professional_sends_a_record_document_they_may_read(space, holder, me):
+    feeder(space, pro(1), holder.id)
     document = space.record.add_document(
         pro(1),
         holder.id,

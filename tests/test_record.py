@@ -19,10 +19,10 @@ import pytest
 
 from monespace import Actor, ActorKind, Settings
 from monespace.access import AccessPolicy, Action
-from monespace.accounts import Contact, PatientIdentity
+from monespace.accounts import Contact, PatientIdentity, RepresentationKind
 from monespace.audit import Outcome, event_from_row
 from monespace.errors import AccessDeniedError, ConflictError, ValidationError
-from monespace.identity import INS
+from monespace.identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
 from monespace.record import (
     LOINC,
     TRE_A05_TYPE,
@@ -41,6 +41,7 @@ from .helpers import (
     HOLDER_NIR,
     HOLDER_OID,
     MARKER,
+    feeder,
     holder_identity,
     identity,
     open_patient,
@@ -105,7 +106,9 @@ def space(url, monespace_clock):
 
 @pytest.fixture
 def holder(space):
-    return open_patient(space, holder_identity())
+    patient = open_patient(space, holder_identity())
+    feeder(space, professional(), patient.id)  # the depositor of most tests: care team
+    return patient
 
 
 def add_pdf(space, actor, patient_id, **kwargs):
@@ -162,6 +165,12 @@ def test_official_cda_examples_are_added_with_their_header(space, holder, row):
             space.record.add_document(pro, holder.id, data, media_type="text/xml")
         assert_refused_cleanly(space, holder.id, before, failure_event=True, actor=pro)
         return
+    if row["code"] == "REMB":
+        # Reimbursement data: the health insurer's to deposit, and no professional's.
+        added = space.record.add_document(OPERATOR, holder.id, data, media_type="text/xml")
+        stored = space.record.get_document(Actor.patient(holder.id), added.id)
+        assert (stored.author.kind, stored.class_code) == (AuthorKind.INSURER, "60")
+        return
     added = space.record.add_document(pro, holder.id, data, media_type="text/xml")
     stored = space.record.get_document(pro, added.id)
     assert stored == added
@@ -204,6 +213,7 @@ def test_a_cda_about_the_holder_with_a_real_ins_oid_is_refused(space):
     real = PatientIdentity(INS(HOLDER_NIR, "1.2.250.1.213.1.4.8", traits), Contact())
     patient = open_patient(space, real)
     row = next(r for r in ROWS if r["ins_root"] == HOLDER_OID)
+    feeder(space, professional(), patient.id)
     before = state(space, patient.id)
     with pytest.raises(ValidationError, match="another patient"):
         space.record.add_document(
@@ -232,7 +242,8 @@ MAIN_FAMILIES = [
 
 @pytest.mark.parametrize(("type_code", "class_code", "category"), MAIN_FAMILIES)
 def test_categories_are_derived_from_the_codes(space, holder, me, type_code, class_code, category):
-    document = add_pdf(space, professional(), holder.id, type_code=type_code)
+    author = OPERATOR if type_code.code == "REMB" else professional()  # the insurer's type
+    document = add_pdf(space, author, holder.id, type_code=type_code)
     assert (document.class_code, document.category) == (class_code, category)
     assert space.record.get_document(me, document.id).category is category
     page = space.record.search(me, holder.id, category=category)
@@ -272,7 +283,7 @@ def test_the_holder_may_not_upload_a_professional_type(space, holder, me, repres
     before = state(space, holder.id)
     with pytest.raises(ValidationError, match="DOCPAT or EXPPAT"):
         add_pdf(space, actor, holder.id, type_code=BIOLOGY)
-    assert_refused_cleanly(space, holder.id, before, failure_event=True, actor=actor)
+    assert_refused_cleanly(space, holder.id, before, failure_event=False, actor=actor)
 
 
 BILLION_LAUGHS = (
@@ -313,25 +324,33 @@ def _cda(*, ins: str = HOLDER_NIR, oid: str = HOLDER_OID, when: str = "202401020
 OTHER_PATIENT_CDA = _cda(ins="223042545611404", oid="1.2.250.1.213.1.4.8")
 
 #: (content, media type, keyword arguments, message, refused after the access decision?)
-#: Checks on the bytes come before the decision (nothing to trace); checks that need the
-#: record (its holder, its codes) come after it, and the failure is traced.
+#: Checks on the input (bytes, codes, author, visibility) come before the decision, which
+#: needs the document's class and type (the matrix bounds what a profession deposits), so
+#: nothing is traced; the check that needs the record (its holder) comes after it, and the
+#: failure is traced.
 HOSTILE = {
     "unknown type code": (
         PDF,
         "application/pdf",
         {"type_code": Code("99999-9", LOINC)},
-        "J07",
-        True,
+        "J66",
+        False,
     ),
     "type code in the wrong system": (
         PDF,
         "application/pdf",
         {"type_code": Code("11502-2", TRE_A05_TYPE)},
-        "J07",
-        True,
+        "J66",
+        False,
     ),
-    "no type code": (PDF, "application/pdf", {"type_code": None}, "type code", True),
-    "inconsistent class code": (PDF, "application/pdf", {"class_code": "31"}, "inconsistent", True),
+    "no type code": (PDF, "application/pdf", {"type_code": None}, "type code", False),
+    "inconsistent class code": (
+        PDF,
+        "application/pdf",
+        {"class_code": "31"},
+        "inconsistent",
+        False,
+    ),
     "PDF declared, PNG bytes": (PNG, "application/pdf", {}, "image/png", False),
     "PDF declared, text": (b"%PFD not a pdf", "application/pdf", {}, "text/plain", False),
     "text declared, binary": (b"\x00\x01\x02binary", "text/plain", {}, "unrecognised", False),
@@ -386,21 +405,21 @@ HOSTILE = {
         "application/pdf",
         {"author": Author(AuthorKind.PROFESSIONAL, rpps(99))},
         "author",
-        True,
+        False,
     ),
     "author claims to be the insurer": (
         PDF,
         "application/pdf",
         {"author": Author(AuthorKind.INSURER, rpps(1))},
         "author",
-        True,
+        False,
     ),
     "confidentiality level X": (
         PDF,
         "application/pdf",
         {"confidentiality": "X"},
         "N, R or V",
-        True,
+        False,
     ),
 }
 
@@ -423,7 +442,7 @@ def test_a_patient_may_not_hide_a_document_from_themselves(space, holder, me):
         add_pdf(
             space, me, holder.id, type_code=Code("DOCPAT03", TRE_A05_TYPE), hidden_from_patient=True
         )
-    assert_refused_cleanly(space, holder.id, before, failure_event=True, actor=me)
+    assert_refused_cleanly(space, holder.id, before, failure_event=False, actor=me)
 
 
 def test_the_size_limit_is_exact(url, monespace_clock):
@@ -432,6 +451,7 @@ def test_the_size_limit_is_exact(url, monespace_clock):
         register_physicians(space, specialty="SM26")
         patient = open_patient(space, holder_identity())
         pro = professional()
+        feeder(space, pro, patient.id)
         for size in (limit - 1, limit):
             document = add_pdf(space, pro, patient.id, content=PDF.ljust(size, b" "))
             assert document.size == size
@@ -514,7 +534,9 @@ def test_the_treating_doctor_and_masked_documents(
         author, doctor, team = professional(1), professional(2), professional(3)
         space.access.declare_treating_doctor(me, patient.id, doctor.id)
         space.access.join_care_team(team, patient.id)
+        feeder(space, author, patient.id)
         document = add_pdf(space, author, patient.id, title=MARKER)
+        space.access.revoke(me, patient.id, author.id)  # the author reads as author alone
         space.record.mask(me, document.id)
         seen = _denial_or_title(space, doctor, document.id)
         assert seen == (MARKER if treating_doctor_sees_masked else None)
@@ -648,6 +670,7 @@ def test_a_denial_reads_the_same_whether_or_not_the_document_exists(
     deleted = add_pdf(space, author, holder.id)
     space.record.delete(author, deleted.id)
     stranger = open_patient(space, identity(3))
+    feeder(space, author, stranger.id)
     theirs = add_pdf(space, author, stranger.id)
     cases = [
         (other, masked.id),
@@ -833,6 +856,7 @@ def test_changing_a_replaced_document_is_refused_and_traced(space, holder, me):
 def library(space, holder, me):
     """Ten documents of several kinds, authors and dates (created one day apart)."""
     a, b = professional(1), professional(2)
+    feeder(space, b, holder.id)
     start = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
     specs = [
         (a, BIOLOGY, "Bilan sanguin préopératoire", "à jeun"),
@@ -844,7 +868,7 @@ def library(space, holder, me):
         (b, Code("34112-3", LOINC), "Séjour en cardiologie", "Hôpital Nord"),
         (a, BIOLOGY, "BILAN HÉPATIQUE", None),
         (me, Code("EXPPAT_3", TRE_A05_TYPE), "Mes directives anticipées", None),
-        (b, Code("REMB", TRE_A05_TYPE), "Remboursements 2024", None),
+        (OPERATOR, Code("REMB", TRE_A05_TYPE), "Remboursements 2024", None),
     ]
     documents = []
     for day, (actor, code, title, comments) in enumerate(specs):
@@ -888,7 +912,7 @@ def test_search_filters(space, holder, me, library):
     ]
     assert _ids(search(me, holder.id, type_code="57833-6")) == [library[2].id]
     assert {by_id[i].author.id for i in _ids(search(me, holder.id, author_id=rpps(2)))} == {rpps(2)}
-    assert search(me, holder.id, author_id=rpps(2)).total == 4
+    assert search(me, holder.id, author_id=rpps(2)).total == 3  # the REMB is the insurer's
     assert search(me, holder.id, author_id=holder.id).total == 2
     since, until = library[2].created_at, library[5].created_at  # [since, until)
     assert _ids(search(me, holder.id, since=since, until=until)) == [
@@ -1001,6 +1025,7 @@ def test_a_professional_lists_what_they_may_read(space, holder, me, library):
     a, b, outsider = professional(1), professional(2), professional(3)
     space.record.mask(me, library[0].id)  # by a
     space.record.mask(me, library[2].id)  # by b
+    space.access.revoke(me, holder.id, a.id)  # a fed the record as care team; no longer
     _denied(space.record.search, outsider, holder.id)
     _denied(space.record.search, a, holder.id)
     assert space.record.get_document(a, library[0].id).masked
@@ -1023,6 +1048,7 @@ def test_titles_and_contents_never_reach_the_sqlite_files_in_clear(tmp_path, mon
         register_physicians(space, specialty="SM26")
         patient = open_patient(space, holder_identity())
         pro = professional()
+        feeder(space, pro, patient.id)
         author = Author(AuthorKind.PROFESSIONAL, pro.id, name=marker, organisation=marker)
         first = add_pdf(
             space,
@@ -1066,3 +1092,61 @@ def test_a_document_deposited_in_an_establishments_name_stays_manageable(space, 
         space.record.release(colleague, document.id)
     assert not space.record.release(pro, document.id).hidden_from_patient
     assert space.record.delete(pro, document.id).status is DocumentStatus.DELETED
+
+
+# --- DMP document codes (issue 12) ---------------------------------------------------------------
+
+
+def test_a_dmp_document_type_must_be_in_j66_with_its_x16_class(space, holder):
+    """28617-9 is in the CI-SIS J07 but not in the DMP's J66: refused, whatever class is
+    given; a J66 type takes the class ASS_X16 gives."""
+    pro = professional()
+    for klass in (None, "10"):
+        with pytest.raises(ValidationError, match="J66"):
+            add_pdf(space, pro, holder.id, type_code=Code("28617-9", LOINC), class_code=klass)
+    assert add_pdf(space, pro, holder.id, type_code=Code("18748-4", LOINC)).class_code == "31"
+
+
+@pytest.mark.parametrize("code", ["REMB", "DOCPAT01", "EXPPAT_3"])
+def test_insurer_and_patient_types_are_refused_from_professionals(space, holder, code):
+    with pytest.raises(ValidationError, match="only"):
+        add_pdf(space, professional(), holder.id, type_code=Code(code, TRE_A05_TYPE))
+    assert add_pdf(space, OPERATOR, holder.id, type_code=Code("REMB", TRE_A05_TYPE))
+
+
+def test_the_format_code_is_checked_against_j60_and_derived_from_the_media_type(space, holder):
+    pro = professional()
+    with pytest.raises(ValidationError, match="J60"):
+        add_pdf(space, pro, holder.id, format_code="urn:example:not-a-format")
+    assert add_pdf(space, pro, holder.id).format_code == "urn:ihe:iti:xds-sd:pdf:2008"
+    given = add_pdf(space, pro, holder.id, format_code="urn:ihe:lab:xd-lab:2008")
+    assert given.format_code == "urn:ihe:lab:xd-lab:2008"
+
+
+# --- minors' secrecy (R1111-33, issue 12) --------------------------------------------------------
+
+
+def test_reimbursement_data_of_care_a_minor_kept_secret_stay_out_of_the_space(space):
+    """R1111-33: when a minor objected, the insurer does not transfer the reimbursement data
+    of the care they kept secret: nothing is stored, so neither the minor's representatives
+    nor anyone else sees it; the other reimbursement data come in as usual."""
+    born = dt.date(2012, 5, 1)
+    nir = NIR.build("F", born.year % 100, born.month, "75", "056", 4)
+    traits = INSTraits(birth_name="PETIT", first_given_name="LOU", birth_date=born, sex="F")
+    minor = open_patient(space, PatientIdentity(INS(nir, INS_NIR_TEST_OID, traits), Contact()))
+    parent = open_patient(space, identity(5))
+    space.accounts.add_representative(
+        OPERATOR, minor.id, parent.id, RepresentationKind.LEGAL_GUARDIAN
+    )
+    guardian = Actor(ActorKind.REPRESENTATIVE, parent.id, on_behalf_of=minor.id)
+    remb = Code("REMB", TRE_A05_TYPE)
+    before = state(space, minor.id)
+    with pytest.raises(ValidationError, match="R1111-33"):
+        add_pdf(space, OPERATOR, minor.id, type_code=remb, minor_secret=True)
+    documents, blobs, _, outbox = before
+    assert state(space, minor.id)[:2] == (documents, blobs)
+    assert state(space, minor.id)[3] == outbox
+    kept = add_pdf(space, OPERATOR, minor.id, type_code=remb)
+    assert [d.id for d in space.record.documents_of(guardian, minor.id)] == [kept.id]
+    with pytest.raises(ValidationError, match="reimbursement"):
+        add_pdf(space, professional(), minor.id, minor_secret=True)

@@ -54,7 +54,7 @@ PROFESSIONAL_TYPES = [
     Code("87273-9", LOINC, "Note de vaccination"),
     Code("34112-3", LOINC),
     Code("CERT_DECL", TRE_A05_TYPE, "Certificat, déclaration"),
-    Code("REMB", TRE_A05_TYPE),
+    Code("PROT_ALD", TRE_A05_TYPE),  # REMB is the insurer's to deposit, no professional's
 ]
 
 
@@ -189,7 +189,14 @@ def test_each_reader_sees_exactly_what_the_rules_allow(
             OPERATOR, holder.id, relative.id, RepresentationKind.PROTECTED_ADULT
         )
         stranger = open_patient(space, identity(8, email=None))
+        # Feeding needs the right to (L1111-17 III): the authors outside *team* deposit as
+        # care-team members, then the patient withdraws it and they keep an author's access.
+        outside = [p for p in PROS if p.id not in team]
+        for author in outside:
+            space.access.join_care_team(author, holder.id)
         versions = [v for n, spec in enumerate(specs) for v in _deposit(space, holder.id, spec, n)]
+        for author in outside:
+            space.access.revoke(Actor.patient(holder.id), holder.id, author.id)
         space.dispatch()
         email = space.transports["email"]
         sent_at_deposit = len(email.sent)
@@ -347,9 +354,11 @@ def test_any_valid_metadata_is_read_back_equal(backend, meta, body):
         # The médecin traitant reads everything, masked or hidden from the patient: the one
         # reader of a document deposited in an establishment's name (see test_record.py).
         space.access.declare_treating_doctor(patient, holder.id, PROS[1].id)
+        space.access.join_care_team(PROS[0], holder.id)  # the right to feed (L1111-17 III)
         added = space.record.add_document(
             PROS[0], holder.id, content, media_type="application/pdf", **meta
         )
+        space.access.revoke(patient, holder.id, PROS[0].id)
         author = meta["author"]
         readers = [PROS[1]]
         if author.kind is AuthorKind.PROFESSIONAL:
@@ -359,6 +368,8 @@ def test_any_valid_metadata_is_read_back_equal(backend, meta, body):
         expected = {
             name: value for name, value in meta.items() if name not in ("unique_id", "masked")
         }
+        # Without a formatCode, the PDF's comes from ASS_A12.
+        expected["format_code"] = meta["format_code"] or "urn:ihe:iti:xds-sd:pdf:2008"
         assert {name: getattr(added, name) for name in expected} == expected
         assert added.masked == meta["masked"]
         assert added.unique_id == (meta["unique_id"] or added.id)

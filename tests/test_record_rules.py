@@ -275,5 +275,5 @@ def test_a_patients_own_type_is_refused_to_nobody_but_a_type_outside_the_value_s
     )
     with pytest.raises(ValidationError, match="DOCPAT or EXPPAT"):
         check_codes(Code("11490-0", LOINC), None, holder)
-    with pytest.raises(ValidationError, match="JDV_J07"):
+    with pytest.raises(ValidationError, match="JDV_J66"):
         check_codes(Code("not-a-type", LOINC), None, Author(AuthorKind.PROFESSIONAL, RPPS_ID))

@@ -122,10 +122,16 @@ def build_world(url: str = "memory://") -> World:
     doctor_actor = Actor(ActorKind.PROFESSIONAL, doctor)
     for person in (alice, bob):
         me = Actor.patient(person.id)
+        if person is bob:
+            # The doctor feeds Bob's record as a member of his care team (L1111-17 III), and
+            # Bob then withdraws it: the doctor keeps only an author's access there.
+            space.access.join_care_team(doctor_actor, bob.id)
         world.documents[person.id] = [
             _text(space, me, person.id, "Note personnelle"),
             _text(space, doctor_actor, person.id, "Compte rendu de consultation"),
         ]
+        if person is bob:
+            space.access.revoke(me, bob.id, doctor)
         world.profile_entries[person.id] = space.profile.add(
             me, person.id, "allergy", f"Pénicilline {CANARY}"
         ).id

@@ -26,7 +26,15 @@ from monespace.record import Author, AuthorKind, Code, ProfileEntry
 from monespace.record._rules import check_comments, document_author, document_title
 
 from .conftest import SHARED_DATA
-from .helpers import MARKER, holder_identity, open_patient, open_space, register_physicians, rpps
+from .helpers import (
+    MARKER,
+    feeder,
+    holder_identity,
+    open_patient,
+    open_space,
+    register_physicians,
+    rpps,
+)
 from .strategies import HOSTILE_CHARACTERS, hostile_text
 
 OPERATOR = Actor.system("test")
@@ -219,6 +227,7 @@ def test_the_cli_escapes_stored_text_that_predates_the_check(db, monkeypatch):
     monkeypatch.setattr("monespace.record._service.document_title", lambda g, r, d: g)
     monkeypatch.setattr("monespace.record._service.check_comments", lambda c: c)
     with monespace.open(f"sqlite:///{path}", load_entrypoints=False) as space:
+        feeder(space, Actor(ActorKind.PROFESSIONAL, rpps(1)), patient_id)
         document = space.record.add_document(
             Actor(ActorKind.PROFESSIONAL, rpps(1)),
             patient_id,

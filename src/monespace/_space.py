@@ -79,7 +79,7 @@ class Space:
             clock=clock or SystemClock(),
             plugins=plugins,
             settings=settings or Settings(),
-            facts=AccessFacts(),
+            facts=AccessFacts((settings or Settings()).lifecycle.legacy_dmp_transition_end),
             rules=rules,
         )
         self.transports: dict[str, Transport] = dict(transports or {})

@@ -252,3 +252,11 @@ def test_the_notification_builder_refuses_injection(recipient, subject):
     envelope = Envelope("n1", "email", recipient, subject, "Corps", "new-message", SENT_AT)
     with pytest.raises(ValidationError):
         build_notification(envelope, sender="no-reply@monespace.example", domain="x.example")
+
+
+def test_every_message_for_a_professional_carries_x_mss_nil():
+    """docs/domain-rules.md §5: ``X-MSS-NIL`` is on **all** messages, configured or not."""
+    parsed = BytesParser(policy=policy.default).parsebytes(build_outbound(outbound()).as_bytes())
+    assert parsed["X-MSS-NIL"]
+    assert SmtpTransport("localhost").nil == parsed["X-MSS-NIL"]
+    assert SmtpTransport.from_url("smtp://localhost?nil=").nil == parsed["X-MSS-NIL"]

@@ -39,8 +39,10 @@ PROFESSIONAL = "dr.medecin1@ch-test.mssante.fr"
 CHARSETS = sorted(set(email.charset.CHARSETS) | set(email.charset.ALIASES) | {"x-unknown"})
 #: Characters an attacker reaches for: line ends of every kind, NUL, ESC, separators.
 HOSTILE = '\r\n\x00\x1b\x0b\x0c\x85\u2028\u2029\t :;,<>"()@=?_\u202e'
-OUTBOUND_HEADERS = ["from", "to", "subject", "date", "message-id"]
-NOTIFICATION_HEADERS = [*OUTBOUND_HEADERS, "x-monespace-kind"]
+BASE_HEADERS = ["from", "to", "subject", "date", "message-id"]
+#: A message for a professional carries X-MSS-NIL, always (docs/domain-rules.md §5).
+OUTBOUND_HEADERS = [*BASE_HEADERS, "x-mss-nil"]
+NOTIFICATION_HEADERS = [*BASE_HEADERS, "x-monespace-kind"]
 MIME_HEADERS = {"mime-version", "content-type", "content-transfer-encoding"}
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ..accounts import account_from_row, representation_from_row
+from ..accounts import AccountState, account_from_row, representation_from_row
 from ..actors import AccessMode, Actor, ActorKind
 from ..messaging import ThreadStatus
 from ..policy import DocumentFacts, Facts, ProfessionalFacts, Resource, ThreadFacts
@@ -60,7 +60,14 @@ class AccessFacts:
     """Gathers what the policy needs to decide, read through the transaction given.
 
     The space builds one and hands it to the units of work of every service.
+
+    :param legacy_transition_end: until when the legacy DMP of a holder who opposed stays
+        reachable by professionals (``LifecycleRules.legacy_dmp_transition_end``); ``None``:
+        never.
     """
+
+    def __init__(self, legacy_transition_end: datetime | None = None) -> None:
+        self._legacy_end = legacy_transition_end
 
     def subject(self, tx: Transaction, now: datetime, actor: Actor, resource: Resource) -> Facts:
         """The facts about *actor* and *resource*'s patient: whether the space is open,
@@ -78,8 +85,12 @@ class AccessFacts:
         if actor.kind is ActorKind.REPRESENTATIVE and actor.on_behalf_of == patient_id:
             link = tx.representations.get(patient_id, actor.id)
             represents = link is not None and representation_from_row(link).active(now)
+        state = None if account is None else account_from_row(account)
         return Facts(
-            space_open=account is not None and account_from_row(account).is_open,
+            space_open=state is not None and state.is_open,
+            legacy_transition=(
+                state is not None and self._in_legacy_transition(tx, now, state.state, patient_id)
+            ),
             represents=represents,
             professional=(
                 self.professional(tx, now, actor, patient_id)
@@ -113,6 +124,18 @@ class AccessFacts:
             object_all=settings.object_all,
             object_emergency=settings.object_emergency,
             mask_all=settings.mask_all,
+        )
+
+    def _in_legacy_transition(
+        self, tx: Transaction, now: datetime, state: AccountState, patient_id: str
+    ) -> bool:
+        """The holder opposed, the transition has not ended, and their space holds a legacy
+        DMP (an opposed space receives documents only from the migration)."""
+        return (
+            state is AccountState.OPPOSED
+            and self._legacy_end is not None
+            and now < self._legacy_end
+            and bool(tx.documents.for_patient(patient_id))
         )
 
     @staticmethod

@@ -296,9 +296,11 @@ class AccessService:
                 patient_id=patient_id,
             )
         blocked = set(unit.tx.access.blocked(patient_id))
+        spared = self._core.settings.access.block_spares_treating_doctor
         for grant in grants_from_rows(unit.tx.access.grants(patient_id)):
-            # A médecin traitant the patient blocked is told nothing about their record.
-            if grant.professional_id in blocked:
+            # A médecin traitant the patient blocked is told nothing about their record,
+            # unless the policy keeps blocks from reaching the médecin traitant.
+            if grant.professional_id in blocked and not spared:
                 continue
             if grant.kind is GrantKind.TREATING_DOCTOR and grant.active(unit.now):
                 doctor = unit.tx.access.professional(grant.professional_id)

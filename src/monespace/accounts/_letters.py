@@ -2,18 +2,28 @@
 in France.
 
 The invitation carries what CSP R1111-28 requires: what the space is and how it relates to
-the DMP, the right to object and how to exercise it, how to close the space. None of these
+the DMP, the right to object and how to exercise it, how to close the space; and what
+R1111-40 adds for the DMP: how it is created, closed and destroyed, its access rules, and
+the médecin traitant's rights. A date a person is given is the last whole day, Paris time,
+on which the step is accepted. None of these
 texts carries health data: they name no document, professional or care.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
 
-__all__ = ["Letter", "code_letter", "invitation_letter", "majority_letter", "suspension_letter"]
+__all__ = [
+    "Letter",
+    "code_letter",
+    "code_sms",
+    "invitation_letter",
+    "majority_letter",
+    "suspension_letter",
+]
 
 _PARIS = ZoneInfo("Europe/Paris")
 
@@ -28,6 +38,12 @@ class Letter:
 
 def _day(moment: datetime) -> str:
     return moment.astimezone(_PARIS).strftime("%d/%m/%Y")
+
+
+def _last_day(deadline: datetime) -> str:
+    """The last day, in Paris, before *deadline*: a deadline at midnight prints the day it
+    ends, which is whole ("jusqu'au 02/05/2026" means until 23:59:59 that day)."""
+    return _day(deadline - timedelta(microseconds=1))
 
 
 def invitation_letter(
@@ -53,16 +69,29 @@ Ce que c'est
 Activer {holder} espace
   Avec le code provisoire ci-dessous, le numéro de sécurité sociale, le numéro de série de la
   carte Vitale et la date de naissance.
-  Code provisoire : {code}   (valable jusqu'au {_day(code_expires)}, une seule fois)
+  Code provisoire : {code}   (valable jusqu'au {_last_day(code_expires)}, une seule fois)
 
 Vous opposer à sa création
-  Vous pouvez vous y opposer jusqu'au {_day(opposition_deadline)}, en ligne avec ce même
+  Vous pouvez vous y opposer jusqu'au {_last_day(opposition_deadline)} inclus, en ligne avec ce même
   code, ou par téléphone au 3422. Une preuve d'opposition vous est remise. Sans opposition
   à cette date, l'espace est ouvert automatiquement.
 
 Le fermer
   Vous pourrez fermer l'espace à tout moment. Ses données sont alors archivées dix ans puis
   supprimées, ou supprimées plus tôt si vous le demandez.
+
+Les règles du DMP
+  Le DMP est créé à l'ouverture de l'espace (un DMP ouvert avant y est intégré) ; il est
+  fermé avec lui, archivé dix ans puis détruit. Les professionnels de votre équipe de soins
+  y accèdent sauf si vous vous y opposez ; les autres, avec votre autorisation. Chacun ne
+  voit que les documents que sa profession peut consulter. Vous pouvez masquer un document,
+  bloquer un professionnel, vous opposer à l'accès en urgence ; toutes les actions laissent
+  des traces que vous consultez à tout moment.
+
+Les droits du médecin traitant
+  Votre médecin traitant accède à tous vos documents, y compris ceux que vous avez masqués,
+  et il est informé d'un accès en urgence à votre dossier. Vous pouvez accorder les mêmes
+  droits à d'autres professionnels.
 
 Ce message ne contient aucune donnée de santé.
 L'Assurance Maladie
@@ -75,12 +104,21 @@ def code_letter(*, code: str, code_expires: datetime) -> Letter:
     body = f"""Bonjour,
 
 Voici votre nouveau code provisoire Mon espace santé : {code}
-Il est valable jusqu'au {_day(code_expires)}, une seule fois. Le code précédent ne
+Il est valable jusqu'au {_last_day(code_expires)}, une seule fois. Le code précédent ne
 fonctionne plus.
 
 Si vous n'avez pas demandé ce code, ignorez ce message.
 """
     return Letter("Votre code provisoire Mon espace santé", body)
+
+
+def code_sms(*, code: str, code_expires: datetime) -> Letter:
+    """A new provisional code by SMS: short, the code and its last day only."""
+    body = (
+        f"Mon espace santé : votre code provisoire est {code}, valable une fois jusqu'au "
+        f"{_last_day(code_expires)}. Si vous ne l'avez pas demandé, ignorez ce message."
+    )
+    return Letter("Code provisoire Mon espace santé", body)
 
 
 def majority_letter(*, code: str | None, code_expires: datetime | None) -> Letter:

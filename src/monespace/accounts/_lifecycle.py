@@ -22,7 +22,7 @@ The states and what moves between them (docs/domain-rules.md §1, CSP R1111-28 a
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -44,6 +44,7 @@ __all__ = [
     "close_suspended",
     "create_now",
     "due_transition",
+    "end_of_paris_day",
     "invite",
     "object_to_suspension",
     "oppose",
@@ -53,6 +54,16 @@ __all__ = [
     "request_deletion",
     "suspend",
 ]
+
+
+_PARIS = ZoneInfo("Europe/Paris")
+
+
+def end_of_paris_day(moment: datetime) -> datetime:
+    """Midnight, Paris time, at the end of the day *moment* falls on there (in UTC): the
+    deadlines people are told as a date ("jusqu'au 02/05/2026") last that whole day."""
+    day = moment.astimezone(_PARIS).date() + timedelta(days=1)
+    return datetime.combine(day, time(0), tzinfo=_PARIS).astimezone(UTC)
 
 
 class AccountState(StrEnum):
@@ -159,10 +170,12 @@ class Account:
         return self.state in OPEN_STATES
 
     def opposition_deadline(self, rules: LifecycleRules) -> datetime | None:
-        """When the opposition window closes (for an invited space)."""
+        """When the opposition window closes (for an invited space): at midnight, Paris
+        time, after the day the window ends, so that the day printed in the letter
+        ("jusqu'au JJ/MM/AAAA") is a whole day in which an opposition is accepted."""
         if self.invited_at is None:
             return None
-        return self.invited_at + rules.opposition_window
+        return end_of_paris_day(self.invited_at + rules.opposition_window)
 
     def deadline_at(self, rules: LifecycleRules) -> datetime | None:
         """The next moment a deadline applies to this account, if any."""

@@ -363,7 +363,11 @@ class DmpMigrationService:
 
 
 def _legacy_author(cda: CdaDocument) -> Author:
-    """The first author with a national professional id, else the insurer that kept the DMP."""
+    """The first author with a national professional id, else the insurer that kept the DMP.
+    Reimbursement data (class 60) are the insurer's whoever the document names: only the
+    health insurer deposits them (R1111-42 1° d)."""
+    if cda.class_code == "60":
+        return Author(AuthorKind.INSURER, "legacy-dmp")
     for author in cda.authors:
         if author.national_id:
             specialty = (

@@ -7,6 +7,7 @@ units of work, with their audit events and notifications.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import itertools
 import secrets
@@ -42,11 +43,12 @@ from ._codes import AttemptPolicy, CodeRecord, generate_code, hash_code
 from ._letters import (
     Letter,
     code_letter,
+    code_sms,
     invitation_letter,
     majority_letter,
     suspension_letter,
 )
-from ._lifecycle import Account, AccountState, Channel, LifecycleRules
+from ._lifecycle import Account, AccountState, Channel, LifecycleRules, end_of_paris_day
 from ._mapping import (
     account_from_row,
     account_row,
@@ -67,6 +69,11 @@ if TYPE_CHECKING:
     from .._unit import Core, Unit
 
 __all__ = ["AccountService", "TickCounts"]
+
+#: The outbox channel of text messages (an ``sms`` transport delivers them).
+_SMS = "sms"
+#: How a requested code is sent, at the holder's choice (§1.3).
+_CODE_CHANNELS = ("email", _SMS)
 
 _CODE_KEY = "space:codes"
 _SIGNING_KEY = "space:signing"
@@ -315,7 +322,7 @@ class AccountService:
         letter = invitation_letter(
             code=code,
             opposition_deadline=deadline,
-            code_expires=unit.now + self.lifecycle.code_validity,
+            code_expires=end_of_paris_day(unit.now + self.lifecycle.code_validity),
             for_representative=to_representative,
         )
         self._send(unit, patient_id, contact, letter, kind="invitation")
@@ -337,23 +344,39 @@ class AccountService:
             if send:
                 contact, _ = self._addressee(unit, patient_id)
                 letter = code_letter(
-                    code=code, code_expires=unit.now + self.lifecycle.code_validity
+                    code=code,
+                    code_expires=end_of_paris_day(unit.now + self.lifecycle.code_validity),
                 )
                 self._send(unit, patient_id, contact, letter, kind="code")
             unit.record(actor, Action.CODE_ISSUE, resource, decision)
             return code
 
     def request_code(
-        self, *, nir: str, vitale_serial: str, birth_date: date, source: str | None = None
+        self,
+        *,
+        nir: str,
+        vitale_serial: str,
+        birth_date: date,
+        source: str | None = None,
+        channel: str = "email",
     ) -> None:
         """Self-service: "generate a provisional code" with the carte Vitale (§1.3).
 
-        The new code is sent to the person's e-mail (or by letter), never returned. Wrong
+        The new code is sent, never returned, by SMS or e-mail at the holder's choice (§1.3):
+        *channel* ``"sms"`` to the declared phone number, through the outbox's ``sms``
+        transport; ``"email"`` to the e-mail address, or by letter without one. Wrong
         information raises the same :class:`ActivationError` as a wrong code, and counts
         towards the person's failures (:class:`AttemptPolicy`).
 
         :param source: where the attempt comes from (see :meth:`activate`).
+
+        :raises ValidationError: an unknown *channel*, or ``"sms"`` for a person without a
+            phone number (once the proof of identity passed).
         """
+        if channel not in _CODE_CHANNELS:
+            raise ValidationError(
+                f"unknown channel {channel!r}: a code is sent by {' or '.join(_CODE_CHANNELS)}"
+            )
         self._with_proof(
             nir=nir,
             code=None,
@@ -361,15 +384,70 @@ class AccountService:
             birth_date=birth_date,
             representative=None,
             action=Action.CODE_ISSUE,
-            step=self._send_new_code,
+            step=functools.partial(self._send_new_code, channel=channel),
             source=source,
         )
 
-    def _send_new_code(self, unit: Unit, account: Account, by: Actor) -> None:
+    def _send_new_code(
+        self, unit: Unit, account: Account, by: Actor, *, channel: str = "email"
+    ) -> None:
         code = self._issue_code(unit, account.patient_id)
         contact, _ = self._addressee(unit, account.patient_id)
-        letter = code_letter(code=code, code_expires=unit.now + self.lifecycle.code_validity)
+        expires = end_of_paris_day(unit.now + self.lifecycle.code_validity)
+        if channel == _SMS:
+            if not contact.phone:
+                raise ValidationError("no phone number is known to send the code by SMS")
+            text = code_sms(code=code, code_expires=expires)
+            unit.notify(
+                channel=_SMS,
+                recipient=contact.phone,
+                subject=text.subject,
+                body=text.body,
+                kind="code",
+                patient_id=account.patient_id,
+            )
+            return
+        letter = code_letter(code=code, code_expires=expires)
         self._send(unit, account.patient_id, contact, letter, kind="code")
+
+    def close_with_code(
+        self,
+        *,
+        nir: str,
+        code: str,
+        vitale_serial: str,
+        birth_date: date,
+        delete: bool = False,
+        representative: Actor | None = None,
+        source: str | None = None,
+    ) -> Account:
+        """Close a space without logging in, with a code provisoire and the carte Vitale
+        ("closure is always possible with a provisional code and the carte Vitale", §1.1,
+        §1.3). With *delete*, the data are purged at the next deadline run instead of being
+        archived ten years (R1111-36). The code works once.
+
+        :param source: where the attempt comes from (see :meth:`activate`).
+        :raises ActivationError: when the proof of identity is refused (see :meth:`activate`).
+        :raises InvalidTransitionError: when the space is not open (to oppose an invited
+            space, see :meth:`oppose`).
+        """
+        step = rules.request_deletion if delete else rules.close
+
+        def close(unit: Unit, account: Account, by: Actor) -> Account:
+            closed = step(account, unit.now, self.lifecycle)
+            self._save(unit, closed)
+            return closed
+
+        return self._with_proof(
+            nir=nir,
+            code=code,
+            vitale_serial=vitale_serial,
+            birth_date=birth_date,
+            representative=representative,
+            action=Action.ACCOUNT_DELETE if delete else Action.ACCOUNT_CLOSE,
+            step=close,
+            source=source,
+        )
 
     def suspend(self, actor: Actor, patient_id: str) -> Account:
         """Suspend a space (fraud, serious malfunction). Operator only. The holder is told
@@ -786,7 +864,7 @@ class AccountService:
                     patient_id,
                     hash_code(key, patient_id, code),
                     unit.now,
-                    unit.now + self.lifecycle.code_validity,
+                    end_of_paris_day(unit.now + self.lifecycle.code_validity),
                 )
             )
         )

@@ -5,36 +5,18 @@ Access decisions, messaging and the demo read it; it sits below all of them.
 
 from __future__ import annotations
 
-from types import MappingProxyType
 from typing import Final
 
 import attrs
 
 from .._text import LIMITS, check_optional_text, check_text
-from ..identity import parse_professional_address
+from ..identity import parse_professional_address, professions
 
 __all__ = ["PROFESSIONS", "Professional"]
 
-#: Health professions (TRE_G15 codes) and their names.
-PROFESSIONS: Final = MappingProxyType(
-    {
-        "10": "Médecin",
-        "21": "Pharmacien",
-        "40": "Chirurgien-dentiste",
-        "50": "Sage-femme",
-        "60": "Infirmier",
-        "70": "Masseur-kinésithérapeute",
-        "80": "Pédicure-podologue",
-        "91": "Orthophoniste",
-        "92": "Orthoptiste",
-        "94": "Ergothérapeute",
-        "95": "Psychomotricien",
-        "96": "Manipulateur ERM",
-        "28": "Opticien-lunetier",
-        "26": "Audioprothésiste",
-        "31": "Diététicien",
-    }
-)
+#: Health professions (TRE_G15 codes) and their names, as the CI-SIS value set J01 lists
+#: them (read from the shipped file, not copied by hand).
+PROFESSIONS: Final = professions()
 
 
 def _validate_mssante(_instance: object, _attribute: object, value: str | None) -> None:

@@ -1,4 +1,4 @@
-"""National identifiers: NIR, INS, RPPS and MSSanté addresses.
+"""National identifiers: NIR, INS, RPPS and MSSanté addresses; the professions (TRE_G15).
 
 Every class here is an immutable attrs object that validates on construction, so holding one
 means holding a well-formed identifier. Errors are the ``Invalid*Error`` classes of
@@ -26,6 +26,11 @@ from monespace.identity._mssante import (
     patient_address,
 )
 from monespace.identity._nir import NIR, Sex, is_valid_nir
+from monespace.identity._professions import (
+    PROFESSION_CODE_SYSTEM,
+    profession_code,
+    professions,
+)
 from monespace.identity._rpps import RPPS, is_valid_rpps
 
 __all__ = [
@@ -37,6 +42,7 @@ __all__ = [
     "MSSANTE_DOMAIN",
     "NIR",
     "PATIENT_MSSANTE_DOMAIN",
+    "PROFESSION_CODE_SYSTEM",
     "RPPS",
     "INSTraits",
     "MSSanteAddress",
@@ -45,4 +51,6 @@ __all__ = [
     "is_valid_rpps",
     "parse_professional_address",
     "patient_address",
+    "profession_code",
+    "professions",
 ]

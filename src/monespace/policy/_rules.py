@@ -248,11 +248,22 @@ class AccessPolicy:
         decree, only partially confirmed for the current text (docs/domain-rules.md §3.4).
     :param emergency_duration: how long an emergency access lasts (24 h: the security plan's
         proposal; Australia's My Health Record uses 5 days).
+    :param block_spares_treating_doctor: a block does not apply to the patient's médecin
+        traitant, who keeps their rights until the patient declares another one. The default
+        follows docs/domain-rules.md §3.4 [P]: patients block or unblock professionals
+        "à l'exception du médecin traitant" (MACSF), and R1111-40 gives the médecin traitant
+        rights of their own. ``False`` makes a block beat every grant, the médecin
+        traitant's included.
+    :param regulating_professions: the TRE_G15 professions that may act in the SAMU
+        regulation mode (centre 15): L1111-17 I gives that access to "le médecin régulateur",
+        so physicians (``"10"``) only.
     """
 
     matrix: AccessMatrix = DEFAULT_MATRIX
     treating_doctor_sees_masked: bool = True
     emergency_duration: timedelta = timedelta(hours=24)
+    block_spares_treating_doctor: bool = True
+    regulating_professions: frozenset[str] = frozenset({"10"})
 
 
 @attrs.frozen
@@ -277,6 +288,8 @@ class Facts:
         resource's patient.
     :param document: the document the action is about, if any.
     :param thread: the messaging thread the action is about, if any.
+    :param legacy_transition: the space is not open because its holder opposed, but it
+        holds their legacy DMP, still in its transitional period (CNIL 2021-050, §2).
     """
 
     space_open: bool | None = None
@@ -284,6 +297,7 @@ class Facts:
     document: DocumentFacts | None = None
     professional: ProfessionalFacts | None = None
     thread: ThreadFacts | None = None
+    legacy_transition: bool = False
 
 
 @attrs.frozen
@@ -312,12 +326,34 @@ def space_must_be_open(
 ) -> Decision | None:
     """Nobody reads or feeds a space that does not exist: not yet opened, opposed, closed
     (archived data are inaccessible, R1111-36), suspended or purged. The operator still reads
-    administrative data, which it holds as the insurer."""
+    administrative data, which it holds as the insurer; professionals still reach the legacy
+    DMP of a holder who opposed, until the transition ends (never the holder)."""
     if action not in _NEEDS_OPEN_SPACE or facts.space_open is not False:
         return None
     if actor.kind is ActorKind.SYSTEM and action is Action.PATIENT_READ:
         return None
+    if (
+        facts.legacy_transition
+        and actor.kind is ActorKind.PROFESSIONAL
+        and action in _LEGACY_DMP_ACTIONS
+    ):
+        # The legacy DMP of a holder who opposed: professionals' access, decided by the
+        # access rules below (authorisation, matrix, blocks), until the transition ends.
+        return None
     return Decision(False, "space_must_be_open")
+
+
+#: What professionals may do with the legacy DMP of a holder who opposed, during the
+#: transition: read it and feed it once authorised (CNIL délibération 2021-050, §2).
+_LEGACY_DMP_ACTIONS = frozenset(
+    {
+        Action.DOCUMENT_READ,
+        Action.DOCUMENT_SEARCH,
+        Action.DOCUMENT_ADD,
+        Action.CARE_TEAM_JOIN,
+        Action.EMERGENCY_ACCESS,
+    }
+)
 
 
 def deleted_documents_are_gone(
@@ -427,13 +463,59 @@ def representative_acts_for_patient(
     return Decision(True, "representative_acts_for_patient") if allowed else None
 
 
-def professional_feeds_record(
-    actor: Actor, action: Action, resource: Resource, facts: Facts
+def _feeding_rule(policy: AccessPolicy) -> Rule:
+    """The rule of professional feeding, closed over the policy's matrix."""
+
+    def professional_feeds_record(
+        actor: Actor, action: Action, resource: Resource, facts: Facts
+    ) -> Decision | None:
+        """A professional adds documents to a record they have the right to feed: as a member
+        of the care team, authorised by the patient, as the médecin traitant (L1111-17 III,
+        R1111-46), or in a declared emergency (L1111-17 I); once authorised, the holder
+        cannot refuse it (R1111-47). What they deposit stays within their profession's row
+        of the matrice d'habilitations. Blocked and unknown professionals were refused
+        above; reading is another matter (the access rules)."""
+        if action is not Action.DOCUMENT_ADD or actor.kind is not ActorKind.PROFESSIONAL:
+            return None
+        pro = facts.professional or ProfessionalFacts()
+        if resource.patient_id is None:
+            return Decision(False, "professional_feeds_record")
+        denied = _standing_to_feed(actor, pro)
+        document = facts.document
+        if denied is None and document is not None:
+            allowed = policy.matrix.allows(
+                pro.profession or "", document.class_code, document.type_code
+            )
+            denied = None if allowed else "matrix_of_habilitations"
+        return Decision(denied is None, denied or "professional_feeds_record")
+
+    return professional_feeds_record
+
+
+def _standing_to_feed(actor: Actor, pro: ProfessionalFacts) -> str | None:
+    """Why *pro* may not feed the record in the actor's mode, or ``None`` when they may."""
+    if actor.mode is not AccessMode.NORMAL:
+        if pro.object_emergency:
+            return "patient_objects_to_emergency_access"
+        return None if pro.emergency else "no_emergency_declared"
+    if pro.object_all:
+        return "patient_objects_to_all_access"
+    return None if pro.grant is not None else "no_authorisation"
+
+
+def _emergency_refusal(
+    policy: AccessPolicy, actor: Actor, pro: ProfessionalFacts
 ) -> Decision | None:
-    """A professional adds documents to an open space (R1111-47: the holder cannot refuse
-    feeding without a legitimate reason). Reading is another matter: see the access rules."""
-    if action is Action.DOCUMENT_ADD and actor.kind is ActorKind.PROFESSIONAL:
-        return Decision(resource.patient_id is not None, "professional_feeds_record")
+    """Why *pro* may not act in the actor's emergency mode, or ``None``: not when the patient
+    objected to emergency access; SAMU regulation is the regulating doctor's (L1111-17 I);
+    bris de glace is for the professions the matrix lets read something."""
+    if pro.object_emergency:
+        return Decision(False, "patient_objects_to_emergency_access")
+    profession = pro.profession or ""
+    if actor.mode is AccessMode.REGULATION and profession not in policy.regulating_professions:
+        return Decision(False, "regulation_is_for_the_regulating_doctor")
+    if not policy.matrix.classes.get(profession):
+        return Decision(False, "matrix_of_habilitations")
     return None
 
 
@@ -470,7 +552,8 @@ def operator_reads_administrative(
 #: What a professional may read in a record they have access to. The profil médical and the
 #: measures reach professionals as documents (the DOCPAT08 copy), not directly.
 _PROFESSIONAL_READS = frozenset({Action.DOCUMENT_READ, Action.DOCUMENT_SEARCH, Action.PATIENT_READ})
-_TREATING = frozenset({"treating_doctor", "extended"})
+_TREATING_DOCTOR = "treating_doctor"
+_TREATING = frozenset({_TREATING_DOCTOR, "extended"})
 
 
 def _professional(actor: Actor, facts: Facts) -> ProfessionalFacts | None:
@@ -489,14 +572,22 @@ def professional_must_be_known(
     return None
 
 
-def blocked_professional(
-    actor: Actor, action: Action, resource: Resource, facts: Facts
-) -> Decision | None:
-    """A professional the patient blocked has no access at all, with immediate effect."""
-    pro = _professional(actor, facts)
-    if pro is not None and pro.blocked:
+def _blocking_rule(policy: AccessPolicy) -> Rule:
+    """The rule of blocking, closed over the policy's setting for the médecin traitant."""
+
+    def blocked_professional(
+        actor: Actor, action: Action, resource: Resource, facts: Facts
+    ) -> Decision | None:
+        """A professional the patient blocked has no access at all, with immediate effect;
+        but for the médecin traitant where ``block_spares_treating_doctor`` says so."""
+        pro = _professional(actor, facts)
+        if pro is None or not pro.blocked:
+            return None
+        if policy.block_spares_treating_doctor and pro.grant == _TREATING_DOCTOR:
+            return None
         return Decision(False, "blocked_by_patient")
-    return None
+
+    return blocked_professional
 
 
 def _access_rules(policy: AccessPolicy) -> tuple[Rule, ...]:
@@ -505,13 +596,12 @@ def _access_rules(policy: AccessPolicy) -> tuple[Rule, ...]:
     def emergency_declaration(
         actor: Actor, action: Action, resource: Resource, facts: Facts
     ) -> Decision | None:
-        """An emergency access may be declared unless the patient objected to it."""
+        """An emergency access may be declared unless the patient objected to it, in regulation
+        by the regulating doctor only, in bris de glace by a profession of the matrix."""
         pro = _professional(actor, facts)
         if pro is None or actor.mode is AccessMode.NORMAL or action is not Action.EMERGENCY_ACCESS:
             return None
-        if pro.object_emergency:
-            return Decision(False, "patient_objects_to_emergency_access")
-        return Decision(True, "emergency_declared")
+        return _emergency_refusal(policy, actor, pro) or Decision(True, "emergency_declared")
 
     def _emergency_document(pro: ProfessionalFacts, document: DocumentFacts) -> Decision | None:
         if pro.mask_all or document.confidentiality == "V":
@@ -524,15 +614,15 @@ def _access_rules(policy: AccessPolicy) -> tuple[Rule, ...]:
         actor: Actor, action: Action, resource: Resource, facts: Facts
     ) -> Decision | None:
         """Bris de glace and SAMU regulation (L1111-17 I, R1111-48): only when the patient
-        did not object, while a declared emergency lasts, and never for what the patient
-        masked "including in emergencies"."""
+        did not object, regulation for the regulating doctor only, while a declared
+        emergency lasts, and never for what the patient masked "including in
+        emergencies"."""
         pro = _professional(actor, facts)
         if pro is None or actor.mode is AccessMode.NORMAL or action not in _PROFESSIONAL_READS:
             return None
-        if pro.object_emergency:
-            return Decision(False, "patient_objects_to_emergency_access")
-        if not pro.emergency:
-            return Decision(False, "no_emergency_declared")
+        denied = _emergency_refusal(policy, actor, pro)
+        if denied is not None or not pro.emergency:
+            return denied or Decision(False, "no_emergency_declared")
         if facts.document is not None:
             denied = _emergency_document(pro, facts.document)
             if denied is not None:
@@ -792,20 +882,21 @@ def default_rules(policy: AccessPolicy | None = None) -> tuple[Rule, ...]:
 
     :param policy: the settings of the professional-access rules (defaults otherwise).
     """
+    settings = policy or AccessPolicy()
     return (
         operator_administers,
         space_must_be_open,
         deleted_documents_are_gone,
         professional_must_be_known,
-        blocked_professional,
+        _blocking_rule(settings),
         *_messaging_rules(),
         author_manages_own_document,
-        *_access_rules(policy or AccessPolicy()),
+        *_access_rules(settings),
         hidden_until_announcement,
         hidden_from_representatives,
         patient_owns_space,
         representative_acts_for_patient,
-        professional_feeds_record,
+        _feeding_rule(settings),
         operator_acts_on_request,
         operator_feeds_record,
         operator_reads_administrative,

@@ -47,6 +47,7 @@ __all__ = [
     "ValueSet",
     "class_code_for",
     "class_code_system_for",
+    "format_code_for_media_type",
     "is_member",
     "normalise_code_system",
     "value_set",
@@ -84,6 +85,11 @@ CODE_SYSTEM_OIDS: Final[Mapping[str, str]] = types.MappingProxyType(
         f"{_NOS}/TRE_A09-DICOMuidRegistry/FHIR/TRE-A09-DICOMuidRegistry": "1.2.840.10008.2.6.1",
         f"{_NOS}/TRE_A10-NomenclatureURN/FHIR/TRE-A10-NomenclatureURN": _URN_SYSTEM,
         f"{_NOS}/TRE_A11-IheFormatCode/FHIR/TRE-A11-IheFormatCode": "1.3.6.1.4.1.19376.1.2.3",
+        # The DMP value sets (J66) name LOINC, TRE_A05 and the ASTM nomenclature by their NOS
+        # URLs: the same systems as the XDS OIDs used everywhere else.
+        f"{_NOS}/TRE_A04-Loinc/FHIR/TRE-A04-Loinc": LOINC_OID,
+        f"{_NOS}/TRE_A05-TypeDocComplementaire/FHIR/TRE-A05-TypeDocComplementaire": TRE_A05_OID,
+        f"{_NOS}/TRE_A12-NomenclatureASTM/FHIR/TRE-A12-NomenclatureASTM": _ASTM_SYSTEM,
         "http://loinc.org": LOINC_OID,
     }
 )
@@ -179,6 +185,9 @@ _SOURCES: Final = (
     _Source("J08", "JDV_J08_XdsConfidentialityCode_CISIS.xml"),
     _Source("J10", "ValueSet-JDV-J10-XdsFormatCode-CISIS.json"),
     _Source("J11", "JDV_J11_RelationPatient_CISIS.xml"),
+    _Source("J57", "ValueSet-JDV-J57-ClassCode-DMP.json"),
+    _Source("J60", "ValueSet-JDV-J60-FormatCode-DMP.json"),
+    _Source("J66", "ValueSet-JDV-J66-TypeCode-DMP.json"),
     _Source("HL7_CONFIDENTIALITY", "JDV_HL7_Confidentiality_CISIS.xml"),
 )
 
@@ -440,3 +449,28 @@ def class_code_system_for(class_code: str) -> str:
     .. versionadded:: 0.1
     """
     return _URN_SYSTEM if class_code.startswith("urn:") else CLASS_CODE_SYSTEM
+
+
+_A12: Final = "ConceptMap-ASS-A12-CorresMediaTypeCDANonStructure-XdsFormatCode-CISIS.json"
+
+
+@functools.cache
+def _media_type_formats() -> Mapping[str, str]:
+    """ASS_A12: media type of an unstructured body → formatCode, read from the shipped map."""
+    resource = json.loads(_read(_A12))
+    found: dict[str, str] = {}
+    for group in resource.get("group", []):
+        for element in group.get("element", []):
+            for target in element.get("target", []):
+                found.setdefault(element["code"], target["code"])
+    return types.MappingProxyType(found)
+
+
+def format_code_for_media_type(media_type: str) -> str | None:
+    """The XDS formatCode of an unstructured document of *media_type* (ASS_A12):
+    ``application/pdf`` → ``urn:ihe:iti:xds-sd:pdf:2008``; ``None`` for a media type the
+    correspondence does not list.
+
+    .. versionadded:: 0.1
+    """
+    return _media_type_formats().get(media_type.strip().lower())

@@ -13,7 +13,7 @@ from .._text import LIMITS, check_optional_text, check_text, neutralise_text
 from ..actors import ActorKind
 from ..clock import add_months
 from ..errors import ValidationError
-from ._codes import class_code_for, is_member
+from ._codes import class_code_for, format_code_for_media_type, is_member, value_set
 from ._model import TRE_A05_TYPE, Author, AuthorKind, Code, RecordSettings
 
 __all__ = [
@@ -25,8 +25,10 @@ __all__ = [
     "announcement",
     "check_codes",
     "check_comments",
+    "check_format_code",
     "check_may_hide",
     "check_measured_at",
+    "check_minor_secret",
     "check_period",
     "check_time",
     "document_author",
@@ -167,42 +169,92 @@ def check_comments(comments: str | None) -> str | None:
 
 
 def check_codes(type_code: Code | None, class_code: str | None, author: Author) -> tuple[Code, str]:
-    """The type and class codes of a document, checked against the CI-SIS value sets.
+    """The type and class codes of a document, checked against the DMP's value sets.
 
-    The class derives from the type (ASS_X16); a class given explicitly must agree with it.
-    A type of the DMP's own list (JDV_J66) that the set J07 no longer carries, such as
-    11526-1 (pathology report), is accepted when the correspondence table maps it to a class.
-    The patient and their representatives deposit only the DOCPAT and EXPPAT types (TRE_A05).
+    The type must be in JDV_J66_TypeCode_DMP (the CI-SIS J07 is wider: "en cas d'envoi au
+    DMP, le Gestionnaire doit contrôler que le type de document appartient au JDV_J66",
+    docs/domain-rules.md §3.3); the class is the one ASS_X16 gives for it, and a class given
+    explicitly must be that one. The patient and their representatives deposit only the
+    DOCPAT and EXPPAT types (TRE_A05); professionals, establishments and apps deposit neither
+    those nor the insurer's reimbursement data (``REMB``, class 60), which only the health
+    insurer deposits (R1111-42 1° d).
 
-    :raises ValidationError: an unknown or inconsistent code.
+    :raises ValidationError: an unknown or inconsistent code, or a type the author may not
+        deposit.
     """
     if type_code is None:
         raise ValidationError("a document needs a type code (XDS typeCode)")
-    derived = class_code_for(type_code.code, type_code.system)
-    if derived is None and not is_member("J07", type_code.code, type_code.system):
+    klass = class_code_for(type_code.code, type_code.system)
+    # ASS_X16 (2024-02-23) is "restreinte aux codes des JDV_J66": a type it maps is a J66
+    # type, such as 11526-1, which the shipped J66 (1.1.0) predates.
+    if not (is_member("J66", type_code.code, type_code.system) or klass is not None):
         raise ValidationError(
-            f"type code {type_code.code!r} ({type_code.system}) is not in the CI-SIS "
-            "value set JDV_J07_XdsTypeCode_CISIS"
+            f"type code {type_code.code!r} ({type_code.system}) is not in the DMP value set "
+            "JDV_J66_TypeCode_DMP"
         )
-    klass = class_code or derived
     if klass is None:
-        raise ValidationError(
-            f"no class code is known for type code {type_code.code!r}; give one explicitly"
-        )
-    if derived is not None and class_code is not None and class_code != derived:
+        raise ValidationError(f"no class code is known for type code {type_code.code!r}")
+    if class_code is not None and class_code != klass:
         raise ValidationError(
             f"class code {class_code!r} is inconsistent with type code "
-            f"{type_code.code!r} (expected {derived!r})"
+            f"{type_code.code!r} (expected {klass!r})"
         )
-    by_holder = author.kind in (AuthorKind.PATIENT, AuthorKind.REPRESENTATIVE)
-    patient_type = type_code.system == TRE_A05_TYPE and type_code.code.startswith(
-        ("DOCPAT", "EXPPAT")
-    )
-    if by_holder and not patient_type:
+    patient_type = type_code.system == TRE_A05_TYPE and type_code.code.startswith(_PATIENT_TYPES)
+    if author.kind in (AuthorKind.PATIENT, AuthorKind.REPRESENTATIVE):
+        if not patient_type:
+            raise ValidationError(
+                "documents added by the patient use the DOCPAT or EXPPAT types (TRE_A05)"
+            )
+    elif author.kind is not AuthorKind.INSURER and (patient_type or klass == _REIMBURSEMENT):
         raise ValidationError(
-            "documents added by the patient use the DOCPAT or EXPPAT types (TRE_A05)"
+            f"type code {type_code.code!r} is deposited by the "
+            f"{'patient' if patient_type else 'health insurer'} only"
         )
     return type_code, klass
+
+
+#: The TRE_A05 types of what the patient deposits.
+_PATIENT_TYPES = ("DOCPAT", "EXPPAT")
+#: The class of the health insurer's reimbursement data (JDV_J57).
+_REIMBURSEMENT = "60"
+
+
+def check_minor_secret(minor_secret: bool, author: Author, class_code: str) -> None:
+    """R1111-33: when a minor objected to seeing in their space the care they keep secret,
+    the health insurer does not transfer the related reimbursement data. A deposit marked
+    *minor_secret* is such data: it never enters the space, so neither the minor's legal
+    representatives nor anyone else can read it.
+
+    :raises ValidationError: always when *minor_secret* is set: for the insurer's
+        reimbursement data, the refusal R1111-33 asks for; for anything else, a misuse of
+        the mark.
+    """
+    if not minor_secret:
+        return
+    if author.kind is not AuthorKind.INSURER or class_code != _REIMBURSEMENT:
+        raise ValidationError("only the insurer's reimbursement data carry the minor's secrecy")
+    raise ValidationError(
+        "R1111-33: reimbursement data of care a minor keeps secret are not transferred into "
+        "the space"
+    )
+
+
+def check_format_code(
+    format_code: str | None, media_type: str, body_media_type: str | None
+) -> str | None:
+    """The formatCode of a document: one of JDV_J60_FormatCode_DMP when given; derived,
+    when absent, from the media type of an unstructured content (ASS_A12: the embedded
+    body's for a CDA level 1, the content's own otherwise).
+
+    :raises ValidationError: a formatCode the DMP does not accept.
+    """
+    if format_code is not None:
+        if format_code not in value_set("J60").codes():
+            raise ValidationError(
+                f"format code {format_code!r} is not in the DMP value set JDV_J60_FormatCode_DMP"
+            )
+        return format_code
+    return format_code_for_media_type(body_media_type or media_type)
 
 
 def visibility(codes: Iterable[str], confidentiality: str, flags: int) -> tuple[int, str]:

@@ -44,7 +44,9 @@ from ._rules import (
     announcement,
     check_codes,
     check_comments,
+    check_format_code,
     check_may_hide,
+    check_minor_secret,
     check_time,
     document_author,
     document_title,
@@ -97,6 +99,7 @@ class RecordService:
         unique_id: str | None = None,
         service_start: datetime | None = None,
         service_stop: datetime | None = None,
+        minor_secret: bool = False,
     ) -> Document:
         """Add a document to *patient_id*'s record.
 
@@ -104,8 +107,11 @@ class RecordService:
         time, confidentiality codes, unique id; its patient must be the holder of the record.
         Other contents need an explicit *type_code*.
 
+        :param minor_secret: the health insurer's reimbursement data of care a minor keeps
+            secret and objected to seeing in their space (R1111-33): refused, never stored.
         :raises ValidationError: unknown or inconsistent codes, a media type that lies, an
-            empty or oversized content, a CDA about someone else; nothing is stored.
+            empty or oversized content, a CDA about someone else, *minor_secret* data;
+            nothing is stored.
         :raises AccessDeniedError: when the actor may not add to this record.
         """
         media = self._check_content(content, media_type)
@@ -117,15 +123,15 @@ class RecordService:
             check_time("effectiveTime", parsed.effective_time)
         with self._core.unit() as unit:
             resource = Resource(patient_id, "document")
-            decision = unit.authorize(actor, Action.DOCUMENT_ADD, resource)
             by = document_author(actor.kind, actor.id, author)
-            if parsed is not None:
-                self._check_patient(unit, patient_id, parsed)
             type_, klass = check_codes(
                 type_code or (_code(parsed.type_code, parsed.type_code_system) if parsed else None),
                 class_code,
                 by,
             )
+            check_minor_secret(minor_secret, by, klass)
+            body_media = parsed.body_media_type if parsed and parsed.structured is False else None
+            format_ = check_format_code(format_code, media, body_media)
             flags, level = visibility(
                 parsed.confidentiality if parsed else (),
                 confidentiality,
@@ -146,7 +152,7 @@ class RecordService:
                 unique_id=unique_id or (parsed.document_id if parsed else None) or document_id,
                 class_code=klass,
                 type_code=type_,
-                format_code=format_code,
+                format_code=format_,
                 media_type=media,
                 author=by,
                 title=document_title(title, parsed.title if parsed else None, "Document"),
@@ -166,6 +172,13 @@ class RecordService:
                 notify_at=notify_at,
                 submitted_by=actor.id if by.kind is AuthorKind.ESTABLISHMENT else None,
             )
+            # The policy decides on the document as it would be stored (its class and type
+            # bound what a profession may deposit); nothing is sealed before it agrees.
+            decision = unit.authorize(
+                actor, Action.DOCUMENT_ADD, resource, document=document_row(document, b"")
+            )
+            if parsed is not None:
+                self._check_patient(unit, patient_id, parsed)
             self._store(unit, document, content)
             event = Resource(patient_id, "document", document_id)
             unit.record(actor, Action.DOCUMENT_ADD, event, decision)

@@ -386,6 +386,9 @@ def _rich_record(  # noqa: PLR0917
     doctor = Actor(ActorKind.PROFESSIONAL, pros["treating_doctor"].rpps)
     specialist = Actor(ActorKind.PROFESSIONAL, pros["specialist"].rpps)
     space.access.declare_treating_doctor(holder, pid, doctor.id)
+    # The specialist who deposits the results takes part in the care: feeding a record
+    # needs that standing (L1111-17 III).
+    space.access.join_care_team(specialist, pid)
     for pro in pros.values():
         if pro.role == "care_team" and pro.profession != "10":
             space.access.join_care_team(Actor(ActorKind.PROFESSIONAL, pro.rpps), pid)

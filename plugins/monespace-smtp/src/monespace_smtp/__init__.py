@@ -25,6 +25,7 @@ from monespace import hookimpl
 from monespace.transport import Transport
 
 from ._mime import (
+    DEFAULT_NIL,
     XDM_FILENAME,
     build_notification,
     build_outbound,
@@ -36,6 +37,7 @@ from ._mime import (
 from ._transport import SmtpTransport, StartTLS
 
 __all__ = [
+    "DEFAULT_NIL",
     "XDM_FILENAME",
     "SmtpTransport",
     "StartTLS",

@@ -79,6 +79,11 @@ _CDA_CODE: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _ONE_MESSAGE_ID: Final = re.compile(r"<[!-;=?-~]{1,240}@[!-;=?-Z^-~]{1,240}>")
 #: A product reference: letters, digits, dots, underscores and hyphens (no encoded word).
 _NIL: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")
+#: The ``X-MSS-NIL`` written when the operator configured none: the header is on every
+#: message (Référentiel socle MSSanté #2 §3.8, docs/domain-rules.md §5). It names this
+#: library, not a product registered on convergence.esante.gouv.fr: an operator sets the
+#: reference its product was given (``nil=`` of the transport).
+DEFAULT_NIL: Final = "MONESPACE-SDK"
 _TOKEN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,127}")
 _NO_SUBJECT: Final = "(sans objet)"
 _NO_TEXT: Final = "(message sans texte)"
@@ -88,15 +93,15 @@ _XDM_ROOT: Final = "IHE_XDM/SUBSET01"
 # --- outbound -----------------------------------------------------------------------------------
 
 
-def build_outbound(message: OutboundMessage, *, nil: str | None = None) -> EmailMessage:
+def build_outbound(message: OutboundMessage, *, nil: str = DEFAULT_NIL) -> EmailMessage:
     """The MIME message for a professional's mailbox.
 
     Every header is checked on its decoded text (:mod:`monespace_smtp._headers`), set through
     the ``email`` package's policy, and read back once written: the message holds exactly the
     headers listed here, with the text given.
 
-    :param nil: the product reference for ``X-MSS-NIL`` (given by convergence.esante.gouv.fr);
-        left out when ``None``.
+    :param nil: the product reference for ``X-MSS-NIL`` (given by convergence.esante.gouv.fr),
+        written on every message; :data:`DEFAULT_NIL` unless given.
     :raises ValidationError: when a value cannot be a header as given: a subject or file name
         whose decoded text holds a control character (CR/LF: header injection), a sender that
         is not a patient mailbox, a recipient that is not one professional MSSanté address,
@@ -125,7 +130,7 @@ def build_outbound(message: OutboundMessage, *, nil: str | None = None) -> Email
     return mime
 
 
-def _outbound_headers(message: OutboundMessage, nil: str | None) -> dict[str, str]:
+def _outbound_headers(message: OutboundMessage, nil: str) -> dict[str, str]:
     """The headers of a message for a professional, in order, each value checked."""
     try:
         sender = MSSanteAddress.parse(message.sender)
@@ -157,10 +162,9 @@ def _outbound_headers(message: OutboundMessage, nil: str | None) -> dict[str, st
         if not all(_CDA_CODE.fullmatch(code) for code in codes):
             raise ValidationError("a CDA code for X-MSS-CODECDA is malformed")
         headers["X-MSS-CODECDA"] = ",".join(codes)
-    if nil:
-        if not _NIL.fullmatch(nil):
-            raise ValidationError("the X-MSS-NIL value must be letters, digits, '.', '_' and '-'")
-        headers["X-MSS-NIL"] = nil
+    if not _NIL.fullmatch(nil):
+        raise ValidationError("the X-MSS-NIL value must be letters, digits, '.', '_' and '-'")
+    headers["X-MSS-NIL"] = nil
     return headers
 
 

@@ -25,7 +25,7 @@ from monespace.errors import ConfigurationError, TransportError, ValidationError
 from monespace.messaging import OUTBOUND_KIND, decode_outbound
 from monespace.transport import Envelope, Receipt, Transport
 
-from ._mime import build_notification, build_outbound
+from ._mime import DEFAULT_NIL, build_notification, build_outbound
 
 __all__ = ["SmtpTransport", "StartTLS"]
 
@@ -60,7 +60,8 @@ class SmtpTransport(Transport):
     ``domain``
         the right-hand side of notifications' ``Message-ID`` (default ``monespace.invalid``).
     ``nil``
-        the ``X-MSS-NIL`` product reference put on messages for professionals.
+        the ``X-MSS-NIL`` product reference put on every message for professionals
+        (default: :data:`~monespace_smtp.DEFAULT_NIL`).
     ``timeout``
         seconds per network operation (default 30).
     ``cafile``
@@ -90,7 +91,7 @@ class SmtpTransport(Transport):
         starttls: str = StartTLS.AUTO,
         sender: str | None = None,
         domain: str = "monespace.invalid",
-        nil: str | None = None,
+        nil: str = DEFAULT_NIL,
         timeout: float = 30.0,
         ssl_context: ssl.SSLContext | None = None,
         username: str | None = None,
@@ -154,7 +155,7 @@ class SmtpTransport(Transport):
             starttls=_starttls(query.get("starttls")),
             sender=query.get("from") or None,
             domain=query.get("domain") or "monespace.invalid",
-            nil=query.get("nil") or None,
+            nil=query.get("nil") or DEFAULT_NIL,
             timeout=timeout,
             ssl_context=context,
             username=unquote(parts.username) if parts.username else None,
