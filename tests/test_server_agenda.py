@@ -199,7 +199,7 @@ async def test_the_calendar_download_parses_and_keeps_details_unless_asked(world
         assert plain.headers["cache-control"] == "no-store"
         assert CANARY not in plain.text  # the title stays out by default
         calendar = icalendar.Calendar.from_ical(plain.content)
-        events = [c for c in calendar.walk("VEVENT")]
+        events = calendar.walk("VEVENT")
         assert len(events) == 1
         assert str(events[0]["UID"]).startswith(world.events[world.alice.id])
         detailed = await http.get(f"{base}/calendar.ics?include_details=true", headers=alice)
@@ -350,7 +350,9 @@ async def test_the_agenda_page_stops_and_restarts_notices_with_csrf(world, app):
     async with client(app) as http:
         csrf = await _page_login(http, world.alice)
         page = await http.get(f"/espace/{pid}/agenda")
-        families = re.findall(rf'action="/espace/{pid}/agenda/rappels/([a-z_]+)/arreter"', page.text)
+        families = re.findall(
+            rf'action="/espace/{pid}/agenda/rappels/([a-z_]+)/arreter"', page.text
+        )
         assert families
         family = families[0]
         forged = await http.post(f"/espace/{pid}/agenda/rappels/{family}/arreter", data={})
@@ -384,4 +386,3 @@ async def test_the_agenda_page_of_a_represented_child_and_of_a_stranger(world, a
         assert CANARY not in bob.text
         ics = await http.get(f"/espace/{world.bob.id}/agenda/agenda.ics")
         assert ics.status_code == 404
-

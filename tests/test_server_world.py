@@ -133,7 +133,11 @@ def build_world(url: str = "memory://") -> World:
         space.measures.add(me, person.id, "weight", 70.5)
     guardian = Actor(ActorKind.REPRESENTATIVE, alice.id, on_behalf_of=child)
     world.documents[child] = [_text(space, guardian, child, "Carnet de santé")]
-    for pid, author in ((alice.id, alice_actor), (bob.id, Actor.patient(bob.id)), (child, guardian)):
+    for pid, author in (
+        (alice.id, alice_actor),
+        (bob.id, Actor.patient(bob.id)),
+        (child, guardian),
+    ):
         world.events[pid] = space.agenda.add(
             author,
             pid,

@@ -751,9 +751,7 @@ async def _add_event(call: Call) -> Reply:
 
 async def _get_event(call: Call) -> Reply:
     pid = call.path["patient_id"]
-    event = await call.run(
-        call.state.space.agenda.get, call.actor(pid), pid, call.path["event_id"]
-    )
+    event = await call.run(call.state.space.agenda.get, call.actor(pid), pid, call.path["event_id"])
     return Reply(event_out(event))
 
 
@@ -787,9 +785,7 @@ def _event_change(name: str) -> Handler:
 async def _reminders(call: Call) -> Reply:
     reminders, opted_out = await agenda_reminders(call, call.path["patient_id"])
     return Reply(
-        m.RemindersOut(
-            [reminder_out(r, opted_out) for r in reminders], sorted(map(str, opted_out))
-        )
+        m.RemindersOut([reminder_out(r, opted_out) for r in reminders], sorted(map(str, opted_out)))
     )
 
 
