@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monespace import Actor
+import monespace
+from monespace import Actor, ManualClock
+from monespace.synth import seed_demo
 
 from .test_server_world import CANARY, build_world, client, create_app, login_patient
 from .test_server_world import login_professional as login_pro
@@ -386,3 +388,44 @@ async def test_the_agenda_page_of_a_represented_child_and_of_a_stranger(world, a
         assert CANARY not in bob.text
         ics = await http.get(f"/espace/{world.bob.id}/agenda/agenda.ics")
         assert ics.status_code == 404
+
+
+async def test_the_demo_population_shows_every_state_of_a_reminder():
+    clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    with monespace.open("memory://", clock=clock) as space:
+        summary = seed_demo(space, 30, seed=3)
+        patient, parent = summary.login("patient"), summary.login("representative")
+        assert patient is not None
+        assert parent is not None
+        app = create_app(space, secure_cookies=False)
+        statuses: set[str] = set()
+        async with client(app) as http:
+            for login, pid in (
+                (patient, patient.patient_id),
+                (parent, parent.patient_id),
+                (parent, parent.represents[0]),
+            ):
+                http.cookies.clear()
+                session = await http.post(
+                    "/api/v1/session/patient",
+                    json={
+                        "nir": login.nir,
+                        "vitale_serial": login.vitale_serial,
+                        "birth_date": login.birth_date.isoformat(),
+                    },
+                )
+                headers = {"authorization": f"Bearer {session.json()['token']}"}
+                base = _agenda(pid)
+                events = (await http.get(f"{base}/events", headers=headers)).json()
+                reminders = (await http.get(f"{base}/reminders", headers=headers)).json()
+                statuses |= {r["status"] for r in reminders["reminders"]}
+                # the done events that answer a reminder make it done
+                answered = {e["reminder_id"] for e in events if e["status"] == "done"} - {None}
+                assert answered
+                done = {r["id"] for r in reminders["reminders"] if r["status"] == "done"}
+                assert answered <= done
+        assert statuses >= {"done", "due", "overdue"}
+        # the holder's booked appointments include one that answers a due reminder
+        holder = Actor.patient(patient.patient_id)
+        booked = space.agenda.events(holder, patient.patient_id, status="planned")
+        assert any(e.reminder_id for e in booked)
