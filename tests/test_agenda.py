@@ -375,7 +375,7 @@ def test_the_demo_population_has_agendas():
         holder = next(login for login in summary.logins if login.role == "patient")
         me = Actor.patient(holder.patient_id)
         events = space.agenda.events(me, holder.patient_id)
-        assert {(e.kind, e.status) for e in events} == {
+        assert {(e.kind, e.status) for e in events} >= {
             (EventKind.APPOINTMENT, EventStatus.PLANNED),
             (EventKind.VACCINATION, EventStatus.DONE),
         }

@@ -297,6 +297,16 @@ def test_the_patient_page_in_a_real_browser(live, browser, tmp_path):
     browser.navigate(f"{url}/espace/{world.alice.id}/messages/{world.closed_thread}")
     assert 'id="closed"' in browser.html()
     assert 'id="reply"' not in browser.html()
+    # the agenda: upcoming events in Paris time, reminders with their why, notices per family
+    browser.click_and_wait("#nav-agenda")
+    agenda = browser.html()
+    assert "16/03/2026 10:30 (heure de Paris)" in agenda
+    assert "Pourquoi ce rappel ?" in agenda
+    assert 'id="agenda-ics"' in agenda
+    assert browser.evaluate("document.scripts.length") == 0
+    browser.click_and_wait('#notices button[type="submit"]')
+    assert "Recevoir à nouveau" in browser.html()
+    browser.screenshot(tmp_path / "agenda.png")
     # a child's space from the same login, by the link the page offers
     browser.navigate(f"{url}/espace/{world.alice.id}")
     assert "Espace représenté" in browser.html()

@@ -33,11 +33,25 @@ GHOST_DOCUMENT = "GhostDocument000000000"
 GHOST_ENTRY = "GhostEntry000000000000"
 GHOST_THREAD = "GhostThread00000000000"
 GHOST_ATTACHMENT = "GhostAttachment0000000"
+GHOST_EVENT = "GhostEvent000000000000"
 #: Operations that change who has access (tested on their own), and the professional
 #: lookup, which finds any space from a carte Vitale by design.
 SKIPPED = {"breakGlass", "joinCareTeam"}
 #: What a professional legitimately does on the spaces they are authorised on.
 PRO_READS = {"listDocuments", "searchDocuments", "getDocument", "getDocumentContent"}
+#: What an authorised professional does with the agenda (the reminder settings are the
+#: person's alone).
+PRO_AGENDA = {
+    "listAgendaEvents",
+    "addAgendaEvent",
+    "getAgendaEvent",
+    "rescheduleAgendaEvent",
+    "cancelAgendaEvent",
+    "markAgendaEventDone",
+    "getAgendaCalendar",
+    "listReminders",
+    "listSentReminders",
+}
 #: What the professional who started a thread does in it (the doctor's are with Alice and
 #: her child, the stranger's with Bob).
 PRO_THREAD_OPS = {
@@ -70,6 +84,10 @@ def _bodies(world, target_nir, birth):
         "startThread": {"subject": "Bonjour", "body": "Un message"},
         "searchMessages": {"text": "résultats"},
         "replyToThread": {"body": "Une réponse"},
+        "addAgendaEvent": {"kind": "appointment", "starts_at": "2026-04-01T09:00:00+02:00"},
+        "rescheduleAgendaEvent": {"starts_at": "2026-04-02T09:00:00+02:00"},
+        "optOutOfReminders": {"family": "vaccination"},
+        "optInToReminders": {"family": "vaccination"},
     }
 
 
@@ -83,7 +101,7 @@ def _entitled(role, target, op_id, world):
         if op_id in PRO_THREAD_OPS:
             mine = {world.alice.id, world.child} if role == "doctor" else {world.bob.id}
             return target in mine
-        return role == "doctor" and target == world.alice.id and op_id in PRO_READS
+        return role == "doctor" and target == world.alice.id and op_id in PRO_READS | PRO_AGENDA
     return False
 
 
@@ -100,6 +118,7 @@ async def test_no_role_reaches_another_persons_space_through_any_route():
             world.profile_entries[pid],
             world.threads[pid],
             world.attachments[pid],
+            world.events[pid],
         )
         for pid in (world.alice.id, world.bob.id, world.child)
     }
@@ -125,13 +144,14 @@ async def test_no_role_reaches_another_persons_space_through_any_route():
             http.cookies.clear()  # each role speaks with its bearer token only
 
         async def call(op, headers, pid, ids, person):
-            doc, entry, thread, attachment = ids
+            doc, entry, thread, attachment, event = ids
             path = op.path.format(
                 patient_id=pid,
                 document_id=doc,
                 entry_id=entry,
                 thread_id=thread,
                 attachment_id=attachment,
+                event_id=event,
                 rpps=world.stranger,
             )
             nir = person.nir if person else "180017512345678"
@@ -141,7 +161,7 @@ async def test_no_role_reaches_another_persons_space_through_any_route():
                 op.method, path + _query(op.operation_id), json=body, headers=headers
             )
 
-        ghosts = (GHOST_DOCUMENT, GHOST_ENTRY, GHOST_THREAD, GHOST_ATTACHMENT)
+        ghosts = (GHOST_DOCUMENT, GHOST_ENTRY, GHOST_THREAD, GHOST_ATTACHMENT, GHOST_EVENT)
         for (role, headers), op in itertools.product(roles.items(), operations):
             for pid, ids in targets.items():
                 if _entitled(role, pid, op.operation_id, world):
@@ -163,7 +183,8 @@ async def test_no_role_reaches_another_persons_space_through_any_route():
                     )
             # a foreign object under a space one may use: the same answer as a missing one
             # (for the professionals: their own thread named under another patient's space)
-            if not {"document_id", "entry_id", "thread_id", "attachment_id"} & set(op.path_params):
+            objects = {"document_id", "entry_id", "thread_id", "attachment_id", "event_id"}
+            if not objects & set(op.path_params):
                 continue
             pairs = {
                 "alice": [(world.alice.id, world.bob.id), (world.child, world.alice.id)],
@@ -212,6 +233,7 @@ def test_paths_carry_only_opaque_ids():
             "entry_id",
             "thread_id",
             "attachment_id",
+            "event_id",
             "rpps",
         }, op.path
         assert "nir" not in op.path

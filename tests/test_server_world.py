@@ -59,6 +59,7 @@ class World:
     threads: dict[str, str] = attrs.field(factory=dict)  # patient id -> thread id
     attachments: dict[str, str] = attrs.field(factory=dict)  # patient id -> attachment id
     closed_thread: str = ""  # a thread of Alice's that the doctor closed to replies
+    events: dict[str, str] = attrs.field(factory=dict)  # patient id -> agenda event id
 
 
 def _identity(n: int, birth: date, sex: str = "F", email: str | None = None) -> PatientIdentity:
@@ -138,6 +139,18 @@ def build_world(url: str = "memory://") -> World:
         space.measures.add(me, person.id, "weight", 70.5)
     guardian = Actor(ActorKind.REPRESENTATIVE, alice.id, on_behalf_of=child)
     world.documents[child] = [_text(space, guardian, child, "Carnet de santé")]
+    for pid, author in (
+        (alice.id, alice_actor),
+        (bob.id, Actor.patient(bob.id)),
+        (child, guardian),
+    ):
+        world.events[pid] = space.agenda.add(
+            author,
+            pid,
+            kind="appointment",
+            starts_at=datetime(2026, 3, 16, 9, 30, tzinfo=UTC),
+            title=f"Consultation {CANARY}",
+        ).id
     world.profile_entries[child] = space.profile.add(guardian, child, "vaccination", "ROR").id
     # Messages: the doctor writes to Alice (with a PDF) and to her child, the stranger to Bob
     # (any professional may start a conversation); one of Alice's threads is closed.

@@ -8,7 +8,7 @@ holder, a legal representative, a professional, in which mode); the library's po
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import attrs
@@ -17,6 +17,7 @@ from starlette.responses import Response
 from .._space import Space
 from ..access import EmergencySession, Grant, HistoryEntry
 from ..actors import AccessMode, Actor, ActorKind
+from ..agenda import PARIS, Event, Family, Reminder, SentReminder, Why
 from ..errors import AccessDeniedError, ActivationError, NotFoundError, ValidationError
 from ..identities import Professional
 from ..messaging import (
@@ -596,6 +597,222 @@ async def _join_care_team(call: Call) -> Reply:
     pid = call.path["patient_id"]
     grant = await call.run(call.state.space.access.join_care_team, call.actor(pid), pid)
     return Reply(_grant_out(grant), status=201)
+
+
+# --- agenda and prevention reminders -------------------------------------------------------
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(UTC)
+
+
+def event_out(event: Event) -> m.EventOut:
+    """The API view of an event of the agenda (times in UTC, whatever zone they came in)."""
+    return m.EventOut(
+        id=event.id,
+        kind=str(event.kind),
+        starts_at=event.starts_at.astimezone(UTC),
+        status=str(event.status),
+        uid=event.uid,
+        sequence=event.sequence,
+        version=event.version,
+        ends_at=_utc(event.ends_at),
+        title=event.title,
+        place=event.place,
+        professional=event.professional,
+        establishment=event.establishment,
+        notes=event.notes,
+        documents=list(event.documents),
+        reminder_id=event.reminder_id,
+        changed_at=_utc(event.changed_at),
+    )
+
+
+def _why_out(why: Why) -> m.WhyOut:
+    return m.WhyOut(
+        rule=why.rule,
+        edition=why.edition,
+        source=m.SourceOut(why.source.text, why.source.ref),
+        evidence=str(why.evidence),
+        sex=why.sex,
+        age_days=why.age_days,
+        last_act=why.last_act,
+        proved_by=why.proved_by,
+    )
+
+
+def reminder_out(reminder: Reminder, opted_out: set[Family]) -> m.ReminderOut:
+    """The API view of a prevention reminder, with why it is proposed."""
+    return m.ReminderOut(
+        id=reminder.id,
+        family=str(reminder.family),
+        title=reminder.title,
+        status=str(reminder.status),
+        due_from=reminder.due_from,
+        why=_why_out(reminder.why),
+        notices=reminder.family not in opted_out,
+        due_until=reminder.due_until,
+    )
+
+
+def _sent_out(sent: SentReminder) -> m.SentReminderOut:
+    return m.SentReminderOut(
+        sent.reminder_id, sent.cycle, sent.recipient, sent.sent_at, _why_out(sent.why)
+    )
+
+
+def _paris_midnight(day: date, *, after: bool = False) -> datetime | None:
+    """The start of *day* (of the day after it, with *after*) in Paris, or ``None`` past the
+    range of dates (the bound then limits nothing)."""
+    try:
+        if after:
+            day += timedelta(days=1)
+        return datetime.combine(day, time(), PARIS).astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+async def agenda_events(
+    call: Call, patient_id: str, first: date | None = None, last: date | None = None
+) -> list[Event]:
+    """The events of *patient_id*'s agenda starting from the day *first* to the day *last*,
+    both included (Paris days), as the session sees them (shared with the page)."""
+    return await call.run(
+        call.state.space.agenda.events,
+        call.actor(patient_id),
+        patient_id,
+        since=None if first is None else _paris_midnight(first),
+        until=None if last is None else _paris_midnight(last, after=True),
+    )
+
+
+async def agenda_reminders(call: Call, patient_id: str) -> tuple[list[Reminder], set[Family]]:
+    """*patient_id*'s reminders today and the families they opted out of (shared with the
+    page)."""
+    actor = call.actor(patient_id)
+    agenda = call.state.space.agenda
+    reminders = await call.run(agenda.reminders, actor, patient_id)
+    opted_out = await call.run(agenda.opted_out, actor, patient_id)
+    return reminders, opted_out
+
+
+async def set_notices(call: Call, patient_id: str, family: Family, wanted: bool) -> bool:
+    """Receive (*wanted*) or stop the notices of one family of reminders; whether that
+    changed anything (shared with the page)."""
+    agenda = call.state.space.agenda
+    change = agenda.opt_in if wanted else agenda.opt_out
+    return await call.run(change, call.actor(patient_id), patient_id, family)
+
+
+async def agenda_calendar(call: Call, patient_id: str, *, include_details: bool) -> Response:
+    """The agenda as an iCalendar download (shared with the page)."""
+    data = await call.run(
+        call.state.space.agenda.export_ics,
+        call.actor(patient_id),
+        patient_id,
+        include_details=include_details,
+    )
+    return Response(
+        data,
+        media_type="text/calendar",
+        headers={
+            "content-disposition": 'attachment; filename="agenda.ics"',
+            "content-security-policy": "sandbox; default-src 'none'",
+        },
+    )
+
+
+async def _list_events(call: Call) -> Reply:
+    query: m.AgendaQuery = call.query
+    events = await agenda_events(call, call.path["patient_id"], query.from_, query.until)
+    return Reply([event_out(e) for e in events])
+
+
+async def _add_event(call: Call) -> Reply:
+    body: m.EventIn = call.body
+    pid = call.path["patient_id"]
+    event = await call.run(
+        call.state.space.agenda.add,
+        call.actor(pid),
+        pid,
+        kind=body.kind,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        title=body.title,
+        place=body.place,
+        professional=body.professional,
+        establishment=body.establishment,
+        notes=body.notes,
+        reminder_id=body.reminder_id,
+        status=body.status,
+    )
+    return Reply(event_out(event), status=201)
+
+
+async def _get_event(call: Call) -> Reply:
+    pid = call.path["patient_id"]
+    event = await call.run(call.state.space.agenda.get, call.actor(pid), pid, call.path["event_id"])
+    return Reply(event_out(event))
+
+
+async def _reschedule(call: Call) -> Reply:
+    body: m.RescheduleIn = call.body
+    pid = call.path["patient_id"]
+    event = await call.run(
+        call.state.space.agenda.reschedule,
+        call.actor(pid),
+        pid,
+        call.path["event_id"],
+        body.starts_at,
+        body.ends_at,
+    )
+    return Reply(event_out(event))
+
+
+def _event_change(name: str) -> Handler:
+    """The handler of a change of status without a body (``cancel``, ``mark_done``)."""
+
+    async def change(call: Call) -> Reply:
+        pid = call.path["patient_id"]
+        method = getattr(call.state.space.agenda, name)
+        event = await call.run(method, call.actor(pid), pid, call.path["event_id"])
+        return Reply(event_out(event))
+
+    change.__name__ = f"_{name}"
+    return change
+
+
+async def _reminders(call: Call) -> Reply:
+    reminders, opted_out = await agenda_reminders(call, call.path["patient_id"])
+    return Reply(
+        m.RemindersOut([reminder_out(r, opted_out) for r in reminders], sorted(map(str, opted_out)))
+    )
+
+
+def _notices(wanted: bool) -> Handler:
+    async def change(call: Call) -> Reply:
+        body: m.FamilyIn = call.body
+        pid = call.path["patient_id"]
+        changed = await set_notices(call, pid, Family(body.family), wanted)
+        opted_out = await call.run(call.state.space.agenda.opted_out, call.actor(pid), pid)
+        return Reply(m.OptOutOut(changed, sorted(map(str, opted_out))))
+
+    change.__name__ = "_opt_in" if wanted else "_opt_out"
+    return change
+
+
+async def _sent_reminders(call: Call) -> Reply:
+    pid = call.path["patient_id"]
+    sent = await call.run(call.state.space.agenda.sent, call.actor(pid), pid)
+    return Reply([_sent_out(s) for s in sent])
+
+
+async def _calendar(call: Call) -> Reply:
+    query: m.CalendarQuery = call.query
+    response = await agenda_calendar(
+        call, call.path["patient_id"], include_details=query.include_details
+    )
+    return Reply(response)
 
 
 # --- secure messaging -----------------------------------------------------------------------
@@ -1226,6 +1443,7 @@ def api_operations(*, demo: bool) -> list[Operation]:
             errors=(*_AUTH_ERRORS, 422),
         ),
         *_messaging_operations(),
+        *_agenda_operations(),
     ]
     if demo:
         ops[2:2] = [
@@ -1400,5 +1618,132 @@ def _messaging_operations() -> list[Operation]:
             query=m.MessageQuery,
             response=m.InboxOut,
             errors=(401, 404, 422),
+        ),
+    ]
+
+
+_AGENDA = _PATIENT + "/agenda"
+_EVENT = _AGENDA + "/events/{event_id}"
+_REMINDERS = _AGENDA + "/reminders"
+
+
+def _agenda_operations() -> list[Operation]:
+    return [
+        Operation(
+            "GET",
+            _AGENDA + "/events",
+            _list_events,
+            "listAgendaEvents",
+            "The events of an agenda, by start time (from and until: days, Paris time)",
+            "agenda",
+            query=m.AgendaQuery,
+            response=list[m.EventOut],
+            errors=(*_AUTH_ERRORS, 422),
+        ),
+        Operation(
+            "POST",
+            _AGENDA + "/events",
+            _add_event,
+            "addAgendaEvent",
+            "Add an event to an agenda (planned, or done for an act already made)",
+            "agenda",
+            body=m.EventIn,
+            response=m.EventOut,
+            status=201,
+            errors=(*_AUTH_ERRORS, 415, 422),
+        ),
+        Operation(
+            "GET",
+            _EVENT,
+            _get_event,
+            "getAgendaEvent",
+            "One event of an agenda",
+            "agenda",
+            response=m.EventOut,
+            errors=_AUTH_ERRORS,
+        ),
+        Operation(
+            "POST",
+            _EVENT + "/reschedule",
+            _reschedule,
+            "rescheduleAgendaEvent",
+            "Move an event (a missed or cancelled event becomes planned again)",
+            "agenda",
+            body=m.RescheduleIn,
+            response=m.EventOut,
+            errors=(*_AUTH_ERRORS, 415, 422),
+        ),
+        Operation(
+            "POST",
+            _EVENT + "/cancel",
+            _event_change("cancel"),
+            "cancelAgendaEvent",
+            "Cancel an event (it stays in the agenda and its history)",
+            "agenda",
+            response=m.EventOut,
+            errors=(*_AUTH_ERRORS, 422),
+        ),
+        Operation(
+            "POST",
+            _EVENT + "/done",
+            _event_change("mark_done"),
+            "markAgendaEventDone",
+            "Mark an event done, once it has started (it may prove a reminder)",
+            "agenda",
+            response=m.EventOut,
+            errors=(*_AUTH_ERRORS, 422),
+        ),
+        Operation(
+            "GET",
+            _AGENDA + "/calendar.ics",
+            _calendar,
+            "getAgendaCalendar",
+            "The agenda as an iCalendar file (kinds and places only, unless include_details)",
+            "agenda",
+            query=m.CalendarQuery,
+            response_media_type="text/calendar",
+            errors=(*_AUTH_ERRORS, 422),
+        ),
+        Operation(
+            "GET",
+            _REMINDERS,
+            _reminders,
+            "listReminders",
+            "The prevention reminders today, each with why it is proposed",
+            "agenda",
+            response=m.RemindersOut,
+            errors=_AUTH_ERRORS,
+        ),
+        Operation(
+            "POST",
+            _REMINDERS + "/opt-out",
+            _notices(False),
+            "optOutOfReminders",
+            "Stop the notices of one family of reminders (they stay visible)",
+            "agenda",
+            body=m.FamilyIn,
+            response=m.OptOutOut,
+            errors=(*_AUTH_ERRORS, 415, 422),
+        ),
+        Operation(
+            "POST",
+            _REMINDERS + "/opt-in",
+            _notices(True),
+            "optInToReminders",
+            "Receive the notices of one family of reminders again",
+            "agenda",
+            body=m.FamilyIn,
+            response=m.OptOutOut,
+            errors=(*_AUTH_ERRORS, 415, 422),
+        ),
+        Operation(
+            "GET",
+            _REMINDERS + "/sent",
+            _sent_reminders,
+            "listSentReminders",
+            "The reminder notices sent, to whom, and why each was sent",
+            "agenda",
+            response=list[m.SentReminderOut],
+            errors=_AUTH_ERRORS,
         ),
     ]

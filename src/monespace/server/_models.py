@@ -21,11 +21,13 @@ __all__ = [
     "AccessSettingsOut",
     "AccessSettingsPatch",
     "AccountOut",
+    "AgendaQuery",
     "AttachmentIn",
     "AttachmentOut",
     "AuthorOut",
     "AuthorisationIn",
     "BlockedOut",
+    "CalendarQuery",
     "CodeIn",
     "CodeOut",
     "CorrespondentOut",
@@ -36,6 +38,9 @@ __all__ = [
     "DocumentSearch",
     "EmergencyIn",
     "EmergencyOut",
+    "EventIn",
+    "EventOut",
+    "FamilyIn",
     "GrantOut",
     "Health",
     "HistoryEntryOut",
@@ -47,6 +52,7 @@ __all__ = [
     "MessageQuery",
     "MessageSearch",
     "OppositionOut",
+    "OptOutOut",
     "PatientLogin",
     "PatientLookup",
     "PatientRef",
@@ -57,12 +63,18 @@ __all__ = [
     "ProfileEntryOut",
     "ProfileQuery",
     "ProofOfIdentity",
+    "ReminderOut",
+    "RemindersOut",
     "ReplyIn",
+    "RescheduleIn",
+    "SentReminderOut",
     "SessionInfo",
     "SessionOut",
+    "SourceOut",
     "ThreadOut",
     "ThreadStartIn",
     "ThreadViewOut",
+    "WhyOut",
 ]
 
 # --- shared field types ---------------------------------------------------------------------
@@ -672,3 +684,165 @@ class ThreadViewOut:
 
     thread: ThreadOut
     messages: list[MessageOut]
+
+
+# --- agenda and prevention reminders --------------------------------------------------------
+
+EventKindName = Literal[
+    "appointment", "vaccination", "examination", "screening", "bilan_prevention", "other"
+]
+FamilyName = Literal[
+    "vaccination", "child_exam", "mt_dents", "bilan_prevention", "screening", "advance_directives"
+]
+Line = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+@attrs.frozen
+class AgendaQuery:
+    """Query parameters of the agenda: events starting from the day ``from`` to the day
+    ``until``, both included, Paris time (ISO 8601 dates).
+
+    The field ``from_`` is the query parameter ``from`` (a Python keyword): a query field's
+    trailing underscore is not part of its name.
+    """
+
+    from_: date | None = None
+    until: date | None = None
+
+
+@attrs.frozen
+class EventIn:
+    """A new event of the agenda: ``planned``, or ``done`` for an act already made.
+
+    :param reminder_id: the prevention reminder the event answers, if any.
+    """
+
+    kind: EventKindName
+    starts_at: Moment
+    ends_at: Moment | None = None
+    title: Line | None = None
+    place: Line | None = None
+    professional: Rpps | None = None
+    establishment: Line | None = None
+    notes: Text | None = None
+    reminder_id: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
+    status: Literal["planned", "done"] = "planned"
+
+
+@attrs.frozen
+class RescheduleIn:
+    """A new time for an event (a missed or cancelled event becomes planned again)."""
+
+    starts_at: Moment
+    ends_at: Moment | None = None
+
+
+@attrs.frozen
+class EventOut:
+    """An event of the agenda; ``version`` counts its changes, ``uid`` is its stable
+    iCalendar identifier."""
+
+    id: str
+    kind: str
+    starts_at: datetime
+    status: str
+    uid: str
+    sequence: int
+    version: int
+    ends_at: datetime | None = None
+    title: str | None = None
+    place: str | None = None
+    professional: str | None = None
+    establishment: str | None = None
+    notes: str | None = None
+    documents: list[str] = attrs.field(factory=list)
+    reminder_id: str | None = None
+    changed_at: datetime | None = None
+
+
+@attrs.frozen
+class SourceOut:
+    """Where a prevention rule comes from: a text and its reference."""
+
+    text: str
+    ref: str
+
+
+@attrs.frozen
+class WhyOut:
+    """Why a reminder is proposed: the rule and its edition, its source, the facts used.
+
+    :param evidence: ``C`` confirmed, ``P`` partial, ``U`` unconfirmed rule.
+    :param age_days: the person's age in days on the day of the evaluation.
+    :param last_act: the date of the last act found for this rule, if any.
+    :param proved_by: what proved that act (a vaccination, a document, a done event).
+    """
+
+    rule: str
+    edition: str
+    source: SourceOut
+    evidence: str
+    sex: str
+    age_days: int
+    last_act: date | None = None
+    proved_by: str | None = None
+
+
+@attrs.frozen
+class ReminderOut:
+    """A prevention reminder: ``upcoming``, ``due``, ``overdue`` or ``done``.
+
+    :param notices: whether notices of its family are sent (``False`` once opted out).
+    """
+
+    id: str
+    family: str
+    title: str
+    status: str
+    due_from: date
+    why: WhyOut
+    notices: bool
+    due_until: date | None = None
+
+
+@attrs.frozen
+class RemindersOut:
+    """A person's reminders today, and the families they receive no notice of."""
+
+    reminders: list[ReminderOut]
+    opted_out: list[str]
+
+
+@attrs.frozen
+class FamilyIn:
+    """A family of prevention reminders."""
+
+    family: FamilyName
+
+
+@attrs.frozen
+class OptOutOut:
+    """The families without notices after the change; ``changed`` is ``False`` when the
+    family already was in the asked state."""
+
+    changed: bool
+    opted_out: list[str]
+
+
+@attrs.frozen
+class SentReminderOut:
+    """A reminder notice that was sent, to whom (``holder`` or ``representative``), and why."""
+
+    reminder_id: str
+    cycle: date
+    recipient: str
+    sent_at: datetime
+    why: WhyOut
+
+
+@attrs.frozen
+class CalendarQuery:
+    """Query parameters of the iCalendar download: titles, professionals, establishments
+    and notes are written only with ``include_details``."""
+
+    include_details: bool = False

@@ -14,7 +14,7 @@ import msgspec
 
 from .._version import __version__
 from ._problems import PROBLEM_MEDIA_TYPE, Problem
-from ._routing import Auth, Operation
+from ._routing import Auth, Operation, query_name
 
 __all__ = ["openapi_document"]
 
@@ -105,7 +105,12 @@ def _operation(
         required = set(query.get("required", ()))
         for name, schema in query["properties"].items():
             parameters.append(
-                {"name": name, "in": "query", "required": name in required, "schema": schema}
+                {
+                    "name": query_name(name),
+                    "in": "query",
+                    "required": name in required,
+                    "schema": schema,
+                }
             )
     if parameters:
         doc["parameters"] = parameters

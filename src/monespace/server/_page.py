@@ -1,7 +1,8 @@
 """The minimal server-rendered patient page: plain HTML and CSS, no JavaScript.
 
 A person logs in with their carte Vitale details (the demo login), sees their record by
-category, opens a document, masks or unmasks it, and reads the access history. Forms post
+category, opens a document, masks or unmasks it, reads the access history, and their agenda
+with the prevention reminders (why each is proposed, which families send notices). Forms post
 back with the session's CSRF token in a hidden field; every page is sent with
 ``Cache-Control: no-store`` and a Content-Security-Policy that allows no script at all.
 """
@@ -21,11 +22,15 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..actors import Actor
+from ..agenda import Event, EventKind, EventStatus, Family, Reminder, ReminderStatus, Why
 from ..errors import MonespaceError
 from ..messaging import Message, Thread
 from ..record import Category, Document
 from ._api import (
     access_history,
+    agenda_calendar,
+    agenda_events,
+    agenda_reminders,
     archive_thread,
     attachment_content,
     document_content,
@@ -35,6 +40,7 @@ from ._api import (
     patient_login,
     reply_in_thread,
     set_masked,
+    set_notices,
     thread_view,
 )
 from ._problems import SECURITY_HEADERS, ProblemError, from_library_error
@@ -79,6 +85,7 @@ def _layout(title: str, body: str, *, call: Call | None = None, status: int = 20
         nav = (
             f'<nav><a href="/espace/{_e(pid)}">Mes documents</a> '
             f'<a href="/espace/{_e(pid)}/messages" id="nav-messages">Messagerie</a> '
+            f'<a href="/espace/{_e(pid)}/agenda" id="nav-agenda">Agenda</a> '
             f'<a href="/espace/{_e(pid)}/historique">Historique des accès</a> '
             '<form method="post" action="/logout" class="inline">'
             f'<input type="hidden" name="csrf_token" value="{_e(call.session.csrf_token)}">'
@@ -488,6 +495,193 @@ async def _file(call: Call) -> Response:
     return _redirect(f"/espace/{pid}/documents/{document.id}")
 
 
+# --- agenda and prevention reminders ---------------------------------------------------------
+
+KIND_NAMES: Final = {
+    EventKind.APPOINTMENT: "Rendez-vous",
+    EventKind.VACCINATION: "Vaccination",
+    EventKind.EXAMINATION: "Examen",
+    EventKind.SCREENING: "Dépistage",
+    EventKind.BILAN_PREVENTION: "Bilan de prévention",
+    EventKind.OTHER: "Autre",
+}
+EVENT_STATUS_NAMES: Final = {
+    EventStatus.PLANNED: "prévu",
+    EventStatus.DONE: "fait",
+    EventStatus.CANCELLED: "annulé",
+    EventStatus.MISSED: "manqué",
+}
+FAMILY_NAMES: Final = {
+    Family.VACCINATION: "Vaccinations",
+    Family.CHILD_EXAM: "Examens de l'enfant",
+    Family.MT_DENTS: "M'T dents (examens bucco-dentaires)",
+    Family.BILAN_PREVENTION: "Bilans de prévention",
+    Family.SCREENING: "Dépistages",
+    Family.ADVANCE_DIRECTIVES: "Directives anticipées",
+}
+REMINDER_STATUS_NAMES: Final = {
+    ReminderStatus.OVERDUE: "en retard",
+    ReminderStatus.DUE: "à faire maintenant",
+    ReminderStatus.UPCOMING: "bientôt",
+    ReminderStatus.DONE: "fait",
+}
+_EVIDENCE_NAMES: Final = {
+    "C": "règle confirmée par une source officielle",
+    "P": "règle partiellement confirmée",
+    "U": "règle par défaut, non confirmée",
+}
+_SEX_NAMES: Final = {"F": "femme", "M": "homme"}
+#: The order reminders are listed in: what is late first, what is done last.
+_URGENCY: Final = (
+    ReminderStatus.OVERDUE,
+    ReminderStatus.DUE,
+    ReminderStatus.UPCOMING,
+    ReminderStatus.DONE,
+)
+
+
+def _paris(moment: datetime) -> str:
+    """A time in Paris, with the zone named (the agenda is read in French time)."""
+    return f"{_when(moment)} (heure de Paris)"
+
+
+def _age(days: int) -> str:
+    years = days // 365
+    if years >= 2:
+        return f"{years} ans"
+    months = days * 12 // 365
+    return f"{months} mois" if months else f"{days} jours"
+
+
+def _event_row(event: Event) -> str:
+    end = f" (fin : {_e(_when(event.ends_at))})" if event.ends_at is not None else ""
+    details = " · ".join(_e(x) for x in (event.title, event.place, event.establishment) if x)
+    status = (
+        ""
+        if event.status is EventStatus.PLANNED
+        else f' <span class="tag">{_e(EVENT_STATUS_NAMES[event.status])}</span>'
+    )
+    return (
+        f'<li class="event"><strong>{_e(_paris(event.starts_at))}</strong>{end} — '
+        f"{_e(KIND_NAMES[event.kind])}{' : ' + details if details else ''}{status}</li>"
+    )
+
+
+def _why_block(why: Why) -> str:
+    facts = [f"âge à cette date : {_age(why.age_days)}"]
+    if why.sex in _SEX_NAMES:
+        facts.append(f"sexe : {_SEX_NAMES[why.sex]}")
+    if why.last_act is not None:
+        proof = f" ({why.proved_by})" if why.proved_by else ""
+        facts.append(f"dernier acte retrouvé : le {_when(why.last_act)}{proof}")
+    else:
+        facts.append("aucun acte correspondant retrouvé dans le dossier")
+    items = "".join(f"<li>{_e(f)}</li>" for f in facts)
+    return (
+        '<details class="why"><summary>Pourquoi ce rappel ?</summary>'
+        f"<p>Règle : {_e(why.rule)} (calendrier des vaccinations et de la prévention, "
+        f"édition {_e(why.edition)} ; {_e(_EVIDENCE_NAMES.get(str(why.evidence), ''))}).</p>"
+        f"<p>Source : {_e(why.source.text)} <small>({_e(why.source.ref)})</small></p>"
+        f"<p>Les informations utilisées :</p><ul>{items}</ul></details>"
+    )
+
+
+def _reminder_row(reminder: Reminder, opted_out: set[Family]) -> str:
+    window = (
+        f"à partir du {_when(reminder.due_from)}"
+        if reminder.due_until is None
+        else f"du {_when(reminder.due_from)} au {_when(reminder.due_until)}"
+    )
+    silent = ' <span class="tag">sans notification</span>' if reminder.family in opted_out else ""
+    return (
+        f'<li class="reminder reminder-{_e(str(reminder.status))}">'
+        f"<strong>{_e(reminder.title)}</strong> "
+        f'<span class="status">{_e(REMINDER_STATUS_NAMES[reminder.status])}</span> '
+        f"<small>{_e(window)}</small>{silent}"
+        f"{_why_block(reminder.why)}</li>"
+    )
+
+
+def _notices_form(pid: str, family: Family, stopped: bool, csrf: str) -> str:
+    action, label, state = (
+        ("reprendre", "Recevoir à nouveau", "vous ne recevez plus de notification")
+        if stopped
+        else ("arreter", "Ne plus être notifié", "vous recevez les notifications")
+    )
+    return (
+        f"<li>{_e(FAMILY_NAMES[family])} : {_e(state)}. "
+        f'<form method="post" action="/espace/{_e(pid)}/agenda/rappels/{_e(str(family))}/{action}"'
+        ' class="inline">'
+        f'<input type="hidden" name="csrf_token" value="{_e(csrf)}">'
+        f'<button type="submit">{_e(label)}</button></form></li>'
+    )
+
+
+async def _agenda(call: Call) -> Response:
+    pid = call.path["patient_id"]
+    assert call.session is not None
+    today = call.state.now().astimezone(_PARIS).date()
+    events = [
+        e
+        for e in await agenda_events(call, pid, first=today)
+        if e.status is not EventStatus.CANCELLED
+    ]
+    reminders, opted_out = await agenda_reminders(call, pid)
+    reminders.sort(key=lambda r: (_URGENCY.index(r.status), r.due_from))
+    upcoming = "".join(_event_row(e) for e in events) or "<li>Aucun rendez-vous à venir.</li>"
+    current = "".join(
+        _reminder_row(r, opted_out) for r in reminders if r.status is not ReminderStatus.DONE
+    )
+    done = "".join(
+        _reminder_row(r, opted_out) for r in reminders if r.status is ReminderStatus.DONE
+    )
+    forms = "".join(
+        _notices_form(pid, family, family in opted_out, call.session.csrf_token)
+        for family in Family
+    )
+    body = (
+        (await _spaces_nav(call, pid, "/agenda"))
+        + '<section id="agenda"><h2>Rendez-vous à venir</h2>'
+        + f'<ul class="events">{upcoming}</ul>'
+        + f'<p><a href="/espace/{_e(pid)}/agenda/agenda.ics" id="agenda-ics" download>'
+        "Télécharger l'agenda (fichier .ics, sans les titres ni les notes)</a></p></section>"
+        + '<section id="reminders"><h2>Rappels de prévention</h2>'
+        + (
+            f'<ul class="reminders">{current}</ul>'
+            if current
+            else "<p>Aucun rappel de prévention pour l'instant.</p>"
+        )
+        + (f'<h3>Déjà faits</h3><ul class="reminders">{done}</ul>' if done else "")
+        + "</section>"
+        + '<section id="notices"><h2>Notifications des rappels</h2>'
+        "<p>Les rappels restent visibles ici ; vous choisissez seulement ceux dont vous êtes "
+        f"prévenu par e-mail, à tout moment et sans justification.</p><ul>{forms}</ul></section>"
+    )
+    return _layout("Agenda", body, call=call)
+
+
+async def _calendar(call: Call) -> Response:
+    response = await agenda_calendar(call, call.path["patient_id"], include_details=False)
+    response.headers.update(
+        {k: v for k, v in SECURITY_HEADERS.items() if k != "content-security-policy"}
+    )
+    return response
+
+
+def _notices(wanted: bool) -> Handler:
+    async def change(call: Call) -> Response:
+        pid = call.path["patient_id"]
+        try:
+            family = Family(call.path["family"])
+        except ValueError:
+            raise ProblemError(404, "not-found", "Not found") from None
+        await set_notices(call, pid, family, wanted)
+        return _redirect(f"/espace/{pid}/agenda#notices")
+
+    change.__name__ = "opt_in" if wanted else "opt_out"
+    return change
+
+
 async def _style(_request: Request) -> Response:
     headers = {**SECURITY_HEADERS, "cache-control": "no-store"}
     return Response(_CSS, media_type="text/css", headers=headers)
@@ -498,6 +692,7 @@ def page_routes(state: ServerState) -> list[BaseRoute]:
     doc = "/espace/{patient_id}/documents/{document_id}"
     box = "/espace/{patient_id}/messages"
     thread = box + "/{thread_id}"
+    agenda = "/espace/{patient_id}/agenda"
     attachment = "/espace/{patient_id}/pieces-jointes/{attachment_id}"
     return [
         Route("/", _page(state, _home, auth=False), methods=["GET"]),
@@ -516,5 +711,13 @@ def page_routes(state: ServerState) -> list[BaseRoute]:
         Route(thread + "/unarchive", _page(state, _archiving(False)), methods=["POST"]),
         Route(attachment, _page(state, _attachment), methods=["GET"]),
         Route(attachment + "/enregistrer", _page(state, _file), methods=["POST"]),
+        Route(agenda, _page(state, _agenda), methods=["GET"]),
+        Route(agenda + "/agenda.ics", _page(state, _calendar), methods=["GET"]),
+        Route(
+            agenda + "/rappels/{family}/arreter", _page(state, _notices(False)), methods=["POST"]
+        ),
+        Route(
+            agenda + "/rappels/{family}/reprendre", _page(state, _notices(True)), methods=["POST"]
+        ),
         Route("/static/style.css", _style, methods=["GET"]),
     ]

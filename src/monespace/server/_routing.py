@@ -37,7 +37,7 @@ from ._problems import (
 )
 from ._sessions import RateLimiter, Session, SessionKind, SessionStore
 
-__all__ = ["Auth", "Call", "Operation", "Reply", "ServerState", "endpoint"]
+__all__ = ["Auth", "Call", "Operation", "Reply", "ServerState", "endpoint", "query_name"]
 
 _T = TypeVar("_T")
 LOG: Final = logging.getLogger("monespace.server")
@@ -310,19 +310,27 @@ def _moment_fields(model: type) -> frozenset[str]:
     return frozenset(f.name for f in attrs.fields(model) if temporal(hints[f.name]))
 
 
+def query_name(field: str) -> str:
+    """The query parameter of a query model's field: its name without a trailing ``_``
+    (``from_`` is ``from``)."""
+    return field.removesuffix("_")
+
+
 def _query(op: Operation, request: Request) -> Any:
     assert op.query is not None
-    fields = {f.name for f in attrs.fields(op.query)}
+    # A field named after a Python keyword (``from_``) is the parameter without its "_".
+    fields = {query_name(f.name): f.name for f in attrs.fields(op.query)}
     moments = _moment_fields(op.query)
     raw: dict[str, str] = {}
     for key, value in request.query_params.multi_items():
-        if key not in fields:
+        name = fields.get(key)
+        if name is None:
             raise bad_request(f"unknown query parameter {key[:40]!r}")
-        if key in raw:
+        if name in raw:
             raise bad_request(f"query parameter {key!r} given twice")
-        if key in moments and not _ISO_MOMENT.match(value):
+        if name in moments and not _ISO_MOMENT.match(value):
             raise bad_request(f"query parameter {key!r} must be an ISO 8601 date or date-time")
-        raw[key] = value
+        raw[name] = value
     try:
         return msgspec.convert(raw, op.query, strict=False)
     except msgspec.ValidationError as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import random
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -20,6 +20,7 @@ import attrs
 from .._space import Space
 from ..accounts import AccountState, PatientIdentity, RepresentationKind
 from ..actors import Actor, ActorKind
+from ..agenda import PARIS, Family, ReminderStatus
 from ..clock import ManualClock
 from ..errors import ValidationError
 from ..identities import Professional
@@ -511,7 +512,70 @@ def _rich_record(  # noqa: PLR0917
         place="Pharmacie",
         status="done",
     )
+    _prevention_agenda(space, pid, holder, doctor)
     return 7
+
+
+#: The kind of agenda event that answers a reminder of each family.
+_EVENT_KINDS = {
+    Family.VACCINATION: ("vaccination", "Vaccination"),
+    Family.CHILD_EXAM: ("examination", "Examen de suivi de l'enfant"),
+    Family.MT_DENTS: ("examination", "Examen bucco-dentaire M'T dents"),
+    Family.BILAN_PREVENTION: ("bilan_prevention", "Bilan de prévention"),
+    Family.SCREENING: ("screening", "Dépistage"),
+}
+#: At most this many late reminders are recorded as done, per person.
+_DONE_ACTS = 3
+
+
+def _prevention_agenda(space: Space, pid: str, holder: Actor, doctor: Actor) -> None:
+    """The agenda's answers to the prevention reminders, so that they show every state.
+
+    Among the reminders that are late (overdue or due, oldest first), every other one was in
+    fact done when it fell due: a done event naming the reminder records it (up to
+    :data:`_DONE_ACTS`). The first due one left is booked with the médecin traitant in three
+    weeks; the others stay overdue or due. No draw from the random generator: the draws that
+    follow stay the same.
+    """
+    now = space.clock.now()
+    late = sorted(
+        (
+            r
+            for r in space.agenda.reminders(holder, pid)
+            if r.status in (ReminderStatus.OVERDUE, ReminderStatus.DUE) and r.family in _EVENT_KINDS
+        ),
+        key=lambda r: (r.due_from, r.id),
+    )
+    done = late[::2][:_DONE_ACTS]
+    for reminder in done:
+        on = datetime.combine(reminder.due_from, time(10), PARIS)
+        if on >= now:
+            continue
+        kind, title = _EVENT_KINDS[reminder.family]
+        space.agenda.add(
+            holder,
+            pid,
+            kind=kind,
+            starts_at=on,
+            title=title,
+            reminder_id=reminder.id,
+            status="done",
+        )
+    due = [r for r in late if r.status is ReminderStatus.DUE and r not in done]
+    if due:
+        kind, title = _EVENT_KINDS[due[0].family]
+        booked = datetime.combine(now.date() + timedelta(days=21), time(9), PARIS)
+        space.agenda.add(
+            doctor,
+            pid,
+            kind=kind,
+            starts_at=booked,
+            ends_at=booked + timedelta(minutes=30),
+            title=title,
+            place="Cabinet médical",
+            professional=doctor.id,
+            reminder_id=due[0].id,
+        )
 
 
 def _feed(  # noqa: PLR0917
