@@ -1,0 +1,199 @@
+"""What the contract suite does not cover: URLs, schemas, migrations, faults, the triggers."""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+import pytest
+from conftest import SERVER, needs_postgres, with_query
+from psycopg import sql
+
+import monespace
+from monespace.audit import event_from_row, event_row
+from monespace.crypto import MasterKey, StaticKeyProvider
+from monespace.errors import ConfigurationError, SchemaVersionError, StorageError
+from monespace.testing import make_event, make_patient_row
+from monespace_postgres import LATEST_SCHEMA_VERSION, PostgresStorage, PostgresUrl
+
+pytestmark = needs_postgres
+
+
+def _raw(schema: str) -> psycopg.Connection:
+    conn = psycopg.connect(SERVER, autocommit=True)
+    conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+    return conn
+
+
+# --- URLs ----------------------------------------------------------------------------------
+
+
+def test_the_plugin_parameters_are_taken_out_of_the_url_and_the_rest_is_kept() -> None:
+    url = PostgresUrl.parse(
+        "postgres://me:s3cret@db.example:5433/space?sslmode=require&schema=ms&pool_max=4"
+    )
+    assert url.conninfo == "postgresql://me:s3cret@db.example:5433/space?sslmode=require"
+    assert (url.schema, url.pool_min, url.pool_max) == ("ms", 1, 4)
+    assert url.redacted == (
+        "postgres://me:***@db.example:5433/space?sslmode=require&schema=ms&pool_max=4"
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://h/db?schema=Bad-Name",
+        "postgresql://h/db?schema=x;drop",
+        "postgresql://h/db?pool_max=1",
+        "postgresql://h/db?pool_min=5&pool_max=2",
+        "postgresql://h/db?pool_max=many",
+        "mysql://h/db",
+    ],
+)
+def test_malformed_urls_are_refused(url: str) -> None:
+    with pytest.raises(ConfigurationError):
+        PostgresUrl.parse(url)
+
+
+def test_wrong_credentials_name_the_url_without_its_password() -> None:
+    url = "postgresql://nobody_here:TopSecret42@127.0.0.1:5432/test?schema=x&connect_timeout=5"
+    with pytest.raises(StorageError) as caught:
+        PostgresStorage.from_url(url)
+    message = str(caught.value)
+    assert "TopSecret42" not in message
+    assert "postgresql://nobody_here:***@127.0.0.1:5432/test" in message
+    assert "TopSecret42" not in repr(caught.value.__cause__) or caught.value.__cause__ is None
+
+
+def test_the_entry_point_serves_both_schemes(pg_url: str) -> None:
+    keys = StaticKeyProvider(MasterKey.generate())
+    for scheme_url in (pg_url, pg_url.replace("postgresql://", "postgres://", 1)):
+        with monespace.open(scheme_url, key_provider=keys) as space:
+            assert space.schema_version() == LATEST_SCHEMA_VERSION
+
+
+# --- schemas and migrations ----------------------------------------------------------------
+
+
+def test_a_fresh_schema_is_created_and_migrated_once(pg_url: str, schema: str) -> None:
+    PostgresStorage.from_url(pg_url).close()
+    with PostgresStorage.from_url(pg_url) as again:
+        assert again.schema_version == LATEST_SCHEMA_VERSION
+    with _raw(schema) as conn:
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
+    assert versions == list(range(1, LATEST_SCHEMA_VERSION + 1))
+
+
+def test_a_newer_schema_is_refused(pg_url: str, schema: str) -> None:
+    PostgresStorage.from_url(pg_url).close()
+    with _raw(schema) as conn:
+        conn.execute(
+            "INSERT INTO schema_migrations VALUES (%s, 'future', '2030-01-01T00:00:00.000000Z')",
+            (LATEST_SCHEMA_VERSION + 1,),
+        )
+    with pytest.raises(SchemaVersionError) as caught:
+        PostgresStorage.from_url(pg_url)
+    assert caught.value.found == LATEST_SCHEMA_VERSION + 1
+
+
+def test_schemas_are_separate_stores(pg_url: str, schema: str) -> None:
+    other = f"{schema}_b"
+    try:
+        with PostgresStorage.from_url(pg_url) as one, PostgresStorage.from_url(
+            with_query(SERVER, schema=other)
+        ) as two:
+            with one.write() as tx:
+                tx.patients.add(make_patient_row(1))
+            with two.read() as tx:
+                assert tx.patients.count() == 0
+    finally:
+        with psycopg.connect(SERVER, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(other)))
+
+
+# --- the audit trail -----------------------------------------------------------------------
+
+
+def test_the_audit_tables_are_append_only(pg_url: str, schema: str) -> None:
+    with PostgresStorage.from_url(pg_url) as storage, storage.write() as tx:
+        tx.audit.append(event_row(make_event(None)))
+    with _raw(schema) as conn:
+        for statement in (
+            "UPDATE audit_events SET actor_id = 'someone else'",
+            "DELETE FROM audit_events",
+            "TRUNCATE audit_events",
+            "TRUNCATE audit_checkpoints",
+        ):
+            with pytest.raises(psycopg.Error, match="append-only"):
+                conn.execute(statement)
+        assert conn.execute("SELECT count(*) FROM audit_events").fetchone() == (1,)
+
+
+# --- concurrency and faults ----------------------------------------------------------------
+
+
+def test_writers_in_two_stores_on_one_schema_are_serialised(pg_url: str) -> None:
+    """Two backends stand for two processes: the advisory lock serialises them."""
+    with PostgresStorage.from_url(pg_url) as one, PostgresStorage.from_url(pg_url) as two:
+        failures: list[BaseException] = []
+
+        def work(storage: PostgresStorage) -> None:
+            try:
+                for _ in range(20):
+                    with storage.write() as tx:
+                        last = tx.audit.last()
+                        previous = None if last is None else event_from_row(last)
+                        tx.audit.append(event_row(make_event(previous)))
+            except BaseException as exc:  # reported below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=work, args=(s,)) for s in (one, two, one, two)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        with one.read() as tx:
+            assert [r.seq for r in tx.audit.scan()] == list(range(1, 81))
+
+
+def _terminate_pool_connections(schema: str) -> int:
+    """Kill every other server session of this database (the pool's), as a restart would."""
+    with psycopg.connect(SERVER, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND application_name = ''"
+        ).fetchall()
+    return len(rows)
+
+
+def test_dropped_connections_are_replaced_before_a_transaction_starts(
+    pg_url: str, schema: str
+) -> None:
+    with PostgresStorage.from_url(with_query(pg_url, application_name="")) as storage:
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+        _terminate_pool_connections(schema)
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(2))
+        with storage.read() as tx:
+            assert tx.patients.count() == 2
+
+
+def test_a_connection_lost_inside_a_write_is_a_storage_error_and_nothing_is_kept(
+    pg_url: str,
+) -> None:
+    with PostgresStorage.from_url(pg_url) as storage:
+        with pytest.raises(StorageError), storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            pid = tx.cursor.execute("SELECT pg_backend_pid()").fetchone()[0]
+            with psycopg.connect(SERVER, autocommit=True) as killer:
+                killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            tx.patients.add(make_patient_row(2))
+        with storage.read() as tx:
+            assert tx.patients.count() == 0
+        with storage.write() as tx:  # the pool replaced the lost connection
+            tx.patients.add(make_patient_row(3))
+        with storage.read() as tx:
+            assert tx.patients.ids() == ["p000003"]
