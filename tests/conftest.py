@@ -117,7 +117,6 @@ if TEST_BACKEND:
     # that the machine's plugins do not change what they test: give those spaces the one
     # plugin this run needs.
     import monespace_postgres
-
     from monespace.plugins import Plugins
 
     _plain_init = Plugins.__init__
@@ -145,8 +144,8 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def _postgresql_schema(server: str) -> Iterator[str]:
     """A URL naming a fresh schema ``monespace_test_<random>`` of *server*; the schema is
     dropped with everything in it once the test (and the spaces it opened) is done."""
-    import psycopg  # only this run needs the driver
-    from psycopg import sql
+    import psycopg  # noqa: PLC0415 - only a PostgreSQL run needs the driver
+    from psycopg import sql  # noqa: PLC0415
 
     schema = f"monespace_test_{secrets.token_hex(6)}"
     yield f"{server}{'&' if '?' in server else '?'}schema={schema}"

@@ -6,10 +6,10 @@ import threading
 
 import psycopg
 import pytest
-from conftest import SERVER, needs_postgres, with_query
 from psycopg import sql
 
 import monespace
+from conftest import SERVER, needs_postgres, with_query
 from monespace.audit import event_from_row, event_row
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import ConfigurationError, SchemaVersionError, StorageError
@@ -99,9 +99,10 @@ def test_a_newer_schema_is_refused(pg_url: str, schema: str) -> None:
 def test_schemas_are_separate_stores(pg_url: str, schema: str) -> None:
     other = f"{schema}_b"
     try:
-        with PostgresStorage.from_url(pg_url) as one, PostgresStorage.from_url(
-            with_query(SERVER, schema=other)
-        ) as two:
+        with (
+            PostgresStorage.from_url(pg_url) as one,
+            PostgresStorage.from_url(with_query(SERVER, schema=other)) as two,
+        ):
             with one.write() as tx:
                 tx.patients.add(make_patient_row(1))
             with two.read() as tx:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import needs_postgres
 
+from conftest import needs_postgres
 from monespace.testing import StorageContract
 from monespace_postgres import PostgresStorage
 

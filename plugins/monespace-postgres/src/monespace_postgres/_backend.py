@@ -121,7 +121,9 @@ class PostgresUrl:
             raise ConfigurationError(f"the pool sizes in {redacted} must be integers") from None
         # A read nested in a write takes a second connection: two is the least that works.
         if not 0 <= pool_min <= pool_max or pool_max < 2:
-            raise ConfigurationError(f"{redacted} needs 0 <= pool_min <= pool_max and pool_max >= 2")
+            raise ConfigurationError(
+                f"{redacted} needs 0 <= pool_min <= pool_max and pool_max >= 2"
+            )
         rest = urlencode([(key, value) for key, value in query if key not in _OWN_PARAMETERS])
         conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, rest, parts.fragment))
         return cls(conninfo, schema, pool_min, pool_max, redacted)
@@ -358,8 +360,7 @@ def _migrate(conn: psycopg.Connection[Any], schema: str) -> int:
                 # No parameters: psycopg sends the file as one multi-statement query.
                 conn.execute(migration.sql.encode("utf-8"))
                 conn.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) "
-                    "VALUES (%s, %s, %s)",
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (%s, %s, %s)",
                     (migration.version, migration.name, to_db_time(datetime.now(UTC))),
                 )
             version = migration.version
