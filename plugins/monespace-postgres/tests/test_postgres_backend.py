@@ -12,7 +12,12 @@ import monespace
 from conftest import SERVER, needs_postgres, with_query
 from monespace.audit import event_from_row, event_row
 from monespace.crypto import MasterKey, StaticKeyProvider
-from monespace.errors import ConfigurationError, SchemaVersionError, StorageError
+from monespace.errors import (
+    ConfigurationError,
+    ConflictError,
+    SchemaVersionError,
+    StorageError,
+)
 from monespace.testing import make_event, make_patient_row
 from monespace_postgres import LATEST_SCHEMA_VERSION, PostgresStorage, PostgresUrl
 
@@ -198,3 +203,19 @@ def test_a_connection_lost_inside_a_write_is_a_storage_error_and_nothing_is_kept
             tx.patients.add(make_patient_row(3))
         with storage.read() as tx:
             assert tx.patients.ids() == ["p000003"]
+
+
+def test_errors_do_not_quote_the_values_of_the_row(pg_url: str) -> None:
+    """PostgreSQL's DETAIL ("Key (id)=(...) already exists") never reaches an exception."""
+    with PostgresStorage.from_url(pg_url) as storage:
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+        with pytest.raises(ConflictError) as caught, storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+    shown: list[str] = []
+    error: BaseException | None = caught.value
+    while error is not None:
+        shown.append(str(error))
+        error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+    assert len(shown) >= 2  # the conflict, and the driver's terse error as its cause
+    assert not any("p000001" in text or "DETAIL" in text for text in shown)

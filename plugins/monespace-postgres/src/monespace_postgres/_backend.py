@@ -9,6 +9,8 @@ Transactions, each deliberate:
 - every writing statement runs under a savepoint: PostgreSQL aborts the whole transaction
   on a failed statement, SQLite only the statement, and the repositories rely on the latter
   (a conflict is reported and the earlier rows of the transaction stay);
+- driver errors keep PostgreSQL's primary message only, never its ``DETAIL`` (which quotes
+  the values of the offending row);
 - reads run at ``REPEATABLE READ READ ONLY``: one snapshot for the whole block, and any
   write is refused; a read nested in a read of the same thread shares its snapshot, a read
   nested in a write uses its own connection and sees committed data only (as on SQLite);
@@ -139,28 +141,44 @@ def _redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-class _SavepointCursor:
-    """A write transaction's cursor: each writing statement runs under a savepoint, so a
-    failed statement undoes itself only and the transaction goes on, as on SQLite."""
+class _Cursor:
+    """The cursor the repositories see.
 
-    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+    - Driver errors are re-raised (same class) with PostgreSQL's primary message only: its
+      ``DETAIL`` quotes the offending values ("Key (nir_index)=(...)", "Failing row contains
+      (...)"), which may be a person's data, and would reach messages and tracebacks.
+    - In a write transaction (*savepoints*), each writing statement runs under a savepoint,
+      so a failed statement undoes itself only and the transaction goes on, as on SQLite.
+    """
+
+    def __init__(self, cursor: psycopg.Cursor[Any], *, savepoints: bool) -> None:
         self._cur = cursor
+        self._savepoints = savepoints
+        self._rowcount: int | None = None
 
     def execute(self, sql: str, params: Sequence[Any] = (), /) -> Self:
-        if not sql.lstrip().upper().startswith(_WRITING):
-            self._cur.execute(sql, params)
+        self._rowcount = None
+        if not (self._savepoints and sql.lstrip().upper().startswith(_WRITING)):
+            self._run(sql, params)
             return self
-        self._cur.execute("SAVEPOINT monespace_statement")
+        self._run("SAVEPOINT monespace_statement")
         try:
-            self._cur.execute(sql, params)
+            self._run(sql, params)
         except psycopg.Error:
             if not self._cur.connection.closed:
-                self._cur.execute("ROLLBACK TO SAVEPOINT monespace_statement")
+                self._run("ROLLBACK TO SAVEPOINT monespace_statement")
             raise
-        # rowcount belongs to the last statement: read it before RELEASE replaces it.
+        # rowcount belongs to the last statement: keep it before RELEASE replaces it.
         self._rowcount = self._cur.rowcount
-        self._cur.execute("RELEASE SAVEPOINT monespace_statement")
+        self._run("RELEASE SAVEPOINT monespace_statement")
         return self
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> None:
+        try:
+            self._cur.execute(sql, params)
+        except psycopg.Error as exc:
+            terse = type(exc)(exc.diag.message_primary or type(exc).__name__)
+            raise terse from None
 
     def fetchone(self) -> Any:
         return self._cur.fetchone()
@@ -170,7 +188,7 @@ class _SavepointCursor:
 
     @property
     def rowcount(self) -> int:
-        return getattr(self, "_rowcount", self._cur.rowcount)
+        return self._cur.rowcount if self._rowcount is None else self._rowcount
 
 
 class PostgresStorage(StorageBackend):
@@ -288,7 +306,7 @@ class PostgresStorage(StorageBackend):
             self._local.writing = True
             try:
                 with self._begin(begin) as conn, conn.cursor() as cursor:
-                    yield SqlTransaction(_SavepointCursor(cursor), DIALECT)
+                    yield SqlTransaction(_Cursor(cursor, savepoints=True), DIALECT)
                     try:
                         conn.execute("COMMIT")
                     except psycopg.OperationalError as exc:
@@ -310,7 +328,7 @@ class PostgresStorage(StorageBackend):
             self._local.depth = depth + 1
             try:
                 with conn.cursor() as cursor:
-                    yield SqlTransaction(cursor, DIALECT)
+                    yield SqlTransaction(_Cursor(cursor, savepoints=False), DIALECT)
             finally:
                 self._local.depth = depth
             return
@@ -318,7 +336,7 @@ class PostgresStorage(StorageBackend):
             self._local.conn, self._local.depth = conn, 1
             try:
                 with conn.cursor() as cursor:
-                    yield SqlTransaction(cursor, DIALECT)
+                    yield SqlTransaction(_Cursor(cursor, savepoints=False), DIALECT)
             finally:
                 self._local.conn, self._local.depth = None, 0
 
