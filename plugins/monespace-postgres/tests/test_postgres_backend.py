@@ -163,13 +163,14 @@ def test_writers_in_two_stores_on_one_schema_are_serialised(pg_url: str) -> None
             assert [r.seq for r in tx.audit.scan()] == list(range(1, 81))
 
 
-def _terminate_pool_connections(schema: str) -> int:
-    """Kill every other server session of this database (the pool's), as a restart would."""
+def _terminate_sessions(application_name: str) -> int:
+    """Kill the server sessions of one pool (named by *application_name*), as a server
+    restart would, and no one else's: other test runs may share the server."""
     with psycopg.connect(SERVER, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-            "AND application_name = ''"
+            "WHERE datname = current_database() AND application_name = %s",
+            (application_name,),
         ).fetchall()
     return len(rows)
 
@@ -177,10 +178,12 @@ def _terminate_pool_connections(schema: str) -> int:
 def test_dropped_connections_are_replaced_before_a_transaction_starts(
     pg_url: str, schema: str
 ) -> None:
-    with PostgresStorage.from_url(with_query(pg_url, application_name="")) as storage:
+    with PostgresStorage.from_url(with_query(pg_url, application_name=schema)) as storage:
         with storage.write() as tx:
             tx.patients.add(make_patient_row(1))
-        _terminate_pool_connections(schema)
+        with storage.read() as tx:
+            assert tx.patients.count() == 1
+        assert _terminate_sessions(schema) >= 1
         with storage.write() as tx:
             tx.patients.add(make_patient_row(2))
         with storage.read() as tx:
