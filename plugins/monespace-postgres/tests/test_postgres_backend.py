@@ -9,7 +9,6 @@ import pytest
 from psycopg import sql
 
 import monespace
-from conftest import SERVER, needs_postgres, with_query
 from monespace.audit import event_from_row, event_row
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import (
@@ -21,11 +20,18 @@ from monespace.errors import (
 from monespace.testing import make_event, make_patient_row
 from monespace_postgres import LATEST_SCHEMA_VERSION, PostgresStorage, PostgresUrl
 
-pytestmark = needs_postgres
+#: The fixtures (pg_url, schema) live there: see its docstring.
+pytest_plugins = ["postgres_support"]
 
 
-def _raw(schema: str) -> psycopg.Connection:
-    conn = psycopg.connect(SERVER, autocommit=True)
+def with_query(url: str, **params: str) -> str:
+    """*url* with *params* added to its query string."""
+    extra = "&".join(f"{key}={value}" for key, value in params.items())
+    return f"{url}{'&' if '?' in url else '?'}{extra}"
+
+
+def _raw(server: str, schema: str) -> psycopg.Connection:
+    conn = psycopg.connect(server, autocommit=True)
     conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
     return conn
 
@@ -80,18 +86,18 @@ def test_the_entry_point_serves_both_schemes(pg_url: str) -> None:
 # --- schemas and migrations ----------------------------------------------------------------
 
 
-def test_a_fresh_schema_is_created_and_migrated_once(pg_url: str, schema: str) -> None:
+def test_a_fresh_schema_is_created_and_migrated_once(server: str, pg_url: str, schema: str) -> None:
     PostgresStorage.from_url(pg_url).close()
     with PostgresStorage.from_url(pg_url) as again:
         assert again.schema_version == LATEST_SCHEMA_VERSION
-    with _raw(schema) as conn:
+    with _raw(server, schema) as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
     assert versions == list(range(1, LATEST_SCHEMA_VERSION + 1))
 
 
-def test_a_newer_schema_is_refused(pg_url: str, schema: str) -> None:
+def test_a_newer_schema_is_refused(server: str, pg_url: str, schema: str) -> None:
     PostgresStorage.from_url(pg_url).close()
-    with _raw(schema) as conn:
+    with _raw(server, schema) as conn:
         conn.execute(
             "INSERT INTO schema_migrations VALUES (%s, 'future', '2030-01-01T00:00:00.000000Z')",
             (LATEST_SCHEMA_VERSION + 1,),
@@ -101,29 +107,29 @@ def test_a_newer_schema_is_refused(pg_url: str, schema: str) -> None:
     assert caught.value.found == LATEST_SCHEMA_VERSION + 1
 
 
-def test_schemas_are_separate_stores(pg_url: str, schema: str) -> None:
+def test_schemas_are_separate_stores(server: str, pg_url: str, schema: str) -> None:
     other = f"{schema}_b"
     try:
         with (
             PostgresStorage.from_url(pg_url) as one,
-            PostgresStorage.from_url(with_query(SERVER, schema=other)) as two,
+            PostgresStorage.from_url(with_query(server, schema=other)) as two,
         ):
             with one.write() as tx:
                 tx.patients.add(make_patient_row(1))
             with two.read() as tx:
                 assert tx.patients.count() == 0
     finally:
-        with psycopg.connect(SERVER, autocommit=True) as conn:
+        with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(other)))
 
 
 # --- the audit trail -----------------------------------------------------------------------
 
 
-def test_the_audit_tables_are_append_only(pg_url: str, schema: str) -> None:
+def test_the_audit_tables_are_append_only(server: str, pg_url: str, schema: str) -> None:
     with PostgresStorage.from_url(pg_url) as storage, storage.write() as tx:
         tx.audit.append(event_row(make_event(None)))
-    with _raw(schema) as conn:
+    with _raw(server, schema) as conn:
         for statement in (
             "UPDATE audit_events SET actor_id = 'someone else'",
             "DELETE FROM audit_events",
@@ -163,10 +169,10 @@ def test_writers_in_two_stores_on_one_schema_are_serialised(pg_url: str) -> None
             assert [r.seq for r in tx.audit.scan()] == list(range(1, 81))
 
 
-def _terminate_sessions(application_name: str) -> int:
+def _terminate_sessions(server: str, application_name: str) -> int:
     """Kill the server sessions of one pool (named by *application_name*), as a server
     restart would, and no one else's: other test runs may share the server."""
-    with psycopg.connect(SERVER, autocommit=True) as conn:
+    with psycopg.connect(server, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND application_name = %s",
@@ -176,14 +182,14 @@ def _terminate_sessions(application_name: str) -> int:
 
 
 def test_dropped_connections_are_replaced_before_a_transaction_starts(
-    pg_url: str, schema: str
+    server: str, pg_url: str, schema: str
 ) -> None:
     with PostgresStorage.from_url(with_query(pg_url, application_name=schema)) as storage:
         with storage.write() as tx:
             tx.patients.add(make_patient_row(1))
         with storage.read() as tx:
             assert tx.patients.count() == 1
-        assert _terminate_sessions(schema) >= 1
+        assert _terminate_sessions(server, schema) >= 1
         with storage.write() as tx:
             tx.patients.add(make_patient_row(2))
         with storage.read() as tx:
@@ -191,13 +197,13 @@ def test_dropped_connections_are_replaced_before_a_transaction_starts(
 
 
 def test_a_connection_lost_inside_a_write_is_a_storage_error_and_nothing_is_kept(
-    pg_url: str,
+    server: str, pg_url: str
 ) -> None:
     with PostgresStorage.from_url(pg_url) as storage:
         with pytest.raises(StorageError), storage.write() as tx:
             tx.patients.add(make_patient_row(1))
             pid = tx.cursor.execute("SELECT pg_backend_pid()").fetchone()[0]
-            with psycopg.connect(SERVER, autocommit=True) as killer:
+            with psycopg.connect(server, autocommit=True) as killer:
                 killer.execute("SELECT pg_terminate_backend(%s)", (pid,))
             tx.patients.add(make_patient_row(2))
         with storage.read() as tx:

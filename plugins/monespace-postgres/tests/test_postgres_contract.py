@@ -6,12 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import needs_postgres
 from monespace.testing import StorageContract
 from monespace_postgres import PostgresStorage
 
+#: The fixtures (pg_url, schema) live there: see its docstring.
+pytest_plugins = ["postgres_support"]
 
-@needs_postgres
+
 class TestPostgresStorage(StorageContract):
     @pytest.fixture
     def storage(self, pg_url: str) -> Iterator[PostgresStorage]:

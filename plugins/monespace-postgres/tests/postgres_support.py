@@ -1,9 +1,13 @@
-"""A throwaway schema per test on a real PostgreSQL.
+"""The plugin's test fixtures: a throwaway schema per test on a real PostgreSQL.
 
 ``MONESPACE_TEST_POSTGRES`` names the server (``postgresql://postgres@127.0.0.1/test`` when
 unset); the tests are skipped when it cannot be reached. Each test gets a schema
 ``monespace_test_<random>``, dropped with everything in it afterwards, so that runs never
 collide.
+
+The test modules load it with ``pytest_plugins = ["postgres_support"]`` and take what they
+need as fixtures, rather than a conftest.py: the SMTP plugin's tests import their conftest by
+name, and a second module called ``conftest`` on the same run would shadow it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+#: The server the tests use; each test makes its own schema in it.
 SERVER = os.environ.get("MONESPACE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1/test")
 
 
@@ -27,25 +32,30 @@ def _reachable() -> bool:
     return True
 
 
-needs_postgres = pytest.mark.skipif(not _reachable(), reason=f"no PostgreSQL at {SERVER}")
-
-
 def with_query(url: str, **params: str) -> str:
     """*url* with *params* added to its query string."""
     extra = "&".join(f"{key}={value}" for key, value in params.items())
     return f"{url}{'&' if '?' in url else '?'}{extra}"
 
 
+@pytest.fixture(scope="session")
+def server() -> str:
+    """The test server's URL; the test is skipped when it does not answer."""
+    if not _reachable():
+        pytest.skip(f"no PostgreSQL at {SERVER}")
+    return SERVER
+
+
 @pytest.fixture
-def schema() -> Iterator[str]:
+def schema(server: str) -> Iterator[str]:
     """A fresh schema name; the schema (created by whoever uses it) is dropped afterwards."""
     name = f"monespace_test_{secrets.token_hex(6)}"
     yield name
-    with psycopg.connect(SERVER, autocommit=True) as conn:
+    with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 
 @pytest.fixture
-def pg_url(schema: str) -> str:
+def pg_url(server: str, schema: str) -> str:
     """A URL to a fresh schema of the test server."""
-    return with_query(SERVER, schema=schema)
+    return with_query(server, schema=schema)
