@@ -10,8 +10,10 @@ whole run of steps, take theirs from the "stateful" and "stateful-sqlite" profil
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -122,10 +124,51 @@ def _isolated_key_file(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
 # ``me`` and ``representative`` serve the modules that define ``space`` and ``holder``.
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each test that opens its space on ``url`` runs on both built-in backends."""
-    return "memory://" if request.param == "memory" else f"sqlite:///{tmp_path}/space.db"
+#: ``MONESPACE_TEST_BACKEND=postgresql://127.0.0.1/test`` runs every test that opens its space
+#: on ``url`` on that PostgreSQL server instead of the built-in backends (it needs the
+#: monespace-postgres plugin), each test in a schema of its own, dropped afterwards.
+TEST_BACKEND = os.environ.get("MONESPACE_TEST_BACKEND", "")
+
+
+@pytest.fixture(params=["postgresql"] if TEST_BACKEND else ["memory", "sqlite"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test that opens its space on ``url`` runs on both built-in backends (or on the
+    server ``MONESPACE_TEST_BACKEND`` names)."""
+    if request.param == "postgresql":
+        yield from _postgresql_schema(TEST_BACKEND, request.getfixturevalue("monkeypatch"))
+    elif request.param == "memory":
+        yield "memory://"
+    else:
+        yield f"sqlite:///{tmp_path}/space.db"
+
+
+def _postgresql_schema(server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A URL naming a fresh schema ``monespace_test_<random>`` of *server*; the schema is
+    dropped with everything in it once the test (and the spaces it opened) is done.
+
+    Most tests open their spaces without entry-point plugins (``load_entrypoints=False``),
+    so that the machine's plugins do not change what they test: for the test's duration,
+    such spaces get the one plugin this run needs.
+    """
+    # Only a PostgreSQL run needs the plugin and its driver.
+    import psycopg  # noqa: PLC0415
+    from psycopg import sql  # noqa: PLC0415
+
+    import monespace_postgres  # noqa: PLC0415
+    from monespace.plugins import Plugins  # noqa: PLC0415
+
+    plain_init = Plugins.__init__
+
+    def init_with_postgres(self, plugins=(), *, load_entrypoints=True, environ=None):
+        if not load_entrypoints:
+            plugins = [*plugins, monespace_postgres]
+        plain_init(self, plugins, load_entrypoints=load_entrypoints, environ=environ)
+
+    monkeypatch.setattr(Plugins, "__init__", init_with_postgres)
+    schema = f"monespace_test_{secrets.token_hex(6)}"
+    yield f"{server}{'&' if '?' in server else '?'}schema={schema}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 @pytest.fixture
