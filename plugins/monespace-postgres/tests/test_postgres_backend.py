@@ -17,8 +17,14 @@ from monespace.errors import (
     SchemaVersionError,
     StorageError,
 )
+from monespace.storage._migrations import load_migrations as load_sqlite_migrations
 from monespace.testing import make_event, make_patient_row
-from monespace_postgres import LATEST_SCHEMA_VERSION, PostgresStorage, PostgresUrl
+from monespace_postgres import (
+    LATEST_SCHEMA_VERSION,
+    PostgresStorage,
+    PostgresUrl,
+    load_migrations,
+)
 
 #: The fixtures (pg_url, schema) live there: see its docstring.
 pytest_plugins = ["postgres_support"]
@@ -228,3 +234,11 @@ def test_errors_do_not_quote_the_values_of_the_row(pg_url: str) -> None:
         error = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
     assert len(shown) >= 2  # the conflict, and the driver's terse error as its cause
     assert not any("p000001" in text or "DETAIL" in text for text in shown)
+
+
+def test_every_sqlite_migration_has_its_postgresql_twin():
+    """The two schemas move together: a migration added to the library's SQLite schema
+    without its PostgreSQL twin would fail the first write of the new column here."""
+    sqlite = [(m.version, m.name) for m in load_sqlite_migrations("sqlite")]
+    postgres = [(m.version, m.name) for m in load_migrations()]
+    assert postgres == sqlite
