@@ -7,7 +7,7 @@ import datetime as dt
 import icalendar
 import pytest
 import recurring_ical_events
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from monespace import Actor
@@ -24,6 +24,7 @@ from monespace.clock import ManualClock
 from monespace.errors import ValidationError
 
 from .helpers import MARKER, identity, open_patient, open_space
+from .strategies import clean_text
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
@@ -124,14 +125,13 @@ aware = st.datetimes(
     max_value=dt.datetime(2090, 1, 1),
     timezones=st.just(dt.UTC),
 ).map(lambda moment: moment.replace(microsecond=0, second=0))
-line = st.text(
-    st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1
-).filter(lambda text: text.strip() == text and text)
-notes = st.text(
-    st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp"))
-    | st.sampled_from("\n\t"),
-    min_size=1,
-).filter(lambda text: text.strip() == text and text)
+line = clean_text(min_size=1).filter(lambda text: text.strip() == text and text)
+notes = clean_text(min_size=1, max_size=400, multiline=True).filter(
+    lambda text: text.strip() == text and text
+)
+
+
+_PLAIN = (EventKind.APPOINTMENT, None, None, None, False)
 
 
 @given(
@@ -147,6 +147,34 @@ notes = st.text(
         ),
         max_size=6,
     )
+)
+# 00:00 UTC on 31 October 2038 is 02:00 in Paris, an hour that happens twice that night:
+# written with a TZID it would come back as the other instant, so it is written in UTC.
+@example(
+    items=[
+        (
+            dt.datetime(2038, 10, 31, 0, 0, tzinfo=dt.UTC),
+            30,
+            EventKind.APPOINTMENT,
+            None,
+            None,
+            None,
+            False,
+        )
+    ]
+)
+@example(
+    items=[
+        (
+            dt.datetime(2026, 10, 25, 1, 30, tzinfo=dt.UTC),
+            30,
+            EventKind.APPOINTMENT,
+            None,
+            None,
+            None,
+            False,
+        )
+    ]
 )
 def test_export_then_import_gives_the_same_events(items):
     events = [

@@ -296,3 +296,12 @@ def test_an_imported_title_and_file_name_are_kept_in_a_safe_rendering(tmp_path, 
     assert listed.exit_code == 0, listed.output
     assert document.id in listed.output
     assert not any(c in listed.output for c in NEVER), ascii(listed.output)
+
+
+def test_a_byte_order_mark_is_refused_like_the_other_invisible_controls():
+    """U+FEFF is invisible and dropped by readers of files (an iCalendar title made of it
+    came back empty): refused where text enters the model."""
+    with pytest.raises(ValidationError, match="'title'"):
+        check_text("title", "\ufeff", max_length=10)
+    with pytest.raises(ValidationError):
+        check_text("title", "Compte\ufeffrendu", max_length=20)

@@ -45,6 +45,11 @@ __all__ = [
 #: Characters that reorder text on screen: embeddings, overrides and isolates.
 BIDI_CONTROLS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
+#: U+FEFF, the byte order mark (deprecated as a zero-width no-break space): invisible, and
+#: dropped by readers of files that start a value with it (an iCalendar title of only that
+#: character would come back empty).
+_BYTE_ORDER_MARK: Final = "\ufeff"
+
 #: The longest text of each kind of field, in characters after NFC. A field's own
 #: check names its kind; the HTTP API may cap lower, never higher.
 LIMITS: Final[dict[str, int]] = {
@@ -73,6 +78,7 @@ def is_refused(char: str, *, multiline: bool = False) -> bool:
         or char in BIDI_CONTROLS
         or 0xD800 <= code <= 0xDFFF
         or _is_noncharacter(code)
+        or char == _BYTE_ORDER_MARK
     )
 
 

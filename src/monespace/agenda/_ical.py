@@ -120,9 +120,9 @@ def _vevent(event: Event, details: bool, now: dt.datetime) -> icalendar.Event:
     vevent = icalendar.Event()
     vevent.add("uid", event.uid)
     vevent.add("dtstamp", now.astimezone(dt.UTC))
-    vevent.add("dtstart", event.starts_at.astimezone(PARIS))
+    vevent.add("dtstart", _local(event.starts_at))
     if event.ends_at is not None:
-        vevent.add("dtend", event.ends_at.astimezone(PARIS))
+        vevent.add("dtend", _local(event.ends_at))
     vevent.add("sequence", event.sequence)
     if event.changed_at is not None:
         vevent.add("last-modified", event.changed_at.astimezone(dt.UTC))
@@ -251,6 +251,11 @@ def _parsed(vevent: icalendar.Component, uid: str, cancel_all: bool) -> ParsedEv
     ends_at = None if end is None else _instant(end, "DTEND")
     if ends_at is not None and ends_at < starts_at:
         raise ValidationError("an event must end after it starts")
+    # Stored in UTC. Ordered in local time first: an end in the hour skipped when summer
+    # time begins is read with the offset before the gap (RFC 5545), which can put it before
+    # a start read after the gap; such an event is kept, without an end.
+    starts_at = starts_at.astimezone(dt.UTC)
+    ends_at = None if ends_at is None else max(ends_at.astimezone(dt.UTC), starts_at)
     if ends_at == starts_at:
         ends_at = None  # a zero-length event (a reminder, a deadline) has no end
     kind_text = str(vevent.get("X-MONESPACE-KIND", EventKind.APPOINTMENT))
@@ -287,10 +292,18 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def _local(moment: dt.datetime) -> dt.datetime:
+    """*moment* as written in the file: Paris time, unless that local time is ambiguous (the
+    hour repeated when summer time ends), which a TZID cannot tell apart: then in UTC."""
+    local = moment.astimezone(PARIS)
+    twin = local.replace(fold=1 - local.fold)
+    return moment.astimezone(dt.UTC) if twin.utcoffset() != local.utcoffset() else local
+
+
 def _instant(prop: Any, name: str) -> dt.datetime:
-    """An instant from a date or date-time property: floating times and dates are read in
-    Europe/Paris (the platforms these files come from are French); an unknown TZID is
-    refused."""
+    """An instant from a date or date-time property, in the file's local time: floating times
+    and dates are read in Europe/Paris (the platforms these files come from are French); an
+    unknown TZID is refused."""
     if prop is None:
         raise ValidationError(f"an event needs a {name}")
     tzid = prop.params.get("TZID") if hasattr(prop, "params") else None
