@@ -14,6 +14,7 @@ from monespace import Actor
 from monespace.agenda import (
     MAX_EVENTS,
     MAX_ICS_BYTES,
+    MAX_RULES,
     EventKind,
     EventStatus,
     read_calendar,
@@ -226,7 +227,10 @@ def test_recurring_events_are_expanded_within_the_horizon(space, holder, me):
     [
         (b"BEGIN:VCALENDAR\r\n" + b"X" * MAX_ICS_BYTES, "at most"),
         (_ics(*(_vevent(f"u{n}") for n in range(MAX_EVENTS + 1))), "at most"),
-        (_ics(_vevent("r", "20260303T093000", "RRULE:FREQ=HOURLY")), "at most"),
+        (
+            _ics(_vevent("r", "20260303T093000", "RRULE:FREQ=DAILY;BYHOUR=8,10,12,14,16,18")),
+            "at most",
+        ),
         (_ics(_vevent("tz", tz="Mars/Olympus_Mons")), "time zone"),
         (_ics(_vevent("x", "19500101T093000")), "life"),
         (_ics(_vevent("x", "22500101T093000")), "life"),
@@ -246,3 +250,43 @@ def test_bad_files_are_refused_and_nothing_is_stored(space, holder, me, data, me
     with pytest.raises(ValidationError, match=message):
         space.agenda.import_ics(me, holder.id, data)
     assert space.agenda.events(me, holder.id) == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "start", "message"),
+    [
+        # Expanded whole by recurring_ical_events: 31 million occurrences in the horizon.
+        ("RRULE:FREQ=SECONDLY;COUNT=999999999", "20260303T093000", "at most daily"),
+        ("RRULE:FREQ=MINUTELY", "20260303T093000", "at most daily"),
+        # No day ever matches: dateutil searches day by day up to the year 9999 (seconds).
+        ("RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "20260303T093000", "monthly or yearly"),
+        ("RRULE:FREQ=WEEKLY;BYSETPOS=9;BYDAY=MO", "20260303T093000", "monthly or yearly"),
+        # Expanded from the year 1, day by day, before reaching the horizon.
+        ("RRULE:FREQ=DAILY", "00010101T093000", "too long before"),
+        (
+            "RRULE:FREQ=DAILY;BYHOUR=" + ",".join(map(str, range(24))) + ";BYMINUTE=0,30",
+            "20260303T093000",
+            "24 times a day",
+        ),
+        ("RRULE:FREQ=YEARLY;BYYEARDAY=366;BYMONTH=1", "20260303T093000", "does not read"),
+        ("RRULE:FREQ=WEEKLY;BYDAY=MO,TU", "20260303T093000", None),
+        ("RRULE:NOT-A-RULE", "20260303T093000", "malformed"),
+        ("EXRULE:FREQ=DAILY", "20260303T093000", "EXRULE"),
+    ],
+)
+def test_costly_recurrences_are_refused_before_expansion(rule, start, message):
+    data = _ics(_vevent("series@booking", start, rule))
+    if message is None:
+        assert len(read_calendar(data, now=NOW)) > 50
+        return
+    with pytest.raises(ValidationError, match=message):
+        read_calendar(data, now=NOW)
+
+
+def test_a_file_holds_a_bounded_number_of_recurrence_rules():
+    weekly = "RRULE:FREQ=WEEKLY;COUNT=2"
+    series = [_vevent(f"s{n}@booking", "20260303T093000", weekly) for n in range(MAX_RULES)]
+    assert len(read_calendar(_ics(*series), now=NOW)) == 2 * MAX_RULES
+    extra = _vevent("one-more@booking", "20260303T093000", weekly)
+    with pytest.raises(ValidationError, match=f"at most {MAX_RULES} RRULE"):
+        read_calendar(_ics(*series, extra), now=NOW)

@@ -8,8 +8,11 @@ out unless asked for: a calendar file travels (mail, phones, shared calendars).
 Reading refuses what a hostile or broken file could do to a space: more than
 :data:`MAX_ICS_BYTES`, more than :data:`MAX_EVENTS` events, a recurrence expanding past
 :data:`MAX_OCCURRENCES` within the horizon, an unknown time zone, a line break inside a
-one-line value (an attempt to inject properties). It decides nothing: the agenda service
-applies what it read, in one transaction.
+one-line value (an attempt to inject properties), and recurrence rules whose expansion
+costs time regardless of the horizon: more than :data:`MAX_RULES` of them, a frequency
+finer than daily, a rule part a booking platform does not write, a series starting more
+than :data:`MAX_SERIES_AGE` before the horizon (see :func:`_check_rules`). It decides
+nothing: the agenda service applies what it read, in one transaction.
 
 .. versionadded:: 0.1
 """
@@ -35,6 +38,8 @@ __all__ = [
     "MAX_EVENTS",
     "MAX_ICS_BYTES",
     "MAX_OCCURRENCES",
+    "MAX_RULES",
+    "MAX_SERIES_AGE",
     "ImportReport",
     "ParsedEvent",
     "read_calendar",
@@ -49,6 +54,10 @@ MAX_ICS_BYTES: Final = 1024 * 1024
 MAX_EVENTS: Final = 2000
 #: The most events a file may give once its recurrences are expanded.
 MAX_OCCURRENCES: Final = 2000
+#: The most recurrence rules (RRULE properties) a file may hold.
+MAX_RULES: Final = 10
+#: How long before the horizon's start a recurring series may begin.
+MAX_SERIES_AGE: Final = dt.timedelta(days=3660)
 
 _PRODID: Final = "-//monespace//agenda//FR"
 _GENERIC: Final = "Rendez-vous"
@@ -61,6 +70,15 @@ _LABELS: Final = {
     EventKind.OTHER: "Événement de santé",
 }
 _ONE_LINE: Final = ("UID", "SUMMARY", "LOCATION", "X-MONESPACE-KIND", "STATUS", "TZID")
+_FREQUENCIES: Final = frozenset({"DAILY", "WEEKLY", "MONTHLY", "YEARLY"})
+_RULE_PARTS: Final = frozenset(
+    {"FREQ", "UNTIL", "COUNT", "INTERVAL", "BYDAY", "BYMONTH", "BYMONTHDAY", "BYHOUR"}
+    | {"BYMINUTE", "BYSETPOS", "WKST"}
+)
+#: Rule parts that can filter out every day of a period: allowed where a period is a month
+#: or a year, whose dateless expansion costs little (dateutil looks for a match up to 9999).
+_MONTHLY_PARTS: Final = frozenset({"BYMONTHDAY", "BYSETPOS"})
+_MAX_TIMES_A_DAY: Final = 24
 
 
 @attrs.frozen
@@ -177,6 +195,7 @@ def read_calendar(
     vevents = list(itertools.islice(calendar.walk("VEVENT"), MAX_EVENTS + 1))
     if len(vevents) > MAX_EVENTS:
         raise ValidationError(f"an iCalendar file may hold at most {MAX_EVENTS} events")
+    _check_rules(vevents, now - horizon)
     cancel_all = str(calendar.get("METHOD", "")).upper() == "CANCEL"
     found: list[ParsedEvent] = []
     recurring: set[str] = set()
@@ -230,6 +249,47 @@ def _occurrences(
             raise
         raise ValidationError("a recurring event of the iCalendar file is malformed") from exc
     return found
+
+
+def _check_rules(vevents: list[icalendar.Component], start: dt.datetime) -> None:
+    """Refuse recurrences whose expansion is costly whatever the horizon.
+
+    dateutil expands a rule from its DTSTART, period by period, and goes on to the year 9999
+    when a rule's filters match no day: the cost grows with the rules, their frequency and
+    their age, not with the occurrences kept. What booking platforms write (weekly physio,
+    daily care at set hours, a monthly or yearly check-up) stays within these bounds.
+    """
+    rules = 0
+    for vevent in vevents:
+        if vevent.get("EXRULE") is not None:
+            raise ValidationError("an event's EXRULE is not supported (RFC 5545 removed it)")
+        found = vevent.get("RRULE")
+        if found is None:
+            continue
+        items = found if isinstance(found, list) else [found]
+        rules += len(items)
+        if rules > MAX_RULES:
+            raise ValidationError(f"an iCalendar file may hold at most {MAX_RULES} RRULE")
+        for rule in items:
+            _check_rule(rule)
+        if _instant(vevent.get("DTSTART"), "DTSTART") < start - MAX_SERIES_AGE:
+            raise ValidationError("a recurring event starts too long before the horizon")
+
+
+def _check_rule(rule: Any) -> None:
+    if not isinstance(rule, icalendar.vRecur) or not rule.get("FREQ"):
+        raise ValidationError("an event's RRULE is malformed")
+    unknown = set(rule) - _RULE_PARTS
+    if unknown:
+        raise ValidationError("an event's RRULE has a part this importer does not read")
+    frequency = str(rule["FREQ"][0]).upper()
+    if frequency not in _FREQUENCIES:
+        raise ValidationError("an event may repeat at most daily")
+    if frequency in ("DAILY", "WEEKLY") and set(rule) & _MONTHLY_PARTS:
+        raise ValidationError("BYMONTHDAY and BYSETPOS are for monthly or yearly rules")
+    times = len(rule.get("BYHOUR", [0])) * len(rule.get("BYMINUTE", [0]))
+    if times > _MAX_TIMES_A_DAY:
+        raise ValidationError(f"an event may repeat at most {_MAX_TIMES_A_DAY} times a day")
 
 
 def _check_values(vevent: icalendar.Component) -> None:
