@@ -271,6 +271,9 @@ def test_bad_files_are_refused_and_nothing_is_stored(space, holder, me, data, me
         ("RRULE:FREQ=YEARLY;BYYEARDAY=366;BYMONTH=1", "20260303T093000", "does not read"),
         ("RRULE:FREQ=WEEKLY;BYDAY=MO,TU", "20260303T093000", None),
         ("RRULE:NOT-A-RULE", "20260303T093000", "malformed"),
+        # dateutil never leaves its first period.
+        ("RRULE:FREQ=WEEKLY;INTERVAL=0", "20260303T093000", "INTERVAL"),
+        ("RRULE:FREQ=DAILY;INTERVAL=-3", "20260303T093000", "INTERVAL"),
         ("EXRULE:FREQ=DAILY", "20260303T093000", "EXRULE"),
     ],
 )
@@ -290,3 +293,12 @@ def test_a_file_holds_a_bounded_number_of_recurrence_rules():
     extra = _vevent("one-more@booking", "20260303T093000", weekly)
     with pytest.raises(ValidationError, match=f"at most {MAX_RULES} RRULE"):
         read_calendar(_ics(*series, extra), now=NOW)
+
+
+@pytest.mark.parametrize("start", ["00000101T093000", "99999101T093000", "2026XX01T093000"])
+def test_a_date_icalendar_cannot_parse_is_refused(start):
+    # icalendar keeps the value as a broken property and raises its own error on access.
+    with pytest.raises(ValidationError, match="DTSTART"):
+        read_calendar(_ics(_vevent("broken@booking", start)), now=NOW)
+    with pytest.raises(ValidationError, match="DTSTART"):
+        read_calendar(_ics(_vevent("broken@booking", start, "RRULE:FREQ=DAILY")), now=NOW)

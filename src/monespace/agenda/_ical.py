@@ -79,6 +79,7 @@ _RULE_PARTS: Final = frozenset(
 #: or a year, whose dateless expansion costs little (dateutil looks for a match up to 9999).
 _MONTHLY_PARTS: Final = frozenset({"BYMONTHDAY", "BYSETPOS"})
 _MAX_TIMES_A_DAY: Final = 24
+_MAX_INTERVAL: Final = 1000
 
 
 @attrs.frozen
@@ -282,6 +283,9 @@ def _check_rule(rule: Any) -> None:
     unknown = set(rule) - _RULE_PARTS
     if unknown:
         raise ValidationError("an event's RRULE has a part this importer does not read")
+    interval = rule.get("INTERVAL", [1])[0]
+    if not isinstance(interval, int) or not 1 <= interval <= _MAX_INTERVAL:
+        raise ValidationError(f"an event's RRULE INTERVAL must be between 1 and {_MAX_INTERVAL}")
     frequency = str(rule["FREQ"][0]).upper()
     if frequency not in _FREQUENCIES:
         raise ValidationError("an event may repeat at most daily")
@@ -354,7 +358,10 @@ def _instant(prop: Any, name: str) -> dt.datetime:
     if prop is None:
         raise ValidationError(f"an event needs a {name}")
     tzid = prop.params.get("TZID") if hasattr(prop, "params") else None
-    value = getattr(prop, "dt", prop)
+    try:
+        value = getattr(prop, "dt", prop)
+    except ValueError as exc:  # a value icalendar could not parse (a year 0, 99999)
+        raise ValidationError(f"the {name} of an event is not a valid date") from exc
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             zone = PARIS if tzid is None else _zone(str(tzid))
