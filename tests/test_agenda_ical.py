@@ -302,3 +302,23 @@ def test_a_date_icalendar_cannot_parse_is_refused(start):
         read_calendar(_ics(_vevent("broken@booking", start)), now=NOW)
     with pytest.raises(ValidationError, match="DTSTART"):
         read_calendar(_ics(_vevent("broken@booking", start, "RRULE:FREQ=DAILY")), now=NOW)
+
+
+@pytest.mark.parametrize(
+    "twice",
+    [
+        ("DTSTART:20260303T093000Z", "DTSTART:20260304T093000Z"),
+        ("SEQUENCE:1", "SEQUENCE:2"),
+        ("DTEND:20260303T100000Z", "DTEND:20260303T110000Z"),
+        ("RECURRENCE-ID:20260310T093000Z", "RECURRENCE-ID:20260317T093000Z"),
+    ],
+)
+def test_a_recurring_event_gives_its_dates_and_sequence_once(twice):
+    # recurring_ical_events reads them as single values and fails on a list.
+    series = _vevent("series@booking", "20260303T093000", "RRULE:FREQ=WEEKLY;COUNT=4")
+    override = "\r\n".join(
+        ["BEGIN:VEVENT", "UID:series@booking", "RECURRENCE-ID:20260310T083000Z", *twice]
+        + ["END:VEVENT"]
+    )
+    with pytest.raises(ValidationError, match="once"):
+        read_calendar(_ics(series, override), now=NOW)

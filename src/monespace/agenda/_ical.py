@@ -70,6 +70,8 @@ _LABELS: Final = {
     EventKind.OTHER: "Événement de santé",
 }
 _ONE_LINE: Final = ("UID", "SUMMARY", "LOCATION", "X-MONESPACE-KIND", "STATUS", "TZID")
+#: Properties read as single values (recurring_ical_events fails on a list).
+_ONCE: Final = ("DTSTART", "DTEND", "DURATION", "SEQUENCE", "RECURRENCE-ID", "LAST-MODIFIED")
 _FREQUENCIES: Final = frozenset({"DAILY", "WEEKLY", "MONTHLY", "YEARLY"})
 _RULE_PARTS: Final = frozenset(
     {"FREQ", "UNTIL", "COUNT", "INTERVAL", "BYDAY", "BYMONTH", "BYMONTHDAY", "BYHOUR"}
@@ -230,12 +232,11 @@ def _occurrences(
     already: int,
 ) -> list[ParsedEvent]:
     """The occurrences of the recurring events within ``now ± horizon``, capped."""
-    query = recurring_ical_events.of(calendar)
     start, stop = (now - horizon).astimezone(dt.UTC), (now + horizon).astimezone(dt.UTC)
     budget = MAX_OCCURRENCES - already
     found: list[ParsedEvent] = []
     try:
-        for occurrence in query.between(start, stop):
+        for occurrence in recurring_ical_events.of(calendar).between(start, stop):
             if str(occurrence.get("UID", "")) not in recurring:
                 continue
             if len(found) >= budget:
@@ -297,10 +298,12 @@ def _check_rule(rule: Any) -> None:
 
 
 def _check_values(vevent: icalendar.Component) -> None:
-    for name in _ONE_LINE:
+    for name in _ONE_LINE + _ONCE:
         value = vevent.get(name)
         if isinstance(value, list):
             raise ValidationError(f"an event may have its {name} once only")
+    for name in _ONE_LINE:
+        value = vevent.get(name)
         if value is not None and any(c in str(value) for c in "\r\n"):
             raise ValidationError(f"the {name} of an event must be one line")
     if not str(vevent.get("UID", "")).strip():
