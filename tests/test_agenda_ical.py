@@ -316,9 +316,14 @@ def test_a_date_icalendar_cannot_parse_is_refused(start):
 def test_a_recurring_event_gives_its_dates_and_sequence_once(twice):
     # recurring_ical_events reads them as single values and fails on a list.
     series = _vevent("series@booking", "20260303T093000", "RRULE:FREQ=WEEKLY;COUNT=4")
-    override = "\r\n".join(
-        ["BEGIN:VEVENT", "UID:series@booking", "RECURRENCE-ID:20260310T083000Z", *twice]
-        + ["END:VEVENT"]
-    )
+    head = ["BEGIN:VEVENT", "UID:series@booking", "RECURRENCE-ID:20260310T083000Z"]
+    override = "\r\n".join([*head, *twice, "END:VEVENT"])
     with pytest.raises(ValidationError, match="once"):
         read_calendar(_ics(series, override), now=NOW)
+
+
+@pytest.mark.parametrize("tz", ["Europe/" + "X" * 300, "Europe"])
+def test_a_time_zone_name_the_system_cannot_open_is_unknown(tz):
+    # zoneinfo raises OSError (name too long, a directory) rather than ZoneInfoNotFoundError.
+    with pytest.raises(ValidationError, match="time zone|not a valid iCalendar"):
+        read_calendar(_ics(_vevent("tz@booking", tz=tz)), now=NOW)

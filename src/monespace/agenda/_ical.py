@@ -193,6 +193,8 @@ def read_calendar(
         calendar = icalendar.Calendar.from_ical(text)
     except ValueError as exc:
         raise ValidationError("not a valid iCalendar file") from exc
+    except OSError as exc:  # zoneinfo opening a TZID too long for a path, or a directory
+        raise ValidationError("an event names an unknown time zone") from exc
     if not isinstance(calendar, icalendar.Calendar):
         raise ValidationError("not an iCalendar VCALENDAR")
     vevents = list(itertools.islice(calendar.walk("VEVENT"), MAX_EVENTS + 1))
@@ -378,5 +380,5 @@ def _instant(prop: Any, name: str) -> dt.datetime:
 def _zone(tzid: str) -> ZoneInfo:
     try:
         return ZoneInfo(tzid)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ValidationError("an event names an unknown time zone") from exc
