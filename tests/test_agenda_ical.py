@@ -325,5 +325,5 @@ def test_a_recurring_event_gives_its_dates_and_sequence_once(twice):
 @pytest.mark.parametrize("tz", ["Europe/" + "X" * 300, "Europe"])
 def test_a_time_zone_name_the_system_cannot_open_is_unknown(tz):
     # zoneinfo raises OSError (name too long, a directory) rather than ZoneInfoNotFoundError.
-    with pytest.raises(ValidationError, match="time zone|not a valid iCalendar"):
+    with pytest.raises(ValidationError, match="unknown time zone"):
         read_calendar(_ics(_vevent("tz@booking", tz=tz)), now=NOW)

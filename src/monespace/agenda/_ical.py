@@ -189,14 +189,7 @@ def read_calendar(
         raise ValidationError("an iCalendar file must be UTF-8") from exc
     if "\x00" in text:
         raise ValidationError("an iCalendar file must not contain NUL characters")
-    try:
-        calendar = icalendar.Calendar.from_ical(text)
-    except ValueError as exc:
-        raise ValidationError("not a valid iCalendar file") from exc
-    except OSError as exc:  # zoneinfo opening a TZID too long for a path, or a directory
-        raise ValidationError("an event names an unknown time zone") from exc
-    if not isinstance(calendar, icalendar.Calendar):
-        raise ValidationError("not an iCalendar VCALENDAR")
+    calendar = _parse(text)
     vevents = list(itertools.islice(calendar.walk("VEVENT"), MAX_EVENTS + 1))
     if len(vevents) > MAX_EVENTS:
         raise ValidationError(f"an iCalendar file may hold at most {MAX_EVENTS} events")
@@ -222,6 +215,18 @@ def read_calendar(
     if len(set(uids)) != len(uids):
         raise ValidationError("an iCalendar file holds the same UID twice")
     return found
+
+
+def _parse(text: str) -> icalendar.Calendar:
+    try:
+        calendar = icalendar.Calendar.from_ical(text)
+    except ValueError as exc:
+        raise ValidationError("not a valid iCalendar file") from exc
+    except OSError as exc:  # zoneinfo opening a TZID too long for a path, or a directory
+        raise ValidationError("an event names an unknown time zone") from exc
+    if not isinstance(calendar, icalendar.Calendar):
+        raise ValidationError("not an iCalendar VCALENDAR")
+    return calendar
 
 
 def _occurrences(
