@@ -2,8 +2,9 @@
 
 A mutation fuzzer. For each target it starts from real inputs (the CI-SIS CDA examples of
 the shared data, an XDM archive built from them, an MSSanté message, the JSON bodies of
-the demo server's API), adds a fixed catalogue of known-hostile inputs (XXE, billion
-laughs, deep nesting, zip bombs, path traversal, NUL bytes, overlong fields), then mutates
+the demo server's API, calendars as booking platforms and calendar apps export them), adds
+a fixed catalogue of known-hostile inputs (XXE, billion laughs, deep nesting, zip bombs,
+path traversal, NUL bytes, overlong fields, endless recurrences), then mutates
 the seeds: bytes flipped, inserted, deleted, truncated, chunks duplicated, hostile
 fragments spliced in. Input *i* of a target is a pure function of the seed and *i*, so a
 failure is replayed with ``--seed S --target T --only I``.
@@ -25,12 +26,9 @@ a correct answer there); only a 5xx is a crash.
 Targets: ``cda`` (:func:`monespace.interop.cda.read_cda`), ``xdm``
 (:func:`monespace.interop.dmp.iter_legacy_documents` on a ZIP archive), ``mime``
 (:func:`monespace_smtp.parse_inbound`, when the SMTP plugin is importable), ``json`` (the
-request bodies of the demo server's API, over ASGI, as a logged-in patient) and ``ics``.
-
-``ics`` is an **extension point**: there is no iCalendar importer in the tree yet (the
-agenda has no ``.ics`` reader). :func:`_ics_target` returns ``None`` until one exists; when
-it does, make it return the importer (a ``bytes -> object`` callable) and the seeds, and
-the target runs like the others.
+request bodies of the demo server's API, over ASGI, as a logged-in patient) and ``ics``
+(``space.agenda.import_ics`` by the holder, each input into a fresh in-memory space whose
+clock stands still, so that an input's outcome depends on that input alone).
 
 ```console
 $ nice python benchmarks/fuzz_inputs.py                       # 10,000 inputs per target

@@ -327,3 +327,44 @@ def test_a_time_zone_name_the_system_cannot_open_is_unknown(tz):
     # zoneinfo raises OSError (name too long, a directory) rather than ZoneInfoNotFoundError.
     with pytest.raises(ValidationError, match="unknown time zone"):
         read_calendar(_ics(_vevent("tz@booking", tz=tz)), now=NOW)
+
+
+def _vtimezone(tzid: str) -> str:
+    standard = ["DTSTART:19701025T030000", "TZOFFSETFROM:+0200", "TZOFFSETTO:+0100"]
+    lines = ["BEGIN:VTIMEZONE", f"TZID:{tzid}", "BEGIN:STANDARD", *standard, "END:STANDARD"]
+    return "\r\n".join([*lines, "END:VTIMEZONE"])
+
+
+def _tz_cache() -> dict[str, object]:
+    # icalendar keeps every VTIMEZONE of an unknown TZID it parses, for the whole process.
+    return icalendar.timezone.tzp._TZP__tz_cache  # type: ignore[attr-defined]
+
+
+def test_a_file_defining_its_own_time_zones_is_refused_and_leaves_nothing_behind():
+    before = dict(_tz_cache())
+    zones = [_vtimezone(f"Custom/Fuzz-{n}") for n in range(5)]
+    event = _vevent("custom@booking", tz="Custom/Fuzz-0")
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        read_calendar(_ics(*zones, event), now=NOW)
+    assert _tz_cache() == before
+    paris = _ics(_vtimezone("Europe/Paris"), _vevent("paris@booking"))
+    assert [e.uid for e in read_calendar(paris, now=NOW)] == ["paris@booking"]
+
+
+def test_a_file_holds_a_bounded_number_of_time_zones():
+    zones = [_vtimezone("Europe/Paris")] * 21
+    with pytest.raises(ValidationError, match="time zones"):
+        read_calendar(_ics(*zones, _vevent("paris@booking")), now=NOW)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # icalendar raises AttributeError on these while parsing.
+        _ics(_vtimezone("Europe/Paris").replace("TZID:Europe/Paris", "TZID:A\r\nTZID:B")),
+        _ics(_vevent("x", "20260310T093000").replace("DTSTART;", "DTSTART;VALUE=DATE,TEXT;")),
+    ],
+)
+def test_what_icalendar_trips_on_is_a_validation_error(data):
+    with pytest.raises(ValidationError):
+        read_calendar(data, now=NOW)

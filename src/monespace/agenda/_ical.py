@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from collections.abc import Iterable
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -82,6 +83,9 @@ _RULE_PARTS: Final = frozenset(
 _MONTHLY_PARTS: Final = frozenset({"BYMONTHDAY", "BYSETPOS"})
 _MAX_TIMES_A_DAY: Final = 24
 _MAX_INTERVAL: Final = 1000
+_MAX_TIMEZONES: Final = 20
+_FOLD: Final = re.compile(r"\r?\n[ \t]")
+_VTIMEZONE: Final = re.compile(r"^BEGIN:VTIMEZONE", re.IGNORECASE | re.MULTILINE)
 
 
 @attrs.frozen
@@ -218,14 +222,31 @@ def read_calendar(
 
 
 def _parse(text: str) -> icalendar.Calendar:
+    """The calendar of *text*, whose time zones are all known ones.
+
+    icalendar builds a time zone from each VTIMEZONE of an unknown TZID (seconds for a file
+    of thousands) and keeps it for the whole process, where later files find it: what this
+    parse adds to that cache is taken out again, and a file defining its own zone refused.
+    """
+    if len(_VTIMEZONE.findall(_FOLD.sub("", text))) > _MAX_TIMEZONES:
+        raise ValidationError(f"an iCalendar file may define at most {_MAX_TIMEZONES} time zones")
+    cache: dict[str, object] = getattr(icalendar.timezone.tzp, "_TZP__tz_cache", {})
+    known = set(cache)
     try:
         calendar = icalendar.Calendar.from_ical(text)
     except ValueError as exc:
         raise ValidationError("not a valid iCalendar file") from exc
     except OSError as exc:  # zoneinfo opening a TZID too long for a path, or a directory
         raise ValidationError("an event names an unknown time zone") from exc
+    except (AttributeError, TypeError) as exc:  # a parameter or TZID given as a list
+        raise ValidationError("not a valid iCalendar file") from exc
+    finally:
+        for tzid in set(cache) - known:
+            cache.pop(tzid, None)
     if not isinstance(calendar, icalendar.Calendar):
         raise ValidationError("not an iCalendar VCALENDAR")
+    for vtimezone in calendar.walk("VTIMEZONE"):
+        _zone(str(vtimezone.get("TZID", "")))
     return calendar
 
 
