@@ -368,3 +368,12 @@ def test_a_file_holds_a_bounded_number_of_time_zones():
 def test_what_icalendar_trips_on_is_a_validation_error(data):
     with pytest.raises(ValidationError):
         read_calendar(data, now=NOW)
+
+
+@pytest.mark.parametrize("tz", ["Europe/" + "X" * 300, "Europe", "Mars/Olympus_Mons"])
+def test_a_calendar_time_zone_the_system_cannot_open_is_refused(tz):
+    # Google's X-WR-TIMEZONE: recurring_ical_events applies it, and zoneinfo raises OSError.
+    rule = _vevent("s@booking", "20260303T093000", "RRULE:FREQ=WEEKLY;COUNT=4")
+    data = _ics(rule).replace(b"VERSION:2.0", f"VERSION:2.0\r\nX-WR-TIMEZONE:{tz}".encode())
+    with pytest.raises(ValidationError):
+        read_calendar(data, now=NOW)

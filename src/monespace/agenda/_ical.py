@@ -7,12 +7,13 @@ out unless asked for: a calendar file travels (mail, phones, shared calendars).
 
 Reading refuses what a hostile or broken file could do to a space: more than
 :data:`MAX_ICS_BYTES`, more than :data:`MAX_EVENTS` events, a recurrence expanding past
-:data:`MAX_OCCURRENCES` within the horizon, an unknown time zone, a line break inside a
-one-line value (an attempt to inject properties), and recurrence rules whose expansion
-costs time regardless of the horizon: more than :data:`MAX_RULES` of them, a frequency
-finer than daily, a rule part a booking platform does not write, a series starting more
-than :data:`MAX_SERIES_AGE` before the horizon (see :func:`_check_rules`). It decides
-nothing: the agenda service applies what it read, in one transaction.
+:data:`MAX_OCCURRENCES` within the horizon, an unknown time zone (zones come from the IANA
+database: a VTIMEZONE defines none), a line break inside a one-line value (an attempt to
+inject properties), and recurrence rules whose expansion costs time regardless of the
+horizon: more than :data:`MAX_RULES` of them, a frequency finer than daily, a rule part a
+booking platform does not write, a series starting more than :data:`MAX_SERIES_AGE` before
+the horizon (see :func:`_check_rules`). It decides nothing: the agenda service applies what
+it read, in one transaction.
 
 .. versionadded:: 0.1
 """
@@ -274,7 +275,8 @@ def _occurrences(
             begins = _instant(occurrence.get("DTSTART"), "DTSTART")
             uid = f"{occurrence.get('UID', '')}/{begins.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}"
             found.append(_parsed(occurrence, uid, cancel_all))
-    except (ValueError, TypeError, KeyError) as exc:
+    # OSError: zoneinfo opening the calendar's X-WR-TIMEZONE (too long for a path, a directory).
+    except (ValueError, TypeError, KeyError, OSError) as exc:
         if isinstance(exc, ValidationError):
             raise
         raise ValidationError("a recurring event of the iCalendar file is malformed") from exc
