@@ -2,8 +2,9 @@
 
 A mutation fuzzer. For each target it starts from real inputs (the CI-SIS CDA examples of
 the shared data, an XDM archive built from them, an MSSanté message, the JSON bodies of
-the demo server's API), adds a fixed catalogue of known-hostile inputs (XXE, billion
-laughs, deep nesting, zip bombs, path traversal, NUL bytes, overlong fields), then mutates
+the demo server's API, calendars as booking platforms and calendar apps export them), adds
+a fixed catalogue of known-hostile inputs (XXE, billion laughs, deep nesting, zip bombs,
+path traversal, NUL bytes, overlong fields, endless recurrences), then mutates
 the seeds: bytes flipped, inserted, deleted, truncated, chunks duplicated, hostile
 fragments spliced in. Input *i* of a target is a pure function of the seed and *i*, so a
 failure is replayed with ``--seed S --target T --only I``.
@@ -25,12 +26,9 @@ a correct answer there); only a 5xx is a crash.
 Targets: ``cda`` (:func:`monespace.interop.cda.read_cda`), ``xdm``
 (:func:`monespace.interop.dmp.iter_legacy_documents` on a ZIP archive), ``mime``
 (:func:`monespace_smtp.parse_inbound`, when the SMTP plugin is importable), ``json`` (the
-request bodies of the demo server's API, over ASGI, as a logged-in patient) and ``ics``.
-
-``ics`` is an **extension point**: there is no iCalendar importer in the tree yet (the
-agenda has no ``.ics`` reader). :func:`_ics_target` returns ``None`` until one exists; when
-it does, make it return the importer (a ``bytes -> object`` callable) and the seeds, and
-the target runs like the others.
+request bodies of the demo server's API, over ASGI, as a logged-in patient) and ``ics``
+(``space.agenda.import_ics`` by the holder, each input into a fresh in-memory space whose
+clock stands still, so that an input's outcome depends on that input alone).
 
 ```console
 $ nice python benchmarks/fuzz_inputs.py                       # 10,000 inputs per target
@@ -57,7 +55,7 @@ import traceback
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -68,6 +66,10 @@ import monespace
 from _common import Report, describe_machine, parser, print_machine, revision
 from monespace import Actor
 from monespace.accounts import Contact, PatientIdentity
+from monespace.agenda import Event as AgendaEvent
+from monespace.agenda import EventKind, write_calendar
+from monespace.clock import ManualClock
+from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.errors import MonespaceError
 from monespace.identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
 from monespace.interop.cda import read_cda
@@ -411,15 +413,323 @@ def _json_target() -> Target | None:
     return Target("json", run, [b"", *JSON_FRAGMENTS], seeds, JSON_FRAGMENTS, (), close=close)
 
 
-def _ics_target() -> Target | None:
-    """Extension point: the agenda's iCalendar importer, when the tree has one.
+ICS_NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the importer's clock: replays are exact
 
-    There is none yet (the agenda reads no ``.ics``). When one exists, return
-    ``Target("ics", importer, catalogue, seeds, ICS_FRAGMENTS)`` here: seeds from real
-    calendars, fragments such as folded lines of 10^5 characters, ``RRULE`` with huge
-    ``COUNT``, nested ``BEGIN:VEVENT``, unknown ``TZID``, ``DTSTART`` in year 0 or 99999.
+
+def _ics_lines(*lines: str) -> bytes:
+    """An iCalendar file from its logical lines, folded at 75 characters as RFC 5545 says."""
+    folded = []
+    for line in lines:
+        parts = [line[:75]] + [line[i : i + 74] for i in range(75, len(line), 74)]
+        folded.append("\r\n ".join(parts))
+    return ("\r\n".join(folded) + "\r\n").encode()
+
+
+PARIS_VTIMEZONE = [
+    "BEGIN:VTIMEZONE",
+    "TZID:Europe/Paris",
+    "X-LIC-LOCATION:Europe/Paris",
+    "BEGIN:DAYLIGHT",
+    "TZOFFSETFROM:+0100",
+    "TZOFFSETTO:+0200",
+    "TZNAME:CEST",
+    "DTSTART:19700329T020000",
+    "RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU",
+    "END:DAYLIGHT",
+    "BEGIN:STANDARD",
+    "TZOFFSETFROM:+0200",
+    "TZOFFSETTO:+0100",
+    "TZNAME:CET",
+    "DTSTART:19701025T030000",
+    "RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU",
+    "END:STANDARD",
+    "END:VTIMEZONE",
+]
+
+_BOOKING_UID = "rdv-8f3a2c1e-4b7d-4e21-9c55-0d1f2e3a4b5c@booking.example.fr"
+
+
+def _booking_event(start: str, end: str, sequence: int, modified: str, status: str) -> list[str]:
+    return [
+        "BEGIN:VEVENT",
+        f"UID:{_BOOKING_UID}",
+        "DTSTAMP:20260301T080000Z",
+        "CREATED:20260215T101500Z",
+        f"LAST-MODIFIED:{modified}",
+        f"DTSTART;TZID=Europe/Paris:{start}",
+        f"DTEND;TZID=Europe/Paris:{end}",
+        "SUMMARY:Consultation - Dr Claire Martin (médecin généraliste)",
+        "LOCATION:Cabinet médical\\, 12 rue de la République\\, 69002 Lyon",
+        "DESCRIPTION:Pensez à apporter votre carte Vitale et votre ordonnance.\\n"
+        "Pour déplacer ou annuler ce rendez-vous : https://booking.example.fr/rdv/8f3a2c1e",
+        'ORGANIZER;CN="Dr Claire Martin":mailto:no-reply@booking.example.fr',
+        f"STATUS:{status}",
+        f"SEQUENCE:{sequence}",
+        "TRANSP:OPAQUE",
+        "BEGIN:VALARM",
+        "ACTION:DISPLAY",
+        "DESCRIPTION:Rappel de rendez-vous",
+        "TRIGGER:-PT1H",
+        "END:VALARM",
+        "END:VEVENT",
+    ]
+
+
+def ics_seeds() -> list[bytes]:
+    """Calendars as booking platforms and calendar apps write them, dated around
+    :data:`ICS_NOW`."""
+    head = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Booking Example//Rendez-vous 4.2//FR"]
+    booking = _ics_lines(
+        *head,
+        "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH",
+        "X-WR-CALNAME:Mes rendez-vous",
+        *PARIS_VTIMEZONE,
+        *_booking_event("20260310T093000", "20260310T100000", 0, "20260215T101500Z", "CONFIRMED"),
+        "BEGIN:VEVENT",
+        "UID:rdv-1c9e7a55-2f40-4d8b-a6e3-77b0c4d2e9f1@booking.example.fr",
+        "DTSTAMP:20260301T080000Z",
+        "DTSTART;TZID=Europe/Paris:20260402T101500",
+        "DTEND;TZID=Europe/Paris:20260402T103000",
+        "SUMMARY:Vaccination - Pharmacie du Marché",
+        "LOCATION:Pharmacie du Marché\\, 3 place Carnot\\, 69002 Lyon",
+        "STATUS:CONFIRMED",
+        "SEQUENCE:0",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    )
+    weekly = _ics_lines(
+        *head,
+        "METHOD:PUBLISH",
+        *PARIS_VTIMEZONE,
+        "BEGIN:VEVENT",
+        "UID:serie-kine-5521@booking.example.fr",
+        "DTSTAMP:20260301T080000Z",
+        "DTSTART;TZID=Europe/Paris:20260303T180000",
+        "DTEND;TZID=Europe/Paris:20260303T183000",
+        "RRULE:FREQ=WEEKLY;BYDAY=TU,TH;UNTIL=20260528T215959Z",
+        "EXDATE;TZID=Europe/Paris:20260409T180000",
+        "SUMMARY:Rééducation du genou - M. Karim Benali (masseur-kinésithérapeute)",
+        "LOCATION:Cabinet de kinésithérapie\\, 40 cours Gambetta\\, 69003 Lyon",
+        "SEQUENCE:0",
+        "END:VEVENT",
+        "BEGIN:VEVENT",
+        "UID:serie-kine-5521@booking.example.fr",
+        "RECURRENCE-ID;TZID=Europe/Paris:20260416T180000",
+        "DTSTAMP:20260301T080000Z",
+        "DTSTART;TZID=Europe/Paris:20260416T190000",
+        "DTEND;TZID=Europe/Paris:20260416T193000",
+        "SUMMARY:Rééducation du genou - séance déplacée",
+        "SEQUENCE:1",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    )
+    update = _ics_lines(
+        *head,
+        "METHOD:REQUEST",
+        *PARIS_VTIMEZONE,
+        *_booking_event("20260312T143000", "20260312T150000", 2, "20260305T161200Z", "CONFIRMED"),
+        "END:VCALENDAR",
+    )
+    cancel = _ics_lines(
+        *head,
+        "METHOD:CANCEL",
+        *PARIS_VTIMEZONE,
+        *_booking_event("20260312T143000", "20260312T150000", 3, "20260310T070500Z", "CANCELLED"),
+        "END:VCALENDAR",
+    )
+    google = _ics_lines(
+        "BEGIN:VCALENDAR",
+        "PRODID:-//Google Inc//Google Calendar 70.9054//EN",
+        "VERSION:2.0",
+        "CALSCALE:GREGORIAN",
+        "METHOD:PUBLISH",
+        "X-WR-CALNAME:Santé",
+        "X-WR-TIMEZONE:Europe/Paris",
+        "BEGIN:VEVENT",
+        "DTSTART;VALUE=DATE:20260520",
+        "DTEND;VALUE=DATE:20260521",
+        "DTSTAMP:20260301T080000Z",
+        "UID:4k2j9v1q8s7t6u5r3p0o@google.com",
+        "CREATED:20260110T120000Z",
+        "LAST-MODIFIED:20260110T120000Z",
+        "SUMMARY:Mammographie de dépistage",
+        "DESCRIPTION:Courrier de l'assurance maladie du 5 janvier",
+        "STATUS:CONFIRMED",
+        "TRANSP:TRANSPARENT",
+        "END:VEVENT",
+        "BEGIN:VEVENT",
+        "DTSTART:20260615T070000Z",
+        "DTEND:20260615T074500Z",
+        "DTSTAMP:20260301T080000Z",
+        "UID:9a8b7c6d5e4f3g2h1i0j@google.com",
+        "SUMMARY:Prise de sang à jeun",
+        "LOCATION:Laboratoire Bioaccess\\, 18 avenue Berthelot\\, Lyon",
+        "SEQUENCE:1",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    )
+    own = write_calendar(
+        [
+            AgendaEvent(
+                id=f"e{n}",
+                patient_id="p",
+                kind=kind,
+                starts_at=ICS_NOW + timedelta(days=7 * n + 1, hours=n),
+                ends_at=ICS_NOW + timedelta(days=7 * n + 1, hours=n, minutes=30),
+                title=title,
+                place="Centre de santé, 8 rue Victor Hugo, 69002 Lyon",
+                notes="Apporter le carnet de vaccination\net la carte Vitale",
+                uid=f"e{n}@monespace",
+                sequence=n,
+            )
+            for n, (kind, title) in enumerate(
+                [
+                    (EventKind.VACCINATION, "Rappel dTcaP"),
+                    (EventKind.BILAN_PREVENTION, "Bilan prévention 45-50 ans"),
+                    (EventKind.SCREENING, None),
+                ]
+            )
+        ],
+        include_details=True,
+        now=ICS_NOW,
+    )
+    return [booking, weekly, update, cancel, google, own]
+
+
+def _vevents(count: int, *extra: str) -> bytes:
+    return b"".join(
+        _ics_lines("BEGIN:VEVENT", f"UID:f{n}", "DTSTART:20260310T093000Z", *extra, "END:VEVENT")
+        for n in range(count)
+    )
+
+
+ICS_FRAGMENTS = [
+    b"\r\nDESCRIPTION:" + b"A" * 74 + b"\r\n " + b"\r\n ".join([b"B" * 73] * 1400),
+    b"\r\nRRULE:FREQ=SECONDLY;COUNT=999999999\r\n",
+    b"\r\nRRULE:FREQ=MINUTELY\r\n",
+    b"\r\nRRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30\r\n",
+    b"\r\nRRULE:FREQ=YEARLY;INTERVAL=4294967295\r\n",
+    b"\r\nRRULE:FREQ=WEEKLY;UNTIL=99991231T235959Z\r\n",
+    b"\r\nRDATE:" + b",".join([b"20260310T093000Z"] * 3000) + b"\r\n",
+    b"\r\nEXDATE:" + b",".join([b"20260310T093000Z"] * 3000) + b"\r\n",
+    b"\r\nRECURRENCE-ID:20260310T093000Z\r\n",
+    b"\r\nBEGIN:VEVENT\r\n",
+    b"\r\nEND:VEVENT\r\n",
+    b"\r\nBEGIN:VCALENDAR\r\n",
+    b"\r\nEND:VCALENDAR\r\n",
+    b"\r\nBEGIN:VTIMEZONE\r\nTZID:Europe/Paris\r\n",
+    b";TZID=Mars/Olympus_Mons",
+    b";TZID=../../../../etc/passwd",
+    b";TZID=/etc/localtime",
+    b';TZID="Romance Standard Time"',
+    b";VALUE=DATE",
+    b";VALUE=PERIOD",
+    b"\r\nDTSTART:00000101T000000\r\n",
+    b"\r\nDTSTART:99999101T000000\r\n",
+    b"\r\nDTSTART:00010101T000000Z\r\n",
+    b"\r\nDTEND;VALUE=DATE:99991231\r\n",
+    b"\r\nDURATION:P99999999W\r\n",
+    b"\r\nDURATION:-P1D\r\n",
+    b"\r\nSEQUENCE:99999999999999999999\r\n",
+    b"\r\nSEQUENCE:-1\r\n",
+    b"\r\nLAST-MODIFIED:99991231T235959Z\r\n",
+    b"\\r\\nX-EVIL:1",
+    b"\rX-EVIL:1",
+    b"\nATTENDEE:mailto:x@evil.example\n",
+    b"\r\n ",
+    b'";X-P="',
+    b":" * 1000,
+    b";" * 5000,
+    b"\r\nBEGIN:X-DEEP\r\n" * 50,
+    _vevents(50),
+    b"\x00",
+    b"\xff\xfe",
+    b"\xed\xa0\x80",  # a lone surrogate in UTF-8
+    bytes(range(256)),
+]
+
+
+def ics_catalogue(seed: bytes) -> list[bytes]:
+    """Known-hostile calendars, whole."""
+    head = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//fuzz//FR"]
+    tail = b"END:VCALENDAR\r\n"
+
+    def calendar(*lines: str) -> bytes:
+        return _ics_lines(*head, *lines, "END:VCALENDAR")
+
+    def event(*lines: str, start: str = "DTSTART:20260310T093000Z") -> bytes:
+        return calendar("BEGIN:VEVENT", "UID:hostile@fuzz", start, *lines, "END:VEVENT")
+
+    return [
+        b"",
+        b"BEGIN:VCALENDAR",
+        b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n",
+        event("DESCRIPTION:" + "x" * 100_000),
+        event("RRULE:FREQ=SECONDLY;COUNT=999999999"),
+        event("RRULE:FREQ=SECONDLY"),
+        event("RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30"),
+        event("RRULE:FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30"),
+        event("RRULE:FREQ=YEARLY;BYSETPOS=-366;BYYEARDAY=-366"),
+        event("RRULE:FREQ=WEEKLY;UNTIL=99991231T235959Z"),
+        event("RRULE:FREQ=WEEKLY;INTERVAL=0"),
+        event(*(f"RRULE:FREQ=DAILY;INTERVAL={n}" for n in range(1, 500))),
+        event(
+            "RDATE:"
+            + ",".join(f"2026{m:02}{d:02}T093000Z" for m in range(1, 13) for d in range(1, 29))
+        ),
+        event(*["BEGIN:VEVENT", "UID:nested@fuzz"] * 10_000, *["END:VEVENT"] * 10_000),
+        _ics_lines(*head) + b"BEGIN:X\r\n" * 50_000 + b"END:X\r\n" * 50_000 + tail,
+        event(start="DTSTART;TZID=Mars/Olympus_Mons:20260310T093000"),
+        event(start="DTSTART:00000101T000000"),
+        event(start="DTSTART:99999101T000000"),
+        event(start="DTSTART;VALUE=DATE:00010101"),
+        event("DTEND;VALUE=DATE:99991231", start="DTSTART;VALUE=DATE:99991231"),
+        event("SUMMARY:Bonjour\\r\\nATTENDEE:mailto:x@evil.example"),
+        _ics_lines(*head, "BEGIN:VEVENT", "UID:a@fuzz", "DTSTART:20260310T093000Z")
+        + b"SUMMARY:x\rX-EVIL:1\nDESCRIPTION:y\r\nEND:VEVENT\r\n"
+        + tail,
+        _ics_lines(*head) + _vevents(2_000) + tail,
+        _ics_lines(*head) + _vevents(6_000) + tail,
+        _ics_lines(*head) + _vevents(1_000, "RRULE:FREQ=DAILY;COUNT=3") + tail,
+        seed + b" " * (1024 * 1024),
+        bytes(range(256)) * 100,
+        b"\x00" * 1024,
+    ]
+
+
+def _ics_target() -> Target:
+    """The agenda's iCalendar importer, ``space.agenda.import_ics``, as the holder.
+
+    Each input goes into a fresh in-memory space holding one registered patient (born in
+    1980) whose clock stands at :data:`ICS_NOW`: an input's outcome does not depend on the
+    inputs before it, so ``--only`` replays it exactly, and the space never grows.
     """
-    return None
+    operator = Actor.system("fuzz")
+    keys = StaticKeyProvider(MasterKey.generate())
+    nir = NIR.build("M", 80, 5, "69", "382", 17)
+    traits = INSTraits(
+        birth_name="FUZZ",
+        first_given_name="DOMINIQUE",
+        birth_date=date(1980, 5, 4),
+        sex="M",
+        birth_place_code="69382",
+    )
+    person = PatientIdentity(INS(nir, INS_NIR_TEST_OID, traits), Contact(email="p@example.org"))
+
+    def run(data: bytes) -> object:
+        space = monespace.open(
+            "memory://", clock=ManualClock(ICS_NOW), key_provider=keys, load_entrypoints=False
+        )
+        try:
+            patient = space.accounts.register_patient(operator, person)
+            space.accounts.create_space(operator, patient.id)
+            return space.agenda.import_ics(Actor.patient(patient.id), patient.id, data)
+        finally:
+            space.close()
+
+    seeds = ics_seeds()
+    return Target("ics", run, ics_catalogue(seeds[0]), seeds, ICS_FRAGMENTS)
 
 
 TARGETS: dict[str, Callable[[], Target | None]] = {

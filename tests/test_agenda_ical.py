@@ -14,6 +14,7 @@ from monespace import Actor
 from monespace.agenda import (
     MAX_EVENTS,
     MAX_ICS_BYTES,
+    MAX_RULES,
     EventKind,
     EventStatus,
     read_calendar,
@@ -254,7 +255,10 @@ def test_recurring_events_are_expanded_within_the_horizon(space, holder, me):
     [
         (b"BEGIN:VCALENDAR\r\n" + b"X" * MAX_ICS_BYTES, "at most"),
         (_ics(*(_vevent(f"u{n}") for n in range(MAX_EVENTS + 1))), "at most"),
-        (_ics(_vevent("r", "20260303T093000", "RRULE:FREQ=HOURLY")), "at most"),
+        (
+            _ics(_vevent("r", "20260303T093000", "RRULE:FREQ=DAILY;BYHOUR=8,10,12,14,16,18")),
+            "at most",
+        ),
         (_ics(_vevent("tz", tz="Mars/Olympus_Mons")), "time zone"),
         (_ics(_vevent("x", "19500101T093000")), "life"),
         (_ics(_vevent("x", "22500101T093000")), "life"),
@@ -274,3 +278,130 @@ def test_bad_files_are_refused_and_nothing_is_stored(space, holder, me, data, me
     with pytest.raises(ValidationError, match=message):
         space.agenda.import_ics(me, holder.id, data)
     assert space.agenda.events(me, holder.id) == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "start", "message"),
+    [
+        # Expanded whole by recurring_ical_events: 31 million occurrences in the horizon.
+        ("RRULE:FREQ=SECONDLY;COUNT=999999999", "20260303T093000", "at most daily"),
+        ("RRULE:FREQ=MINUTELY", "20260303T093000", "at most daily"),
+        # No day ever matches: dateutil searches day by day up to the year 9999 (seconds).
+        ("RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "20260303T093000", "monthly or yearly"),
+        ("RRULE:FREQ=WEEKLY;BYSETPOS=9;BYDAY=MO", "20260303T093000", "monthly or yearly"),
+        # Expanded from the year 1, day by day, before reaching the horizon.
+        ("RRULE:FREQ=DAILY", "00010101T093000", "too long before"),
+        (
+            "RRULE:FREQ=DAILY;BYHOUR=" + ",".join(map(str, range(24))) + ";BYMINUTE=0,30",
+            "20260303T093000",
+            "24 times a day",
+        ),
+        ("RRULE:FREQ=YEARLY;BYYEARDAY=366;BYMONTH=1", "20260303T093000", "does not read"),
+        ("RRULE:FREQ=WEEKLY;BYDAY=MO,TU", "20260303T093000", None),
+        ("RRULE:NOT-A-RULE", "20260303T093000", "malformed"),
+        # dateutil never leaves its first period.
+        ("RRULE:FREQ=WEEKLY;INTERVAL=0", "20260303T093000", "INTERVAL"),
+        ("RRULE:FREQ=DAILY;INTERVAL=-3", "20260303T093000", "INTERVAL"),
+        ("EXRULE:FREQ=DAILY", "20260303T093000", "EXRULE"),
+    ],
+)
+def test_costly_recurrences_are_refused_before_expansion(rule, start, message):
+    data = _ics(_vevent("series@booking", start, rule))
+    if message is None:
+        assert len(read_calendar(data, now=NOW)) > 50
+        return
+    with pytest.raises(ValidationError, match=message):
+        read_calendar(data, now=NOW)
+
+
+def test_a_file_holds_a_bounded_number_of_recurrence_rules():
+    weekly = "RRULE:FREQ=WEEKLY;COUNT=2"
+    series = [_vevent(f"s{n}@booking", "20260303T093000", weekly) for n in range(MAX_RULES)]
+    assert len(read_calendar(_ics(*series), now=NOW)) == 2 * MAX_RULES
+    extra = _vevent("one-more@booking", "20260303T093000", weekly)
+    with pytest.raises(ValidationError, match=f"at most {MAX_RULES} RRULE"):
+        read_calendar(_ics(*series, extra), now=NOW)
+
+
+@pytest.mark.parametrize("start", ["00000101T093000", "99999101T093000", "2026XX01T093000"])
+def test_a_date_icalendar_cannot_parse_is_refused(start):
+    # icalendar keeps the value as a broken property and raises its own error on access.
+    with pytest.raises(ValidationError, match="DTSTART"):
+        read_calendar(_ics(_vevent("broken@booking", start)), now=NOW)
+    with pytest.raises(ValidationError, match="DTSTART"):
+        read_calendar(_ics(_vevent("broken@booking", start, "RRULE:FREQ=DAILY")), now=NOW)
+
+
+@pytest.mark.parametrize(
+    "twice",
+    [
+        ("DTSTART:20260303T093000Z", "DTSTART:20260304T093000Z"),
+        ("SEQUENCE:1", "SEQUENCE:2"),
+        ("DTEND:20260303T100000Z", "DTEND:20260303T110000Z"),
+        ("RECURRENCE-ID:20260310T093000Z", "RECURRENCE-ID:20260317T093000Z"),
+    ],
+)
+def test_a_recurring_event_gives_its_dates_and_sequence_once(twice):
+    # recurring_ical_events reads them as single values and fails on a list.
+    series = _vevent("series@booking", "20260303T093000", "RRULE:FREQ=WEEKLY;COUNT=4")
+    head = ["BEGIN:VEVENT", "UID:series@booking", "RECURRENCE-ID:20260310T083000Z"]
+    override = "\r\n".join([*head, *twice, "END:VEVENT"])
+    with pytest.raises(ValidationError, match="once"):
+        read_calendar(_ics(series, override), now=NOW)
+
+
+@pytest.mark.parametrize("tz", ["Europe/" + "X" * 300, "Europe"])
+def test_a_time_zone_name_the_system_cannot_open_is_unknown(tz):
+    # zoneinfo raises OSError (name too long, a directory) rather than ZoneInfoNotFoundError.
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        read_calendar(_ics(_vevent("tz@booking", tz=tz)), now=NOW)
+
+
+def _vtimezone(tzid: str) -> str:
+    standard = ["DTSTART:19701025T030000", "TZOFFSETFROM:+0200", "TZOFFSETTO:+0100"]
+    lines = ["BEGIN:VTIMEZONE", f"TZID:{tzid}", "BEGIN:STANDARD", *standard, "END:STANDARD"]
+    return "\r\n".join([*lines, "END:VTIMEZONE"])
+
+
+def _tz_cache() -> dict[str, object]:
+    # icalendar keeps every VTIMEZONE of an unknown TZID it parses, for the whole process.
+    return icalendar.timezone.tzp._TZP__tz_cache  # type: ignore[attr-defined]
+
+
+def test_a_file_defining_its_own_time_zones_is_refused_and_leaves_nothing_behind():
+    before = dict(_tz_cache())
+    zones = [_vtimezone(f"Custom/Fuzz-{n}") for n in range(5)]
+    event = _vevent("custom@booking", tz="Custom/Fuzz-0")
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        read_calendar(_ics(*zones, event), now=NOW)
+    assert _tz_cache() == before
+    paris = _ics(_vtimezone("Europe/Paris"), _vevent("paris@booking"))
+    assert [e.uid for e in read_calendar(paris, now=NOW)] == ["paris@booking"]
+
+
+def test_a_file_holds_a_bounded_number_of_time_zones():
+    zones = [_vtimezone("Europe/Paris")] * 21
+    with pytest.raises(ValidationError, match="time zones"):
+        read_calendar(_ics(*zones, _vevent("paris@booking")), now=NOW)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # icalendar raises AttributeError on these while parsing.
+        _ics(_vtimezone("Europe/Paris").replace("TZID:Europe/Paris", "TZID:A\r\nTZID:B")),
+        _ics(_vevent("x", "20260310T093000").replace("DTSTART;", "DTSTART;VALUE=DATE,TEXT;")),
+    ],
+)
+def test_what_icalendar_trips_on_is_a_validation_error(data):
+    with pytest.raises(ValidationError):
+        read_calendar(data, now=NOW)
+
+
+@pytest.mark.parametrize("tz", ["Europe/" + "X" * 300, "Europe", "Mars/Olympus_Mons"])
+def test_a_calendar_time_zone_the_system_cannot_open_is_refused(tz):
+    # Google's X-WR-TIMEZONE: recurring_ical_events applies it, and zoneinfo raises OSError.
+    rule = _vevent("s@booking", "20260303T093000", "RRULE:FREQ=WEEKLY;COUNT=4")
+    data = _ics(rule).replace(b"VERSION:2.0", f"VERSION:2.0\r\nX-WR-TIMEZONE:{tz}".encode())
+    with pytest.raises(ValidationError):
+        read_calendar(data, now=NOW)

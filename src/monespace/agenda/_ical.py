@@ -7,9 +7,13 @@ out unless asked for: a calendar file travels (mail, phones, shared calendars).
 
 Reading refuses what a hostile or broken file could do to a space: more than
 :data:`MAX_ICS_BYTES`, more than :data:`MAX_EVENTS` events, a recurrence expanding past
-:data:`MAX_OCCURRENCES` within the horizon, an unknown time zone, a line break inside a
-one-line value (an attempt to inject properties). It decides nothing: the agenda service
-applies what it read, in one transaction.
+:data:`MAX_OCCURRENCES` within the horizon, an unknown time zone (zones come from the IANA
+database: a VTIMEZONE defines none), a line break inside a one-line value (an attempt to
+inject properties), and recurrence rules whose expansion costs time regardless of the
+horizon: more than :data:`MAX_RULES` of them, a frequency finer than daily, a rule part a
+booking platform does not write, a series starting more than :data:`MAX_SERIES_AGE` before
+the horizon (see :func:`_check_rules`). It decides nothing: the agenda service applies what
+it read, in one transaction.
 
 .. versionadded:: 0.1
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from collections.abc import Iterable
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,6 +40,8 @@ __all__ = [
     "MAX_EVENTS",
     "MAX_ICS_BYTES",
     "MAX_OCCURRENCES",
+    "MAX_RULES",
+    "MAX_SERIES_AGE",
     "ImportReport",
     "ParsedEvent",
     "read_calendar",
@@ -49,6 +56,10 @@ MAX_ICS_BYTES: Final = 1024 * 1024
 MAX_EVENTS: Final = 2000
 #: The most events a file may give once its recurrences are expanded.
 MAX_OCCURRENCES: Final = 2000
+#: The most recurrence rules (RRULE properties) a file may hold.
+MAX_RULES: Final = 10
+#: How long before the horizon's start a recurring series may begin.
+MAX_SERIES_AGE: Final = dt.timedelta(days=3660)
 
 _PRODID: Final = "-//monespace//agenda//FR"
 _GENERIC: Final = "Rendez-vous"
@@ -61,6 +72,21 @@ _LABELS: Final = {
     EventKind.OTHER: "Événement de santé",
 }
 _ONE_LINE: Final = ("UID", "SUMMARY", "LOCATION", "X-MONESPACE-KIND", "STATUS", "TZID")
+#: Properties read as single values (recurring_ical_events fails on a list).
+_ONCE: Final = ("DTSTART", "DTEND", "DURATION", "SEQUENCE", "RECURRENCE-ID", "LAST-MODIFIED")
+_FREQUENCIES: Final = frozenset({"DAILY", "WEEKLY", "MONTHLY", "YEARLY"})
+_RULE_PARTS: Final = frozenset(
+    {"FREQ", "UNTIL", "COUNT", "INTERVAL", "BYDAY", "BYMONTH", "BYMONTHDAY", "BYHOUR"}
+    | {"BYMINUTE", "BYSETPOS", "WKST"}
+)
+#: Rule parts that can filter out every day of a period: allowed where a period is a month
+#: or a year, whose dateless expansion costs little (dateutil looks for a match up to 9999).
+_MONTHLY_PARTS: Final = frozenset({"BYMONTHDAY", "BYSETPOS"})
+_MAX_TIMES_A_DAY: Final = 24
+_MAX_INTERVAL: Final = 1000
+_MAX_TIMEZONES: Final = 20
+_FOLD: Final = re.compile(r"\r?\n[ \t]")
+_VTIMEZONE: Final = re.compile(r"^BEGIN:VTIMEZONE", re.IGNORECASE | re.MULTILINE)
 
 
 @attrs.frozen
@@ -168,15 +194,11 @@ def read_calendar(
         raise ValidationError("an iCalendar file must be UTF-8") from exc
     if "\x00" in text:
         raise ValidationError("an iCalendar file must not contain NUL characters")
-    try:
-        calendar = icalendar.Calendar.from_ical(text)
-    except ValueError as exc:
-        raise ValidationError("not a valid iCalendar file") from exc
-    if not isinstance(calendar, icalendar.Calendar):
-        raise ValidationError("not an iCalendar VCALENDAR")
+    calendar = _parse(text)
     vevents = list(itertools.islice(calendar.walk("VEVENT"), MAX_EVENTS + 1))
     if len(vevents) > MAX_EVENTS:
         raise ValidationError(f"an iCalendar file may hold at most {MAX_EVENTS} events")
+    _check_rules(vevents, now - horizon)
     cancel_all = str(calendar.get("METHOD", "")).upper() == "CANCEL"
     found: list[ParsedEvent] = []
     recurring: set[str] = set()
@@ -200,6 +222,35 @@ def read_calendar(
     return found
 
 
+def _parse(text: str) -> icalendar.Calendar:
+    """The calendar of *text*, whose time zones are all known ones.
+
+    icalendar builds a time zone from each VTIMEZONE of an unknown TZID (seconds for a file
+    of thousands) and keeps it for the whole process, where later files find it: what this
+    parse adds to that cache is taken out again, and a file defining its own zone refused.
+    """
+    if len(_VTIMEZONE.findall(_FOLD.sub("", text))) > _MAX_TIMEZONES:
+        raise ValidationError(f"an iCalendar file may define at most {_MAX_TIMEZONES} time zones")
+    cache: dict[str, object] = getattr(icalendar.timezone.tzp, "_TZP__tz_cache", {})
+    known = set(cache)
+    try:
+        calendar = icalendar.Calendar.from_ical(text)
+    except ValueError as exc:
+        raise ValidationError("not a valid iCalendar file") from exc
+    except OSError as exc:  # zoneinfo opening a TZID too long for a path, or a directory
+        raise ValidationError("an event names an unknown time zone") from exc
+    except (AttributeError, TypeError) as exc:  # a parameter or TZID given as a list
+        raise ValidationError("not a valid iCalendar file") from exc
+    finally:
+        for tzid in set(cache) - known:
+            cache.pop(tzid, None)
+    if not isinstance(calendar, icalendar.Calendar):
+        raise ValidationError("not an iCalendar VCALENDAR")
+    for vtimezone in calendar.walk("VTIMEZONE"):
+        _zone(str(vtimezone.get("TZID", "")))
+    return calendar
+
+
 def _occurrences(
     calendar: icalendar.Calendar,
     recurring: set[str],
@@ -210,12 +261,11 @@ def _occurrences(
     already: int,
 ) -> list[ParsedEvent]:
     """The occurrences of the recurring events within ``now ± horizon``, capped."""
-    query = recurring_ical_events.of(calendar)
     start, stop = (now - horizon).astimezone(dt.UTC), (now + horizon).astimezone(dt.UTC)
     budget = MAX_OCCURRENCES - already
     found: list[ParsedEvent] = []
     try:
-        for occurrence in query.between(start, stop):
+        for occurrence in recurring_ical_events.of(calendar).between(start, stop):
             if str(occurrence.get("UID", "")) not in recurring:
                 continue
             if len(found) >= budget:
@@ -225,18 +275,65 @@ def _occurrences(
             begins = _instant(occurrence.get("DTSTART"), "DTSTART")
             uid = f"{occurrence.get('UID', '')}/{begins.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}"
             found.append(_parsed(occurrence, uid, cancel_all))
-    except (ValueError, TypeError, KeyError) as exc:
+    # OSError: zoneinfo opening the calendar's X-WR-TIMEZONE (too long for a path, a directory).
+    except (ValueError, TypeError, KeyError, OSError) as exc:
         if isinstance(exc, ValidationError):
             raise
         raise ValidationError("a recurring event of the iCalendar file is malformed") from exc
     return found
 
 
+def _check_rules(vevents: list[icalendar.Component], start: dt.datetime) -> None:
+    """Refuse recurrences whose expansion is costly whatever the horizon.
+
+    dateutil expands a rule from its DTSTART, period by period, and goes on to the year 9999
+    when a rule's filters match no day: the cost grows with the rules, their frequency and
+    their age, not with the occurrences kept. What booking platforms write (weekly physio,
+    daily care at set hours, a monthly or yearly check-up) stays within these bounds.
+    """
+    rules = 0
+    for vevent in vevents:
+        if vevent.get("EXRULE") is not None:
+            raise ValidationError("an event's EXRULE is not supported (RFC 5545 removed it)")
+        found = vevent.get("RRULE")
+        if found is None:
+            continue
+        items = found if isinstance(found, list) else [found]
+        rules += len(items)
+        if rules > MAX_RULES:
+            raise ValidationError(f"an iCalendar file may hold at most {MAX_RULES} RRULE")
+        for rule in items:
+            _check_rule(rule)
+        if _instant(vevent.get("DTSTART"), "DTSTART") < start - MAX_SERIES_AGE:
+            raise ValidationError("a recurring event starts too long before the horizon")
+
+
+def _check_rule(rule: Any) -> None:
+    if not isinstance(rule, icalendar.vRecur) or not rule.get("FREQ"):
+        raise ValidationError("an event's RRULE is malformed")
+    unknown = set(rule) - _RULE_PARTS
+    if unknown:
+        raise ValidationError("an event's RRULE has a part this importer does not read")
+    interval = rule.get("INTERVAL", [1])[0]
+    if not isinstance(interval, int) or not 1 <= interval <= _MAX_INTERVAL:
+        raise ValidationError(f"an event's RRULE INTERVAL must be between 1 and {_MAX_INTERVAL}")
+    frequency = str(rule["FREQ"][0]).upper()
+    if frequency not in _FREQUENCIES:
+        raise ValidationError("an event may repeat at most daily")
+    if frequency in ("DAILY", "WEEKLY") and set(rule) & _MONTHLY_PARTS:
+        raise ValidationError("BYMONTHDAY and BYSETPOS are for monthly or yearly rules")
+    times = len(rule.get("BYHOUR", [0])) * len(rule.get("BYMINUTE", [0]))
+    if times > _MAX_TIMES_A_DAY:
+        raise ValidationError(f"an event may repeat at most {_MAX_TIMES_A_DAY} times a day")
+
+
 def _check_values(vevent: icalendar.Component) -> None:
-    for name in _ONE_LINE:
+    for name in _ONE_LINE + _ONCE:
         value = vevent.get(name)
         if isinstance(value, list):
             raise ValidationError(f"an event may have its {name} once only")
+    for name in _ONE_LINE:
+        value = vevent.get(name)
         if value is not None and any(c in str(value) for c in "\r\n"):
             raise ValidationError(f"the {name} of an event must be one line")
     if not str(vevent.get("UID", "")).strip():
@@ -307,7 +404,10 @@ def _instant(prop: Any, name: str) -> dt.datetime:
     if prop is None:
         raise ValidationError(f"an event needs a {name}")
     tzid = prop.params.get("TZID") if hasattr(prop, "params") else None
-    value = getattr(prop, "dt", prop)
+    try:
+        value = getattr(prop, "dt", prop)
+    except ValueError as exc:  # a value icalendar could not parse (a year 0, 99999)
+        raise ValidationError(f"the {name} of an event is not a valid date") from exc
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             zone = PARIS if tzid is None else _zone(str(tzid))
@@ -321,5 +421,5 @@ def _instant(prop: Any, name: str) -> dt.datetime:
 def _zone(tzid: str) -> ZoneInfo:
     try:
         return ZoneInfo(tzid)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ValidationError("an event names an unknown time zone") from exc
