@@ -5,7 +5,7 @@ invalid ones), over a loopback socket (uvicorn in a thread), as a logged-in pati
 seeded space (the demo's carte Vitale login), and every check of schemathesis runs on the
 answers: no 5xx, every status and body as documented, 405 answers listing the path's
 methods, invalid input refused. The number of examples per operation and mode follows the
-Hypothesis profile (a twentieth of its ``max_examples``, at least 3: 5 with "ci", 50 with
+Hypothesis profile (a fiftieth of its ``max_examples``, at least 2: 2 with "ci", 20 with
 "thorough"); ``MONESPACE_SCHEMATHESIS_EXAMPLES=N`` sets it.
 
 The tests before it pin what the first runs found.
@@ -145,7 +145,7 @@ def _examples() -> int:
     given = os.environ.get("MONESPACE_SCHEMATHESIS_EXAMPLES")
     if given:
         return int(given)
-    return max(3, settings.default.max_examples // 20)
+    return max(2, settings.default.max_examples // 50)
 
 
 @pytest.fixture(scope="module")

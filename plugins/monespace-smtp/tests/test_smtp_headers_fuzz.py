@@ -17,7 +17,7 @@ from email import base64mime, quoprimime
 from email.message import EmailMessage
 
 import pytest
-from hypothesis import event, given
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from conftest import PATIENT_ADDRESS, PDF, Server, start_server
@@ -201,6 +201,12 @@ def _assert_text_kept(given: str, read: str) -> None:
 # --- properties --------------------------------------------------------------------------------
 
 
+#: Each example of these three is a real delivery to the loopback SMTP server: they take a
+#: quarter of the loaded profile's examples (25 in "ci", 250 in "thorough").
+deliveries = settings(settings.default, max_examples=max(10, settings.default.max_examples // 4))
+
+
+@deliveries
 @given(subject=header_values(), filename=header_values())
 def test_a_message_for_a_professional_never_gains_a_header(server, subject, filename):
     received = _send(server, _outbound(PROFESSIONAL, subject, filename))
@@ -215,6 +221,7 @@ def test_a_message_for_a_professional_never_gains_a_header(server, subject, file
     _assert_text_kept(filename, part.get_filename() or "")
 
 
+@deliveries
 @given(recipient=addresses(), subject=st.one_of(st.just("Vos résultats"), header_values()))
 def test_a_message_goes_to_the_one_address_it_names_or_nowhere(server, recipient, subject):
     received = _send(server, _outbound(recipient, subject, "cr.pdf"))
@@ -227,6 +234,7 @@ def test_a_message_goes_to_the_one_address_it_names_or_nowhere(server, recipient
     assert len(received["To"].addresses) == 1
 
 
+@deliveries
 @given(recipient=addresses(), subject=header_values())
 def test_a_notification_never_gains_a_header_or_a_recipient(server, recipient, subject):
     envelope = Envelope("n1", "email", recipient, subject, "Corps", "new-message", SENT_AT)
