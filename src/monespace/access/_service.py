@@ -26,6 +26,7 @@ from ..storage import DocumentRow
 from ._facts import AccessFacts
 from ._mapping import emergency_row, grant_row, grants_from_rows, settings_from_row, settings_row
 from ._model import AccessSettings, EmergencySession, Grant, GrantKind
+from ._wording import HOLDER_VIEWS, sentence, third_person
 
 if TYPE_CHECKING:
     from .._unit import Core, Unit
@@ -66,52 +67,12 @@ class HistoryEntry:
     #: Where the entry stands in the trail: pass it as ``history(after_seq=...)`` to read the
     #: next page.
     seq: int = 0
-
-
-_WHAT = {
-    "document.read": "a consulté un document",
-    "document.search": "a consulté la liste de vos documents",
-    "document.add": "a ajouté un document",
-    "document.mask": "a masqué un document",
-    "document.unmask": "a rendu visible un document",
-    "document.release": "a rendu visible un résultat après la consultation d'annonce",
-    "document.replace": "a remplacé un document",
-    "document.delete": "a supprimé un document",
-    "dmp.import": "a repris un document de votre ancien DMP",
-    "patient.read": "a consulté vos données administratives",
-    "profile.read": "a consulté votre profil médical",
-    "profile.write": "a modifié votre profil médical",
-    "measure.read": "a consulté vos mesures",
-    "measure.write": "a ajouté une mesure",
-    "access.emergency": "a accédé à votre dossier en urgence",
-    "access.authorise": "a autorisé un professionnel",
-    "access.revoke": "a retiré une autorisation",
-    "access.block": "a bloqué un professionnel",
-    "access.unblock": "a débloqué un professionnel",
-    "access.care_team": "s'est déclaré dans votre équipe de soins",
-    "access.treating_doctor": "a déclaré un médecin traitant",
-    "access.settings": "a modifié vos paramètres d'accès",
-    "account.activate": "a activé l'espace",
-    "account.close": "a fermé l'espace",
-    "account.login": "s'est connecté",
-    "access.read": "a consulté vos paramètres d'accès",
-    "access.manage": "a modifié vos paramètres d'accès",
-    "access.explain": "a vérifié une règle d'accès (diagnostic)",
-    "audit.read": "a consulté l'historique des accès",
-    "content.read": "a consulté un contenu",
-    "content.write": "a ajouté un contenu",
-    "patient.register": "a enregistré votre identité",
-    "account.invite": "vous a envoyé l'information et un code provisoire",
-    "account.create": "a ouvert l'espace",
-    "code.issue": "a émis un code provisoire",
-    "notification.send": "vous a envoyé une notification",
-    "agenda.read": "a consulté votre agenda",
-    "agenda.write": "a modifié votre agenda",
-    "reminders.read": "a consulté vos rappels de prévention",
-    "reminders.settings": "a modifié vos préférences de rappels",
-    "reminder.send": "vous a envoyé un rappel de prévention",
-    "research.extract": "a utilisé vos données, pseudonymisées, pour une étude autorisée",
-}
+    #: The audited action's name (``"document.read"``), to filter on; never shown as such.
+    action: str = ""
+    #: The whole line as a French sentence ("Vous vous êtes connecté.").
+    sentence: str = ""
+    #: The holder consulted their own space (left out of the history they read by default).
+    holder_view: bool = False
 
 
 #: Reads that count as "a professional read the record" (first-access notices).
@@ -545,9 +506,10 @@ class AccessService:
             who = f"l'application {event.actor_id}"
         else:
             who = "l'Assurance Maladie"
-        what = _WHAT.get(event.action, event.action)
+        what = third_person(event.action)
         if event.outcome is Outcome.DENIED:
             what = f"s'est vu refuser l'accès ({what})"
+        holder = event.actor_kind is ActorKind.PATIENT and event.actor_id == patient_id
         return HistoryEntry(
             event.at,
             who,
@@ -557,6 +519,9 @@ class AccessService:
             str(event.outcome),
             event.target_id,
             event.seq,
+            event.action,
+            sentence(who, event.action, str(event.outcome), holder=holder),
+            holder and event.action in HOLDER_VIEWS,
         )
 
     def explain(
