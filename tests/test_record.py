@@ -236,7 +236,9 @@ MAIN_FAMILIES = [
     (Code("REMB", TRE_A05_TYPE), "60", Category.REIMBURSEMENTS),
     (Code("CERT_DECL", TRE_A05_TYPE), "52", Category.CERTIFICATES),
     (Code("18776-5", LOINC), "44", Category.TREATMENTS),
-    (Code("60591-5", LOINC), "11", Category.OTHERS),
+    (Code("60591-5", LOINC), "11", Category.REPORTS),
+    (Code("11488-4", LOINC), "10", Category.REPORTS),
+    (Code("86531-1", LOINC), "95", Category.OTHERS),
 ]
 
 

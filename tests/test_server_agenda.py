@@ -381,7 +381,8 @@ async def test_the_agenda_page_of_a_represented_child_and_of_a_stranger(world, a
         await _page_login(http, world.alice)
         child = await http.get(f"/espace/{world.child}/agenda")
         assert child.status_code == 200
-        assert "Espace représenté n° 1" in child.text
+        assert "Espace ouvert : <strong>Camille, 9 ans</strong>" in child.text
+        assert "Mon espace (Camille, 45 ans)" in child.text
         assert "Pourquoi ce rappel ?" in child.text
         bob = await http.get(f"/espace/{world.bob.id}/agenda")
         assert bob.status_code == 404

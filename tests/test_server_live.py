@@ -268,8 +268,11 @@ def test_the_patient_page_in_a_real_browser(live, browser, tmp_path):
     # the access history lists the masking, in plain words
     browser.navigate(f"{url}/espace/{world.alice.id}/historique")
     history = browser.html()
-    assert "a masqué un document" in history
-    assert "vous" in history
+    assert "Vous avez masqué un document." in history
+    assert "vous | s'est connecté" not in history
+    assert "Vous avez consulté un document." not in history  # own views: left out by default
+    browser.click_and_wait("#history-filter")
+    assert "Vous avez consulté un document." in browser.html()
     # the secure messaging: the inbox with its unread badges, a thread, a reply
     browser.click_and_wait("#nav-messages")
     inbox = browser.html()
@@ -309,7 +312,7 @@ def test_the_patient_page_in_a_real_browser(live, browser, tmp_path):
     browser.screenshot(tmp_path / "agenda.png")
     # a child's space from the same login, by the link the page offers
     browser.navigate(f"{url}/espace/{world.alice.id}")
-    assert "Espace représenté" in browser.html()
+    assert "Espace ouvert" in browser.html()
     browser.navigate(f"{url}/espace/{world.bob.id}")
     assert "Introuvable" in browser.html()  # another person's space: as if it did not exist
     browser.click_and_wait("#logout")

@@ -71,7 +71,8 @@ class HistoryEntry:
     action: str = ""
     #: The whole line as a French sentence ("Vous vous êtes connecté.").
     sentence: str = ""
-    #: The holder consulted their own space (left out of the history they read by default).
+    #: The holder, or their legal representative, consulted the space: a page view the
+    #: history they read leaves out by default.
     holder_view: bool = False
 
 
@@ -510,6 +511,7 @@ class AccessService:
         if event.outcome is Outcome.DENIED:
             what = f"s'est vu refuser l'accès ({what})"
         holder = event.actor_kind is ActorKind.PATIENT and event.actor_id == patient_id
+        own = holder or event.actor_kind is ActorKind.REPRESENTATIVE
         return HistoryEntry(
             event.at,
             who,
@@ -521,7 +523,7 @@ class AccessService:
             event.seq,
             event.action,
             sentence(who, event.action, str(event.outcome), holder=holder),
-            holder and event.action in HOLDER_VIEWS,
+            own and event.action in HOLDER_VIEWS,
         )
 
     def explain(

@@ -8,6 +8,7 @@ from ._codes import (
     class_code_for,
     class_code_system_for,
     normalise_code_system,
+    type_label,
 )
 from ._mapping import ENTRY_KIND, MEASURE_KIND, entry_from_row, measure_from_row
 from ._measure_model import MEASURE_SPECS, Measure, MeasureKind, MeasureSpec
@@ -27,7 +28,7 @@ from ._model import (
     category_of,
 )
 from ._parsers import DocumentParser, ParsedDocument
-from ._profile_model import ProfileEntry, ProfileSection
+from ._profile_model import SECTION_TITLES, ProfileEntry, ProfileSection
 from ._rules import (
     INVISIBLE_PATIENT,
     INVISIBLE_REPRESENTANTS,
@@ -44,6 +45,7 @@ __all__ = [
     "MASQUE_PS",
     "MEASURE_KIND",
     "MEASURE_SPECS",
+    "SECTION_TITLES",
     "SUPPORTED_MEDIA_TYPES",
     "TRE_A03_CLASS",
     "TRE_A05_TYPE",
@@ -73,4 +75,5 @@ __all__ = [
     "measure_from_row",
     "normalise_code_system",
     "sniff",
+    "type_label",
 ]

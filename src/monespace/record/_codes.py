@@ -50,6 +50,7 @@ __all__ = [
     "format_code_for_media_type",
     "is_member",
     "normalise_code_system",
+    "type_label",
     "value_set",
     "value_set_names",
 ]
@@ -474,3 +475,17 @@ def format_code_for_media_type(media_type: str) -> str | None:
     .. versionadded:: 0.1
     """
     return _media_type_formats().get(media_type.strip().lower())
+
+
+def type_label(code: str, code_system: str) -> str | None:
+    """The French label of a document type, for a person to read: the DMP's JDV_J66 label,
+    else the CI-SIS JDV_J07 one, with the abbreviation "CR" spelt out ("Compte rendu
+    d'examens biologiques"); ``None`` for a type in neither."""
+    label = value_set("J66").display(code, code_system) or value_set("J07").display(
+        code, code_system
+    )
+    if label is None:
+        return None
+    if label.startswith("CR "):
+        label = "Compte rendu " + label[3:]
+    return label

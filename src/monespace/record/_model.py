@@ -86,6 +86,9 @@ class Category(StrEnum):
     RESULTS = "results"
     IMAGING = "imaging"
     HOSPITAL_REPORTS = "hospital_reports"
+    REPORTS = "reports"
+    """Reports (comptes rendus) and summaries (synthèses) that are not of a hospital stay:
+    consultation, examination, operation reports, the synthèse médicale."""
     VACCINATION = "vaccination"
     REIMBURSEMENTS = "reimbursements"
     CERTIFICATES = "certificates"
@@ -110,6 +113,8 @@ _HOSPITAL = frozenset(
     }
 )
 _BY_CLASS = {
+    "10": Category.REPORTS,
+    "11": Category.REPORTS,
     "31": Category.IMAGING,
     "42": Category.PRESCRIPTIONS,
     "43": Category.TREATMENTS,
@@ -126,7 +131,9 @@ def category_of(class_code: str, type_code: Code) -> Category:
 
     Documents the patient deposited (the ``DOCPAT`` and ``EXPPAT`` types) are shown among
     the patient's documents, whatever their class; biology, vaccination and hospital reports
-    are recognised by their type; the rest follows the class (TRE_A03).
+    are recognised by their type; the rest follows the class (TRE_A03): a consultation
+    report (class 10, "Compte rendu") or a summary (class 11, "Synthèse") is among the
+    reports, as in Mon espace santé.
     """
     code = type_code.code
     if code.startswith(("DOCPAT", "EXPPAT")) and code != "DOCPAT05":

@@ -9,25 +9,39 @@ back with the session's CSRF token in a hidden field; every page is sent with
 
 from __future__ import annotations
 
-import html
+import email.policy
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
+from email.parser import BytesParser
 from importlib.resources import files
 from typing import Final
 from urllib.parse import parse_qs
-from zoneinfo import ZoneInfo
 
+import attrs
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ..access import GrantKind
 from ..actors import Actor
 from ..agenda import Event, EventKind, EventStatus, Family, Reminder, ReminderStatus, Why
-from ..errors import MonespaceError
+from ..errors import MonespaceError, ValidationError
 from ..messaging import Message, Thread
-from ..record import Category, Document
+from ..record import (
+    MEASURE_SPECS,
+    SECTION_TITLES,
+    TRE_A05_TYPE,
+    Category,
+    Code,
+    Document,
+    Measure,
+    MeasureKind,
+    ProfileEntry,
+    ProfileSection,
+    sniff,
+    type_label,
+)
 from ._api import (
-    access_history,
     agenda_calendar,
     agenda_events,
     agenda_reminders,
@@ -43,13 +57,25 @@ from ._api import (
     set_notices,
     thread_view,
 )
+from ._cda_html import INLINE_MEDIA_TYPES, ReadableCda, read_cda
+from ._html import (
+    PARIS,
+    NavLink,
+    csrf_field,
+    e,
+    layout,
+    navigation,
+    post_button,
+    redirect,
+    when,
+)
 from ._problems import SECURITY_HEADERS, ProblemError, from_library_error
 from ._routing import Call, Reply, ServerState, check_origin, read_body, render, session_token
 from ._sessions import SessionKind
+from ._svg import line_chart
 
 __all__ = ["page_routes"]
 
-_PARIS = ZoneInfo("Europe/Paris")
 _FORM_LIMIT = 256 * 1024  # a reply of a few pages, URL-encoded
 _TEXT_PREVIEW = 200 * 1024
 _CSS: Final = files("monespace.server").joinpath("static/style.css").read_bytes()
@@ -60,6 +86,7 @@ CATEGORY_NAMES: Final = {
     Category.RESULTS: "Résultats d'examens",
     Category.IMAGING: "Imagerie médicale",
     Category.HOSPITAL_REPORTS: "Comptes rendus d'hospitalisation",
+    Category.REPORTS: "Comptes rendus",
     Category.VACCINATION: "Vaccinations",
     Category.REIMBURSEMENTS: "Remboursements",
     Category.CERTIFICATES: "Certificats",
@@ -67,53 +94,48 @@ CATEGORY_NAMES: Final = {
     Category.OTHERS: "Autres documents",
 }
 
-_e = html.escape
+_e = e
+_when = when
+_PARIS = PARIS
+
+#: The sections of a patient's space, in the order of the navigation bar: path, label, name.
+_SECTIONS: Final = (
+    ("", "Mes documents", "documents"),
+    ("/ajouter", "Ajouter un document", "ajouter"),
+    ("/profil", "Profil médical", "profil"),
+    ("/mesures", "Mesures", "mesures"),
+    ("/messages", "Messagerie", "messages"),
+    ("/agenda", "Agenda", "agenda"),
+    ("/acces", "Accès à mon dossier", "acces"),
+    ("/historique", "Historique des accès", "historique"),
+)
+_SECTION_OF_PATH: Final = {"documents": "documents", "pieces-jointes": "messages"} | {
+    path.strip("/"): name for path, _, name in _SECTIONS if path
+}
 
 
-def _when(moment: datetime | date | None) -> str:
-    if moment is None:
-        return ""
-    if isinstance(moment, datetime):
-        return moment.astimezone(_PARIS).strftime("%d/%m/%Y %H:%M")
-    return moment.strftime("%d/%m/%Y")
+def _patient_nav(call: Call) -> str:
+    assert call.session is not None
+    pid = call.path.get("patient_id") or call.session.person_id
+    base = f"/espace/{pid}"
+    rest = call.request.url.path.removeprefix(base).strip("/").split("/")[0]
+    current = _SECTION_OF_PATH.get(rest, "documents" if not rest else "")
+    links = [NavLink(base + path, label, name) for path, label, name in _SECTIONS]
+    return navigation(links, current=current, csrf=call.session.csrf_token)
 
 
-def _layout(title: str, body: str, *, call: Call | None = None, status: int = 200) -> Response:
+def _layout(
+    title: str,
+    body: str,
+    *,
+    call: Call | None = None,
+    status: int = 200,
+    csp: str | None = None,
+) -> Response:
     nav = ""
     if call is not None and call.session is not None:
-        pid = call.session.person_id
-        nav = (
-            f'<nav><a href="/espace/{_e(pid)}">Mes documents</a> '
-            f'<a href="/espace/{_e(pid)}/messages" id="nav-messages">Messagerie</a> '
-            f'<a href="/espace/{_e(pid)}/agenda" id="nav-agenda">Agenda</a> '
-            f'<a href="/espace/{_e(pid)}/historique">Historique des accès</a> '
-            '<form method="post" action="/logout" class="inline">'
-            f'<input type="hidden" name="csrf_token" value="{_e(call.session.csrf_token)}">'
-            '<button type="submit" id="logout">Se déconnecter</button></form></nav>'
-        )
-    page = f"""<!doctype html>
-<html lang="fr">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_e(title)} · monespace (démo)</title>
-<link rel="stylesheet" href="/static/style.css">
-</head>
-<body>
-<header>
-<p class="brand">monespace <span>démonstration</span></p>
-{nav}
-</header>
-<p class="banner" role="note">Démonstration avec des données synthétiques. Ce n'est pas un
-hébergement de données de santé (HDS) : n'y mettez aucune donnée réelle.</p>
-<main>
-<h1>{_e(title)}</h1>
-{body}
-</main>
-</body>
-</html>
-"""
-    return HTMLResponse(page, status_code=status, headers=SECURITY_HEADERS)
+        nav = _patient_nav(call)
+    return layout(title, body, nav=nav, status=status, csp=csp)
 
 
 def _login_form(message: str = "", status: int = 200) -> Response:
@@ -149,6 +171,39 @@ def _error_page(error: ProblemError, call: Call | None) -> Response:
 Handler = Callable[[Call], Awaitable[Response]]
 
 
+@attrs.frozen
+class _Upload:
+    """A file sent with a form."""
+
+    filename: str
+    content: bytes
+
+
+def _multipart(content_type: str, raw: bytes) -> dict[str, str | _Upload]:
+    """The fields of a ``multipart/form-data`` body: text fields as text, files as bytes.
+
+    Parsed with the standard library's MIME parser; at most 20 fields, as for other forms.
+    """
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + raw
+    )
+    if not message.is_multipart():
+        raise ProblemError(400, "bad-form", "Malformed form")
+    fields: dict[str, str | _Upload] = {}
+    for part in list(message.iter_parts())[:20]:
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or name in fields:
+            continue
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        filename = part.get_filename()
+        if filename is not None:
+            fields[name] = _Upload(filename[:200], data)
+        else:
+            fields[name] = data.decode("utf-8", "replace")
+    return fields
+
+
 def _page(
     state: ServerState, handler: Handler, *, auth: bool = True
 ) -> Callable[[Request], Awaitable[Response]]:
@@ -165,16 +220,22 @@ def _page(
                     raise ProblemError(404, "not-found", "Not found")
             if request.method == "POST":
                 check_origin(request)
-                form = parse_qs(
-                    (await read_body(request, _FORM_LIMIT)).decode("utf-8", "replace"),
-                    max_num_fields=20,
-                )
-                call.body = {k: v[0] for k, v in form.items() if v}
+                kind = request.headers.get("content-type", "")
+                if kind.lower().startswith("multipart/form-data"):
+                    raw = await read_body(request, state.max_body_bytes)
+                    call.body = _multipart(kind, raw)
+                else:
+                    form = parse_qs(
+                        (await read_body(request, _FORM_LIMIT)).decode("utf-8", "replace"),
+                        max_num_fields=20,
+                    )
+                    call.body = {k: v[0] for k, v in form.items() if v}
             if auth:
                 if session is None or session.kind is not SessionKind.PATIENT:
                     raise ProblemError(401, "unauthenticated", "Authentication required")
-                if request.method == "POST" and not session.csrf_matches(
-                    call.body.get("csrf_token")
+                given = call.body.get("csrf_token") if request.method == "POST" else None
+                if request.method == "POST" and not (
+                    isinstance(given, str) and session.csrf_matches(given)
                 ):
                     raise ProblemError(403, "csrf", "CSRF token missing or wrong")
             call.path = {k: str(v) for k, v in request.path_params.items()}
@@ -188,8 +249,7 @@ def _page(
     return endpoint
 
 
-def _redirect(location: str) -> Response:
-    return RedirectResponse(location, status_code=303, headers=SECURITY_HEADERS)
+_redirect = redirect
 
 
 async def _home(call: Call) -> Response:
@@ -227,7 +287,31 @@ async def _logout(call: Call) -> Response:
     return render(Reply(_redirect("/"), clear_session=True), call.request, call.state)
 
 
+def _years(born: date, today: date) -> str:
+    years = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    if years >= 2:
+        return f"{years} ans"
+    months = (today.year - born.year) * 12 + today.month - born.month - (today.day < born.day)
+    return f"{max(months, 0)} mois"
+
+
+async def _space_label(call: Call, pid: str) -> str:
+    """The first name and age of the person whose space *pid* is ("Léa, 7 ans")."""
+    assert call.session is not None
+    cached = call.session.space_labels.get(pid)
+    if cached is None:
+        patient = await call.run(call.state.space.accounts.get_patient, call.actor(pid), pid)
+        traits = patient.identity.ins.traits
+        if traits is None:
+            return "Espace sans nom"
+        cached = (traits.first_given_name.title(), traits.birth_date)
+        call.session.space_labels[pid] = cached
+    today = call.state.now().astimezone(PARIS).date()
+    return f"{cached[0]}, {_years(cached[1], today)}"
+
+
 async def _spaces_nav(call: Call, current: str, section: str = "") -> str:
+    """Whose space is open, and the links to the others (a parent and their children)."""
     assert call.session is not None
     spaces = await call.run(
         call.state.space.accounts.spaces_of, Actor.patient(call.session.person_id)
@@ -235,39 +319,123 @@ async def _spaces_nav(call: Call, current: str, section: str = "") -> str:
     if len(spaces) < 2:
         return ""
     links = []
-    for number, pid in enumerate(spaces):
-        label = "Mon espace" if number == 0 else f"Espace représenté n° {number}"
+    opened = ""
+    for pid in spaces:
+        label = await _space_label(call, pid)
+        if pid == call.session.person_id:
+            label = f"Mon espace ({label})"
+        if pid == current:
+            opened = label
         attr = ' aria-current="page"' if pid == current else ""
-        links.append(f'<a href="/espace/{_e(pid)}{section}"{attr}>{_e(label)}</a>')
-    return f'<p class="spaces">Espaces : {" ".join(links)}</p>'
+        links.append(f'<li><a href="/espace/{_e(pid)}{section}"{attr}>{_e(label)}</a></li>')
+    return (
+        '<nav class="spaces" aria-label="Espaces que vous gérez">'
+        f'<p id="open-space">Espace ouvert : <strong>{_e(opened)}</strong></p>'
+        f"<p>Changer d'espace :</p><ul>{''.join(links)}</ul></nav>"
+    )
+
+
+def _type_name(document: Document) -> str:
+    """The French label of a document's type: the shipped value sets', else what the
+    document says; a code only when neither has words for it."""
+    code = document.type_code
+    return type_label(code.code, code.system) or code.display or code.code
 
 
 def _document_row(pid: str, document: Document) -> str:
     flags = ' <span class="tag">masqué aux professionnels</span>' if document.masked else ""
     return (
         f'<li><a class="doc" href="/espace/{_e(pid)}/documents/{_e(document.id)}">'
-        f"{_e(document.title)}</a> <small>{_e(_when(document.created_at))}</small>{flags}</li>"
+        f"{_e(document.title)}</a> <small>{_e(_type_name(document))} · "
+        f"{_e(_when(document.created_at))}</small>{flags}</li>"
     )
+
+
+def _day(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _search_form(pid: str, words: str, category: str, since: str, until: str) -> str:
+    options = '<option value="">Toutes</option>' + "".join(
+        f'<option value="{_e(c.value)}"{" selected" if c.value == category else ""}>'
+        f"{_e(CATEGORY_NAMES[c])}</option>"
+        for c in Category
+    )
+    return f"""<form method="get" action="/espace/{_e(pid)}" class="card search" role="search"
+ aria-label="Rechercher dans mes documents">
+<label for="q">Mots du titre ou du commentaire</label>
+<input id="q" name="q" type="search" value="{_e(words)}" maxlength="200">
+<label for="categorie">Catégorie</label>
+<select id="categorie" name="categorie">{options}</select>
+<label for="depuis">Depuis le</label>
+<input id="depuis" name="depuis" type="date" value="{_e(since)}">
+<label for="jusqu">Jusqu'au</label>
+<input id="jusqu" name="jusqu" type="date" value="{_e(until)}">
+<button type="submit" id="search">Rechercher</button>
+</form>"""
 
 
 async def _record(call: Call) -> Response:
     pid = call.path["patient_id"]
-    page = await call.run(call.state.space.record.search, call.actor(pid), pid, limit=500)
+    query = call.request.query_params
+    words = query.get("q", "").strip()[:200]
+    category = query.get("categorie", "")
+    if category not in {c.value for c in Category}:
+        category = ""
+    since, until = _day(query.get("depuis")), _day(query.get("jusqu"))
+    filtered = bool(words or category or since or until)
+    page = await call.run(
+        call.state.space.record.search,
+        call.actor(pid),
+        pid,
+        category=category or None,
+        text=words or None,
+        since=datetime.combine(since, time(), PARIS) if since else None,
+        until=datetime.combine(until + timedelta(days=1), time(), PARIS) if until else None,
+        limit=500,
+    )
     groups: dict[Category, list[Document]] = {}
     for document in page.documents:
         groups.setdefault(document.category, []).append(document)
     sections = []
-    for category in Category:
-        documents = groups.get(category)
+    for name in Category:
+        documents = groups.get(name)
         if not documents:
             continue
         items = "\n".join(_document_row(pid, d) for d in documents)
         sections.append(
-            f'<section class="category" id="cat-{category.value}">'
-            f"<h2>{_e(CATEGORY_NAMES[category])} ({len(documents)})</h2><ul>{items}</ul></section>"
+            f'<section class="category" id="cat-{name.value}">'
+            f"<h2>{_e(CATEGORY_NAMES[name])} ({len(documents)})</h2><ul>{items}</ul></section>"
         )
-    body = (await _spaces_nav(call, pid)) + (
-        "\n".join(sections) if sections else "<p>Aucun document pour l'instant.</p>"
+    if sections:
+        listing = "\n".join(sections)
+    elif filtered:
+        listing = '<p id="no-result">Aucun document ne correspond à cette recherche.</p>'
+    else:
+        listing = "<p>Aucun document pour l'instant.</p>"
+    summary = ""
+    if filtered:
+        summary = (
+            f'<p role="status" id="result-count">{page.total} document'
+            f"{'s' if page.total > 1 else ''} trouvé{'s' if page.total > 1 else ''}. "
+            f'<a href="/espace/{_e(pid)}">Effacer la recherche</a></p>'
+        )
+    body = (
+        (await _spaces_nav(call, pid))
+        + _search_form(
+            pid,
+            words,
+            category,
+            since.isoformat() if since else "",
+            until.isoformat() if until else "",
+        )
+        + summary
+        + listing
     )
     if page.total > len(page.documents):
         body += f"<p>{len(page.documents)} documents affichés sur {page.total}.</p>"
@@ -278,21 +446,78 @@ def _rows(pairs: Iterable[tuple[str, str]]) -> str:
     return "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in pairs)
 
 
+_XML_TYPES: Final = frozenset({"text/xml", "application/xml", "application/hl7-v3+xml"})
+#: The page of a document may frame its preview (same origin), nothing else.
+_DOCUMENT_CSP: Final = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; frame-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+#: The preview itself: a sandbox (no script, no form, no same-origin rights), nothing loaded.
+_PREVIEW_CSP: Final = (
+    "sandbox; default-src 'none'; img-src 'self'; style-src 'none'; script-src 'none'; "
+    "object-src 'none'; form-action 'none'; base-uri 'none'; frame-ancestors 'self'"
+)
+
+
+async def _readable(call: Call, pid: str, document: Document) -> ReadableCda | None:
+    """The readable form of a CDA document (``None`` for another format)."""
+    if document.media_type not in _XML_TYPES:
+        return None
+    content = await call.run(call.state.space.record.read_content, call.actor(pid), document.id)
+    try:
+        return read_cda(content, first_heading=3)
+    except ValidationError:
+        return None
+
+
+def _inline(pid: str, did: str, media_type: str, title: str) -> str:
+    """The preview of a file: an image inline, a PDF in a sandboxed frame."""
+    source = f"/espace/{_e(pid)}/documents/{_e(did)}/apercu"
+    if media_type.startswith("image/"):
+        return (
+            f'<figure class="preview"><img src="{source}" alt="{_e(title)}" id="preview">'
+            f"<figcaption>{_e(title)}</figcaption></figure>"
+        )
+    return (
+        f'<iframe class="preview" src="{source}" title="Aperçu : {_e(title)}" id="preview" '
+        "sandbox></iframe>"
+        "<p class=\"hint\">Si l'aperçu ne s'affiche pas, téléchargez le document.</p>"
+    )
+
+
 async def _document(call: Call) -> Response:
     pid, did = call.path["patient_id"], call.path["document_id"]
     document = await fetch_document(call, pid, did)
     preview = ""
-    if document.media_type in ("text/plain", "text/xml", "application/xml"):
+    readable = await _readable(call, pid, document)
+    if readable is not None and readable.embedded is not None:
+        if readable.embedded.media_type in INLINE_MEDIA_TYPES:
+            preview = _inline(pid, did, readable.embedded.media_type, document.title)
+        else:
+            preview = "<p>Ce document ne peut pas être affiché ici : téléchargez-le.</p>"
+    elif readable is not None:
+        preview = (
+            f'<article class="cda" id="content"><h2>Contenu du document</h2>{readable.html}'
+            "</article>"
+            if readable.html
+            else "<p>Ce document ne contient pas de texte à afficher.</p>"
+        )
+    elif document.media_type in INLINE_MEDIA_TYPES:
+        preview = _inline(pid, did, document.media_type, document.title)
+    elif document.media_type == "text/plain":
         content = await call.run(call.state.space.record.read_content, call.actor(pid), did)
         text = content[:_TEXT_PREVIEW].decode("utf-8", "replace")
         preview = f'<pre class="content" id="content">{_e(text)}</pre>'
+    else:
+        preview = "<p>Ce format ne peut pas être affiché ici : téléchargez le document.</p>"
+    author = document.author.name if document.author is not None else None
     table = _rows(
         [
             ("Catégorie", CATEGORY_NAMES[document.category]),
-            ("Type", document.type_code.display or document.type_code.code),
+            ("Type", _type_name(document)),
             ("Date", _when(document.created_at)),
             ("Ajouté le", _when(document.submitted_at)),
-            ("Format", document.media_type),
+            *([("Auteur", author)] if author else []),
             (
                 "Visibilité",
                 "masqué aux professionnels"
@@ -304,7 +529,8 @@ async def _document(call: Call) -> Response:
     action = "unmask" if document.masked else "mask"
     label = "Rendre visible aux professionnels" if document.masked else "Masquer aux professionnels"
     assert call.session is not None
-    body = f"""<table class="meta">{table}</table>
+    body = f"""{await _spaces_nav(call, pid)}<table class="meta"><caption>Informations
+ sur le document</caption>{table}</table>
 <form method="post" action="/espace/{_e(pid)}/documents/{_e(did)}/{action}">
 <input type="hidden" name="csrf_token" value="{_e(call.session.csrf_token)}">
 <button type="submit" id="{action}">{_e(label)}</button>
@@ -312,7 +538,38 @@ async def _document(call: Call) -> Response:
 <p><a href="/espace/{_e(pid)}/documents/{_e(did)}/contenu" id="download">Télécharger le
 document</a> · <a href="/espace/{_e(pid)}">Retour à mes documents</a></p>
 {preview}"""
-    return _layout(document.title, body, call=call)
+    return _layout(document.title, body, call=call, csp=_DOCUMENT_CSP)
+
+
+async def _preview(call: Call) -> Response:
+    """The file of a document (or the one a CDA level 1 document carries), to be shown in
+    the document's page: only images and PDFs, under a sandbox that allows nothing."""
+    pid, did = call.path["patient_id"], call.path["document_id"]
+    document = await fetch_document(call, pid, did)
+    content = await call.run(call.state.space.record.read_content, call.actor(pid), did)
+    media_type = document.media_type
+    if media_type in _XML_TYPES:
+        try:
+            readable = read_cda(content)
+        except ValidationError:
+            readable = None
+        if readable is None or readable.embedded is None:
+            raise ProblemError(404, "not-found", "Not found")
+        media_type, content = readable.embedded.media_type, readable.embedded.content
+    if media_type not in INLINE_MEDIA_TYPES or sniff(content) != media_type:
+        # what the bytes are must be what is declared: a "PDF" that is HTML is not shown
+        raise ProblemError(404, "not-found", "Not found")
+    return Response(
+        content,
+        media_type=media_type,
+        headers={
+            **SECURITY_HEADERS,
+            "content-security-policy": _PREVIEW_CSP,
+            "x-frame-options": "SAMEORIGIN",
+            "content-disposition": "inline",
+            "cross-origin-resource-policy": "same-origin",
+        },
+    )
 
 
 async def _content(call: Call) -> Response:
@@ -333,19 +590,42 @@ def _masking(masked: bool) -> Handler:
     return change
 
 
+_MODE_NAMES: Final = {"emergency": "accès d'urgence", "regulation": "régulation (SAMU)"}
+
+
 async def _history(call: Call) -> Response:
     pid = call.path["patient_id"]
-    entries = await access_history(call, pid)
+    everything = call.request.query_params.get("tout") == "1"
+    entries = await call.run(call.state.space.access.history, call.actor(pid), pid, limit=1000)
+    entries.reverse()
+    shown = [x for x in entries if everything or not x.holder_view]
+    left_out = len(entries) - len(shown)
     rows = "".join(
-        f"<tr><td>{_e(_when(e.at))}</td><td>{_e(e.who)}</td><td>{_e(e.what)}"
-        + (' <span class="tag">urgence</span>' if e.mode != "normal" else "")
+        f"<tr><td>{_e(_when(x.at))}</td><td>{_e(x.sentence)}"
+        + (f' <span class="tag">{_e(_MODE_NAMES[x.mode])}</span>' if x.mode in _MODE_NAMES else "")
         + "</td></tr>"
-        for e in entries
+        for x in shown
     )
-    body = (await _spaces_nav(call, pid)) + (
-        '<table class="history" id="history"><thead><tr><th>Quand</th><th>Qui</th>'
-        f"<th>Quoi</th></tr></thead><tbody>{rows}</tbody></table>"
+    if everything:
+        switch = (
+            f'<p><a href="/espace/{_e(pid)}/historique" id="history-filter">Ne plus afficher '
+            "vos propres consultations</a></p>"
+        )
+    else:
+        switch = (
+            f"<p>Vos propres consultations ne sont pas affichées ({left_out}). "
+            f'<a href="/espace/{_e(pid)}/historique?tout=1" id="history-filter">Les afficher'
+            "</a></p>"
+        )
+    table = (
+        '<table class="history" id="history"><caption>Qui a fait quoi dans votre espace, '
+        "du plus récent au plus ancien</caption><thead><tr>"
+        '<th scope="col">Quand (heure de Paris)</th><th scope="col">Quoi</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+        if rows
+        else "<p>Rien à afficher pour l'instant.</p>"
     )
+    body = (await _spaces_nav(call, pid, "/historique")) + switch + table
     return _layout("Historique des accès", body, call=call)
 
 
@@ -682,6 +962,443 @@ def _notices(wanted: bool) -> Handler:
     return change
 
 
+# --- adding a document ------------------------------------------------------------------------
+
+#: The types a person gives the documents they add themselves (TRE_A05 DOCPAT and EXPPAT).
+_PATIENT_TYPES: Final = (
+    "DOCPAT03",
+    "DOCPAT05",
+    "DOCPAT04",
+    "DOCPAT02",
+    "DOCPAT07",
+    "DOCPAT06",
+    "DOCPAT01",
+    "DOCPAT09",
+    "EXPPAT_3",
+    "EXPPAT_1",
+    "EXPPAT_2",
+)
+_UPLOAD_FORMATS: Final = "PDF, JPEG, PNG, texte ou CDA (XML)"
+
+
+def _upload_form(call: Call, pid: str, message: str = "", status: int = 200) -> Response:
+    assert call.session is not None
+    alert = f'<p class="error" role="alert" id="upload-error">{_e(message)}</p>' if message else ""
+    options = "".join(
+        f'<option value="{_e(code)}">{_e(type_label(code, TRE_A05_TYPE) or code)}</option>'
+        for code in _PATIENT_TYPES
+    )
+    body = f"""{alert}
+<p>Le document rejoint « Mes documents ». Formats acceptés : {_e(_UPLOAD_FORMATS)}.</p>
+<form method="post" action="/espace/{_e(pid)}/ajouter" enctype="multipart/form-data"
+ class="card">
+{csrf_field(call.session.csrf_token)}
+<label for="file">Fichier</label>
+<input id="file" name="file" type="file" required
+ accept="application/pdf,image/jpeg,image/png,text/plain,text/xml">
+<label for="title">Titre</label>
+<input id="title" name="title" required maxlength="200">
+<label for="type">Type de document</label>
+<select id="type" name="type">{options}</select>
+<label for="comments">Commentaire (facultatif)</label>
+<textarea id="comments" name="comments" rows="3" maxlength="2000"></textarea>
+<button type="submit" id="upload">Ajouter le document</button>
+</form>"""
+    return _layout("Ajouter un document", body, call=call, status=status)
+
+
+async def _upload_page(call: Call) -> Response:
+    pid = call.path["patient_id"]
+    await _spaces_nav(call, pid)
+    return _upload_form(call, pid)
+
+
+async def _upload(call: Call) -> Response:
+    pid = call.path["patient_id"]
+    form: dict[str, str | _Upload] = call.body
+    upload = form.get("file")
+    title = form.get("title")
+    code = form.get("type")
+    comments = form.get("comments")
+    if not isinstance(upload, _Upload) or not upload.content:
+        return _upload_form(call, pid, "Choisissez un fichier à ajouter.", 400)
+    if not isinstance(title, str) or not title.strip():
+        return _upload_form(call, pid, "Donnez un titre au document.", 400)
+    if not isinstance(code, str) or code not in _PATIENT_TYPES:
+        code = "DOCPAT09"
+    media_type = sniff(upload.content)
+    if media_type is None or media_type == "application/dicom":
+        return _upload_form(call, pid, f"Ce format n'est pas accepté : {_UPLOAD_FORMATS}.", 400)
+    try:
+        document = await call.run(
+            call.state.space.record.add_document,
+            call.actor(pid),
+            pid,
+            upload.content,
+            media_type=media_type,
+            type_code=None if media_type in _XML_TYPES else Code(code, TRE_A05_TYPE),
+            title=title.strip(),
+            comments=comments.strip() if isinstance(comments, str) and comments.strip() else None,
+        )
+    except ValidationError:
+        return _upload_form(
+            call,
+            pid,
+            "Le document n'a pas pu être ajouté : vérifiez son format "
+            f"({_UPLOAD_FORMATS}), sa taille et son titre.",
+            400,
+        )
+    return _redirect(f"/espace/{pid}/documents/{document.id}")
+
+
+# --- profil médical ---------------------------------------------------------------------------
+
+
+async def _profile(call: Call) -> Response:
+    pid = call.path["patient_id"]
+    assert call.session is not None
+    csrf = call.session.csrf_token
+    entries = await call.run(call.state.space.profile.entries, call.actor(pid), pid)
+    groups: dict[ProfileSection, list[ProfileEntry]] = {}
+    for entry in entries:
+        groups.setdefault(entry.section, []).append(entry)
+    sections = []
+    for section in ProfileSection:
+        items = "".join(
+            f"<li><strong>{_e(x.label)}</strong>"
+            + (f" — {_e(x.details)}" if x.details else "")
+            + (f" <small>depuis le {_e(_when(x.started))}</small>" if x.started else "")
+            + (f" <small>jusqu'au {_e(_when(x.ended))}</small>" if x.ended else "")
+            + " "
+            + post_button(
+                f"/espace/{pid}/profil/{x.id}/supprimer",
+                f"Supprimer « {x.label} »",
+                csrf,
+            )
+            + "</li>"
+            for x in groups.get(section, [])
+        )
+        if items:
+            sections.append(
+                f'<section class="profile-section" id="profil-{_e(section.value)}">'
+                f"<h2>{_e(SECTION_TITLES[section])}</h2><ul>{items}</ul></section>"
+            )
+    options = "".join(
+        f'<option value="{_e(s.value)}">{_e(SECTION_TITLES[s])}</option>' for s in ProfileSection
+    )
+    form = f"""<section id="profil-ajout"><h2>Ajouter une information</h2>
+<form method="post" action="/espace/{_e(pid)}/profil" class="card">
+{csrf_field(csrf)}
+<label for="section">Rubrique</label>
+<select id="section" name="section">{options}</select>
+<label for="label">Intitulé</label>
+<input id="label" name="label" required maxlength="200">
+<label for="details">Précisions (facultatif)</label>
+<input id="details" name="details" maxlength="2000">
+<label for="started">Depuis le (facultatif)</label>
+<input id="started" name="started" type="date">
+<button type="submit" id="profile-add">Ajouter</button>
+</form></section>"""
+    body = (
+        (await _spaces_nav(call, pid, "/profil"))
+        + "<p>Le profil médical rassemble ce que vous souhaitez que les professionnels "
+        "sachent : antécédents, allergies, traitements, personnes à prévenir.</p>"
+        + ("".join(sections) or "<p>Votre profil médical est vide pour l'instant.</p>")
+        + form
+    )
+    return _layout("Profil médical", body, call=call)
+
+
+async def _profile_add(call: Call) -> Response:
+    pid = call.path["patient_id"]
+    form: dict[str, str] = call.body
+    await call.run(
+        call.state.space.profile.add,
+        call.actor(pid),
+        pid,
+        form.get("section", ""),
+        form.get("label", ""),
+        details=form.get("details") or None,
+        started=_day(form.get("started")),
+    )
+    return _redirect(f"/espace/{pid}/profil")
+
+
+async def _profile_remove(call: Call) -> Response:
+    pid = call.path["patient_id"]
+    await call.run(call.state.space.profile.remove, call.actor(pid), pid, call.path["entry_id"])
+    return _redirect(f"/espace/{pid}/profil")
+
+
+# --- measures ---------------------------------------------------------------------------------
+
+#: Units as a person reads them (the stored ones are UCUM codes).
+_UNIT_NAMES: Final = {
+    "kg": "kg",
+    "cm": "cm",
+    "kg/m2": "kg/m²",
+    "/min": "par minute",
+    "mm[Hg]": "mmHg",
+    "Cel": "°C",
+    "g/L": "g/L",
+    "/d": "pas par jour",
+    "{score}": "sur 10",
+    "%": "%",
+}
+
+
+def _number(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".").replace(".", ",")
+
+
+def _measure_section(kind: MeasureKind, measures: list[Measure]) -> str:
+    spec = MEASURE_SPECS[kind]
+    name = spec.code.display or kind.value
+    unit = _UNIT_NAMES.get(spec.unit, spec.unit)
+    ordered = sorted(measures, key=lambda x: x.measured_at)
+    series: list[tuple[str, list[tuple[datetime, float]]]] = [
+        (name, [(x.measured_at.astimezone(PARIS), x.value) for x in ordered])
+    ]
+    if kind is MeasureKind.BLOOD_PRESSURE:
+        series = [
+            ("systolique", series[0][1]),
+            (
+                "diastolique",
+                [
+                    (x.measured_at.astimezone(PARIS), x.second)
+                    for x in ordered
+                    if x.second is not None
+                ],
+            ),
+        ]
+    low = min(x.value for x in ordered)
+    high = max(x.value for x in ordered)
+    description = (
+        f"{len(ordered)} mesure{'s' if len(ordered) > 1 else ''} du "
+        f"{_when(ordered[0].measured_at.date())} au {_when(ordered[-1].measured_at.date())}, "
+        f"de {_number(low)} à {_number(high)} {unit} ; dernière valeur : "
+        f"{_number(ordered[-1].value)} {unit}. Les valeurs sont dans le tableau qui suit."
+    )
+    chart = line_chart(f"chart-{kind.value}", f"{name} ({unit})", description, series, unit=unit)
+    second_head = '<th scope="col">Diastolique</th>' if kind is MeasureKind.BLOOD_PRESSURE else ""
+    rows = "".join(
+        f"<tr><td>{_e(_when(x.measured_at))}</td><td>{_e(_number(x.value))}</td>"
+        + (
+            f"<td>{_e(_number(x.second)) if x.second is not None else ''}</td>"
+            if kind is MeasureKind.BLOOD_PRESSURE
+            else ""
+        )
+        + "</tr>"
+        for x in reversed(ordered)
+    )
+    value_head = "Systolique" if kind is MeasureKind.BLOOD_PRESSURE else "Valeur"
+    return (
+        f'<section class="measure" id="mesure-{_e(kind.value)}"><h2>{_e(name)}</h2>{chart}'
+        f'<table class="measures"><caption>{_e(name)} ({_e(unit)}), heure de Paris</caption>'
+        f'<thead><tr><th scope="col">Date</th><th scope="col">{value_head}</th>{second_head}'
+        f"</tr></thead><tbody>{rows}</tbody></table></section>"
+    )
+
+
+async def _measures(call: Call) -> Response:
+    pid = call.path["patient_id"]
+    assert call.session is not None
+    sections = []
+    for kind in MeasureKind:
+        series = await call.run(call.state.space.measures.series, call.actor(pid), pid, kind)
+        if series:
+            sections.append(_measure_section(kind, list(series)))
+    options = "".join(
+        f'<option value="{_e(k.value)}">{_e(MEASURE_SPECS[k].code.display or k.value)} '
+        f"({_e(_UNIT_NAMES.get(MEASURE_SPECS[k].unit, MEASURE_SPECS[k].unit))})</option>"
+        for k in MeasureKind
+    )
+    form = f"""<section id="mesure-ajout"><h2>Ajouter une mesure</h2>
+<form method="post" action="/espace/{_e(pid)}/mesures" class="card">
+{csrf_field(call.session.csrf_token)}
+<label for="kind">Mesure</label>
+<select id="kind" name="kind">{options}</select>
+<label for="value">Valeur (la systolique pour la tension)</label>
+<input id="value" name="value" required inputmode="decimal" maxlength="16">
+<label for="second">Diastolique (pour la tension seulement)</label>
+<input id="second" name="second" inputmode="decimal" maxlength="16">
+<label for="measured_at">Date et heure (heure de Paris ; maintenant si vide)</label>
+<input id="measured_at" name="measured_at" type="datetime-local">
+<button type="submit" id="measure-add">Ajouter</button>
+</form></section>"""
+    body = (
+        (await _spaces_nav(call, pid, "/mesures"))
+        + ("".join(sections) or "<p>Aucune mesure pour l'instant.</p>")
+        + form
+    )
+    return _layout("Mesures", body, call=call)
+
+
+def _decimal(value: str | None) -> float | None:
+    if not value or not value.strip():
+        return None
+    try:
+        return float(value.strip().replace(",", "."))
+    except ValueError:
+        raise ValidationError("a measure is a number") from None
+
+
+async def _measure_add(call: Call) -> Response:
+    pid = call.path["patient_id"]
+    form: dict[str, str] = call.body
+    value = _decimal(form.get("value"))
+    if value is None:
+        raise ValidationError("a measure needs a value")
+    measured_at = None
+    if form.get("measured_at"):
+        try:
+            measured_at = datetime.fromisoformat(form["measured_at"]).replace(tzinfo=PARIS)
+        except ValueError:
+            raise ValidationError("the date of a measure is a date and time") from None
+    await call.run(
+        call.state.space.measures.add,
+        call.actor(pid),
+        pid,
+        form.get("kind", ""),
+        value,
+        measured_at=measured_at,
+        second=_decimal(form.get("second")),
+    )
+    return _redirect(f"/espace/{pid}/mesures")
+
+
+# --- access settings --------------------------------------------------------------------------
+
+_GRANT_NAMES: Final = {
+    GrantKind.CARE_TEAM: "équipe de soins",
+    GrantKind.AUTHORISED: "autorisé par vous",
+    GrantKind.EXTENDED: "mêmes droits que le médecin traitant",
+    GrantKind.TREATING_DOCTOR: "médecin traitant",
+}
+_SETTINGS: Final = (
+    (
+        "object_emergency",
+        "Je m'oppose à l'accès en urgence (bris de glace) à mon dossier",
+    ),
+    (
+        "mask_all",
+        "Masquer par défaut aux professionnels les documents qui seront ajoutés",
+    ),
+    (
+        "notify_first_access",
+        "Être prévenu la première fois qu'un professionnel consulte mon dossier",
+    ),
+)
+
+
+async def _professional_name(call: Call, rpps: str) -> str:
+    try:
+        pro = await call.run(call.state.space.access.professional, rpps)
+    except MonespaceError:
+        return f"professionnel n° RPPS {rpps}"
+    return f"{pro.name} ({pro.profession_name}, n° RPPS {pro.rpps})"
+
+
+async def _access(call: Call) -> Response:
+    pid = call.path["patient_id"]
+    assert call.session is not None
+    csrf = call.session.csrf_token
+    base = f"/espace/{pid}/acces"
+    settings = await call.run(call.state.space.access.settings, call.actor(pid), pid)
+    grants = await call.run(call.state.space.access.authorisations, call.actor(pid), pid)
+    blocked = await call.run(call.state.space.access.blocked, call.actor(pid), pid)
+    boxes = "".join(
+        f'<div class="check"><input type="checkbox" id="{name}" name="{name}" value="1"'
+        f"{' checked' if getattr(settings, name) else ''}>"
+        f'<label for="{name}">{_e(label)}</label></div>'
+        for name, label in _SETTINGS
+    )
+    granted = ""
+    for grant in grants:
+        who = await _professional_name(call, grant.professional_id)
+        until = f", jusqu'au {_when(grant.until)}" if grant.until else ""
+        granted += (
+            f"<li>{_e(who)} — {_e(_GRANT_NAMES[grant.kind])}{_e(until)} "
+            + post_button(f"{base}/retirer/{grant.professional_id}", "Retirer l'accès", csrf)
+            + "</li>"
+        )
+    blocked_items = ""
+    for rpps in blocked:
+        who = await _professional_name(call, rpps)
+        blocked_items += (
+            f"<li>{_e(who)} " + post_button(f"{base}/debloquer/{rpps}", "Débloquer", csrf) + "</li>"
+        )
+
+    def rpps_form(action: str, label: str, button: str, ident: str) -> str:
+        return (
+            f'<form method="post" action="{base}/{action}" class="card">{csrf_field(csrf)}'
+            f'<label for="rpps-{ident}">{_e(label)}</label>'
+            f'<input id="rpps-{ident}" name="rpps" required inputmode="numeric" maxlength="14"'
+            ' autocomplete="off">'
+            f'<button type="submit" id="{ident}">{_e(button)}</button></form>'
+        )
+
+    body = (
+        (await _spaces_nav(call, pid, "/acces")) + '<section id="settings"><h2>Mes choix</h2>'
+        f'<form method="post" action="{base}/parametres" class="card">{csrf_field(csrf)}'
+        f"<fieldset><legend>Paramètres d'accès</legend>{boxes}</fieldset>"
+        '<button type="submit" id="settings-save">Enregistrer mes choix</button></form>'
+        "</section>"
+        + '<section id="grants"><h2>Professionnels qui ont accès</h2>'
+        + (f"<ul>{granted}</ul>" if granted else "<p>Aucun professionnel déclaré.</p>")
+        + rpps_form(
+            "autoriser",
+            "Numéro RPPS du professionnel à autoriser",
+            "Autoriser",
+            "authorise",
+        )
+        + rpps_form(
+            "medecin-traitant",
+            "Numéro RPPS de votre médecin traitant",
+            "Déclarer comme médecin traitant",
+            "treating-doctor",
+        )
+        + "</section>"
+        + '<section id="blocked"><h2>Professionnels bloqués</h2>'
+        "<p>Un professionnel bloqué n'a plus aucun accès, même en urgence.</p>"
+        + (f"<ul>{blocked_items}</ul>" if blocked_items else "<p>Aucun professionnel bloqué.</p>")
+        + rpps_form("bloquer", "Numéro RPPS du professionnel à bloquer", "Bloquer", "block")
+        + "</section>"
+    )
+    return _layout("Accès à mon dossier", body, call=call)
+
+
+async def _access_settings(call: Call) -> Response:
+    pid = call.path["patient_id"]
+    form: dict[str, str] = call.body
+    await call.run(
+        call.state.space.access.update_settings,
+        call.actor(pid),
+        pid,
+        **{name: form.get(name) == "1" for name, _ in _SETTINGS},
+    )
+    return _redirect(f"/espace/{pid}/acces#settings")
+
+
+def _rpps_action(name: str) -> Handler:
+    async def change(call: Call) -> Response:
+        pid = call.path["patient_id"]
+        rpps = call.path.get("rpps") or str(call.body.get("rpps", ""))
+        access = call.state.space.access
+        method = {
+            "authorise": access.authorise,
+            "treating_doctor": access.declare_treating_doctor,
+            "block": access.block,
+            "unblock": access.unblock,
+            "revoke": access.revoke,
+        }[name]
+        await call.run(method, call.actor(pid), pid, rpps)
+        return _redirect(f"/espace/{pid}/acces")
+
+    change.__name__ = name
+    return change
+
+
 async def _style(_request: Request) -> Response:
     headers = {**SECURITY_HEADERS, "cache-control": "no-store"}
     return Response(_CSS, media_type="text/css", headers=headers)
@@ -689,7 +1406,8 @@ async def _style(_request: Request) -> Response:
 
 def page_routes(state: ServerState) -> list[BaseRoute]:
     """The routes of the patient page (not part of the JSON API nor of its OpenAPI)."""
-    doc = "/espace/{patient_id}/documents/{document_id}"
+    space = "/espace/{patient_id}"
+    doc = space + "/documents/{document_id}"
     box = "/espace/{patient_id}/messages"
     thread = box + "/{thread_id}"
     agenda = "/espace/{patient_id}/agenda"
@@ -702,6 +1420,7 @@ def page_routes(state: ServerState) -> list[BaseRoute]:
         Route("/espace/{patient_id}/historique", _page(state, _history), methods=["GET"]),
         Route(doc, _page(state, _document), methods=["GET"]),
         Route(doc + "/contenu", _page(state, _content), methods=["GET"]),
+        Route(doc + "/apercu", _page(state, _preview), methods=["GET"]),
         Route(doc + "/mask", _page(state, _masking(True)), methods=["POST"]),
         Route(doc + "/unmask", _page(state, _masking(False)), methods=["POST"]),
         Route(box, _page(state, _inbox), methods=["GET"]),
@@ -718,6 +1437,34 @@ def page_routes(state: ServerState) -> list[BaseRoute]:
         ),
         Route(
             agenda + "/rappels/{family}/reprendre", _page(state, _notices(True)), methods=["POST"]
+        ),
+        Route(space + "/ajouter", _page(state, _upload_page), methods=["GET"]),
+        Route(space + "/ajouter", _page(state, _upload), methods=["POST"]),
+        Route(space + "/profil", _page(state, _profile), methods=["GET"]),
+        Route(space + "/profil", _page(state, _profile_add), methods=["POST"]),
+        Route(
+            space + "/profil/{entry_id}/supprimer", _page(state, _profile_remove), methods=["POST"]
+        ),
+        Route(space + "/mesures", _page(state, _measures), methods=["GET"]),
+        Route(space + "/mesures", _page(state, _measure_add), methods=["POST"]),
+        Route(space + "/acces", _page(state, _access), methods=["GET"]),
+        Route(space + "/acces/parametres", _page(state, _access_settings), methods=["POST"]),
+        Route(
+            space + "/acces/autoriser", _page(state, _rpps_action("authorise")), methods=["POST"]
+        ),
+        Route(
+            space + "/acces/medecin-traitant",
+            _page(state, _rpps_action("treating_doctor")),
+            methods=["POST"],
+        ),
+        Route(space + "/acces/bloquer", _page(state, _rpps_action("block")), methods=["POST"]),
+        Route(
+            space + "/acces/debloquer/{rpps}",
+            _page(state, _rpps_action("unblock")),
+            methods=["POST"],
+        ),
+        Route(
+            space + "/acces/retirer/{rpps}", _page(state, _rpps_action("revoke")), methods=["POST"]
         ),
         Route("/static/style.css", _style, methods=["GET"]),
     ]

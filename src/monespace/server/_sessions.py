@@ -18,7 +18,7 @@ import secrets
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 import attrs
@@ -52,6 +52,9 @@ class Session:
     last_seen: datetime
     csrf_token: str
     emergencies: dict[str, tuple[AccessMode, datetime]] = attrs.field(factory=dict)
+    #: For a person, the first name and birth date of each space they open (theirs, their
+    #: children's), read once per session to say whose space is open.
+    space_labels: dict[str, tuple[str, date]] = attrs.field(factory=dict)
 
     def actor_for(self, patient_id: str, now: datetime) -> Actor:
         """The actor this session acts as on *patient_id*'s space.
