@@ -58,7 +58,6 @@ _e = html.escape
 _SAME: Final = {
     "paragraph": "p",
     "item": "li",
-    "table": "table",
     "thead": "thead",
     "tbody": "tbody",
     "tfoot": "tfoot",
@@ -197,14 +196,14 @@ def _same(element: etree._Element, in_table: bool) -> str:
     return f"<{tag}{attributes}>{_narrative(element, in_table=in_table)}</{tag}>"
 
 
-_HANDLERS: Final[dict[str, Callable[[etree._Element, bool], str]]] = {
+_HANDLERS: Final[dict[str, Callable[[etree._Element, bool], str]]] = dict.fromkeys(_SAME, _same) | {
     "br": lambda _element, _in_table: "<br>",
     "list": _list,
     "caption": _caption,
     "table": _table,
     "content": _content,
     "linkHtml": _link,
-} | dict.fromkeys(_SAME, _same)
+}
 
 
 def _node(element: etree._Element, *, in_table: bool) -> str:

@@ -161,7 +161,15 @@ def _error_page(error: ProblemError, call: Call | None) -> Response:
         404: ("Introuvable", "Cette page n'existe pas, ou vous n'y avez pas accès."),
         403: ("Requête refusée", "La requête n'a pas pu être vérifiée. Rechargez la page."),
         429: ("Trop de tentatives", "Patientez quelques minutes avant de réessayer."),
+        409: ("Déjà fait", "Cette opération a déjà été faite, ou entre en conflit avec une autre."),
+        413: ("Trop volumineux", "Le fichier ou le formulaire envoyé est trop volumineux."),
     }
+    if status in (400, 422):
+        texts[status] = (
+            "Informations non valides",
+            "Les informations saisies ne sont pas valides : vérifiez-les et recommencez "
+            "(revenez à la page précédente).",
+        )
     title, text = texts.get(status, ("Erreur", error.problem.detail or error.problem.title))
     response = _layout(title, f"<p>{_e(text)}</p>", call=call, status=status)
     response.headers.update(error.headers)
