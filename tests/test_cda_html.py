@@ -22,7 +22,8 @@ ALLOWED_TAGS = {
     "thead", "tbody", "tfoot", "tr", "th", "td", "span", "br", "sub", "sup", "small", "strong",
     "a",
 }  # fmt: skip
-ALLOWED_ATTRIBUTES = {"class", "colspan", "rowspan", "scope", "href", "rel"}
+ALLOWED_ATTRIBUTES = {"class", "colspan", "rowspan", "scope", "href", "rel", "tabindex", "role"}
+FIXED_VALUES = {"tabindex": "0", "role": "region", "aria-label": "Tableau"}
 
 
 def _check_safe(fragment: str) -> None:
@@ -32,7 +33,9 @@ def _check_safe(fragment: str) -> None:
             continue
         assert element.tag in ALLOWED_TAGS | {"div"}, element.tag
         for name, value in element.attrib.items():
-            assert name in ALLOWED_ATTRIBUTES, name
+            assert name in ALLOWED_ATTRIBUTES | FIXED_VALUES.keys(), name
+            if name in FIXED_VALUES:
+                assert value == FIXED_VALUES[name]
             if name == "href":
                 assert value.startswith(("https://", "http://")), value
             if name == "class":

@@ -165,7 +165,11 @@ def _caption(element: etree._Element, in_table: bool) -> str:
 
 
 def _table(element: etree._Element, _in_table: bool) -> str:
-    return f'<div class="cda-table"><table>{_narrative(element, in_table=True)}</table></div>'
+    # a wide table scrolls within its box, which the keyboard must reach (WCAG 2.1.1)
+    return (
+        '<div class="cda-table" tabindex="0" role="region" aria-label="Tableau">'
+        f"<table>{_narrative(element, in_table=True)}</table></div>"
+    )
 
 
 def _content(element: etree._Element, in_table: bool) -> str:
