@@ -244,7 +244,19 @@ async def test_access_settings_grants_blocks_and_the_history_in_sentences(world,
         assert "Dr Paul Durand" in (await http.get(base + "/acces")).text
         bad = await http.post(base + "/acces/bloquer", data={"csrf_token": csrf, "rpps": "123"})
         assert bad.status_code == 422
-        assert "Les informations saisies ne sont pas valides" in bad.text
+        assert "Ce numéro RPPS n&#x27;est pas valide" in bad.text
+        unknown = await http.post(
+            base + "/acces/autoriser", data={"csrf_token": csrf, "rpps": "10000000025"}
+        )
+        assert unknown.status_code == 404
+        assert "Aucun professionnel n&#x27;a ce numéro RPPS dans l&#x27;annuaire." in unknown.text
+        for path, data in (
+            ("/profil", {"section": "<bogus>", "label": "x"}),
+            ("/mesures", {"kind": "<bogus>", "value": "1"}),
+        ):
+            response = await http.post(base + path, data={"csrf_token": csrf, **data})
+            assert response.status_code == 422
+            assert "bogus" not in response.text
         authorised = await http.post(
             base + "/acces/autoriser", data={"csrf_token": csrf, "rpps": world.stranger}
         )

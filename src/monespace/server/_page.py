@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute, Route
 from ..access import GrantKind
 from ..actors import Actor
 from ..agenda import Event, EventKind, EventStatus, Family, Reminder, ReminderStatus, Why
-from ..errors import MonespaceError, ValidationError
+from ..errors import MonespaceError, NotFoundError, ValidationError
 from ..messaging import Message, Thread
 from ..record import (
     MEASURE_SPECS,
@@ -1120,6 +1120,8 @@ async def _profile(call: Call) -> Response:
 async def _profile_add(call: Call) -> Response:
     pid = call.path["patient_id"]
     form: dict[str, str] = call.body
+    if form.get("section") not in {x.value for x in ProfileSection}:
+        raise ValidationError("unknown section of the profil médical")
     await call.run(
         call.state.space.profile.add,
         call.actor(pid),
@@ -1254,6 +1256,8 @@ def _decimal(value: str | None) -> float | None:
 async def _measure_add(call: Call) -> Response:
     pid = call.path["patient_id"]
     form: dict[str, str] = call.body
+    if form.get("kind") not in {x.value for x in MeasureKind}:
+        raise ValidationError("unknown kind of measure")
     value = _decimal(form.get("value"))
     if value is None:
         raise ValidationError("a measure needs a value")
@@ -1307,7 +1311,7 @@ async def _professional_name(call: Call, rpps: str) -> str:
     return f"{pro.name} ({pro.profession_name}, n° RPPS {pro.rpps})"
 
 
-async def _access(call: Call) -> Response:
+async def _access(call: Call, *, message: str = "", status: int = 200) -> Response:
     pid = call.path["patient_id"]
     assert call.session is not None
     csrf = call.session.csrf_token
@@ -1347,7 +1351,9 @@ async def _access(call: Call) -> Response:
         )
 
     body = (
-        (await _spaces_nav(call, pid, "/acces")) + '<section id="settings"><h2>Mes choix</h2>'
+        (await _spaces_nav(call, pid, "/acces"))
+        + (f'<p class="error" role="alert" id="access-error">{_e(message)}</p>' if message else "")
+        + '<section id="settings"><h2>Mes choix</h2>'
         f'<form method="post" action="{base}/parametres" class="card">{csrf_field(csrf)}'
         f"<fieldset><legend>Paramètres d'accès</legend>{boxes}</fieldset>"
         '<button type="submit" id="settings-save">Enregistrer mes choix</button></form>'
@@ -1373,7 +1379,7 @@ async def _access(call: Call) -> Response:
         + rpps_form("bloquer", "Numéro RPPS du professionnel à bloquer", "Bloquer", "block")
         + "</section>"
     )
-    return _layout("Accès à mon dossier", body, call=call)
+    return _layout("Accès à mon dossier", body, call=call, status=status)
 
 
 async def _access_settings(call: Call) -> Response:
@@ -1400,7 +1406,18 @@ def _rpps_action(name: str) -> Handler:
             "unblock": access.unblock,
             "revoke": access.revoke,
         }[name]
-        await call.run(method, call.actor(pid), pid, rpps)
+        try:
+            await call.run(method, call.actor(pid), pid, rpps)
+        except (NotFoundError, ValidationError) as exc:
+            # said on the page itself, with the form, rather than on an error page
+            unknown = isinstance(exc, NotFoundError)
+            message = (
+                "Aucun professionnel n'a ce numéro RPPS dans l'annuaire."
+                if unknown
+                else "Ce numéro RPPS n'est pas valide (11 chiffres, clé comprise), ou le "
+                "professionnel ne peut pas être déclaré ainsi."
+            )
+            return await _access(call, message=message, status=404 if unknown else 422)
         return _redirect(f"/espace/{pid}/acces")
 
     change.__name__ = name
