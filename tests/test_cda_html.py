@@ -4,10 +4,13 @@ narrative (scripts, ``javascript:`` links, styles, event attributes) stays inert
 from __future__ import annotations
 
 import base64
+import html
 import re
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from lxml import html as lxml_html
 
 from monespace.errors import ValidationError
@@ -166,3 +169,53 @@ def test_an_auto_presentable_document_is_read_without_its_stylesheet():
     assert readable.title == "Biologie"
     assert "<p>Hb 14</p>" in readable.html
     assert "alert" not in readable.html
+
+
+# --- any narrative, however hostile, renders as allow-listed HTML ------------------------------
+
+_NAMES = [
+    "paragraph", "list", "item", "table", "thead", "tbody", "tr", "th", "td", "content",
+    "caption", "linkHtml", "br", "sub", "sup", "footnote", "renderMultiMedia", "script",
+    "style", "iframe", "img", "a", "object", "svg", "body", "html", "meta", "form",
+]  # fmt: skip
+_ATTRIBUTES = ["onload", "onclick", "style", "href", "src", "styleCode", "colspan", "ID", "class"]
+#: Characters XML allows (what the hardened parser accepts), markup-significant ones included.
+_XML_CHARS = st.characters(min_codepoint=0x20, max_codepoint=0xD7FF)
+_VALUES = st.one_of(
+    st.sampled_from(
+        [
+            "javascript:alert(1)",
+            " JAVASCRIPT:alert(1)",
+            "data:text/html,x",
+            "vbscript:x",
+            "https://ok.example/",
+            'https://x.example/" onmouseover="alert(1)',
+            "Bold Italics",
+            "2",
+            "-1",
+            "99999999999",
+        ]
+    ),
+    st.text(alphabet=_XML_CHARS, max_size=20),
+)
+_TEXT = st.text(alphabet=_XML_CHARS, max_size=20)
+
+
+@st.composite
+def _elements(draw, depth=0):
+    name = draw(st.sampled_from(_NAMES))
+    attributes = draw(st.dictionaries(st.sampled_from(_ATTRIBUTES), _VALUES, max_size=3))
+    rendered = " ".join(f'{k}="{html.escape(v, quote=True)}"' for k, v in attributes.items())
+    children = draw(st.lists(_elements(depth + 1), max_size=3)) if depth < 3 else []
+    inner = html.escape(draw(_TEXT), quote=False) + "".join(children)
+    return f"<{name} {rendered}>{inner}</{name}>"
+
+
+@given(st.lists(_elements(), max_size=4))
+@example(['<linkHtml href=" javascript:alert(1)"><script>x</script></linkHtml>'])
+def test_any_narrative_renders_as_allow_listed_html(narrative):
+    out = read_cda(_wrap("".join(narrative))).html
+    _check_safe(out)
+    lowered = out.lower()
+    for tag in ("<script", "<style", "<iframe", "<img", "<object", "<svg", "<form", "<meta"):
+        assert tag not in lowered
