@@ -300,3 +300,20 @@ async def test_a_parent_sees_whose_space_is_open_and_switches(world, app):
         await _login(http, world.bob)
         page = await http.get(f"/espace/{world.bob.id}")
         assert "Espace ouvert" not in page.text  # one space: nothing to switch
+
+
+async def test_the_api_history_carries_the_sentences(world, app):
+    async with client(app) as http:
+        login = await http.post("/api/v1/session/patient", json=world.alice.login())
+        headers = {"authorization": f"Bearer {login.json()['token']}"}
+        await http.get(f"/api/v1/patients/{world.alice.id}/documents", headers=headers)
+        history = await http.get(
+            f"/api/v1/patients/{world.alice.id}/access/history", headers=headers
+        )
+        lines = history.json()
+        assert {"sentence", "own_view"} <= set(lines[0])
+        sentences = [x["sentence"] for x in lines]
+        assert "Vous vous êtes connecté." in sentences
+        assert all(x.endswith(".") for x in sentences)
+        assert not any(code in " ".join(sentences) for code in ("account.login", "audit.read"))
+        assert any(x["own_view"] for x in lines)

@@ -109,7 +109,14 @@ def _grant_out(grant: Grant) -> m.GrantOut:
 def history_out(entry: HistoryEntry) -> m.HistoryEntryOut:
     """The API view of one line of the access history."""
     return m.HistoryEntryOut(
-        entry.at, entry.who, entry.what, entry.actor_kind, entry.mode, entry.outcome
+        entry.at,
+        entry.who,
+        entry.what,
+        entry.actor_kind,
+        entry.mode,
+        entry.outcome,
+        entry.sentence,
+        entry.holder_view,
     )
 
 

@@ -460,6 +460,10 @@ class HistoryEntryOut:
     :param what: what they did, in words.
     :param mode: ``normal``, ``emergency`` (bris de glace) or ``regulation`` (SAMU).
     :param outcome: ``success``, ``denied`` or ``failure``.
+    :param sentence: the whole line as a French sentence, addressed to the holder ("Vous vous
+        êtes connecté.", "Dr Martin (Médecin) a consulté un document.").
+    :param own_view: the holder (or their legal representative) consulted the space; the
+        demo's page leaves these lines out by default.
     """
 
     at: Moment
@@ -468,6 +472,8 @@ class HistoryEntryOut:
     actor_kind: str
     mode: str
     outcome: str
+    sentence: str = ""
+    own_view: bool = False
 
 
 @attrs.frozen
