@@ -19,8 +19,10 @@ import json
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from starlette.routing import Match, Route
 
 from monespace import Actor
 from monespace.actors import ActorKind
@@ -110,8 +112,13 @@ def _page(browser):
     return context, context.new_page()
 
 
+#: The paths of the pages audited in this run, to check that none was forgotten.
+AUDITED: set[str] = set()
+
+
 def _audit(page, name: str) -> list[dict]:
     """Run axe on the page; return its serious and critical violations (and keep a shot)."""
+    AUDITED.add(urlsplit(page.url).path)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
     page.add_script_tag(path=str(AXE))
@@ -218,6 +225,27 @@ def test_every_patient_page_has_no_serious_violation_and_the_journey_works(brows
     assert page.evaluate("document.activeElement.textContent") == "Aller au contenu"
     context.close()
     assert not violations, json.dumps(violations, ensure_ascii=False, indent=1)
+    # every HTML page of the patient's side was audited (downloads and previews are files)
+    app = create_app(world.space)
+    pages = {
+        route.path
+        for route in app.routes
+        if isinstance(route, Route)
+        and "GET" in (route.methods or ())
+        and (route.path == "/" or route.path.startswith("/espace/"))
+        and not route.path.endswith(("/contenu", "/apercu", ".ics"))
+        and "/pieces-jointes/" not in route.path
+    }
+    audited = {
+        route.path
+        for route in app.routes
+        if isinstance(route, Route)
+        for path in AUDITED
+        if route.path in pages
+        and route.matches({"type": "http", "path": path, "method": "GET"})[0] is Match.FULL
+    }
+    assert len(pages) >= 10
+    assert pages == audited, f"patient pages not audited: {sorted(pages - audited)}"
 
 
 def test_the_parent_journey(browser, live):
