@@ -10,8 +10,9 @@ from typing import Any, TypeVar
 
 import click
 
-from ..interop.dmp import formula_safe
+from ..interop.dmp import count_legacy_documents, formula_safe
 from ._common import CLI_OPERATOR, db_option, open_db
+from ._progress import Progress
 
 __all__ = ["activate", "close", "dmp", "invite", "oppose", "tick"]
 
@@ -24,7 +25,13 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 @click.command()
 @db_option(must_exist=True)
 @click.option("--limit", type=click.IntRange(1), help="Invite at most this many people.")
-@click.option("--batch", default=500, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--batch",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1),
+    help="People invited per transaction (the bar moves after each).",
+)
 def invite(db: str, limit: int | None, batch: int) -> None:
     """Invite every registered person: information and provisional code (CSP R1111-28).
 
@@ -38,9 +45,9 @@ def invite(db: str, limit: int | None, batch: int) -> None:
     with open_db(db) as space:
         total = space.accounts.count_by_state().get("registered", 0)
         total = min(total, limit) if limit else total
-        with click.progressbar(length=total, label="Inviting") as bar:
+        with Progress("Inviting", total) as progress:
             counts = space.accounts.invite_registered(
-                CLI_OPERATOR, batch=batch, limit=limit, progress=bar.update
+                CLI_OPERATOR, batch=batch, limit=limit, progress=progress.advance
             )
     click.echo(
         f"invited {counts['invited']} ({counts['by_email']} by e-mail, "
@@ -188,9 +195,12 @@ def dmp_import(db: str, sources: tuple[str, ...], ledger_file: Any) -> None:
       monespace dmp import --db monespace.db exports/dmp-2021/
       monespace dmp import --db monespace.db archive1.zip archive2.zip --ledger ledger.csv
     """
+    # The documents are counted first (a folder's listing, an archive's directory: nothing
+    # is decompressed), so that the bar has its true length.
+    total = sum(count_legacy_documents(source) for source in sources)
     with open_db(db) as space:
-        with click.progressbar(length=0, label="Importing", show_pos=True) as bar:
-            report = space.dmp.import_sources(CLI_OPERATOR, sources, progress=bar.update)
+        with Progress("Importing", total) as progress:
+            report = space.dmp.import_sources(CLI_OPERATOR, sources, progress=progress.advance)
         if ledger_file is not None:
             writer = csv.writer(ledger_file)
             writer.writerow(["source", "outcome", "reason", "patient_id", "document_id"])

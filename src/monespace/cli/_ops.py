@@ -8,6 +8,7 @@ import click
 
 from ..audit import checkpoints_to_json
 from ._common import CLI_OPERATOR, db_option, open_db
+from ._progress import Progress
 
 __all__ = ["audit", "dispatch", "info", "keys"]
 
@@ -119,7 +120,11 @@ def keys_rotate(db: str, no_new_key: bool) -> None:
       monespace keys rotate --db monespace.db
     """
     with open_db(db) as space:
-        report = space.rotate_master_key(CLI_OPERATOR, new_key=not no_new_key)
+        total = space.data_keys_to_rewrap(new_key=not no_new_key)
+        with Progress("Re-wrapping data keys", total) as progress:
+            report = space.rotate_master_key(
+                CLI_OPERATOR, new_key=not no_new_key, batch=100, progress=progress.advance
+            )
     click.echo(f"master key {report.master_key_id}: {report.rewrapped} data keys re-wrapped")
 
 

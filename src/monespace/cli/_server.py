@@ -6,15 +6,25 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
 from .. import __version__
+from .._space import Space
 from ..clock import ManualClock
 from ..crypto import ENV_KEY, default_key_file
-from ..synth import seed_demo
-from ._common import db_option, open_db, storage_url
+from ..errors import ValidationError
+from ..synth import (
+    PHASES,
+    DemoCheckpoint,
+    DemoSummary,
+    checkpoint_from_json,
+    checkpoint_to_json,
+    demo_work,
+    seed_demo,
+)
+from ._common import db_option, local_path, open_db, storage_url, write_private
+from ._progress import Progress
 
 __all__ = ["demo", "serve_command"]
 
@@ -49,31 +59,27 @@ def demo(db: str, patients: int, seed: int, serve: bool | None, host: str, port:
       monespace demo --no-serve
     """
     outbox = Path(f"{Path(db).expanduser()}-outbox") if "://" not in db else Path("outbox")
-    logins_file = Path(f"{Path(db).expanduser()}-logins.txt") if "://" not in db else None
+    local = local_path(db)
+    logins_file = None if local is None else Path(f"{local}-logins.txt")
+    checkpoint_file = None if local is None else Path(f"{local}-demo-checkpoint.json")
     transport = f"file://{outbox.resolve()}"
     transports = {"email": transport, "letter": transport, "mssante": transport}
     clock = ManualClock(datetime.now(UTC))
-    with open_db(db, clock=clock, transports=transports) as space:
-        summary = None
-        if space.accounts.count() == 0:
-            with click.progressbar(length=patients, label="Creating patients") as bar:
-                summary = seed_demo(space, patients, seed=seed, progress=bar.update)
-        report = space.dispatch(limit=10 * patients + 100)
-        verified = space.audit.verify()
-        click.echo(f"monespace {__version__} demo space: {storage_url(db)}")
-        key_source = ENV_KEY if os.environ.get(ENV_KEY) else str(default_key_file())
-        click.echo(f"  master key:          {key_source}")
-        created = summary.patients if summary else 0
-        click.echo(f"  patients:            {space.accounts.count()} ({created} created now)")
-        states = ", ".join(f"{k} {v}" for k, v in sorted(space.accounts.count_by_state().items()))
-        click.echo(f"  spaces:              {states}")
-        if summary:
-            click.echo(f"  minors with a parent: {summary.representations}")
-            click.echo(f"  message threads:     {summary.threads}")
-            click.echo(f"  documents:           {summary.documents}")
-        click.echo(f"  notifications:       written to {outbox} ({report.sent} just now)")
-        status = "intact" if verified.ok else f"BROKEN at event {verified.first_bad_seq}"
-        click.echo(f"  audit trail:         {verified.checked} events, {status}")
+    try:
+        with open_db(db, clock=clock, transports=transports) as space:
+            summary = _seed_or_resume(space, patients, seed, checkpoint_file)
+            report = space.dispatch(limit=10 * (summary.patients if summary else 0) + 100)
+            _print_summary(space, db, summary, outbox, report.sent)
+    except KeyboardInterrupt:
+        if checkpoint_file is None:
+            raise click.ClickException(
+                "interrupted; a demo stored at a URL cannot be resumed: start from a new one"
+            ) from None
+        click.echo(
+            f"\nInterrupted. Run the same command again to continue from {checkpoint_file}.",
+            err=True,
+        )
+        raise click.exceptions.Exit(130) from None
     logins = _demo_logins_text(summary, db) if summary else None
     if logins is not None and logins_file is not None:
         fd = os.open(logins_file, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
@@ -93,7 +99,65 @@ def demo(db: str, patients: int, seed: int, serve: bool | None, host: str, port:
     _serve(db, host, port)
 
 
-def _demo_logins_text(summary: Any, db: str) -> str:
+def _seed_or_resume(
+    space: Space, patients: int, seed: int, checkpoint_file: Path | None
+) -> DemoSummary | None:
+    """Seed a new space, or finish the seeding an interrupted run left; ``None`` when the
+    space was seeded already."""
+    checkpoint = None
+    if checkpoint_file is not None and checkpoint_file.exists():
+        try:
+            checkpoint = checkpoint_from_json(checkpoint_file.read_text(encoding="utf-8"))
+        except ValidationError as exc:
+            raise click.ClickException(f"{checkpoint_file}: {exc}") from exc
+    existing = space.accounts.count()
+    if checkpoint is None and existing:
+        return None
+    if checkpoint is not None and not existing and checkpoint.done:
+        checkpoint = None  # left by a database since deleted: start over
+    if checkpoint is not None:
+        steps = f"{len(checkpoint.done)} of {len(PHASES)} steps done"
+        click.echo(
+            f"Resuming the interrupted demo ({checkpoint.count} patients, seed "
+            f"{checkpoint.seed}, {steps}).",
+            err=True,
+        )
+        patients = checkpoint.count
+
+    def keep(state: DemoCheckpoint) -> None:
+        if checkpoint_file is not None:
+            write_private(checkpoint_file, checkpoint_to_json(state))
+
+    with Progress("Seeding the demo", demo_work(patients)) as progress:
+        summary = seed_demo(
+            space, patients, seed=seed, progress=progress, checkpoint=checkpoint, save=keep
+        )
+    if checkpoint_file is not None:
+        checkpoint_file.unlink(missing_ok=True)
+    return summary
+
+
+def _print_summary(
+    space: Space, db: str, summary: DemoSummary | None, outbox: Path, sent: int
+) -> None:
+    verified = space.audit.verify()
+    click.echo(f"monespace {__version__} demo space: {storage_url(db)}")
+    key_source = ENV_KEY if os.environ.get(ENV_KEY) else str(default_key_file())
+    click.echo(f"  master key:          {key_source}")
+    created = summary.patients if summary else 0
+    click.echo(f"  patients:            {space.accounts.count()} ({created} created now)")
+    states = ", ".join(f"{k} {v}" for k, v in sorted(space.accounts.count_by_state().items()))
+    click.echo(f"  spaces:              {states}")
+    if summary:
+        click.echo(f"  minors with a parent: {summary.representations}")
+        click.echo(f"  message threads:     {summary.threads}")
+        click.echo(f"  documents:           {summary.documents}")
+    click.echo(f"  notifications:       written to {outbox} ({sent} just now)")
+    status = "intact" if verified.ok else f"BROKEN at event {verified.first_bad_seq}"
+    click.echo(f"  audit trail:         {verified.checked} events, {status}")
+
+
+def _demo_logins_text(summary: DemoSummary, db: str) -> str:
     """The ready-to-use logins of a freshly seeded demo, as printed."""
     lines = ["Demo logins (synthetic identities; the page: log in with the carte Vitale):"]
     for role, text in (
