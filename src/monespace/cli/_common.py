@@ -32,6 +32,7 @@ __all__ = [
     "login_options",
     "open_db",
     "output_target",
+    "paris_date",
     "paris_time",
     "storage_url",
     "terminal_text",
@@ -150,6 +151,13 @@ def paris_time(moment: datetime, *, seconds: bool = False) -> str:
     return f"{shown} Europe/Paris ({local.tzname()})"
 
 
+def paris_date(moment: datetime) -> str:
+    """The day *moment* falls on in France (a naive *moment* is UTC), as YYYY-MM-DD."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(PARIS).date().isoformat()
+
+
 def force_option(function: _F) -> _F:
     """The ``--force`` flag: overwrite an existing output file."""
     return click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")(
@@ -164,9 +172,8 @@ def output_target(path: str | Path, *, force: bool, option: str = "--output") ->
     if target.is_dir():
         raise click.BadParameter(f"{target} is a directory", param_hint=option)
     if target.exists() and not force:
-        raise click.BadParameter(
-            f"{target} exists; pass --force to overwrite it", param_hint=option
-        )
+        # Exit status 1, not a usage error: the command is right, the file is in the way.
+        raise click.ClickException(f"{target} exists: add --force to overwrite it ({option})")
     return target
 
 

@@ -7,7 +7,15 @@ import sys
 import click
 
 from ..audit import checkpoints_to_json
-from ._common import CLI_OPERATOR, db_option, open_db
+from ._common import (
+    CLI_OPERATOR,
+    db_option,
+    force_option,
+    open_db,
+    output_target,
+    paris_time,
+    written,
+)
 from ._progress import Progress
 
 __all__ = ["audit", "dispatch", "info", "keys"]
@@ -53,7 +61,7 @@ def audit_verify(db: str, checkpoints_file: str | None) -> None:
         "no signed checkpoint"
         if anchor is None
         else f"anchored to signed checkpoint {anchor.number} ({report.anchor_source}, "
-        f"{anchor.at.isoformat()})"
+        f"{paris_time(anchor.at, seconds=True)})"
     )
     if report.ok:
         head = report.head
@@ -71,11 +79,13 @@ def audit_verify(db: str, checkpoints_file: str | None) -> None:
 @click.option(
     "--export",
     "export_file",
-    type=click.Path(dir_okay=False, writable=True),
+    type=click.Path(dir_okay=False),
     help="Write every signed checkpoint (and the public keys that sign them) to this file, "
-    "to keep where whoever can write the database cannot.",
+    "to keep where whoever can write the database cannot (an existing file only with "
+    "--force).",
 )
-def audit_checkpoint(db: str, export_file: str | None) -> None:
+@force_option
+def audit_checkpoint(db: str, export_file: str | None, force: bool) -> None:
     """Sign and store a checkpoint of the head of the trail now; print it as JSON, or
     export every checkpoint to a file.
 
@@ -84,13 +94,16 @@ def audit_checkpoint(db: str, export_file: str | None) -> None:
       monespace audit checkpoint --db monespace.db
       monespace audit checkpoint --db monespace.db --export /mnt/worm/checkpoints.json
     """
+    target = (
+        None if export_file is None else output_target(export_file, force=force, option="--export")
+    )
     with open_db(db) as space:
         checkpoint = space.audit.checkpoint()
         if checkpoint is None:
             raise click.ClickException("the audit trail is empty")
-        if export_file is not None:
-            count = space.audit.export_checkpoints(export_file)
-            click.echo(f"{count} signed checkpoints exported to {export_file}")
+        if target is not None:
+            count = space.audit.export_checkpoints(target)
+            click.echo(written(target, f"{count} signed checkpoints"))
             return
         public_keys = space.audit.public_keys()
     click.echo(checkpoints_to_json([checkpoint], public_keys), nl=False)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -65,12 +67,22 @@ def demo(db: str, patients: int, seed: int, serve: bool | None, host: str, port:
     transport = f"file://{outbox.resolve()}"
     transports = {"email": transport, "letter": transport, "mssante": transport}
     clock = ManualClock(datetime.now(UTC))
+    if serve is None:
+        serve = sys.stdin.isatty()
+        if not serve:
+            click.echo("Not serving: standard input is not a terminal (pass --serve to serve).")
+    # Bound before the seeding: a port in use is refused before any waiting.
+    sock = _listen(host, port) if serve else None
     try:
         with open_db(db, clock=clock, transports=transports) as space:
             summary = _seed_or_resume(space, patients, seed, checkpoint_file)
             report = space.dispatch(limit=10 * (summary.patients if summary else 0) + 100)
             _print_summary(space, db, summary, outbox, report.sent)
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if sock is not None:
+            sock.close()
+        if not isinstance(exc, KeyboardInterrupt):
+            raise
         if checkpoint_file is None:
             raise click.ClickException(
                 "interrupted; a demo stored at a URL cannot be resumed: start from a new one"
@@ -82,21 +94,15 @@ def demo(db: str, patients: int, seed: int, serve: bool | None, host: str, port:
         raise click.exceptions.Exit(130) from None
     logins = _demo_logins_text(summary, db) if summary else None
     if logins is not None and logins_file is not None:
-        fd = os.open(logins_file, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(logins)
+        write_private(logins_file, logins)
     elif logins is None and logins_file is not None and logins_file.exists():
         logins = logins_file.read_text(encoding="utf-8")
     if logins:
         click.echo(logins, nl=False)
-    if serve is None:
-        serve = sys.stdin.isatty()
-        if not serve:
-            click.echo("Not serving: standard input is not a terminal (pass --serve to serve).")
-    if not serve:
+    if sock is None:
         click.echo("Next: monespace serve --db " + db)
         return
-    _serve(db, host, port)
+    _serve(db, host, sock)
 
 
 def _seed_or_resume(
@@ -188,15 +194,38 @@ def _demo_logins_text(summary: DemoSummary, db: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _serve(db: str, host: str, port: int) -> None:
+def _listen(host: str, port: int) -> Any:
+    """The bound socket the demo will serve on; a port in use is refused here, before
+    anything is announced (or seeded)."""
     try:
-        from ..server import is_loopback, serve  # noqa: PLC0415 - an optional extra
+        from ..server import listen  # noqa: PLC0415 - an optional extra
     except ImportError as exc:  # the server extra is not installed
         raise click.ClickException(
             "the demo server needs the 'server' extra: pip install 'monespace[server]'"
         ) from exc
-    shown = f"[{host}]" if ":" in host else host
-    click.echo(f"Serving the demo on http://{shown}:{port}/ (Ctrl-C to stop).")
+    try:
+        return listen(host, port)
+    except OSError as exc:
+        reason = exc.strerror or "the address cannot be used"
+        hint = (
+            "another server listens there: stop it, or choose another --port"
+            if exc.errno == errno.EADDRINUSE
+            else "check --host"
+        )
+        raise click.ClickException(
+            f"cannot listen on {_shown(host)}:{port}: {reason} ({hint})"
+        ) from None
+
+
+def _shown(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _serve(db: str, host: str, sock: Any) -> None:
+    from ..server import is_loopback, serve  # noqa: PLC0415 - an optional extra
+
+    port = sock.getsockname()[1]
+    click.echo(f"Serving the demo on http://{_shown(host)}:{port}/ (Ctrl-C to stop).")
     click.echo("This is a demonstration with synthetic data, not an HDS deployment.")
     if not is_loopback(host):
         click.echo(
@@ -204,8 +233,8 @@ def _serve(db: str, host: str, port: int) -> None:
             "marked Secure and browsers will only send them over HTTPS (put a TLS proxy in "
             "front)."
         )
-    with open_db(db) as space:
-        serve(space, host=host, port=port)
+    with sock, open_db(db) as space:
+        serve(space, host=host, port=port, sock=sock)
 
 
 @click.command("serve")
@@ -223,4 +252,4 @@ def serve_command(db: str, host: str, port: int) -> None:
       monespace serve --db monespace-demo.db
       monespace serve --db monespace-demo.db --host 127.0.0.1 --port 8080
     """
-    _serve(db, host, port)
+    _serve(db, host, _listen(host, port))
