@@ -11,6 +11,7 @@ from ._common import (
     CLI_OPERATOR,
     db_option,
     force_option,
+    local_path,
     open_db,
     output_target,
     paris_time,
@@ -147,7 +148,19 @@ def keys_rotate(db: str, no_new_key: bool) -> None:
 @click.command()
 @db_option(must_exist=True)
 def info(db: str) -> None:
-    """Show the schema version, counts and plugins of a space (no personal data)."""
+    """Show the schema version, counts and plugins of a space (no personal data).
+
+    It never creates a database: a path (or an sqlite:/// URL) that does not exist, or an
+    empty file, is an error rather than a new space.
+
+    \b
+    Example:
+      monespace info --db monespace.db
+    """
+    path = local_path(db)
+    if path is not None and path.is_file() and path.stat().st_size == 0:
+        # SQLite would take an empty file for a new database and write the schema in it.
+        raise click.BadParameter(f"{path} is empty, not a monespace database", param_hint="--db")
     with open_db(db) as space:
         click.echo(f"storage:         {space.storage_summary()}")
         click.echo(f"schema version:  {space.schema_version()}")

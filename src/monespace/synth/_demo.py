@@ -299,11 +299,13 @@ def seed_demo(
 
     .. versionchanged:: 0.2 *progress* reports every step; *checkpoint* and *save*.
     """
+    # A run given a checkpoint looks before it acts: a previous run may have done any
+    # part of the step it was in.
+    resuming = checkpoint is not None
     if checkpoint is None:
         checkpoint = DemoCheckpoint(count, seed, space.clock.now())
     run = _Run(space, checkpoint, progress, save)
     count, today = checkpoint.count, checkpoint.today
-    resuming = bool(checkpoint.done) or checkpoint.fed > 0
     if not resuming:
         # Saved before any work: an interruption during the first step is resumable too.
         run.save()
