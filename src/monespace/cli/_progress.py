@@ -34,19 +34,24 @@ class Progress:
 
     :param label: what the work is, shown before the bar.
     :param total: the units of work in all, known before the work starts.
+    :param show: ``False`` counts without drawing anything (one item is no long work).
     """
 
-    def __init__(self, label: str, total: int) -> None:
+    def __init__(self, label: str, total: int, *, show: bool = True) -> None:
         self._label = label
         self._total = max(0, total)
         self._done = 0
         self._interactive = sys.stderr.isatty()
-        self._bar: Any = click.progressbar(
-            length=self._total,
-            label=label,
-            show_pos=True,
-            show_eta=True,
-            file=sys.stderr,
+        self._bar: Any = (
+            click.progressbar(
+                length=self._total,
+                label=label,
+                show_pos=True,
+                show_eta=True,
+                file=sys.stderr,
+            )
+            if show
+            else None
         )
 
     @property
@@ -59,11 +64,14 @@ class Progress:
         step = min(count, self._total - self._done)
         if step > 0:
             self._done += step
-            self._bar.update(step)
+            if self._bar is not None:
+                self._bar.update(step)
 
     def phase(self, label: str) -> None:
         """A step of the work starts: shown beside the bar, or as a line of its own."""
         text = f"{self._label}: {label}"
+        if self._bar is None:
+            return
         if self._interactive:
             self._bar.label = text
             self._bar.render_progress()
@@ -71,7 +79,8 @@ class Progress:
             click.echo(text, err=True)
 
     def __enter__(self) -> Self:
-        self._bar.__enter__()
+        if self._bar is not None:
+            self._bar.__enter__()
         return self
 
     def __exit__(
@@ -80,4 +89,5 @@ class Progress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._bar.__exit__(exc_type, exc, tb)
+        if self._bar is not None:
+            self._bar.__exit__(exc_type, exc, tb)

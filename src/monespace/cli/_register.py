@@ -194,13 +194,13 @@ def _register_rows(
     space: Space,
     rows: list[tuple[int, dict[str, str | None]]],
     register_one: Callable[[Space, dict[str, str | None]], str],
-    label: str,
+    label: str | None,
 ) -> tuple[list[str], list[str]]:
     """Register each row in a transaction of its own: the ids registered, and one message
-    per refused row."""
+    per refused row. A file's rows move a progress bar (*label*); one from options none."""
     done: list[str] = []
     refused: list[str] = []
-    with Progress(label, len(rows)) as progress:
+    with Progress(label or "", len(rows), show=label is not None) as progress:
         for number, row in rows:
             try:
                 if "\x00" in row:
@@ -259,7 +259,7 @@ def register_person(db: str, csv_file: Path | None, **fields: str | None) -> Non
         return space.accounts.register_patient(CLI_OPERATOR, _person(row)).id
 
     with open_db(db) as space:
-        done, refused = _register_rows(space, rows, one, "Registering people")
+        done, refused = _register_rows(space, rows, one, "Registering people" if csv_file else None)
     if csv_file is None and done:
         click.echo(f"registered: space {done[0]} (state registered)")
         return
@@ -299,7 +299,9 @@ def register_professional(db: str, csv_file: Path | None, **fields: str | None) 
         return space.access.register_professional(CLI_OPERATOR, _professional(row)).rpps
 
     with open_db(db) as space:
-        done, refused = _register_rows(space, rows, one, "Registering professionals")
+        done, refused = _register_rows(
+            space, rows, one, "Registering professionals" if csv_file else None
+        )
     if csv_file is None and done:
         click.echo(f"registered: professional RPPS {done[0]}")
         return
