@@ -438,3 +438,23 @@ def test_times_are_shown_in_europe_paris_with_the_zone_named(runner):
     )  # fmt: skip
     assert listed.exit_code == 0, listed.output
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d Europe/Paris \(CES?T\)", listed.output)
+
+
+def test_the_new_commands_have_help_with_examples(runner):
+    for command in (
+        ["register", "person"],
+        ["register", "professional"],
+        ["request-code"],
+        ["info"],
+    ):
+        result = runner.invoke(main, [*command, "--help"])
+        assert result.exit_code == 0
+        assert "Example" in result.output
+
+
+def test_the_readme_table_lists_every_command():
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
+    listed = {name.split()[0] for row in rows for name in re.findall(r"`([^`]+)`", row)}
+    assert set(main.commands) <= listed, set(main.commands) - listed

@@ -312,7 +312,7 @@ def seed_demo(
 
     people = _register_people(run, resuming=resuming)
     if run.step("represent"):
-        run.cp.links = _represent(run, people)
+        run.cp.links = _represent(run, people, resuming=resuming)
         run.end("represent")
     if run.step("invite"):
         run.clock.set(today - timedelta(days=50))
@@ -389,7 +389,7 @@ def _register_people(run: _Run, *, resuming: bool) -> list[tuple[str, PatientIde
     return people
 
 
-def _represent(run: _Run, people: list[tuple[str, PatientIdentity]]) -> int:
+def _represent(run: _Run, people: list[tuple[str, PatientIdentity]], *, resuming: bool) -> int:
     """Attach each minor to an adult drawn at random; on a resumed run a minor who already
     has a representative keeps them (the same draw is made, so what follows is the same)."""
     space, today = run.space, run.today.date()
@@ -398,7 +398,7 @@ def _represent(run: _Run, people: list[tuple[str, PatientIdentity]]) -> int:
     for pid, identity in people:
         if _age(identity, today) < space.accounts.lifecycle.majority_age and adults:
             parent_id, _ = run.rng.choice(adults)
-            if not _has_guardian(space, pid):
+            if not (resuming and _has_guardian(space, pid)):
                 space.accounts.add_representative(
                     run.operator, pid, parent_id, RepresentationKind.LEGAL_GUARDIAN
                 )
