@@ -458,3 +458,55 @@ def test_the_readme_table_lists_every_command():
     rows = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
     listed = {name.split()[0] for row in rows for name in re.findall(r"`([^`]+)`", row)}
     assert set(main.commands) <= listed, set(main.commands) - listed
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        "attaching minors to a parent",
+        "sending invitations",
+        "oppositions and activations",
+        "opening spaces after six weeks",
+        "writing messages",
+    ],
+)
+def test_an_interruption_in_any_step_resumes_to_the_same_demo(runner, tmp_path, monkeypatch, step):
+    """Whatever step Ctrl-C falls in, the resumed demo is the one an uninterrupted run
+    makes: same states, links, documents and logins, nobody twice."""
+    advance = _progress.Progress.advance
+    phase = _progress.Progress.phase
+    seen = {"count": 0}
+
+    def track(self, label):
+        seen["now"] = label
+        phase(self, label)
+
+    def interrupt(self, count=1):
+        if seen.get("now") == step:
+            seen["count"] += 1
+            if seen["count"] == (1 if step == "writing messages" else 2):
+                raise KeyboardInterrupt
+        advance(self, count)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(_progress.Progress, "phase", track)
+        patched.setattr(_progress.Progress, "advance", interrupt)
+        first = runner.invoke(main, ["demo", "--patients", "60", "--seed", "5", "--no-serve"])
+    assert first.exit_code == 130, first.output
+    checkpoint = checkpoint_from_json(
+        (tmp_path / "monespace-demo.db-demo-checkpoint.json").read_text()
+    )
+    again = runner.invoke(main, ["demo", "--no-serve"])
+    assert again.exit_code == 0, again.output
+    with monespace.open("memory://", clock=ManualClock(checkpoint.today)) as space:
+        reference = seed_demo(space, 60, seed=5)
+    states = ", ".join(f"{k} {v}" for k, v in sorted(reference.states.items()))
+    assert f"spaces:              {states}" in again.output
+    assert f"minors with a parent: {reference.representations}" in again.output
+    assert f"documents:           {reference.documents}" in again.output
+    assert f"message threads:     {reference.threads}" in again.output
+    for role in ("patient", "representative"):
+        login = reference.login(role)
+        assert login is not None
+        assert f"NIR {login.nir}" in again.output
+    assert "intact" in again.output

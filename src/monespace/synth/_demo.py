@@ -267,10 +267,11 @@ class _Run:
         return True
 
     def end(self, name: str) -> None:
-        # Work a previous run did (or that has no item of its own) counts as done now.
-        self.advance(max(0, _quota(name, self.cp.count) - self.reported))
+        # Saved first: the step is done whatever happens while the bar is drawn.
         self.cp.done.append(name)
         self.save()
+        # Work a previous run did (or that has no item of its own) counts as done now.
+        self.advance(max(0, _quota(name, self.cp.count) - self.reported))
 
 
 def seed_demo(
@@ -292,8 +293,9 @@ def seed_demo(
     :param checkpoint: resume the run this checkpoint describes (its *count*, *seed* and
         date win over the arguments): the steps it finished are skipped, the others are
         done again, which they tolerate (nobody is registered, linked, invited or answered
-        twice), and the records are fed from the first person not yet fed. A person whose
-        record was being fed at the interruption may get that record twice.
+        twice), the records are fed from the first person not yet fed, and the demo
+        conversations are written unless some already were. A person whose record was
+        being fed at the very moment of the interruption may get that record twice.
     :param save: called with the checkpoint after each step and each person fed; keep it
         (as :func:`checkpoint_to_json`) to resume an interrupted run.
 
@@ -338,7 +340,10 @@ def seed_demo(
         _feed(run, people, logins, professionals)
         run.end("feed")
     if run.step("converse"):
-        run.cp.threads = _converse(space, run.operator, logins, professionals)
+        started = _threads_started(space, logins) if resuming else 0
+        # The conversations are written together or, after an interruption among them,
+        # left as they are: never twice.
+        run.cp.threads = started or _converse(space, run.operator, logins, professionals)
         run.end("converse")
     return DemoSummary(
         patients=len(people),
@@ -902,6 +907,15 @@ def _feed(
 
 
 # --- secure messaging -------------------------------------------------------------------------
+
+
+def _threads_started(space: Space, logins: list[DemoLogin]) -> int:
+    """The threads a previous run started in the demo patient's mailbox."""
+    patient = next((x for x in logins if x.role == "patient"), None)
+    if patient is None:
+        return 0
+    holder = Actor.patient(patient.patient_id)
+    return space.messaging.inbox(holder, patient.patient_id, archived=None).total
 
 
 def _converse(
