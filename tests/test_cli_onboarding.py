@@ -313,7 +313,7 @@ def test_an_interrupted_demo_resumes_and_prints_the_logins(runner, tmp_path, mon
     again = runner.invoke(main, ["demo", "--patients", "7", "--no-serve"])
     assert again.exit_code == 0, again.output
     assert "Resuming the interrupted demo (40 patients, seed 2, 6 of 8 steps done)" in again.output
-    assert "patients:            40 (40 created now)" in again.output
+    assert "patients:            40 (40 created by this demo, resumed)" in again.output
     assert "Demo logins" in again.output
     assert "a patient:" in again.output
     assert not checkpoint_file.exists()
@@ -357,7 +357,7 @@ def test_an_interruption_while_registering_is_resumable(runner, tmp_path, monkey
     again = runner.invoke(main, ["demo", "--patients", "12", "--no-serve"])
     assert again.exit_code == 0, again.output
     assert "Resuming the interrupted demo (12 patients, seed 0, 0 of 8 steps done)" in again.output
-    assert "patients:            12 (12 created now)" in again.output
+    assert "patients:            12 (12 created by this demo, resumed)" in again.output
     assert "Demo logins" in again.output
 
 

@@ -75,9 +75,9 @@ def demo(db: str, patients: int, seed: int, serve: bool | None, host: str, port:
     sock = _listen(host, port) if serve else None
     try:
         with open_db(db, clock=clock, transports=transports) as space:
-            summary = _seed_or_resume(space, patients, seed, checkpoint_file)
+            summary, resumed = _seed_or_resume(space, patients, seed, checkpoint_file)
             report = space.dispatch(limit=10 * (summary.patients if summary else 0) + 100)
-            _print_summary(space, db, summary, outbox, report.sent)
+            _print_summary(space, db, summary, outbox, report.sent, resumed=resumed)
     except BaseException as exc:
         if sock is not None:
             sock.close()
@@ -107,9 +107,9 @@ def demo(db: str, patients: int, seed: int, serve: bool | None, host: str, port:
 
 def _seed_or_resume(
     space: Space, patients: int, seed: int, checkpoint_file: Path | None
-) -> DemoSummary | None:
-    """Seed a new space, or finish the seeding an interrupted run left; ``None`` when the
-    space was seeded already."""
+) -> tuple[DemoSummary | None, bool]:
+    """Seed a new space, or finish the seeding an interrupted run left: the summary
+    (``None`` when the space was seeded already) and whether a run was resumed."""
     checkpoint = None
     if checkpoint_file is not None and checkpoint_file.exists():
         try:
@@ -118,7 +118,7 @@ def _seed_or_resume(
             raise click.ClickException(f"{checkpoint_file}: {exc}") from exc
     existing = space.accounts.count()
     if checkpoint is None and existing:
-        return None
+        return None, False
     if checkpoint is not None and not existing and checkpoint.done:
         checkpoint = None  # left by a database since deleted: start over
     if checkpoint is not None:
@@ -140,18 +140,19 @@ def _seed_or_resume(
         )
     if checkpoint_file is not None:
         checkpoint_file.unlink(missing_ok=True)
-    return summary
+    return summary, checkpoint is not None
 
 
 def _print_summary(
-    space: Space, db: str, summary: DemoSummary | None, outbox: Path, sent: int
+    space: Space, db: str, summary: DemoSummary | None, outbox: Path, sent: int, *, resumed: bool
 ) -> None:
     verified = space.audit.verify()
     click.echo(f"monespace {__version__} demo space: {storage_url(db)}")
     key_source = ENV_KEY if os.environ.get(ENV_KEY) else str(default_key_file())
     click.echo(f"  master key:          {key_source}")
     created = summary.patients if summary else 0
-    click.echo(f"  patients:            {space.accounts.count()} ({created} created now)")
+    how = "created by this demo, resumed" if resumed else "created now"
+    click.echo(f"  patients:            {space.accounts.count()} ({created} {how})")
     states = ", ".join(f"{k} {v}" for k, v in sorted(space.accounts.count_by_state().items()))
     click.echo(f"  spaces:              {states}")
     if summary:
