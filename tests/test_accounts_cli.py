@@ -118,7 +118,9 @@ def test_the_lifecycle_through_the_command_line(runner, db):
         main, ["oppose", "--db", path, *proof_args(person(2), letter_code), "--proof", "proof.json"]
     )
     assert opposed.exit_code == 0, opposed.output
-    assert re.fullmatch(r"opposition recorded; proof \S+ written\n", opposed.output)
+    assert re.fullmatch(
+        r"opposition recorded; wrote proof \S+ \(\d+ bytes\) to proof.json\n", opposed.output
+    )
     with open("proof.json", encoding="utf-8") as handle:
         document = handle.read()
     with monespace.open(f"sqlite:///{path}") as space:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from types import TracebackType
@@ -167,18 +167,34 @@ class Space:
         """
         return dispatch(self._core, self.transports, limit=limit)
 
+    def data_keys_to_rewrap(self, *, new_key: bool = True) -> int:
+        """How many data keys :meth:`rotate_master_key` would re-wrap if run now (the
+        length of its progress bar). Counts only; no key is read.
+
+        .. versionadded:: 0.2
+        """
+        return self._core.keyring.to_rewrap(new_key=new_key)
+
     def rotate_master_key(
-        self, actor: Actor, *, new_key: bool = True, batch: int = 500
+        self,
+        actor: Actor,
+        *,
+        new_key: bool = True,
+        batch: int = 500,
+        progress: Callable[[int], None] | None = None,
     ) -> RotationReport:
         """Re-wrap every data key with a new master key (operator only).
 
         With ``new_key=True`` the key provider creates the new key; with ``False``, the
         provider's current key was changed by other means and the run moves every data key
-        onto it. Interrupted runs are finished by running again.
+        onto it. Interrupted runs are finished by running again. ``progress(n)`` is called
+        after each batch with the number of keys it re-wrapped.
+
+        .. versionchanged:: 0.2 *progress*.
         """
         with self._core.unit() as unit:
             unit.authorize(actor, Action.KEYS_ROTATE, Resource(None, "keys"))
-        report = self._core.keyring.rotate(new_key=new_key, batch=batch)
+        report = self._core.keyring.rotate(new_key=new_key, batch=batch, progress=progress)
         with self._core.unit() as unit:
             unit.record(
                 actor,

@@ -6,8 +6,10 @@ prints the outcome. Errors from the library are shown as one line, without a tra
 The root group lives here; each group of commands in a module of its own (``_server``: demo
 and serve, ``_ops``: audit, keys, info and dispatch, ``_accounts``: the life of a space and
 the DMP migration, ``_record``, ``_access``, ``_messaging``, ``_cda``, ``_fhir``, ``_agenda``:
-the agenda and the reminders' preview), and what they share (``--db``, opening a space, the
-demo login) in ``_common``.
+the agenda and the reminders' preview, ``_register``: registering people and professionals,
+and new provisional codes), the one progress bar of long commands (``_progress``), and
+what they share (``--db``, opening a space, the demo login, times in Europe/Paris, output
+files) in ``_common``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ._fhir import fhir
 from ._messaging import messages
 from ._ops import audit, dispatch, info, keys
 from ._record import record
+from ._register import register, request_code
 from ._server import demo, serve_command
 
 __all__ = ["main"]
@@ -42,6 +45,8 @@ main.add_command(audit)
 main.add_command(keys)
 main.add_command(info)
 main.add_command(dispatch)
+main.add_command(register)
+main.add_command(request_code)
 main.add_command(invite)
 main.add_command(activate)
 main.add_command(oppose)

@@ -10,8 +10,17 @@ from typing import Any, TypeVar
 
 import click
 
-from ..interop.dmp import formula_safe
-from ._common import CLI_OPERATOR, db_option, open_db
+from ..interop.dmp import count_legacy_documents, formula_safe
+from ._common import (
+    CLI_OPERATOR,
+    db_option,
+    force_option,
+    open_db,
+    output_target,
+    paris_date,
+    written,
+)
+from ._progress import Progress
 
 __all__ = ["activate", "close", "dmp", "invite", "oppose", "tick"]
 
@@ -24,7 +33,13 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 @click.command()
 @db_option(must_exist=True)
 @click.option("--limit", type=click.IntRange(1), help="Invite at most this many people.")
-@click.option("--batch", default=500, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--batch",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1),
+    help="People invited per transaction (the bar moves after each).",
+)
 def invite(db: str, limit: int | None, batch: int) -> None:
     """Invite every registered person: information and provisional code (CSP R1111-28).
 
@@ -38,9 +53,9 @@ def invite(db: str, limit: int | None, batch: int) -> None:
     with open_db(db) as space:
         total = space.accounts.count_by_state().get("registered", 0)
         total = min(total, limit) if limit else total
-        with click.progressbar(length=total, label="Inviting") as bar:
+        with Progress("Inviting", total) as progress:
             counts = space.accounts.invite_registered(
-                CLI_OPERATOR, batch=batch, limit=limit, progress=bar.update
+                CLI_OPERATOR, batch=batch, limit=limit, progress=progress.advance
             )
     click.echo(
         f"invited {counts['invited']} ({counts['by_email']} by e-mail, "
@@ -87,9 +102,21 @@ def activate(db: str, nir: str, code: str, vitale: str, birth_date: datetime) ->
 @click.command()
 @db_option(must_exist=True)
 @_proof_options
-@click.option("--proof", "proof_file", type=click.File("w"), help="Write the proof here.")
+@click.option(
+    "--proof",
+    "proof_file",
+    type=click.Path(dir_okay=False),
+    help="Write the proof here (an existing file only with --force).",
+)
+@force_option
 def oppose(
-    db: str, nir: str, code: str, vitale: str, birth_date: datetime, proof_file: Any
+    db: str,
+    nir: str,
+    code: str,
+    vitale: str,
+    birth_date: datetime,
+    proof_file: str | None,
+    force: bool,
 ) -> None:
     """Object to the creation of a space, within six weeks of the information.
 
@@ -100,13 +127,16 @@ def oppose(
       monespace oppose --db monespace.db --nir 255081416802538 \\
           --code ABCD-EFGH-JKMN --vitale 1234567890 --birth-date 1955-08-01 --proof proof.json
     """
+    target = (
+        None if proof_file is None else output_target(proof_file, force=force, option="--proof")
+    )
     with open_db(db) as space:
         proof = space.accounts.oppose(
             nir=nir, code=code, vitale_serial=vitale, birth_date=birth_date.date()
         )
-    if proof_file is not None:
-        proof_file.write(proof.document + "\n")
-        click.echo(f"opposition recorded; proof {proof.proof_id} written")
+    if target is not None:
+        target.write_text(proof.document + "\n", encoding="utf-8")
+        click.echo(f"opposition recorded; {written(target, f'proof {proof.proof_id}')}")
     else:
         click.echo(proof.document)
 
@@ -131,10 +161,10 @@ def close(db: str, nir: str, delete: bool) -> None:
     if account.purge_deadline is not None:
         detail = (
             " (the data are purged at the next deadline run, at the latest "
-            f"{account.purge_deadline:%Y-%m-%d})"
+            f"{paris_date(account.purge_deadline)})"
         )
     elif account.archive_until is not None:
-        detail = f" (archived until {account.archive_until:%Y-%m-%d})"
+        detail = f" (archived until {paris_date(account.archive_until)})"
     else:
         detail = ""
     click.echo(f"space {account.patient_id} is now {account.state}{detail}")
@@ -176,8 +206,14 @@ def dmp() -> None:
 @dmp.command("import")
 @db_option(must_exist=True)
 @click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--ledger", "ledger_file", type=click.File("w"), help="Write the ledger as CSV.")
-def dmp_import(db: str, sources: tuple[str, ...], ledger_file: Any) -> None:
+@click.option(
+    "--ledger",
+    "ledger_file",
+    type=click.Path(dir_okay=False),
+    help="Write the ledger as CSV (an existing file only with --force).",
+)
+@force_option
+def dmp_import(db: str, sources: tuple[str, ...], ledger_file: str | None, force: bool) -> None:
     """Import legacy DMP documents from folders of CDA files and IHE XDM archives.
 
     Each document is attached to the space of the person its INS and identity traits name,
@@ -188,15 +224,30 @@ def dmp_import(db: str, sources: tuple[str, ...], ledger_file: Any) -> None:
       monespace dmp import --db monespace.db exports/dmp-2021/
       monespace dmp import --db monespace.db archive1.zip archive2.zip --ledger ledger.csv
     """
+    # The documents are counted first (a folder's listing, an archive's directory: nothing
+    # is decompressed), so that the bar has its true length.
+    target = (
+        None if ledger_file is None else output_target(ledger_file, force=force, option="--ledger")
+    )
+    total = sum(count_legacy_documents(source) for source in sources)
     with open_db(db) as space:
-        with click.progressbar(length=0, label="Importing", show_pos=True) as bar:
-            report = space.dmp.import_sources(CLI_OPERATOR, sources, progress=bar.update)
-        if ledger_file is not None:
-            writer = csv.writer(ledger_file)
-            writer.writerow(["source", "outcome", "reason", "patient_id", "document_id"])
-            for line in space.dmp.ledger(CLI_OPERATOR, report.run_id):
-                cells = [line.source, line.outcome, line.reason, line.patient_id, line.document_id]
-                writer.writerow([formula_safe(cell) for cell in cells])
+        with Progress("Importing", total) as progress:
+            report = space.dmp.import_sources(CLI_OPERATOR, sources, progress=progress.advance)
+        if target is not None:
+            lines = space.dmp.ledger(CLI_OPERATOR, report.run_id)
+            with target.open("w", encoding="utf-8", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["source", "outcome", "reason", "patient_id", "document_id"])
+                for line in lines:
+                    cells = [
+                        line.source,
+                        line.outcome,
+                        line.reason,
+                        line.patient_id,
+                        line.document_id,
+                    ]
+                    writer.writerow([formula_safe(cell) for cell in cells])
+            click.echo(written(target, f"the ledger of {len(lines)} lines"), err=True)
     click.echo(
         f"run {report.run_id}: imported {report.imported}, duplicates {report.duplicates}, "
         f"quarantined {report.quarantined}"

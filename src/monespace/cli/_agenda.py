@@ -12,7 +12,16 @@ import click
 
 from ..agenda import PARIS, EventKind, Reminder, preview
 from ..errors import ValidationError
-from ._common import db_option, login, login_options, open_db
+from ._common import (
+    db_option,
+    force_option,
+    login,
+    login_options,
+    open_db,
+    output_target,
+    paris_time,
+    written,
+)
 
 __all__ = ["agenda", "reminders"]
 
@@ -47,7 +56,7 @@ def agenda_list(db: str, nir: str, vitale: str, birth_date: datetime, details: b
         me = login(space, nir, vitale, birth_date)
         events = space.agenda.events(me, me.id)
     for event in events:
-        line = f"{event.id}  {event.local_start:%Y-%m-%d %H:%M}  {event.kind}  {event.status}"
+        line = f"{event.id}  {paris_time(event.starts_at)}  {event.kind}  {event.status}"
         if details:
             line += "".join(f"  {part}" for part in (event.title, event.place) if part)
         click.echo(line)
@@ -93,7 +102,7 @@ def agenda_add(
             place=place,
             reminder_id=reminder_id,
         )
-    click.echo(f"added {event.id} ({event.kind}, {event.local_start:%Y-%m-%d %H:%M})")
+    click.echo(f"added {event.id} ({event.kind}, {paris_time(event.starts_at)})")
 
 
 @agenda.command("done")
@@ -124,7 +133,7 @@ def agenda_cancel(db: str, nir: str, vitale: str, birth_date: datetime, event_id
 @db_option(must_exist=True)
 @login_options
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--force", is_flag=True, help="Overwrite --output if it exists.")
+@force_option
 @click.option("--details", is_flag=True, help="Include titles, places and notes.")
 def agenda_export(
     db: str,
@@ -139,16 +148,16 @@ def agenda_export(
 
     Health details are left out unless --details: a calendar file travels.
     """
-    if output is not None and output.exists() and not force:
-        raise click.ClickException(f"{output} exists: add --force to overwrite it")
+    target = None if output is None else output_target(output, force=force)
     with open_db(db) as space:
         me = login(space, nir, vitale, birth_date)
         data = space.agenda.export_ics(me, me.id, include_details=details)
-    if output is None:
+    if target is None:
         click.echo(data.decode("utf-8"), nl=False)
     else:
-        output.write_bytes(data)
-        click.echo(f"wrote {output}", err=True)
+        target.write_bytes(data)
+        events = data.count(b"BEGIN:VEVENT")
+        click.echo(written(target, f"an iCalendar file of {events} events"), err=True)
 
 
 @agenda.command("import")

@@ -12,6 +12,7 @@ document; the patient's INS appears only in the JSON ``patient`` field.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import click
 from ..errors import MonespaceError
 from ..interop import DEFAULT_MAX_BYTES, CdaDocument, DocumentTooLargeError, read_cda
 from ..interop.cda import NonXmlBody
-from ._common import terminal_text
+from ._common import paris_time, terminal_text
 
 __all__ = ["cda"]
 
@@ -105,11 +106,18 @@ def _row(summary: dict[str, Any]) -> list[str]:
         summary["file"],
         summary["type_code"],
         summary["class_code"] or "-",
-        (summary["effective_time"] or "-")[:16].replace("T", " "),
+        _shown_time(summary["effective_time"]),
         shape,
         str(summary["authors"]),
         title,
     ]
+
+
+def _shown_time(value: str | None) -> str:
+    # The document's own offset is kept in the JSON; the table shows the time in France.
+    if value is None:
+        return "-"
+    return paris_time(datetime.fromisoformat(value))
 
 
 def _table(found: list[list[str]]) -> str:

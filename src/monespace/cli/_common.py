@@ -6,11 +6,13 @@ click prints as one line (``Error: ...``) with exit status 1, without a tracebac
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -22,18 +24,40 @@ from ..errors import MonespaceError
 
 __all__ = [
     "CLI_OPERATOR",
+    "PARIS",
     "db_option",
+    "force_option",
+    "local_path",
     "login",
     "login_options",
     "open_db",
+    "output_target",
+    "paris_date",
+    "paris_time",
     "storage_url",
     "terminal_text",
+    "write_private",
+    "written",
 ]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
+_SQLITE = "sqlite:///"
+#: The zone every time is shown in, and named.
+PARIS = ZoneInfo("Europe/Paris")
+
 #: The operator, as seen in the audit trail when acting from the command line.
 CLI_OPERATOR = Actor.system("cli")
+
+
+def local_path(db: str) -> Path | None:
+    """The file a ``--db`` value names: a plain path or an ``sqlite:///`` URL; ``None`` for
+    any other URL (``memory://``, ``postgresql://``)."""
+    if db.startswith(_SQLITE):
+        return Path(db.removeprefix(_SQLITE)).expanduser()
+    if "://" in db:
+        return None
+    return Path(db).expanduser()
 
 
 def storage_url(db: str) -> str:
@@ -48,8 +72,11 @@ def db_option(*, must_exist: bool) -> Callable[[_F], _F]:
     without (``demo``, which creates its database) it defaults to ``monespace-demo.db``."""
 
     def check(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-        if must_exist and "://" not in value and not Path(value).expanduser().exists():
-            raise click.BadParameter(f"{value} does not exist")
+        # Opening an absent SQLite file would create an empty space: a typo in the path
+        # must be an error, not a new database.
+        path = local_path(value)
+        if must_exist and path is not None and not path.exists():
+            raise click.BadParameter(f"{path} does not exist")
         return value
 
     return click.option(
@@ -111,3 +138,57 @@ def terminal_text(value: object, *, multiline: bool = False) -> str:
         else char
         for char in text
     )
+
+
+def paris_time(moment: datetime, *, seconds: bool = False) -> str:
+    """*moment* as the clock on the wall in France shows it, the zone named:
+    ``2026-03-29 10:30 Europe/Paris (CEST)``. A naive *moment* is taken as UTC, which is how
+    the library stores every time."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone(PARIS)
+    shown = local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return f"{shown} Europe/Paris ({local.tzname()})"
+
+
+def paris_date(moment: datetime) -> str:
+    """The day *moment* falls on in France (a naive *moment* is UTC), as YYYY-MM-DD."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(PARIS).date().isoformat()
+
+
+def force_option(function: _F) -> _F:
+    """The ``--force`` flag: overwrite an existing output file."""
+    return click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")(
+        function
+    )
+
+
+def output_target(path: str | Path, *, force: bool, option: str = "--output") -> Path:
+    """The file an output option names, refused when it exists and *force* is not given
+    (nothing is written, nothing is lost)."""
+    target = Path(path)
+    if target.is_dir():
+        raise click.BadParameter(f"{target} is a directory", param_hint=option)
+    if target.exists() and not force:
+        # Exit status 1, not a usage error: the command is right, the file is in the way.
+        raise click.ClickException(f"{target} exists: add --force to overwrite it ({option})")
+    return target
+
+
+def written(path: Path, what: str) -> str:
+    """The line that says what was written where: ``wrote 3 checkpoints (1,204 bytes)
+    to x.json``."""
+    size = path.stat().st_size
+    return f"wrote {what} ({size:,} bytes) to {path}"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write *text* to *path* readable by its owner only, replacing it whole (a reader
+    never sees half a file, an interruption never leaves one)."""
+    partial = path.with_name(f".{path.name}.partial")
+    fd = os.open(partial, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(partial, path)

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..interop.fhir import FhirError, export_bundle, import_fhir, inspect_file
-from ._common import db_option, login, login_options, open_db
+from ._common import db_option, force_option, login, login_options, open_db, output_target, written
 
 __all__ = ["fhir"]
 
@@ -50,7 +50,10 @@ def fhir_inspect(files: tuple[str, ...], as_json: bool) -> None:
 @click.option("--patient", help="The space to export (default: the logged-in holder's).")
 @click.option("--searchset", is_flag=True, help="A Bundle of type searchset (else collection).")
 @click.option("--inline", is_flag=True, help="Contents inline in the DocumentReferences.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write the Bundle to this file."
+)
+@force_option
 def fhir_export(
     db: str,
     nir: str,
@@ -60,8 +63,11 @@ def fhir_export(
     searchset: bool,
     inline: bool,
     output: str | None,
+    force: bool,
 ) -> None:
-    """Export what the logged-in person may see of a space as a FHIR R4 Bundle (JSON)."""
+    """Export what the logged-in person may see of a space as a FHIR R4 Bundle (JSON), to
+    stdout or --output (an existing file only with --force)."""
+    target = None if output is None else output_target(output, force=force)
     with open_db(db) as space:
         actor = login(space, nir, vitale, birth_date)
         bundle = export_bundle(
@@ -72,8 +78,10 @@ def fhir_export(
             inline=inline,
         )
     text = json.dumps(bundle, ensure_ascii=False, indent=2)
-    if output:
-        Path(output).write_text(text + "\n", encoding="utf-8")
+    if target is not None:
+        target.write_text(text + "\n", encoding="utf-8")
+        entries = len(bundle.get("entry", []))
+        click.echo(written(target, f"a FHIR Bundle of {entries} entries"), err=True)
     else:
         click.echo(text)
 

@@ -12,7 +12,15 @@ import click
 from ..actors import Actor, ActorKind
 from ..identity import RPPS
 from ..messaging import NewAttachment
-from ._common import CLI_OPERATOR, db_option, login, login_options, open_db, terminal_text
+from ._common import (
+    CLI_OPERATOR,
+    db_option,
+    login,
+    login_options,
+    open_db,
+    paris_time,
+    terminal_text,
+)
 
 __all__ = ["messages"]
 
@@ -140,7 +148,7 @@ def messages_list(
         flags = " [closed]" if thread.closed else ""
         unread = f"{thread.unread} new" if thread.unread else "read"
         click.echo(
-            f"{thread.id}  {thread.last_message_at:%Y-%m-%d %H:%M}  {unread:<7} "
+            f"{thread.id}  {paris_time(thread.last_message_at)}  {unread:<7} "
             f"{terminal_text(who)}: {terminal_text(thread.subject)}{flags}"
         )
     click.echo(f"{page.total} thread(s), {page.unread} unread message(s)")
@@ -162,7 +170,7 @@ def messages_show(db: str, nir: str, vitale: str, birth_date: datetime, thread_i
         click.echo("This thread is closed to replies.")
     for message in view.messages:
         sender = "you" if not message.from_professional else message.sender_id
-        click.echo(f"\n--- {message.sent_at:%Y-%m-%d %H:%M} {terminal_text(sender)}")
+        click.echo(f"\n--- {paris_time(message.sent_at)} {terminal_text(sender)}")
         click.echo(terminal_text(message.body.rstrip("\n"), multiline=True))
         for attachment in message.attachments:
             click.echo(

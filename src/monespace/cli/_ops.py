@@ -7,7 +7,17 @@ import sys
 import click
 
 from ..audit import checkpoints_to_json
-from ._common import CLI_OPERATOR, db_option, open_db
+from ._common import (
+    CLI_OPERATOR,
+    db_option,
+    force_option,
+    local_path,
+    open_db,
+    output_target,
+    paris_time,
+    written,
+)
+from ._progress import Progress
 
 __all__ = ["audit", "dispatch", "info", "keys"]
 
@@ -52,7 +62,7 @@ def audit_verify(db: str, checkpoints_file: str | None) -> None:
         "no signed checkpoint"
         if anchor is None
         else f"anchored to signed checkpoint {anchor.number} ({report.anchor_source}, "
-        f"{anchor.at.isoformat()})"
+        f"{paris_time(anchor.at, seconds=True)})"
     )
     if report.ok:
         head = report.head
@@ -70,11 +80,13 @@ def audit_verify(db: str, checkpoints_file: str | None) -> None:
 @click.option(
     "--export",
     "export_file",
-    type=click.Path(dir_okay=False, writable=True),
+    type=click.Path(dir_okay=False),
     help="Write every signed checkpoint (and the public keys that sign them) to this file, "
-    "to keep where whoever can write the database cannot.",
+    "to keep where whoever can write the database cannot (an existing file only with "
+    "--force).",
 )
-def audit_checkpoint(db: str, export_file: str | None) -> None:
+@force_option
+def audit_checkpoint(db: str, export_file: str | None, force: bool) -> None:
     """Sign and store a checkpoint of the head of the trail now; print it as JSON, or
     export every checkpoint to a file.
 
@@ -83,13 +95,16 @@ def audit_checkpoint(db: str, export_file: str | None) -> None:
       monespace audit checkpoint --db monespace.db
       monespace audit checkpoint --db monespace.db --export /mnt/worm/checkpoints.json
     """
+    target = (
+        None if export_file is None else output_target(export_file, force=force, option="--export")
+    )
     with open_db(db) as space:
         checkpoint = space.audit.checkpoint()
         if checkpoint is None:
             raise click.ClickException("the audit trail is empty")
-        if export_file is not None:
-            count = space.audit.export_checkpoints(export_file)
-            click.echo(f"{count} signed checkpoints exported to {export_file}")
+        if target is not None:
+            count = space.audit.export_checkpoints(target)
+            click.echo(written(target, f"{count} signed checkpoints"))
             return
         public_keys = space.audit.public_keys()
     click.echo(checkpoints_to_json([checkpoint], public_keys), nl=False)
@@ -119,7 +134,11 @@ def keys_rotate(db: str, no_new_key: bool) -> None:
       monespace keys rotate --db monespace.db
     """
     with open_db(db) as space:
-        report = space.rotate_master_key(CLI_OPERATOR, new_key=not no_new_key)
+        total = space.data_keys_to_rewrap(new_key=not no_new_key)
+        with Progress("Re-wrapping data keys", total) as progress:
+            report = space.rotate_master_key(
+                CLI_OPERATOR, new_key=not no_new_key, batch=100, progress=progress.advance
+            )
     click.echo(f"master key {report.master_key_id}: {report.rewrapped} data keys re-wrapped")
 
 
@@ -129,7 +148,19 @@ def keys_rotate(db: str, no_new_key: bool) -> None:
 @click.command()
 @db_option(must_exist=True)
 def info(db: str) -> None:
-    """Show the schema version, counts and plugins of a space (no personal data)."""
+    """Show the schema version, counts and plugins of a space (no personal data).
+
+    It never creates a database: a path (or an sqlite:/// URL) that does not exist, or an
+    empty file, is an error rather than a new space.
+
+    \b
+    Example:
+      monespace info --db monespace.db
+    """
+    path = local_path(db)
+    if path is not None and path.is_file() and path.stat().st_size == 0:
+        # SQLite would take an empty file for a new database and write the schema in it.
+        raise click.BadParameter(f"{path} is empty, not a monespace database", param_hint="--db")
     with open_db(db) as space:
         click.echo(f"storage:         {space.storage_summary()}")
         click.echo(f"schema version:  {space.schema_version()}")

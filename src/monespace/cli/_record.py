@@ -10,7 +10,19 @@ import click
 from ..actors import Actor, ActorKind
 from ..identity import RPPS
 from ..record import LOINC, Category, Code
-from ._common import CLI_OPERATOR, db_option, login, login_options, open_db, terminal_text
+from ._common import (
+    CLI_OPERATOR,
+    db_option,
+    force_option,
+    login,
+    login_options,
+    open_db,
+    output_target,
+    paris_date,
+    paris_time,
+    terminal_text,
+    written,
+)
 
 __all__ = ["record"]
 
@@ -90,7 +102,7 @@ def record_list(
     for document in page.documents:
         flags = " [masked]" if document.masked else ""
         click.echo(
-            f"{document.id}  {document.created_at:%Y-%m-%d}  {document.category:<18} "
+            f"{document.id}  {paris_date(document.created_at)}  {document.category:<18} "
             f"{terminal_text(document.title)}{flags}"
         )
     click.echo(f"{page.total} document(s)")
@@ -100,21 +112,31 @@ def record_list(
 @db_option(must_exist=True)
 @login_options
 @click.argument("document_id")
-@click.option("--output", type=click.File("wb"), help="Write the content to this file.")
+@click.option("--output", type=click.Path(dir_okay=False), help="Write the content to this file.")
+@force_option
 def record_show(
-    db: str, nir: str, vitale: str, birth_date: datetime, document_id: str, output: Any
+    db: str,
+    nir: str,
+    vitale: str,
+    birth_date: datetime,
+    document_id: str,
+    output: str | None,
+    force: bool,
 ) -> None:
-    """Show a document's metadata, and save its content with --output."""
+    """Show a document's metadata, and save its content with --output (an existing file
+    only with --force)."""
+    target = None if output is None else output_target(output, force=force)
     with open_db(db) as space:
         me = login(space, nir, vitale, birth_date)
         document = space.record.get_document(me, document_id)
-        if output is not None:
-            output.write(space.record.read_content(me, document_id))
+        if target is not None:
+            target.write_bytes(space.record.read_content(me, document_id))
+            click.echo(written(target, "the content"), err=True)
     type_ = document.type_code
     click.echo(f"title:     {terminal_text(document.title)}")
     click.echo(f"type:      {terminal_text(type_.code)} ({terminal_text(type_.system)})")
     click.echo(f"class:     {terminal_text(document.class_code)} ({document.category})")
-    click.echo(f"created:   {document.created_at.isoformat()}")
+    click.echo(f"created:   {paris_time(document.created_at)}")
     author = document.author
     click.echo(f"author:    {author.kind} {terminal_text(author.id)}")
     if author.name or author.organisation:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from datetime import UTC, datetime
@@ -11,10 +12,21 @@ from typing import Any
 import click
 
 from .. import __version__
+from .._space import Space
 from ..clock import ManualClock
 from ..crypto import ENV_KEY, default_key_file
-from ..synth import seed_demo
-from ._common import db_option, open_db, storage_url
+from ..errors import ValidationError
+from ..synth import (
+    PHASES,
+    DemoCheckpoint,
+    DemoSummary,
+    checkpoint_from_json,
+    checkpoint_to_json,
+    demo_work,
+    seed_demo,
+)
+from ._common import db_option, local_path, open_db, storage_url, write_private
+from ._progress import Progress
 
 __all__ = ["demo", "serve_command"]
 
@@ -49,51 +61,110 @@ def demo(db: str, patients: int, seed: int, serve: bool | None, host: str, port:
       monespace demo --no-serve
     """
     outbox = Path(f"{Path(db).expanduser()}-outbox") if "://" not in db else Path("outbox")
-    logins_file = Path(f"{Path(db).expanduser()}-logins.txt") if "://" not in db else None
+    local = local_path(db)
+    logins_file = None if local is None else Path(f"{local}-logins.txt")
+    checkpoint_file = None if local is None else Path(f"{local}-demo-checkpoint.json")
     transport = f"file://{outbox.resolve()}"
     transports = {"email": transport, "letter": transport, "mssante": transport}
     clock = ManualClock(datetime.now(UTC))
-    with open_db(db, clock=clock, transports=transports) as space:
-        summary = None
-        if space.accounts.count() == 0:
-            with click.progressbar(length=patients, label="Creating patients") as bar:
-                summary = seed_demo(space, patients, seed=seed, progress=bar.update)
-        report = space.dispatch(limit=10 * patients + 100)
-        verified = space.audit.verify()
-        click.echo(f"monespace {__version__} demo space: {storage_url(db)}")
-        key_source = ENV_KEY if os.environ.get(ENV_KEY) else str(default_key_file())
-        click.echo(f"  master key:          {key_source}")
-        created = summary.patients if summary else 0
-        click.echo(f"  patients:            {space.accounts.count()} ({created} created now)")
-        states = ", ".join(f"{k} {v}" for k, v in sorted(space.accounts.count_by_state().items()))
-        click.echo(f"  spaces:              {states}")
-        if summary:
-            click.echo(f"  minors with a parent: {summary.representations}")
-            click.echo(f"  message threads:     {summary.threads}")
-            click.echo(f"  documents:           {summary.documents}")
-        click.echo(f"  notifications:       written to {outbox} ({report.sent} just now)")
-        status = "intact" if verified.ok else f"BROKEN at event {verified.first_bad_seq}"
-        click.echo(f"  audit trail:         {verified.checked} events, {status}")
-    logins = _demo_logins_text(summary, db) if summary else None
-    if logins is not None and logins_file is not None:
-        fd = os.open(logins_file, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(logins)
-    elif logins is None and logins_file is not None and logins_file.exists():
-        logins = logins_file.read_text(encoding="utf-8")
-    if logins:
-        click.echo(logins, nl=False)
     if serve is None:
         serve = sys.stdin.isatty()
         if not serve:
             click.echo("Not serving: standard input is not a terminal (pass --serve to serve).")
-    if not serve:
+    # Bound before the seeding: a port in use is refused before any waiting.
+    sock = _listen(host, port) if serve else None
+    try:
+        with open_db(db, clock=clock, transports=transports) as space:
+            summary, resumed = _seed_or_resume(space, patients, seed, checkpoint_file)
+            report = space.dispatch(limit=10 * (summary.patients if summary else 0) + 100)
+            _print_summary(space, db, summary, outbox, report.sent, resumed=resumed)
+    except BaseException as exc:
+        if sock is not None:
+            sock.close()
+        if not isinstance(exc, KeyboardInterrupt):
+            raise
+        if checkpoint_file is None:
+            raise click.ClickException(
+                "interrupted; a demo stored at a URL cannot be resumed: start from a new one"
+            ) from None
+        click.echo(
+            f"\nInterrupted. Run the same command again to continue from {checkpoint_file}.",
+            err=True,
+        )
+        raise click.exceptions.Exit(130) from None
+    logins = _demo_logins_text(summary, db) if summary else None
+    if logins is not None and logins_file is not None:
+        write_private(logins_file, logins)
+    elif logins is None and logins_file is not None and logins_file.exists():
+        logins = logins_file.read_text(encoding="utf-8")
+    if logins:
+        click.echo(logins, nl=False)
+    if sock is None:
         click.echo("Next: monespace serve --db " + db)
         return
-    _serve(db, host, port)
+    _serve(db, host, sock)
 
 
-def _demo_logins_text(summary: Any, db: str) -> str:
+def _seed_or_resume(
+    space: Space, patients: int, seed: int, checkpoint_file: Path | None
+) -> tuple[DemoSummary | None, bool]:
+    """Seed a new space, or finish the seeding an interrupted run left: the summary
+    (``None`` when the space was seeded already) and whether a run was resumed."""
+    checkpoint = None
+    if checkpoint_file is not None and checkpoint_file.exists():
+        try:
+            checkpoint = checkpoint_from_json(checkpoint_file.read_text(encoding="utf-8"))
+        except ValidationError as exc:
+            raise click.ClickException(f"{checkpoint_file}: {exc}") from exc
+    existing = space.accounts.count()
+    if checkpoint is None and existing:
+        return None, False
+    if checkpoint is not None and not existing and checkpoint.done:
+        checkpoint = None  # left by a database since deleted: start over
+    if checkpoint is not None:
+        steps = f"{len(checkpoint.done)} of {len(PHASES)} steps done"
+        click.echo(
+            f"Resuming the interrupted demo ({checkpoint.count} patients, seed "
+            f"{checkpoint.seed}, {steps}).",
+            err=True,
+        )
+        patients = checkpoint.count
+
+    def keep(state: DemoCheckpoint) -> None:
+        if checkpoint_file is not None:
+            write_private(checkpoint_file, checkpoint_to_json(state))
+
+    with Progress("Seeding the demo", demo_work(patients)) as progress:
+        summary = seed_demo(
+            space, patients, seed=seed, progress=progress, checkpoint=checkpoint, save=keep
+        )
+    if checkpoint_file is not None:
+        checkpoint_file.unlink(missing_ok=True)
+    return summary, checkpoint is not None
+
+
+def _print_summary(
+    space: Space, db: str, summary: DemoSummary | None, outbox: Path, sent: int, *, resumed: bool
+) -> None:
+    verified = space.audit.verify()
+    click.echo(f"monespace {__version__} demo space: {storage_url(db)}")
+    key_source = ENV_KEY if os.environ.get(ENV_KEY) else str(default_key_file())
+    click.echo(f"  master key:          {key_source}")
+    created = summary.patients if summary else 0
+    how = "created by this demo, resumed" if resumed else "created now"
+    click.echo(f"  patients:            {space.accounts.count()} ({created} {how})")
+    states = ", ".join(f"{k} {v}" for k, v in sorted(space.accounts.count_by_state().items()))
+    click.echo(f"  spaces:              {states}")
+    if summary:
+        click.echo(f"  minors with a parent: {summary.representations}")
+        click.echo(f"  message threads:     {summary.threads}")
+        click.echo(f"  documents:           {summary.documents}")
+    click.echo(f"  notifications:       written to {outbox} ({sent} just now)")
+    status = "intact" if verified.ok else f"BROKEN at event {verified.first_bad_seq}"
+    click.echo(f"  audit trail:         {verified.checked} events, {status}")
+
+
+def _demo_logins_text(summary: DemoSummary, db: str) -> str:
     """The ready-to-use logins of a freshly seeded demo, as printed."""
     lines = ["Demo logins (synthetic identities; the page: log in with the carte Vitale):"]
     for role, text in (
@@ -124,15 +195,38 @@ def _demo_logins_text(summary: Any, db: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _serve(db: str, host: str, port: int) -> None:
+def _listen(host: str, port: int) -> Any:
+    """The bound socket the demo will serve on; a port in use is refused here, before
+    anything is announced (or seeded)."""
     try:
-        from ..server import is_loopback, serve  # noqa: PLC0415 - an optional extra
+        from ..server import listen  # noqa: PLC0415 - an optional extra
     except ImportError as exc:  # the server extra is not installed
         raise click.ClickException(
             "the demo server needs the 'server' extra: pip install 'monespace[server]'"
         ) from exc
-    shown = f"[{host}]" if ":" in host else host
-    click.echo(f"Serving the demo on http://{shown}:{port}/ (Ctrl-C to stop).")
+    try:
+        return listen(host, port)
+    except OSError as exc:
+        reason = exc.strerror or "the address cannot be used"
+        hint = (
+            "another server listens there: stop it, or choose another --port"
+            if exc.errno == errno.EADDRINUSE
+            else "check --host"
+        )
+        raise click.ClickException(
+            f"cannot listen on {_shown(host)}:{port}: {reason} ({hint})"
+        ) from None
+
+
+def _shown(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _serve(db: str, host: str, sock: Any) -> None:
+    from ..server import is_loopback, serve  # noqa: PLC0415 - an optional extra
+
+    port = sock.getsockname()[1]
+    click.echo(f"Serving the demo on http://{_shown(host)}:{port}/ (Ctrl-C to stop).")
     click.echo("This is a demonstration with synthetic data, not an HDS deployment.")
     if not is_loopback(host):
         click.echo(
@@ -140,8 +234,8 @@ def _serve(db: str, host: str, port: int) -> None:
             "marked Secure and browsers will only send them over HTTPS (put a TLS proxy in "
             "front)."
         )
-    with open_db(db) as space:
-        serve(space, host=host, port=port)
+    with sock, open_db(db) as space:
+        serve(space, host=host, port=port, sock=sock)
 
 
 @click.command("serve")
@@ -159,4 +253,4 @@ def serve_command(db: str, host: str, port: int) -> None:
       monespace serve --db monespace-demo.db
       monespace serve --db monespace-demo.db --host 127.0.0.1 --port 8080
     """
-    _serve(db, host, port)
+    _serve(db, host, _listen(host, port))

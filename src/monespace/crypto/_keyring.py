@@ -185,7 +185,20 @@ class Keyring:
         key = self.get_or_create(tx, f"space:index:{purpose}", now)
         return hmac.new(key, value.encode(), hashlib.sha256).digest()
 
-    def rotate(self, *, new_key: bool = True, batch: int = 500) -> RotationReport:
+    def to_rewrap(self, *, new_key: bool = True) -> int:
+        """How many data keys :meth:`rotate` would re-wrap now: all the live ones for a new
+        key, those not yet wrapped by the current key otherwise."""
+        target = "" if new_key else self.provider.current().id
+        with self._storage.read() as tx:
+            return tx.keys.count_wrapped_by_other_than(target)
+
+    def rotate(
+        self,
+        *,
+        new_key: bool = True,
+        batch: int = 500,
+        progress: Callable[[int], None] | None = None,
+    ) -> RotationReport:
         """Re-wrap every data key with the provider's current master key.
 
         :param new_key: first ask the provider for a new current key
@@ -194,6 +207,7 @@ class Keyring:
         :param batch: keys re-wrapped per transaction. Each batch commits on its own, so an
             interrupted rotation is resumed by running it again: both keys stay valid until
             it completes.
+        :param progress: called after each batch with the number of keys it re-wrapped.
         """
         provider = self.provider
         current = provider.rotate() if new_key else provider.current()
@@ -215,5 +229,7 @@ class Keyring:
                         wrapped=wrap_key(current, row.patient_id, key),
                     ):
                         done += 1
+            if progress is not None and rows:
+                progress(len(rows))
             if len(rows) < batch:
                 return RotationReport(current.id, done)

@@ -29,6 +29,7 @@ from ..errors import DocumentTooLargeError, HostileDocumentError, MalformedDocum
 __all__ = [
     "LegacyDocument",
     "XdmLimits",
+    "count_legacy_documents",
     "formula_safe",
     "iter_legacy_documents",
     "matches_declared_hash",
@@ -114,12 +115,37 @@ def iter_legacy_documents(
         raise MalformedDocumentError(f"{source.name} is neither a folder nor an XDM archive")
 
 
-def _iter_folder(root: Path, max_bytes: int) -> Iterator[LegacyDocument]:
+def count_legacy_documents(path: str | Path) -> int:
+    """How many documents :func:`iter_legacy_documents` would yield from *path*, from the
+    folder's listing or the archive's central directory (nothing is read or decompressed):
+    the length of a progress bar. A source that cannot be listed counts 0; reading it
+    raises the error.
+
+    .. versionadded:: 0.2
+    """
+    source = Path(path)
+    try:
+        if source.is_dir():
+            return sum(1 for _ in _folder_documents(source))
+        if zipfile.is_zipfile(source):
+            with zipfile.ZipFile(source) as zf:
+                return sum(1 for info in zf.infolist() if not info.is_dir() and _is_document(info))
+    except (zipfile.BadZipFile, OSError):
+        return 0
+    return 0
+
+
+def _folder_documents(root: Path) -> Iterator[Path]:
     for file in sorted(p for p in root.rglob("*") if p.is_file()):
         if file.suffix.lower() != ".xml" or file.name.upper() in _SKIPPED_NAMES:
             continue
         if file.is_symlink():
             continue  # a link could point anywhere: only real files of the folder are read
+        yield file
+
+
+def _iter_folder(root: Path, max_bytes: int) -> Iterator[LegacyDocument]:
+    for file in _folder_documents(root):
         yield _read_file(file, str(file.relative_to(root)), max_bytes)
 
 

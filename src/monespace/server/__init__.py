@@ -20,7 +20,7 @@ process's memory, and it is meant for synthetic data on a developer's machine.
 from ._app import create_app, operations_of
 from ._problems import PROBLEM_MEDIA_TYPE, Problem
 from ._routing import RateLimits
-from ._run import is_loopback, serve
+from ._run import is_loopback, listen, serve
 from ._sessions import RateLimiter, Session, SessionKind, SessionStore
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "SessionStore",
     "create_app",
     "is_loopback",
+    "listen",
     "operations_of",
     "serve",
 ]

@@ -144,6 +144,14 @@ class KeyRepository(abc.ABC):
     def wrapped_by_other_than(self, master_key_id: str, *, limit: int) -> list[DataKeyRow]:
         """Up to *limit* live rows not wrapped by *master_key_id* (for rotation)."""
 
+    def count_wrapped_by_other_than(self, master_key_id: str) -> int:
+        """How many live rows are not wrapped by *master_key_id* (a rotation's length).
+
+        This default pages through :meth:`wrapped_by_other_than`; backends with a query
+        language count in one statement.
+        """
+        return len(self.wrapped_by_other_than(master_key_id, limit=2**62))
+
 
 class BlobRepository(abc.ABC):
     """Encrypted contents."""

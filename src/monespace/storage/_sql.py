@@ -274,6 +274,13 @@ class SqlKeys(_Repo, KeyRepository):
         ).fetchall()
         return {r[0] for r in rows}
 
+    def count_wrapped_by_other_than(self, master_key_id: str) -> int:
+        row = self._exec(
+            "SELECT count(*) FROM data_keys WHERE wrapped IS NOT NULL AND master_key_id <> ?",
+            (master_key_id,),
+        ).fetchone()
+        return int(row[0])
+
     def wrapped_by_other_than(self, master_key_id: str, *, limit: int) -> list[DataKeyRow]:
         rows = self._exec(
             f"SELECT {self._COLS} FROM data_keys "

@@ -3,7 +3,28 @@
 .. versionadded:: 0.1
 """
 
-from ._demo import DemoLogin, DemoSummary, seed_demo
+from ._demo import (
+    PHASES,
+    DemoCheckpoint,
+    DemoLogin,
+    DemoSummary,
+    SeedProgress,
+    checkpoint_from_json,
+    checkpoint_to_json,
+    demo_work,
+    seed_demo,
+)
 from ._population import synthetic_identities
 
-__all__ = ["DemoLogin", "DemoSummary", "seed_demo", "synthetic_identities"]
+__all__ = [
+    "PHASES",
+    "DemoCheckpoint",
+    "DemoLogin",
+    "DemoSummary",
+    "SeedProgress",
+    "checkpoint_from_json",
+    "checkpoint_to_json",
+    "demo_work",
+    "seed_demo",
+    "synthetic_identities",
+]

@@ -9,10 +9,11 @@ six weeks are over. The clock is moved, not waited for.
 from __future__ import annotations
 
 import base64
+import json
 import random
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 from xml.sax.saxutils import escape, quoteattr
 
 import attrs
@@ -22,14 +23,25 @@ from ..accounts import AccountState, PatientIdentity, RepresentationKind
 from ..actors import Actor, ActorKind
 from ..agenda import PARIS, Family, ReminderStatus
 from ..clock import ManualClock
-from ..errors import ValidationError
+from ..errors import NotFoundError, ValidationError
 from ..identities import Professional
 from ..identity import RPPS
 from ..messaging import NewAttachment
 from ..record import LOINC, TRE_A05_TYPE, Code
 from ._population import synthetic_identities
 
-__all__ = ["DemoLogin", "DemoProfessional", "DemoSummary", "seed_demo"]
+__all__ = [
+    "PHASES",
+    "DemoCheckpoint",
+    "DemoLogin",
+    "DemoProfessional",
+    "DemoSummary",
+    "SeedProgress",
+    "checkpoint_from_json",
+    "checkpoint_to_json",
+    "demo_work",
+    "seed_demo",
+]
 
 #: Share of people who object (about 1.5 % did in 2022: docs/domain-rules.md §8).
 OPPOSITION_RATE = 0.015
@@ -90,71 +102,344 @@ class DemoSummary:
         return next((login for login in self.logins if login.role == role), None)
 
 
+class SeedProgress(Protocol):
+    """Where :func:`seed_demo` reports its work as it does it (a progress bar, say).
+
+    ``phase(label)`` names the step that starts; ``advance(count)`` adds *count* units of
+    work just done, out of :func:`demo_work` in all.
+    """
+
+    def phase(self, label: str) -> None:
+        """A step of the seeding starts."""
+
+    def advance(self, count: int = 1) -> None:
+        """*count* more units of work are done."""
+
+
+#: The steps of the seeding, in order, and how each is named to the person waiting.
+PHASES = (
+    ("register", "registering people"),
+    ("represent", "attaching minors to a parent"),
+    ("invite", "sending invitations"),
+    ("answer", "oppositions and activations"),
+    ("open", "opening spaces after six weeks"),
+    ("directory", "registering professionals"),
+    ("feed", "feeding the records"),
+    ("converse", "writing messages"),
+)
+_PHASE_NAMES = tuple(name for name, _ in PHASES)
+#: Notifications delivered per call while the outbox is emptied (one progress step each).
+_DISPATCH_CHUNK = 50
+
+
+def _quota(phase: str, count: int) -> int:
+    """The units of work of one step: one per person, per professional, per conversation."""
+    if phase == "directory":
+        return len(_PROFESSIONALS)
+    if phase == "converse":
+        return 1
+    return count
+
+
+def demo_work(count: int) -> int:
+    """The units of work :func:`seed_demo` reports for *count* people: the length of a
+    progress bar that ends when the seeding does.
+
+    .. versionadded:: 0.2
+    """
+    return sum(_quota(name, count) for name in _PHASE_NAMES)
+
+
+@attrs.define
+class DemoCheckpoint:
+    """How far a :func:`seed_demo` run went: what a rerun needs to continue where an
+    interrupted one stopped (no personal data: counts, the seed and the random state).
+
+    :param today: the moment the seeding is dated from; a resumed run keeps it, so the
+        same seed gives the same population.
+    :param done: the steps finished.
+    :param fed: the people whose record was fed (the one step that is not idempotent).
+    :param rng_state: the random generator's state after the last step (or person) done.
+
+    .. versionadded:: 0.2
+    """
+
+    count: int
+    seed: int
+    today: datetime
+    done: list[str] = attrs.Factory(list)
+    fed: int = 0
+    rng_state: Any = None
+    links: int = 0
+    documents: int = 0
+    threads: int = 0
+
+    @property
+    def finished(self) -> bool:
+        """Whether every step is done."""
+        return len(self.done) == len(_PHASE_NAMES)
+
+
+def checkpoint_to_json(checkpoint: DemoCheckpoint) -> str:
+    """*checkpoint* as JSON, to keep beside the database.
+
+    .. versionadded:: 0.2
+    """
+    data = attrs.asdict(checkpoint)
+    data["today"] = checkpoint.today.isoformat()
+    data["version"] = 1
+    return json.dumps(data)
+
+
+def checkpoint_from_json(text: str) -> DemoCheckpoint:
+    """The checkpoint :func:`checkpoint_to_json` wrote.
+
+    :raises ValidationError: when *text* is not such a checkpoint.
+
+    .. versionadded:: 0.2
+    """
+    try:
+        data = json.loads(text)
+        if data.pop("version") != 1:
+            raise ValueError("unknown version")
+        data["today"] = datetime.fromisoformat(data["today"])
+        state = data.get("rng_state")
+        if state is not None:
+            version, internal, gauss = state
+            data["rng_state"] = (version, tuple(internal), gauss)
+        checkpoint = DemoCheckpoint(**data)
+        if checkpoint.today.tzinfo is None or any(
+            name not in _PHASE_NAMES for name in checkpoint.done
+        ):
+            raise ValueError("inconsistent checkpoint")
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ValidationError(
+            "the demo checkpoint is not readable; delete it to start over"
+        ) from exc
+    return checkpoint
+
+
+class _Run:
+    """One seeding run, fresh or resumed: the steps in order, each reporting its work and
+    saving the checkpoint when it ends (and after every person fed)."""
+
+    def __init__(
+        self,
+        space: Space,
+        checkpoint: DemoCheckpoint,
+        progress: SeedProgress | None,
+        save: Callable[[DemoCheckpoint], None] | None,
+    ) -> None:
+        clock = space.clock
+        if not isinstance(clock, ManualClock):
+            raise ValidationError("the demo needs a space opened with a ManualClock")
+        self.space = space
+        self.clock = clock
+        self.cp = checkpoint
+        self.progress = progress
+        self.save_to = save
+        self.operator = Actor.system("demo")
+        self.rng = random.Random(checkpoint.seed)  # noqa: S311 - synthetic data
+        if checkpoint.rng_state is not None:
+            self.rng.setstate(checkpoint.rng_state)
+        self.today = checkpoint.today
+        self.reported = 0  # units reported in the current step
+
+    def advance(self, count: int = 1) -> None:
+        if self.progress is not None and count:
+            self.progress.advance(count)
+        self.reported += count
+
+    def save(self) -> None:
+        self.cp.rng_state = self.rng.getstate()
+        if self.save_to is not None:
+            self.save_to(self.cp)
+
+    def step(self, name: str) -> bool:
+        """Start step *name*; ``False`` (its work counted as done) when a previous run
+        finished it."""
+        self.reported = 0
+        if name in self.cp.done:
+            self.advance(_quota(name, self.cp.count))
+            return False
+        if self.progress is not None:
+            self.progress.phase(dict(PHASES)[name])
+        return True
+
+    def end(self, name: str) -> None:
+        # Saved first: the step is done whatever happens while the bar is drawn.
+        self.cp.done.append(name)
+        self.save()
+        # Work a previous run did (or that has no item of its own) counts as done now.
+        self.advance(max(0, _quota(name, self.cp.count) - self.reported))
+
+
 def seed_demo(
     space: Space,
     count: int,
     *,
     seed: int = 0,
-    progress: Callable[[int], None] | None = None,
+    progress: SeedProgress | None = None,
+    checkpoint: DemoCheckpoint | None = None,
+    save: Callable[[DemoCheckpoint], None] | None = None,
 ) -> DemoSummary:
     """Create *count* synthetic people in *space* and run them through the lifecycle.
 
     *space* must have been opened with a :class:`~monespace.ManualClock`: the invitations are
     dated seven weeks back so that the deadline run has spaces to open.
+
+    :param progress: told of each step and of each unit of work as it is done
+        (:func:`demo_work` units in all).
+    :param checkpoint: resume the run this checkpoint describes (its *count*, *seed* and
+        date win over the arguments): the steps it finished are skipped, the others are
+        done again, which they tolerate (nobody is registered, linked, invited or answered
+        twice), the records are fed from the first person not yet fed, and the demo
+        conversations are written unless some already were. A person whose record was
+        being fed at the very moment of the interruption may get that record twice.
+    :param save: called with the checkpoint after each step and each person fed; keep it
+        (as :func:`checkpoint_to_json`) to resume an interrupted run.
+
+    .. versionchanged:: 0.2 *progress* reports every step; *checkpoint* and *save*.
     """
-    clock = space.clock
-    if not isinstance(clock, ManualClock):
-        raise ValidationError("the demo needs a space opened with a ManualClock")
-    rng = random.Random(seed)  # noqa: S311 - synthetic data
-    operator = Actor.system("demo")
-    today = clock.now()
-    clock.set(today - timedelta(days=50))
+    # A run given a checkpoint looks before it acts: a previous run may have done any
+    # part of the step it was in.
+    resuming = checkpoint is not None
+    if checkpoint is None:
+        checkpoint = DemoCheckpoint(count, seed, space.clock.now())
+    run = _Run(space, checkpoint, progress, save)
+    count, today = checkpoint.count, checkpoint.today
+    if not resuming:
+        # Saved before any work: an interruption during the first step is resumable too.
+        run.save()
 
-    people: list[tuple[str, PatientIdentity]] = []
-    for patient in space.accounts.register_patients(
-        operator, synthetic_identities(count, seed=seed, today=today.date())
-    ):
-        people.append((patient.id, patient.identity))
-        if progress is not None:
-            progress(1)
-
-    adults = [(pid, i) for pid, i in people if _age(i, today.date()) >= 25]
-    links = 0
-    for pid, identity in people:
-        if _age(identity, today.date()) < space.accounts.lifecycle.majority_age and adults:
-            parent_id, _ = rng.choice(adults)
-            space.accounts.add_representative(
-                operator, pid, parent_id, RepresentationKind.LEGAL_GUARDIAN
-            )
-            links += 1
-
-    space.accounts.invite_registered(operator)
-
-    clock.set(today - timedelta(days=45))
-    for pid, identity in people:
-        draw = rng.random()
-        if draw < OPPOSITION_RATE:
-            space.accounts.oppose(**_proof(space, operator, pid, identity))
-        elif draw < OPPOSITION_RATE + ACTIVATION_RATE and not _has_guardian(space, pid):
-            space.accounts.activate(**_proof(space, operator, pid, identity))
-
-    clock.set(today)
-    space.accounts.tick()
-    space.dispatch(limit=10 * count + 100)
-
-    professionals = _register_professionals(space, operator)
-    logins = _demo_logins(space, operator, people, today.date())
-    documents = _feed(space, operator, people, logins, professionals, rng)
-    threads = _converse(space, operator, logins, professionals)
+    people = _register_people(run, resuming=resuming)
+    if run.step("represent"):
+        run.cp.links = _represent(run, people, resuming=resuming)
+        run.end("represent")
+    if run.step("invite"):
+        run.clock.set(today - timedelta(days=50))
+        space.accounts.invite_registered(run.operator, batch=50, progress=run.advance)
+        run.end("invite")
+    if run.step("answer"):
+        _answer(run, people, resuming=resuming)
+        run.end("answer")
+    if run.step("open"):
+        run.clock.set(today)
+        space.accounts.tick()
+        _deliver(run, count)
+        run.end("open")
+    run.clock.set(today)
+    professionals = _register_professionals(space, run.operator)
+    if run.step("directory"):
+        run.advance(len(professionals))
+        run.end("directory")
+    if progress is not None:
+        progress.phase("choosing the demo logins")
+    logins = _demo_logins(space, run.operator, people, today.date())
+    if run.step("feed"):
+        _feed(run, people, logins, professionals)
+        run.end("feed")
+    if run.step("converse"):
+        started = _threads_started(space, logins) if resuming else 0
+        # The conversations are written together or, after an interruption among them,
+        # left as they are: never twice.
+        run.cp.threads = started or _converse(space, run.operator, logins, professionals)
+        run.end("converse")
     return DemoSummary(
         patients=len(people),
         states=space.accounts.count_by_state(),
-        representations=links,
+        representations=run.cp.links,
         logins=tuple(logins),
         professionals=tuple(professionals),
-        documents=documents,
-        threads=threads,
+        documents=run.cp.documents,
+        threads=run.cp.threads,
     )
+
+
+def _register_people(run: _Run, *, resuming: bool) -> list[tuple[str, PatientIdentity]]:
+    """Everyone, registered: on a resumed run, those a previous run registered are looked
+    up by their NIR (the population is the same: same seed, same date)."""
+    space, operator = run.space, run.operator
+    identities = synthetic_identities(run.cp.count, seed=run.cp.seed, today=run.today.date())
+    fresh = run.step("register")
+    run.clock.set(run.today - timedelta(days=50))
+    people: list[tuple[str, PatientIdentity]] = []
+    if not resuming:
+        for patient in space.accounts.register_patients(operator, identities):
+            people.append((patient.id, patient.identity))
+            run.advance()
+        run.end("register")
+        return people
+    missing: list[tuple[int, PatientIdentity]] = []
+    slots: list[tuple[str, PatientIdentity] | None] = []
+    for identity in identities:
+        try:
+            patient = space.accounts.find_by_nir(operator, identity.ins.matricule)
+        except NotFoundError:
+            missing.append((len(slots), identity))
+            slots.append(None)
+            continue
+        slots.append((patient.id, identity))
+        if fresh:
+            run.advance()
+    registered = space.accounts.register_patients(operator, (i for _, i in missing))
+    for (position, _), patient in zip(missing, registered, strict=True):
+        slots[position] = (patient.id, patient.identity)
+        if fresh:
+            run.advance()
+    if fresh:
+        run.end("register")
+    people = [slot for slot in slots if slot is not None]
+    assert len(people) == len(slots)
+    return people
+
+
+def _represent(run: _Run, people: list[tuple[str, PatientIdentity]], *, resuming: bool) -> int:
+    """Attach each minor to an adult drawn at random; on a resumed run a minor who already
+    has a representative keeps them (the same draw is made, so what follows is the same)."""
+    space, today = run.space, run.today.date()
+    adults = [(pid, i) for pid, i in people if _age(i, today) >= 25]
+    links = 0
+    for pid, identity in people:
+        if _age(identity, today) < space.accounts.lifecycle.majority_age and adults:
+            parent_id, _ = run.rng.choice(adults)
+            if not (resuming and _has_guardian(space, pid)):
+                space.accounts.add_representative(
+                    run.operator, pid, parent_id, RepresentationKind.LEGAL_GUARDIAN
+                )
+            links += 1
+        run.advance()
+    return links
+
+
+def _answer(run: _Run, people: list[tuple[str, PatientIdentity]], *, resuming: bool) -> None:
+    """A few object, some activate; on a resumed run, whoever already answered is left."""
+    space, operator = run.space, run.operator
+    run.clock.set(run.today - timedelta(days=45))
+    for pid, identity in people:
+        draw = run.rng.random()
+        acted = resuming and space.accounts.account(operator, pid).state is not AccountState.INVITED
+        if acted:
+            pass
+        elif draw < OPPOSITION_RATE:
+            space.accounts.oppose(**_proof(space, operator, pid, identity))
+        elif draw < OPPOSITION_RATE + ACTIVATION_RATE and not _has_guardian(space, pid):
+            space.accounts.activate(**_proof(space, operator, pid, identity))
+        run.advance()
+
+
+def _deliver(run: _Run, count: int) -> None:
+    """Empty the outbox, a chunk at a time (the invitations and the opening notices)."""
+    budget = 10 * count + 100
+    while budget > 0:
+        report = run.space.dispatch(limit=min(_DISPATCH_CHUNK, budget))
+        handled = report.sent + report.retrying + report.dead
+        budget -= _DISPATCH_CHUNK
+        # About one notification per person: the step's quota, capped so that the bar
+        # never runs ahead of the step.
+        run.advance(min(handled, max(0, count - run.reported)))
+        if handled == 0:
+            return
 
 
 def _age(identity: PatientIdentity, today: date) -> int:
@@ -578,16 +863,16 @@ def _prevention_agenda(space: Space, pid: str, holder: Actor, doctor: Actor) -> 
         )
 
 
-def _feed(  # noqa: PLR0917
-    space: Space,
-    operator: Actor,
+def _feed(
+    run: _Run,
     people: list[tuple[str, PatientIdentity]],
     logins: list[DemoLogin],
     professionals: list[DemoProfessional],
-    rng: random.Random,
-) -> int:
+) -> None:
     """The health insurer feeds each open space with a reimbursement summary; the demo
-    logins' spaces (and every fiftieth) get a full record."""
+    logins' spaces (and every fiftieth) get a full record. The checkpoint is saved after
+    each person, so a resumed run starts with the first person not yet fed."""
+    space, operator = run.space, run.operator
     pros: dict[str, DemoProfessional] = {}
     for pro in professionals:
         pros.setdefault(pro.role, pro)
@@ -597,28 +882,40 @@ def _feed(  # noqa: PLR0917
             rich[login.patient_id] = Actor.patient(login.patient_id)
         for child in login.represents:
             rich[child] = Actor(ActorKind.REPRESENTATIVE, login.patient_id, on_behalf_of=child)
-    documents = 0
+    run.advance(run.cp.fed)
     for number, (pid, identity) in enumerate(people):
-        if not space.accounts.account(operator, pid).is_open:
+        if number < run.cp.fed:
             continue
-        space.record.add_document(
-            operator,
-            pid,
-            _pdf(["Releve de remboursements (demonstration)", "Consultation : 30,00 EUR"]),
-            media_type="application/pdf",
-            type_code=Code("REMB", TRE_A05_TYPE, "Remboursements"),
-            title="Relevé de remboursements",
-        )
-        documents += 1
-        holder = rich.get(pid)
-        if holder is None and number % 50 == 7:
-            holder = Actor.patient(pid)
-        if holder is not None:
-            documents += _rich_record(space, pid, identity, holder, pros, rng)
-    return documents
+        if space.accounts.account(operator, pid).is_open:
+            space.record.add_document(
+                operator,
+                pid,
+                _pdf(["Releve de remboursements (demonstration)", "Consultation : 30,00 EUR"]),
+                media_type="application/pdf",
+                type_code=Code("REMB", TRE_A05_TYPE, "Remboursements"),
+                title="Relevé de remboursements",
+            )
+            run.cp.documents += 1
+            holder = rich.get(pid)
+            if holder is None and number % 50 == 7:
+                holder = Actor.patient(pid)
+            if holder is not None:
+                run.cp.documents += _rich_record(space, pid, identity, holder, pros, run.rng)
+        run.cp.fed = number + 1
+        run.save()
+        run.advance()
 
 
 # --- secure messaging -------------------------------------------------------------------------
+
+
+def _threads_started(space: Space, logins: list[DemoLogin]) -> int:
+    """The threads a previous run started in the demo patient's mailbox."""
+    patient = next((x for x in logins if x.role == "patient"), None)
+    if patient is None:
+        return 0
+    holder = Actor.patient(patient.patient_id)
+    return space.messaging.inbox(holder, patient.patient_id, archived=None).total
 
 
 def _converse(
