@@ -242,6 +242,41 @@ WORDINGS: Final[Mapping[str, Wording]] = types.MappingProxyType(
         "reminder.send": _w(
             "envoyé un rappel de prévention", "vous envoyer un rappel de prévention", _H
         ),
+        # referenced apps: the patient's consents, and the référencement (vendors, authorities)
+        "consent.grant": _w(
+            "autorisé une application à accéder à votre espace",
+            "autoriser une application à accéder à votre espace",
+        ),
+        "consent.narrow": _w(
+            "réduit les droits d'une application", "réduire les droits d'une application"
+        ),
+        "consent.revoke": _w(
+            "retiré l'autorisation d'une application",
+            "retirer l'autorisation d'une application",
+        ),
+        "consent.read": _w(
+            "consulté la liste des applications autorisées",
+            "consulter la liste des applications autorisées",
+        ),
+        "catalogue.apply": _w(
+            "déposé une demande de référencement", "déposer une demande de référencement"
+        ),
+        "catalogue.review": _w(
+            "instruit une demande de référencement", "instruire une demande de référencement"
+        ),
+        "catalogue.opinion": _w("rendu l'avis de la commission", "rendre l'avis de la commission"),
+        "catalogue.decide": _w(
+            "pris une décision de référencement", "prendre une décision de référencement"
+        ),
+        "catalogue.withdraw": _w(
+            "retiré une application du catalogue", "retirer une application du catalogue"
+        ),
+        "catalogue.expire": _w(
+            "constaté la fin d'une convention", "constater la fin d'une convention"
+        ),
+        "catalogue.read": _w(
+            "consulté un dossier de référencement", "consulter un dossier de référencement"
+        ),
         # research
         "research.extract": _w(
             "utilisé vos données, pseudonymisées, pour une étude autorisée",
