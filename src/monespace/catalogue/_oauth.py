@@ -142,6 +142,17 @@ class OAuthService:
             return None
         return hmac.new(key, secret.encode("utf-8", "replace"), hashlib.sha256).digest()
 
+    def refused(
+        self,
+        client_id: str,
+        error: OAuthError,
+        *,
+        patient_id: str | None = None,
+    ) -> OAuthError:
+        """Trace a refusal an edge decided (the patient said no; a consent form came
+        without its CSRF token), and return *error*."""
+        return self._refuse(client_id, error, patient_id=patient_id)
+
     def _refuse(
         self,
         client_id: str,
