@@ -58,7 +58,7 @@ _ACCESS: Final = "access"
 _REFRESH: Final = "refresh"
 #: The audit actions of the token service (the policy's actions are for data).
 _ISSUE: Final = "oauth.code"
-_TOKEN: Final = "oauth.token"
+_EXCHANGED: Final = "oauth.token"
 _REFRESHED: Final = "oauth.refresh"
 _REUSE: Final = "oauth.reuse"
 _REVOKE: Final = "oauth.revoke"
@@ -94,7 +94,7 @@ class TokenSet:
     expires_in: int
     scopes: frozenset[str]
     patient_id: str
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - the RFC 6750 token type, not a secret
 
 
 @attrs.frozen
@@ -349,7 +349,7 @@ class OAuthService:
             code_hash = self._lookup_hash(tx, code or "")
             row = None if code_hash is None else tx.oauth.code(code_hash)
         if row is None or row.client_id != client_id:
-            raise self._refuse(client_id, invalid, what=_TOKEN)
+            raise self._refuse(client_id, invalid, what=_EXCHANGED)
         now = self._core.now()
         if row.used_at is not None:
             with self._core.unit() as unit:
@@ -369,7 +369,11 @@ class OAuthService:
             or not self._may_exchange(client_id, row.patient_id)
         ):
             raise self._refuse(
-                client_id, invalid, patient_id=row.patient_id, what=_TOKEN, family_id=row.family_id
+                client_id,
+                invalid,
+                patient_id=row.patient_id,
+                what=_EXCHANGED,
+                family_id=row.family_id,
             )
         with self._core.unit() as unit:
             if not unit.tx.oauth.use_code(row.patient_id, row.code_hash, unit.now):
@@ -387,7 +391,7 @@ class OAuthService:
                 tokens = self._issue(unit, row)
                 unit.record(
                     Actor.app(client_id, row.patient_id, tokens.scopes),
-                    _TOKEN,
+                    _EXCHANGED,
                     Resource(row.patient_id, "oauth", row.family_id),
                     "code_exchanged",
                 )
@@ -396,9 +400,7 @@ class OAuthService:
             raise invalid
         return tokens
 
-    def refresh(
-        self, *, client_id: str, refresh_token: str, scope: str | None = None
-    ) -> TokenSet:
+    def refresh(self, *, client_id: str, refresh_token: str, scope: str | None = None) -> TokenSet:
         """Exchange a refresh token for a new pair (RFC 6749 §6), rotating it: the old one
         stops working. Presenting a refresh token that was already exchanged is a reuse
         (someone else holds a copy): the whole family of tokens is revoked.
@@ -547,4 +549,3 @@ class OAuthService:
             total += purged
             if purged < batch:
                 return {"oauth_purged": total}
-

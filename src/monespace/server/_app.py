@@ -17,8 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .._space import Space
 from ._api import api_operations
 from ._models import Health
-from ._openapi import openapi_document
 from ._oauth import oauth_routes
+from ._openapi import openapi_document
 from ._page import page_routes
 from ._problems import SECURITY_HEADERS, ProblemError, not_found, problem_response
 from ._routing import LOG, Auth, Call, Operation, RateLimits, Reply, ServerState, endpoint

@@ -66,9 +66,7 @@ def catalogue_entry_out(app: App) -> m.CatalogueEntryOut:
 
 async def _catalogue(call: Call) -> Reply:
     query: m.CatalogueQuery = call.query
-    apps = await call.run(
-        call.state.space.catalogue.search, text=query.q, category=query.category
-    )
+    apps = await call.run(call.state.space.catalogue.search, text=query.q, category=query.category)
     return Reply([catalogue_entry_out(a) for a in apps])
 
 

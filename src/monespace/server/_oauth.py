@@ -88,7 +88,9 @@ def _single(fields: dict[str, list[str]]) -> dict[str, str]:
     return {name: values[0] for name, values in fields.items()}
 
 
-def _json(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def _json(
+    body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     return Response(
         _JSON.encode(body),
         status_code=status,
@@ -188,9 +190,7 @@ async def _token(
             )
         )
     else:
-        raise OAuthError(
-            "unsupported_grant_type", "grant types: authorization_code, refresh_token"
-        )
+        raise OAuthError("unsupported_grant_type", "grant types: authorization_code, refresh_token")
     return _json(
         {
             "access_token": tokens.access_token,
@@ -229,7 +229,8 @@ async def _introspect(
     )
     if not found.active:
         return _json({"active": False})
-    assert found.issued_at is not None and found.expires_at is not None
+    assert found.issued_at is not None
+    assert found.expires_at is not None
     return _json(
         {
             "active": True,
@@ -315,8 +316,12 @@ avec les informations de votre carte Vitale (connexion de démonstration).</p>
     return _layout("Connexion", body, status=401)
 
 
-def _consent_page(app: App, scopes: frozenset[Scope], request: dict[str, str], csrf: str) -> Response:
-    items = "".join(f"<li>{_e(SCOPE_WORDS[s])} <code>{_e(str(s))}</code></li>" for s in sorted(scopes))
+def _consent_page(
+    app: App, scopes: frozenset[Scope], request: dict[str, str], csrf: str
+) -> Response:
+    items = "".join(
+        f"<li>{_e(SCOPE_WORDS[s])} <code>{_e(str(s))}</code></li>" for s in sorted(scopes)
+    )
     hidden = "".join(
         f'<input type="hidden" name="{name}" value="{_e(request.get(name, ""))}">'
         for name in _REQUEST_FIELDS
@@ -407,62 +412,78 @@ def _authorize_post(state: ServerState) -> Callable[[Request], Awaitable[Respons
             form = await _form(request)
         except (ProblemError, _FormError):
             return _invalid_request_page("La demande n'a pas pu être vérifiée.")
-        request_fields = {k: v for k, v in form.items() if k in _REQUEST_FIELDS}
-        checked = await _check(state, request_fields)
+        fields = {k: v for k, v in form.items() if k in _REQUEST_FIELDS}
+        checked = await _check(state, fields)
         if isinstance(checked, Response):
             return checked
-        _app, scopes = checked
-        oauth = state.space.oauth
-        client_id = request_fields["client_id"]
-        token, from_cookie = session_token(request, state)
-        session = state.sessions.get(token) if from_cookie else None
-        if session is None or session.kind is not SessionKind.PATIENT:
-            return _login_page("/oauth/authorize?" + urlencode(request_fields))
-        if not session.csrf_matches(form.get("csrf_token")):
-            refusal = OAuthError("access_denied", "the consent form lacked its CSRF token")
-            await anyio.to_thread.run_sync(
-                lambda: oauth.refused(client_id, refusal, patient_id=session.person_id)
-            )
-            return _layout(
-                "Requête refusée",
-                "<p>La requête n'a pas pu être vérifiée : aucun accès n'a été donné. "
-                "Recommencez depuis l'application.</p>",
-                status=403,
-            )
-        patient_id = session.person_id
-        if form.get("decision") != "approve":
-            denial = OAuthError("access_denied", "the patient refused")
-            await anyio.to_thread.run_sync(
-                lambda: oauth.refused(client_id, denial, patient_id=patient_id)
-            )
-            return _error_back(request_fields, denial)
-        actor = Actor.patient(patient_id)
-        try:
-            await anyio.to_thread.run_sync(
-                lambda: state.space.consents.grant(actor, patient_id, client_id, scopes)
-            )
-            code = await anyio.to_thread.run_sync(
-                lambda: oauth.authorize(
-                    actor,
-                    patient_id,
-                    client_id=client_id,
-                    redirect_uri=request_fields["redirect_uri"],
-                    scopes=scopes,
-                    code_challenge=request_fields["code_challenge"],
-                )
-            )
-        except OAuthError as exc:
-            return _error_back(request_fields, exc)
-        except MonespaceError:
-            return _error_back(
-                request_fields, OAuthError("access_denied", "the consent could not be given")
-            )
-        params = {"code": code.code}
-        if request_fields.get("state"):
-            params["state"] = request_fields["state"]
-        return _back_to_client(request_fields["redirect_uri"], params)
+        return await _answer(state, request, form, fields, checked[1])
 
     return decide
+
+
+async def _answer(
+    state: ServerState,
+    request: Request,
+    form: dict[str, str],
+    fields: dict[str, str],
+    scopes: frozenset[Scope],
+) -> Response:
+    """The patient's answer to a checked authorization request."""
+    oauth = state.space.oauth
+    client_id = fields["client_id"]
+    token, from_cookie = session_token(request, state)
+    session = state.sessions.get(token) if from_cookie else None
+    if session is None or session.kind is not SessionKind.PATIENT:
+        return _login_page("/oauth/authorize?" + urlencode(fields))
+    patient_id = session.person_id
+    if not session.csrf_matches(form.get("csrf_token")):
+        refusal = OAuthError("access_denied", "the consent form lacked its CSRF token")
+        await anyio.to_thread.run_sync(
+            lambda: oauth.refused(client_id, refusal, patient_id=patient_id)
+        )
+        return _layout(
+            "Requête refusée",
+            "<p>La requête n'a pas pu être vérifiée : aucun accès n'a été donné. "
+            "Recommencez depuis l'application.</p>",
+            status=403,
+        )
+    if form.get("decision") != "approve":
+        denial = OAuthError("access_denied", "the patient refused")
+        await anyio.to_thread.run_sync(
+            lambda: oauth.refused(client_id, denial, patient_id=patient_id)
+        )
+        return _error_back(fields, denial)
+    return await _grant(state, patient_id, fields, scopes)
+
+
+async def _grant(
+    state: ServerState, patient_id: str, fields: dict[str, str], scopes: frozenset[Scope]
+) -> Response:
+    """Record the patient's consent, issue a code, and send it to the app."""
+    actor = Actor.patient(patient_id)
+    client_id = fields["client_id"]
+    try:
+        await anyio.to_thread.run_sync(
+            lambda: state.space.consents.grant(actor, patient_id, client_id, scopes)
+        )
+        code = await anyio.to_thread.run_sync(
+            lambda: state.space.oauth.authorize(
+                actor,
+                patient_id,
+                client_id=client_id,
+                redirect_uri=fields["redirect_uri"],
+                scopes=scopes,
+                code_challenge=fields["code_challenge"],
+            )
+        )
+    except OAuthError as exc:
+        return _error_back(fields, exc)
+    except MonespaceError:
+        return _error_back(fields, OAuthError("access_denied", "the consent could not be given"))
+    params = {"code": code.code}
+    if fields.get("state"):
+        params["state"] = fields["state"]
+    return _back_to_client(fields["redirect_uri"], params)
 
 
 def oauth_routes(state: ServerState) -> list[BaseRoute]:

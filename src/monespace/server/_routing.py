@@ -383,6 +383,35 @@ def endpoint(op: Operation, state: ServerState) -> Callable[[Request], Awaitable
     return handle
 
 
+async def _authenticate(
+    op: Operation, state: ServerState, request: Request
+) -> tuple[Session | None, str | None, Actor | None]:
+    """The session (or, on an operation open to apps, the app of an access token) of a
+    request, checked against what the operation needs."""
+    token, from_cookie = session_token(request, state)
+    if op.auth is Auth.NONE:
+        return None, token, None
+    session = state.sessions.get(token)
+    if session is None:
+        if op.app_scope is not None and token is not None and not from_cookie:
+            return None, token, await app_actor(state, token)
+        raise unauthenticated()
+    if op.auth is Auth.PROFESSIONAL and session.kind is not SessionKind.PROFESSIONAL:
+        raise not_found()
+    if (
+        from_cookie
+        and op.method in _UNSAFE
+        and not session.csrf_matches(request.headers.get("x-csrf-token"))
+    ):
+        raise ProblemError(
+            403,
+            "csrf",
+            "CSRF token missing or wrong",
+            "Send the session's csrf_token in the X-CSRF-Token header.",
+        )
+    return session, token, None
+
+
 async def _handle(op: Operation, state: ServerState, request: Request) -> Response:
     path = {name: str(request.path_params[name]) for name in op.path_params}
     if any(not _PATH_PARAM.match(value) for value in path.values()):
@@ -396,30 +425,9 @@ async def _handle(op: Operation, state: ServerState, request: Request) -> Respon
             "Send the access token in the Authorization header, never in the URL.",
             headers={"www-authenticate": 'Bearer realm="monespace", error="invalid_request"'},
         )
-    token, from_cookie = session_token(request, state)
-    session = None
-    app: Actor | None = None
     if op.method in _UNSAFE:
         check_origin(request)
-    if op.auth is not Auth.NONE:
-        session = state.sessions.get(token)
-        if session is None and op.app_scope is not None and token is not None and not from_cookie:
-            app = await app_actor(state, token)
-        elif session is None:
-            raise unauthenticated()
-        elif op.auth is Auth.PROFESSIONAL and session.kind is not SessionKind.PROFESSIONAL:
-            raise not_found()
-        elif (
-            from_cookie
-            and op.method in _UNSAFE
-            and not session.csrf_matches(request.headers.get("x-csrf-token"))
-        ):
-            raise ProblemError(
-                403,
-                "csrf",
-                "CSRF token missing or wrong",
-                "Send the session's csrf_token in the X-CSRF-Token header.",
-            )
+    session, token, app = await _authenticate(op, state, request)
     body: Any = None
     if op.body is not None:
         if not _json_content_type(request):
