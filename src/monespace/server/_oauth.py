@@ -147,12 +147,12 @@ def _endpoint(
     """A form-posting endpoint of the token service, with its errors as RFC 6749 JSON."""
 
     async def endpoint(request: Request) -> Response:
-        basic = False
+        basic = request.headers.get("authorization", "").lower().startswith("basic ")
         try:
             check_origin(request)
             _limit(state, request)
             form = await _form(request)
-            client_id, basic = _client_id(request, form)
+            client_id, _ = _client_id(request, form)
             return await handler(state, request, form, client_id)
         except _FormError as exc:
             return _oauth_error("invalid_request", str(exc))
