@@ -14,8 +14,15 @@ import pytest
 
 from monespace import Actor
 from monespace.audit import Outcome
-from monespace.catalogue import Assessment, Dossier, ExchangeTier, Purpose, Scope
-from monespace.catalogue import load_referentiel, pkce_challenge
+from monespace.catalogue import (
+    Assessment,
+    Dossier,
+    ExchangeTier,
+    Purpose,
+    Scope,
+    load_referentiel,
+    pkce_challenge,
+)
 
 from .test_server_world import build_world, client, create_app, login_patient
 
