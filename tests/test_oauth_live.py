@@ -101,9 +101,7 @@ def test_authlib_runs_the_code_flow_with_pkce_refresh_revocation_and_introspecti
         assert renewed["refresh_token"] != first_refresh
         assert client.get(measures, params={"kind": "weight"}).status_code == 200
 
-        seen = client.introspect_token(
-            meta["introspection_endpoint"], token=renewed["access_token"]
-        )
+        seen = client.introspect_token(introspection, token=renewed["access_token"])
         assert seen.json()["active"] is True
         assert seen.json()["scope"] == SCOPES
 
@@ -112,9 +110,7 @@ def test_authlib_runs_the_code_flow_with_pkce_refresh_revocation_and_introspecti
         gone = client.get(measures, params={"kind": "weight"})
         assert gone.status_code == 403
         assert gone.json()["title"] == "Consent not given"
-        seen = client.introspect_token(
-            meta["introspection_endpoint"], token=renewed["access_token"]
-        )
+        seen = client.introspect_token(introspection, token=renewed["access_token"])
         assert seen.json() == {"active": False}
 
         revoked = client.revoke_token(meta["revocation_endpoint"], token=renewed["refresh_token"])
