@@ -23,6 +23,7 @@ from monespace.catalogue import (
     load_referentiel,
     pkce_challenge,
 )
+from monespace.server import RateLimits
 
 from .test_server_world import build_world, client, create_app, login_patient
 
@@ -704,3 +705,23 @@ async def test_the_patient_lists_narrows_and_revokes_consents(world, app):
         assert (await http.delete(base + "/suivi-poids", headers=bob)).status_code == 404
         assert (await http.delete(base + "/suivi-poids", headers=headers)).status_code == 204
         assert (await http.delete(base + "/suivi-poids", headers=headers)).status_code == 404
+
+
+async def test_only_refusals_count_against_an_address(world):
+    app = create_app(world.space, secure_cookies=False, rate_limits=RateLimits(per_ip=3))
+    async with client(app) as http:
+        got = await tokens(http, world)
+        refresh = got["refresh_token"]
+        for _ in range(5):  # more than the limit, all successful
+            answer = await http.post("/oauth/token", data=_refresh(refresh))
+            assert answer.status_code == 200
+            refresh = answer.json()["refresh_token"]
+        for _ in range(3):
+            forged = await http.post("/oauth/token", data=_refresh(secrets.token_urlsafe(32)))
+            assert forged.status_code == 400
+        blocked = await http.post("/oauth/token", data=_refresh(refresh))
+        assert blocked.status_code == 429
+        assert blocked.json() == {"error": "slow_down"}
+        assert int(blocked.headers["retry-after"]) > 0
+        world.clock.advance(timedelta(minutes=15))
+        assert (await http.post("/oauth/token", data=_refresh(refresh))).status_code == 200

@@ -127,17 +127,13 @@ def _client_id(request: Request, form: dict[str, str]) -> str:
     return client_id
 
 
-def _limit(state: ServerState, request: Request) -> None:
+def _peer(request: Request) -> str:
     client = request.client
-    wait = state.limits["oauth-ip"].hit(client.host if client is not None else "unknown")
-    if wait is not None:
-        raise ProblemError(
-            429,
-            "too-many-attempts",
-            "Too many attempts",
-            "Wait before trying again.",
-            headers={"retry-after": str(int(wait))},
-        )
+    return client.host if client is not None else "unknown"
+
+
+def _slow_down(wait: float) -> Response:
+    return _json({"error": "slow_down"}, 429, {"retry-after": str(int(wait))})
 
 
 def _endpoint(
@@ -148,19 +144,23 @@ def _endpoint(
 
     async def endpoint(request: Request) -> Response:
         basic = request.headers.get("authorization", "").lower().startswith("basic ")
+        # Only refusals count against the address: an app's backend refreshing the tokens
+        # of many patients is not slowed down, someone guessing codes or tokens is.
+        limiter = state.limits["oauth-ip"]
+        wait = limiter.waiting(_peer(request))
+        if wait is not None:
+            return _slow_down(wait)
         try:
             check_origin(request)
-            _limit(state, request)
             form = await _form(request)
             client_id = _client_id(request, form)
             return await handler(state, request, form, client_id)
         except _FormError as exc:
             return _oauth_error("invalid_request", str(exc))
         except OAuthError as exc:
+            limiter.hit(_peer(request))
             return _oauth_error(exc.error, exc.description, basic=basic)
         except ProblemError as exc:
-            if exc.problem.status == 429:
-                return _json({"error": "slow_down"}, 429, exc.headers)
             return _oauth_error("invalid_request", exc.problem.detail or exc.problem.title)
 
     endpoint.__name__ = handler.__name__.lstrip("_")
