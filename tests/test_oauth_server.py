@@ -725,3 +725,37 @@ async def test_only_refusals_count_against_an_address(world):
         assert int(blocked.headers["retry-after"]) > 0
         world.clock.advance(timedelta(minutes=15))
         assert (await http.post("/oauth/token", data=_refresh(refresh))).status_code == 200
+
+
+async def test_a_parent_connects_an_app_to_their_childs_space_and_no_one_else_can(world, app):
+    async with client(app) as http:
+        verifier, challenge = pkce()
+        query = auth_query(scope="mesures.read", challenge=challenge)
+        await login_patient(http, world.alice)
+        page = await http.get("/oauth/authorize?" + urlencode(query))
+        assert f'value="{world.child}"' in page.text
+        form = {**query, "decision": "approve", "csrf_token": csrf_of(page.text)}
+        answer = redirected(
+            await http.post("/oauth/authorize", data={**form, "patient": world.child})
+        )
+        got = await http.post("/oauth/token", data=_exchange(answer["code"], verifier))
+        assert got.json()["patient"] == world.child
+        http.cookies.clear()
+        read = await http.get(
+            f"/api/v1/patients/{world.child}/measures?kind=weight",
+            headers=bearer(got.json()["access_token"]),
+        )
+        assert read.status_code == 200
+        # Bob represents nobody: naming Alice's space in the form grants nothing.
+        await login_patient(http, world.bob)
+        page = await http.get("/oauth/authorize?" + urlencode(query))
+        assert "for-whom" not in page.text
+        form = {**query, "decision": "approve", "csrf_token": csrf_of(page.text)}
+        refused = redirected(
+            await http.post("/oauth/authorize", data={**form, "patient": world.alice.id})
+        )
+        assert refused["error"] == "access_denied"
+    assert world.space.consents.active(world.alice.id, "suivi-poids") is None
+    consent = world.space.consents.active(world.child, "suivi-poids")
+    assert consent is not None
+    assert consent.by == f"representative:{world.alice.id}"
