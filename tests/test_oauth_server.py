@@ -459,8 +459,13 @@ async def test_the_token_endpoint_takes_forms_only_and_each_parameter_once(app):
             content="grant_type=refresh_token&grant_type=password&client_id=x",
             headers={"content-type": "application/x-www-form-urlencoded"},
         )
+        huge = await http.post(
+            "/oauth/token", data={"grant_type": "refresh_token", "refresh_token": "x" * 20_000}
+        )
     assert as_json.json()["error"] == "invalid_request"
     assert twice.json()["error"] == "invalid_request"
+    assert huge.status_code == 400
+    assert huge.json()["error"] == "invalid_request"
 
 
 async def test_a_secret_is_refused_apps_are_public_clients(app):
