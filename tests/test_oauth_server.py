@@ -15,51 +15,33 @@ import pytest
 from monespace import Actor
 from monespace.audit import Outcome
 from monespace.catalogue import (
-    Assessment,
-    Dossier,
-    ExchangeTier,
-    Purpose,
     Scope,
-    load_referentiel,
     pkce_challenge,
 )
 from monespace.server import RateLimits
+from monespace.testing import reference_app
 
 from .test_server_world import build_world, client, create_app, login_patient
 
 pytestmark = pytest.mark.anyio
 
 REDIRECT = "https://poids.example/callback"
-VENDOR = Actor.vendor("vendor-balance")
-REVIEWER = Actor.authority("reviewer-1", "reviewer")
-COMMISSION = Actor.authority("commission", "commission")
 MINISTER = Actor.authority("cabinet", "minister")
 ALL = " ".join(sorted(str(s) for s in Scope))
 
 
 def reference(space, client_id: str, scopes=frozenset(Scope), service="Suivi Poids") -> str:
     """Take an app through the référencement; return its client id."""
-    dossier = Dossier(
-        publisher="Balance SAS",
-        service=service,
-        category="Suivi du poids",
-        purposes={Purpose.PREVENTION},
-        exchange_tier=ExchangeTier.MESURES,
+    app = reference_app(
+        space,
+        client_id,
         scopes=scopes,
-        retention="3 ans",
-        consent_text="J'autorise l'application à lire et écrire mes mesures.",
-        dpia_reference="AIPD-1",
         redirect_uris=(REDIRECT, "http://127.0.0.1/cb"),
-        evidence={c.id: "pièce" for c in load_referentiel().criteria},
+        name=service,
+        publisher="Balance SAS",
+        category="Suivi du poids",
     )
-    application = space.catalogue.apply(VENDOR, dossier, client_id=client_id)
-    space.catalogue.start_review(REVIEWER, application.id)
-    space.catalogue.assess(
-        REVIEWER, application.id, {c.id: Assessment.MET for c in load_referentiel().criteria}
-    )
-    space.catalogue.opinion(COMMISSION, application.id, favourable=True)
-    space.catalogue.reference(MINISTER, application.id)
-    return application.client_id
+    return app.client_id
 
 
 @pytest.fixture
