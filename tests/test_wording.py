@@ -31,6 +31,20 @@ def _literal_actions() -> set[str]:
     found: set[str] = set()
     for path in SOURCE.rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        # Module-level string constants (``_ISSUE: Final = "oauth.code"``) handed over by name.
+        constants: dict[str, str] = {}
+        for statement in tree.body:
+            target = value = None
+            if isinstance(statement, ast.AnnAssign):
+                target, value = statement.target, statement.value
+            elif isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+                target, value = statement.targets[0], statement.value
+            if (
+                isinstance(target, ast.Name)
+                and isinstance(value, ast.Constant)
+                and isinstance(value.value, str)
+            ):
+                constants[target.id] = value.value
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
                 continue
@@ -43,6 +57,8 @@ def _literal_actions() -> set[str]:
             for value in candidates:
                 if isinstance(value, ast.Constant) and isinstance(value.value, str):
                     found.add(value.value)
+                elif isinstance(value, ast.Name) and value.id in constants:
+                    found.add(constants[value.id])
                 elif isinstance(value, ast.JoinedStr):
                     # f"account.{state}": the deadlines record one action per lifecycle state
                     prefix = value.values[0]

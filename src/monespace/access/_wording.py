@@ -277,6 +277,26 @@ WORDINGS: Final[Mapping[str, Wording]] = types.MappingProxyType(
         "catalogue.read": _w(
             "consulté un dossier de référencement", "consulter un dossier de référencement"
         ),
+        "oauth.code": _w(
+            "autorisé la connexion d'une application",
+            "autoriser la connexion d'une application",
+        ),
+        "oauth.token": _w(
+            "ouvert une connexion à votre espace", "ouvrir une connexion à votre espace"
+        ),
+        "oauth.refresh": _w(
+            "renouvelé sa connexion à votre espace", "renouveler sa connexion à votre espace"
+        ),
+        "oauth.reuse": _w(
+            "présenté une autorisation déjà utilisée, et sa connexion a été coupée",
+            "présenter une autorisation déjà utilisée",
+        ),
+        "oauth.revoke": _w(
+            "mis fin à sa connexion à votre espace", "mettre fin à sa connexion à votre espace"
+        ),
+        "oauth.refused": _w(
+            "tenté sans succès de se connecter à votre espace", "se connecter à votre espace"
+        ),
         # research
         "research.extract": _w(
             "utilisé vos données, pseudonymisées, pour une étude autorisée",
