@@ -193,7 +193,7 @@ class SessionInfo:
     kind: str
     person_id: str
     spaces: list[str]
-    csrf_token: str
+    csrf_token: str = attrs.field(repr=False)
     expires_at: datetime
     idle_timeout_seconds: int
     professional: Professional | None = None
