@@ -685,3 +685,28 @@ def test_over_a_real_socket_sync_and_async(live):
     async_docs = anyio.run(read)
     assert [d.id for d in sync_docs] == [d.id for d in async_docs]
     assert sorted(d.id for d in sync_docs) == sorted(world.documents[world.alice.id])
+
+
+def test_start_and_finish_an_authorization():
+    """The request carries a fresh state and S256 challenge; the callback's state is checked
+    before the code is exchanged with the verifier."""
+    clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    server = FakeAuthorizationServer(clock)
+    with _oauth_client(server, clock) as api:
+        started = api.start_authorization(
+            client_id="app", redirect_uri="https://app.example/cb", scopes=["mesures.read"]
+        )
+        query = {k: v[0] for k, v in parse_qs(urlsplit(started.url).query).items()}
+        assert started.url.startswith(BASE + "/oauth/authorize?")
+        assert query["code_challenge_method"] == "S256"
+        assert started.pkce.verifier not in started.url
+        server.challenge = query["code_challenge"]
+        with pytest.raises(OAuthError, match="state"):
+            api.finish_authorization(started, "https://app.example/cb?code=c&state=forged")
+        assert server.forms == []  # nothing was sent for a forged callback
+        tokens = api.finish_authorization(
+            started, f"https://app.example/cb?code=c&state={query['state']}"
+        )
+        assert tokens.scopes == ("mesures.read",)
+        assert server.forms[-1]["code_verifier"] == started.pkce.verifier
+        assert api.request(GET) == {"token": tokens.access_token}

@@ -38,6 +38,7 @@ from ._models import (
 )
 from ._oauth import (
     PKCE,
+    AuthorizationRequest,
     TokenHolder,
     TokenSet,
     authorization_url,
@@ -52,6 +53,7 @@ __all__ = [
     "PKCE",
     "AsyncClient",
     "Author",
+    "AuthorizationRequest",
     "Call",
     "Client",
     "Code",

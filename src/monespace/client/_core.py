@@ -15,7 +15,7 @@ import json
 import random
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
@@ -398,7 +398,7 @@ class Core:
     client_id: str | None = None
     token_endpoint: str | None = None
     rng: random.Random = attrs.field(factory=random.SystemRandom)
-    clock: Any = None
+    clock: Callable[[], datetime] | None = None
     converter: cattrs.Converter = attrs.field(factory=make_converter, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -407,8 +407,7 @@ class Core:
     def now(self) -> datetime:
         """The current time (the holder's clock, the one given, or the wall clock)."""
         if self.clock is not None:
-            moment: datetime = self.clock()
-            return moment
+            return self.clock()
         if self.tokens is not None:
             return self.tokens.now()
         return datetime.now(UTC)

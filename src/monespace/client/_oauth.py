@@ -27,6 +27,7 @@ from ..errors import InvalidTokenError, OAuthError, ValidationError
 
 __all__ = [
     "PKCE",
+    "AuthorizationRequest",
     "TokenHolder",
     "TokenSet",
     "authorization_url",
@@ -142,6 +143,58 @@ def parse_redirect(url: str, *, state: str) -> str:
     if not code:
         raise OAuthError("the callback carries no code", error="invalid_request")
     return code
+
+
+@attrs.frozen
+class AuthorizationRequest:
+    """An authorization under way: the URL to send the patient's browser to, and what the
+    app keeps until the browser comes back (the state, the PKCE verifier).
+
+    Made by ``Client.start_authorization``; finished by ``Client.finish_authorization``
+    with the URL the browser came back to.
+    """
+
+    url: str
+    client_id: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    state: str = attrs.field(repr=False)
+    pkce: PKCE
+
+    @classmethod
+    def build(
+        cls,
+        authorization_endpoint: str,
+        *,
+        client_id: str,
+        redirect_uri: str,
+        scopes: Iterable[str],
+    ) -> AuthorizationRequest:
+        """A new request with a fresh state and PKCE pair."""
+        asked = tuple(scopes)
+        state, pkce = new_state(), PKCE.generate()
+        url = authorization_url(
+            authorization_endpoint,
+            client_id=client_id,
+            redirect_uri=redirect_uri,
+            scopes=asked,
+            state=state,
+            pkce=pkce,
+        )
+        return cls(url, client_id, redirect_uri, asked, state, pkce)
+
+    def code_form(self, redirect_url: str) -> dict[str, str]:
+        """The body of the code exchange for the URL the browser came back to.
+
+        :raises OAuthError: see :func:`parse_redirect`.
+        """
+        code = parse_redirect(redirect_url, state=self.state)
+        return code_form(
+            code,
+            verifier=self.pkce.verifier,
+            redirect_uri=self.redirect_uri,
+            client_id=self.client_id,
+        )
 
 
 @attrs.frozen

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any
@@ -32,7 +32,7 @@ from ._models import (
     SessionInfo,
     Thread,
 )
-from ._oauth import TokenHolder, TokenSet, code_form, revoke_form
+from ._oauth import AuthorizationRequest, TokenHolder, TokenSet, code_form, revoke_form
 from ._shared import metadata_from, user_agent
 
 __all__ = ["Client"]
@@ -339,6 +339,27 @@ class Client:
             self._core.token_endpoint = self.server_metadata().token_endpoint
         return self._core.token_endpoint
 
+    def start_authorization(
+        self, *, client_id: str, redirect_uri: str, scopes: Iterable[str]
+    ) -> AuthorizationRequest:
+        """Begin an authorization: send the patient's browser to the returned request's
+        ``url``, and keep the request (its state and PKCE verifier) for
+        :meth:`finish_authorization`. The endpoint comes from the server's metadata."""
+        endpoint = (self.server_metadata()).authorization_endpoint
+        return AuthorizationRequest.build(
+            endpoint, client_id=client_id, redirect_uri=redirect_uri, scopes=scopes
+        )
+
+    def finish_authorization(self, request: AuthorizationRequest, redirect_url: str) -> TokenSet:
+        """Check the URL the browser came back to (its state) and exchange its code for
+        tokens, which the client then sends and refreshes.
+
+        :raises OAuthError: the patient refused (``access_denied``), the state does not
+            match, or the server refused the code (:class:`InvalidTokenError`).
+        """
+        form = request.code_form(redirect_url)
+        return self._exchange(form)
+
     def exchange_code(
         self, code: str, *, verifier: str, redirect_uri: str, client_id: str
     ) -> TokenSet:
@@ -349,10 +370,13 @@ class Client:
         ``on_update`` at construction: the exchange updates it.
         """
         form = code_form(code, verifier=verifier, redirect_uri=redirect_uri, client_id=client_id)
+        return self._exchange(form)
+
+    def _exchange(self, form: dict[str, str]) -> TokenSet:
         response = self._send(routes.token(self._token_endpoint(), form))
         now = self._core.now()
         tokens = TokenSet.from_response(self._core.json(response), now=now)
-        self._core.client_id = client_id
+        self._core.client_id = form["client_id"]
         if self._core.tokens is None:
             self._core.tokens = TokenHolder(tokens, clock=self._core.clock)
         else:
