@@ -37,7 +37,9 @@ from monespace.client import (
 from monespace.client._core import parse_retry_after, parse_www_authenticate
 from monespace.errors import (
     AccessDeniedError,
+    ApiError,
     ClientError,
+    ConfigurationError,
     ConsentNotGivenError,
     InvalidTokenError,
     NotFoundError,
@@ -710,3 +712,27 @@ def test_start_and_finish_an_authorization():
         assert tokens.scopes == ("mesures.read",)
         assert server.forms[-1]["code_verifier"] == started.pkce.verifier
         assert api.request(GET) == {"token": tokens.access_token}
+
+
+def test_unreadable_answers_and_redirections_are_not_retried():
+    script = Script(httpx.DecodingError("bad gzip"))
+    api, sleeps = scripted(script)
+    with pytest.raises(ServerError, match="could not be read"):
+        api.request(GET)
+    script = Script(httpx.Response(302, headers={"location": "https://elsewhere.example/"}))
+    api, sleeps = scripted(script)
+    with pytest.raises(ApiError) as moved:
+        api.request(GET)
+    assert moved.value.status == 302
+    assert not isinstance(moved.value, ClientError)  # never followed: it is not a 4xx either
+    assert sleeps == []
+
+
+def test_a_holder_without_client_id_cannot_refresh():
+    clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    holder = TokenHolder(
+        TokenSet("a0", expires_at=clock.now(), refresh_token="r0"), clock=clock.now
+    )
+    api, _ = scripted(Script(), tokens=holder, token_endpoint=BASE + "/oauth/token")
+    with pytest.raises(ConfigurationError, match="client_id"):
+        api.request(GET)

@@ -130,7 +130,7 @@ class AsyncClient:
             request = exchange.request()
             try:
                 response = await self._http.send(request)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 delay = exchange.failed(exc)
             else:
                 answer = exchange.answered(response)

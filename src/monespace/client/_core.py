@@ -28,6 +28,7 @@ from ..codec import make_converter
 from ..errors import (
     ApiError,
     ClientError,
+    ConfigurationError,
     ConsentNotGivenError,
     InvalidTokenError,
     OAuthError,
@@ -282,6 +283,10 @@ def error_for_response(  # noqa: PLR0911
         return RemoteConflictError(message, **common)
     if status in (400, 413, 415, 422):
         return RemoteValidationError(message, **common)
+    if status < 400:
+        # A redirection or an informational answer where a result was expected (the
+        # client never follows redirects: they could carry the token elsewhere).
+        return ApiError(message, **common)
     return ClientError(message, **common)
 
 
@@ -357,11 +362,20 @@ class Exchange:
             raise error
         return self._next_wait(error, wait)
 
-    def failed(self, exc: httpx.TransportError) -> float:
-        """A transport failure (timeout, refused connection): the wait, or raise."""
+    def failed(self, exc: httpx.RequestError) -> float:
+        """A request that got no usable response: the wait before the next attempt, or
+        raise. Timeouts and connection failures may be retried; an answer that could not
+        be decoded (``httpx.DecodingError``) is the server's error, not retried."""
+        where = f"{self.call.method} {self.call.path}"
+        if not isinstance(exc, httpx.TransportError):
+            raise ServerError(
+                f"{where}: the response could not be read ({type(exc).__name__})",
+                method=self.call.method,
+                path=self.call.path,
+            ) from exc
         kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
         error = UnreachableError(
-            f"{self.call.method} {self.call.path}: the connection {kind} ({type(exc).__name__})",
+            f"{where}: the connection {kind} ({type(exc).__name__})",
             method=self.call.method,
             path=self.call.path,
         )
@@ -455,10 +469,7 @@ class Core:
     def refresh_call(self) -> Call:
         """The token endpoint call that refreshes the holder's tokens."""
         if self.tokens is None or self.client_id is None or self.token_endpoint is None:
-            raise OAuthError(
-                "refreshing needs tokens=, client_id= and token_endpoint=",
-                error="invalid_request",
-            )
+            raise ConfigurationError("refreshing needs tokens=, client_id= and token_endpoint=")
         # A refresh is a POST, but retrying it is safe: the server answers a replayed
         # refresh token with invalid_grant, never with a second pair.
         return Call(

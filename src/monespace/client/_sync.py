@@ -131,7 +131,7 @@ class Client:
             request = exchange.request()
             try:
                 response = self._http.send(request)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 delay = exchange.failed(exc)
             else:
                 answer = exchange.answered(response)
