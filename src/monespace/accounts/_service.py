@@ -796,6 +796,7 @@ class AccountService:
         unit.tx.profile.delete_for_patient(patient_id)
         unit.tx.measures.delete_for_patient(patient_id)
         unit.tx.agenda.delete_for_patient(patient_id)
+        unit.tx.catalogue.delete_consents(patient_id)
         deleted = unit.tx.blobs.delete_for_patient(patient_id)
         self._core.keyring.destroy(unit.tx, patient_id, unit.now)
         return deleted

@@ -21,12 +21,15 @@ from ._rows import (
     AccessSettingsRow,
     AccountRow,
     AgendaEventRow,
+    ApplicationRow,
+    AppRow,
     AttachmentRow,
     AuditRow,
     AuditSealRow,
     BlobRow,
     CheckpointRow,
     CodeRow,
+    ConsentRow,
     DataKeyRow,
     DocumentRow,
     EmergencyRow,
@@ -51,6 +54,7 @@ __all__ = [
     "AgendaRepository",
     "AuditRepository",
     "BlobRepository",
+    "CatalogueRepository",
     "CodeRepository",
     "DocumentRepository",
     "EntryRepository",
@@ -699,6 +703,66 @@ class AgendaRepository(abc.ABC):
         """The reminders queued about a patient (optionally one reminder), oldest first."""
 
 
+class CatalogueRepository(abc.ABC):
+    """The référencement's applications, the catalogue's apps (shared reference data, no
+    patient key) and patients' consents to apps (keyed by patient id first).
+
+    .. versionadded:: 0.2
+    """
+
+    @abc.abstractmethod
+    def add_application(self, row: ApplicationRow) -> None:
+        """Store a new application.
+
+        :raises ConflictError: when its id or client id is taken.
+        """
+
+    @abc.abstractmethod
+    def update_application(self, row: ApplicationRow) -> None:
+        """Replace an application's status, time and payload.
+
+        :raises NotFoundError: when there is no application with this id.
+        """
+
+    @abc.abstractmethod
+    def application(self, application_id: str) -> ApplicationRow | None:
+        """The application with this id, or ``None``."""
+
+    @abc.abstractmethod
+    def applications(
+        self, *, status: str | None = None, vendor_id: str | None = None
+    ) -> list[ApplicationRow]:
+        """Applications (optionally of one status, or of one vendor), by id."""
+
+    @abc.abstractmethod
+    def put_app(self, row: AppRow) -> None:
+        """Store or replace the catalogue's entry of an app."""
+
+    @abc.abstractmethod
+    def app(self, client_id: str) -> AppRow | None:
+        """The catalogue's entry with this client id, or ``None``."""
+
+    @abc.abstractmethod
+    def apps(self, *, status: str | None = None) -> list[AppRow]:
+        """The catalogue's entries (optionally of one status), by name then client id."""
+
+    @abc.abstractmethod
+    def put_consent(self, row: ConsentRow) -> None:
+        """Store or replace a patient's consent to an app."""
+
+    @abc.abstractmethod
+    def consent(self, patient_id: str, client_id: str) -> ConsentRow | None:
+        """A patient's consent to an app (in force or revoked), or ``None``."""
+
+    @abc.abstractmethod
+    def consents(self, patient_id: str) -> list[ConsentRow]:
+        """Every consent a patient gave (in force or revoked), by client id."""
+
+    @abc.abstractmethod
+    def delete_consents(self, patient_id: str) -> int:
+        """Delete a patient's consents (purge); return how many."""
+
+
 class Transaction(abc.ABC):
     """One unit of work against a backend: commit together or not at all."""
 
@@ -718,6 +782,7 @@ class Transaction(abc.ABC):
     access: AccessRepository
     messages: MessageRepository
     agenda: AgendaRepository
+    catalogue: CatalogueRepository
 
 
 class StorageBackend(abc.ABC):

@@ -15,12 +15,15 @@ __all__ = [
     "AccessSettingsRow",
     "AccountRow",
     "AgendaEventRow",
+    "AppRow",
+    "ApplicationRow",
     "AttachmentRow",
     "AuditRow",
     "AuditSealRow",
     "BlobRow",
     "CheckpointRow",
     "CodeRow",
+    "ConsentRow",
     "DataKeyRow",
     "DocumentRow",
     "EmergencyRow",
@@ -516,3 +519,57 @@ class ReminderSentRow:
     recipient_id: str
     sent_at: datetime
     sealed: bytes
+
+
+@attrs.frozen
+class ApplicationRow:
+    """An application for référencement (shared reference data: no patient).
+
+    :param status: an :class:`~monespace.catalogue.ApplicationStatus` value.
+    :param payload: the dossier, assessments and convention, as JSON (public information
+        about a service, not health data).
+    """
+
+    id: str
+    client_id: str
+    vendor_id: str
+    status: str
+    changed_at: datetime
+    payload: str
+
+
+@attrs.frozen
+class AppRow:
+    """A service of the catalogue (shared reference data: no patient).
+
+    :param status: an :class:`~monespace.catalogue.ApplicationStatus` value.
+    :param convention_until: when its référencement ends unless renewed.
+    :param payload: the rest of the entry (redirect URIs, scopes, purposes), as JSON.
+    """
+
+    client_id: str
+    application_id: str
+    name: str
+    publisher: str
+    category: str
+    exchange_tier: str
+    status: str
+    convention_until: datetime | None
+    payload: str
+
+
+@attrs.frozen
+class ConsentRow:
+    """A patient's consent to an app (its key starts with the patient id).
+
+    :param scopes: the scopes granted, space-separated and sorted.
+    :param by: who granted it (``patient:<id>`` or ``representative:<id>``).
+    :param revoked_at: when it was revoked; ``None`` while in force.
+    """
+
+    patient_id: str
+    client_id: str
+    scopes: str
+    granted_at: datetime
+    by: str
+    revoked_at: datetime | None = None
