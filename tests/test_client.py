@@ -489,10 +489,12 @@ def test_token_sets_keep_the_rotated_refresh_token():
             "expires_in": 600,
             "refresh_token": "r1",
             "scope": "mesures.read",
+            "patient": "p1",
         },
         now=now,
     )
     assert first.expires_at == now + timedelta(minutes=10)
+    assert first.patient_id == "p1"
     assert first.scopes == ("mesures.read",)
     rotated = TokenSet.from_response(
         {"access_token": "a2", "token_type": "Bearer", "refresh_token": "r2"},
@@ -505,6 +507,7 @@ def test_token_sets_keep_the_rotated_refresh_token():
         {"access_token": "a3", "token_type": "Bearer"}, now=now, previous=rotated
     )
     assert kept.refresh_token == "r2"
+    assert kept.patient_id == "p1"
     assert "a1" not in repr(first)
     assert "r1" not in repr(first)
     for bad in ({"token_type": "Bearer"}, {"access_token": "a", "token_type": "mac"}):

@@ -204,6 +204,8 @@ class TokenSet:
     :param expires_at: when the access token expires, computed from ``expires_in`` and the
         time of the answer; ``None`` when the server did not say.
     :param scopes: the scopes granted, which may be fewer than those asked.
+    :param patient_id: the patient whose space the tokens reach (the ``patient`` field of
+        the answer, as in SMART on FHIR), when the server says.
     """
 
     access_token: str = attrs.field(repr=False)
@@ -211,6 +213,7 @@ class TokenSet:
     expires_at: datetime | None = None
     refresh_token: str | None = attrs.field(default=None, repr=False)
     scopes: tuple[str, ...] = ()
+    patient_id: str | None = None
 
     @classmethod
     def from_response(
@@ -242,7 +245,10 @@ class TokenSet:
             scopes = tuple(scope.split())
         else:
             scopes = previous.scopes if previous is not None else ()
-        return cls(token, "Bearer", expires_at, refresh, scopes)
+        patient = body.get("patient")
+        if not isinstance(patient, str) or not patient:
+            patient = previous.patient_id if previous is not None else None
+        return cls(token, "Bearer", expires_at, refresh, scopes, patient)
 
     def expires_within(self, now: datetime, margin: timedelta) -> bool:
         """Whether the access token expires within *margin* of *now* (or already did)."""
