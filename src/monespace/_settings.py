@@ -9,7 +9,7 @@ import attrs
 from .accounts import AttemptPolicy, LifecycleRules
 from .agenda import AgendaSettings
 from .audit import AuditSettings
-from .catalogue import CatalogueSettings
+from .catalogue import CatalogueSettings, OAuthSettings
 from .messaging import MessagingSettings
 from .policy import AccessPolicy
 from .record import RecordSettings
@@ -37,6 +37,7 @@ class Settings:
     :param audit: when the audit trail writes signed checkpoints.
     :param catalogue: the référencement's convention duration, renewal window and the
         edition of the référentiel.
+    :param oauth: the lifetimes of apps' authorization codes, access and refresh tokens.
 
     .. versionchanged:: 0.2
        ``audit`` and ``agenda``.
@@ -54,6 +55,7 @@ class Settings:
     agenda: AgendaSettings = attrs.field(factory=AgendaSettings)
     audit: AuditSettings = attrs.field(factory=AuditSettings)
     catalogue: CatalogueSettings = attrs.field(factory=CatalogueSettings)
+    oauth: OAuthSettings = attrs.field(factory=OAuthSettings)
 
     def retry_delay(self, attempts: int) -> timedelta:
         """How long to wait after the *attempts*-th failed delivery."""

@@ -18,7 +18,7 @@ from .accounts._service import AccountService
 from .actors import Actor
 from .agenda import AgendaService
 from .audit._service import AuditService
-from .catalogue import CatalogueService, ConsentService
+from .catalogue import CatalogueService, ConsentService, OAuthService
 from .clock import Clock, SystemClock
 from .crypto import KeyProvider, Keyring, RotationReport
 from .messaging._service import MessagingService
@@ -51,6 +51,7 @@ class Space:
         space.research   # pseudonymised extracts for approved studies
         space.catalogue  # the référencement of third-party apps, the public catalogue
         space.consents   # the apps a patient connected, and what each may do
+        space.oauth      # the OAuth 2 codes and tokens of those apps
 
     A space is a context manager; leaving the block closes storage and transports.
 
@@ -98,6 +99,7 @@ class Space:
         self.research = ResearchService(self._core, self.agenda)
         self.catalogue = CatalogueService(self._core)
         self.consents = ConsentService(self._core)
+        self.oauth = OAuthService(self._core, self.catalogue, self.consents)
         # Side effects of what the services record, in the same transaction.
         self._core.subscribers.append(FirstAccessNotifier(self._core))
 
@@ -160,6 +162,7 @@ class Space:
             self.dmp.tick(moment),
             self.messaging.tick(moment),
             self.catalogue.tick(moment),
+            self.oauth.tick(moment),
         ):
             for name, count in more.items():
                 if count:

@@ -37,6 +37,8 @@ from ._rows import (
     GrantRow,
     LedgerRow,
     MessageRow,
+    OAuthCodeRow,
+    OAuthTokenRow,
     OutboxRow,
     OutboxStatus,
     PatientRow,
@@ -61,6 +63,7 @@ __all__ = [
     "KeyRepository",
     "LedgerRepository",
     "MessageRepository",
+    "OAuthRepository",
     "OutboxRepository",
     "PatientRepository",
     "ProofRepository",
@@ -703,6 +706,62 @@ class AgendaRepository(abc.ABC):
         """The reminders queued about a patient (optionally one reminder), oldest first."""
 
 
+class OAuthRepository(abc.ABC):
+    """OAuth 2 authorization codes and tokens, found by the keyed hash of their secret.
+
+    Every key starts with the patient id (tokens are patient data); the lookups by hash use
+    an index of their own.
+    """
+
+    @abc.abstractmethod
+    def add_code(self, row: OAuthCodeRow) -> None:
+        """Store a new authorization code.
+
+        :raises ConflictError: when a code with this hash exists.
+        """
+
+    @abc.abstractmethod
+    def code(self, code_hash: bytes) -> OAuthCodeRow | None:
+        """The code with this hash, used or not, or ``None``."""
+
+    @abc.abstractmethod
+    def use_code(self, patient_id: str, code_hash: bytes, at: datetime) -> bool:
+        """Mark a code used; ``False`` (nothing written) if it already was."""
+
+    @abc.abstractmethod
+    def add_token(self, row: OAuthTokenRow) -> None:
+        """Store a new token.
+
+        :raises ConflictError: when a token with this hash exists.
+        """
+
+    @abc.abstractmethod
+    def token(self, token_hash: bytes) -> OAuthTokenRow | None:
+        """The token with this hash, whatever its state, or ``None``."""
+
+    @abc.abstractmethod
+    def rotate(self, patient_id: str, token_hash: bytes, at: datetime) -> bool:
+        """Mark a refresh token exchanged; ``False`` (nothing written) if it already was, or
+        was revoked."""
+
+    @abc.abstractmethod
+    def revoke(self, patient_id: str, token_hash: bytes, at: datetime) -> bool:
+        """Revoke one token; ``False`` if it already was."""
+
+    @abc.abstractmethod
+    def revoke_family(self, patient_id: str, family_id: str, at: datetime) -> int:
+        """Revoke every token of a family not revoked yet; return how many."""
+
+    @abc.abstractmethod
+    def purge(self, before: datetime, *, limit: int) -> int:
+        """Delete up to *limit* codes and tokens that expired before *before*; return how
+        many."""
+
+    @abc.abstractmethod
+    def delete_for_patient(self, patient_id: str) -> int:
+        """Delete a patient's codes and tokens; return how many tokens."""
+
+
 class CatalogueRepository(abc.ABC):
     """The référencement's applications, the catalogue's apps (shared reference data, no
     patient key) and patients' consents to apps (keyed by patient id first).
@@ -782,6 +841,7 @@ class Transaction(abc.ABC):
     access: AccessRepository
     messages: MessageRepository
     agenda: AgendaRepository
+    oauth: OAuthRepository
     catalogue: CatalogueRepository
 
 

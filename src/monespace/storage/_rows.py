@@ -31,6 +31,8 @@ __all__ = [
     "GrantRow",
     "LedgerRow",
     "MessageRow",
+    "OAuthCodeRow",
+    "OAuthTokenRow",
     "OutboxRow",
     "OutboxStatus",
     "PatientRow",
@@ -519,6 +521,55 @@ class ReminderSentRow:
     recipient_id: str
     sent_at: datetime
     sealed: bytes
+
+
+@attrs.frozen
+class OAuthCodeRow:
+    """An OAuth 2 authorization code, kept as a keyed hash (never the code itself).
+
+    :param code_hash: the keyed hash of the code, which finds the row.
+    :param family_id: the id every token issued from this code carries, so that a replayed
+        code can revoke them all (RFC 6749 §4.1.2).
+    :param challenge: the PKCE S256 challenge the client sent (RFC 7636).
+    :param scopes: the scopes asked, space-separated.
+    :param used_at: when it was exchanged (codes are single use).
+    """
+
+    patient_id: str
+    code_hash: bytes
+    family_id: str
+    client_id: str
+    redirect_uri: str
+    challenge: str
+    scopes: str
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+@attrs.frozen
+class OAuthTokenRow:
+    """An OAuth 2 access or refresh token, kept as a keyed hash (never the token itself).
+
+    :param kind: ``access`` or ``refresh``.
+    :param family_id: the authorization it descends from; revoking the family revokes every
+        token issued under it.
+    :param scopes: the scopes it carries, space-separated.
+    :param rotated_at: for a refresh token, when it was exchanged for a new one (presenting
+        it again after that is a reuse).
+    :param revoked_at: when it was revoked (RFC 7009, or with its family).
+    """
+
+    patient_id: str
+    token_hash: bytes
+    kind: str
+    client_id: str
+    family_id: str
+    scopes: str
+    issued_at: datetime
+    expires_at: datetime
+    rotated_at: datetime | None = None
+    revoked_at: datetime | None = None
 
 
 @attrs.frozen

@@ -29,6 +29,7 @@ from ._base import (
     KeyRepository,
     LedgerRepository,
     MessageRepository,
+    OAuthRepository,
     OutboxRepository,
     PatientRepository,
     ProofRepository,
@@ -55,6 +56,8 @@ from ._rows import (
     GrantRow,
     LedgerRow,
     MessageRow,
+    OAuthCodeRow,
+    OAuthTokenRow,
     OutboxRow,
     OutboxStatus,
     PatientRow,
@@ -1550,6 +1553,144 @@ class SqlAgenda(_Repo, AgendaRepository):
         ]
 
 
+class SqlOAuth(_Repo, OAuthRepository):
+    _CODE_COLS = (
+        "patient_id, code_hash, family_id, client_id, redirect_uri, challenge, scopes,"
+        " issued_at, expires_at, used_at"
+    )
+    _ISSUED_COLS = (
+        "patient_id, token_hash, kind, client_id, family_id, scopes, issued_at, expires_at,"
+        " rotated_at, revoked_at"
+    )
+
+    def add_code(self, row: OAuthCodeRow) -> None:
+        self._insert(
+            f"INSERT INTO oauth_codes ({self._CODE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.patient_id,
+                row.code_hash,
+                row.family_id,
+                row.client_id,
+                row.redirect_uri,
+                row.challenge,
+                row.scopes,
+                to_db_time(row.issued_at),
+                to_db_time(row.expires_at),
+                _opt_db_time(row.used_at),
+            ),
+            "an authorization code with this hash exists",
+        )
+
+    def code(self, code_hash: bytes) -> OAuthCodeRow | None:
+        r = self._exec(
+            f"SELECT {self._CODE_COLS} FROM oauth_codes WHERE code_hash = ?", (code_hash,)
+        ).fetchone()
+        if r is None:
+            return None
+        return OAuthCodeRow(
+            patient_id=r[0],
+            code_hash=bytes(r[1]),
+            family_id=r[2],
+            client_id=r[3],
+            redirect_uri=r[4],
+            challenge=r[5],
+            scopes=r[6],
+            issued_at=from_db_time(r[7]),
+            expires_at=from_db_time(r[8]),
+            used_at=_opt_time(r[9]),
+        )
+
+    def use_code(self, patient_id: str, code_hash: bytes, at: datetime) -> bool:
+        cur = self._exec(
+            "UPDATE oauth_codes SET used_at = ?"
+            " WHERE patient_id = ? AND code_hash = ? AND used_at IS NULL",
+            (to_db_time(at), patient_id, code_hash),
+        )
+        return cur.rowcount == 1
+
+    def add_token(self, row: OAuthTokenRow) -> None:
+        self._insert(
+            f"INSERT INTO oauth_tokens ({self._ISSUED_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.patient_id,
+                row.token_hash,
+                row.kind,
+                row.client_id,
+                row.family_id,
+                row.scopes,
+                to_db_time(row.issued_at),
+                to_db_time(row.expires_at),
+                _opt_db_time(row.rotated_at),
+                _opt_db_time(row.revoked_at),
+            ),
+            "a token with this hash exists",
+        )
+
+    def token(self, token_hash: bytes) -> OAuthTokenRow | None:
+        r = self._exec(
+            f"SELECT {self._ISSUED_COLS} FROM oauth_tokens WHERE token_hash = ?", (token_hash,)
+        ).fetchone()
+        if r is None:
+            return None
+        return OAuthTokenRow(
+            patient_id=r[0],
+            token_hash=bytes(r[1]),
+            kind=_text(r[2]),
+            client_id=r[3],
+            family_id=r[4],
+            scopes=r[5],
+            issued_at=from_db_time(r[6]),
+            expires_at=from_db_time(r[7]),
+            rotated_at=_opt_time(r[8]),
+            revoked_at=_opt_time(r[9]),
+        )
+
+    def rotate(self, patient_id: str, token_hash: bytes, at: datetime) -> bool:
+        cur = self._exec(
+            "UPDATE oauth_tokens SET rotated_at = ? WHERE patient_id = ? AND token_hash = ?"
+            " AND rotated_at IS NULL AND revoked_at IS NULL",
+            (to_db_time(at), patient_id, token_hash),
+        )
+        return cur.rowcount == 1
+
+    def revoke(self, patient_id: str, token_hash: bytes, at: datetime) -> bool:
+        cur = self._exec(
+            "UPDATE oauth_tokens SET revoked_at = ?"
+            " WHERE patient_id = ? AND token_hash = ? AND revoked_at IS NULL",
+            (to_db_time(at), patient_id, token_hash),
+        )
+        return cur.rowcount == 1
+
+    def revoke_family(self, patient_id: str, family_id: str, at: datetime) -> int:
+        cur = self._exec(
+            "UPDATE oauth_tokens SET revoked_at = ?"
+            " WHERE patient_id = ? AND family_id = ? AND revoked_at IS NULL",
+            (to_db_time(at), patient_id, family_id),
+        )
+        return int(cur.rowcount)
+
+    def purge(self, before: datetime, *, limit: int) -> int:
+        moment = to_db_time(before)
+        deleted = 0
+        for table, key in (("oauth_codes", "code_hash"), ("oauth_tokens", "token_hash")):
+            rows = self._exec(
+                f"SELECT patient_id, {key} FROM {table} WHERE expires_at < ?"
+                " ORDER BY expires_at LIMIT ?",
+                (moment, limit),
+            ).fetchall()
+            for r in rows:
+                deleted += self._exec(
+                    f"DELETE FROM {table} WHERE patient_id = ? AND {key} = ?", (r[0], r[1])
+                ).rowcount
+        return deleted
+
+    def delete_for_patient(self, patient_id: str) -> int:
+        self._exec("DELETE FROM oauth_codes WHERE patient_id = ?", (patient_id,))
+        return int(
+            self._exec("DELETE FROM oauth_tokens WHERE patient_id = ?", (patient_id,)).rowcount
+        )
+
+
 class SqlCatalogue(_Repo, CatalogueRepository):
     _APPLICATION = "id, client_id, vendor_id, status, changed_at, payload"
     _APP = (
@@ -1707,4 +1848,5 @@ class SqlTransaction(Transaction):
         self.access = SqlAccess(cursor, dialect)
         self.messages = SqlMessages(cursor, dialect)
         self.agenda = SqlAgenda(cursor, dialect)
+        self.oauth = SqlOAuth(cursor, dialect)
         self.catalogue = SqlCatalogue(cursor, dialect)
