@@ -5,8 +5,10 @@ against authlib's PKCE, and once over a real loopback socket, sync and async."""
 
 from __future__ import annotations
 
+import html
 import json
 import random
+import re
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -54,6 +56,7 @@ from monespace.errors import (
 )
 from monespace.record import TRE_A05_TYPE
 
+from .test_catalogue import referenced
 from .test_server_live import running
 from .test_server_world import CANARY, build_world, create_app
 
@@ -739,3 +742,122 @@ def test_a_holder_without_client_id_cannot_refresh():
     api, _ = scripted(Script(), tokens=holder, token_endpoint=BASE + "/oauth/token")
     with pytest.raises(ConfigurationError, match="client_id"):
         api.request(GET)
+
+
+# --- against the demo server's OAuth endpoints ----------------------------------------------
+
+CALLBACK = "https://poids.example/callback"
+
+
+async def _consent_in_browser(app, person, url: str, decision: str = "approve") -> str:
+    """The patient's browser: log in, open the consent page, answer it; the redirect."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as browser:
+        login = await browser.post("/api/v1/session/patient", json=person.login())
+        assert login.status_code == 201
+        page = await browser.get(url)
+        assert page.status_code == 200, page.text
+        fields = {
+            name: html.unescape(value)
+            for name, value in re.findall(
+                r'<input type="hidden" name="(\w+)" value="([^"]*)"', page.text
+            )
+        }
+        assert fields["code_challenge_method"] == "S256"
+        answer = await browser.post("/oauth/authorize", data={**fields, "decision": decision})
+        assert answer.status_code == 303, answer.text
+        return answer.headers["location"]
+
+
+async def test_an_app_through_the_demo_servers_oauth(world, app):
+    """Authorize with PKCE, read and write within the scopes, refresh on expiry (rotation),
+    be refused outside the scopes, and lose access when the patient revokes the consent."""
+    client_id = referenced(world.space, redirect_uris=(CALLBACK,))
+    async with async_client(app, clock=world.clock.now) as vendor:
+        metadata = await vendor.server_metadata()
+        assert metadata.code_challenge_methods_supported == ["S256"]
+        (listed,) = await vendor.catalogue(text="Suivi")
+        assert listed.client_id == client_id
+        assert "mesures.write" in listed.scopes
+        started = await vendor.start_authorization(
+            client_id=client_id, redirect_uri=CALLBACK, scopes=["mesures.read", "mesures.write"]
+        )
+        location = await _consent_in_browser(app, world.alice, started.url)
+        assert location.startswith(CALLBACK + "?")
+        tokens = await vendor.finish_authorization(started, location)
+        pid = tokens.patient_id
+        assert pid == world.alice.id
+        assert set(tokens.scopes) == {"mesures.read", "mesures.write"}
+        assert [m.value for m in await vendor.measures(pid, "weight")] == [70.5]
+        added = await vendor.add_measure(pid, "weight", 71.0)
+        assert added.value == 71.0
+        with pytest.raises(ConsentNotGivenError):  # documents.read was never granted
+            await vendor.document(pid, world.documents[pid][0])
+
+        # The access token expires: the holder refreshes first, and keeps the new refresh token.
+        first = vendor.tokens.tokens
+        world.clock.advance(first.expires_at - world.clock.now())
+        assert len(await vendor.measures(pid, "weight")) == 2
+        assert vendor.tokens.refreshes == 1
+        second = vendor.tokens.tokens
+        assert second.refresh_token != first.refresh_token
+        assert second.access_token != first.access_token
+
+        # The patient narrows the consent, then revokes it: the app's calls are refused.
+        async with async_client(app) as patient:
+            await patient.login_patient(*_login_args(world.alice))
+            (consent,) = await patient.consents(pid)
+            assert consent.client_id == client_id
+            assert consent.active
+            narrowed = await patient.narrow_consent(pid, client_id, ["mesures.read"])
+            assert narrowed.scopes == ["mesures.read"]
+            with pytest.raises(ConsentNotGivenError):
+                await vendor.add_measure(pid, "weight", 72.0)
+            assert len(await vendor.measures(pid, "weight")) == 2
+            await patient.revoke_consent(pid, client_id)
+            assert not (await patient.consents(pid))[0].active
+        with pytest.raises(ConsentNotGivenError) as refused:
+            await vendor.measures(pid, "weight")
+    assert refused.value.status == 403
+    assert refused.value.problem["title"] == "Consent not given"
+
+
+async def test_a_refusal_and_a_revoked_grant(world, app):
+    client_id = referenced(world.space, redirect_uris=(CALLBACK,))
+    async with async_client(app, clock=world.clock.now) as vendor:
+        started = await vendor.start_authorization(
+            client_id=client_id, redirect_uri=CALLBACK, scopes=["mesures.read"]
+        )
+        location = await _consent_in_browser(app, world.alice, started.url, decision="deny")
+        with pytest.raises(OAuthError) as denied_by_patient:
+            await vendor.finish_authorization(started, location)
+        assert denied_by_patient.value.error == "access_denied"
+
+        started = await vendor.start_authorization(
+            client_id=client_id, redirect_uri=CALLBACK, scopes=["mesures.read"]
+        )
+        location = await _consent_in_browser(app, world.alice, started.url)
+        tokens = await vendor.finish_authorization(started, location)
+        with pytest.raises(InvalidTokenError) as replayed:  # a code is single use
+            await vendor.finish_authorization(started, location)
+        assert replayed.value.error == "invalid_grant"
+        # RFC 6749 section 4.1.2: a replayed code revokes what it gave.
+        found = await vendor.introspect(tokens.access_token, client_id=client_id)
+        assert found == {"active": False}
+
+        started = await vendor.start_authorization(
+            client_id=client_id, redirect_uri=CALLBACK, scopes=["mesures.read"]
+        )
+        tokens = await vendor.finish_authorization(
+            started, await _consent_in_browser(app, world.alice, started.url)
+        )
+        found = await vendor.introspect(tokens.access_token, client_id=client_id)
+        assert found["active"] is True
+        assert found["scope"] == "mesures.read"
+        await vendor.revoke()
+        found = await vendor.introspect(tokens.access_token, client_id=client_id)
+        assert found == {"active": False}
+        with pytest.raises(InvalidTokenError):
+            await vendor.refresh()
+        with pytest.raises(InvalidTokenError):
+            await vendor.measures(tokens.patient_id, "weight")

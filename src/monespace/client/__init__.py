@@ -22,7 +22,9 @@ from ._async import AsyncClient
 from ._core import IDEMPOTENT_METHODS, Call, RetryBudget, RetryPolicy, path
 from ._models import (
     Author,
+    CatalogueEntry,
     Code,
+    Consent,
     Document,
     DocumentPage,
     Event,
@@ -55,8 +57,10 @@ __all__ = [
     "Author",
     "AuthorizationRequest",
     "Call",
+    "CatalogueEntry",
     "Client",
     "Code",
+    "Consent",
     "Document",
     "DocumentPage",
     "Event",

@@ -19,7 +19,9 @@ from ..errors import ConfigurationError
 from . import _routes as routes
 from ._core import Call, Core, RetryBudget, RetryPolicy, next_offset
 from ._models import (
+    CatalogueEntry,
     Code,
+    Consent,
     Document,
     DocumentPage,
     Event,
@@ -331,6 +333,31 @@ class AsyncClient:
             for item in page.threads:
                 yield item
             offset = next_offset(page.offset, len(page.threads), page.total)
+
+    # --- apps: the public catalogue, the patient's consents ------------------------------
+
+    async def catalogue(
+        self, *, text: str | None = None, category: str | None = None
+    ) -> list[CatalogueEntry]:
+        """The referenced services, searchable by words of their name or publisher and by
+        category (no login needed)."""
+        call = routes.catalogue(text=text, category=category)
+        return self._core.decode(await self._send(call), list[CatalogueEntry])
+
+    async def consents(self, patient_id: str) -> list[Consent]:
+        """The apps the patient connected, current and past (a patient's session)."""
+        return self._core.decode(await self._send(routes.consents(patient_id)), list[Consent])
+
+    async def narrow_consent(
+        self, patient_id: str, client_id: str, scopes: Iterable[str]
+    ) -> Consent:
+        """Narrow an app's consent to fewer scopes (widening goes through the app)."""
+        call = routes.narrow_consent(patient_id, client_id, sorted(scopes))
+        return self._core.decode(await self._send(call), Consent)
+
+    async def revoke_consent(self, patient_id: str, client_id: str) -> None:
+        """Withdraw an app's consent: its tokens stop working at once."""
+        await self._send(routes.revoke_consent(patient_id, client_id))
 
     # --- OAuth ---------------------------------------------------------------------------
 

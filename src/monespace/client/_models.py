@@ -16,7 +16,9 @@ import attrs
 
 __all__ = [
     "Author",
+    "CatalogueEntry",
     "Code",
+    "Consent",
     "Document",
     "DocumentPage",
     "Event",
@@ -224,3 +226,33 @@ class ServerMetadata:
     grant_types_supported: list[str] = attrs.field(factory=list)
     code_challenge_methods_supported: list[str] = attrs.field(factory=list)
     extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class CatalogueEntry:
+    """A referenced service of the public catalogue.
+
+    :param scopes: what its convention allows it to ask for.
+    """
+
+    client_id: str
+    name: str
+    publisher: str
+    category: str
+    exchange_tier: str
+    scopes: list[str]
+    convention_until: datetime | None = None
+
+
+@attrs.frozen
+class Consent:
+    """A patient's consent to an app: the scopes it may use, since when, and whether it is
+    still active."""
+
+    client_id: str
+    app_name: str
+    publisher: str
+    scopes: list[str]
+    granted_at: datetime
+    active: bool
+    revoked_at: datetime | None = None

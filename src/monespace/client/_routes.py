@@ -219,6 +219,34 @@ def threads_page(patient_id: str, *, archived: bool, offset: int, limit: int) ->
     )
 
 
+def catalogue(*, text: str | None, category: str | None) -> Call:
+    """The public catalogue of referenced services (no authentication)."""
+    params = _drop_none({"q": text, "category": category})
+    return Call("GET", API + "/catalogue", params=params, authenticated=False)
+
+
+def consents(patient_id: str) -> Call:
+    """The apps a patient connected, current and past."""
+    return Call("GET", path(PATIENT + "/consents", patient_id=patient_id))
+
+
+def narrow_consent(patient_id: str, client_id: str, scopes: list[str]) -> Call:
+    """Narrow a consent to fewer scopes."""
+    return Call(
+        "PATCH",
+        path(PATIENT + "/consents/{client_id}", patient_id=patient_id, client_id=client_id),
+        json={"scopes": scopes},
+    )
+
+
+def revoke_consent(patient_id: str, client_id: str) -> Call:
+    """Withdraw a consent: the app's tokens stop working at once."""
+    return Call(
+        "DELETE",
+        path(PATIENT + "/consents/{client_id}", patient_id=patient_id, client_id=client_id),
+    )
+
+
 def server_metadata() -> Call:
     """The OAuth server's metadata (RFC 8414 section 3)."""
     return Call("GET", "/.well-known/oauth-authorization-server", authenticated=False)
