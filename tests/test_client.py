@@ -749,6 +749,12 @@ def test_a_holder_without_client_id_cannot_refresh():
 CALLBACK = "https://poids.example/callback"
 
 
+def _hidden_fields(page: str) -> dict[str, str]:
+    """The hidden fields of the consent page's form (the request and the CSRF token)."""
+    found = re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page)
+    return {name: html.unescape(value) for name, value in found}
+
+
 async def _consent_in_browser(app, person, url: str, decision: str = "approve") -> str:
     """The patient's browser: log in, open the consent page, answer it; the redirect."""
     transport = httpx.ASGITransport(app=app)
@@ -757,12 +763,7 @@ async def _consent_in_browser(app, person, url: str, decision: str = "approve") 
         assert login.status_code == 201
         page = await browser.get(url)
         assert page.status_code == 200, page.text
-        fields = {
-            name: html.unescape(value)
-            for name, value in re.findall(
-                r'<input type="hidden" name="(\w+)" value="([^"]*)"', page.text
-            )
-        }
+        fields = _hidden_fields(page.text)
         assert fields["code_challenge_method"] == "S256"
         answer = await browser.post("/oauth/authorize", data={**fields, "decision": decision})
         assert answer.status_code == 303, answer.text
@@ -861,3 +862,28 @@ async def test_a_refusal_and_a_revoked_grant(world, app):
             await vendor.refresh()
         with pytest.raises(InvalidTokenError):
             await vendor.measures(tokens.patient_id, "weight")
+
+
+def test_an_app_over_a_real_socket(live):
+    """The blocking client through the whole OAuth flow over loopback."""
+    world, url = live
+    client_id = referenced(world.space, redirect_uris=(CALLBACK,))
+    with Client(url, clock=world.clock.now) as vendor:
+        started = vendor.start_authorization(
+            client_id=client_id, redirect_uri=CALLBACK, scopes=["mesures.read"]
+        )
+        with httpx.Client(base_url=url) as browser:
+            browser.post("/api/v1/session/patient", json=world.alice.login())
+            page = browser.get(started.url)
+            fields = _hidden_fields(page.text)
+            answer = browser.post("/oauth/authorize", data={**fields, "decision": "approve"})
+        tokens = vendor.finish_authorization(started, answer.headers["location"])
+        assert [m.value for m in vendor.measures(tokens.patient_id, "weight")] == [70.5]
+        world.clock.advance(minutes=10)
+        assert len(vendor.measures(tokens.patient_id, "weight")) == 1
+        assert vendor.tokens.refreshes == 1
+        with pytest.raises(ConsentNotGivenError):
+            vendor.add_measure(tokens.patient_id, "weight", 70.0)
+        vendor.revoke()
+        with pytest.raises(InvalidTokenError):
+            vendor.measures(tokens.patient_id, "weight")
