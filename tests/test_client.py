@@ -5,6 +5,7 @@ against authlib's PKCE, and once over a real loopback socket, sync and async."""
 
 from __future__ import annotations
 
+import email.utils
 import html
 import json
 import random
@@ -36,7 +37,12 @@ from monespace.client import (
     new_state,
     parse_redirect,
 )
-from monespace.client._core import parse_retry_after, parse_www_authenticate
+from monespace.client._core import (
+    Core,
+    next_offset,
+    parse_retry_after,
+    parse_www_authenticate,
+)
 from monespace.errors import (
     AccessDeniedError,
     ApiError,
@@ -887,3 +893,84 @@ def test_an_app_over_a_real_socket(live):
         vendor.revoke()
         with pytest.raises(InvalidTokenError):
             vendor.measures(tokens.patient_id, "weight")
+
+
+# --- the core's decisions, as properties ---------------------------------------------------
+
+STATUSES = st.sampled_from([200, 201, 400, 401, 404, 409, 429, 500, 502, 503])
+
+
+@given(
+    answers=st.lists(STATUSES, min_size=1, max_size=8),
+    retry_after=st.one_of(st.none(), st.integers(0, 300)),
+    method=st.sampled_from(["GET", "PUT", "DELETE", "POST", "PATCH"]),
+    max_attempts=st.integers(1, 5),
+    seed=st.integers(0, 2**32),
+)
+def test_retry_decisions(answers, retry_after, method, max_attempts, seed):
+    """Whatever the server answers: no more attempts than the policy allows, retries only
+    on 429/503 and only for idempotent methods, waits that honour Retry-After (up to the
+    limit) or stay within the backoff's ceiling, and a success or an error at the end."""
+    policy = RetryPolicy(max_attempts=max_attempts, base_delay=0.5, max_delay=4.0)
+    core = Core(BASE, retry=policy, budget=None, rng=random.Random(seed))
+    exchange = core.exchange(Call(method, "/api/v1/thing"))
+    headers = {} if retry_after is None else {"retry-after": str(retry_after)}
+    outcome = None
+    for status in answers:
+        request = exchange.request()
+        response = httpx.Response(status, headers=headers, request=request)
+        try:
+            wait = exchange.answered(response)
+        except ApiError as exc:
+            outcome = exc
+            break
+        if wait is None:
+            outcome = status
+            break
+        assert status in (429, 503)
+        assert method in ("GET", "PUT", "DELETE")
+        if retry_after is not None:
+            assert wait == retry_after <= policy.max_retry_after
+        else:
+            assert 0 <= wait <= min(4.0, 0.5 * 2 ** (exchange.attempts - 1))
+    assert exchange.attempts <= max_attempts
+    if outcome is None:  # the script ran out while retries were still allowed
+        assert exchange.attempts == len(answers)
+    elif isinstance(outcome, ApiError):
+        assert outcome.status == answers[exchange.attempts - 1]
+    else:
+        assert 200 <= outcome < 300
+
+
+@given(
+    total=st.integers(0, 60),
+    page_size=st.integers(1, 10),
+    shrink=st.integers(0, 60),
+)
+def test_pagination_ends_and_misses_nothing(total, page_size, shrink):
+    """Following next_offset reads every item once, and ends even when items disappear
+    between pages (the total the server reported is then never reached)."""
+    items = list(range(total))
+    seen: list[int] = []
+    offset: int | None = 0
+    pages = 0
+    while offset is not None:
+        pages += 1
+        assert pages <= total + 2
+        reported = len(items)
+        page = items[offset : offset + page_size]
+        seen.extend(page)
+        if pages == 2 and shrink:  # items deleted after the first pages were served
+            items = items[: max(0, len(items) - shrink)]
+        offset = next_offset(offset, len(page), reported)
+    if not shrink or total <= page_size:
+        assert seen == list(range(total))
+    assert len(seen) == len(set(seen))
+
+
+@given(seconds=st.integers(0, 10**6))
+def test_retry_after_in_both_forms(seconds):
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    assert parse_retry_after(str(seconds), now) == seconds
+    date_form = email.utils.format_datetime(now + timedelta(seconds=seconds), usegmt=True)
+    assert parse_retry_after(date_form, now) == seconds
