@@ -138,10 +138,9 @@ class RetryBudget:
     """Retries allowed across all the calls of a client, so that a failing server is not
     hammered by every call retrying at once.
 
-    Each call (its first attempt) earns *ratio* of a retry; each retry spends one. The
-    balance starts at, and never exceeds, *reserve* + what the calls earned, capped at
-    *reserve* retries saved: with the defaults, at most 10 retries in a burst, then one per
-    five calls.
+    Each call (its first attempt) earns *ratio* of a retry and each retry spends one; the
+    balance starts at *reserve* and never exceeds it. With the defaults: ten retries in a
+    burst, then about one per five calls.
     """
 
     def __init__(self, *, ratio: float = 0.2, reserve: int = 10) -> None:

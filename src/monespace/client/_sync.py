@@ -49,8 +49,8 @@ class Client:
     :param tokens: an app's tokens, refreshed before they expire (needs *client_id*; the
         token endpoint is read from the server's metadata unless *token_endpoint* is given).
     :param retry: when to try again (:class:`RetryPolicy`).
-    :param budget: the retries allowed across calls (:class:`RetryBudget`; ``None``: no
-        limit but the policy's).
+    :param budget: the retries allowed across the client's calls (default
+        ``RetryBudget()``: ten in a burst, then one per five calls).
     :param transport: an httpx transport (``httpx.MockTransport`` in tests,
         ``httpx.ASGITransport`` for an app in the same process).
     :param sleep: how to wait between attempts (``time.sleep``).
@@ -80,7 +80,7 @@ class Client:
         self._core = Core(
             base_url,
             retry=retry or RetryPolicy(),
-            budget=budget,
+            budget=budget if budget is not None else RetryBudget(),
             token=token,
             tokens=tokens,
             client_id=client_id,
