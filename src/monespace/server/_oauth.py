@@ -106,9 +106,9 @@ def _oauth_error(error: str, description: str, *, basic: bool = False) -> Respon
     return _json({"error": error, "error_description": description}, status, headers)
 
 
-def _client_id(request: Request, form: dict[str, str]) -> tuple[str, bool]:
+def _client_id(request: Request, form: dict[str, str]) -> str:
     """The client's id (public clients send it in the body; HTTP Basic with an empty
-    secret is accepted too, as some libraries send it), and whether Basic was used."""
+    secret is accepted too, as some libraries send it)."""
     header = request.headers.get("authorization")
     if header is not None and header.lower().startswith("basic "):
         try:
@@ -120,11 +120,11 @@ def _client_id(request: Request, form: dict[str, str]) -> tuple[str, bool]:
             raise OAuthError("invalid_client", "apps are public clients: send no secret")
         if "client_id" in form and form["client_id"] != name:
             raise OAuthError("invalid_request", "two different client ids")
-        return name, True
+        return name
     client_id = form.get("client_id")
     if not client_id:
         raise OAuthError("invalid_client", "send the client_id")
-    return client_id, False
+    return client_id
 
 
 def _limit(state: ServerState, request: Request) -> None:
@@ -147,12 +147,12 @@ def _endpoint(
     """A form-posting endpoint of the token service, with its errors as RFC 6749 JSON."""
 
     async def endpoint(request: Request) -> Response:
-        basic = False
+        basic = request.headers.get("authorization", "").lower().startswith("basic ")
         try:
             check_origin(request)
             _limit(state, request)
             form = await _form(request)
-            client_id, basic = _client_id(request, form)
+            client_id = _client_id(request, form)
             return await handler(state, request, form, client_id)
         except _FormError as exc:
             return _oauth_error("invalid_request", str(exc))
