@@ -974,3 +974,18 @@ def test_retry_after_in_both_forms(seconds):
     assert parse_retry_after(str(seconds), now) == seconds
     date_form = email.utils.format_datetime(now + timedelta(seconds=seconds), usegmt=True)
     assert parse_retry_after(date_form, now) == seconds
+
+
+def test_metadata_naming_another_issuer_is_refused():
+    """RFC 8414 section 3.3: a document naming another issuer could send the app's codes
+    and refresh tokens elsewhere."""
+    forged = {
+        "issuer": "https://evil.example",
+        "authorization_endpoint": "https://evil.example/authorize",
+        "token_endpoint": "https://evil.example/token",
+    }
+    api, _ = scripted(Script(ok(forged), ok({"issuer": BASE})))
+    with pytest.raises(ServerError, match="another issuer"):
+        api.server_metadata()
+    with pytest.raises(ServerError, match="lacks"):
+        api.server_metadata()

@@ -363,7 +363,9 @@ class AsyncClient:
 
     async def server_metadata(self) -> ServerMetadata:
         """The authorization server's metadata (RFC 8414)."""
-        return metadata_from(self._core.json(await self._send(routes.server_metadata())))
+        return metadata_from(
+            self._core.json(await self._send(routes.server_metadata())), issuer=self._core.base_url
+        )
 
     async def _token_endpoint(self) -> str:
         if self._core.token_endpoint is None:

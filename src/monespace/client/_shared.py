@@ -19,11 +19,13 @@ def user_agent() -> str:
     return f"monespace-client/{__version__}"
 
 
-def metadata_from(document: Any) -> ServerMetadata:
-    """The :class:`ServerMetadata` of an RFC 8414 document.
+def metadata_from(document: Any, *, issuer: str) -> ServerMetadata:
+    """The :class:`ServerMetadata` of an RFC 8414 document fetched from *issuer*.
 
     :raises ServerError: the document lacks ``issuer``, ``authorization_endpoint`` or
-        ``token_endpoint``.
+        ``token_endpoint``, or names another issuer than the server it came from (RFC 8414
+        section 3.3: otherwise a forged document could send the app's codes and refresh
+        tokens to another server).
     """
     if not isinstance(document, dict):
         raise ServerError("the authorization server metadata is not a JSON object")
@@ -32,6 +34,12 @@ def metadata_from(document: Any) -> ServerMetadata:
         raise ServerError(
             "the authorization server metadata lacks issuer, authorization_endpoint or "
             "token_endpoint (RFC 8414 section 2)"
+        )
+
+    if document["issuer"].rstrip("/") != issuer.rstrip("/"):
+        raise ServerError(
+            "the authorization server metadata names another issuer than the server it "
+            "came from (RFC 8414 section 3.3)"
         )
 
     def text(name: str) -> str | None:

@@ -357,7 +357,9 @@ class Client:
 
     def server_metadata(self) -> ServerMetadata:
         """The authorization server's metadata (RFC 8414)."""
-        return metadata_from(self._core.json(self._send(routes.server_metadata())))
+        return metadata_from(
+            self._core.json(self._send(routes.server_metadata())), issuer=self._core.base_url
+        )
 
     def _token_endpoint(self) -> str:
         if self._core.token_endpoint is None:
