@@ -22,7 +22,7 @@ with warnings.catch_warnings():
     # authlib 1.9 announces, on import, a move of its httpx integration to "httpx2".
     warnings.simplefilter("ignore", DeprecationWarning)
     oauth2 = pytest.importorskip("authlib.integrations.httpx_client")
-from authlib.common.security import generate_token  # noqa: E402
+from authlib.common.security import generate_token
 
 REDIRECT = "http://127.0.0.1/cb"
 SCOPES = "mesures.read mesures.write"
@@ -95,14 +95,13 @@ def test_authlib_runs_the_code_flow_with_pkce_refresh_revocation_and_introspecti
         assert documents.status_code == 403
         assert 'error="insufficient_scope"' in documents.headers["www-authenticate"]
 
+        introspection = meta["introspection_endpoint"]
         first_refresh = token["refresh_token"]
         renewed = client.refresh_token(meta["token_endpoint"])
         assert renewed["refresh_token"] != first_refresh
         assert client.get(measures, params={"kind": "weight"}).status_code == 200
 
-        seen = client.introspect_token(
-            meta["introspection_endpoint"], token=renewed["access_token"]
-        )
+        seen = client.introspect_token(introspection, token=renewed["access_token"])
         assert seen.json()["active"] is True
         assert seen.json()["scope"] == SCOPES
 
@@ -111,9 +110,7 @@ def test_authlib_runs_the_code_flow_with_pkce_refresh_revocation_and_introspecti
         gone = client.get(measures, params={"kind": "weight"})
         assert gone.status_code == 403
         assert gone.json()["title"] == "Consent not given"
-        seen = client.introspect_token(
-            meta["introspection_endpoint"], token=renewed["access_token"]
-        )
+        seen = client.introspect_token(introspection, token=renewed["access_token"])
         assert seen.json() == {"active": False}
 
         revoked = client.revoke_token(meta["revocation_endpoint"], token=renewed["refresh_token"])

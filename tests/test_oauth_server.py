@@ -391,7 +391,10 @@ async def test_a_code_works_once_and_its_replay_revokes_what_it_gave(world, app)
         )
         assert read.status_code == 401
         assert read.headers["www-authenticate"].endswith('error="invalid_token"')
-    assert [e.rule for e in oauth_events(world, Outcome.DENIED)] == ["code_replayed"]
+    assert [e.rule for e in oauth_events(world, Outcome.DENIED)] == [
+        "code_replayed",
+        "invalid_token",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -662,6 +665,11 @@ async def test_tokens_are_refused_in_urls_and_forged_tokens_are_invalid(world, a
             f"/api/v1/patients/{world.alice.id}/documents", headers=bearer(got["refresh_token"])
         )
         assert refresh_as_access.status_code == 401
+    refused = [e for e in oauth_events(world, Outcome.DENIED) if e.rule == "invalid_token"]
+    assert [(e.actor_id, e.patient_id) for e in refused] == [
+        ("unknown", None),
+        ("suivi-poids", world.alice.id),
+    ]
 
 
 # --- the public catalogue and the patient's consents ----------------------------------------------
