@@ -39,6 +39,7 @@ from monespace.client import (
 )
 from monespace.client._core import (
     Core,
+    error_for_response,
     next_offset,
     parse_retry_after,
     parse_www_authenticate,
@@ -989,3 +990,39 @@ def test_metadata_naming_another_issuer_is_refused():
         api.server_metadata()
     with pytest.raises(ServerError, match="lacks"):
         api.server_metadata()
+
+
+@given(
+    status=st.integers(300, 599),
+    body=st.one_of(
+        st.binary(max_size=200),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.sampled_from(["error", "title", "detail", "type"]), inner)
+            ),
+            max_leaves=8,
+        ).map(lambda value: json.dumps(value).encode()),
+    ),
+    media=st.sampled_from(["application/json", "application/problem+json", "text/html", ""]),
+    challenge=st.one_of(st.none(), st.text(max_size=60)),
+    retry_after=st.one_of(st.none(), st.text(max_size=30)),
+)
+def test_any_error_answer_maps_to_an_api_error(status, body, media, challenge, retry_after):
+    """Whatever an error answer carries (any body, media type, challenge or Retry-After),
+    it becomes an ApiError with its status, never another exception."""
+    headers = {}
+    if media:
+        headers["content-type"] = media
+    if challenge is not None:
+        headers["www-authenticate"] = challenge.encode("ascii", "ignore").decode()
+    if retry_after is not None:
+        headers["retry-after"] = retry_after.encode("ascii", "ignore").decode()
+    response = httpx.Response(status, headers=headers, content=body)
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    error = error_for_response(response, method="GET", path="/api/v1/x", now=now)
+    assert isinstance(error, ApiError)
+    assert error.status == status
+    assert isinstance(error.problem, dict)
+    assert str(error).startswith(f"GET /api/v1/x: {status} ")
