@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email.utils
 import html
+import inspect
 import json
 import random
 import re
@@ -1026,3 +1027,28 @@ def test_any_error_answer_maps_to_an_api_error(status, body, media, challenge, r
     assert error.status == status
     assert isinstance(error.problem, dict)
     assert str(error).startswith(f"GET /api/v1/x: {status} ")
+
+
+def test_the_two_clients_offer_the_same_methods():
+    """Client and AsyncClient have the same methods, parameters, defaults and docstrings
+    (close is aclose on the async side): one cannot gain a feature the other lacks."""
+
+    def surface(cls):
+        found = {}
+        for name, member in vars(cls).items():
+            if name.startswith("__") or not callable(member):
+                continue
+            signature = inspect.signature(member)
+            parameters = [(p.name, p.kind, p.default) for p in signature.parameters.values()]
+            found[{"aclose": "close"}.get(name, name)] = (parameters, member.__doc__)
+        return found
+
+    sync, asynchronous = surface(Client), surface(AsyncClient)
+    assert sync.keys() == asynchronous.keys()
+    for name in sync:
+        assert sync[name] == asynchronous[name], name
+    for name, member in vars(AsyncClient).items():
+        if name.startswith("_") and name != "_send":
+            continue
+        if callable(member) and not name.startswith("__"):
+            assert inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member)

@@ -415,7 +415,7 @@ class AsyncClient:
         if self._core.tokens is None:
             self._core.tokens = TokenHolder(tokens, clock=self._core.clock)
         else:
-            self._core.tokens.update(tokens)
+            self._core.tokens.update(tokens, refreshed=False)
         return tokens
 
     async def refresh(self) -> TokenSet:

@@ -310,11 +310,16 @@ class TokenHolder:
             self._clock(), self.margin
         )
 
-    def update(self, tokens: TokenSet) -> None:
-        """Replace the tokens (after a refresh) and tell *on_update*."""
+    def update(self, tokens: TokenSet, *, refreshed: bool = True) -> None:
+        """Replace the tokens and tell *on_update*.
+
+        :param refreshed: they come from a refresh (counted in :attr:`refreshes`), not
+            from a new authorization.
+        """
         with self._lock:
             self._tokens = tokens
-            self.refreshes += 1
+            if refreshed:
+                self.refreshes += 1
         if self._on_update is not None:
             self._on_update(tokens)
 

@@ -372,7 +372,7 @@ class Client:
         """Begin an authorization: send the patient's browser to the returned request's
         ``url``, and keep the request (its state and PKCE verifier) for
         :meth:`finish_authorization`. The endpoint comes from the server's metadata."""
-        endpoint = (self.server_metadata()).authorization_endpoint
+        endpoint = self.server_metadata().authorization_endpoint
         return AuthorizationRequest.build(
             endpoint, client_id=client_id, redirect_uri=redirect_uri, scopes=scopes
         )
@@ -407,7 +407,7 @@ class Client:
         if self._core.tokens is None:
             self._core.tokens = TokenHolder(tokens, clock=self._core.clock)
         else:
-            self._core.tokens.update(tokens)
+            self._core.tokens.update(tokens, refreshed=False)
         return tokens
 
     def refresh(self) -> TokenSet:
