@@ -205,6 +205,16 @@ def test_sync_writes_and_reads_back(world, sync_client):
         pid, kind="appointment", starts_at=datetime(2026, 4, 1, 9, 0, tzinfo=UTC), title="RDV"
     )
     assert event in sync_client.events(pid, from_=date(2026, 3, 1))
+    assert sync_client.event(pid, event.id) == event
+    later = datetime(2026, 4, 2, 10, 0, tzinfo=UTC)
+    moved = sync_client.reschedule_event(pid, event.id, starts_at=later)
+    assert moved.starts_at == later
+    assert moved.sequence > event.sequence
+    assert sync_client.cancel_event(pid, event.id).status == "cancelled"
+    done = sync_client.add_event(
+        pid, kind="vaccination", starts_at=datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    )
+    assert sync_client.mark_event_done(pid, done.id).status == "done"
     history = sync_client.access_history(pid)
     assert history
     assert all(entry.outcome for entry in history)

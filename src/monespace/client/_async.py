@@ -315,6 +315,32 @@ class AsyncClient:
         )
         return self._core.decode(await self._send(call), Event)
 
+    async def event(self, patient_id: str, event_id: str) -> Event:
+        """One event of the agenda."""
+        return self._core.decode(await self._send(routes.event(patient_id, event_id)), Event)
+
+    async def reschedule_event(
+        self,
+        patient_id: str,
+        event_id: str,
+        *,
+        starts_at: datetime,
+        ends_at: datetime | None = None,
+    ) -> Event:
+        """Move an event to another time."""
+        call = routes.reschedule_event(patient_id, event_id, starts_at=starts_at, ends_at=ends_at)
+        return self._core.decode(await self._send(call), Event)
+
+    async def cancel_event(self, patient_id: str, event_id: str) -> Event:
+        """Cancel an event."""
+        call = routes.event_change(patient_id, event_id, "cancel")
+        return self._core.decode(await self._send(call), Event)
+
+    async def mark_event_done(self, patient_id: str, event_id: str) -> Event:
+        """Record that an event took place."""
+        call = routes.event_change(patient_id, event_id, "done")
+        return self._core.decode(await self._send(call), Event)
+
     async def access_history(self, patient_id: str) -> list[HistoryEntry]:
         """Who did what in the space, in plain words, newest first."""
         call = routes.access_history(patient_id)

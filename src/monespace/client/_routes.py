@@ -205,6 +205,36 @@ def add_event(
     return Call("POST", path(PATIENT + "/agenda/events", patient_id=patient_id), json=body)
 
 
+EVENT: Final = PATIENT + "/agenda/events/{event_id}"
+
+
+def event(patient_id: str, event_id: str) -> Call:
+    """One event of the agenda."""
+    return Call("GET", path(EVENT, patient_id=patient_id, event_id=event_id))
+
+
+def reschedule_event(
+    patient_id: str, event_id: str, *, starts_at: datetime, ends_at: datetime | None
+) -> Call:
+    """Move an event (not retried: each change bumps its sequence)."""
+    body = _drop_none(
+        {
+            "starts_at": _moment(starts_at),
+            "ends_at": _moment(ends_at) if ends_at is not None else None,
+        }
+    )
+    return Call(
+        "POST",
+        path(EVENT + "/reschedule", patient_id=patient_id, event_id=event_id),
+        json=body,
+    )
+
+
+def event_change(patient_id: str, event_id: str, change: str) -> Call:
+    """Cancel an event (``cancel``) or mark it done (``done``)."""
+    return Call("POST", path(EVENT + "/" + change, patient_id=patient_id, event_id=event_id))
+
+
 def access_history(patient_id: str) -> Call:
     """The access history in plain words."""
     return Call("GET", path(PATIENT + "/access/history", patient_id=patient_id))
