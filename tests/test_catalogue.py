@@ -28,7 +28,7 @@ from monespace.errors import (
     ValidationError,
 )
 from monespace.policy import Action
-from monespace.testing import storage_of
+from monespace.testing import reference_app, storage_of
 
 from .helpers import add_note, identity, open_patient, open_space, register_physicians
 
@@ -398,3 +398,11 @@ def test_shredding_a_space_deletes_its_consents(space, setup):
     with storage_of(space).read() as tx:
         assert tx.catalogue.consents(patient_id) == []
     assert space.consents.active(patient_id, client_id) is None
+
+
+def test_reference_app_gives_a_referenced_app_in_one_call(space):
+    app = reference_app(space, "bac-a-sable", scopes=["documents.read"], name="Bac à sable")
+    assert app.may_act(NOW)
+    assert app.scopes == {Scope.DOCUMENTS_READ}
+    assert app.redirect_uris == ("http://127.0.0.1/callback",)
+    assert [a.client_id for a in space.catalogue.search("bac a sable")] == ["bac-a-sable"]
