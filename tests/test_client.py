@@ -63,8 +63,8 @@ from monespace.errors import (
     ValidationError,
 )
 from monespace.record import TRE_A05_TYPE
+from monespace.testing import reference_app
 
-from .test_catalogue import referenced
 from .test_server_live import running
 from .test_server_world import CANARY, build_world, create_app
 
@@ -767,6 +767,18 @@ def test_a_holder_without_client_id_cannot_refresh():
 CALLBACK = "https://poids.example/callback"
 
 
+def referenced(world) -> str:
+    """A weight tracker taken through the whole référencement; its client id."""
+    app = reference_app(
+        world.space,
+        "suivi-poids",
+        redirect_uris=(CALLBACK,),
+        name="Suivi Poids",
+        publisher="Balance SAS",
+    )
+    return app.client_id
+
+
 def _hidden_fields(page: str) -> dict[str, str]:
     """The hidden fields of the consent page's form (the request and the CSRF token)."""
     found = re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page)
@@ -791,7 +803,7 @@ async def _consent_in_browser(app, person, url: str, decision: str = "approve") 
 async def test_an_app_through_the_demo_servers_oauth(world, app):
     """Authorize with PKCE, read and write within the scopes, refresh on expiry (rotation),
     be refused outside the scopes, and lose access when the patient revokes the consent."""
-    client_id = referenced(world.space, redirect_uris=(CALLBACK,))
+    client_id = referenced(world)
     async with async_client(app, clock=world.clock.now) as vendor:
         metadata = await vendor.server_metadata()
         assert metadata.code_challenge_methods_supported == ["S256"]
@@ -842,7 +854,7 @@ async def test_an_app_through_the_demo_servers_oauth(world, app):
 
 
 async def test_a_refusal_and_a_revoked_grant(world, app):
-    client_id = referenced(world.space, redirect_uris=(CALLBACK,))
+    client_id = referenced(world)
     async with async_client(app, clock=world.clock.now) as vendor:
         started = await vendor.start_authorization(
             client_id=client_id, redirect_uri=CALLBACK, scopes=["mesures.read"]
@@ -885,7 +897,7 @@ async def test_a_refusal_and_a_revoked_grant(world, app):
 def test_an_app_over_a_real_socket(live):
     """The blocking client through the whole OAuth flow over loopback."""
     world, url = live
-    client_id = referenced(world.space, redirect_uris=(CALLBACK,))
+    client_id = referenced(world)
     with Client(url, clock=world.clock.now) as vendor:
         started = vendor.start_authorization(
             client_id=client_id, redirect_uri=CALLBACK, scopes=["mesures.read"]
