@@ -11,6 +11,8 @@ import inspect
 import json
 import random
 import re
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -1074,3 +1076,63 @@ def test_the_two_clients_offer_the_same_methods():
             continue
         if callable(member) and not name.startswith("__"):
             assert inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member)
+
+
+async def test_concurrent_calls_refresh_once():
+    """Calls made together on expired tokens share one refresh: a second one would spend
+    the rotated refresh token and, on a real server, revoke the whole authorization."""
+    clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    server = FakeAuthorizationServer(clock)
+    holder = TokenHolder(
+        TokenSet("a0", expires_at=clock.now(), refresh_token="r0"), clock=clock.now
+    )
+    results: list[object] = []
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await anyio.sleep(0.01)  # every exchange yields: the calls interleave
+        return server(request)
+
+    async with AsyncClient(
+        BASE,
+        transport=httpx.MockTransport(slow),
+        tokens=holder,
+        client_id="app",
+        token_endpoint=BASE + "/oauth/token",
+    ) as api:
+
+        async def call() -> None:
+            results.append(await api.request(GET))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(5):
+                group.start_soon(call)
+    assert holder.refreshes == 1
+    assert results == [{"token": "a1"}] * 5
+    assert [r.url.path for r in server.seen].count("/oauth/token") == 1
+
+
+def test_threads_refresh_once():
+    """The blocking client's refresh lock: five threads on expired tokens, one refresh."""
+    clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    server = FakeAuthorizationServer(clock)
+    holder = TokenHolder(
+        TokenSet("a0", expires_at=clock.now(), refresh_token="r0"), clock=clock.now
+    )
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        time.sleep(0.01)  # every exchange takes a moment: the threads overlap
+        return server(request)
+
+    with (
+        Client(
+            BASE,
+            transport=httpx.MockTransport(slow),
+            tokens=holder,
+            client_id="app",
+            token_endpoint=BASE + "/oauth/token",
+        ) as api,
+        ThreadPoolExecutor(5) as pool,
+    ):
+        results = list(pool.map(lambda _: api.request(GET), range(5)))
+    assert holder.refreshes == 1
+    assert results == [{"token": "a1"}] * 5
