@@ -114,6 +114,9 @@ def register_holder(space: monespace.Space) -> str:
     space.access.register_professional(
         operator, Professional(PROFESSIONAL.id, "10", "Dr Banc d'Essai", specialty="SM26")
     )
+    # Feeding a record takes standing (care team, authorisation, médecin traitant): the
+    # physician declares taking part in the patient's care.
+    space.access.join_care_team(PROFESSIONAL, patient_id)
     return patient_id
 
 

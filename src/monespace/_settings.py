@@ -34,9 +34,16 @@ class Settings:
     :param messaging: the secure messaging's limits and retention policy.
     :param agenda: whether ticks send prevention reminders, and the calendar edition.
     :param audit: when the audit trail writes signed checkpoints.
+    :param data_key_cache_size: how many unwrapped data keys a space keeps in memory between
+        units of work (``0``: only within one). Unwrapping a key costs an AES key unwrap;
+        a kept key is still checked against its stored row in every transaction, so a
+        destroyed key is never served (see :class:`monespace.crypto.Keyring`).
+    :param data_key_cache_lifetime: how long a kept key stays in memory. It also bounds how
+        long the space-wide keys (notifications, blind indexes) are used without reading
+        their row.
 
     .. versionchanged:: 0.2
-       ``audit`` and ``agenda``.
+       ``audit``, ``agenda``, ``data_key_cache_size`` and ``data_key_cache_lifetime``.
     """
 
     max_content_bytes: int = 20 * 1024 * 1024
@@ -50,6 +57,13 @@ class Settings:
     messaging: MessagingSettings = attrs.field(factory=MessagingSettings)
     agenda: AgendaSettings = attrs.field(factory=AgendaSettings)
     audit: AuditSettings = attrs.field(factory=AuditSettings)
+    data_key_cache_size: int = attrs.field(default=256, validator=attrs.validators.ge(0))
+    data_key_cache_lifetime: timedelta = attrs.field(default=timedelta(minutes=5))
+
+    @data_key_cache_lifetime.validator
+    def _check_lifetime(self, _attribute: attrs.Attribute[timedelta], value: timedelta) -> None:
+        if value < timedelta(0):
+            raise ValueError("data_key_cache_lifetime must not be negative")
 
     def retry_delay(self, attempts: int) -> timedelta:
         """How long to wait after the *attempts*-th failed delivery."""

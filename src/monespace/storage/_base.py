@@ -42,6 +42,7 @@ from ._rows import (
     ReminderOptOutRow,
     ReminderSentRow,
     RepresentationRow,
+    SubjectRow,
     ThreadRow,
 )
 
@@ -718,6 +719,31 @@ class Transaction(abc.ABC):
     access: AccessRepository
     messages: MessageRepository
     agenda: AgendaRepository
+
+    def subject(self, patient_id: str, professional_id: str | None = None) -> SubjectRow:
+        """What an access decision on *patient_id*'s record needs: the account and, when
+        *professional_id* is given, the professional's directory entry, grants on the
+        record, the patient's access settings and whether the patient blocked them.
+
+        This default asks each repository in turn; a backend overrides it to read all of it
+        in one round trip (:class:`~monespace.storage.SqlTransaction` does), and may keep
+        what it read for the rest of the transaction (the patient's row and data key).
+
+        .. versionadded:: 0.2
+        """
+        account = self.accounts.get(patient_id)
+        if professional_id is None:
+            return SubjectRow(account)
+        professional = self.access.professional(professional_id)
+        if professional is None:
+            return SubjectRow(account)
+        return SubjectRow(
+            account,
+            professional,
+            tuple(self.access.grants(patient_id, professional_id)),
+            self.access.settings(patient_id),
+            professional_id in self.access.blocked(patient_id),
+        )
 
 
 class StorageBackend(abc.ABC):

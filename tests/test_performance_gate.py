@@ -1,0 +1,183 @@
+"""The performance gate: round trips and pages written per operation, counted.
+
+Timings depend on the machine and are never tested (``benchmarks/`` measures them beside raw
+baselines); the number of SQL statements an operation runs and the number of write-ahead-log
+pages its commit writes do not, so a regression in either fails here. The bounds are today's
+counts: lowering one is progress (lower the bound with it), raising one needs a reason.
+
+The audit trail's own statements (the chain's head read, the event, the head seal, the
+checkpoint check) are counted apart, so that each side's budget is visible.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monespace import Actor, ActorKind, Settings
+from monespace.crypto import Keyring
+from monespace.errors import AccessDeniedError, DataShreddedError
+from monespace.record import LOINC, Code
+from monespace.testing import statements_of, storage_of, wal_frames_of
+
+from .helpers import feeder, identity, open_patient, open_space, register_physicians
+
+CONSULTATION = Code("11488-4", LOINC)
+PDF = b"%PDF-1.7\n" + bytes(range(256)) * 16  # about 4 KiB
+
+#: Statements the audit trail runs to append the events of one unit: read the head, insert
+#: the event, rewrite the head seal, look at the newest checkpoint.
+AUDIT_STATEMENTS = 4
+
+
+def _audit(statement: str) -> bool:
+    words = statement.split(None, 3)
+    return any("audit_" in w for w in words[:4]) or "FROM audit_" in statement
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def world(request, tmp_path):
+    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'gate.db'}"
+    space = open_space(url)
+    (rpps,) = register_physicians(space, 1)
+    patient = open_patient(space)
+    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
+    feeder(space, doctor, patient.id)
+    yield space, doctor, patient.id
+    space.close()
+
+
+def _add(space, doctor, patient_id):
+    return space.record.add_document(
+        doctor, patient_id, PDF, media_type="application/pdf", type_code=CONSULTATION
+    )
+
+
+def test_adding_a_document_runs_ten_statements(world):
+    """A professional's 4 KiB document with the holder's notice: BEGIN, one read of every
+    fact the decision needs (with the patient's row and data key), three inserts (content,
+    document, notice), COMMIT, and the audit trail's four."""
+    space, doctor, patient_id = world
+    _add(space, doctor, patient_id)  # the space-wide notification key now exists
+    _add(space, doctor, patient_id)
+    with statements_of(space) as statements:
+        _add(space, doctor, patient_id)
+    audit = [s for s in statements if _audit(s)]
+    ours = [" ".join(s.split()[:2]) for s in statements if not _audit(s)]
+    assert len(audit) == AUDIT_STATEMENTS, audit
+    assert ours == [
+        "BEGIN IMMEDIATE",
+        "SELECT a.patient_id,",
+        "INSERT INTO",
+        "INSERT INTO",
+        "INSERT INTO",
+        "COMMIT",
+    ], statements
+
+
+def test_reading_a_document_reads_its_key_with_the_facts(world):
+    """Reading content: the document, the facts with the data key in one statement, the
+    first-access mark, the content, and the audit trail's."""
+    space, doctor, patient_id = world
+    document = _add(space, doctor, patient_id)
+    space.record.read_content(doctor, document.id)
+    with statements_of(space) as statements:
+        space.record.read_content(doctor, document.id)
+    ours = [" ".join(s.split()[:2]) for s in statements if not _audit(s)]
+    assert len([s for s in statements if _audit(s)]) == AUDIT_STATEMENTS
+    assert ours == [
+        "BEGIN IMMEDIATE",
+        "SELECT id,",  # the document
+        "SELECT a.patient_id,",  # the facts, the patient's row and data key
+        "INSERT INTO",  # the professional's first access (nothing written after the first)
+        "SELECT id,",  # the content
+        "COMMIT",
+    ], statements
+
+
+def test_adding_a_document_writes_few_pages(tmp_path):
+    """Each commit of an addition writes its rows' pages once: the content (with an overflow
+    page), the document, the notice, the event and the head seal, and their indexes."""
+    space = open_space(f"sqlite:///{tmp_path / 'wal.db'}")
+    (rpps,) = register_physicians(space, 1)
+    patient = open_patient(space)
+    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
+    feeder(space, doctor, patient.id)
+    _add(space, doctor, patient.id)
+    storage_of(space).scrub()  # type: ignore[attr-defined]
+    _add(space, doctor, patient.id)
+    frames = wal_frames_of(space)
+    space.close()
+    assert 0 < frames <= 18, frames
+
+
+def test_a_destroyed_key_is_never_served_from_the_cache(tmp_path):
+    """Crypto-shredding works at once even where the key was cached: another space on the
+    same file (another process, in production) destroys the key, and the next read here
+    fails, within the cache's lifetime."""
+    url = f"sqlite:///{tmp_path / 'shred.db'}"
+    space = open_space(url, settings=Settings(data_key_cache_lifetime=timedelta(hours=1)))
+    keys = space._core.keyring.provider
+    (rpps,) = register_physicians(space, 1)
+    patient = open_patient(space)
+    me = Actor.patient(patient.id)
+    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
+    feeder(space, doctor, patient.id)
+    document = _add(space, doctor, patient.id)
+    assert space.record.read_content(me, document.id) == PDF  # the key is now cached
+    other = open_space(url, keys=keys)
+    keyring = Keyring(storage_of(other), lambda: keys)
+    with storage_of(other).write() as tx:
+        assert keyring.destroy(tx, patient.id, datetime.now(UTC))
+    other.close()
+    with pytest.raises((DataShreddedError, AccessDeniedError)):
+        space.record.read_content(me, document.id)
+    space.close()
+
+
+def test_a_key_destroyed_here_leaves_the_cache_at_once():
+    """The same within one space: the keyring that destroys a key drops it from its cache."""
+    space = open_space()
+    (rpps,) = register_physicians(space, 1)
+    patient = open_patient(space)
+    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
+    feeder(space, doctor, patient.id)
+    document = _add(space, doctor, patient.id)
+    keyring = space._core.keyring
+    assert space.record.read_content(doctor, document.id) == PDF
+    with storage_of(space).write() as tx:
+        assert keyring.destroy(tx, patient.id, datetime.now(UTC))
+        with pytest.raises(DataShreddedError):
+            keyring.get(tx, patient.id)
+    with storage_of(space).read() as tx, pytest.raises(DataShreddedError):
+        keyring.get(tx, patient.id)
+
+
+def test_the_cache_is_bounded_and_can_be_turned_off():
+    space = open_space(settings=Settings(data_key_cache_size=0))
+    (rpps,) = register_physicians(space, 1)
+    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
+    for n in range(3):
+        patient = open_patient(space, _person(n))
+        feeder(space, doctor, patient.id)
+        document = _add(space, doctor, patient.id)
+        assert space.record.read_content(doctor, document.id) == PDF
+    assert len(space._core.keyring._cache) == 0
+    small = open_space(settings=Settings(data_key_cache_size=2))
+    (rpps,) = register_physicians(small, 1)
+    for n in range(4):
+        patient = open_patient(small, _person(n))
+        feeder(small, doctor, patient.id)
+        _add(small, doctor, patient.id)
+    assert len(small._core.keyring._cache) <= 2
+    small.close()
+    assert len(small._core.keyring._cache) == 0
+    with pytest.raises(ValueError):
+        Settings(data_key_cache_size=-1)
+    with pytest.raises(ValueError):
+        Settings(data_key_cache_lifetime=timedelta(seconds=-1))
+
+
+def _person(n):
+    return identity(n + 10)
