@@ -17,7 +17,7 @@ import pytest
 
 from monespace import Actor, ActorKind, Settings
 from monespace.crypto import Keyring
-from monespace.errors import AccessDeniedError, DataShreddedError
+from monespace.errors import AccessDeniedError, DataShreddedError, ValidationError
 from monespace.record import LOINC, Code
 from monespace.testing import statements_of, storage_of, wal_frames_of
 
@@ -181,3 +181,76 @@ def test_the_cache_is_bounded_and_can_be_turned_off():
 
 def _person(n):
     return identity(n + 10)
+
+
+def test_keyset_pages_list_the_record_once_each_at_a_constant_cost():
+    """Paging with ``after=page.next`` lists every visible document once, newest first, as
+    ``documents_of`` does; each page after the first reads only about a page of rows."""
+    space = open_space()
+    (rpps,) = register_physicians(space, 1)
+    patient = open_patient(space)
+    me = Actor.patient(patient.id)
+    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
+    feeder(space, doctor, patient.id)
+    for n in range(23):
+        if n % 3 == 0:  # hidden from the holder until an announcement: not listed for them
+            space.record.add_document(
+                doctor,
+                patient.id,
+                PDF,
+                media_type="application/pdf",
+                type_code=CONSULTATION,
+                hidden_from_patient=True,
+            )
+        _add(space, doctor, patient.id)
+        if n % 5 == 0:  # one of the holder's own
+            space.record.add_document(
+                me,
+                patient.id,
+                b"mine",
+                media_type="text/plain",
+                type_code=Code("EXPPAT_2", "1.2.250.1.213.1.1.4.12"),
+            )
+    expected = [d.id for d in space.record.documents_of(me, patient.id)]
+    page = space.record.search(me, patient.id, limit=4)
+    seen = [d.id for d in page.documents]
+    costs = []
+    while page.next is not None:
+        with statements_of(space) as statements:
+            page = space.record.search(me, patient.id, limit=4, after=page.next)
+        costs.append(len(statements))
+        seen.extend(d.id for d in page.documents)
+        assert page.total == len(expected)
+    assert seen == expected
+    assert len(expected) == 23 + 5
+    # However deep the page: BEGIN, the facts, the cursor's row, one or two chunks of rows
+    # (hidden documents make a chunk come up short), the audit trail's, COMMIT.
+    assert max(costs) <= 6 + AUDIT_STATEMENTS, costs
+
+
+@pytest.mark.parametrize(
+    "token", ["", "x", "1.2", "1.2.3.4", "a.2.abc", "1.b.abc", "1.2.", "1.2.a/b", "-1.2.abc"]
+)
+def test_a_page_token_that_is_not_one_is_refused(token):
+    space = open_space()
+    patient = open_patient(space)
+    me = Actor.patient(patient.id)
+    with pytest.raises(ValidationError):
+        space.record.search(me, patient.id, after=token)
+
+
+def test_a_page_token_of_another_record_is_refused():
+    space = open_space()
+    (rpps,) = register_physicians(space, 1)
+    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
+    first, second = open_patient(space, _person(1)), open_patient(space, _person(2))
+    for patient in (first, second):
+        feeder(space, doctor, patient.id)
+        for _ in range(3):
+            _add(space, doctor, patient.id)
+    page = space.record.search(Actor.patient(first.id), first.id, limit=1)
+    assert page.next is not None
+    with pytest.raises(ValidationError):
+        space.record.search(Actor.patient(second.id), second.id, after=page.next)
+    with pytest.raises(ValidationError):
+        space.record.search(Actor.patient(first.id), first.id, after=page.next, offset=1)

@@ -156,12 +156,22 @@ class RecordSettings:
 
 @attrs.frozen
 class DocumentPage:
-    """One page of a search: the documents and the total number that matched."""
+    """One page of a search: the documents and the total number that matched.
+
+    :ivar next: the token of the next page, to pass as ``search(..., after=page.next)``
+        with the same filters; ``None`` on the last page. A page asked for with a token
+        costs what it returns, however deep into the record it is; its ``total`` is the
+        one counted for the first page.
+
+    .. versionchanged:: 0.2
+       ``next``.
+    """
 
     documents: tuple[Document, ...]
     total: int
     offset: int
     limit: int
+    next: str | None = None
 
 
 @attrs.frozen(repr=False)

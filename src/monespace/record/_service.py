@@ -285,6 +285,7 @@ class RecordService:
         include_replaced: bool = False,
         offset: int = 0,
         limit: int = 50,
+        after: str | None = None,
     ) -> DocumentPage:
         """The documents of a record that *actor* may see, newest first, one page at a time.
 
@@ -293,9 +294,32 @@ class RecordService:
         :param text: words that must all appear in the title or comments (case-insensitive,
             accents matter).
         :param include_replaced: also list versions replaced by newer ones.
+        :param after: the ``next`` token of the previous page (with the same filters, and
+            no *offset*): the page after it, read from where the previous one ended, so
+            that paging through a record costs what it lists. The first page counts the
+            total; the following pages keep it.
+
+        .. versionchanged:: 0.2
+           *after*, and ``DocumentPage.next``.
         """
         if not 1 <= limit <= 500 or offset < 0:
             raise ValidationError("'limit' must be 1-500 and 'offset' not negative")
+        if after is not None:
+            if offset:
+                raise ValidationError("'after' and 'offset' are not used together")
+            return self._search_after(
+                actor,
+                patient_id,
+                after,
+                category=category,
+                type_code=type_code,
+                author_id=author_id,
+                since=since,
+                until=until,
+                text=text,
+                include_replaced=include_replaced,
+                limit=limit,
+            )
         return self._search(
             actor,
             patient_id,
@@ -369,7 +393,83 @@ class RecordService:
                 total = len(rows)
                 page = tuple(self._document(unit, row, key) for row in rows[offset:end])
             unit.record(actor, Action.DOCUMENT_SEARCH, resource, decision)
-            return DocumentPage(page, total, offset, len(page) if limit is None else limit)
+            following = offset + len(page)
+            token = (
+                _page_token(following, total, page[-1].id)
+                if limit is not None and page and following < total
+                else None
+            )
+            return DocumentPage(
+                page, total, offset, len(page) if limit is None else limit, next=token
+            )
+
+    def _search_after(
+        self,
+        actor: Actor,
+        patient_id: str,
+        after: str,
+        *,
+        category: Category | str | None,
+        type_code: str | None,
+        author_id: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        text: str | None,
+        include_replaced: bool,
+        limit: int,
+    ) -> DocumentPage:
+        """The page after the token *after*: rows read newest first from where the previous
+        page ended, in chunks, each decided, until the page is full."""
+        try:
+            wanted = Category(category) if category is not None else None
+        except ValueError:
+            known = ", ".join(c.value for c in Category)
+            raise ValidationError(f"unknown category (known: {known})") from None
+        check_time("since", since)
+        check_time("until", until)
+        offset, total, last_id = _read_page_token(after)
+        words = [w.casefold() for w in (text or "").split()]
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "record")
+            decision = unit.authorize(actor, Action.DOCUMENT_SEARCH, resource)
+            last = unit.tx.documents.get(last_id)
+            if last is None or last.patient_id != patient_id:
+                raise ValidationError("'after' is not a page token of this record")
+            cursor: tuple[datetime, str] | None = (last.created_at, last.id)
+            key = b""
+            found: list[Document] = []
+            more = False
+            # A chunk a little larger than the page: most rows of a record are visible.
+            chunk = limit + 1 + limit // 4
+            while cursor is not None and not more:
+                rows = unit.tx.documents.newest_for_patient(patient_id, before=cursor, limit=chunk)
+                cursor = (rows[-1].created_at, rows[-1].id) if len(rows) == chunk else None
+                for row in rows:
+                    if not (
+                        (include_replaced or row.status == DocumentStatus.APPROVED)
+                        and (type_code is None or row.type_code == type_code)
+                        and (author_id is None or row.author_id == author_id)
+                        and (since is None or row.created_at >= since)
+                        and (until is None or row.created_at < until)
+                        and (wanted is None or category_of_row(row) is wanted)
+                        and self._may_read(unit, actor, row)
+                    ):
+                        continue
+                    if not key:
+                        key = self._core.keyring.get(unit.tx, patient_id)
+                    document = self._document(unit, row, key)
+                    if words and not matches_words(document.title, document.comments, words):
+                        continue
+                    if len(found) == limit:
+                        more = True
+                        break
+                    found.append(document)
+            unit.record(actor, Action.DOCUMENT_SEARCH, resource, decision)
+            following = offset + len(found)
+            token = (
+                _page_token(following, max(total, following + 1), found[-1].id) if more else None
+            )
+            return DocumentPage(tuple(found), max(total, following), offset, limit, next=token)
 
     def _may_read(self, unit: Unit, actor: Actor, row: DocumentRow) -> bool:
         resource = Resource(row.patient_id, "document", row.id)
@@ -647,6 +747,29 @@ _NOTICES = {
         "avec un professionnel de santé, en particulier votre médecin traitant.\n",
     ),
 }
+
+
+def _page_token(offset: int, total: int, last_id: str) -> str:
+    """The token of the page that starts at *offset*, after the document *last_id*: it
+    carries the position and the first page's total, and a document id (never a date, a
+    code or a title: tokens end up in URLs)."""
+    return f"{offset}.{total}.{last_id}"
+
+
+def _read_page_token(token: str) -> tuple[int, int, str]:
+    """The (offset, total, last document id) of a :func:`_page_token`.
+
+    :raises ValidationError: when *token* is not one.
+    """
+    parts = token.split(".")
+    if (
+        len(parts) != 3
+        or not all(p.isascii() and p.isdigit() and len(p) <= 9 for p in parts[:2])
+        or not 1 <= len(parts[2]) <= 64
+        or not all(c.isascii() and (c.isalnum() or c in "-_") for c in parts[2])
+    ):
+        raise ValidationError("'after' is not a page token")
+    return int(parts[0]), int(parts[1]), parts[2]
 
 
 def _released(row: DocumentRow) -> DocumentRow:

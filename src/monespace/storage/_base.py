@@ -391,6 +391,23 @@ class DocumentRepository(abc.ABC):
     def for_patient(self, patient_id: str) -> list[DocumentRow]:
         """Every version in a record, oldest creation time first."""
 
+    def newest_for_patient(
+        self, patient_id: str, *, before: tuple[datetime, str] | None = None, limit: int
+    ) -> list[DocumentRow]:
+        """At most *limit* versions of a record, newest first (by creation time, then id),
+        only those strictly before *before* (a ``(created_at, id)`` pair) when given: a
+        keyset page, whose cost does not grow with how deep into the record it is.
+
+        This default filters :meth:`for_patient`; SQL backends read only the page.
+
+        .. versionadded:: 0.2
+        """
+        rows = self.for_patient(patient_id)
+        rows.reverse()
+        if before is not None:
+            rows = [r for r in rows if (r.created_at, r.id) < before]
+        return rows[:limit]
+
     @abc.abstractmethod
     def releasing(self, now: datetime, *, limit: int) -> list[DocumentRow]:
         """Versions whose ``release_at`` is at or before *now*, earliest first."""

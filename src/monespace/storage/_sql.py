@@ -866,6 +866,26 @@ class SqlDocuments(_Repo, DocumentRepository):
         ).fetchall()
         return [self._row(r) for r in rows]
 
+    def newest_for_patient(
+        self, patient_id: str, *, before: tuple[datetime, str] | None = None, limit: int
+    ) -> list[DocumentRow]:
+        # Walks the (patient_id, created_at, id) index backwards from the cursor.
+        if before is None:
+            query = (
+                f"SELECT {self._COLS} FROM documents WHERE patient_id = ? "
+                "ORDER BY created_at DESC, id DESC LIMIT ?"
+            )
+            params: tuple[Any, ...] = (patient_id, limit)
+        else:
+            at = to_db_time(before[0])
+            query = (
+                f"SELECT {self._COLS} FROM documents WHERE patient_id = ? "
+                "AND (created_at < ? OR (created_at = ? AND id < ?)) "
+                "ORDER BY created_at DESC, id DESC LIMIT ?"
+            )
+            params = (patient_id, at, at, before[1], limit)
+        return [self._row(r) for r in self._exec(query, params).fetchall()]
+
     def releasing(self, now: datetime, *, limit: int) -> list[DocumentRow]:
         rows = self._exec(
             f"SELECT {self._COLS} FROM documents WHERE release_at <= ? "
