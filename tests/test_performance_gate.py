@@ -18,7 +18,7 @@ import pytest
 from monespace import Actor, ActorKind, Settings
 from monespace.crypto import Keyring
 from monespace.errors import AccessDeniedError, DataShreddedError, ValidationError
-from monespace.record import LOINC, Code
+from monespace.record import LOINC, Code, NewDocument
 from monespace.testing import statements_of, storage_of, wal_frames_of
 
 from .helpers import feeder, identity, open_patient, open_space, register_physicians
@@ -254,3 +254,34 @@ def test_a_page_token_of_another_record_is_refused():
         space.record.search(Actor.patient(second.id), second.id, after=page.next)
     with pytest.raises(ValidationError):
         space.record.search(Actor.patient(first.id), first.id, after=page.next, offset=1)
+
+
+def test_a_batch_runs_four_statements_per_document(world):
+    """In a batch, each document costs its unique-id check, its two inserts and its audit
+    event; the transaction, the facts, the notice and the audit trail's head, seal and
+    checkpoint check are paid once."""
+    space, doctor, patient_id = world
+    _add(space, doctor, patient_id)  # the notification key is created, then read once
+    _add(space, doctor, patient_id)
+    batch = [NewDocument(patient_id, PDF, "application/pdf", type_code=CONSULTATION)] * 10
+    with statements_of(space) as statements:
+        result = space.record.add_documents(doctor, batch)
+    assert len(result.added) == 10
+    assert len(statements) == 4 * 10 + 7, statements
+
+
+def test_a_batch_writes_two_pages_per_document(tmp_path):
+    space = open_space(f"sqlite:///{tmp_path / 'wal.db'}")
+    (rpps,) = register_physicians(space, 1)
+    patient = open_patient(space)
+    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
+    feeder(space, doctor, patient.id)
+    _add(space, doctor, patient.id)
+    storage_of(space).scrub()  # type: ignore[attr-defined]
+    batch = [NewDocument(patient.id, PDF, "application/pdf", type_code=CONSULTATION)] * 50
+    space.record.add_documents(doctor, batch)
+    frames = wal_frames_of(space)
+    space.close()
+    # About two pages per document (18 for a lone addition): the pages of the indexes and
+    # of the trail's head are written once per commit, not once per document.
+    assert frames <= 50 * 2, frames
