@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -40,6 +41,8 @@ _DIALECT = Dialect(
     driver_errors=(sqlite3.Error,),
 )
 _BUSY_TIMEOUT_MS = 10_000
+#: How many times a committer lets waiting callers into its group before committing.
+_MAX_LET_IN = 64
 
 
 def sqlite_path_from_url(url: str) -> Path:
@@ -85,6 +88,9 @@ class SQLiteStorage(StorageBackend):
         # lock: callers of the next group run their statements meanwhile.
         self._commit_lock = threading.Lock()
         self._group = _Group()
+        # Callers waiting for the write lock (see :meth:`_close_group`).
+        self._entering = 0
+        self._entering_lock = threading.Lock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -142,7 +148,11 @@ class SQLiteStorage(StorageBackend):
         durable, and a failure rolls back only the failing caller's statements. Alone,
         a transaction commits at once, as it always did.
         """
+        with self._entering_lock:
+            self._entering += 1
         with self._write_lock:
+            with self._entering_lock:
+                self._entering -= 1
             self._check_open()
             group = self._group
             cursor = self._writer.cursor()
@@ -175,8 +185,9 @@ class SQLiteStorage(StorageBackend):
         """Return once *group* is committed; commit it if no one has yet."""
         with self._commit_lock:
             if not group.done:
-                with self._write_lock:
-                    # New callers wait for this lock: the group is closed from here.
+                self._close_group()
+                try:
+                    # New callers wait for the write lock: the group is closed from here.
                     self._group = _Group()
                     group.done = True
                     cursor = self._writer.cursor()
@@ -190,8 +201,25 @@ class SQLiteStorage(StorageBackend):
                         if self._writer.in_transaction:
                             cursor.execute("ROLLBACK")
                         cursor.close()
+                finally:
+                    self._write_lock.release()
         if group.error is not None:
             raise StorageError(str(group.error))
+
+    def _close_group(self) -> None:
+        """Take the write lock to commit, after letting in the callers already waiting for
+        it (they queued during the previous commit's fsync): they join this group rather
+        than each waiting for a commit of their own. Bounded, so that a stream of new
+        callers cannot hold a commit back."""
+        for _ in range(_MAX_LET_IN):
+            self._write_lock.acquire()
+            with self._entering_lock:
+                waiting = self._entering
+            if not waiting:
+                return
+            self._write_lock.release()
+            time.sleep(0)  # hand the lock to a waiting caller
+        self._write_lock.acquire()
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:
