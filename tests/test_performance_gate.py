@@ -285,3 +285,26 @@ def test_a_batch_writes_two_pages_per_document(tmp_path):
     # About two pages per document (18 for a lone addition): the pages of the indexes and
     # of the trail's head are written once per commit, not once per document.
     assert frames <= 50 * 2, frames
+
+
+def test_keyset_pages_with_filters_and_words_list_what_one_search_lists():
+    space = open_space()
+    (rpps,) = register_physicians(space, 1)
+    patient = open_patient(space)
+    me = Actor.patient(patient.id)
+    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
+    feeder(space, doctor, patient.id)
+    for n in range(17):
+        space.record.add_document(
+            doctor, patient.id, PDF, media_type="application/pdf", type_code=CONSULTATION,
+            title=f"Bilan {'lipidique' if n % 2 else 'sanguin'} {n}",
+        )  # fmt: skip
+    for text in ("lipidique", None):
+        whole = space.record.search(me, patient.id, text=text, limit=500)
+        page = space.record.search(me, patient.id, text=text, limit=3)
+        seen = [d.id for d in page.documents]
+        while page.next is not None:
+            page = space.record.search(me, patient.id, text=text, limit=3, after=page.next)
+            seen.extend(d.id for d in page.documents)
+            assert page.total == whole.total
+        assert seen == [d.id for d in whole.documents]

@@ -557,8 +557,9 @@ class RecordService:
             key = b""
             found: list[Document] = []
             more = False
-            # A chunk a little larger than the page: most rows of a record are visible.
-            chunk = limit + 1 + limit // 4
+            # The page and one more row (to know whether a page follows): most rows of a
+            # record are visible, and a short chunk is followed by another.
+            chunk = limit + 1
             while cursor is not None and not more:
                 rows = unit.tx.documents.newest_for_patient(patient_id, before=cursor, limit=chunk)
                 cursor = (rows[-1].created_at, rows[-1].id) if len(rows) == chunk else None
@@ -573,6 +574,9 @@ class RecordService:
                         and self._may_read(unit, actor, row)
                     ):
                         continue
+                    if len(found) == limit and not words:
+                        more = True  # a visible row follows the page: no need to open it
+                        break
                     if not key:
                         key = self._core.keyring.get(unit.tx, patient_id)
                     document = self._document(unit, row, key)
