@@ -308,3 +308,28 @@ def test_keyset_pages_with_filters_and_words_list_what_one_search_lists():
             seen.extend(d.id for d in page.documents)
             assert page.total == whole.total
         assert seen == [d.id for d in whole.documents]
+
+
+def test_a_space_wide_key_is_shared_only_once_a_transaction_that_read_it_committed():
+    """Transactions that share a commit see each other's rows: a space-wide key read in one
+    is offered to others only after that one committed, so a creation that rolls back (its
+    whole group failing to commit) is never served from the cache."""
+    space = open_space()
+    keyring = Keyring(storage_of(space), lambda: space._core.keyring.provider)
+    now = datetime.now(UTC)
+    with storage_of(space).write() as tx:
+        created = keyring.get_or_create(tx, "space:test", now)
+    with storage_of(space).write() as tx:
+        assert keyring.get(tx, "space:test") == created  # read from its row
+        reader = tx
+    assert not keyring._space_keys  # not offered yet: the reader has not said it committed
+    keyring.committed(reader)
+    assert keyring._space_keys["space:test"][0] == created
+    with pytest.raises(RuntimeError), storage_of(space).write() as tx:
+        keyring.get_or_create(tx, "space:rolled-back", now)
+        raise RuntimeError
+    with storage_of(space).write() as tx:
+        fresh = keyring.get_or_create(tx, "space:rolled-back", now)  # created again
+        assert tx.keys.get("space:rolled-back") is not None
+    assert "space:rolled-back" not in keyring._space_keys
+    assert fresh

@@ -151,6 +151,8 @@ class Core:
                     self._record_alone(pending)
             raise
         assert unit is not None
+        # Committed: the space-wide keys the unit read may now serve other units.
+        self.keyring.committed(unit.tx)
         for event in unit.events:
             self.plugins.audit_event(event)
 

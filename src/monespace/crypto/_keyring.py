@@ -71,10 +71,12 @@ class Keyring:
       access facts, in the same statement), so a destroyed key (no wrapped bytes left) is
       never served, whichever process destroyed it;
     - space-wide keys (notifications, blind indexes), which are never destroyed, are served
-      from the cache by owner without reading their row, within *cache_lifetime*.
+      from the cache by owner without reading their row, within *cache_lifetime*, once a
+      transaction that read their row has committed (:meth:`committed`): a key whose
+      creation rolled back is never served.
 
-    The cache is emptied by :meth:`rotate` and :meth:`close`; :meth:`destroy` drops the
-    owner's key from it.
+    The cache is emptied by :meth:`rotate` and :meth:`forget` (which the space calls when
+    it closes); :meth:`destroy` drops the owner's key from it.
 
     .. versionchanged:: 0.2
        *cache_size* and *cache_lifetime*.
@@ -100,8 +102,12 @@ class Keyring:
         # or destroyed key has other (or no) wrapped bytes, so this cache can never serve a
         # key the database no longer holds.
         self._cache: OrderedDict[bytes, tuple[bytes, float]] = OrderedDict()
-        # Space-wide keys by owner (see the class's docstring).
+        # Space-wide keys by owner (see the class's docstring), and those read by a
+        # transaction that has not committed yet.
         self._space_keys: dict[str, tuple[bytes, float]] = {}
+        self._space_read: weakref.WeakKeyDictionary[Transaction, dict[str, bytes]] = (
+            weakref.WeakKeyDictionary()
+        )
         # Unwrapped keys by transaction, then owner: one unwrap per key per transaction
         # even with the cache turned off; gone with the transaction.
         self._in_tx: weakref.WeakKeyDictionary[Transaction, dict[str, bytes]] = (
@@ -206,16 +212,16 @@ class Keyring:
     def _remember(
         self, tx: Transaction, owner_id: str, wrapped: bytes, key: bytes, now: float
     ) -> None:
-        # Only reached for a row this keyring did not create in *tx* (those are answered
-        # from the transaction's own keys): a committed row, safe to share.
         with self._cache_lock:
             self._in_tx.setdefault(tx, {})[owner_id] = key
             if self._cache_size == 0 or self._cache_lifetime == 0:
                 return
-            expires = now + self._cache_lifetime
             if owner_id.startswith(SPACE_OWNER_PREFIX):
-                self._space_keys[owner_id] = (key, expires)
+                # The row may be another transaction's uncommitted creation (transactions
+                # that share a commit see each other's rows): offered once this one commits.
+                self._space_read.setdefault(tx, {})[owner_id] = key
                 return
+            expires = now + self._cache_lifetime
             if wrapped not in self._cache:
                 self._cache[wrapped] = (key, expires)
             self._cache.move_to_end(wrapped)
@@ -229,11 +235,22 @@ class Keyring:
         except NotFoundError:
             return self.create(tx, owner_id, now)
 
+    def committed(self, tx: Transaction) -> None:
+        """*tx* committed: the space-wide keys it read are offered to other transactions
+        (see the class's docstring). Called by the unit of work after its commit."""
+        with self._cache_lock:
+            read = self._space_read.pop(tx, None)
+            if read:
+                expires = time.monotonic() + self._cache_lifetime
+                for owner_id, key in read.items():
+                    self._space_keys[owner_id] = (key, expires)
+
     def forget(self) -> None:
         """Drop every unwrapped key this keyring holds (the space closes, keys rotate)."""
         with self._cache_lock:
             self._cache.clear()
             self._space_keys.clear()
+            self._space_read.clear()
             self._in_tx.clear()
 
     def seal(
