@@ -187,24 +187,31 @@ class SQLiteStorage(StorageBackend):
             if not group.done:
                 self._close_group()
                 try:
-                    # New callers wait for the write lock: the group is closed from here.
-                    self._group = _Group()
-                    group.done = True
-                    cursor = self._writer.cursor()
-                    try:
-                        _run(cursor, "COMMIT", "could not commit")
-                    except StorageError as exc:
-                        group.error = exc
-                    finally:
-                        # A failed COMMIT (disk full, I/O error) leaves the transaction
-                        # open: roll it back so that nothing half-written is acknowledged.
-                        if self._writer.in_transaction:
-                            cursor.execute("ROLLBACK")
-                        cursor.close()
+                    self._commit_locked()
                 finally:
                     self._write_lock.release()
         if group.error is not None:
             raise StorageError(str(group.error))
+
+    def _commit_locked(self) -> None:
+        """Commit the open group, if any; the caller holds the commit and write locks."""
+        group = self._group
+        # New callers wait for the write lock: the group is closed from here.
+        self._group = _Group()
+        group.done = True
+        if not self._writer.in_transaction:
+            return
+        cursor = self._writer.cursor()
+        try:
+            _run(cursor, "COMMIT", "could not commit")
+        except StorageError as exc:
+            group.error = exc
+        finally:
+            # A failed COMMIT (disk full, I/O error) leaves the transaction open: roll it
+            # back so that nothing half-written is ever acknowledged.
+            if self._writer.in_transaction:
+                cursor.execute("ROLLBACK")
+            cursor.close()
 
     def _close_group(self) -> None:
         """Take the write lock to commit, after letting in the callers already waiting for
@@ -253,6 +260,7 @@ class SQLiteStorage(StorageBackend):
         of destroyed keys and deleted ciphertexts until SQLite reuses them."""
         with self._commit_lock, self._write_lock:
             self._check_open()
+            self._commit_locked()  # writers waiting for a commit get it first
             try:
                 self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
             except sqlite3.Error as exc:
@@ -271,6 +279,7 @@ class SQLiteStorage(StorageBackend):
                 conn.close()
             self._readers.clear()
         with self._commit_lock, self._write_lock:
+            self._commit_locked()  # writers waiting for a commit get it first
             self._writer.close()
 
     def __repr__(self) -> str:
