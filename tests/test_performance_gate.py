@@ -77,8 +77,9 @@ def test_adding_a_document_runs_ten_statements(world):
 
 
 def test_reading_a_document_reads_its_key_with_the_facts(world):
-    """Reading content: the document, the facts with the data key in one statement, the
-    first-access mark, the content, and the audit trail's."""
+    """Reading content: the document, the facts with the data key (and whether the
+    professional already read this record: no first-access mark to write) in one statement,
+    the content, and the audit trail's."""
     space, doctor, patient_id = world
     document = _add(space, doctor, patient_id)
     space.record.read_content(doctor, document.id)
@@ -89,8 +90,7 @@ def test_reading_a_document_reads_its_key_with_the_facts(world):
     assert ours == [
         "BEGIN IMMEDIATE",
         "SELECT id,",  # the document
-        "SELECT a.patient_id,",  # the facts, the patient's row and data key
-        "INSERT INTO",  # the professional's first access (nothing written after the first)
+        "SELECT a.patient_id,",  # the facts, the patient's row and data key, first access
         "SELECT id,",  # the content
         "COMMIT",
     ], statements

@@ -1031,6 +1031,13 @@ class SqlAccess(_Repo, AccessRepository):
     _GRANT = "patient_id, professional_id, kind, since, until, ended_at, granted_by"
     _SESSION = "id, patient_id, professional_id, mode, started_at, expires_at"
 
+    def __init__(self, cursor: Cursor, dialect: Dialect) -> None:
+        super().__init__(cursor, dialect)
+        # (patient, professional) pairs this transaction read as already seen (by
+        # :meth:`SqlTransaction.subject`): marking them again would change nothing (rows of
+        # ``access_seen`` are never deleted).
+        self.seen: set[tuple[str, str]] = set()
+
     def put_professional(self, professional: ProfessionalRow) -> None:
         self._exec(
             f"INSERT INTO professionals ({self._PRO}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
@@ -1152,6 +1159,8 @@ class SqlAccess(_Repo, AccessRepository):
         ]
 
     def mark_seen(self, patient_id: str, professional_id: str, at: datetime) -> bool:
+        if (patient_id, professional_id) in self.seen:
+            return False
         cur = self._exec(
             "INSERT INTO access_seen (patient_id, professional_id, first_at) VALUES (?, ?, ?) "
             "ON CONFLICT (patient_id, professional_id) DO NOTHING",
@@ -1643,6 +1652,8 @@ class SqlTransaction(Transaction):
                 f", {', '.join('g.' + c.strip() for c in SqlAccess._GRANT.split(','))}"
                 ", CASE WHEN EXISTS (SELECT 1 FROM access_blocks b WHERE b.patient_id = q.pid"
                 " AND b.professional_id = CAST(? AS TEXT)) THEN 1 ELSE 0 END"
+                ", CASE WHEN EXISTS (SELECT 1 FROM access_seen v WHERE v.patient_id = q.pid"
+                " AND v.professional_id = CAST(? AS TEXT)) THEN 1 ELSE 0 END"
             )
             joins += (
                 " LEFT JOIN professionals p ON p.rpps = CAST(? AS TEXT)"
@@ -1650,8 +1661,8 @@ class SqlTransaction(Transaction):
                 " LEFT JOIN access_grants g ON p.rpps IS NOT NULL AND g.patient_id = q.pid"
                 " AND g.professional_id = p.rpps"
             )
-            # The EXISTS of the select list comes before the FROM clause's placeholders.
-            params = [professional_id, patient_id, professional_id]
+            # The EXISTS of the select list come before the FROM clause's placeholders.
+            params = [professional_id, professional_id, patient_id, professional_id]
         order = " ORDER BY g.kind, g.since" if professional_id is not None else ""
         rows = self._access._exec(head + joins + order, params).fetchall()
         first = rows[0]
@@ -1681,6 +1692,9 @@ class SqlTransaction(Transaction):
             for r in rows
             if r[i + 14] is not None
         )
+        if first[i + 22]:
+            # Already seen: the first-access mark of this transaction's read has nothing to do.
+            self._access.seen.add((patient_id, professional_id))
         return SubjectRow(
             account, ProfessionalRow(*first[i : i + 8]), grants, settings, bool(first[i + 21])
         )
