@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from monespace import Actor, ActorKind
-from monespace.errors import AccessDeniedError, ConflictError, ValidationError
+from monespace.crypto import Keyring
+from monespace.errors import AccessDeniedError, ConflictError, DataShreddedError, ValidationError
 from monespace.record import LOINC, Code, NewDocument
 from monespace.testing import statements_of, storage_of
 
@@ -102,3 +105,16 @@ def test_batch_bounds(world):
     assert space.record.add_documents(doctor, []).added == ()
     with pytest.raises(ValidationError):
         space.record.add_documents(doctor, [_new(first)] * (space.record.MAX_BATCH + 1))
+
+
+def test_a_shredded_record_in_a_batch_fails_alone(world):
+    space, doctor, _, first, second = world
+    keyring = Keyring(storage_of(space), lambda: space._core.keyring.provider)
+    with storage_of(space).write() as tx:
+        assert keyring.destroy(tx, second, datetime.now(UTC))
+    result = space.record.add_documents(doctor, [_new(first), _new(second), _new(first)])
+    assert len(result.added) == 2
+    assert [(r.index, type(r.error)) for r in result.rejected] == [(1, DataShreddedError)]
+    with storage_of(space).read() as tx:
+        assert tx.blobs.list_for_patient(second) == []  # nothing half-written
+    assert space.audit.verify().ok

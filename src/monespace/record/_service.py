@@ -17,6 +17,7 @@ from ..errors import (
     ConflictError,
     MonespaceError,
     NotFoundError,
+    StorageError,
     ValidationError,
 )
 from ..identities import names_person, read_contact, read_identity
@@ -189,7 +190,14 @@ class RecordService:
                     continue
                 try:
                     document = self._add(unit, actor, item, *ready, batch=True)
-                except (AccessDeniedError, ValidationError, ConflictError, NotFoundError) as exc:
+                except (ConflictError, NotFoundError) as exc:
+                    rejected.append(Rejection(index, exc))
+                    continue
+                except StorageError:
+                    raise  # the transaction itself failed: nothing of the batch is kept
+                except MonespaceError as exc:
+                    # Refused before anything of this document was written (a lone addition
+                    # would have raised it): the others go on.
                     rejected.append(Rejection(index, exc))
                     continue
                 added.append(document)
