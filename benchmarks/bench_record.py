@@ -57,7 +57,7 @@ from monespace.accounts import Contact, PatientIdentity
 from monespace.crypto import MasterKey, StaticKeyProvider, content_aad
 from monespace.identity import INS, RPPS, INSTraits
 from monespace.interop import read_cda
-from monespace.record import LOINC, Code
+from monespace.record import LOINC, Code, NewDocument
 from monespace.testing import storage_of
 
 KIB = 1 << 10
@@ -114,6 +114,9 @@ def register_holder(space: monespace.Space) -> str:
     space.access.register_professional(
         operator, Professional(PROFESSIONAL.id, "10", "Dr Banc d'Essai", specialty="SM26")
     )
+    # Feeding a record takes standing (care team, authorisation, médecin traitant): the
+    # physician declares taking part in the patient's care.
+    space.access.join_care_team(PROFESSIONAL, patient_id)
     return patient_id
 
 
@@ -132,11 +135,17 @@ def pdf_of(size: int) -> bytes:
 # --- documents added ------------------------------------------------------------------------
 
 
-def bench_add(work: Path, size: int, label: str, seconds: float, repeat: int) -> Figure:
-    progress(f"record.add_document {label} vs raw sqlite3 insert")
+def bench_add(
+    work: Path, size: int, label: str, seconds: float, repeat: int, *, sync: str = "FULL"
+) -> Figure:
+    progress(f"record.add_document {label} vs raw sqlite3 insert (synchronous={sync})")
     space = open_space(work / f"add-{size}.db")
     raw = raw_connect(work / f"raw-add-{size}.db")
     raw.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+    if sync != "FULL":
+        # The work without the wait for the disk: the same setting on both sides.
+        raw.execute(f"PRAGMA synchronous = {sync}")
+        storage_of(space)._writer.execute(f"PRAGMA synchronous = {sync}")  # type: ignore[attr-defined]
     patient_id = register_holder(space)
     payload = pdf_of(size)
     add = space.record.add_document
@@ -166,14 +175,61 @@ def bench_add(work: Path, size: int, label: str, seconds: float, repeat: int) ->
         for suffix in ("", "-wal", "-shm"):
             (work / (name + suffix)).unlink(missing_ok=True)
     return Figure(
-        f"record.add_document {label}, 1 tx each",
+        f"record.add_document {label}, 1 tx each"
+        + ("" if sync == "FULL" else f", synchronous={sync}"),
         "documents/s",
         ours,
         theirs,
         f"raw sqlite3: BEGIN IMMEDIATE; INSERT the same {label} into (id INTEGER PRIMARY "
-        "KEY, data BLOB); COMMIT - WAL, synchronous=FULL",
+        f"KEY, data BLOB); COMMIT - WAL, synchronous={sync}",
         note=f"{ours.median * size / MIB:,.1f} MiB/s of content (raw: "
         f"{theirs.median * size / MIB:,.1f} MiB/s)",
+    )
+
+
+def bench_batch(work: Path, seconds: float, repeat: int, *, batch: int = 500) -> Figure:
+    progress(f"record.add_documents, {batch} per call, vs raw inserts {batch} per transaction")
+    space = open_space(work / "batch.db")
+    raw = raw_connect(work / "raw-batch.db")
+    raw.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+    patient_id = register_holder(space)
+    payload = pdf_of(4 * KIB)
+    items = [
+        NewDocument(
+            patient_id,
+            payload,
+            "application/pdf",
+            type_code=BIOLOGY,
+            title="Compte rendu d'examens biologiques",
+        )
+    ] * batch
+    add = space.record.add_documents
+    cur = raw.cursor()
+
+    def op_add(n: int) -> None:
+        for _ in range(n):
+            result = add(PROFESSIONAL, items)
+            assert not result.rejected
+
+    def op_raw(n: int) -> None:
+        for _ in range(n):
+            cur.execute("BEGIN IMMEDIATE")
+            cur.executemany("INSERT INTO blobs (data) VALUES (?)", [(payload,)] * batch)
+            cur.execute("COMMIT")
+
+    ours, theirs = compare(op_add, op_raw, seconds=seconds, repeat=repeat, per_unit=batch)
+    space.close()
+    raw.close()
+    for name in ("batch.db", "raw-batch.db"):
+        for suffix in ("", "-wal", "-shm"):
+            (work / (name + suffix)).unlink(missing_ok=True)
+    return Figure(
+        f"record.add_documents 4 KiB, {batch} per call",
+        "documents/s",
+        ours,
+        theirs,
+        f"raw sqlite3: BEGIN IMMEDIATE; executemany INSERT of {batch} times the same 4 KiB "
+        "into (id INTEGER PRIMARY KEY, data BLOB); COMMIT - WAL, synchronous=FULL",
     )
 
 
@@ -382,7 +438,9 @@ def main() -> None:
     try:
         figures = [
             bench_add(work, 4 * KIB, "4 KiB", seconds, repeat),
+            bench_add(work, 4 * KIB, "4 KiB", seconds, repeat, sync="OFF"),
             bench_add(work, MIB, "1 MiB", seconds, repeat),
+            bench_batch(work, seconds, repeat),
         ]
         cda = bench_cda(seconds, repeat)
         if cda is not None:

@@ -8,9 +8,10 @@ or ``--quick`` (1,000 patients; under a minute). Two figures:
   activations, the six-week deadline run, the directory of professionals, a reimbursement
   document in every open space and full records for some, and the outbox delivered to files.
   It has no raw baseline (nothing else does that work); it is a context row.
-- **record listing over loopback**: ``GET /api/v1/patients/{id}/documents`` with a bearer
-  token, answered by uvicorn in a separate process (one worker), against the demo's SQLite
-  file, from a keep-alive ``httpx.Client`` in this process. Beside it, in the same run and
+- **record listing over loopback**, one client and four at once:
+  ``GET /api/v1/patients/{id}/documents`` with a bearer token, answered by uvicorn in a
+  separate process (one worker), against the demo's SQLite file, from keep-alive
+  ``httpx.Client`` connections in this process. Beside it, in the same run and
   alternated with it, a **bare Starlette endpoint** served by the same uvicorn settings in
   another process, returning a JSON body of the same size. The ratio is the cost of the
   session check, the access decision, the decryption of each document's metadata, the
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -146,6 +148,35 @@ def main() -> None:
         mine, theirs = compare(listing, baseline, seconds=seconds, repeat=repeat)
         ours.close()
         bare.close()
+
+        # Four clients at once, each on its own keep-alive connection: the server answers
+        # them from its thread pool, and their audit events share commits.
+        clients = 4
+        ours_many = [
+            httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers)
+            for _ in range(clients)
+        ]
+        bare_many = [httpx.Client(base_url=f"http://127.0.0.1:{bare_port}") for _ in range(clients)]
+        pool = ThreadPoolExecutor(clients)
+
+        def spread(pick: list[httpx.Client], url: str, n: int) -> None:
+            def run(client: httpx.Client, count: int) -> None:
+                for _ in range(count):
+                    client.get(url).raise_for_status()
+
+            shares = [n // clients + (1 if i < n % clients else 0) for i in range(clients)]
+            for future in [pool.submit(run, c, k) for c, k in zip(pick, shares, strict=True)]:
+                future.result()
+
+        mine4, theirs4 = compare(
+            lambda n: spread(ours_many, path, max(n, clients)),
+            lambda n: spread(bare_many, f"/bare/{login.patient_id}/documents", max(n, clients)),
+            seconds=seconds,
+            repeat=repeat,
+        )
+        pool.shutdown()
+        for client in (*ours_many, *bare_many):
+            client.close()
         figures = [
             Figure(
                 f"seed_demo, {patients:,} patients",
@@ -159,6 +190,13 @@ def main() -> None:
                 mine,
                 theirs,
                 baseline_label="bare Starlette endpoint, same uvicorn settings, same body size",
+            ),
+            Figure(
+                f"GET documents ({count} docs, {size:,} B), {clients} clients",
+                "requests/s",
+                mine4,
+                theirs4,
+                baseline_label=f"the same bare endpoint, {clients} clients",
             ),
         ]
         info = describe_machine(tmp, packages=["starlette", "uvicorn", "httpx", "msgspec"])

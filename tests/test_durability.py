@@ -27,6 +27,7 @@ from monespace.testing.durability import (
     document_content,
     prepare_space,
     run_kill_cycles,
+    run_read_kill_cycles,
 )
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
@@ -85,3 +86,12 @@ def test_the_integrity_check_sees_a_damaged_file(tmp_path):
     data[page + 8 : page + 400] = b"\xff" * 392
     path.write_bytes(bytes(data))
     assert not _integrity(url)
+
+
+def test_no_read_is_returned_without_its_audit_event(tmp_path):
+    """A child reads from four threads (their commits grouped) and prints each read once it
+    returned; killed at random, the trail holds an event for every printed read."""
+    seed, kills = run_read_kill_cycles(tmp_path, 3)
+    print(f"read durability seed={seed}")
+    assert all(k.ok for k in kills), (seed, kills)
+    assert sum(k.acknowledged for k in kills) > 0, seed

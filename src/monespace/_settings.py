@@ -39,8 +39,16 @@ class Settings:
         edition of the référentiel.
     :param oauth: the lifetimes of apps' authorization codes, access and refresh tokens.
 
+    :param data_key_cache_size: how many unwrapped data keys a space keeps in memory between
+        units of work (``0``: only within one). Unwrapping a key costs an AES key unwrap;
+        a kept key is still checked against its stored row in every transaction, so a
+        destroyed key is never served (see :class:`monespace.crypto.Keyring`).
+    :param data_key_cache_lifetime: how long a kept key stays in memory. It also bounds how
+        long the space-wide keys (notifications, blind indexes) are used without reading
+        their row.
+
     .. versionchanged:: 0.2
-       ``audit`` and ``agenda``.
+       ``audit``, ``agenda``, ``data_key_cache_size`` and ``data_key_cache_lifetime``.
     """
 
     max_content_bytes: int = 20 * 1024 * 1024
@@ -56,6 +64,14 @@ class Settings:
     audit: AuditSettings = attrs.field(factory=AuditSettings)
     catalogue: CatalogueSettings = attrs.field(factory=CatalogueSettings)
     oauth: OAuthSettings = attrs.field(factory=OAuthSettings)
+
+    data_key_cache_size: int = attrs.field(default=256, validator=attrs.validators.ge(0))
+    data_key_cache_lifetime: timedelta = attrs.field(default=timedelta(minutes=5))
+
+    @data_key_cache_lifetime.validator
+    def _check_lifetime(self, _attribute: attrs.Attribute[timedelta], value: timedelta) -> None:
+        if value < timedelta(0):
+            raise ValueError("data_key_cache_lifetime must not be negative")
 
     def retry_delay(self, attempts: int) -> timedelta:
         """How long to wait after the *attempts*-th failed delivery."""

@@ -74,16 +74,20 @@ class Space:
         self.plugins = plugins
         # Private: services reach storage through the policy; nothing outside them should.
         self._storage = storage
+        settings = settings or Settings()
         keyring = Keyring(
-            storage, (lambda: key_provider) if key_provider else lambda: plugins.key_provider(url)
+            storage,
+            (lambda: key_provider) if key_provider else lambda: plugins.key_provider(url),
+            cache_size=settings.data_key_cache_size,
+            cache_lifetime=settings.data_key_cache_lifetime,
         )
         self._core = Core(
             storage=storage,
             keyring=keyring,
             clock=clock or SystemClock(),
             plugins=plugins,
-            settings=settings or Settings(),
-            facts=AccessFacts((settings or Settings()).lifecycle.legacy_dmp_transition_end),
+            settings=settings,
+            facts=AccessFacts(settings.lifecycle.legacy_dmp_transition_end),
             rules=rules,
         )
         self.transports: dict[str, Transport] = dict(transports or {})
@@ -222,6 +226,7 @@ class Space:
         """Close transports and storage. Idempotent."""
         for transport in self.transports.values():
             transport.close()
+        self._core.keyring.forget()
         self._storage.close()
 
     def __enter__(self) -> Self:

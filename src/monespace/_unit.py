@@ -145,8 +145,14 @@ class Core:
             if unit is not None:
                 for pending in unit.authorized:
                     self._record_alone(attrs.evolve(pending, outcome=Outcome.FAILURE))
+                # Denials a batch recorded in the unit were rolled back with it: trace them
+                # again, alone, as every denial must be.
+                for pending in unit.denied:
+                    self._record_alone(pending)
             raise
         assert unit is not None
+        # Committed: the space-wide keys the unit read may now serve other units.
+        self.keyring.committed(unit.tx)
         for event in unit.events:
             self.plugins.audit_event(event)
 
@@ -180,6 +186,9 @@ class Unit:
         self._facts: dict[tuple[Actor, str | None], Facts] = {}
         #: What was allowed in this unit, to be traced as failures if the unit fails.
         self.authorized: list[PendingEvent] = []
+        #: What was denied without ending the unit (:meth:`decide_or_record`), to be traced
+        #: again if the unit fails.
+        self.denied: list[PendingEvent] = []
 
     def authorize(
         self,
@@ -210,6 +219,34 @@ class Unit:
         if not decision.allowed:
             raise _Denied(pending, decision.rule)
         self.authorized.append(pending)
+        return decision
+
+    def decide_or_record(
+        self,
+        actor: Actor,
+        action: Action,
+        resource: Resource,
+        *,
+        document: DocumentRow | None = None,
+    ) -> Decision:
+        """Ask the policy, for one item of a batch: an allowed decision is returned as by
+        :meth:`authorize`; a denial is recorded in this unit (an audit event with the
+        ``denied`` outcome) and returned, and the unit goes on with the other items."""
+        facts = self.facts(actor, resource, document=document)
+        decision = decide(actor, action, resource, facts, self.core.rules)
+        pending = self._pending(
+            actor=actor,
+            action=str(action),
+            resource=resource,
+            rule=decision.rule,
+            outcome=Outcome.SUCCESS if decision.allowed else Outcome.DENIED,
+            purpose=None,
+        )
+        if decision.allowed:
+            self.authorized.append(pending)
+        else:
+            self.denied.append(pending)
+            self.record(actor, action, resource, decision, outcome=Outcome.DENIED)
         return decision
 
     def facts(
@@ -267,6 +304,13 @@ class Unit:
         for subscriber in self.core.subscribers:
             subscriber(self, event)
         return event
+
+    def record_failure(
+        self, actor: Actor, action: Action, resource: Resource, decision: Decision
+    ) -> AuditEvent:
+        """Trace, in this unit, an allowed action that failed while the unit goes on (an
+        item of a batch): what :meth:`Core.unit` records alone when a whole unit fails."""
+        return self.record(actor, action, resource, decision, outcome=Outcome.FAILURE)
 
     def close_appends(self) -> None:
         """Seal the newest event this unit appended, and write a signed checkpoint when one

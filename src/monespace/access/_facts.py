@@ -31,7 +31,7 @@ from ._mapping import emergencies_from_rows, grants_from_rows, settings_from_row
 from ._model import AccessSettings
 
 if TYPE_CHECKING:
-    from ..storage import DocumentRow, ThreadRow, Transaction
+    from ..storage import DocumentRow, SubjectRow, ThreadRow, Transaction
 
 __all__ = ["AccessFacts", "document_facts", "thread_facts"]
 
@@ -85,7 +85,10 @@ class AccessFacts:
                 known = tx.access.professional(actor.id) is not None
                 return Facts(professional=ProfessionalFacts(registered=known))
             return Facts()
-        account = tx.accounts.get(patient_id)
+        is_professional = actor.kind is ActorKind.PROFESSIONAL
+        # One round trip for the account and, for a professional, everything about them.
+        read = tx.subject(patient_id, actor.id if is_professional else None)
+        account = read.account
         represents = False
         if actor.kind is ActorKind.REPRESENTATIVE and actor.on_behalf_of == patient_id:
             link = tx.representations.get(patient_id, actor.id)
@@ -98,9 +101,7 @@ class AccessFacts:
             ),
             represents=represents,
             professional=(
-                self.professional(tx, now, actor, patient_id)
-                if actor.kind is ActorKind.PROFESSIONAL
-                else None
+                self._professional(tx, now, actor, patient_id, read) if is_professional else None
             ),
             app=self.app(tx, now, actor, patient_id) if actor.kind is ActorKind.APP else None,
         )
@@ -128,22 +129,28 @@ class AccessFacts:
     ) -> ProfessionalFacts:
         """Who the professional *actor* is, the strongest grant they hold on the record, and
         the patient's controls (block, objections, masking, emergency sessions)."""
-        access = tx.access
-        professional = access.professional(actor.id)
+        return self._professional(tx, now, actor, patient_id, tx.subject(patient_id, actor.id))
+
+    @staticmethod
+    def _professional(
+        tx: Transaction, now: datetime, actor: Actor, patient_id: str, read: SubjectRow
+    ) -> ProfessionalFacts:
+        professional = read.professional
         if professional is None:
             return ProfessionalFacts()
-        grants = [g for g in grants_from_rows(access.grants(patient_id, actor.id)) if g.active(now)]
+        grants = [g for g in grants_from_rows(read.grants) if g.active(now)]
         strongest = max(grants, key=lambda g: g.strength, default=None)
-        settings = settings_from_row(access.settings(patient_id), patient_id)
+        settings = settings_from_row(read.settings, patient_id)
+        # Emergency sessions matter only in an emergency mode: read only then.
         emergency = actor.mode is not AccessMode.NORMAL and any(
             s.active(now) and s.mode is actor.mode
-            for s in emergencies_from_rows(access.emergencies(patient_id, actor.id))
+            for s in emergencies_from_rows(tx.access.emergencies(patient_id, actor.id))
         )
         return ProfessionalFacts(
             registered=True,
             profession=professional.profession,
             grant=None if strongest is None else str(strongest.kind),
-            blocked=actor.id in access.blocked(patient_id),
+            blocked=read.blocked,
             emergency=emergency,
             object_all=settings.object_all,
             object_emergency=settings.object_emergency,

@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
+import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import attrs
 
@@ -29,11 +31,13 @@ from ._keys import AuditKey, KeyProvider, MasterKey
 
 __all__ = ["Keyring", "RotationReport"]
 
-_CACHE_SIZE = 4096
-
-
 #: The owner of the space-wide key that seals notifications waiting in the outbox.
 NOTIFICATION_KEY = "space:notifications"
+
+#: Owners whose names start with this hold space-wide keys (notifications, blind indexes),
+#: which nothing ever destroys: the keyring may serve them from its cache without reading
+#: their row again.
+SPACE_OWNER_PREFIX = "space:"
 
 
 @attrs.frozen
@@ -54,18 +58,61 @@ class Keyring:
     :param storage: the space's storage, read once to check that the master key fits.
     :param provider_factory: builds the key provider on first use, so that a space opened
         for what needs no key (counting, reading the schema version) never asks for one.
+    :param cache_size: how many unwrapped data keys are kept between units of work (least
+        recently used first out); ``0`` keeps them only within a transaction.
+    :param cache_lifetime: how long an unwrapped key is kept between units of work.
+
+    Where unwrapped keys live, and why crypto-shredding still works at once:
+
+    - within a transaction, each key is unwrapped once (and its row read once: see
+      :meth:`monespace.storage.Transaction.subject`);
+    - across transactions, a bounded cache keyed by the **wrapped** bytes read from the
+      database: a patient's key row is read in every transaction that uses it (with the
+      access facts, in the same statement), so a destroyed key (no wrapped bytes left) is
+      never served, whichever process destroyed it;
+    - space-wide keys (notifications, blind indexes), which are never destroyed, are served
+      from the cache by owner without reading their row, within *cache_lifetime*, once a
+      transaction that read their row has committed (:meth:`committed`): a key whose
+      creation rolled back is never served.
+
+    The cache is emptied by :meth:`rotate` and :meth:`forget` (which the space calls when
+    it closes); :meth:`destroy` drops the owner's key from it.
+
+    .. versionchanged:: 0.2
+       *cache_size* and *cache_lifetime*.
     """
 
     def __init__(
-        self, storage: StorageBackend, provider_factory: Callable[[], KeyProvider]
+        self,
+        storage: StorageBackend,
+        provider_factory: Callable[[], KeyProvider],
+        *,
+        cache_size: int = 256,
+        cache_lifetime: timedelta = timedelta(minutes=5),
     ) -> None:
+        if cache_size < 0 or cache_lifetime < timedelta(0):
+            raise ValueError("the data-key cache's size and lifetime must not be negative")
         self._storage = storage
         self._factory = provider_factory
         self._provider: KeyProvider | None = None
         self._lock = threading.Lock()
-        # Unwrapped keys by wrapped bytes: a re-wrapped or destroyed key has other (or no)
-        # wrapped bytes, so the cache can never serve a key the database no longer holds.
-        self._cache: OrderedDict[bytes, bytes] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_lifetime = cache_lifetime.total_seconds()
+        # Unwrapped keys by wrapped bytes, with the monotonic time they expire: a re-wrapped
+        # or destroyed key has other (or no) wrapped bytes, so this cache can never serve a
+        # key the database no longer holds.
+        self._cache: OrderedDict[bytes, tuple[bytes, float]] = OrderedDict()
+        # Space-wide keys by owner (see the class's docstring), and those read by a
+        # transaction that has not committed yet.
+        self._space_keys: dict[str, tuple[bytes, float]] = {}
+        self._space_read: weakref.WeakKeyDictionary[Transaction, dict[str, bytes]] = (
+            weakref.WeakKeyDictionary()
+        )
+        # Unwrapped keys by transaction, then owner: one unwrap per key per transaction
+        # even with the cache turned off; gone with the transaction.
+        self._in_tx: weakref.WeakKeyDictionary[Transaction, dict[str, bytes]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._cache_lock = threading.Lock()
         # Audit keys by id, and the current one: deriving them costs two HKDFs and an
         # Ed25519 key, once per key rather than once per transaction.
@@ -125,6 +172,10 @@ class Keyring:
         master = self.provider.current()
         key = generate_data_key()
         tx.keys.add(DataKeyRow(owner_id, master.id, wrap_key(master, owner_id, key), now))
+        with self._cache_lock:
+            # Known to this transaction only: it may still roll back, so the key is not
+            # offered to other transactions until one reads its committed row.
+            self._in_tx.setdefault(tx, {})[owner_id] = key
         return key
 
     def get(self, tx: Transaction, owner_id: str) -> bytes:
@@ -133,28 +184,74 @@ class Keyring:
         :raises DataShreddedError: the key was destroyed.
         :raises NotFoundError: there never was one.
         """
+        now = time.monotonic()
+        with self._cache_lock:
+            known = self._in_tx.get(tx)
+            if known is not None and owner_id in known:
+                return known[owner_id]
+            if owner_id.startswith(SPACE_OWNER_PREFIX):
+                entry = self._space_keys.get(owner_id)
+                if entry is not None and entry[1] > now:
+                    return entry[0]
         row = tx.keys.get(owner_id)
         if row is None:
             raise NotFoundError("no data key for this owner")
         if row.wrapped is None or row.master_key_id is None:
             raise DataShreddedError("this data was deleted: its key was destroyed")
+        key: bytes | None = None
         with self._cache_lock:
             cached = self._cache.get(row.wrapped)
-            if cached is not None:
+            if cached is not None and cached[1] > now:
                 self._cache.move_to_end(row.wrapped)
-                return cached
-        key = unwrap_key(self._master(row.master_key_id), owner_id, row.wrapped)
-        with self._cache_lock:
-            self._cache[row.wrapped] = key
-            if len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
+                key = cached[0]
+        if key is None:
+            key = unwrap_key(self._master(row.master_key_id), owner_id, row.wrapped)
+        self._remember(tx, owner_id, row.wrapped, key, now)
         return key
+
+    def _remember(
+        self, tx: Transaction, owner_id: str, wrapped: bytes, key: bytes, now: float
+    ) -> None:
+        with self._cache_lock:
+            self._in_tx.setdefault(tx, {})[owner_id] = key
+            if self._cache_size == 0 or self._cache_lifetime == 0:
+                return
+            if owner_id.startswith(SPACE_OWNER_PREFIX):
+                # The row may be another transaction's uncommitted creation (transactions
+                # that share a commit see each other's rows): offered once this one commits.
+                self._space_read.setdefault(tx, {})[owner_id] = key
+                return
+            expires = now + self._cache_lifetime
+            if wrapped not in self._cache:
+                self._cache[wrapped] = (key, expires)
+            self._cache.move_to_end(wrapped)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
 
     def get_or_create(self, tx: Transaction, owner_id: str, now: datetime) -> bytes:
         """The data key of *owner_id*, created on first use (space-wide keys)."""
-        if tx.keys.get(owner_id) is None:
+        try:
+            return self.get(tx, owner_id)
+        except NotFoundError:
             return self.create(tx, owner_id, now)
-        return self.get(tx, owner_id)
+
+    def committed(self, tx: Transaction) -> None:
+        """*tx* committed: the space-wide keys it read are offered to other transactions
+        (see the class's docstring). Called by the unit of work after its commit."""
+        with self._cache_lock:
+            read = self._space_read.pop(tx, None)
+            if read:
+                expires = time.monotonic() + self._cache_lifetime
+                for owner_id, key in read.items():
+                    self._space_keys[owner_id] = (key, expires)
+
+    def forget(self) -> None:
+        """Drop every unwrapped key this keyring holds (the space closes, keys rotate)."""
+        with self._cache_lock:
+            self._cache.clear()
+            self._space_keys.clear()
+            self._space_read.clear()
+            self._in_tx.clear()
 
     def seal(
         self, tx: Transaction, owner_id: str, kind: str, object_id: str, plaintext: bytes
@@ -171,9 +268,13 @@ class Keyring:
     def destroy(self, tx: Transaction, owner_id: str, now: datetime) -> bool:
         """Crypto-shred: erase the owner's wrapped key. Everything sealed with it is lost."""
         row = tx.keys.get(owner_id)
-        if row is not None and row.wrapped is not None:
-            with self._cache_lock:
+        with self._cache_lock:
+            if row is not None and row.wrapped is not None:
                 self._cache.pop(row.wrapped, None)
+            self._space_keys.pop(owner_id, None)
+            known = self._in_tx.get(tx)
+            if known is not None:
+                known.pop(owner_id, None)
         return tx.keys.destroy(owner_id, now)
 
     def blind_index(self, tx: Transaction, purpose: str, value: str, now: datetime) -> bytes:
@@ -214,6 +315,7 @@ class Keyring:
         # New events are chained, and checkpoints signed, with the new key from now on;
         # events chained with the old one keep its id and are verified with it.
         self._audit_current = None
+        self.forget()
         done = 0
         while True:
             with self._storage.write() as tx:

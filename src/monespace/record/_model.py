@@ -11,18 +11,23 @@ from enum import StrEnum
 
 import attrs
 
+from ..errors import MonespaceError
+
 __all__ = [
     "LOINC",
     "TRE_A03_CLASS",
     "TRE_A05_TYPE",
     "Author",
     "AuthorKind",
+    "BatchResult",
     "Category",
     "Code",
     "Document",
     "DocumentPage",
     "DocumentStatus",
+    "NewDocument",
     "RecordSettings",
+    "Rejection",
     "category_of",
 ]
 
@@ -163,12 +168,22 @@ class RecordSettings:
 
 @attrs.frozen
 class DocumentPage:
-    """One page of a search: the documents and the total number that matched."""
+    """One page of a search: the documents and the total number that matched.
+
+    :ivar next: the token of the next page, to pass as ``search(..., after=page.next)``
+        with the same filters; ``None`` on the last page. A page asked for with a token
+        costs what it returns, however deep into the record it is; its ``total`` is the
+        one counted for the first page.
+
+    .. versionchanged:: 0.2
+       ``next``.
+    """
 
     documents: tuple[Document, ...]
     total: int
     offset: int
     limit: int
+    next: str | None = None
 
 
 @attrs.frozen(repr=False)
@@ -231,3 +246,59 @@ class Document:
     def __repr__(self) -> str:
         # The title may say what the document is about: it stays out of reprs and logs.
         return f"Document(id={self.id!r}, type={self.type_code.code!r}, status={self.status!r})"
+
+
+@attrs.frozen(repr=False)
+class NewDocument:
+    """One document of a batch for :meth:`~monespace.record.RecordService.add_documents`:
+    the arguments of :meth:`~monespace.record.RecordService.add_document`, with the record
+    it goes to. Its ``repr`` shows no content, title or comment.
+
+    .. versionadded:: 0.2
+    """
+
+    patient_id: str
+    content: bytes
+    media_type: str
+    type_code: Code | None = None
+    class_code: str | None = None
+    title: str | None = None
+    author: Author | None = None
+    created_at: datetime | None = None
+    format_code: str | None = None
+    confidentiality: str = "N"
+    masked: bool = False
+    hidden_from_patient: bool = False
+    hidden_from_representatives: bool = False
+    comments: str | None = None
+    unique_id: str | None = None
+    service_start: datetime | None = None
+    service_stop: datetime | None = None
+    minor_secret: bool = False
+
+    def __repr__(self) -> str:
+        return f"NewDocument(patient_id={self.patient_id!r}, {len(self.content)} bytes)"
+
+
+@attrs.frozen(eq=False)
+class Rejection:
+    """A document of a batch that was not added: its position in the batch and why (the
+    same error :meth:`~monespace.record.RecordService.add_document` would raise).
+
+    .. versionadded:: 0.2
+    """
+
+    index: int
+    error: MonespaceError
+
+
+@attrs.frozen
+class BatchResult:
+    """What :meth:`~monespace.record.RecordService.add_documents` did: the documents added,
+    in the batch's order, and those refused.
+
+    .. versionadded:: 0.2
+    """
+
+    added: tuple[Document, ...]
+    rejected: tuple[Rejection, ...]

@@ -12,7 +12,14 @@ import attrs
 from .._ids import new_id
 from ..actors import Actor, ActorKind
 from ..crypto import content_aad, open_sealed
-from ..errors import AccessDeniedError, NotFoundError, ValidationError
+from ..errors import (
+    AccessDeniedError,
+    ConflictError,
+    MonespaceError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
 from ..identities import names_person, read_contact, read_identity
 from ..policy import Action, Resource, decide
 from ..storage import DocumentRow
@@ -29,12 +36,15 @@ from ._mime import check_media_type, sniff
 from ._model import (
     Author,
     AuthorKind,
+    BatchResult,
     Category,
     Code,
     Document,
     DocumentPage,
     DocumentStatus,
+    NewDocument,
     RecordSettings,
+    Rejection,
 )
 from ._parsers import ParsedDocument
 from ._rules import (
@@ -114,77 +124,193 @@ class RecordService:
             nothing is stored.
         :raises AccessDeniedError: when the actor may not add to this record.
         """
-        media = self._check_content(content, media_type)
-        parsed = self._parse(media, content)
-        check_time("created_at", created_at)
-        check_time("service_start", service_start)
-        check_time("service_stop", service_stop)
-        if created_at is None and parsed is not None:
-            check_time("effectiveTime", parsed.effective_time)
+        new = NewDocument(
+            patient_id,
+            content,
+            media_type,
+            type_code=type_code,
+            class_code=class_code,
+            title=title,
+            author=author,
+            created_at=created_at,
+            format_code=format_code,
+            confidentiality=confidentiality,
+            masked=masked,
+            hidden_from_patient=hidden_from_patient,
+            hidden_from_representatives=hidden_from_representatives,
+            comments=comments,
+            unique_id=unique_id,
+            service_start=service_start,
+            service_stop=service_stop,
+            minor_secret=minor_secret,
+        )
+        media, parsed = self._prepare(new)
         with self._core.unit() as unit:
-            resource = Resource(patient_id, "document")
-            by = document_author(actor.kind, actor.id, author)
-            type_, klass = check_codes(
-                type_code or (_code(parsed.type_code, parsed.type_code_system) if parsed else None),
-                class_code,
-                by,
-            )
-            check_minor_secret(minor_secret, by, klass)
-            body_media = parsed.body_media_type if parsed and parsed.structured is False else None
-            format_ = check_format_code(format_code, media, body_media)
-            flags, level = visibility(
-                parsed.confidentiality if parsed else (),
-                confidentiality,
-                flags_of(
-                    masked=masked,
-                    hidden_from_patient=hidden_from_patient,
-                    hidden_from_representatives=hidden_from_representatives,
-                ),
-            )
-            check_may_hide(flags, by)
-            release_at, notify_at = announcement(unit.now, flags, self.settings)
-            document_id = new_id()
-            document = Document(
-                id=document_id,
-                patient_id=patient_id,
-                lineage_id=document_id,
-                version=1,
-                unique_id=unique_id or (parsed.document_id if parsed else None) or document_id,
-                class_code=klass,
-                type_code=type_,
-                format_code=format_,
-                media_type=media,
-                author=by,
-                title=document_title(title, parsed.title if parsed else None, "Document"),
-                created_at=created_at or (parsed.effective_time if parsed else None) or unit.now,
-                submitted_at=unit.now,
-                content_id=new_id(),
-                size=len(content),
-                sha256=hashlib.sha256(content).hexdigest(),
-                confidentiality=level,
-                masked=has_flag(flags, MASQUE_PS),
-                hidden_from_patient=has_flag(flags, INVISIBLE_PATIENT),
-                hidden_from_representatives=has_flag(flags, INVISIBLE_REPRESENTANTS),
-                comments=check_comments(comments),
-                service_start=service_start,
-                service_stop=service_stop,
-                release_at=release_at,
-                notify_at=notify_at,
-                submitted_by=actor.id if by.kind is AuthorKind.ESTABLISHMENT else None,
-            )
-            # The policy decides on the document as it would be stored (its class and type
-            # bound what a profession may deposit); nothing is sealed before it agrees.
-            decision = unit.authorize(
-                actor, Action.DOCUMENT_ADD, resource, document=document_row(document, b"")
-            )
-            if parsed is not None:
-                self._check_patient(unit, patient_id, parsed)
-            self._store(unit, document, content)
-            event = Resource(patient_id, "document", document_id)
-            unit.record(actor, Action.DOCUMENT_ADD, event, decision)
+            document = self._add(unit, actor, new, media, parsed, batch=False)
             if actor.kind is not ActorKind.PATIENT and not document.hidden_from_patient:
                 self._tell_patient(unit, patient_id, kind="new-document")
             return document
+
+    #: The most documents one call of :meth:`add_documents` takes.
+    MAX_BATCH = 1000
+
+    def add_documents(self, actor: Actor, documents: Iterable[NewDocument]) -> BatchResult:
+        """Add a batch of documents (a feed, a migration) in one transaction.
+
+        Each document goes through what :meth:`add_document` checks and decides, and gets
+        its own audit event; a document that fails (bad input, a denial, a unique id
+        already in its record) is reported in :attr:`BatchResult.rejected` with the error
+        :meth:`add_document` would raise (a denial is audited), and the others are added.
+        The holder of each record that received documents gets one notice for the batch,
+        not one per document. Everything commits together: a failure of the transaction
+        itself (the disk) adds nothing and raises.
+
+        :raises ValidationError: more than :attr:`MAX_BATCH` documents.
+
+        .. versionadded:: 0.2
+        """
+        items = list(documents)
+        if len(items) > self.MAX_BATCH:
+            raise ValidationError(f"a batch holds at most {self.MAX_BATCH} documents")
+        prepared: list[tuple[str, ParsedDocument | None] | MonespaceError] = []
+        for item in items:
+            try:
+                prepared.append(self._prepare(item))
+            except MonespaceError as exc:
+                prepared.append(exc)
+        added: list[Document] = []
+        rejected: list[Rejection] = []
+        if not items:
+            return BatchResult((), ())
+        with self._core.unit() as unit:
+            told: dict[str, None] = {}
+            for index, (item, ready) in enumerate(zip(items, prepared, strict=True)):
+                if isinstance(ready, MonespaceError):
+                    rejected.append(Rejection(index, ready))
+                    continue
+                try:
+                    document = self._add(unit, actor, item, *ready, batch=True)
+                except (ConflictError, NotFoundError) as exc:
+                    rejected.append(Rejection(index, exc))
+                    continue
+                except StorageError:
+                    raise  # the transaction itself failed: nothing of the batch is kept
+                except MonespaceError as exc:
+                    # Refused before anything of this document was written (a lone addition
+                    # would have raised it): the others go on.
+                    rejected.append(Rejection(index, exc))
+                    continue
+                added.append(document)
+                if actor.kind is not ActorKind.PATIENT and not document.hidden_from_patient:
+                    told[document.patient_id] = None
+            for patient_id in told:
+                self._tell_patient(unit, patient_id, kind="new-document")
+        return BatchResult(tuple(added), tuple(rejected))
+
+    def _prepare(self, new: NewDocument) -> tuple[str, ParsedDocument | None]:
+        """What is checked before any transaction: the content, its media type and what a
+        parser reads from it, and the times."""
+        media = self._check_content(new.content, new.media_type)
+        parsed = self._parse(media, new.content)
+        check_time("created_at", new.created_at)
+        check_time("service_start", new.service_start)
+        check_time("service_stop", new.service_stop)
+        if new.created_at is None and parsed is not None:
+            check_time("effectiveTime", parsed.effective_time)
+        return media, parsed
+
+    def _add(
+        self,
+        unit: Unit,
+        actor: Actor,
+        new: NewDocument,
+        media: str,
+        parsed: ParsedDocument | None,
+        *,
+        batch: bool,
+    ) -> Document:
+        """Decide on, seal and store one document in *unit*, and audit it. In a *batch*, a
+        denial is recorded and raised as :class:`AccessDeniedError` without ending the unit,
+        and nothing is written before every check has passed."""
+        patient_id = new.patient_id
+        resource = Resource(patient_id, "document")
+        by = document_author(actor.kind, actor.id, new.author)
+        type_, klass = check_codes(
+            new.type_code or (_code(parsed.type_code, parsed.type_code_system) if parsed else None),
+            new.class_code,
+            by,
+        )
+        check_minor_secret(new.minor_secret, by, klass)
+        body_media = parsed.body_media_type if parsed and parsed.structured is False else None
+        format_ = check_format_code(new.format_code, media, body_media)
+        flags, level = visibility(
+            parsed.confidentiality if parsed else (),
+            new.confidentiality,
+            flags_of(
+                masked=new.masked,
+                hidden_from_patient=new.hidden_from_patient,
+                hidden_from_representatives=new.hidden_from_representatives,
+            ),
+        )
+        check_may_hide(flags, by)
+        release_at, notify_at = announcement(unit.now, flags, self.settings)
+        document_id = new_id()
+        content = new.content
+        document = Document(
+            id=document_id,
+            patient_id=patient_id,
+            lineage_id=document_id,
+            version=1,
+            unique_id=new.unique_id or (parsed.document_id if parsed else None) or document_id,
+            class_code=klass,
+            type_code=type_,
+            format_code=format_,
+            media_type=media,
+            author=by,
+            title=document_title(new.title, parsed.title if parsed else None, "Document"),
+            created_at=new.created_at or (parsed.effective_time if parsed else None) or unit.now,
+            submitted_at=unit.now,
+            content_id=new_id(),
+            size=len(content),
+            sha256=hashlib.sha256(content).hexdigest(),
+            confidentiality=level,
+            masked=has_flag(flags, MASQUE_PS),
+            hidden_from_patient=has_flag(flags, INVISIBLE_PATIENT),
+            hidden_from_representatives=has_flag(flags, INVISIBLE_REPRESENTANTS),
+            comments=check_comments(new.comments),
+            service_start=new.service_start,
+            service_stop=new.service_stop,
+            release_at=release_at,
+            notify_at=notify_at,
+            submitted_by=actor.id if by.kind is AuthorKind.ESTABLISHMENT else None,
+        )
+        # The policy decides on the document as it would be stored (its class and type
+        # bound what a profession may deposit); nothing is sealed before it agrees.
+        stored = document_row(document, b"")
+        if batch:
+            decision = unit.decide_or_record(actor, Action.DOCUMENT_ADD, resource, document=stored)
+            if not decision.allowed:
+                raise AccessDeniedError(decision.rule)
+        else:
+            decision = unit.authorize(actor, Action.DOCUMENT_ADD, resource, document=stored)
+        try:
+            if parsed is not None:
+                self._check_patient(unit, patient_id, parsed)
+            if batch and unit.tx.documents.by_unique_id(patient_id, document.unique_id):
+                # Checked before writing: a failed insert would leave the sealed content
+                # behind in the batch's transaction.
+                raise ConflictError("a document with this unique id is already in the record")
+        except MonespaceError:
+            if batch:
+                # Allowed, then failed: traced as a failure, as a lone addition's would be
+                # (by the unit, which a batch's item does not end).
+                unit.record_failure(actor, Action.DOCUMENT_ADD, resource, decision)
+            raise
+        self._store(unit, document, content)
+        unit.record(
+            actor, Action.DOCUMENT_ADD, Resource(patient_id, "document", document_id), decision
+        )
+        return document
 
     def _check_content(self, content: bytes, media_type: str) -> str:
         limit = self._core.settings.max_content_bytes
@@ -285,6 +411,7 @@ class RecordService:
         include_replaced: bool = False,
         offset: int = 0,
         limit: int = 50,
+        after: str | None = None,
     ) -> DocumentPage:
         """The documents of a record that *actor* may see, newest first, one page at a time.
 
@@ -293,9 +420,32 @@ class RecordService:
         :param text: words that must all appear in the title or comments (case-insensitive,
             accents matter).
         :param include_replaced: also list versions replaced by newer ones.
+        :param after: the ``next`` token of the previous page (with the same filters, and
+            no *offset*): the page after it, read from where the previous one ended, so
+            that paging through a record costs what it lists. The first page counts the
+            total; the following pages keep it.
+
+        .. versionchanged:: 0.2
+           *after*, and ``DocumentPage.next``.
         """
         if not 1 <= limit <= 500 or offset < 0:
             raise ValidationError("'limit' must be 1-500 and 'offset' not negative")
+        if after is not None:
+            if offset:
+                raise ValidationError("'after' and 'offset' are not used together")
+            return self._search_after(
+                actor,
+                patient_id,
+                after,
+                category=category,
+                type_code=type_code,
+                author_id=author_id,
+                since=since,
+                until=until,
+                text=text,
+                include_replaced=include_replaced,
+                limit=limit,
+            )
         return self._search(
             actor,
             patient_id,
@@ -369,7 +519,87 @@ class RecordService:
                 total = len(rows)
                 page = tuple(self._document(unit, row, key) for row in rows[offset:end])
             unit.record(actor, Action.DOCUMENT_SEARCH, resource, decision)
-            return DocumentPage(page, total, offset, len(page) if limit is None else limit)
+            following = offset + len(page)
+            token = (
+                _page_token(following, total, page[-1].id)
+                if limit is not None and page and following < total
+                else None
+            )
+            return DocumentPage(
+                page, total, offset, len(page) if limit is None else limit, next=token
+            )
+
+    def _search_after(
+        self,
+        actor: Actor,
+        patient_id: str,
+        after: str,
+        *,
+        category: Category | str | None,
+        type_code: str | None,
+        author_id: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        text: str | None,
+        include_replaced: bool,
+        limit: int,
+    ) -> DocumentPage:
+        """The page after the token *after*: rows read newest first from where the previous
+        page ended, in chunks, each decided, until the page is full."""
+        try:
+            wanted = Category(category) if category is not None else None
+        except ValueError:
+            known = ", ".join(c.value for c in Category)
+            raise ValidationError(f"unknown category (known: {known})") from None
+        check_time("since", since)
+        check_time("until", until)
+        offset, total, last_id = _read_page_token(after)
+        words = [w.casefold() for w in (text or "").split()]
+        with self._core.unit() as unit:
+            resource = Resource(patient_id, "record")
+            decision = unit.authorize(actor, Action.DOCUMENT_SEARCH, resource)
+            last = unit.tx.documents.get(last_id)
+            if last is None or last.patient_id != patient_id:
+                raise ValidationError("'after' is not a page token of this record")
+            cursor: tuple[datetime, str] | None = (last.created_at, last.id)
+            key = b""
+            found: list[Document] = []
+            more = False
+            # The page and one more row (to know whether a page follows): most rows of a
+            # record are visible, and a short chunk is followed by another.
+            chunk = limit + 1
+            while cursor is not None and not more:
+                rows = unit.tx.documents.newest_for_patient(patient_id, before=cursor, limit=chunk)
+                cursor = (rows[-1].created_at, rows[-1].id) if len(rows) == chunk else None
+                for row in rows:
+                    if not (
+                        (include_replaced or row.status == DocumentStatus.APPROVED)
+                        and (type_code is None or row.type_code == type_code)
+                        and (author_id is None or row.author_id == author_id)
+                        and (since is None or row.created_at >= since)
+                        and (until is None or row.created_at < until)
+                        and (wanted is None or category_of_row(row) is wanted)
+                        and self._may_read(unit, actor, row)
+                    ):
+                        continue
+                    if len(found) == limit and not words:
+                        more = True  # a visible row follows the page: no need to open it
+                        break
+                    if not key:
+                        key = self._core.keyring.get(unit.tx, patient_id)
+                    document = self._document(unit, row, key)
+                    if words and not matches_words(document.title, document.comments, words):
+                        continue
+                    if len(found) == limit:
+                        more = True
+                        break
+                    found.append(document)
+            unit.record(actor, Action.DOCUMENT_SEARCH, resource, decision)
+            following = offset + len(found)
+            token = (
+                _page_token(following, max(total, following + 1), found[-1].id) if more else None
+            )
+            return DocumentPage(tuple(found), max(total, following), offset, limit, next=token)
 
     def _may_read(self, unit: Unit, actor: Actor, row: DocumentRow) -> bool:
         resource = Resource(row.patient_id, "document", row.id)
@@ -647,6 +877,29 @@ _NOTICES = {
         "avec un professionnel de santé, en particulier votre médecin traitant.\n",
     ),
 }
+
+
+def _page_token(offset: int, total: int, last_id: str) -> str:
+    """The token of the page that starts at *offset*, after the document *last_id*: it
+    carries the position and the first page's total, and a document id (never a date, a
+    code or a title: tokens end up in URLs)."""
+    return f"{offset}.{total}.{last_id}"
+
+
+def _read_page_token(token: str) -> tuple[int, int, str]:
+    """The (offset, total, last document id) of a :func:`_page_token`.
+
+    :raises ValidationError: when *token* is not one.
+    """
+    parts = token.split(".")
+    if (
+        len(parts) != 3
+        or not all(p.isascii() and p.isdigit() and len(p) <= 9 for p in parts[:2])
+        or not 1 <= len(parts[2]) <= 64
+        or not all(c.isascii() and (c.isalnum() or c in "-_") for c in parts[2])
+    ):
+        raise ValidationError("'after' is not a page token")
+    return int(parts[0]), int(parts[1]), parts[2]
 
 
 def _released(row: DocumentRow) -> DocumentRow:

@@ -316,13 +316,14 @@ async def _list_documents(call: Call) -> Reply:
         category=query.category,
         offset=query.offset,
         limit=query.limit,
+        after=query.after,
     )
     return Reply(_page_out(page))
 
 
 def _page_out(page: Any) -> m.DocumentPageOut:
     return m.DocumentPageOut(
-        [document_out(d) for d in page.documents], page.total, page.offset, page.limit
+        [document_out(d) for d in page.documents], page.total, page.offset, page.limit, page.next
     )
 
 
@@ -342,6 +343,7 @@ async def _search_documents(call: Call) -> Reply:
         include_replaced=body.include_replaced,
         offset=body.offset,
         limit=body.limit,
+        after=body.after,
     )
     return Reply(_page_out(page))
 

@@ -287,15 +287,26 @@ class DocumentPageOut:
     total: int
     offset: int
     limit: int
+    #: The token of the next page (pass it as ``after``), or ``None`` on the last page.
+    next: str | None = None
+
+
+#: A page token (``DocumentPageOut.next``): a position, a count and a document id.
+PageToken = Annotated[
+    str, msgspec.Meta(min_length=5, max_length=100, pattern=r"^[0-9]+\.[0-9]+\.[A-Za-z0-9_-]+$")
+]
 
 
 @attrs.frozen
 class DocumentList:
-    """Query parameters of the record listing (free-text search is a POST)."""
+    """Query parameters of the record listing (free-text search is a POST). With ``after``
+    (the previous page's ``next``), the page is read from where that one ended, at the cost
+    of one page however deep into the record."""
 
     category: Category | None = None
     offset: Offset = 0
     limit: Limit = 50
+    after: PageToken | None = None
 
 
 @attrs.frozen
@@ -311,6 +322,7 @@ class DocumentSearch:
     include_replaced: bool = False
     offset: Offset = 0
     limit: Limit = 50
+    after: PageToken | None = None
 
 
 @attrs.frozen

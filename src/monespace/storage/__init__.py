@@ -58,6 +58,7 @@ from ._rows import (
     ReminderOptOutRow,
     ReminderSentRow,
     RepresentationRow,
+    SubjectRow,
     ThreadRow,
 )
 from ._sql import Cursor, Dialect, SqlTransaction, from_db_time, to_db_time
@@ -117,6 +118,7 @@ __all__ = [
     "SQLiteStorage",
     "SqlTransaction",
     "StorageBackend",
+    "SubjectRow",
     "ThreadRow",
     "Transaction",
     "from_db_time",

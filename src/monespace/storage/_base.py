@@ -47,6 +47,7 @@ from ._rows import (
     ReminderOptOutRow,
     ReminderSentRow,
     RepresentationRow,
+    SubjectRow,
     ThreadRow,
 )
 
@@ -404,6 +405,23 @@ class DocumentRepository(abc.ABC):
     @abc.abstractmethod
     def for_patient(self, patient_id: str) -> list[DocumentRow]:
         """Every version in a record, oldest creation time first."""
+
+    def newest_for_patient(
+        self, patient_id: str, *, before: tuple[datetime, str] | None = None, limit: int
+    ) -> list[DocumentRow]:
+        """At most *limit* versions of a record, newest first (by creation time, then id),
+        only those strictly before *before* (a ``(created_at, id)`` pair) when given: a
+        keyset page, whose cost does not grow with how deep into the record it is.
+
+        This default filters :meth:`for_patient`; SQL backends read only the page.
+
+        .. versionadded:: 0.2
+        """
+        rows = self.for_patient(patient_id)
+        rows.reverse()
+        if before is not None:
+            rows = [r for r in rows if (r.created_at, r.id) < before]
+        return rows[:limit]
 
     @abc.abstractmethod
     def releasing(self, now: datetime, *, limit: int) -> list[DocumentRow]:
@@ -851,6 +869,31 @@ class Transaction(abc.ABC):
     agenda: AgendaRepository
     oauth: OAuthRepository
     catalogue: CatalogueRepository
+
+    def subject(self, patient_id: str, professional_id: str | None = None) -> SubjectRow:
+        """What an access decision on *patient_id*'s record needs: the account and, when
+        *professional_id* is given, the professional's directory entry, grants on the
+        record, the patient's access settings and whether the patient blocked them.
+
+        This default asks each repository in turn; a backend overrides it to read all of it
+        in one round trip (:class:`~monespace.storage.SqlTransaction` does), and may keep
+        what it read for the rest of the transaction (the patient's row and data key).
+
+        .. versionadded:: 0.2
+        """
+        account = self.accounts.get(patient_id)
+        if professional_id is None:
+            return SubjectRow(account)
+        professional = self.access.professional(professional_id)
+        if professional is None:
+            return SubjectRow(account)
+        return SubjectRow(
+            account,
+            professional,
+            tuple(self.access.grants(patient_id, professional_id)),
+            self.access.settings(patient_id),
+            professional_id in self.access.blocked(patient_id),
+        )
 
 
 class StorageBackend(abc.ABC):

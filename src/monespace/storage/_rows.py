@@ -41,6 +41,7 @@ __all__ = [
     "ReminderOptOutRow",
     "ReminderSentRow",
     "RepresentationRow",
+    "SubjectRow",
     "ThreadRow",
 ]
 
@@ -624,3 +625,23 @@ class ConsentRow:
     granted_at: datetime
     by: str
     revoked_at: datetime | None = None
+
+
+@attrs.frozen
+class SubjectRow:
+    """What an access decision about a patient's record needs, read together (see
+    :meth:`~monespace.storage.Transaction.subject`).
+
+    :param account: the patient's account (``None``: no account).
+    :param professional: the acting professional's directory entry (``None``: no
+        professional asked about, or unknown to the directory).
+    :param grants: the professional's grants on the record, ended ones included.
+    :param settings: the patient's access settings (``None``: the defaults).
+    :param blocked: whether the patient blocked the professional.
+    """
+
+    account: AccountRow | None
+    professional: ProfessionalRow | None = None
+    grants: tuple[GrantRow, ...] = ()
+    settings: AccessSettingsRow | None = None
+    blocked: bool = False

@@ -66,6 +66,7 @@ from ._rows import (
     ReminderOptOutRow,
     ReminderSentRow,
     RepresentationRow,
+    SubjectRow,
     ThreadRow,
 )
 
@@ -186,11 +187,18 @@ class _Repo:
 class SqlPatients(_Repo, PatientRepository):
     _COLS = "id, nir_index, sealed_identity, created_at"
 
+    def __init__(self, cursor: Cursor, dialect: Dialect) -> None:
+        super().__init__(cursor, dialect)
+        # Rows this transaction already read (by :meth:`SqlTransaction.subject`), dropped
+        # when this transaction changes them.
+        self.seen: dict[str, PatientRow | None] = {}
+
     @staticmethod
     def _row(r: Sequence[Any]) -> PatientRow:
         return PatientRow(r[0], bytes(r[1]), bytes(r[2]), from_db_time(r[3]))
 
     def add(self, row: PatientRow) -> None:
+        self.seen.pop(row.id, None)
         self._insert(
             f"INSERT INTO patients ({self._COLS}) VALUES (?, ?, ?, ?)",
             (row.id, row.nir_index, row.sealed_identity, to_db_time(row.created_at)),
@@ -198,6 +206,8 @@ class SqlPatients(_Repo, PatientRepository):
         )
 
     def get(self, patient_id: str) -> PatientRow | None:
+        if patient_id in self.seen:
+            return self.seen[patient_id]
         r = self._exec(f"SELECT {self._COLS} FROM patients WHERE id = ?", (patient_id,)).fetchone()
         return None if r is None else self._row(r)
 
@@ -208,6 +218,7 @@ class SqlPatients(_Repo, PatientRepository):
         return None if r is None else self._row(r)
 
     def replace_identity(self, patient_id: str, sealed_identity: bytes) -> None:
+        self.seen.pop(patient_id, None)
         cur = self._exec(
             "UPDATE patients SET sealed_identity = ? WHERE id = ?", (sealed_identity, patient_id)
         )
@@ -215,6 +226,7 @@ class SqlPatients(_Repo, PatientRepository):
             raise NotFoundError("no such person")
 
     def replace_nir_index(self, patient_id: str, nir_index: bytes) -> None:
+        self.seen.pop(patient_id, None)
         cur = self._exec("UPDATE patients SET nir_index = ? WHERE id = ?", (nir_index, patient_id))
         if cur.rowcount != 1:
             raise NotFoundError("no such person")
@@ -232,6 +244,13 @@ class SqlPatients(_Repo, PatientRepository):
 class SqlKeys(_Repo, KeyRepository):
     _COLS = "patient_id, master_key_id, wrapped, created_at, destroyed_at"
 
+    def __init__(self, cursor: Cursor, dialect: Dialect) -> None:
+        super().__init__(cursor, dialect)
+        # Key rows this transaction already read: an operation seals and opens several
+        # objects with the same key, and reads its row once. Every change of a row through
+        # this repository drops it, so the transaction never sees a stale one.
+        self.seen: dict[str, DataKeyRow | None] = {}
+
     @staticmethod
     def _row(r: Sequence[Any]) -> DataKeyRow:
         return DataKeyRow(
@@ -239,6 +258,7 @@ class SqlKeys(_Repo, KeyRepository):
         )
 
     def add(self, row: DataKeyRow) -> None:
+        self.seen.pop(row.patient_id, None)
         self._insert(
             f"INSERT INTO data_keys ({self._COLS}) VALUES (?, ?, ?, ?, ?)",
             (
@@ -252,14 +272,19 @@ class SqlKeys(_Repo, KeyRepository):
         )
 
     def get(self, owner_id: str) -> DataKeyRow | None:
+        if owner_id in self.seen:
+            return self.seen[owner_id]
         r = self._exec(
             f"SELECT {self._COLS} FROM data_keys WHERE patient_id = ?", (owner_id,)
         ).fetchone()
-        return None if r is None else self._row(r)
+        row = None if r is None else self._row(r)
+        self.seen[owner_id] = row
+        return row
 
     def rewrap(
         self, owner_id: str, *, expected_master_key_id: str, master_key_id: str, wrapped: bytes
     ) -> bool:
+        self.seen.pop(owner_id, None)
         cur = self._exec(
             "UPDATE data_keys SET master_key_id = ?, wrapped = ? "
             "WHERE patient_id = ? AND master_key_id = ? AND wrapped IS NOT NULL",
@@ -268,6 +293,7 @@ class SqlKeys(_Repo, KeyRepository):
         return cur.rowcount == 1
 
     def destroy(self, owner_id: str, at: datetime) -> bool:
+        self.seen.pop(owner_id, None)
         cur = self._exec(
             "UPDATE data_keys SET wrapped = NULL, master_key_id = NULL, destroyed_at = ? "
             "WHERE patient_id = ? AND wrapped IS NOT NULL",
@@ -854,6 +880,26 @@ class SqlDocuments(_Repo, DocumentRepository):
         ).fetchall()
         return [self._row(r) for r in rows]
 
+    def newest_for_patient(
+        self, patient_id: str, *, before: tuple[datetime, str] | None = None, limit: int
+    ) -> list[DocumentRow]:
+        # Walks the (patient_id, created_at, id) index backwards from the cursor.
+        if before is None:
+            query = (
+                f"SELECT {self._COLS} FROM documents WHERE patient_id = ? "
+                "ORDER BY created_at DESC, id DESC LIMIT ?"
+            )
+            params: tuple[Any, ...] = (patient_id, limit)
+        else:
+            at = to_db_time(before[0])
+            query = (
+                f"SELECT {self._COLS} FROM documents WHERE patient_id = ? "
+                "AND (created_at < ? OR (created_at = ? AND id < ?)) "
+                "ORDER BY created_at DESC, id DESC LIMIT ?"
+            )
+            params = (patient_id, at, at, before[1], limit)
+        return [self._row(r) for r in self._exec(query, params).fetchall()]
+
     def releasing(self, now: datetime, *, limit: int) -> list[DocumentRow]:
         rows = self._exec(
             f"SELECT {self._COLS} FROM documents WHERE release_at <= ? "
@@ -999,6 +1045,13 @@ class SqlAccess(_Repo, AccessRepository):
     _GRANT = "patient_id, professional_id, kind, since, until, ended_at, granted_by"
     _SESSION = "id, patient_id, professional_id, mode, started_at, expires_at"
 
+    def __init__(self, cursor: Cursor, dialect: Dialect) -> None:
+        super().__init__(cursor, dialect)
+        # (patient, professional) pairs this transaction read as already seen (by
+        # :meth:`SqlTransaction.subject`): marking them again would change nothing (rows of
+        # ``access_seen`` are never deleted).
+        self.seen: set[tuple[str, str]] = set()
+
     def put_professional(self, professional: ProfessionalRow) -> None:
         self._exec(
             f"INSERT INTO professionals ({self._PRO}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
@@ -1120,6 +1173,8 @@ class SqlAccess(_Repo, AccessRepository):
         ]
 
     def mark_seen(self, patient_id: str, professional_id: str, at: datetime) -> bool:
+        if (patient_id, professional_id) in self.seen:
+            return False
         cur = self._exec(
             "INSERT INTO access_seen (patient_id, professional_id, first_at) VALUES (?, ?, ?) "
             "ON CONFLICT (patient_id, professional_id) DO NOTHING",
@@ -1839,8 +1894,11 @@ class SqlTransaction(Transaction):
 
     def __init__(self, cursor: Cursor, dialect: Dialect) -> None:
         self.cursor = cursor
-        self.patients = SqlPatients(cursor, dialect)
-        self.keys = SqlKeys(cursor, dialect)
+        self._patients = SqlPatients(cursor, dialect)
+        self._keys = SqlKeys(cursor, dialect)
+        self._access = SqlAccess(cursor, dialect)
+        self.patients = self._patients
+        self.keys = self._keys
         self.blobs = SqlBlobs(cursor, dialect)
         self.audit = SqlAudit(cursor, dialect)
         self.outbox = SqlOutbox(cursor, dialect)
@@ -1852,8 +1910,81 @@ class SqlTransaction(Transaction):
         self.profile = SqlEntries(cursor, dialect, "profile_entries")
         self.measures = SqlEntries(cursor, dialect, "measures")
         self.ledger = SqlLedger(cursor, dialect)
-        self.access = SqlAccess(cursor, dialect)
+        self.access = self._access
         self.messages = SqlMessages(cursor, dialect)
         self.agenda = SqlAgenda(cursor, dialect)
         self.oauth = SqlOAuth(cursor, dialect)
         self.catalogue = SqlCatalogue(cursor, dialect)
+
+    def subject(self, patient_id: str, professional_id: str | None = None) -> SubjectRow:
+        """Everything :meth:`Transaction.subject` returns, in one statement, which also reads
+        the patient's row and data key and keeps them for the rest of the transaction (an
+        operation that decides, then seals or opens with the patient's key and writes to
+        their address, reads each once and in the same round trip)."""
+        accounts = SqlAccounts._FIELDS
+        head = (
+            f"SELECT {', '.join('a.' + c for c in accounts)}, "
+            f"{', '.join('pt.' + c.strip() for c in SqlPatients._COLS.split(','))}, "
+            f"{', '.join('k.' + c.strip() for c in SqlKeys._COLS.split(','))}"
+        )
+        joins = (
+            " FROM (SELECT CAST(? AS TEXT) AS pid) q"
+            " LEFT JOIN accounts a ON a.patient_id = q.pid"
+            " LEFT JOIN patients pt ON pt.id = q.pid"
+            " LEFT JOIN data_keys k ON k.patient_id = q.pid"
+        )
+        params: list[Any] = [patient_id]
+        if professional_id is not None:
+            head += (
+                f", {', '.join('p.' + c.strip() for c in SqlAccess._PRO.split(','))}"
+                ", s.object_all, s.object_emergency, s.mask_all, s.notify_first_access,"
+                " s.object_research, s.patient_id"
+                f", {', '.join('g.' + c.strip() for c in SqlAccess._GRANT.split(','))}"
+                ", CASE WHEN EXISTS (SELECT 1 FROM access_blocks b WHERE b.patient_id = q.pid"
+                " AND b.professional_id = CAST(? AS TEXT)) THEN 1 ELSE 0 END"
+                ", CASE WHEN EXISTS (SELECT 1 FROM access_seen v WHERE v.patient_id = q.pid"
+                " AND v.professional_id = CAST(? AS TEXT)) THEN 1 ELSE 0 END"
+            )
+            joins += (
+                " LEFT JOIN professionals p ON p.rpps = CAST(? AS TEXT)"
+                " LEFT JOIN access_settings s ON s.patient_id = q.pid"
+                " LEFT JOIN access_grants g ON p.rpps IS NOT NULL AND g.patient_id = q.pid"
+                " AND g.professional_id = p.rpps"
+            )
+            # The EXISTS of the select list come before the FROM clause's placeholders.
+            params = [professional_id, professional_id, patient_id, professional_id]
+        order = " ORDER BY g.kind, g.since" if professional_id is not None else ""
+        rows = self._access._exec(head + joins + order, params).fetchall()
+        first = rows[0]
+        n = len(accounts)
+        account = None if first[0] is None else SqlAccounts._row(first[:n])
+        patient = None if first[n] is None else SqlPatients._row(first[n : n + 4])
+        key = None if first[n + 4] is None else SqlKeys._row(first[n + 4 : n + 9])
+        self._patients.seen[patient_id] = patient
+        self._keys.seen[patient_id] = key
+        if professional_id is None or first[n + 9] is None:
+            return SubjectRow(account)
+        i = n + 9
+        settings = None
+        if first[i + 13] is not None:
+            flags = [bool(v) for v in first[i + 8 : i + 13]]
+            settings = AccessSettingsRow(patient_id, *flags)
+        grants = tuple(
+            GrantRow(
+                r[i + 14],
+                r[i + 15],
+                r[i + 16],
+                from_db_time(r[i + 17]),
+                _opt_time(r[i + 18]),
+                _opt_time(r[i + 19]),
+                r[i + 20],
+            )
+            for r in rows
+            if r[i + 14] is not None
+        )
+        if first[i + 22]:
+            # Already seen: the first-access mark of this transaction's read has nothing to do.
+            self._access.seen.add((patient_id, professional_id))
+        return SubjectRow(
+            account, ProfessionalRow(*first[i : i + 8]), grants, settings, bool(first[i + 21])
+        )

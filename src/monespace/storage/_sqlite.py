@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -40,6 +41,8 @@ _DIALECT = Dialect(
     driver_errors=(sqlite3.Error,),
 )
 _BUSY_TIMEOUT_MS = 10_000
+#: How many times a committer lets waiting callers into its group before committing.
+_MAX_LET_IN = 64
 
 
 def sqlite_path_from_url(url: str) -> Path:
@@ -58,6 +61,17 @@ def sqlite_path_from_url(url: str) -> Path:
     return Path(path)
 
 
+class _Group:
+    """The write transactions committed together (see :meth:`SQLiteStorage.write`)."""
+
+    __slots__ = ("done", "error", "members")
+
+    def __init__(self) -> None:
+        self.members = 0
+        self.done = False
+        self.error: StorageError | None = None
+
+
 class SQLiteStorage(StorageBackend):
     """Storage in one SQLite file. URL: ``sqlite:///path/to/file.db``.
 
@@ -70,6 +84,13 @@ class SQLiteStorage(StorageBackend):
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._write_lock = threading.Lock()
+        # Taken by the caller that commits a group (see :meth:`write`), before the write
+        # lock: callers of the next group run their statements meanwhile.
+        self._commit_lock = threading.Lock()
+        self._group = _Group()
+        # Callers waiting for the write lock (see :meth:`_close_group`).
+        self._entering = 0
+        self._entering_lock = threading.Lock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -116,26 +137,96 @@ class SQLiteStorage(StorageBackend):
 
     @contextmanager
     def write(self) -> Iterator[Transaction]:
+        """A write transaction, committed (durably: ``synchronous=FULL``) before this
+        returns.
+
+        **Group commit.** Write transactions of concurrent threads share one commit: a
+        transaction that starts while another group is committing (waiting for the disk)
+        runs its statements in the next group's open transaction, inside a savepoint of
+        its own, and waits; the first of the group to reach the commit commits all of
+        them, with one ``fsync``. Each caller still returns only once its own changes are
+        durable, and a failure rolls back only the failing caller's statements. Alone,
+        a transaction commits at once, as it always did.
+        """
+        with self._entering_lock:
+            self._entering += 1
         with self._write_lock:
+            with self._entering_lock:
+                self._entering -= 1
             self._check_open()
+            group = self._group
             cursor = self._writer.cursor()
             try:
-                _run(cursor, "BEGIN IMMEDIATE", "could not start a write transaction")
+                first = not self._writer.in_transaction
+                if first:
+                    _run(cursor, "BEGIN IMMEDIATE", "could not start a write transaction")
+                else:
+                    # Others of this group wait for the commit: a failure here must roll
+                    # back this caller's statements only.
+                    cursor.execute("SAVEPOINT grouped")
                 try:
                     yield SqlTransaction(cursor, _DIALECT)
                 except BaseException:
-                    if self._writer.in_transaction:
-                        cursor.execute("ROLLBACK")
+                    if first:
+                        if self._writer.in_transaction:
+                            cursor.execute("ROLLBACK")
+                    else:
+                        cursor.execute("ROLLBACK TO grouped")
+                        cursor.execute("RELEASE grouped")
                     raise
-                try:
-                    _run(cursor, "COMMIT", "could not commit")
-                finally:
-                    # A failed COMMIT (disk full, I/O error) leaves the transaction open:
-                    # roll it back so that nothing half-written is ever acknowledged.
-                    if self._writer.in_transaction:
-                        cursor.execute("ROLLBACK")
+                if not first:
+                    cursor.execute("RELEASE grouped")
+                group.members += 1
             finally:
                 cursor.close()
+        self._commit(group)
+
+    def _commit(self, group: _Group) -> None:
+        """Return once *group* is committed; commit it if no one has yet."""
+        with self._commit_lock:
+            if not group.done:
+                self._close_group()
+                try:
+                    self._commit_locked()
+                finally:
+                    self._write_lock.release()
+        if group.error is not None:
+            raise StorageError(str(group.error))
+
+    def _commit_locked(self) -> None:
+        """Commit the open group, if any; the caller holds the commit and write locks."""
+        group = self._group
+        # New callers wait for the write lock: the group is closed from here.
+        self._group = _Group()
+        group.done = True
+        if not self._writer.in_transaction:
+            return
+        cursor = self._writer.cursor()
+        try:
+            _run(cursor, "COMMIT", "could not commit")
+        except StorageError as exc:
+            group.error = exc
+        finally:
+            # A failed COMMIT (disk full, I/O error) leaves the transaction open: roll it
+            # back so that nothing half-written is ever acknowledged.
+            if self._writer.in_transaction:
+                cursor.execute("ROLLBACK")
+            cursor.close()
+
+    def _close_group(self) -> None:
+        """Take the write lock to commit, after letting in the callers already waiting for
+        it (they queued during the previous commit's fsync): they join this group rather
+        than each waiting for a commit of their own. Bounded, so that a stream of new
+        callers cannot hold a commit back."""
+        for _ in range(_MAX_LET_IN):
+            self._write_lock.acquire()
+            with self._entering_lock:
+                waiting = self._entering
+            if not waiting:
+                return
+            self._write_lock.release()
+            time.sleep(0)  # hand the lock to a waiting caller
+        self._write_lock.acquire()
 
     @contextmanager
     def read(self) -> Iterator[Transaction]:
@@ -167,8 +258,9 @@ class SQLiteStorage(StorageBackend):
         """Checkpoint the write-ahead log into the database (where ``secure_delete`` has
         overwritten deleted content) and truncate it: its frames would otherwise keep copies
         of destroyed keys and deleted ciphertexts until SQLite reuses them."""
-        with self._write_lock:
+        with self._commit_lock, self._write_lock:
             self._check_open()
+            self._commit_locked()  # writers waiting for a commit get it first
             try:
                 self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
             except sqlite3.Error as exc:
@@ -186,7 +278,8 @@ class SQLiteStorage(StorageBackend):
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
-        with self._write_lock:
+        with self._commit_lock, self._write_lock:
+            self._commit_locked()  # writers waiting for a commit get it first
             self._writer.close()
 
     def __repr__(self) -> str:

@@ -7,6 +7,9 @@
   :class:`MemoryTransport`, :class:`StaticKeyProvider`.
 - :func:`storage_of`: the storage under a space, for tests that inspect what was stored.
 - :func:`reference_app`: an app taken through the whole référencement in one call.
+
+- :func:`statements_of`, :func:`wal_frames_of`: the SQL statements and write-ahead-log
+  frames an operation costs, for tests that bound them (deterministic, unlike timings).
 - :mod:`monespace.testing.durability`: the kill -9 harness (acknowledged writes survive a
   ``SIGKILL``), for the built-in SQLite backend or a plugin's.
 
@@ -25,7 +28,7 @@ from ._contract import (
     make_outbox_row,
     make_patient_row,
 )
-from ._inspect import storage_of
+from ._inspect import statements_of, storage_of, wal_frames_of
 
 __all__ = [
     "TEST_AUDIT_KEY",
@@ -38,5 +41,8 @@ __all__ = [
     "make_outbox_row",
     "make_patient_row",
     "reference_app",
+
+    "statements_of",
     "storage_of",
+    "wal_frames_of",
 ]

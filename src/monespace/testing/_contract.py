@@ -889,6 +889,64 @@ class StorageContract:
         with storage.read() as tx:
             assert tx.access.blocked("p000001") == []
 
+    def test_the_subject_of_a_decision_is_read_as_the_repositories_say(
+        self, storage: StorageBackend
+    ) -> None:
+        """``Transaction.subject`` (one round trip where a backend overrides it) answers as
+        the repositories asked one by one (the base class's definition)."""
+        doctor = ProfessionalRow("10000000017", "10", "Dr Martin")
+        other = ProfessionalRow("10000000025", "10", "Dr Durand")
+        with storage.write() as tx:
+            for n in (1, 2):
+                tx.patients.add(make_patient_row(n))
+            tx.accounts.add(AccountRow("p000001", "created", "email", T0, opened_at=T0), None)
+            tx.access.put_professional(doctor)
+            tx.access.put_professional(other)
+            tx.access.put_grant(GrantRow("p000001", doctor.rpps, "care_team", T0))
+            tx.access.put_grant(GrantRow("p000001", doctor.rpps, "authorised", T0, T0))
+            tx.access.block("p000001", other.rpps, T0)
+            tx.access.put_settings(AccessSettingsRow("p000001", mask_all=True))
+            tx.keys.add(DataKeyRow("p000001", "k1", b"wrapped", T0))
+        cases = [
+            (p, r) for p in ("p000001", "p000002", "p000003")
+            for r in (None, doctor.rpps, other.rpps, "10000000033")
+        ]  # fmt: skip
+        with storage.read() as tx:
+            for patient_id, rpps in cases:
+                assert tx.subject(patient_id, rpps) == Transaction.subject(tx, patient_id, rpps)
+        with storage.write() as tx:
+            # What the subject read is not served stale after a change in the same transaction.
+            tx.subject("p000001", doctor.rpps)
+            assert tx.keys.destroy("p000001", T0)
+            key = tx.keys.get("p000001")
+            assert key is not None
+            assert key.wrapped is None
+            tx.patients.replace_identity("p000001", b"new")
+            patient = tx.patients.get("p000001")
+            assert patient is not None
+            assert patient.sealed_identity == b"new"
+
+    def test_newest_documents_page_backwards_from_a_cursor(self, storage: StorageBackend) -> None:
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            for n in range(7):
+                tx.blobs.add(
+                    BlobRow(f"b{n}", "p000001", "document", "text/plain", 1, b"h", b"s", T0)
+                )
+                row = make_document_row(f"d{n}", f"b{n}", f"uid-{n}")
+                # Two share a creation time: the id breaks the tie.
+                tx.documents.add(attrs.evolve(row, created_at=T0 + timedelta(days=n // 2)))
+        with storage.read() as tx:
+            newest = list(reversed(tx.documents.for_patient("p000001")))
+            assert tx.documents.newest_for_patient("p000001", limit=100) == newest
+            walked: list[DocumentRow] = []
+            cursor = None
+            while page := tx.documents.newest_for_patient("p000001", before=cursor, limit=3):
+                walked.extend(page)
+                cursor = (page[-1].created_at, page[-1].id)
+            assert walked == newest
+            assert tx.documents.newest_for_patient("p000002", limit=3) == []
+
     def test_professionals_are_found_by_mssante_address_ignoring_case(
         self, storage: StorageBackend
     ) -> None:

@@ -48,8 +48,17 @@ from ..actors import Actor
 from ..crypto import ENV_KEY, MasterKey, StaticKeyProvider
 from ..identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
 from ..record import TRE_A05_TYPE, Code
+from ._inspect import storage_of
 
-__all__ = ["KillCycle", "KillReport", "document_content", "prepare_space", "run_kill_cycles"]
+__all__ = [
+    "KillCycle",
+    "KillReport",
+    "ReadKill",
+    "document_content",
+    "prepare_space",
+    "run_kill_cycles",
+    "run_read_kill_cycles",
+]
 
 #: The first line of every content: the parent recognises a document the harness wrote.
 _MAGIC = b"monespace-durability"
@@ -124,6 +133,41 @@ def _child(url: str, patient_id: str, seed: int, cycle: int) -> None:
             )
             print(number, document.id, flush=True)
             number += 1
+
+
+def _read_child(url: str, patient_id: str, document_id: str, threads: int) -> None:
+    """Read *document_id* from *threads* threads until killed, printing ``<number> read``
+    once each read returned: an acknowledged read, whose audit event must have survived."""
+    key = MasterKey.from_base64(os.environ[ENV_KEY], source=ENV_KEY)
+    with _open(url, key) as space:
+        print(_READY, flush=True)
+        me = Actor.patient(patient_id)
+        lock = threading.Lock()
+        counter = [0]
+
+        def reader() -> None:
+            while True:
+                space.record.read_content(me, document_id)
+                with lock:
+                    number = counter[0]
+                    counter[0] += 1
+                    print(number, "read", flush=True)
+
+        workers = [threading.Thread(target=reader, daemon=True) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+
+
+def _read_child_main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("url")
+    parser.add_argument("patient_id")
+    parser.add_argument("document_id")
+    parser.add_argument("threads", type=int)
+    args = parser.parse_args(argv)
+    _read_child(args.url, args.patient_id, args.document_id, args.threads)
 
 
 def _child_main(argv: Sequence[str] | None = None) -> None:
@@ -222,14 +266,23 @@ def _run_child(
     env: dict[str, str],
     delay: float,
     early: bool,
+    reads: tuple[str, int] | None = None,
 ) -> tuple[float | None, dict[int, str]]:
     """Start a child, kill it *delay* seconds after it is ready (after it starts, when
-    *early*), and return (seconds it took to be ready, number → acknowledged id)."""
-    command = [
-        sys.executable, "-c",
-        "from monespace.testing.durability import _child_main; _child_main()",
-        url, patient_id, str(seed), str(cycle),
-    ]  # fmt: skip
+    *early*), and return (seconds it took to be ready, number → acknowledged id). With
+    *reads* (a document id, a number of threads), the child reads instead of writing."""
+    if reads is None:
+        command = [
+            sys.executable, "-c",
+            "from monespace.testing.durability import _child_main; _child_main()",
+            url, patient_id, str(seed), str(cycle),
+        ]  # fmt: skip
+    else:
+        command = [
+            sys.executable, "-c",
+            "from monespace.testing.durability import _read_child_main; _read_child_main()",
+            url, patient_id, reads[0], str(reads[1]),
+        ]  # fmt: skip
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     lines: list[str] = []
@@ -405,6 +458,76 @@ def run_kill_cycles(
         if progress is not None:
             progress(result)
     return KillReport(seed, tuple(done), documents + len(known))
+
+
+@attrs.frozen
+class ReadKill:
+    """One kill of a reading child: how many reads it acknowledged (returned), and how many
+    read events the trail gained meanwhile; ``ok`` when none was returned unaudited."""
+
+    cycle: int
+    delay: float
+    acknowledged: int
+    audited: int
+    audit_ok: bool
+
+    @property
+    def ok(self) -> bool:
+        """Every returned read has its event, and the chain verifies."""
+        return self.audited >= self.acknowledged and self.audit_ok
+
+
+def run_read_kill_cycles(
+    directory: Path, cycles: int, *, seed: int | None = None, threads: int = 4, window: float = 0.5
+) -> tuple[int, tuple[ReadKill, ...]]:
+    """Kill a child reading one document from *threads* threads, *cycles* times: after each
+    kill, the audit trail must hold at least as many read events as the reads the child
+    returned (a read is returned only once its audit event is durable). Returns the seed
+    and one :class:`ReadKill` per cycle.
+
+    .. versionadded:: 0.2
+    """
+    seed = random.SystemRandom().randrange(2**32) if seed is None else seed
+    rng = random.Random(seed)
+    key = MasterKey(random.Random(f"key:{seed}").randbytes(32))
+    env = _child_env(key)
+    url = f"sqlite:///{directory / 'reads.db'}"
+    patient_id = prepare_space(url, key)
+    me = Actor.patient(patient_id)
+    with _open(url, key) as space:
+        document_id = space.record.add_document(
+            me, patient_id, document_content(seed, 0, 0), media_type="text/plain", type_code=_TYPE
+        ).id
+    done: list[ReadKill] = []
+    for cycle in range(cycles):
+        before = _read_events(url, key, patient_id, document_id)
+        delay = rng.uniform(0.05, window)
+        _, acknowledged = _run_child(
+            url, patient_id, seed, cycle, env=env, delay=delay, early=False,
+            reads=(document_id, threads),
+        )  # fmt: skip
+        after = _read_events(url, key, patient_id, document_id)
+        with _open(url, key) as space:
+            audit_ok = space.audit.verify().ok
+        done.append(ReadKill(cycle, delay, len(acknowledged), after - before, audit_ok))
+    return seed, tuple(done)
+
+
+def _read_events(url: str, key: MasterKey, patient_id: str, document_id: str) -> int:
+    """How many ``document.read`` events about *document_id* the trail holds."""
+    count, after = 0, 0
+    with _open(url, key) as space, storage_of(space).read() as tx:
+        while rows := tx.audit.scan(after_seq=after, limit=5000):
+            count += sum(
+                1
+                for r in rows
+                if r.action == "document.read"
+                and r.target_id == document_id
+                and r.patient_id == patient_id
+                and r.outcome == "success"
+            )
+            after = rows[-1].seq
+    return count
 
 
 if __name__ == "__main__":  # pragma: no cover - the child's entry point
