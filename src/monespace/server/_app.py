@@ -19,6 +19,7 @@ from ._api import api_operations
 from ._models import Health
 from ._openapi import openapi_document
 from ._page import page_routes
+from ._pro_pages import pro_page_routes
 from ._problems import SECURITY_HEADERS, ProblemError, not_found, problem_response
 from ._routing import LOG, Auth, Call, Operation, RateLimits, Reply, ServerState, endpoint
 from ._sessions import RateLimiter, SessionStore
@@ -142,6 +143,7 @@ def create_app(
         for op in operations
     ]
     routes.extend(page_routes(state))
+    routes.extend(pro_page_routes(state))
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_exception},
