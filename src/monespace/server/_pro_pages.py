@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..access import Professional
+from ..access import Action, Professional
 from ..actors import AccessMode, Actor, ActorKind
 from ..errors import (
     AccessDeniedError,
@@ -32,7 +32,6 @@ from ..errors import (
     ValidationError,
 )
 from ..identity import RPPS
-from ..policy import Action
 from ..record import LOINC, Category, Code, Document, sniff, type_label
 from ._api import fetch_document
 from ._html import NavLink, csrf_field, e, layout, navigation, post_button, redirect, when
