@@ -141,6 +141,12 @@ _SIMULATION: Final = (
     "sa place.</p>"
 )
 
+#: The categories as a professional reads them: the patient's own documents are theirs.
+_CATEGORIES: Final = {
+    **CATEGORY_NAMES,
+    Category.PATIENT_DOCUMENTS: "Documents ajoutés par le patient",
+}
+
 Handler = Callable[[Call], Awaitable[Response]]
 
 
@@ -435,7 +441,9 @@ def _document_row(pid: str, document: Document) -> str:
     return (
         f'<li><a class="doc" href="/pro/patients/{e(pid)}/documents/{e(document.id)}">'
         f"{e(document.title)}</a> <small>{e(_type_name(document))} · "
-        f"{e(when(document.created_at))}</small></li>"
+        f"{e(when(document.created_at))}</small>"
+        + (' <span class="tag">masqué par le patient</span>' if document.masked else "")
+        + "</li>"
     )
 
 
@@ -464,7 +472,6 @@ async def _record(call: Call) -> Response:
         reason = await _explained(call, Action.DOCUMENT_SEARCH, pid)
         body = (
             status
-            + (await _patient_line(call, pid))
             + '<section id="refusal" class="refusal"><h2>Accès refusé</h2>'
             + reason
             + "</section>"
@@ -477,7 +484,7 @@ async def _record(call: Call) -> Response:
         groups.setdefault(document.category, []).append(document)
     sections = "".join(
         f'<section class="category" id="cat-{name.value}">'
-        f"<h2>{e(CATEGORY_NAMES[name])} ({len(groups[name])})</h2><ul>"
+        f"<h2>{e(_CATEGORIES[name])} ({len(groups[name])})</h2><ul>"
         + "".join(_document_row(pid, d) for d in groups[name])
         + "</ul></section>"
         for name in Category
@@ -489,8 +496,9 @@ async def _record(call: Call) -> Response:
     body = (
         status
         + (await _patient_line(call, pid))
-        + "<p>Les documents que le patient a masqués aux professionnels n'apparaissent pas.</p>"
-        + listing
+        + "<p>Vous voyez les documents que les règles d'accès vous ouvrent ; un document "
+        "masqué par le patient n'apparaît que si votre situation le permet (médecin traitant, "
+        "auteur du document, accès d'urgence selon le paramétrage).</p>" + listing
     )
     return await _pro_layout(call, "Dossier du patient", body)
 
@@ -534,7 +542,7 @@ async def _document(call: Call) -> Response:
     author = document.author.name if document.author is not None else None
     table = _rows(
         [
-            ("Catégorie", CATEGORY_NAMES[document.category]),
+            ("Catégorie", _CATEGORIES[document.category]),
             ("Type", _type_name(document)),
             ("Date", when(document.created_at)),
             ("Ajouté le", when(document.submitted_at)),
