@@ -61,6 +61,7 @@ def _said(rule: str) -> str:
 
 async def test_the_login_is_marked_as_simulated_and_says_what_is_wrong(world, app):
     async with client(app) as http:
+        assert 'href="/pro"' in (await http.get("/")).text
         page = await http.get("/pro")
         assert page.status_code == 200
         assert "Pro Santé Connect" in page.text
@@ -285,6 +286,7 @@ async def test_every_form_needs_its_csrf_token_and_a_professional_session(world,
     plain = create_app(world.space, secure_cookies=False, demo=False)
     async with client(plain) as http:
         assert (await http.get("/pro")).status_code == 404
+        assert 'href="/pro"' not in (await http.get("/")).text
         assert (await http.post("/pro/login", data={"rpps": world.doctor})).status_code == 404
 
 
