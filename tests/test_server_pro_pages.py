@@ -301,3 +301,49 @@ def test_every_refusing_rule_has_a_french_reason():
         refusal_text("a_rule_nobody_wrote")
         == "L'accès est refusé par les règles d'accès du dossier."
     )
+
+
+async def test_a_professional_without_rights_reads_nothing_on_any_page(world, app):
+    """Every professional page over Alice's space, for a professional she never authorised:
+    no page shows her data, none fails, and the refusals say why."""
+    documents = world.documents[world.alice.id]
+    paths = [
+        route.path.replace("{patient_id}", world.alice.id).replace("{document_id}", document)
+        for route in app.routes
+        if getattr(route, "path", "").startswith("/pro/patients/{")
+        and "GET" in (getattr(route, "methods", None) or ())
+        for document in documents
+    ]
+    assert len(paths) >= 10
+    async with client(app) as http:
+        await _pro_login(http, world.stranger)
+        for path in sorted(set(paths)):
+            response = await http.get(path)
+            assert response.status_code in (200, 403, 404), path
+            assert CANARY not in response.text, path
+            assert world.alice.nir not in response.text, path
+            if response.status_code == 403:
+                assert 'id="refusal-reason"' in response.text, path
+        # a document of another record, through Alice's path, is not found
+        other = world.documents[world.bob.id][0]
+        response = await http.get(f"/pro/patients/{world.alice.id}/documents/{other}")
+        assert response.status_code == 404
+        assert CANARY not in response.text
+
+
+async def test_what_a_professional_writes_is_escaped(world, app):
+    async with client(app) as http:
+        csrf = await _pro_login(http, world.doctor)
+        alice = await _lookup(http, csrf, world.alice)
+        done = await http.post(
+            f"{alice}/deposer",
+            data={"csrf_token": csrf, "title": "<script>alert(1)</script> CR", "type": "11488-4"},
+            files={"file": ("cr.txt", b"<img src=x onerror=alert(1)>", "text/plain")},
+        )
+        assert done.status_code == 303, done.text
+        page = await http.get(done.headers["location"])
+        assert "<script>alert(1)" not in page.text
+        assert "<img src=x" not in page.text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; CR" in page.text
+        record = await http.get(alice)
+        assert "<script>alert(1)" not in record.text
