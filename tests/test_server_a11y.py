@@ -339,7 +339,12 @@ def test_the_professional_journey(browser, live):
     page.get_by_label("Objet").fill("Votre radio")
     page.get_by_label("Message", exact=True).fill("La radio du genou est normale.")
     page.get_by_role("button", name="Envoyer le message").click()
-    page.wait_for_url("**?fait=message")
+    page.wait_for_url("**/messages/**")
+    assert "La radio du genou est normale." in page.inner_text("#messages")
+    violations += _audit(page, "pro-10-conversation")
+    page.get_by_role("link", name="Conversations", exact=True).click()
+    page.wait_for_url("**/messages")
+    violations += _audit(page, "pro-11-conversations")
     # an emergency access to Bob's record, with its justification
     page.get_by_role("link", name="Rechercher un patient").click()
     page.wait_for_url("**/pro/patients")
@@ -351,7 +356,7 @@ def test_the_professional_journey(browser, live):
     page.get_by_role("button", name="Ouvrir l'accès d'urgence").click()
     page.wait_for_url("**?fait=urgence")
     assert page.locator("#emergency-mode").count() == 1
-    violations += _audit(page, "pro-10-urgence")
+    violations += _audit(page, "pro-12-urgence")
     context.close()
     assert not violations, json.dumps(violations, ensure_ascii=False, indent=1)
     # the patient reads the professional's actions in their history

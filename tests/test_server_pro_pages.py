@@ -234,7 +234,7 @@ async def test_deposit_a_document_the_patient_then_sees(world, app):
     assert "Consultation du 2 mars" in titles
 
 
-async def test_start_a_message_thread(world, app):
+async def test_start_a_message_thread_and_follow_the_conversation(world, app):
     async with client(app) as http:
         csrf = await _pro_login(http, world.doctor)
         alice = await _lookup(http, csrf, world.alice)
@@ -246,10 +246,37 @@ async def test_start_a_message_thread(world, app):
         assert 'id="message-error"' in empty.text
         sent = await http.post(
             f"{alice}/message",
-            data={"csrf_token": csrf, "subject": "Vos analyses", "body": "Tout est normal."},
+            data={"csrf_token": csrf, "subject": "Vos analyses", "body": "<b>Tout</b> est normal."},
         )
         assert sent.status_code == 303
-        assert "message a été envoyé" in (await http.get(sent.headers["location"])).text
+        location = sent.headers["location"]
+        assert location.startswith(f"{alice}/messages/")
+        thread = await http.get(location)
+        assert "&lt;b&gt;Tout&lt;/b&gt; est normal." in thread.text
+        assert "pas encore lu" in thread.text
+        # the patient answers; the doctor reads it in the conversation and replies
+        tid = location.rsplit("/", 1)[1]
+        patient = Actor.patient(world.alice.id)
+        world.space.messaging.thread(patient, tid)
+        world.space.messaging.reply(patient, tid, body="Merci docteur.")
+        listing = await http.get(f"{alice}/messages")
+        assert "Vos analyses" in listing.text
+        assert "1 non lu" in listing.text
+        thread = await http.get(location)
+        assert "Merci docteur." in thread.text
+        assert "<strong>Le patient</strong>" in thread.text
+        assert "lu le " in thread.text
+        answer = await http.post(
+            f"{location}/repondre", data={"csrf_token": csrf, "body": "Bonne journée."}
+        )
+        assert answer.status_code == 303
+        assert "Bonne journée." in (await http.get(location)).text
+        # a thread closed to replies has no form; another patient's thread is not found
+        closed = await http.get(f"{alice}/messages/{world.closed_thread}")
+        assert 'id="closed"' in closed.text
+        assert 'id="reply-body"' not in closed.text
+        other = await http.get(f"{alice}/messages/{world.threads[world.child]}")
+        assert other.status_code == 404
     inbox = world.space.messaging.inbox(Actor.patient(world.alice.id))
     assert any(t.subject == "Vos analyses" for t in inbox.threads)
 
@@ -263,6 +290,7 @@ async def test_every_form_needs_its_csrf_token_and_a_professional_session(world,
             (f"{alice}/equipe-de-soins", {}),
             (f"{alice}/urgence", {"mode": "emergency", "justification": "Patient inconscient"}),
             (f"{alice}/message", {"subject": "Objet", "body": "Texte"}),
+            (f"{alice}/messages/{world.threads[world.alice.id]}/repondre", {"body": "Texte"}),
             ("/pro/logout", {}),
         ):
             for token in (None, csrf[:-2] + "xx"):
@@ -308,7 +336,9 @@ async def test_a_professional_without_rights_reads_nothing_on_any_page(world, ap
     no page shows her data, none fails, and the refusals say why."""
     documents = world.documents[world.alice.id]
     paths = [
-        route.path.replace("{patient_id}", world.alice.id).replace("{document_id}", document)
+        route.path.replace("{patient_id}", world.alice.id)
+        .replace("{document_id}", document)
+        .replace("{thread_id}", world.threads[world.alice.id])
         for route in app.routes
         if getattr(route, "path", "").startswith("/pro/patients/{")
         and "GET" in (getattr(route, "methods", None) or ())

@@ -32,8 +32,9 @@ from ..errors import (
     ValidationError,
 )
 from ..identity import RPPS
+from ..messaging import Message
 from ..record import LOINC, Category, Code, Document, sniff, type_label
-from ._api import fetch_document
+from ._api import fetch_document, reply_in_thread, thread_view
 from ._html import NavLink, csrf_field, e, layout, navigation, post_button, redirect, when
 from ._page import (
     _FORM_LIMIT,
@@ -183,6 +184,7 @@ async def _pro_layout(
             NavLink(base, "Dossier du patient", "dossier"),
             NavLink(base + "/deposer", "Déposer un document", "deposer"),
             NavLink(base + "/message", "Écrire au patient", "message"),
+            NavLink(base + "/messages", "Conversations", "messages"),
         ]
     rest = call.request.url.path.removeprefix(f"/pro/patients/{pid}" if pid else "/pro")
     section = rest.strip("/").split("/")[0]
@@ -450,7 +452,6 @@ def _document_row(pid: str, document: Document) -> str:
 _NOTICES: Final = {
     "equipe": "Vous êtes déclaré dans l'équipe de soins de ce patient.",
     "urgence": "L'accès d'urgence est ouvert. Il est tracé et le patient en sera informé.",
-    "message": "Votre message a été envoyé au patient.",
 }
 
 
@@ -724,7 +725,7 @@ async def _message_page(call: Call) -> Response:
 async def _start_thread(call: Call) -> Response:
     pid = call.path["patient_id"]
     try:
-        await call.run(
+        sent = await call.run(
             call.state.space.messaging.start_thread,
             call.actor(pid),
             pid,
@@ -743,7 +744,80 @@ async def _start_thread(call: Call) -> Response:
             call, pid, "Le message n'a pas pu être envoyé : donnez-lui un objet et un texte."
         )
         return await _pro_layout(call, "Écrire au patient", body, status=400)
-    return redirect(f"/pro/patients/{pid}?fait=message")
+    return redirect(f"/pro/patients/{pid}/messages/{sent.thread_id}")
+
+
+async def _threads(call: Call) -> Response:
+    """The conversations of this professional with this patient, newest first."""
+    pid = call.path["patient_id"]
+    page = await call.run(
+        call.state.space.messaging.inbox, _me(call), correspondent=pid, archived=None, limit=200
+    )
+    items = "".join(
+        f'<li><a class="thread" href="/pro/patients/{e(pid)}/messages/{e(t.id)}">'
+        f"{e(t.subject)}</a>"
+        + (
+            f' <span class="unread">{t.unread} non lu{"s" if t.unread > 1 else ""}</span>'
+            if t.unread
+            else ""
+        )
+        + (' <span class="tag">close</span>' if t.closed else "")
+        + f"<br><small>{e(when(t.last_message_at))} · {t.message_count} message"
+        f"{'s' if t.message_count > 1 else ''}</small></li>"
+        for t in page.threads
+    )
+    body = (
+        f'<ul class="threads" id="threads">{items}</ul>'
+        if items
+        else "<p>Aucune conversation avec ce patient.</p>"
+    ) + f'<p><a href="/pro/patients/{e(pid)}/message">Écrire un nouveau message</a></p>'
+    return await _pro_layout(call, "Conversations avec le patient", body)
+
+
+_SIDES: Final = {"patient": "Le patient", "representative": "Son représentant légal"}
+
+
+def _message(message: Message) -> str:
+    who = "Vous" if message.from_professional else _SIDES.get(message.sender_kind, "Le patient")
+    read = ""
+    if message.from_professional:
+        read = f" · lu le {when(message.read_at)}" if message.read_at else " · pas encore lu"
+    files = "".join(f"<li>{e(a.filename)}</li>" for a in message.attachments)
+    return (
+        f'<article class="message"><p><strong>{e(who)}</strong> · '
+        f"{e(when(message.sent_at))}{e(read)}</p>"
+        f'<pre class="message-body">{e(message.body)}</pre>'
+        + (f'<p>Pièces jointes :</p><ul class="attachments">{files}</ul>' if files else "")
+        + "</article>"
+    )
+
+
+async def _thread(call: Call) -> Response:
+    pid, tid = call.path["patient_id"], call.path["thread_id"]
+    assert call.session is not None
+    view = await thread_view(call, pid, tid)
+    base = f"/pro/patients/{e(pid)}/messages/{e(tid)}"
+    if view.thread.closed:
+        reply = '<p class="closed" id="closed">Cette conversation est close aux réponses.</p>'
+    else:
+        reply = f"""<form method="post" action="{base}/repondre" class="card reply">
+{csrf_field(call.session.csrf_token)}
+<label for="reply-body">Votre réponse</label>
+<textarea id="reply-body" name="body" rows="6" required maxlength="20000"></textarea>
+<button type="submit" id="reply">Envoyer</button>
+</form>"""
+    messages = "".join(_message(x) for x in view.messages)
+    body = (
+        f'<div class="messages" id="messages">{messages}</div>{reply}'
+        f'<p><a href="/pro/patients/{e(pid)}/messages">Retour aux conversations</a></p>'
+    )
+    return await _pro_layout(call, view.thread.subject, body)
+
+
+async def _reply(call: Call) -> Response:
+    pid, tid = call.path["patient_id"], call.path["thread_id"]
+    await reply_in_thread(call, pid, tid, body=str(call.body.get("body", "")))
+    return redirect(f"/pro/patients/{pid}/messages/{tid}")
 
 
 def pro_page_routes(state: ServerState) -> list[BaseRoute]:
@@ -753,6 +827,7 @@ def pro_page_routes(state: ServerState) -> list[BaseRoute]:
         return []
     record = "/pro/patients/{patient_id}"
     document = record + "/documents/{document_id}"
+    thread = record + "/messages/{thread_id}"
     return [
         Route("/pro", _pro_page(state, _home, auth=False), methods=["GET"]),
         Route("/pro/login", _pro_page(state, _login, auth=False), methods=["POST"]),
@@ -769,4 +844,7 @@ def pro_page_routes(state: ServerState) -> list[BaseRoute]:
         Route(record + "/deposer", _pro_page(state, _deposit), methods=["POST"]),
         Route(record + "/message", _pro_page(state, _message_page), methods=["GET"]),
         Route(record + "/message", _pro_page(state, _start_thread), methods=["POST"]),
+        Route(record + "/messages", _pro_page(state, _threads), methods=["GET"]),
+        Route(thread, _pro_page(state, _thread), methods=["GET"]),
+        Route(thread + "/repondre", _pro_page(state, _reply), methods=["POST"]),
     ]
