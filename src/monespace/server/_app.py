@@ -142,8 +142,8 @@ def create_app(
         Route(op.path, endpoint(op, state), methods=[op.method], name=op.operation_id)
         for op in operations
     ]
-    routes.extend(page_routes(state))
     routes.extend(pro_page_routes(state))
+    routes.extend(page_routes(state))
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_exception},
