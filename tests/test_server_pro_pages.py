@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from monespace import Actor
+from monespace.actors import ActorKind
 from monespace.identity import RPPS
+from monespace.record import LOINC, Code
 from monespace.server._pro_pages import REFUSALS, refusal_text
 
 from .test_server_world import CANARY, PDF, build_world, client, create_app
@@ -377,3 +379,48 @@ async def test_what_a_professional_writes_is_escaped(world, app):
         assert "&lt;script&gt;alert(1)&lt;/script&gt; CR" in page.text
         record = await http.get(alice)
         assert "<script>alert(1)" not in record.text
+
+
+async def test_a_result_to_announce_stays_hidden_until_its_author_releases_it(world, app):
+    patient = Actor.patient(world.alice.id)
+    async with client(app) as http:
+        csrf = await _pro_login(http, world.doctor)
+        alice = await _lookup(http, csrf, world.alice)
+        done = await http.post(
+            f"{alice}/deposer",
+            data={"csrf_token": csrf, "title": "Biopsie", "type": "11502-2", "announce": "1"},
+            files={"file": ("cr.pdf", PDF, "application/pdf")},
+        )
+        assert done.status_code == 303, done.text
+        location = done.headers["location"]
+        page = await http.get(location)
+        assert 'id="announcement"' in page.text
+        titles = [d.title for d in world.space.record.search(patient, world.alice.id).documents]
+        assert "Biopsie" not in titles
+        # without the token nothing happens; with it the patient sees the result
+        assert (await http.post(f"{location}/annoncer")).status_code == 403
+        released = await http.post(f"{location}/annoncer", data={"csrf_token": csrf})
+        assert released.status_code == 303
+        assert 'id="announcement"' not in (await http.get(location)).text
+    titles = [d.title for d in world.space.record.search(patient, world.alice.id).documents]
+    assert "Biopsie" in titles
+    # another professional, who did not write it, may not release it
+    hidden = world.space.record.add_document(
+        Actor(ActorKind.PROFESSIONAL, world.doctor),
+        world.alice.id,
+        PDF,
+        media_type="application/pdf",
+        type_code=Code("11502-2", LOINC),
+        title="Anatomopathologie",
+        hidden_from_patient=True,
+    )
+    world.space.access.authorise(patient, world.alice.id, world.stranger)
+    async with client(app) as http:
+        csrf = await _pro_login(http, world.stranger)
+        path = f"/pro/patients/{world.alice.id}/documents/{hidden.id}"
+        refused = await http.post(f"{path}/annoncer", data={"csrf_token": csrf})
+        assert refused.status_code == 403
+        assert 'id="refusal-reason"' in refused.text
+    assert world.space.record.get_document(
+        Actor(ActorKind.PROFESSIONAL, world.doctor), hidden.id
+    ).hidden_from_patient_at(world.clock.now())

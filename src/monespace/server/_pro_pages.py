@@ -550,8 +550,25 @@ async def _document(call: Call) -> Response:
             *([("Auteur", author)] if author else []),
         ]
     )
+    announcement = ""
+    if document.hidden_from_patient_at(call.state.now()):
+        assert call.session is not None
+        latest = f" (au plus tard le {when(document.release_at)})" if document.release_at else ""
+        announcement = (
+            '<section id="announcement"><h2>Résultat à annoncer</h2>'
+            f"<p>Le patient ne voit pas encore ce document : il attend d'être annoncé lors "
+            f"d'une consultation{e(latest)}.</p>"
+            + post_button(
+                f"{base}/annoncer",
+                "Je l'ai annoncé : le rendre visible au patient",
+                call.session.csrf_token,
+                button_id="release",
+            )
+            + "</section>"
+        )
     body = (
         f'<table class="meta"><caption>Informations sur le document</caption>{table}</table>'
+        f"{announcement}"
         f'<p><a href="{base}/contenu" id="download">Télécharger le document</a> · '
         f'<a href="/pro/patients/{e(pid)}">Retour au dossier</a></p>{content}'
     )
@@ -563,6 +580,31 @@ async def _document(call: Call) -> Response:
 
 
 # --- acting on the record ---------------------------------------------------------------------
+
+
+async def _release(call: Call) -> Response:
+    """The author tells the patient a result was announced: it becomes visible to them."""
+    pid, did = call.path["patient_id"], call.path["document_id"]
+    await fetch_document(call, pid, did)
+    try:
+        await call.run(call.state.space.record.release, call.actor(pid), did)
+    except AccessDeniedError:
+        explanation = await call.run(
+            call.state.space.access.explain,
+            call.actor(pid),
+            Action.DOCUMENT_RELEASE,
+            patient_id=pid,
+            document_id=did,
+        )
+        body = (
+            '<section id="refusal" class="refusal"><h2>Refusé</h2>'
+            f'<p id="refusal-reason">{e(refusal_text(explanation.rule))}</p>'
+            "<p>Seul l'auteur d'un résultat l'annonce au patient et le lui rend visible.</p>"
+            "</section>"
+            f'<p><a href="/pro/patients/{e(pid)}/documents/{e(did)}">Retour au document</a></p>'
+        )
+        return await _pro_layout(call, "Annonce refusée", body, status=403)
+    return redirect(f"/pro/patients/{pid}/documents/{did}")
 
 
 async def _join(call: Call) -> Response:
@@ -639,6 +681,9 @@ acceptés : {e(_PRO_FORMATS)} ; un document CDA porte son propre type.</p>
 <input id="title" name="title" required maxlength="200">
 <label for="type">Type de document</label>
 <select id="type" name="type">{options}</select>
+<div class="check"><input type="checkbox" id="announce" name="announce" value="1">
+<label for="announce">Résultat à annoncer : le patient ne le voit qu'après l'annonce en
+consultation (au plus tard dans un mois)</label></div>
 <button type="submit" id="deposit">Déposer le document</button>
 </form>"""
 
@@ -686,6 +731,7 @@ async def _deposit(call: Call) -> Response:
             media_type=media_type,
             type_code=None if media_type in _XML_TYPES else Code(code, LOINC),
             title=title.strip(),
+            hidden_from_patient=form.get("announce") == "1",
         )
     except AccessDeniedError:
         explanation = await call.run(
@@ -838,6 +884,7 @@ def pro_page_routes(state: ServerState) -> list[BaseRoute]:
         Route(document, _pro_page(state, _document), methods=["GET"]),
         Route(document + "/apercu", _pro_page(state, _preview), methods=["GET"]),
         Route(document + "/contenu", _pro_page(state, _content), methods=["GET"]),
+        Route(document + "/annoncer", _pro_page(state, _release), methods=["POST"]),
         Route(record + "/equipe-de-soins", _pro_page(state, _join), methods=["POST"]),
         Route(record + "/urgence", _pro_page(state, _break_glass), methods=["POST"]),
         Route(record + "/deposer", _pro_page(state, _deposit_page), methods=["GET"]),
