@@ -328,10 +328,16 @@ def test_the_professional_journey(browser, live):
     )
     page.get_by_label("Titre").fill("Radio du genou")
     page.get_by_label("Type de document").select_option("18748-4")
+    page.get_by_label("Résultat à annoncer").check()
     page.get_by_role("button", name="Déposer le document").click()
     page.wait_for_url("**/documents/**")
     assert "Radio du genou" in page.inner_text("h1")
+    assert page.locator("#announcement").count() == 1
     violations += _audit(page, "pro-08-document-depose")
+    # announced in consultation: the patient may now see it
+    with page.expect_navigation():
+        page.get_by_role("button", name="Je l'ai annoncé").click()
+    assert page.locator("#announcement").count() == 0
     # write to the patient
     page.get_by_role("link", name="Écrire au patient").click()
     page.wait_for_url("**/message")
