@@ -5,7 +5,9 @@ for Pro Santé Connect, offered only by a server in demo mode), finds the person
 them from their carte Vitale, reads the record as the policy allows, and, when it refuses,
 reads why in plain French (the rule :meth:`~monespace.access.AccessService.explain` names,
 never the facts behind it). From there they declare themselves in the care team, open an
-emergency access with a justification, deposit a document and start a message thread.
+emergency access with a justification, deposit a document (a result to announce stays
+hidden from the patient until its author releases it), start a message thread and follow
+their conversations with the patient.
 
 Every change goes through the services, where the one policy decides and audits; every form
 carries the session's CSRF token; every page uses the layout of the patient's pages.
