@@ -1,9 +1,9 @@
-"""Accessibility of the patient's pages, checked in a real browser, and the patient's and the
-parent's journeys driven end to end.
+"""Accessibility of the patient's and the professional's pages, checked in a real browser, and
+the patient's, the parent's and the professional's journeys driven end to end.
 
 axe-core (from the npm registry, pinned in ``tests/a11y/package-lock.json``; install it with
 ``npm ci --prefix tests/a11y``) runs in Debian's Chromium, driven by Playwright through the
-browser's executable path (Playwright's own browser download is not used). Every patient page
+browser's executable path (Playwright's own browser download is not used). Every page
 must have no *serious* or *critical* violation of WCAG 2.1 A and AA (RGAA, the French
 reference, builds on it). Screenshots of each step are kept in ``reports/screenshots/``
 (ignored by git) as the test's artefacts.
@@ -273,3 +273,118 @@ def test_the_parent_journey(browser, live):
     assert "Mon espace" in page.inner_text("#open-space")
     context.close()
     assert not violations, json.dumps(violations, ensure_ascii=False, indent=1)
+
+
+def _pro_login(page, url: str, rpps: str) -> None:
+    page.goto(url + "/pro")
+    # by keyboard: the label names the field, Enter submits
+    page.get_by_label("Numéro RPPS (11 chiffres)").fill(rpps)
+    page.get_by_label("Numéro RPPS (11 chiffres)").press("Enter")
+    page.wait_for_url("**/pro/patients")
+
+
+def _find(page, person) -> None:
+    page.get_by_label("Numéro de sécurité sociale").fill(person.nir)
+    page.get_by_label("Date de naissance").fill(person.birth_date.isoformat())
+    page.get_by_role("button", name="Rechercher le dossier").click()
+    page.wait_for_url(f"**/pro/patients/{person.id}")
+
+
+def test_the_professional_journey(browser, live):
+    world, url = live
+    context, page = _page(browser)
+    violations: list[dict] = []
+    page.goto(url + "/pro")
+    assert "Pro Santé Connect" in page.inner_text("#psc-notice")
+    violations += _audit(page, "pro-01-connexion")
+    _pro_login(page, url, world.stranger)
+    assert "Dr Paul Durand" in page.inner_text("#pro-who")
+    violations += _audit(page, "pro-02-recherche")
+    # a carte Vitale that matches nobody: said on the form
+    page.get_by_label("Numéro de sécurité sociale").fill(world.alice.nir)
+    page.get_by_label("Date de naissance").fill("1999-01-01")
+    page.get_by_role("button", name="Rechercher le dossier").click()
+    page.wait_for_load_state()
+    assert "Aucun dossier" in page.inner_text("#lookup-error")
+    violations += _audit(page, "pro-03-recherche-sans-resultat")
+    # Alice's record is refused, and why is said in French
+    _find(page, world.alice)
+    assert "équipe de soins" in page.inner_text("#refusal-reason")
+    violations += _audit(page, "pro-04-refus-explique")
+    # declaring the care team opens it
+    page.get_by_role("button", name="Je fais partie de l'équipe de soins").click()
+    page.wait_for_url(f"**/pro/patients/{world.alice.id}?fait=equipe")
+    assert "équipe de soins" in page.inner_text("#notice")
+    violations += _audit(page, "pro-05-dossier")
+    page.locator("a.doc").first.click()
+    page.wait_for_url("**/documents/**")
+    violations += _audit(page, "pro-06-document")
+    # deposit an image, then read it back
+    page.get_by_role("link", name="Déposer un document").click()
+    page.wait_for_url("**/deposer")
+    violations += _audit(page, "pro-07-deposer")
+    page.get_by_label("Fichier").set_input_files(
+        files=[{"name": "genou.png", "mimeType": "image/png", "buffer": PNG}]
+    )
+    page.get_by_label("Titre").fill("Radio du genou")
+    page.get_by_label("Type de document").select_option("18748-4")
+    page.get_by_label("Résultat à annoncer").check()
+    page.get_by_role("button", name="Déposer le document").click()
+    page.wait_for_url("**/documents/**")
+    assert "Radio du genou" in page.inner_text("h1")
+    assert page.locator("#announcement").count() == 1
+    violations += _audit(page, "pro-08-document-depose")
+    # announced in consultation: the patient may now see it
+    with page.expect_navigation():
+        page.get_by_role("button", name="Je l'ai annoncé").click()
+    assert page.locator("#announcement").count() == 0
+    # write to the patient
+    page.get_by_role("link", name="Écrire au patient").click()
+    page.wait_for_url("**/message")
+    violations += _audit(page, "pro-09-message")
+    page.get_by_label("Objet").fill("Votre radio")
+    page.get_by_label("Message", exact=True).fill("La radio du genou est normale.")
+    page.get_by_role("button", name="Envoyer le message").click()
+    page.wait_for_url("**/messages/**")
+    assert "La radio du genou est normale." in page.inner_text("#messages")
+    violations += _audit(page, "pro-10-conversation")
+    page.get_by_role("link", name="Conversations", exact=True).click()
+    page.wait_for_url("**/messages")
+    violations += _audit(page, "pro-11-conversations")
+    # an emergency access to Bob's record, with its justification
+    page.get_by_role("link", name="Rechercher un patient").click()
+    page.wait_for_url("**/pro/patients")
+    _find(page, world.bob)
+    page.get_by_role("button", name="Ouvrir l'accès d'urgence").click()
+    # the browser asks for the justification before sending (required field)
+    assert page.url.endswith(f"/pro/patients/{world.bob.id}")
+    page.get_by_label("Justification (au moins 10 caractères)").fill("Patient inconscient")
+    page.get_by_role("button", name="Ouvrir l'accès d'urgence").click()
+    page.wait_for_url("**?fait=urgence")
+    assert page.locator("#emergency-mode").count() == 1
+    violations += _audit(page, "pro-12-urgence")
+    context.close()
+    assert not violations, json.dumps(violations, ensure_ascii=False, indent=1)
+    # the patient reads the professional's actions in their history
+    history = world.space.access.history(Actor.patient(world.bob.id), world.bob.id)
+    assert any(x.mode == "emergency" for x in history)
+    # every HTML page of the professional's side was audited (downloads and previews are files)
+    app = create_app(world.space)
+    pages = {
+        route.path
+        for route in app.routes
+        if isinstance(route, Route)
+        and "GET" in (route.methods or ())
+        and route.path.startswith("/pro")
+        and not route.path.endswith(("/contenu", "/apercu"))
+    }
+    audited = {
+        route.path
+        for route in app.routes
+        if isinstance(route, Route)
+        for path in AUDITED
+        if route.path in pages
+        and route.matches({"type": "http", "path": path, "method": "GET"})[0] is Match.FULL
+    }
+    assert len(pages) >= 5
+    assert pages == audited, f"professional pages not audited: {sorted(pages - audited)}"

@@ -20,6 +20,7 @@ from ._models import Health
 from ._oauth import oauth_routes
 from ._openapi import openapi_document
 from ._page import page_routes
+from ._pro_pages import pro_page_routes
 from ._problems import SECURITY_HEADERS, ProblemError, not_found, problem_response
 from ._routing import LOG, Auth, Call, Operation, RateLimits, Reply, ServerState, endpoint
 from ._sessions import RateLimiter, SessionStore
@@ -143,6 +144,7 @@ def create_app(
         Route(op.path, endpoint(op, state), methods=[op.method], name=op.operation_id)
         for op in operations
     ]
+    routes.extend(pro_page_routes(state))
     routes.extend(page_routes(state))
     routes.extend(oauth_routes(state))
     app = Starlette(

@@ -71,9 +71,17 @@ def post_button(action: str, label: str, csrf: str, *, button_id: str = "") -> s
 
 
 def navigation(
-    links: Sequence[NavLink], *, current: str, csrf: str, label: str = "Navigation principale"
+    links: Sequence[NavLink],
+    *,
+    current: str,
+    csrf: str,
+    label: str = "Navigation principale",
+    logout: str = "/logout",
 ) -> str:
-    """The navigation bar: the links, the current one marked, and the logout button."""
+    """The navigation bar: the links, the current one marked, and the logout button.
+
+    :param logout: where the logout button posts (each side of the demo has its own).
+    """
     items = "".join(
         f'<li><a href="{e(link.href)}" id="nav-{e(link.section)}"'
         + (' aria-current="page"' if link.section == current else "")
@@ -82,7 +90,7 @@ def navigation(
     )
     return (
         f'<nav aria-label="{e(label)}"><ul>{items}</ul>'
-        '<form method="post" action="/logout" class="inline">'
+        f'<form method="post" action="{e(logout)}" class="inline">'
         f'{csrf_field(csrf)}<button type="submit" id="logout">Se déconnecter</button></form>'
         "</nav>"
     )

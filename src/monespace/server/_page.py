@@ -138,7 +138,8 @@ def _layout(
     return layout(title, body, nav=nav, status=status, csp=csp)
 
 
-def _login_form(message: str = "", status: int = 200) -> Response:
+def _login_form(message: str = "", status: int = 200, *, pro: bool = False) -> Response:
+    """The carte Vitale login; *pro* adds the link to the professionals' simulated login."""
     alert = f'<p class="error" role="alert">{_e(message)}</p>' if message else ""
     body = f"""{alert}
 <p>Connectez-vous avec les informations de votre carte Vitale (connexion de démonstration).</p>
@@ -150,6 +151,11 @@ def _login_form(message: str = "", status: int = 200) -> Response:
 <label>Date de naissance <input name="birth_date" id="birth_date" type="date" required></label>
 <button type="submit" id="login">Se connecter</button>
 </form>"""
+    if pro:
+        body += (
+            '<p>Vous êtes professionnel de santé ? <a href="/pro" id="pro-link">Connexion des '
+            "professionnels (carte CPS simulée)</a>.</p>"
+        )
     return _layout("Connexion", body, status=status)
 
 
@@ -263,7 +269,7 @@ _redirect = redirect
 async def _home(call: Call) -> Response:
     if call.session is not None and call.session.kind is SessionKind.PATIENT:
         return _redirect(f"/espace/{call.session.person_id}")
-    return _login_form()
+    return _login_form(pro=call.state.demo)
 
 
 async def _login(call: Call) -> Response:
