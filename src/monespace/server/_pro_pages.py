@@ -111,7 +111,13 @@ REFUSALS: Final = {
     ),
     "thread_participants_only": "Seuls les participants lisent cette conversation.",
     "thread_closed_to_replies": "Cette conversation est close : on n'y répond plus.",
-    "apps_do_not_use_the_agenda_yet": "Les applications n'ont pas encore accès à l'agenda.",
+    "app_acts_for_patient": "Seule une application autorisée par le patient agit pour lui.",
+    "not_this_patient": "Une application n'agit que pour le patient qui l'a autorisée.",
+    "app_not_referenced": "Cette application n'est pas ou plus référencée.",
+    "consent_not_given": "Le patient n'a pas autorisé cette application, ou l'a retirée.",
+    "outside_app_scopes": "Ce droit ne fait pas partie de ceux accordés à l'application.",
+    "beyond_patient_rights": "Une application ne voit rien que le patient ne voie lui-même.",
+    "wrong_role": "Cette étape du référencement revient à un autre intervenant.",
     "research_by_the_operator_for_a_study": (
         "Les données de recherche ne sont extraites que par l'opérateur, pour une étude."
     ),
