@@ -41,7 +41,6 @@ __all__ = [
     "make_outbox_row",
     "make_patient_row",
     "reference_app",
-
     "statements_of",
     "storage_of",
     "wal_frames_of",
