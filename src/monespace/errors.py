@@ -30,7 +30,23 @@ callers who do not know monespace::
     │   │   ├── DecryptionError           (ciphertext, tag or associated data altered)
     │   │   └── DataShreddedError         (the patient's data key was destroyed)
     │   └── AuditIntegrityError           (the hash chain does not verify)
-    └── TransportError                    (a notification could not be delivered)
+    ├── TransportError                    (a notification could not be delivered)
+    └── ApiError                          (an HTTP API answered an error, or did not answer)
+        ├── UnreachableError              (connection refused, timed out: after retries)
+        ├── ServerError                   (5xx: after retries)
+        └── ClientError                   (4xx not mapped more precisely)
+            ├── RateLimitedError          (429 after retries; .retry_after)
+            ├── OAuthError                (an RFC 6749 error; .error, .description)
+            │   └── InvalidTokenError (SecurityError)   (invalid_grant, Bearer invalid_token)
+            ├── RemoteAccessDeniedError (AccessDeniedError)
+            │   └── ConsentNotGivenError  (Bearer insufficient_scope, consent gone)
+            ├── RemoteNotFoundError (NotFoundError)
+            ├── RemoteConflictError (ConflictError)
+            └── RemoteValidationError (ValidationError)
+
+The ``Remote…`` errors are what :mod:`monespace.client` raises for a problem document of the
+matching kind, so that ``except NotFoundError`` works the same for a local space and a
+remote one; every :class:`ApiError` also carries the HTTP status and the problem document.
 
 Messages name *what* is wrong (which field, which scheme, which event) but never carry
 health data, provisional codes or key material: they end up in logs and HTTP responses.
@@ -40,12 +56,18 @@ health data, provisional codes or key material: they end up in logs and HTTP res
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 __all__ = [
     "AccessDeniedError",
     "ActivationError",
+    "ApiError",
     "AuditIntegrityError",
+    "ClientError",
     "ConfigurationError",
     "ConflictError",
+    "ConsentNotGivenError",
     "CryptoError",
     "DataShreddedError",
     "DecryptionError",
@@ -56,17 +78,27 @@ __all__ = [
     "InvalidMSSanteAddressError",
     "InvalidNIRError",
     "InvalidRPPSError",
+    "InvalidTokenError",
     "InvalidTransitionError",
     "MalformedDocumentError",
     "MasterKeyError",
     "MonespaceError",
     "NotFoundError",
+    "OAuthError",
     "PluginError",
+    "RateLimitedError",
+    "ReferencementError",
+    "RemoteAccessDeniedError",
+    "RemoteConflictError",
+    "RemoteNotFoundError",
+    "RemoteValidationError",
     "SchemaVersionError",
     "SecurityError",
+    "ServerError",
     "StorageError",
     "TransportError",
     "UnknownSchemeError",
+    "UnreachableError",
     "ValidationError",
 ]
 
@@ -129,6 +161,15 @@ class InvalidTransitionError(ValidationError):
         self.state = state
         detail = f": {reason}" if reason else ""
         super().__init__(f"cannot {operation} a space that is {state}{detail}")
+
+
+class ReferencementError(ValidationError):
+    """A step of the référencement is not allowed in the application's current state or
+    without its conditions (a mandatory criterion, a convention), or an app that may not
+    act is given a consent.
+
+    .. versionadded:: 0.2
+    """
 
 
 class MalformedDocumentError(ValidationError):
@@ -333,3 +374,140 @@ class TransportError(MonespaceError):
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         self.permanent = permanent
         super().__init__(message)
+
+
+# --- remote APIs (monespace.client) ----------------------------------------------------------
+
+
+class ApiError(MonespaceError):
+    """An HTTP API answered with an error, or could not be reached.
+
+    :ivar status: the HTTP status, or ``None`` when no response came.
+    :ivar problem: the problem document (RFC 9457) or OAuth error body the server sent, as
+        decoded JSON; empty when there was none. Servers of monespace put no health data in
+        it, but it is the server's text: escape it wherever it is printed.
+    :ivar method: the HTTP method of the request.
+    :ivar path: the path of the request, without its query (queries can carry search
+        parameters; tokens never travel in URLs).
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        problem: Mapping[str, Any] | None = None,
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        self.status = status
+        self.problem: dict[str, Any] = dict(problem or {})
+        self.method = method
+        self.path = path
+        # Not super().__init__: in the Remote… classes the next class in the MRO is a
+        # library error whose constructor takes other arguments (AccessDeniedError(rule)).
+        Exception.__init__(self, message)
+
+
+class UnreachableError(ApiError):
+    """No response came: the connection was refused or reset, or it timed out (after the
+    retries the client was allowed).
+
+    .. versionadded:: 0.1
+    """
+
+
+class ServerError(ApiError):
+    """The server answered with a 5xx status (after the retries the client was allowed).
+
+    .. versionadded:: 0.1
+    """
+
+
+class ClientError(ApiError):
+    """The server refused the request with a 4xx status not mapped more precisely.
+
+    .. versionadded:: 0.1
+    """
+
+
+class RateLimitedError(ClientError):
+    """The server answered 429 Too Many Requests, and waiting was not allowed or not enough.
+
+    :ivar retry_after: the seconds the server asked to wait (``Retry-After``), when it said.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+
+class OAuthError(ClientError):
+    """An OAuth 2 endpoint answered an error (RFC 6749 section 5.2, RFC 7009, RFC 6750).
+
+    :ivar error: the error code (``invalid_grant``, ``invalid_request``…).
+    :ivar description: the server's ``error_description``, if any.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self, message: str, *, error: str, description: str | None = None, **kwargs: Any
+    ) -> None:
+        self.error = error
+        self.description = description
+        super().__init__(message, **kwargs)
+
+
+class InvalidTokenError(OAuthError, SecurityError):
+    """A token or authorization code was refused: expired, revoked, forged or replayed
+    (``invalid_grant`` at the token endpoint, ``invalid_token`` on an API route).
+
+    .. versionadded:: 0.1
+    """
+
+
+class RemoteAccessDeniedError(ClientError, AccessDeniedError):
+    """The server denied the operation (403). The server never says which rule denied, so
+    :attr:`rule` is ``"remote"``.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        self.rule = "remote"
+        super().__init__(message, **kwargs)
+
+
+class ConsentNotGivenError(RemoteAccessDeniedError):
+    """An app asked for more than the patient consented to: the consent was revoked or
+    narrowed, the app suspended, or the scope was never granted (403 with
+    ``WWW-Authenticate: Bearer error="insufficient_scope"``).
+
+    .. versionadded:: 0.1
+    """
+
+
+class RemoteNotFoundError(ClientError, NotFoundError):
+    """The server answered 404: no such object, or the caller may not know it exists.
+
+    .. versionadded:: 0.1
+    """
+
+
+class RemoteConflictError(ClientError, ConflictError):
+    """The server answered 409: the change clashes with stored data or the current state.
+
+    .. versionadded:: 0.1
+    """
+
+
+class RemoteValidationError(ClientError, ValidationError):
+    """The server refused the request's content (400, 413, 415 or 422).
+
+    .. versionadded:: 0.1
+    """

@@ -470,6 +470,9 @@ class AccessService:
                     names[event.actor_id] = (
                         f"{pro.name} ({pro.profession_name})" if pro else event.actor_id
                     )
+                elif event.actor_kind is ActorKind.APP and event.actor_id not in names:
+                    app = tx.catalogue.app(event.actor_id)
+                    names[event.actor_id] = app.name if app else event.actor_id
         return [self._entry(event, patient_id, names) for event in events]
 
     def _core_history(
@@ -504,7 +507,7 @@ class AccessService:
         elif event.actor_kind is ActorKind.PROFESSIONAL:
             who = names.get(event.actor_id, event.actor_id)
         elif event.actor_kind is ActorKind.APP:
-            who = f"l'application {event.actor_id}"
+            who = f"l'application {names.get(event.actor_id, event.actor_id)}"
         else:
             who = "l'Assurance Maladie"
         what = third_person(event.action)

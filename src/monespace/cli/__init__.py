@@ -7,9 +7,10 @@ The root group lives here; each group of commands in a module of its own (``_ser
 and serve, ``_ops``: audit, keys, info and dispatch, ``_accounts``: the life of a space and
 the DMP migration, ``_record``, ``_access``, ``_messaging``, ``_cda``, ``_fhir``, ``_agenda``:
 the agenda and the reminders' preview, ``_register``: registering people and professionals,
-and new provisional codes), the one progress bar of long commands (``_progress``), and
-what they share (``--db``, opening a space, the demo login, times in Europe/Paris, output
-files) in ``_common``.
+and new provisional codes, ``_catalogue``: the référencement, the public catalogue and
+consents), the one progress bar of long commands (``_progress``), and what they share
+(``--db``, opening a space, the demo login, times in Europe/Paris, output files) in
+``_common``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .. import __version__
 from ._access import access
 from ._accounts import activate, close, dmp, invite, oppose, tick
 from ._agenda import agenda, reminders
+from ._catalogue import catalogue, consents
 from ._cda import cda
 from ._fhir import fhir
 from ._messaging import messages
@@ -58,3 +60,5 @@ main.add_command(access)
 main.add_command(messages)
 main.add_command(agenda)
 main.add_command(reminders)
+main.add_command(catalogue)
+main.add_command(consents)
