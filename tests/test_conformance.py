@@ -1,0 +1,218 @@
+"""The conformance kit: the two example apps through the CLI (the well-behaved one passes,
+the careless one fails on named criteria), usage errors, and the recorder in process (no
+token value in a report, the HTML escaped, the sandbox's consent path)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from monespace.cli import main
+from monespace.conformance import (
+    CLIENT_ID,
+    CRITERIA,
+    REDIRECT_URI,
+    SANDBOX_AUTHORIZE_PATH,
+    Evidence,
+    Exchange,
+    Fault,
+    Recorder,
+    Report,
+    Status,
+    build_space,
+    dumps,
+    judge,
+    report_html,
+)
+from monespace.server import create_app
+
+APPS = Path(__file__).resolve().parent.parent / "examples" / "apps"
+MANDATORY = {c.id for c in CRITERIA if c.mandatory}
+
+
+def _run(tmp_path: Path, *args: str) -> tuple[int, str, dict, str]:
+    report, page = tmp_path / "report.json", tmp_path / "report.html"
+    result = CliRunner().invoke(
+        main,
+        ["conformance", "run", "--report", str(report), "--html", str(page), "--", *args],
+    )
+    body = json.loads(report.read_text()) if report.exists() else {}
+    return result.exit_code, result.output, body, page.read_text() if page.exists() else ""
+
+
+def _statuses(report: dict) -> dict[str, str]:
+    return {c["id"]: c["status"] for c in report["criteria"]}
+
+
+def test_the_well_behaved_tracker_passes(tmp_path):
+    code, output, report, page = _run(tmp_path, sys.executable, str(APPS / "weight_tracker.py"))
+    assert code == 0, output
+    assert report["passed"] is True
+    statuses = _statuses(report)
+    assert {statuses[c] for c in MANDATORY} == {"pass"}
+    assert statuses["user-agent"] == "pass"
+    assert statuses["exits-cleanly"] == "pass"
+    # Every fault of the scenario reached it.
+    faults = {f["fault"] for f in report["faults"]}
+    assert faults == {
+        Fault.RATE_LIMITED,
+        Fault.UNAVAILABLE,
+        Fault.TOKEN_EXPIRED,
+        Fault.CONSENT_REVOKED,
+        Fault.PAGE_CAPPED,
+    }
+    assert "conformance PASSED" in output
+    assert "Every mandatory criterion passed." in page
+    # The environment's base URL is loopback, the report holds names, never a bearer.
+    assert report["sandbox"]["base_url"].startswith("http://127.0.0.1:")
+    assert "Bearer " not in json.dumps(report)
+
+
+def test_the_careless_tracker_fails_on_named_criteria(tmp_path):
+    code, output, report, page = _run(tmp_path, sys.executable, str(APPS / "careless_tracker.py"))
+    assert code == 1, output
+    assert report["passed"] is False
+    assert set(report["failed_mandatory"]) == {
+        "declared-scopes",
+        "no-tokens-in-urls",
+        "refresh-on-expiry",
+        "retry-after",
+        "stops-after-revocation",
+        "paginates-to-the-end",
+    }
+    assert _statuses(report)["pkce-s256"] == "pass"  # the server leaves it no choice
+    assert "FAILED: declared-scopes" in output
+    for criterion in report["failed_mandatory"]:
+        assert criterion in page
+    scopes = next(c for c in report["criteria"] if c["id"] == "declared-scopes")
+    assert "agenda.read documents.write" in scopes["observations"][0]
+
+
+def test_an_app_that_does_nothing_passes_nothing(tmp_path):
+    code, _, report, _ = _run(tmp_path, sys.executable, "-c", "pass")
+    assert code == 1
+    statuses = _statuses(report)
+    assert {statuses[c] for c in MANDATORY} == {"not_observed"}
+    assert report["exchanges"] == []
+
+
+def test_usage_errors_exit_2(tmp_path):
+    runner = CliRunner()
+    assert runner.invoke(main, ["conformance", "run"]).exit_code == 2
+    unknown = runner.invoke(main, ["conformance", "run", "--scopes", "everything", "--", "true"])
+    assert unknown.exit_code == 2
+    assert "unknown: everything" in unknown.output
+    existing = tmp_path / "r.json"
+    existing.write_text("keep me")
+    in_the_way = runner.invoke(
+        main, ["conformance", "run", "--report", str(existing), "--", "true"]
+    )
+    assert in_the_way.exit_code == 2
+    assert existing.read_text() == "keep me"
+    missing = runner.invoke(main, ["conformance", "run", "--", str(tmp_path / "no-such-app")])
+    assert missing.exit_code == 2
+    assert "cannot start the command" in missing.output
+
+
+# --- the recorder in process ---------------------------------------------------------------
+
+
+def _pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+@pytest.mark.anyio
+async def test_no_token_value_reaches_the_report_and_the_page_is_escaped():
+    space, patient_id = build_space(["documents.read"])
+    recorder = Recorder(
+        create_app(space, secure_cookies=False), space, patient_id=patient_id, client_id=CLIENT_ID
+    )
+    transport = httpx.ASGITransport(app=recorder)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as http:
+        # An unregistered redirect URI: an error, never a redirect there.
+        verifier, challenge = _pkce()
+        query = {
+            "response_type": "code",
+            "client_id": CLIENT_ID,
+            "scope": "documents.read",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "state": "s1",
+        }
+        elsewhere = await http.get(
+            SANDBOX_AUTHORIZE_PATH
+            + "?"
+            + urlencode({**query, "redirect_uri": "https://evil.example/cb"})
+        )
+        assert elsewhere.status_code == 400
+        assert "location" not in elsewhere.headers
+        answer = await http.get(
+            SANDBOX_AUTHORIZE_PATH + "?" + urlencode({**query, "redirect_uri": REDIRECT_URI})
+        )
+        assert answer.status_code == 303
+        assert answer.headers["x-monespace-sandbox"].startswith("auto-approved")
+        back = parse_qs(urlsplit(answer.headers["location"]).query)
+        assert back["state"] == ["s1"]
+        form = {
+            "grant_type": "authorization_code",
+            "code": back["code"][0],
+            "redirect_uri": REDIRECT_URI,
+            "client_id": CLIENT_ID,
+            "code_verifier": verifier,
+        }
+        tokens = (await http.post("/oauth/token", data=form)).json()
+        secret = tokens["access_token"]
+        docs = f"/api/v1/patients/{patient_id}/documents"
+        await http.get(docs, params={"access_token": secret})
+        await http.get(docs, headers={"authorization": f"Bearer {secret}"})
+        await http.get("/api/v1/<script>alert(1)</script>")
+    space.close()
+    exchanges = tuple(recorder.exchanges)
+    verdicts = judge(Evidence(exchanges, frozenset({"documents.read"})))
+    report = Report(
+        ("app",),
+        "http://sandbox",
+        CLIENT_ID,
+        ("documents.read",),
+        tuple(verdicts),
+        exchanges,
+        0,
+        1.0,
+    )
+    text, page = dumps(report), report_html(report)
+    for value in (secret, tokens["refresh_token"], verifier, back["code"][0], patient_id):
+        assert value not in text
+        assert value not in page
+    assert "<script>" not in page
+    assert "&lt;script&gt;" in page
+    in_url = next(e for e in exchanges if e.secret_in_url)
+    assert in_url.token == "access-1"
+    assert report.verdict("no-tokens-in-urls").status is Status.FAIL
+    assert report.verdict("pkce-s256").status is Status.PASS
+
+
+def _exchange(seq: int, at: float, **kwargs) -> Exchange:
+    fields = {"method": "GET", "kind": "data", "route": "/r", "token": "access-1"}
+    fields.update(kwargs)
+    return Exchange(seq=seq, at=at, answered=at, **fields)
+
+
+def test_retry_after_is_judged_on_the_wait():
+    asked = _exchange(1, 0.0, status=429, retry_after=1.0, fault=Fault.RATE_LIMITED)
+    soon = judge(Evidence([asked, _exchange(2, 0.5, status=200)], frozenset()))
+    later = judge(Evidence([asked, _exchange(2, 1.0, status=200)], frozenset()))
+    verdict = {c.id: v for c, v in soon}["retry-after"]
+    assert verdict.status is Status.FAIL
+    assert verdict.exchanges == (2,)
+    assert {c.id: v for c, v in later}["retry-after"].status is Status.PASS
