@@ -63,7 +63,15 @@ class Report:
 
     def summary(self) -> str:
         """A few lines for a terminal: one per criterion, then the outcome."""
-        lines = []
+        ended = (
+            f"exited with status {self.exit_status}"
+            if self.exit_status is not None
+            else "was stopped at the time limit"
+        )
+        lines = [
+            f"the command {ended} after {self.duration:.1f} s, "
+            f"{len(self.exchanges)} requests recorded"
+        ]
         for criterion, verdict in self.verdicts:
             kind = "mandatory" if criterion.mandatory else "optional"
             lines.append(f"{verdict.status.value.upper():>12}  {criterion.id} ({kind})")
