@@ -39,11 +39,11 @@ APPS = Path(__file__).resolve().parent.parent / "examples" / "apps"
 MANDATORY = {c.id for c in CRITERIA if c.mandatory}
 
 
-def _run(tmp_path: Path, *args: str) -> tuple[int, str, dict, str]:
+def _run(tmp_path: Path, *args: str, options: tuple[str, ...] = ()) -> tuple[int, str, dict, str]:
     report, page = tmp_path / "report.json", tmp_path / "report.html"
     result = CliRunner().invoke(
         main,
-        ["conformance", "run", "--report", str(report), "--html", str(page), "--", *args],
+        ["conformance", "run", "--report", str(report), "--html", str(page), *options, "--", *args],
     )
     body = json.loads(report.read_text()) if report.exists() else {}
     return result.exit_code, result.output, body, page.read_text() if page.exists() else ""
@@ -98,11 +98,17 @@ def test_the_careless_tracker_fails_on_named_criteria(tmp_path):
 
 
 def test_an_app_that_does_nothing_passes_nothing(tmp_path):
-    code, _, report, _ = _run(tmp_path, sys.executable, "-c", "pass")
+    """Not observed is not a pass; a command that outlives --timeout is stopped."""
+    code, output, report, _ = _run(
+        tmp_path, sys.executable, "-c", "import time; time.sleep(60)", options=("--timeout", "1")
+    )
     assert code == 1
     statuses = _statuses(report)
     assert {statuses[c] for c in MANDATORY} == {"not_observed"}
+    assert statuses["exits-cleanly"] == "fail"
+    assert report["exit_status"] is None
     assert report["exchanges"] == []
+    assert "was stopped at the time limit" in output
 
 
 def test_usage_errors_exit_2(tmp_path):

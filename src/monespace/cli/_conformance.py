@@ -13,6 +13,7 @@ import click
 
 from ..catalogue import Scope
 from ..conformance import DEFAULT_SCOPES, ENVIRONMENT, dumps, report_html, run
+from ..errors import ConfigurationError
 from ._common import write_private, written
 
 __all__ = ["conformance"]
@@ -95,6 +96,8 @@ def run_command(
         report = run(command, scopes=declared, timeout=timeout)
     except (FileNotFoundError, PermissionError) as exc:
         raise click.UsageError(f"cannot start the command: {exc.strerror}") from None
+    except ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from None
     click.echo(report.summary())
     if report_file is not None:
         write_private(report_file, dumps(report))

@@ -72,7 +72,8 @@ class Fault:
     TOKEN_EXPIRED: Final = "token_expired"  # noqa: S105 - a fault's name, not a secret
     """A 401 ``invalid_token``: the access token expired early."""
     CONSENT_REVOKED: Final = "consent_revoked"
-    """The patient revoked the consent just before this request (the server's own 403)."""
+    """The first 403 "consent not given" after the patient revoked the consent (the server's
+    own answer: the sandbox only revoked)."""
     PAGE_CAPPED: Final = "page_capped"
     """A listing answered with fewer items than asked: the app must follow ``total``."""
 
@@ -316,8 +317,6 @@ class Recorder:
                 await _respond(send, status, problem, answer_headers)
                 self._keep(record, status=status, fault=fault, retry_after=retry)
                 return
-            if self.revoked and fault is None and self._first_after_revocation():
-                fault = Fault.CONSENT_REVOKED
         capped = False
         if kind == "data" and method == "GET" and path.endswith("/documents"):
             limit = dict(query).get("limit", "50")
@@ -335,6 +334,9 @@ class Recorder:
             issued = self._issued(observed.body)
             if params.get("grant_type") == "refresh_token" and self._expired:
                 self._refreshed_after_expiry = True
+        elif kind == "data" and observed.status == 403 and self.revoked:
+            if self._first_after_revocation():
+                fault = Fault.CONSENT_REVOKED
         elif observed.status == 200 and path.endswith("/documents") and method == "GET":
             listing = _listing(observed.body)
             if listing and listing[0] + listing[1] >= listing[2]:

@@ -22,9 +22,9 @@ from typing import IO, Final
 from .. import _space
 from ..accounts import Contact, PatientIdentity
 from ..actors import Actor
+from ..errors import ConfigurationError
 from ..identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
 from ..record import TRE_A05_TYPE, Code
-from ..server import create_app, listen
 from ..synth import synthetic_identities
 from ..testing import reference_app
 from ._criteria import Evidence, judge
@@ -123,6 +123,8 @@ def build_space(scopes: Iterable[str]) -> tuple[_space.Space, str]:
 def _serving(recorder: Recorder) -> Iterator[str]:
     import uvicorn  # noqa: PLC0415 - the server's extra, needed only while serving
 
+    from ..server import listen  # noqa: PLC0415 - the server's extra
+
     sock = listen("127.0.0.1", 0)
     port = sock.getsockname()[1]
     config = uvicorn.Config(recorder, log_level="warning", access_log=False, lifespan="off")
@@ -161,7 +163,16 @@ def run(
     :param stdout: where the command's output goes (inherited by default).
     :param stderr: where the command's errors go (inherited by default).
     :raises FileNotFoundError: when the command cannot be found.
+    :raises ConfigurationError: without the ``server`` extra (starlette, uvicorn).
     """
+    try:
+        import uvicorn  # noqa: F401, PLC0415 - only checked here, used by _serving
+
+        from ..server import create_app  # noqa: PLC0415 - the server's extra
+    except ImportError:
+        raise ConfigurationError(
+            "the conformance kit serves a sandbox: pip install 'monespace[server]'"
+        ) from None
     declared = tuple(sorted(set(scopes)))
     space, patient_id = build_space(declared)
     try:
