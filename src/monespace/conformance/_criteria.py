@@ -209,7 +209,7 @@ def _retry_after(evidence: Evidence) -> Verdict:
         return Verdict(Status.NOT_OBSERVED, ("No 429 or 503 was answered.",))
     failed = []
     for e in asked:
-        following = next((n for n in xs if n.seq > e.seq), None)
+        following = next((n for n in xs if n.seq > e.seq and n.kind == "data"), None)
         assert e.retry_after is not None
         if following is not None:
             waited = following.at - e.answered
