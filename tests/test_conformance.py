@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import secrets
 import sys
@@ -15,11 +16,14 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monespace.cli import main
 from monespace.conformance import (
     CLIENT_ID,
     CRITERIA,
+    ENVIRONMENT,
     REDIRECT_URI,
     SANDBOX_AUTHORIZE_PATH,
     Evidence,
@@ -222,3 +226,56 @@ def test_retry_after_is_judged_on_the_wait():
     assert verdict.status is Status.FAIL
     assert verdict.exchanges == (2,)
     assert {c.id: v for c, v in later}["retry-after"].status is Status.PASS
+
+
+def test_the_documented_environment_is_the_one_set():
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    reference = (docs / "reference" / "cli.md").read_text()
+    tutorial = (docs / "tutorial" / "app-vendors.md").read_text()
+    for name in ENVIRONMENT:
+        assert f"`{name}`" in reference
+        assert f"`{name}`" in tutorial
+    for criterion in CRITERIA:
+        assert f"`{criterion.id}` | {'mandatory' if criterion.mandatory else 'optional'}" in (
+            tutorial
+        )
+
+
+FAULTS = (
+    Fault.RATE_LIMITED,
+    Fault.UNAVAILABLE,
+    Fault.TOKEN_EXPIRED,
+    Fault.CONSENT_REVOKED,
+    Fault.PAGE_CAPPED,
+)
+_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+
+
+@given(
+    st.lists(
+        st.tuples(_text, st.integers(100, 599), st.sampled_from([None, *FAULTS])),
+        max_size=8,
+    ),
+    _text,
+)
+def test_any_exchanges_are_judged_and_printed_escaped(rows, scope):
+    exchanges = tuple(
+        _exchange(
+            n + 1,
+            float(n),
+            route=route,
+            status=status,
+            fault=fault,
+            params={"scope": scope},
+            kind="authorize" if n == 0 else "data",
+        )
+        for n, (route, status, fault) in enumerate(rows)
+    )
+    verdicts = judge(Evidence(exchanges, frozenset({"documents.read"})))
+    assert len(verdicts) == len(CRITERIA)
+    report = Report(("app", scope), "http://x", CLIENT_ID, (), tuple(verdicts), exchanges, 0, 0.0)
+    page = report_html(report)
+    body = page.split("<body>", 1)[1]
+    for route, _, _ in rows:
+        assert f"<td>{html.escape(route)}</td>" in body  # every text escaped
+    assert json.loads(dumps(report))["passed"] is report.passed
