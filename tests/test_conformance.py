@@ -279,3 +279,58 @@ def test_any_exchanges_are_judged_and_printed_escaped(rows, scope):
     for route, _, _ in rows:
         assert f"<td>{html.escape(route)}</td>" in body  # every text escaped
     assert json.loads(dumps(report))["passed"] is report.passed
+
+
+def _verdicts(*exchanges: Exchange, declared=("documents.read",)) -> dict:
+    return {c.id: v for c, v in judge(Evidence(exchanges, frozenset(declared)))}
+
+
+def test_an_expired_token_must_be_refreshed_not_reused_nor_replaced_by_a_new_login():
+    expired = _exchange(1, 0.0, status=401, fault=Fault.TOKEN_EXPIRED)
+    refresh = _exchange(
+        2, 0.1, kind="token", token=None, status=200, params={"grant_type": "refresh_token"}
+    )
+    login_again = _exchange(
+        2,
+        0.1,
+        kind="token",
+        token=None,
+        status=200,
+        params={"grant_type": "authorization_code"},
+    )
+    after = _exchange(3, 0.2, token="access-2", status=200)
+    assert _verdicts(expired, refresh, after)["refresh-on-expiry"].status is Status.PASS
+    again = _verdicts(expired, login_again, after)["refresh-on-expiry"]
+    assert again.status is Status.FAIL
+    assert again.exchanges == (3,)
+    reused = _verdicts(expired, refresh, _exchange(3, 0.2, status=200))["refresh-on-expiry"]
+    assert reused.status is Status.FAIL
+    # Told once, and never called again: nothing to judge.
+    assert _verdicts(expired)["refresh-on-expiry"].status is Status.NOT_OBSERVED
+
+
+def test_pkce_and_scopes_on_the_authorization_request():
+    plain = _exchange(
+        1,
+        0.0,
+        kind="authorize",
+        token=None,
+        status=303,
+        query_keys=("client_id", "code_challenge", "code_challenge_method"),
+        params={"code_challenge_method": "plain"},
+    )
+    verdicts = _verdicts(plain)
+    assert verdicts["pkce-s256"].status is Status.FAIL
+    # No scope asked is within the declaration.
+    assert verdicts["declared-scopes"].status is Status.PASS
+    exchange = _exchange(
+        2,
+        0.1,
+        kind="token",
+        token=None,
+        status=200,
+        params={"grant_type": "authorization_code", "scope": "documents.read agenda.write"},
+    )
+    verdicts = _verdicts(plain, exchange)
+    assert verdicts["pkce-s256"].observations[-1].startswith("A code exchanged without")
+    assert "agenda.write" in verdicts["declared-scopes"].observations[0]

@@ -96,13 +96,15 @@ def _verdict(failed: list[tuple[str, Exchange]], passed: str, seen: Sequence[Exc
 
 def _declared_scopes(evidence: Evidence) -> Verdict:
     asking = [
-        e for e in evidence.exchanges if "scope" in e.params and e.kind in {"authorize", "token"}
+        e
+        for e in evidence.exchanges
+        if e.kind == "authorize" or (e.kind == "token" and "scope" in e.params)
     ]
     if not any(e.kind == "authorize" for e in asking):
         return Verdict(Status.NOT_OBSERVED, ("The app never asked for an authorization.",))
     failed = []
     for e in asking:
-        extra = sorted(set(e.params["scope"].split()) - evidence.declared_scopes)
+        extra = sorted(set(e.params.get("scope", "").split()) - evidence.declared_scopes)
         if extra:
             failed.append((f"Asked for scopes beyond its declaration: {' '.join(extra)}", e))
     return _verdict(failed, "Every authorization asked only for declared scopes", asking)
