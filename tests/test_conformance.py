@@ -102,10 +102,17 @@ def test_the_careless_tracker_fails_on_named_criteria(tmp_path):
 
 
 def test_an_app_that_does_nothing_passes_nothing(tmp_path):
-    """Not observed is not a pass; a command that outlives --timeout is stopped."""
-    code, output, report, _ = _run(
-        tmp_path, sys.executable, "-c", "import time; time.sleep(60)", options=("--timeout", "1")
+    """Not observed is not a pass; a command that outlives --timeout is stopped; the
+    environment has the redirect URI registered with --redirect-uri."""
+    seen = tmp_path / "seen"
+    script = (
+        "import os, pathlib, time; "
+        f"pathlib.Path({str(seen)!r}).write_text(os.environ['MONESPACE_REDIRECT_URI']); "
+        "time.sleep(60)"
     )
+    options = ("--timeout", "2", "--redirect-uri", "https://app.example/cb")
+    code, output, report, _ = _run(tmp_path, sys.executable, "-c", script, options=options)
+    assert seen.read_text() == "https://app.example/cb"
     assert code == 1
     statuses = _statuses(report)
     assert {statuses[c] for c in MANDATORY} == {"not_observed"}
@@ -128,6 +135,11 @@ def test_usage_errors_exit_2(tmp_path):
     )
     assert in_the_way.exit_code == 2
     assert existing.read_text() == "keep me"
+    refused = runner.invoke(
+        main, ["conformance", "run", "--redirect-uri", "http://app.example/cb", "--", "true"]
+    )
+    assert refused.exit_code == 2
+    assert "must use https" in refused.output
     missing = runner.invoke(main, ["conformance", "run", "--", str(tmp_path / "no-such-app")])
     assert missing.exit_code == 2
     assert "cannot start the command" in missing.output

@@ -12,8 +12,8 @@ from pathlib import Path
 import click
 
 from ..catalogue import Scope
-from ..conformance import DEFAULT_SCOPES, ENVIRONMENT, dumps, report_html, run
-from ..errors import ConfigurationError
+from ..conformance import DEFAULT_SCOPES, ENVIRONMENT, REDIRECT_URI, dumps, report_html, run
+from ..errors import ConfigurationError, ValidationError
 from ._common import write_private, written
 
 __all__ = ["conformance"]
@@ -65,6 +65,15 @@ _ENV_HELP = "\n".join(f"  {name}: {meaning}" for name, meaning in ENVIRONMENT.it
     help="The scopes the test app declares, separated by spaces.",
 )
 @click.option(
+    "--redirect-uri",
+    "redirect_uris",
+    multiple=True,
+    help=(
+        "A redirect URI to register for the test app (repeat for several; the first is "
+        f"MONESPACE_REDIRECT_URI). Default: {REDIRECT_URI}"
+    ),
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=1),
     default=60.0,
@@ -77,6 +86,7 @@ def run_command(
     report_path: str | None,
     html_path: str | None,
     scopes: str,
+    redirect_uris: tuple[str, ...],
     timeout: float,
     force: bool,
     command: tuple[str, ...],
@@ -93,11 +103,18 @@ def run_command(
     report_file = _target(report_path, force=force, option="--report")
     html_file = _target(html_path, force=force, option="--html")
     try:
-        report = run(command, scopes=declared, timeout=timeout)
+        report = run(
+            command,
+            scopes=declared,
+            redirect_uris=redirect_uris or (REDIRECT_URI,),
+            timeout=timeout,
+        )
     except (FileNotFoundError, PermissionError) as exc:
         raise click.UsageError(f"cannot start the command: {exc.strerror}") from None
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from None
+    except ValidationError as exc:
+        raise click.UsageError(f"--redirect-uri: {exc}") from None
     click.echo(report.summary())
     if report_file is not None:
         write_private(report_file, dumps(report))

@@ -33,11 +33,11 @@ from ..errors import MonespaceError
 
 __all__ = ["SANDBOX_AUTHORIZE_PATH", "Exchange", "Fault", "Recorder", "Scenario"]
 
-Scope_ = MutableMapping[str, Any]
+ASGIScope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope_, Receive, Send], Awaitable[None]]
+ASGIApp = Callable[[ASGIScope, Receive, Send], Awaitable[None]]
 
 #: The sandbox's auto-approving authorization endpoint.
 SANDBOX_AUTHORIZE_PATH: Final = "/sandbox/authorize"
@@ -255,13 +255,13 @@ class Recorder:
     def _route(self, path: str) -> str:
         return path.replace(self.patient_id, "{patient_id}")
 
-    async def __call__(self, scope: Scope_, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
         await self._http(scope, receive, send)
 
-    async def _http(self, scope: Scope_, receive: Receive, send: Send) -> None:  # noqa: PLR0912, PLR0915 - one request's whole record
+    async def _http(self, scope: ASGIScope, receive: Receive, send: Send) -> None:  # noqa: PLR0912, PLR0915 - one request's whole record
         at = self._now()
         method: str = scope["method"]
         path: str = scope["path"]

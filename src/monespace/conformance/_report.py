@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from .._version import __version__
 from ._criteria import Criterion, Status, Verdict
 from ._recorder import Exchange
 
@@ -94,6 +95,7 @@ def _criterion_json(criterion: Criterion, verdict: Verdict) -> dict[str, Any]:
 def report_json(report: Report) -> dict[str, Any]:
     """The report as a JSON-ready dictionary."""
     return {
+        "kit": f"monespace {__version__}",
         "passed": report.passed,
         "failed_mandatory": report.failed,
         "sandbox": {

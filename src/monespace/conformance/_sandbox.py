@@ -22,7 +22,7 @@ from typing import IO, Final
 from .. import _space
 from ..accounts import Contact, PatientIdentity
 from ..actors import Actor
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, ValidationError
 from ..identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
 from ..record import TRE_A05_TYPE, Code
 from ..synth import synthetic_identities
@@ -35,8 +35,8 @@ __all__ = ["DEFAULT_SCOPES", "ENVIRONMENT", "run"]
 
 #: The scopes the test app declares unless told otherwise.
 DEFAULT_SCOPES: Final = ("documents.read", "mesures.read", "mesures.write")
-#: The redirect URI registered for the test app (nothing listens there: the app reads the
-#: code from the sandbox's redirect, as it would from its own callback).
+#: The redirect URI registered for the test app unless told otherwise (nothing listens
+#: there: the app reads the code from the sandbox's redirect, as from its own callback).
 REDIRECT_URI: Final = "http://127.0.0.1/conformance/callback"
 CLIENT_ID: Final = "conformance-app"
 _OPERATOR: Final = Actor.system("conformance-sandbox")
@@ -45,7 +45,7 @@ _OPERATOR: Final = Actor.system("conformance-sandbox")
 ENVIRONMENT: Final[Mapping[str, str]] = {
     "MONESPACE_BASE_URL": "the sandbox server, http://127.0.0.1:PORT (the API is below /api/v1)",
     "MONESPACE_CLIENT_ID": "the test app's client id",
-    "MONESPACE_REDIRECT_URI": "the redirect URI registered for the test app",
+    "MONESPACE_REDIRECT_URI": "the (first) redirect URI registered for the test app",
     "MONESPACE_SCOPES": "the scopes the test app declared, separated by spaces",
     "MONESPACE_SANDBOX_AUTHORIZE_URL": (
         "the sandbox's stand-in for the patient's browser: send it the query of your "
@@ -89,33 +89,43 @@ def _sandbox_patient() -> PatientIdentity:
     )
 
 
-def build_space(scopes: Iterable[str]) -> tuple[_space.Space, str]:
+def build_space(
+    scopes: Iterable[str], redirect_uris: Sequence[str] = (REDIRECT_URI,)
+) -> tuple[_space.Space, str]:
     """A memory space with synthetic patients and the referenced test app; the id of the
-    sandbox patient who will connect it."""
+    sandbox patient who will connect it.
+
+    :raises ValidationError: a redirect URI the référencement refuses (not ``https://``,
+        nor loopback ``http://``; a fragment).
+    """
     space = _space.open("memory://", load_entrypoints=False)
-    for identity in synthetic_identities(3, seed=14):
-        _activate(space, identity)
-    patient_id = _activate(space, _sandbox_patient())
-    me = Actor.patient(patient_id)
-    for n in range(12):
-        space.record.add_document(
-            me,
-            patient_id,
-            f"Note de test {n + 1}\n".encode(),
-            media_type="text/plain",
-            type_code=Code("DOCPAT01", TRE_A05_TYPE),
-            title=f"Note de test {n + 1}",
+    try:
+        for identity in synthetic_identities(3, seed=14):
+            _activate(space, identity)
+        patient_id = _activate(space, _sandbox_patient())
+        me = Actor.patient(patient_id)
+        for n in range(12):
+            space.record.add_document(
+                me,
+                patient_id,
+                f"Note de test {n + 1}\n".encode(),
+                media_type="text/plain",
+                type_code=Code("DOCPAT01", TRE_A05_TYPE),
+                title=f"Note de test {n + 1}",
+            )
+        for kg in (71.4, 71.0, 70.6):
+            space.measures.add(me, patient_id, "weight", kg)
+        reference_app(
+            space,
+            CLIENT_ID,
+            scopes=scopes,
+            redirect_uris=tuple(redirect_uris),
+            name="Application en test",
+            publisher="Éditeur en test de conformité",
         )
-    for kg in (71.4, 71.0, 70.6):
-        space.measures.add(me, patient_id, "weight", kg)
-    reference_app(
-        space,
-        CLIENT_ID,
-        scopes=scopes,
-        redirect_uris=(REDIRECT_URI,),
-        name="Application en test",
-        publisher="Éditeur en test de conformité",
-    )
+    except BaseException:
+        space.close()
+        raise
     return space, patient_id
 
 
@@ -148,6 +158,7 @@ def run(
     command: Sequence[str],
     *,
     scopes: Iterable[str] = DEFAULT_SCOPES,
+    redirect_uris: Sequence[str] = (REDIRECT_URI,),
     timeout: float = 60.0,
     scenario: Scenario | None = None,
     stdout: IO[str] | int | None = None,
@@ -157,6 +168,8 @@ def run(
 
     :param command: the vendor's command and its arguments (run without a shell).
     :param scopes: the scopes the test app declares.
+    :param redirect_uris: the redirect URIs registered for it (exact match); the first is
+        ``MONESPACE_REDIRECT_URI``.
     :param timeout: seconds after which the command is stopped (and the optional criterion
         ``exits-cleanly`` fails).
     :param scenario: when the faults happen (:class:`Scenario`).
@@ -164,6 +177,7 @@ def run(
     :param stderr: where the command's errors go (inherited by default).
     :raises FileNotFoundError: when the command cannot be found.
     :raises ConfigurationError: without the ``server`` extra (starlette, uvicorn).
+    :raises ValidationError: a redirect URI the référencement refuses.
     """
     try:
         import uvicorn  # noqa: F401, PLC0415 - only checked here, used by _serving
@@ -174,7 +188,9 @@ def run(
             "the conformance kit serves a sandbox: pip install 'monespace[server]'"
         ) from None
     declared = tuple(sorted(set(scopes)))
-    space, patient_id = build_space(declared)
+    if not redirect_uris:
+        raise ValidationError("the test app needs a redirect URI")
+    space, patient_id = build_space(declared, redirect_uris)
     try:
         recorder = Recorder(
             create_app(space, secure_cookies=False),
@@ -189,7 +205,7 @@ def run(
                 **os.environ,
                 "MONESPACE_BASE_URL": base_url,
                 "MONESPACE_CLIENT_ID": CLIENT_ID,
-                "MONESPACE_REDIRECT_URI": REDIRECT_URI,
+                "MONESPACE_REDIRECT_URI": redirect_uris[0],
                 "MONESPACE_SCOPES": " ".join(declared),
                 "MONESPACE_SANDBOX_AUTHORIZE_URL": base_url + SANDBOX_AUTHORIZE_PATH,
                 "MONESPACE_SANDBOX": "1",
