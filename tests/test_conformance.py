@@ -346,3 +346,25 @@ def test_pkce_and_scopes_on_the_authorization_request():
     verdicts = _verdicts(plain, exchange)
     assert verdicts["pkce-s256"].observations[-1].startswith("A code exchanged without")
     assert "agenda.write" in verdicts["declared-scopes"].observations[0]
+
+
+@pytest.mark.anyio
+async def test_the_auto_approving_path_exists_only_in_the_sandbox():
+    space, _ = build_space(["documents.read"])
+    _, challenge = _pkce()
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": CLIENT_ID,
+            "redirect_uri": REDIRECT_URI,
+            "scope": "documents.read",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+    transport = httpx.ASGITransport(app=create_app(space, secure_cookies=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://demo") as http:
+        answer = await http.get(f"{SANDBOX_AUTHORIZE_PATH}?{query}")
+    space.close()
+    assert answer.status_code == 404
+    assert "location" not in answer.headers
