@@ -108,7 +108,8 @@ class Exchange:
     :param answered: seconds since the run started, when the answer was sent.
     :param kind: ``authorize``, ``token``, ``revoke``, ``introspect``, ``metadata``,
         ``data`` (a patient's data with a bearer token), or ``other``.
-    :param route: the path, the sandbox patient's id replaced by ``{patient_id}``.
+    :param route: the path, the sandbox patient's id replaced by ``{patient_id}`` and any
+        token by ``{token}``.
     :param query_keys: the names of the query parameters, in order.
     :param form_keys: the names of the form fields of a form body.
     :param params: the values of the parameters that are never secret (``scope``…).
@@ -253,7 +254,13 @@ class Recorder:
         return self._clock() - self._start
 
     def _route(self, path: str) -> str:
-        return path.replace(self.patient_id, "{patient_id}")
+        """The path as the report shows it: the patient's id, and any token an app put
+        there, replaced by placeholders."""
+        parts = [
+            "{token}" if len(part) >= 16 and self._tokens.known(part) else part
+            for part in path.split("/")
+        ]
+        return "/".join(parts).replace(self.patient_id, "{patient_id}")
 
     async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -279,7 +286,7 @@ class Recorder:
         params = {k: v for k, v in (*query, *form) if k in _PLAIN_PARAMS}
         secret_in_url = any(
             k in SECRET_PARAMS or (len(v) >= 16 and self._tokens.known(v)) for k, v in query
-        )
+        ) or any(len(part) >= 16 and self._tokens.known(part) for part in path.split("/"))
         token: str | None = None
         bearer = headers.get("authorization", "")
         if bearer[:7].lower() == "bearer ":
