@@ -369,3 +369,26 @@ async def test_the_auto_approving_path_exists_only_in_the_sandbox():
     space.close()
     assert answer.status_code == 404
     assert "location" not in answer.headers
+
+
+@pytest.mark.anyio
+async def test_an_app_that_never_connected_meets_the_revocation_without_an_error():
+    """Forged tokens count as calls; when the revocation is due there is no consent to
+    revoke, and the sandbox still answers as the server does (401), never a 500."""
+    space, patient_id = build_space(["documents.read"])
+    recorder = Recorder(
+        create_app(space, secure_cookies=False), space, patient_id=patient_id, client_id=CLIENT_ID
+    )
+    transport = httpx.ASGITransport(app=recorder)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as http:
+        for _ in range(14):
+            await http.get(
+                f"/api/v1/patients/{patient_id}/documents",
+                headers={"authorization": "Bearer forged-token-of-some-length"},
+            )
+    space.close()
+    assert recorder.revoked
+    statuses = [e.status for e in recorder.exchanges]
+    assert 500 not in statuses
+    assert statuses.count(401) >= 10
+    assert {e.token for e in recorder.exchanges} == {"unknown"}

@@ -16,6 +16,7 @@ at once (no login, no consent page). That route exists only in the sandbox.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -29,7 +30,7 @@ import attrs
 from .._space import Space
 from ..actors import Actor
 from ..catalogue import OAuthError, Scope
-from ..errors import MonespaceError
+from ..errors import MonespaceError, NotFoundError
 
 __all__ = ["SANDBOX_AUTHORIZE_PATH", "Exchange", "Fault", "Recorder", "Scenario"]
 
@@ -247,6 +248,7 @@ class Recorder:
         self._expired: set[str] = set()
         self._data_calls = 0
         self.revoked = False
+        self._revoking = False
         self._last_page_seen = False
         self._refreshed_after_expiry = False
 
@@ -371,7 +373,7 @@ class Recorder:
         if n == scenario.expire_token_at and token.startswith("access-"):
             self._expired.add(token)
             return 401, Fault.TOKEN_EXPIRED, dict(_EXPIRED_CHALLENGE)
-        if not self.revoked and (
+        if not self._revoking and (
             n >= scenario.revoke_after
             or (
                 self._last_page_seen
@@ -383,10 +385,14 @@ class Recorder:
         return None
 
     async def _revoke(self) -> None:
+        # Flagged before the wait: a call the app makes meanwhile must not revoke twice.
+        self._revoking = True
         patient = Actor.patient(self.patient_id)
-        await anyio.to_thread.run_sync(
-            lambda: self._space.consents.revoke(patient, self.patient_id, self.client_id)
-        )
+        # No consent in force (the app never connected): nothing to revoke.
+        with contextlib.suppress(NotFoundError):
+            await anyio.to_thread.run_sync(
+                lambda: self._space.consents.revoke(patient, self.patient_id, self.client_id)
+            )
         self.revoked = True
 
     def _issued(self, body: bytes) -> tuple[str, ...]:
