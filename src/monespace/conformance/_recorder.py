@@ -243,7 +243,8 @@ class Recorder:
         self.scenario = scenario or Scenario()
         self._clock = clock
         self._start = clock()
-        self.exchanges: list[Exchange] = []
+        self._exchanges: list[Exchange] = []
+        self._seq = 0
         self._tokens = _Tokens()
         self._expired: set[str] = set()
         self._data_calls = 0
@@ -251,6 +252,11 @@ class Recorder:
         self._revoking = False
         self._last_page_seen = False
         self._refreshed_after_expiry = False
+
+    @property
+    def exchanges(self) -> list[Exchange]:
+        """What the app did so far, in the order the requests arrived."""
+        return sorted(self._exchanges, key=lambda e: e.seq)
 
     def _now(self) -> float:
         return self._clock() - self._start
@@ -297,8 +303,9 @@ class Recorder:
             for k, v in query:
                 if k == "access_token":
                     token = self._tokens.label(v)
+        self._seq += 1
         record = {
-            "seq": len(self.exchanges) + 1,
+            "seq": self._seq,
             "at": at,
             "method": method,
             "kind": kind,
@@ -355,10 +362,10 @@ class Recorder:
         self._keep(record, status=observed.status, fault=fault, listing=listing, issued=issued)
 
     def _first_after_revocation(self) -> bool:
-        return not any(e.fault == Fault.CONSENT_REVOKED for e in self.exchanges)
+        return not any(e.fault == Fault.CONSENT_REVOKED for e in self._exchanges)
 
     def _keep(self, record: dict[str, Any], **answer: Any) -> None:
-        self.exchanges.append(Exchange(answered=self._now(), **record, **answer))
+        self._exchanges.append(Exchange(answered=self._now(), **record, **answer))
 
     async def _fault(self, token: str) -> tuple[int, str, dict[str, str]] | None:
         """The fault to inject before the app's current call to the data, if any."""
