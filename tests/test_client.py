@@ -315,6 +315,19 @@ def test_429_waits_what_retry_after_says():
     assert len(script.seen) == 2
 
 
+def test_every_request_names_the_client():
+    """Requests are built by the core, outside httpx's default headers: each one still
+    carries the client's User-Agent (the conformance kit's ``user-agent`` criterion)."""
+    script = Script(ok(), ok())
+    api, _ = scripted(script)
+    api.request(GET)
+    api.request(POST)
+    assert [r.headers.get("user-agent", "").split("/")[0] for r in script.seen] == [
+        "monespace-client",
+        "monespace-client",
+    ]
+
+
 def test_retry_after_as_an_http_date():
     now = datetime(2026, 10, 21, 7, 27, 55, tzinfo=UTC)
     script = Script(problem(503, "Down", {"retry-after": "Wed, 21 Oct 2026 07:28:00 GMT"}), ok())

@@ -242,7 +242,31 @@ WORDINGS: Final[Mapping[str, Wording]] = types.MappingProxyType(
         "reminder.send": _w(
             "envoyé un rappel de prévention", "vous envoyer un rappel de prévention", _H
         ),
-        # referenced apps: the patient's consents, and the référencement (vendors, authorities)
+        # the référencement of apps (the vendors' and the authorities' steps)
+        "catalogue.apply": _w(
+            "déposé une demande de référencement", "déposer une demande de référencement"
+        ),
+        "catalogue.review": _w(
+            "instruit une demande de référencement", "instruire une demande de référencement"
+        ),
+        "catalogue.opinion": _w(
+            "rendu un avis sur une demande de référencement",
+            "rendre un avis sur une demande de référencement",
+        ),
+        "catalogue.decide": _w(
+            "pris une décision de référencement", "prendre une décision de référencement"
+        ),
+        "catalogue.withdraw": _w(
+            "retiré une application du catalogue", "retirer une application du catalogue"
+        ),
+        "catalogue.expire": _w(
+            "constaté la fin d'une convention de référencement",
+            "constater la fin d'une convention de référencement",
+        ),
+        "catalogue.read": _w(
+            "consulté le dossier d'une application", "consulter le dossier d'une application"
+        ),
+        # apps and the patient's consents
         "consent.grant": _w(
             "autorisé une application à accéder à votre espace",
             "autoriser une application à accéder à votre espace",
@@ -251,51 +275,28 @@ WORDINGS: Final[Mapping[str, Wording]] = types.MappingProxyType(
             "réduit les droits d'une application", "réduire les droits d'une application"
         ),
         "consent.revoke": _w(
-            "retiré l'autorisation d'une application",
-            "retirer l'autorisation d'une application",
+            "retiré l'autorisation d'une application", "retirer l'autorisation d'une application"
         ),
         "consent.read": _w(
             "consulté la liste des applications autorisées",
             "consulter la liste des applications autorisées",
         ),
-        "catalogue.apply": _w(
-            "déposé une demande de référencement", "déposer une demande de référencement"
-        ),
-        "catalogue.review": _w(
-            "instruit une demande de référencement", "instruire une demande de référencement"
-        ),
-        "catalogue.opinion": _w("rendu l'avis de la commission", "rendre l'avis de la commission"),
-        "catalogue.decide": _w(
-            "pris une décision de référencement", "prendre une décision de référencement"
-        ),
-        "catalogue.withdraw": _w(
-            "retiré une application du catalogue", "retirer une application du catalogue"
-        ),
-        "catalogue.expire": _w(
-            "constaté la fin d'une convention", "constater la fin d'une convention"
-        ),
-        "catalogue.read": _w(
-            "consulté un dossier de référencement", "consulter un dossier de référencement"
-        ),
         "oauth.code": _w(
-            "autorisé la connexion d'une application",
-            "autoriser la connexion d'une application",
+            "autorisé la connexion d'une application", "autoriser la connexion d'une application"
         ),
-        "oauth.token": _w(
-            "ouvert une connexion à votre espace", "ouvrir une connexion à votre espace"
-        ),
+        "oauth.token": _w("connectée à votre espace", "se connecter à votre espace", _P),
         "oauth.refresh": _w(
             "renouvelé sa connexion à votre espace", "renouveler sa connexion à votre espace"
         ),
         "oauth.reuse": _w(
-            "présenté une autorisation déjà utilisée, et sa connexion a été coupée",
+            "présenté une autorisation déjà utilisée : sa connexion a été coupée",
             "présenter une autorisation déjà utilisée",
         ),
         "oauth.revoke": _w(
             "mis fin à sa connexion à votre espace", "mettre fin à sa connexion à votre espace"
         ),
         "oauth.refused": _w(
-            "tenté sans succès de se connecter à votre espace", "se connecter à votre espace"
+            "vu refuser la connexion à votre espace", "se connecter à votre espace", _P
         ),
         # research
         "research.extract": _w(
@@ -322,6 +323,7 @@ HOLDER_VIEWS: Final = frozenset(
         "attachment.read",
         "agenda.read",
         "reminders.read",
+        "consent.read",
     }
 )
 

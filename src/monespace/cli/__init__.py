@@ -8,9 +8,9 @@ and serve, ``_ops``: audit, keys, info and dispatch, ``_accounts``: the life of 
 the DMP migration, ``_record``, ``_access``, ``_messaging``, ``_cda``, ``_fhir``, ``_agenda``:
 the agenda and the reminders' preview, ``_register``: registering people and professionals,
 and new provisional codes, ``_catalogue``: the référencement, the public catalogue and
-consents), the one progress bar of long commands (``_progress``), and what they share
-(``--db``, opening a space, the demo login, times in Europe/Paris, output files) in
-``_common``.
+consents, ``_conformance``: the kit for app vendors), the one progress bar of long commands
+(``_progress``), and what they share (``--db``, opening a space, the demo login, times in
+Europe/Paris, output files) in ``_common``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ._accounts import activate, close, dmp, invite, oppose, tick
 from ._agenda import agenda, reminders
 from ._catalogue import catalogue, consents
 from ._cda import cda
+from ._conformance import conformance
 from ._fhir import fhir
 from ._messaging import messages
 from ._ops import audit, dispatch, info, keys
@@ -62,3 +63,4 @@ main.add_command(agenda)
 main.add_command(reminders)
 main.add_command(catalogue)
 main.add_command(consents)
+main.add_command(conformance)

@@ -42,6 +42,7 @@ from ..errors import (
     ValidationError,
 )
 from ._oauth import TokenHolder
+from ._shared import user_agent
 
 __all__ = [
     "IDEMPOTENT_METHODS",
@@ -442,7 +443,11 @@ class Core:
         params = dict(call.params or {})
         if _SECRET_PARAMS & {k.lower() for k in params}:
             raise ValidationError("secrets never go in a URL: send them in a header or a body")
-        headers = {"accept": "application/json, application/problem+json"}
+        # Requests built here bypass the httpx client's default headers: name the client.
+        headers = {
+            "accept": "application/json, application/problem+json",
+            "user-agent": user_agent(),
+        }
         token = self.bearer() if call.authenticated else None
         if token is not None:
             headers["authorization"] = f"Bearer {token}"
