@@ -40,7 +40,13 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from monespace.errors import ConfigurationError, SchemaVersionError, StorageError
 from monespace.storage import Dialect, SqlTransaction, StorageBackend, Transaction, to_db_time
 
-__all__ = ["LATEST_SCHEMA_VERSION", "PostgresStorage", "PostgresUrl", "load_migrations"]
+__all__ = [
+    "DEFAULT_PARTITIONS",
+    "LATEST_SCHEMA_VERSION",
+    "PostgresStorage",
+    "PostgresUrl",
+    "load_migrations",
+]
 
 DIALECT = Dialect(
     placeholder="%s",
@@ -51,7 +57,9 @@ _START_ATTEMPTS = 3
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _MIGRATION = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 #: URL query parameters read by the plugin; every other one goes to libpq untouched.
-_OWN_PARAMETERS = ("schema", "pool_min", "pool_max")
+_OWN_PARAMETERS = ("schema", "pool_min", "pool_max", "partitions")
+#: Hash partitions per table of persons' data when the schema is created (``?partitions=``).
+DEFAULT_PARTITIONS = 8
 _WRITING = ("INSERT", "UPDATE", "DELETE")
 
 
@@ -90,6 +98,9 @@ class PostgresUrl:
     :ivar schema: the schema holding monespace's tables (``public`` unless ``?schema=``).
     :ivar pool_min: connections the pool keeps open (``?pool_min=``, default 1).
     :ivar pool_max: connections the pool opens at most (``?pool_max=``, default 10).
+    :ivar partitions: hash partitions of each table of persons' data, used when the schema
+        is created (``?partitions=``, default :data:`DEFAULT_PARTITIONS`); an existing
+        schema keeps the count it was created with.
     :ivar redacted: the URL with its password replaced by ``***``, for messages and logs.
     """
 
@@ -98,6 +109,7 @@ class PostgresUrl:
     pool_min: int
     pool_max: int
     redacted: str
+    partitions: int = DEFAULT_PARTITIONS
 
     @classmethod
     def parse(cls, url: str) -> Self:
@@ -119,8 +131,13 @@ class PostgresUrl:
         try:
             pool_min = int(own.get("pool_min", "1"))
             pool_max = int(own.get("pool_max", "10"))
+            partitions = int(own.get("partitions", str(DEFAULT_PARTITIONS)))
         except ValueError:
-            raise ConfigurationError(f"the pool sizes in {redacted} must be integers") from None
+            raise ConfigurationError(
+                f"the pool sizes and partitions in {redacted} must be integers"
+            ) from None
+        if not 1 <= partitions <= 1024:
+            raise ConfigurationError(f"the partitions in {redacted} must be between 1 and 1024")
         # A read nested in a write takes a second connection: two is the least that works.
         if not 0 <= pool_min <= pool_max or pool_max < 2:
             raise ConfigurationError(
@@ -128,7 +145,7 @@ class PostgresUrl:
             )
         rest = urlencode([(key, value) for key, value in query if key not in _OWN_PARAMETERS])
         conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, rest, parts.fragment))
-        return cls(conninfo, schema, pool_min, pool_max, redacted)
+        return cls(conninfo, schema, pool_min, pool_max, redacted, partitions)
 
 
 def _redact(url: str) -> str:
@@ -248,7 +265,7 @@ class PostgresStorage(StorageBackend):
     def _migrate(self) -> int:
         with self._connect() as conn:
             try:
-                return _migrate(conn, self.url.schema)
+                return _migrate(conn, self.url.schema, partitions=self.url.partitions)
             except psycopg.Error as exc:
                 raise StorageError(f"could not migrate {self.url.redacted}: {exc}") from exc
 
@@ -354,8 +371,13 @@ class PostgresStorage(StorageBackend):
         return f"PostgresStorage({self.url.redacted!r})"
 
 
-def _migrate(conn: psycopg.Connection[Any], schema: str) -> int:
+def _migrate(
+    conn: psycopg.Connection[Any], schema: str, *, partitions: int = DEFAULT_PARTITIONS
+) -> int:
     """Create *schema* if needed and apply the migrations it lacks; return its version.
+
+    *partitions* is read by the migration that partitions the tables by patient (through
+    the session setting ``monespace.partitions``), once, when it runs.
 
     A session advisory lock keeps two processes opening a fresh database from migrating it
     at the same time; each migration is one transaction.
@@ -365,6 +387,7 @@ def _migrate(conn: psycopg.Connection[Any], schema: str) -> int:
     try:
         conn.execute(psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
         conn.execute(psycopg.sql.SQL("SET search_path TO {}").format(ident))
+        conn.execute("SELECT set_config('monespace.partitions', %s, false)", (str(partitions),))
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, "
             'name TEXT COLLATE "C" NOT NULL, applied_at TEXT COLLATE "C" NOT NULL)'

@@ -1,0 +1,2 @@
+-- 0015: audit shards (filled next).
+SELECT 1;
