@@ -128,7 +128,8 @@ def test_the_lookup_tables_keep_in_step_and_keep_values_unique(
             tx.patients.replace_nir_index(two.id, b"\x07" * 32)
         with storage.read() as tx:
             found = tx.patients.find_by_nir_index(b"\x07" * 32)
-            assert found is not None and found.id == two.id
+            assert found is not None
+            assert found.id == two.id
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
         mapped = conn.execute(
