@@ -46,8 +46,9 @@ from ._model import (
     Outcome,
     PendingEvent,
     ShardHead,
+    shard_for,
 )
-from ._trail import close_appends, write_checkpoint
+from ._trail import close_appends, close_shards, write_checkpoint
 
 __all__ = [
     "CHAIN_KEYED",
@@ -74,6 +75,7 @@ __all__ = [
     "checkpoints_from_rows",
     "checkpoints_to_json",
     "close_appends",
+    "close_shards",
     "event_from_row",
     "event_hash",
     "event_row",
@@ -85,6 +87,7 @@ __all__ = [
     "seal_bytes",
     "seal_from_row",
     "seal_row",
+    "shard_for",
     "sign_checkpoint",
     "verify",
     "write_checkpoint",

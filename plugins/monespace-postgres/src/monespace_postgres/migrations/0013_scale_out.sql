@@ -182,3 +182,17 @@ END;
 $$;
 CREATE TRIGGER documents_map_id AFTER INSERT OR DELETE OR UPDATE OF id, patient_id ON documents
     FOR EACH ROW EXECUTE FUNCTION monespace_map_document();
+
+-- The sharded audit trail (decision 0015), as on SQLite: shard '0' for events without a
+-- patient and for the whole trail written before this migration (it goes on as that chain,
+-- untouched); shards '1'..'N' for patients, by a stable hash of their id (N from the URL,
+-- ?audit_shards=N, 16 by default, through the session setting monespace.audit_shards; 0
+-- keeps one chain). Each shard has its own sequence numbers, head and seal: writers for
+-- different patients never wait on one chain head.
+ALTER TABLE audit_events DROP CONSTRAINT audit_events_pkey;
+ALTER TABLE audit_events ADD PRIMARY KEY (shard, seq);
+DROP INDEX audit_events_by_patient;
+CREATE INDEX audit_events_by_patient ON audit_events (patient_id, shard, seq);
+INSERT INTO audit_shards (shard, legacy_until)
+    SELECT s::text, 0 FROM generate_series(
+        1, coalesce(nullif(current_setting('monespace.audit_shards', true), ''), '16')::int) s;
