@@ -33,6 +33,7 @@ from monespace.audit import (
     event_hash,
     keyed_hash,
     seal_bytes,
+    shard_for,
     sign_checkpoint,
 )
 from monespace.cli import main
@@ -678,3 +679,108 @@ def test_a_trail_rewritten_as_unkeyed_with_every_marker_deleted_needs_an_exporte
     report = _verify(db, external)
     assert not report.ok
     assert "(file)" in report.reason
+
+
+# --- a sharded trail (decision 0015) ---------------------------------------------------------
+# The same attacks on a trail of one system shard and four patient shards: each shard is a
+# chain of its own, with its own head seal, and every checkpoint a Merkle root over all heads.
+
+SHARDS = 4
+
+
+@pytest.fixture(scope="module")
+def sharded_template(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sharded") / "sharded.db"
+    _open(path).close()  # migrated, still empty: the shards are added as a migration would
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO audit_shards (shard, legacy_until) VALUES (?, 0)",
+            [(str(n),) for n in range(1, SHARDS + 1)],
+        )
+    _build(path, SETTINGS["checkpoints"])
+    with sqlite3.connect(path) as conn:  # everything in the file, none in its WAL: copied next
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+@pytest.fixture
+def sharded(sharded_template, tmp_path):
+    path = tmp_path / "sharded.db"
+    shutil.copy(sharded_template, path)
+    return path
+
+
+def _shard_events(path, shard) -> list[AuditEvent]:
+    with _open(path) as space, storage_of(space).read() as tx:
+        return [event_from_row(r) for r in tx.audit.scan(limit=100_000, shard=shard)]
+
+
+def test_a_sharded_trail_spreads_patients_and_verifies(sharded):
+    per_shard = {str(n): _shard_events(sharded, str(n)) for n in range(SHARDS + 1)}
+    assert all(per_shard[str(n)] for n in range(1, SHARDS + 1)), {
+        s: len(e) for s, e in per_shard.items()
+    }
+    for shard, events in per_shard.items():
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert {e.shard for e in events} <= {shard}
+        # A patient's events all live in the patient's shard.
+        assert all(shard_for(e.patient_id, SHARDS) == shard for e in events if e.patient_id)
+    report = _verify(sharded)
+    assert report.ok, report
+    assert report.checked == sum(len(e) for e in per_shard.values()) == 3 * PATIENTS
+    with _open(sharded) as space:
+        newest = space.audit.checkpoints()[-1]
+    assert {h.shard for h in newest.heads} >= {str(n) for n in range(1, SHARDS + 1)}
+
+
+def test_the_shard_of_a_patient_is_stable():
+    # Pinned values: a change of hash would send a patient's next events to another chain
+    # than their earlier ones (and every process must agree, whatever PYTHONHASHSEED).
+    assert [shard_for(f"p00000{n}", 16) for n in range(1, 6)] == ["15", "2", "12", "12", "2"]
+    assert shard_for(None, 16) == shard_for("anyone", 0) == "0"
+    assert {shard_for(f"p{n}", 16) for n in range(500)} == {str(n) for n in range(1, 17)}
+
+
+@pytest.mark.parametrize("shard", ["1", "2", "3", "4"])
+def test_a_truncated_shard_is_detected(sharded, shard):
+    last = _shard_events(sharded, shard)[-1]
+    _sql(sharded, f"DELETE FROM audit_events WHERE shard = '{shard}' AND seq = {last.seq}")
+    report = _detected(sharded, at=last.seq)
+    assert report.reason.startswith(f"shard {shard}:")
+
+
+@pytest.mark.parametrize("shard", ["1", "3"])
+def test_a_shard_emptied_with_its_seal_is_detected_by_a_checkpoint(sharded, shard):
+    _sql(
+        sharded,
+        f"DELETE FROM audit_events WHERE shard = '{shard}'",
+        "UPDATE audit_shards SET head_seq = NULL, head_hash = NULL, key_id = NULL, "
+        f"head_mac = NULL WHERE shard = '{shard}'",
+    )
+    _detected(sharded, at=1)
+
+
+def test_a_shard_removed_from_the_list_is_detected(sharded):
+    _sql(sharded, "DELETE FROM audit_shards WHERE shard = '4'")
+    report = _detected(sharded)
+    assert "shard" in report.reason
+
+
+@pytest.mark.parametrize("shard", ["2", "4"])
+@pytest.mark.parametrize("forge", ["wrong-key", "own-key"])
+def test_a_forged_append_to_one_shard_is_detected(sharded, shard, forge):
+    last = _shard_events(sharded, shard)[-1]
+    event = attrs.evolve(_forged_after(last), shard=shard)
+    wrong = keyed_hash(ATTACKER_KEY, shard, last.hash, event.seq, event)
+    key_id = last.key_id if forge == "wrong-key" else ATTACKER_KEY.id
+    _insert(sharded, attrs.evolve(event, hash=wrong, chain=CHAIN_KEYED, key_id=key_id))
+    _detected(sharded, at=event.seq)
+
+
+def test_an_event_moved_to_another_shard_is_detected(sharded):
+    """An event keyed for shard 1, copied at the end of shard 2 (hash and all)."""
+    source = _shard_events(sharded, "1")[0]
+    last = _shard_events(sharded, "2")[-1]
+    moved = attrs.evolve(source, seq=last.seq + 1, prev_hash=last.hash, shard="2")
+    _insert(sharded, moved)
+    _detected(sharded, at=moved.seq)
