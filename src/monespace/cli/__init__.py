@@ -4,10 +4,10 @@ Every command is a thin edge over the services: it opens a space, calls the Pyth
 prints the outcome. Errors from the library are shown as one line, without a traceback.
 
 The root group lives here; each group of commands in a module of its own (``_server``: demo
-and serve, ``_ops``: audit, keys, info and dispatch, ``_accounts``: the life of a space and
-the DMP migration, ``_record``, ``_access``, ``_messaging``, ``_cda``, ``_fhir``, ``_agenda``:
-the agenda and the reminders' preview), and what they share (``--db``, opening a space, the
-demo login) in ``_common``.
+and serve, ``_ops``: audit, keys, info and dispatch, ``_storage``: copying a space between
+stores, ``_accounts``: the life of a space and the DMP migration, ``_record``, ``_access``,
+``_messaging``, ``_cda``, ``_fhir``, ``_agenda``: the agenda and the reminders' preview), and
+what they share (``--db``, opening a space, the demo login) in ``_common``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ._messaging import messages
 from ._ops import audit, dispatch, info, keys
 from ._record import record
 from ._server import demo, serve_command
+from ._storage import storage
 
 __all__ = ["main"]
 
@@ -53,3 +54,4 @@ main.add_command(access)
 main.add_command(messages)
 main.add_command(agenda)
 main.add_command(reminders)
+main.add_command(storage)

@@ -26,6 +26,7 @@ from ._base import (
     Transaction,
     paged,
 )
+from ._copy import CopyReport, compare_stores, copy_store
 from ._rows import (
     AccessSettingsRow,
     AccountRow,
@@ -73,6 +74,7 @@ __all__ = [
     "CheckpointRow",
     "CodeRepository",
     "CodeRow",
+    "CopyReport",
     "Cursor",
     "DataKeyRow",
     "Dialect",
@@ -105,6 +107,8 @@ __all__ = [
     "StorageBackend",
     "ThreadRow",
     "Transaction",
+    "compare_stores",
+    "copy_store",
     "from_db_time",
     "paged",
     "sqlite_path_from_url",

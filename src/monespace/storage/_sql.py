@@ -1571,6 +1571,7 @@ class SqlTransaction(Transaction):
 
     def __init__(self, cursor: Cursor, dialect: Dialect) -> None:
         self.cursor = cursor
+        self.dialect = dialect
         self.patients = SqlPatients(cursor, dialect)
         self.keys = SqlKeys(cursor, dialect)
         self.blobs = SqlBlobs(cursor, dialect)

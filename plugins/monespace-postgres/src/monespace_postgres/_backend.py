@@ -147,9 +147,7 @@ class PostgresUrl:
         if not 1 <= partitions <= 1024:
             raise ConfigurationError(f"the partitions in {redacted} must be between 1 and 1024")
         if not 0 <= audit_shards <= 1024:
-            raise ConfigurationError(
-                f"the audit_shards in {redacted} must be between 0 and 1024"
-            )
+            raise ConfigurationError(f"the audit_shards in {redacted} must be between 0 and 1024")
         # A read nested in a write takes a second connection: two is the least that works.
         if not 0 <= pool_min <= pool_max or pool_max < 2:
             raise ConfigurationError(
@@ -218,6 +216,11 @@ class _Cursor:
     @property
     def rowcount(self) -> int:
         return self._cur.rowcount if self._rowcount is None else self._rowcount
+
+    @property
+    def description(self) -> Any:
+        """The columns of the last query (DB-API), for row copies that name no column."""
+        return self._cur.description
 
 
 class PostgresStorage(StorageBackend):
@@ -410,9 +413,7 @@ def _migrate(
         conn.execute(psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
         conn.execute(psycopg.sql.SQL("SET search_path TO {}").format(ident))
         conn.execute("SELECT set_config('monespace.partitions', %s, false)", (str(partitions),))
-        conn.execute(
-            "SELECT set_config('monespace.audit_shards', %s, false)", (str(audit_shards),)
-        )
+        conn.execute("SELECT set_config('monespace.audit_shards', %s, false)", (str(audit_shards),))
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, "
             'name TEXT COLLATE "C" NOT NULL, applied_at TEXT COLLATE "C" NOT NULL)'
