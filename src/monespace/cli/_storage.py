@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
+from .._space import copy_space
 from ..errors import MonespaceError
-from ..plugins import Plugins
-from ..storage import compare_stores, copy_store
 from ._common import open_db, storage_url
 
 __all__ = ["storage"]
@@ -33,24 +32,16 @@ def storage_copy(source: str, target: str) -> None:
     Example:
       monespace storage copy monespace.db 'postgresql://app@db.example/monespace'
     """
-    plugins = Plugins()
     try:
-        src = plugins.open_storage(storage_url(source))
-        try:
-            dst = plugins.open_storage(storage_url(target))
-            try:
-                with click.progressbar(length=1, label="patients", show_pos=True) as bar:
+        with click.progressbar(length=1, label="patients", show_pos=True) as bar:
 
-                    def progress(done: int, total: int) -> None:
-                        bar.length = total
-                        bar.update(done - bar.pos)
+            def progress(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(done - bar.pos)
 
-                    report = copy_store(src, dst, progress=progress)
-                different = compare_stores(src, dst)
-            finally:
-                dst.close()
-        finally:
-            src.close()
+            report, different = copy_space(
+                storage_url(source), storage_url(target), progress=progress
+            )
     except MonespaceError as exc:
         raise click.ClickException(str(exc)) from exc
     if different:
