@@ -109,8 +109,10 @@ def citus_statements() -> list[str]:
     patient tables colocated with ``patients``, then the lookup tables.
     """
     out = [
-        # A foreign key between two persons' rows cannot be checked across nodes.
-        "ALTER TABLE representations DROP CONSTRAINT representations_representative_fkey;"
+        # A foreign key between two persons' rows, or from a coordinator table to a
+        # distributed one, cannot be checked across nodes.
+        "ALTER TABLE representations DROP CONSTRAINT representations_representative_fkey;",
+        "ALTER TABLE dmp_ledger DROP CONSTRAINT dmp_ledger_patient_fkey;",
     ]
     out += [
         f"SELECT create_reference_table('{name}');"

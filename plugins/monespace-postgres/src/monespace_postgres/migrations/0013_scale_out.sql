@@ -139,7 +139,9 @@ ALTER TABLE agenda_events ADD FOREIGN KEY (patient_id) REFERENCES patients (id);
 ALTER TABLE agenda_history ADD FOREIGN KEY (patient_id) REFERENCES patients (id);
 ALTER TABLE reminder_opt_outs ADD FOREIGN KEY (patient_id) REFERENCES patients (id);
 ALTER TABLE reminders_sent ADD FOREIGN KEY (patient_id) REFERENCES patients (id);
-ALTER TABLE dmp_ledger ADD FOREIGN KEY (patient_id) REFERENCES patients (id);
+-- From the coordinator's ledger to a patient: kept on one node, dropped by a Citus deployment.
+ALTER TABLE dmp_ledger ADD CONSTRAINT dmp_ledger_patient_fkey
+    FOREIGN KEY (patient_id) REFERENCES patients (id);
 
 -- The mapping tables: one row per value, so the value is unique across every partition and
 -- found without asking each of them. In Citus they are distributed by the looked-up value.
