@@ -28,6 +28,8 @@ from monespace.audit import (
     Outcome,
     PendingEvent,
     ShardHead,
+    StoredEvent,
+    canonical_bytes,
     checkpoint_rows,
     event_from_row,
     event_hash,
@@ -784,3 +786,30 @@ def test_an_event_moved_to_another_shard_is_detected(sharded):
     moved = attrs.evolve(source, seq=last.seq + 1, prev_hash=last.hash, shard="2")
     _insert(sharded, moved)
     _detected(sharded, at=moved.seq)
+
+
+# --- verification hashes the stored text -----------------------------------------------------
+
+
+def test_the_stored_values_give_the_canonical_bytes_of_the_event(sharded):
+    """Verification builds the canonical bytes from the stored text (StoredEvent): the same
+    bytes as from the event itself, for every event of every shard."""
+    with _open(sharded) as space, storage_of(space).read() as tx:
+        for shard in tx.audit.shards():
+            stored = tx.audit.scan_stored(limit=100_000, shard=shard)
+            events = [event_from_row(r) for r in tx.audit.scan(limit=100_000, shard=shard)]
+            assert len(stored) == len(events)
+            for values, event in zip(stored, events, strict=True):
+                raw = StoredEvent(*values)
+                assert canonical_bytes(raw.seq, raw) == canonical_bytes(event.seq, event)
+
+
+@pytest.mark.parametrize(
+    "at",
+    ["2026-06-01T09:00:00.000000+00:00", "2026-06-01 09:00:00.000000Z", "2026-06-01T09:00:00Z"],
+)
+def test_a_timestamp_rewritten_in_an_equivalent_form_is_detected(db, at):
+    first = _events(db)[0]
+    _sql(db, "UPDATE audit_events SET at = ? WHERE seq = 1", params=(at,))
+    assert first.seq == 1
+    _detected(db, at=1)

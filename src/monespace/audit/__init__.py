@@ -8,6 +8,7 @@
 from ._chain import (
     GENESIS_HASH,
     ChainKey,
+    StoredEvent,
     VerifyReport,
     canonical_bytes,
     chain,
@@ -65,6 +66,7 @@ __all__ = [
     "PendingEvent",
     "ShardHead",
     "SigningKey",
+    "StoredEvent",
     "VerifyReport",
     "canonical_bytes",
     "chain",

@@ -15,7 +15,7 @@ import abc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from ._rows import (
     AccessSettingsRow,
@@ -208,6 +208,17 @@ class AuditRepository(abc.ABC):
 
         .. versionchanged:: 0.3
            *after_shard*: page with the last event's ``(shard, seq)``.
+        """
+
+    @abc.abstractmethod
+    def scan_stored(
+        self, *, after_seq: int = 0, limit: int = 1000, shard: str = "0"
+    ) -> list[tuple[Any, ...]]:
+        """As :meth:`scan`, but each event as the tuple of its stored values, timestamps as
+        their stored text, in the column order of :class:`AuditRow`'s fields: what the
+        chain's verification hashes, without building rows.
+
+        .. versionadded:: 0.3
         """
 
     @abc.abstractmethod

@@ -419,6 +419,16 @@ class SqlAudit(_Repo, AuditRepository):
         ).fetchall()
         return [self._row(r) for r in rows]
 
+    def scan_stored(
+        self, *, after_seq: int = 0, limit: int = 1000, shard: str = "0"
+    ) -> list[tuple[Any, ...]]:
+        rows = self._exec(
+            f"SELECT {self._COLS} FROM audit_events WHERE shard = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (shard, after_seq, limit),
+        ).fetchall()
+        return [tuple(r) for r in rows]
+
     def shards(self) -> list[str]:
         rows = self._exec("SELECT shard FROM audit_shards").fetchall()
         # '0' first, then the patient shards by number ('2' before '10').
