@@ -10,6 +10,7 @@ Key rotation and exported checkpoints must keep an intact trail verifying.
 from __future__ import annotations
 
 import importlib.resources
+import json
 import shutil
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 import attrs
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 import monespace
 from monespace import Actor, Settings
@@ -813,3 +816,55 @@ def test_a_timestamp_rewritten_in_an_equivalent_form_is_detected(db, at):
     _sql(db, "UPDATE audit_events SET at = ? WHERE seq = 1", params=(at,))
     assert first.seq == 1
     _detected(db, at=1)
+
+
+_TEXT = st.text(max_size=20)
+_OPTIONAL = st.none() | _TEXT
+
+
+@given(
+    seq=st.integers(min_value=1, max_value=2**62),
+    texts=st.tuples(_TEXT, _TEXT, _TEXT, _TEXT, _TEXT, _TEXT),
+    optional=st.tuples(_OPTIONAL, _OPTIONAL, _OPTIONAL, _OPTIONAL, _OPTIONAL),
+)
+def test_the_stored_bytes_are_the_encoders_on_any_text(seq, texts, optional):
+    """The hand-written canonical bytes of a stored event equal the JSON encoder's, for any
+    text (quotes, backslashes, controls, any plane of Unicode) and any missing field."""
+    at, actor_kind, actor_id, action, outcome, mode = texts
+    patient_id, target_kind, target_id, purpose, rule = optional
+    stored = StoredEvent(
+        seq,
+        at,
+        actor_kind,
+        actor_id,
+        action,
+        outcome,
+        patient_id,
+        target_kind,
+        target_id,
+        mode,
+        purpose,
+        rule,
+        b"",
+        b"",
+        None,
+        "0",
+        CHAIN_KEYED,
+    )
+    fields = {
+        "v": 1,
+        "seq": seq,
+        "at": at,
+        "actor_kind": actor_kind,
+        "actor_id": actor_id,
+        "action": action,
+        "outcome": outcome,
+        "patient_id": patient_id,
+        "target_kind": target_kind,
+        "target_id": target_id,
+        "mode": mode,
+        "purpose": purpose,
+        "rule": rule,
+    }
+    expected = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical_bytes(seq, stored) == expected.encode()
