@@ -13,8 +13,8 @@ baseline, on a fresh schema of its own (dropped at the end):
   processes for 4 different patients, on a trail of 16 patient shards (decision 0015) and on
   a single chain (``?audit_shards=0``).
 
-Every process runs for the same wall-clock window, started together; the rate is the sum of
-their operations over the window.
+Every process sets up (opens the space, does one operation), waits for the others at a
+barrier, then runs for the same window; the rate is the sum of their operations over it.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import date
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Barrier
 
 import psycopg
 from psycopg import sql
@@ -64,20 +66,21 @@ def _register(url: str, key: str, n: int) -> str:
         return patient_id
 
 
-# --- the work of one process, for *window* seconds from *start* -------------------------------
+# --- the work of one process: set up, wait for the others, run for *window* seconds --------
 
 
-def _until(start: float, window: float, step: Callable[[], None]) -> int:
-    while time.time() < start:
-        time.sleep(0.001)
+def _until(ready: Barrier, window: float, step: Callable[[], None]) -> int:
+    step()  # warm: connections open, caches filled
+    ready.wait()
+    end = time.perf_counter() + window
     done = 0
-    while time.time() < start + window:
+    while time.perf_counter() < end:
         step()
         done += 1
     return done
 
 
-def _add_documents(url: str, key: str, patient_id: str, start: float, window: float) -> int:
+def _add_documents(ready: Barrier, window: float, url: str, key: str, patient_id: str) -> int:
     with _open(url, key) as space:
         actor = Actor.patient(patient_id)
 
@@ -86,10 +89,10 @@ def _add_documents(url: str, key: str, patient_id: str, start: float, window: fl
                 actor, patient_id, PAYLOAD, media_type="application/pdf", type_code=OWN
             )
 
-        return _until(start, window, step)
+        return _until(ready, window, step)
 
 
-def _raw_inserts(url: str, table: str, start: float, window: float) -> int:
+def _raw_inserts(ready: Barrier, window: float, url: str, table: str) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
         query = sql.SQL("INSERT INTO {} (patient_id, data) VALUES (%s, %s)").format(
             sql.Identifier(table)
@@ -99,30 +102,41 @@ def _raw_inserts(url: str, table: str, start: float, window: float) -> int:
         def step() -> None:
             conn.execute(query, (patient_id, PAYLOAD))
 
-        return _until(start, window, step)
+        return _until(ready, window, step)
 
 
-def _audit_appends(url: str, key: str, patient_id: str, start: float, window: float) -> int:
+def _audit_appends(ready: Barrier, window: float, url: str, key: str, patient_id: str) -> int:
     with _open(url, key) as space:
         actor = Actor.patient(patient_id)
         core = space._core  # the unit of work itself: one audit event per transaction
 
         def step() -> None:
             with core.unit() as unit:
-                unit.record(
-                    actor, Action.CONTENT_READ, Resource(patient_id, "content", new_id()), RULE
-                )
+                resource = Resource(patient_id, "content", new_id())
+                unit.record(actor, Action.CONTENT_READ, resource, RULE)
 
-        return _until(start, window, step)
+        return _until(ready, window, step)
+
+
+def _child(target: Callable[..., int], out: Queue, *args: object) -> None:  # type: ignore[type-arg]
+    out.put(target(*args))
 
 
 def _run(target: Callable[..., int], jobs: list[tuple[object, ...]], window: float) -> float:
-    """Operations per second of *jobs* (one process each), started together."""
+    """Operations per second of *jobs* (one process each), released together once every
+    one is set up."""
     context = multiprocessing.get_context("spawn")
-    start = time.time() + 3.0  # every process imported and connected before the window
-    with context.Pool(len(jobs)) as pool:
-        results = [pool.apply_async(target, (*job, start, window)) for job in jobs]
-        return sum(r.get(timeout=window + 120) for r in results) / window
+    ready = context.Barrier(len(jobs))
+    out = context.Queue()
+    workers = [
+        context.Process(target=_child, args=(target, out, ready, window, *job)) for job in jobs
+    ]
+    for w in workers:
+        w.start()
+    total = sum(out.get(timeout=window + 300) for _ in workers)
+    for w in workers:
+        w.join()
+    return total / window
 
 
 def main() -> None:
