@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .._space import Space
 from ._api import api_operations
 from ._models import Health
+from ._oauth import oauth_routes
 from ._openapi import openapi_document
 from ._page import page_routes
 from ._problems import SECURITY_HEADERS, ProblemError, not_found, problem_response
@@ -130,6 +131,7 @@ def create_app(
                 "activation-ip",
                 "activation-person",
                 "lookup-person",
+                "oauth-ip",
             )
         },
         secure_cookies=secure_cookies,
@@ -142,6 +144,7 @@ def create_app(
         for op in operations
     ]
     routes.extend(page_routes(state))
+    routes.extend(oauth_routes(state))
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_exception},

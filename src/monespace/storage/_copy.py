@@ -27,7 +27,12 @@ from ._sql import SqlTransaction
 __all__ = ["PATIENT_TABLES", "SHARED_TABLES", "CopyReport", "compare_stores", "copy_store"]
 
 #: Tables written before any patient (no foreign key into patient tables), in order.
-SHARED_TABLES: tuple[str, ...] = ("professionals", "data_keys")
+SHARED_TABLES: tuple[str, ...] = (
+    "professionals",
+    "data_keys",
+    "catalogue_applications",
+    "catalogue_apps",
+)
 #: Tables of one patient's data, in foreign-key order, with the column naming the patient
 #: and the order that keeps references valid (a replaced document before its replacement).
 PATIENT_TABLES: tuple[tuple[str, str, str], ...] = (
@@ -51,6 +56,9 @@ PATIENT_TABLES: tuple[tuple[str, str, str], ...] = (
     ("agenda_history", "patient_id", "id, version"),
     ("reminder_opt_outs", "patient_id", "family"),
     ("reminders_sent", "patient_id", "reminder_id, cycle, recipient_id"),
+    ("app_consents", "patient_id", "client_id"),
+    ("oauth_codes", "patient_id", "code_hash"),
+    ("oauth_tokens", "patient_id", "token_hash"),
 )
 #: Written once every patient is there (they name patients, or another patient), in order,
 #: with the order of their rows.
@@ -215,7 +223,12 @@ def _copy_shards(source: StorageBackend, target: StorageBackend) -> None:
 
 
 def _table_digests(store: StorageBackend) -> Iterator[tuple[str, int, bytes]]:
-    tables = [("professionals", "rpps"), ("data_keys", "patient_id")]
+    tables = [
+        ("professionals", "rpps"),
+        ("data_keys", "patient_id"),
+        ("catalogue_applications", "id"),
+        ("catalogue_apps", "client_id"),
+    ]
     tables += [(t, f"{key}, {order}") for t, key, order in PATIENT_TABLES]
     tables += [*FINAL_TABLES, ("audit_shards", "shard")]
     with store.read() as r:

@@ -51,15 +51,20 @@ from ..storage import (
     AccessSettingsRow,
     AccountRow,
     AgendaEventRow,
+    ApplicationRow,
+    AppRow,
     AttachmentRow,
     BlobRow,
     CodeRow,
+    ConsentRow,
     DataKeyRow,
     DocumentRow,
     EmergencyRow,
     EntryRow,
     GrantRow,
     MessageRow,
+    OAuthCodeRow,
+    OAuthTokenRow,
     OutboxRow,
     OutboxStatus,
     PatientRow,
@@ -718,6 +723,126 @@ class StorageContract:
         with storage.read() as tx:
             assert tx.agenda.opt_outs("p000001") == []
             assert tx.agenda.sent("p000001") == []
+
+    # --- catalogue -------------------------------------------------------------------------
+
+    def test_applications_are_unique_and_filter_by_status_and_vendor(
+        self, storage: StorageBackend
+    ) -> None:
+        first = ApplicationRow("a1", "suivi-poids", "v1", "applied", T0, '{"k": "é"}')
+        second = ApplicationRow("a2", "agenda-plus", "v2", "under_review", T0, "{}")
+        with storage.write() as tx:
+            tx.catalogue.add_application(first)
+            tx.catalogue.add_application(second)
+            with pytest.raises(ConflictError):
+                tx.catalogue.add_application(attrs.evolve(first, id="a3"))
+        with pytest.raises(ConflictError), storage.write() as tx:
+            tx.catalogue.add_application(attrs.evolve(second, client_id="other"))
+        moved = attrs.evolve(first, status="under_review", changed_at=T0 + timedelta(days=1))
+        with storage.write() as tx:
+            tx.catalogue.update_application(moved)
+            with pytest.raises(NotFoundError):
+                tx.catalogue.update_application(attrs.evolve(first, id="nobody"))
+        with storage.read() as tx:
+            assert tx.catalogue.application("a1") == moved
+            assert tx.catalogue.application("nobody") is None
+            assert [r.id for r in tx.catalogue.applications()] == ["a1", "a2"]
+            assert tx.catalogue.applications(status="under_review") == [moved, second]
+            assert tx.catalogue.applications(vendor_id="v2") == [second]
+            assert tx.catalogue.applications(status="applied") == []
+
+    def test_apps_are_replaced_and_consents_are_per_patient(self, storage: StorageBackend) -> None:
+        app = AppRow(
+            "suivi-poids", "a1", "Suivi Poids", "Balance", "Poids", "mesures", "referenced",
+            T0 + timedelta(days=365), '{"scopes": []}',
+        )  # fmt: skip
+        other = attrs.evolve(app, client_id="agenda-plus", application_id="a2", name="Agenda")
+        consent = ConsentRow("p000001", "suivi-poids", "mesures.read", T0, "patient:p000001")
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            tx.patients.add(make_patient_row(2))
+            for n, row in enumerate((app, other), 1):
+                tx.catalogue.add_application(
+                    ApplicationRow(f"a{n}", row.client_id, "v1", "referenced", T0, "{}")
+                )
+                tx.catalogue.put_app(row)
+            tx.catalogue.put_app(attrs.evolve(app, status="suspended", convention_until=None))
+            tx.catalogue.put_consent(consent)
+            tx.catalogue.put_consent(attrs.evolve(consent, client_id="agenda-plus"))
+            tx.catalogue.put_consent(attrs.evolve(consent, patient_id="p000002"))
+        revoked = attrs.evolve(consent, revoked_at=T0 + timedelta(hours=1))
+        with storage.write() as tx:
+            tx.catalogue.put_consent(revoked)
+        with storage.read() as tx:
+            assert tx.catalogue.app("suivi-poids") == attrs.evolve(
+                app, status="suspended", convention_until=None
+            )
+            assert tx.catalogue.app("nobody") is None
+            assert [r.name for r in tx.catalogue.apps()] == ["Agenda", "Suivi Poids"]
+            assert tx.catalogue.apps(status="referenced") == [other]
+            assert tx.catalogue.consent("p000001", "suivi-poids") == revoked
+            assert tx.catalogue.consent("p000001", "nobody") is None
+            assert [c.client_id for c in tx.catalogue.consents("p000001")] == [
+                "agenda-plus",
+                "suivi-poids",
+            ]
+        with storage.write() as tx:
+            assert tx.catalogue.delete_consents("p000001") == 2
+        with storage.read() as tx:
+            assert tx.catalogue.consents("p000001") == []
+            assert len(tx.catalogue.consents("p000002")) == 1
+
+    # --- OAuth codes and tokens --------------------------------------------------------------
+
+    def test_oauth_codes_are_used_once_and_tokens_rotate_and_revoke_by_family(
+        self, storage: StorageBackend
+    ) -> None:
+        code = OAuthCodeRow(
+            "p000001", b"c" * 32, "f1", "suivi-poids", "https://poids.example/cb",
+            "x" * 43, "mesures.read", T0, T0 + timedelta(seconds=60),
+        )  # fmt: skip
+        access = OAuthTokenRow(
+            "p000001", b"a" * 32, "access", "suivi-poids", "f1", "mesures.read", T0,
+            T0 + timedelta(minutes=10),
+        )  # fmt: skip
+        refresh = attrs.evolve(
+            access, token_hash=b"r" * 32, kind="refresh", expires_at=T0 + timedelta(days=30)
+        )
+        other = attrs.evolve(access, token_hash=b"o" * 32, family_id="f2")
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            tx.oauth.add_code(code)
+            for row in (access, refresh, other):
+                tx.oauth.add_token(row)
+        with pytest.raises(ConflictError), storage.write() as tx:
+            tx.oauth.add_token(access)
+        later = T0 + timedelta(seconds=5)
+        with storage.write() as tx:
+            assert tx.oauth.code(b"c" * 32) == code
+            assert tx.oauth.code(b"z" * 32) is None
+            assert tx.oauth.use_code("p000001", b"c" * 32, later)
+            assert not tx.oauth.use_code("p000001", b"c" * 32, later)
+            assert tx.oauth.rotate("p000001", b"r" * 32, later)
+            assert not tx.oauth.rotate("p000001", b"r" * 32, later)
+        with storage.write() as tx:
+            assert tx.oauth.code(b"c" * 32) == attrs.evolve(code, used_at=later)
+            assert tx.oauth.token(b"r" * 32) == attrs.evolve(refresh, rotated_at=later)
+            assert tx.oauth.revoke_family("p000001", "f1", later) == 2
+            assert tx.oauth.revoke_family("p000001", "f1", later) == 0
+            assert tx.oauth.revoke("p000001", b"o" * 32, later)
+            assert not tx.oauth.revoke("p000001", b"o" * 32, later)
+        with storage.read() as tx:
+            assert tx.oauth.token(b"a" * 32) == attrs.evolve(access, revoked_at=later)
+            assert tx.oauth.token(b"nothing") is None
+        with storage.write() as tx:
+            # The code and the two access tokens expired; the refresh token has not.
+            assert tx.oauth.purge(T0 + timedelta(hours=1), limit=1) == 2
+            assert tx.oauth.purge(T0 + timedelta(hours=1), limit=1) == 1
+            assert tx.oauth.purge(T0 + timedelta(hours=1), limit=1) == 0
+            assert tx.oauth.token(b"r" * 32) is not None
+            assert tx.oauth.delete_for_patient("p000001") == 1
+        with storage.read() as tx:
+            assert tx.oauth.token(b"r" * 32) is None
 
     # --- access ----------------------------------------------------------------------------
 

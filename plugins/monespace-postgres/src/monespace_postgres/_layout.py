@@ -73,15 +73,28 @@ LAYOUT: Final[dict[str, TableLayout]] = {
     "agenda_history": _patient("every version of them"),
     "reminder_opt_outs": _patient("reminder families the patient refused"),
     "reminders_sent": _patient("reminders already sent, once per cycle"),
+    "app_consents": _patient("the apps the patient authorised, and their scopes"),
+    "oauth_codes": _patient("hashed authorization codes issued for the patient"),
+    "oauth_tokens": _patient("hashed access and refresh tokens of the patient's apps"),
     "patient_by_nir_index": TableLayout(
         "lookup", "nir_index", "NIR blind index -> patient: log-in and registration"
     ),
     "patient_by_document": TableLayout(
         "lookup", "document_id", "document id -> patient: a document named without its patient"
     ),
+    "patient_by_oauth_code": TableLayout(
+        "lookup", "code_hash", "code hash -> patient: an app exchanges a code"
+    ),
+    "patient_by_oauth_token": TableLayout(
+        "lookup", "token_hash", "token hash -> patient: every request of an app"
+    ),
     "professionals": TableLayout(
         "reference", None, "the directory (RPPS): read by every patient's access decisions"
     ),
+    "catalogue_applications": TableLayout(
+        "reference", None, "applications for référencement: about services, not persons"
+    ),
+    "catalogue_apps": TableLayout("reference", None, "the public catalogue of referenced apps"),
     "audit_shards": TableLayout("reference", None, "one row per audit chain: its head seal"),
     "audit_checkpoints": TableLayout(
         "reference", None, "signed Merkle roots over every chain head"

@@ -64,6 +64,9 @@ SELECT monespace_partition('agenda_events', 'patient_id');
 SELECT monespace_partition('agenda_history', 'patient_id');
 SELECT monespace_partition('reminder_opt_outs', 'patient_id');
 SELECT monespace_partition('reminders_sent', 'patient_id');
+SELECT monespace_partition('app_consents', 'patient_id');
+SELECT monespace_partition('oauth_codes', 'patient_id');
+SELECT monespace_partition('oauth_tokens', 'patient_id');
 DROP FUNCTION monespace_partition(TEXT, TEXT);
 
 -- Keys: the patient key first, as Citus requires of a distributed table.
@@ -93,6 +96,9 @@ ALTER TABLE agenda_events ADD PRIMARY KEY (patient_id, id);
 ALTER TABLE agenda_history ADD PRIMARY KEY (patient_id, id, version);
 ALTER TABLE reminder_opt_outs ADD PRIMARY KEY (patient_id, family);
 ALTER TABLE reminders_sent ADD PRIMARY KEY (patient_id, reminder_id, cycle, recipient_id);
+ALTER TABLE app_consents ADD PRIMARY KEY (patient_id, client_id);
+ALTER TABLE oauth_codes ADD PRIMARY KEY (patient_id, code_hash);
+ALTER TABLE oauth_tokens ADD PRIMARY KEY (patient_id, token_hash);
 
 -- Lookups by id alone (a blob, a document, a thread named in a URL) still work: an index per
 -- partition on the id, scanned in every partition.
@@ -139,6 +145,10 @@ ALTER TABLE agenda_events ADD FOREIGN KEY (patient_id) REFERENCES patients (id);
 ALTER TABLE agenda_history ADD FOREIGN KEY (patient_id) REFERENCES patients (id);
 ALTER TABLE reminder_opt_outs ADD FOREIGN KEY (patient_id) REFERENCES patients (id);
 ALTER TABLE reminders_sent ADD FOREIGN KEY (patient_id) REFERENCES patients (id);
+ALTER TABLE app_consents ADD FOREIGN KEY (patient_id) REFERENCES patients (id);
+ALTER TABLE app_consents ADD FOREIGN KEY (client_id) REFERENCES catalogue_apps (client_id);
+ALTER TABLE oauth_codes ADD FOREIGN KEY (patient_id) REFERENCES patients (id);
+ALTER TABLE oauth_tokens ADD FOREIGN KEY (patient_id) REFERENCES patients (id);
 -- From the coordinator's ledger to a patient: kept on one node, dropped by a Citus deployment.
 ALTER TABLE dmp_ledger ADD CONSTRAINT dmp_ledger_patient_fkey
     FOREIGN KEY (patient_id) REFERENCES patients (id);
@@ -184,6 +194,47 @@ END;
 $$;
 CREATE TRIGGER documents_map_id AFTER INSERT OR DELETE OR UPDATE OF id, patient_id ON documents
     FOR EACH ROW EXECUTE FUNCTION monespace_map_document();
+
+-- An app presents a code or a token, not a patient: the keyed hash of each finds its
+-- patient in one lookup, and stays unique across partitions.
+CREATE TABLE patient_by_oauth_code (
+    code_hash  BYTEA PRIMARY KEY,
+    patient_id TEXT COLLATE "C" NOT NULL
+);
+INSERT INTO patient_by_oauth_code SELECT code_hash, patient_id FROM oauth_codes;
+CREATE TABLE patient_by_oauth_token (
+    token_hash BYTEA PRIMARY KEY,
+    patient_id TEXT COLLATE "C" NOT NULL
+);
+INSERT INTO patient_by_oauth_token SELECT token_hash, patient_id FROM oauth_tokens;
+
+CREATE FUNCTION monespace_map_oauth_code() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        DELETE FROM patient_by_oauth_code WHERE code_hash = OLD.code_hash;
+    ELSE
+        INSERT INTO patient_by_oauth_code (code_hash, patient_id)
+            VALUES (NEW.code_hash, NEW.patient_id);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER oauth_codes_map_hash AFTER INSERT OR DELETE ON oauth_codes
+    FOR EACH ROW EXECUTE FUNCTION monespace_map_oauth_code();
+
+CREATE FUNCTION monespace_map_oauth_token() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        DELETE FROM patient_by_oauth_token WHERE token_hash = OLD.token_hash;
+    ELSE
+        INSERT INTO patient_by_oauth_token (token_hash, patient_id)
+            VALUES (NEW.token_hash, NEW.patient_id);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER oauth_tokens_map_hash AFTER INSERT OR DELETE ON oauth_tokens
+    FOR EACH ROW EXECUTE FUNCTION monespace_map_oauth_token();
 
 -- The sharded audit trail (decision 0015), as on SQLite: shard '0' for events without a
 -- patient and for the whole trail written before this migration (it goes on as that chain,
