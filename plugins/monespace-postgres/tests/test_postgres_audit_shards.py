@@ -8,6 +8,7 @@ import multiprocessing
 from datetime import UTC, datetime
 
 import psycopg
+import pytest
 from psycopg import sql
 
 import monespace
@@ -95,3 +96,43 @@ def test_writers_in_several_processes_keep_every_chain_intact(pg_url: str) -> No
         assert report.ok, report
         assert space.accounts.count() == processes * each
         assert report.checked >= processes * each
+
+
+def test_migration_0015_partitions_a_used_schema_and_keeps_its_trail(
+    server: str, pg_url: str, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A space written at schema 14 (one chain, tables not partitioned), then migrated: every
+    row is still there, in partitioned tables, and the trail verifies and goes on."""
+    from monespace_postgres import _backend  # noqa: PLC0415 - the migrations it applies
+
+    with monkeypatch.context() as before:
+        before.setattr(_backend, "_MIGRATIONS", _backend._MIGRATIONS[:14])
+        before.setattr(_backend, "LATEST_SCHEMA_VERSION", 14)
+        with _open(pg_url) as space:
+            seed_demo(space, 6, seed=4)
+            old = space.audit.verify()
+            assert old.ok, old
+            people = space.accounts.count()
+    with _open(pg_url) as space:
+        migrated = space.audit.verify()
+        assert migrated.ok, migrated
+        assert migrated.checked == old.checked
+        assert space.accounts.count() == people
+        space.accounts.register_patient(Actor.system("t"), _identities(1)[0])
+        after = space.audit.verify()
+        assert after.ok, after
+        assert after.checked > old.checked
+    spread = _per_shard(server, schema)
+    assert spread["0"] == old.checked  # the old trail stays shard 0, untouched
+    assert sum(spread.values()) == after.checked
+    with psycopg.connect(server, autocommit=True) as conn:
+        kind = conn.execute(
+            "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = 'documents'",
+            (schema,),
+        ).fetchone()
+    assert kind == ("p",)
+
+
+def _identities(n: int) -> list[PatientIdentity]:
+    return list(synthetic_identities(n, seed=99, today=T0.date()))
