@@ -868,3 +868,38 @@ def test_the_stored_bytes_are_the_encoders_on_any_text(seq, texts, optional):
     }
     expected = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert canonical_bytes(seq, stored) == expected.encode()
+
+
+def test_a_patient_s_events_in_two_chains_page_once_each(tmp_path):
+    """A patient of a trail sharded after they started (their first events in shard 0, the
+    next in their shard): the operator's pages by (shard, seq) and the holder's history read
+    every event exactly once."""
+    path = tmp_path / "resharded.db"
+    with _open(path) as space:
+        patient = open_patient(space, identity(1))
+        for n in range(3):
+            add_note(space, Actor.patient(patient.id), patient.id, b"before %d" % n)
+    with sqlite3.connect(path) as conn:  # as the migration of a sharded backend would
+        conn.executemany(
+            "INSERT INTO audit_shards (shard, legacy_until) VALUES (?, 0)",
+            [(str(n),) for n in range(1, SHARDS + 1)],
+        )
+    with _open(path) as space:
+        for n in range(4):
+            add_note(space, Actor.patient(patient.id), patient.id, b"after %d" % n)
+        assert space.audit.verify().ok
+        # Through the storage: the operator's audited reading would add an event per page.
+        pages, shard, seq = [], "0", 0
+        with storage_of(space).read() as tx:
+            while page := tx.audit.for_patient(
+                patient.id, after_shard=shard, after_seq=seq, limit=2
+            ):
+                pages += [(e.shard, e.seq) for e in page]
+                shard, seq = page[-1].shard, page[-1].seq
+        mine = shard_for(patient.id, SHARDS)
+        assert {s for s, _ in pages} == {"0", mine}
+        assert len(pages) == len(set(pages))
+        with storage_of(space).read() as tx:
+            assert len(pages) == len(tx.audit.for_patient(patient.id, limit=100_000))
+        history = space.access.history(Actor.patient(patient.id), patient.id, limit=1000)
+        assert len(history) == len(pages)  # nothing hidden: every event, once
