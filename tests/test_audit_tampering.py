@@ -10,6 +10,7 @@ Key rotation and exported checkpoints must keep an intact trail verifying.
 from __future__ import annotations
 
 import importlib.resources
+import json
 import shutil
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 import attrs
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 import monespace
 from monespace import Actor, Settings
@@ -28,11 +31,14 @@ from monespace.audit import (
     Outcome,
     PendingEvent,
     ShardHead,
+    StoredEvent,
+    canonical_bytes,
     checkpoint_rows,
     event_from_row,
     event_hash,
     keyed_hash,
     seal_bytes,
+    shard_for,
     sign_checkpoint,
 )
 from monespace.cli import main
@@ -678,3 +684,222 @@ def test_a_trail_rewritten_as_unkeyed_with_every_marker_deleted_needs_an_exporte
     report = _verify(db, external)
     assert not report.ok
     assert "(file)" in report.reason
+
+
+# --- a sharded trail (decision 0015) ---------------------------------------------------------
+# The same attacks on a trail of one system shard and four patient shards: each shard is a
+# chain of its own, with its own head seal, and every checkpoint a Merkle root over all heads.
+
+SHARDS = 4
+
+
+@pytest.fixture(scope="module")
+def sharded_template(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sharded") / "sharded.db"
+    _open(path).close()  # migrated, still empty: the shards are added as a migration would
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO audit_shards (shard, legacy_until) VALUES (?, 0)",
+            [(str(n),) for n in range(1, SHARDS + 1)],
+        )
+    _build(path, SETTINGS["checkpoints"])
+    with sqlite3.connect(path) as conn:  # everything in the file, none in its WAL: copied next
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+@pytest.fixture
+def sharded(sharded_template, tmp_path):
+    path = tmp_path / "sharded.db"
+    shutil.copy(sharded_template, path)
+    return path
+
+
+def _shard_events(path, shard) -> list[AuditEvent]:
+    with _open(path) as space, storage_of(space).read() as tx:
+        return [event_from_row(r) for r in tx.audit.scan(limit=100_000, shard=shard)]
+
+
+def test_a_sharded_trail_spreads_patients_and_verifies(sharded):
+    per_shard = {str(n): _shard_events(sharded, str(n)) for n in range(SHARDS + 1)}
+    assert all(per_shard[str(n)] for n in range(1, SHARDS + 1)), {
+        s: len(e) for s, e in per_shard.items()
+    }
+    for shard, events in per_shard.items():
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert {e.shard for e in events} <= {shard}
+        # A patient's events all live in the patient's shard.
+        assert all(shard_for(e.patient_id, SHARDS) == shard for e in events if e.patient_id)
+    report = _verify(sharded)
+    assert report.ok, report
+    assert report.checked == sum(len(e) for e in per_shard.values()) == 3 * PATIENTS
+    with _open(sharded) as space:
+        newest = space.audit.checkpoints()[-1]
+    assert {h.shard for h in newest.heads} >= {str(n) for n in range(1, SHARDS + 1)}
+
+
+def test_the_shard_of_a_patient_is_stable():
+    # Pinned values: a change of hash would send a patient's next events to another chain
+    # than their earlier ones (and every process must agree, whatever PYTHONHASHSEED).
+    assert [shard_for(f"p00000{n}", 16) for n in range(1, 6)] == ["15", "2", "12", "12", "2"]
+    assert shard_for(None, 16) == shard_for("anyone", 0) == "0"
+    assert {shard_for(f"p{n}", 16) for n in range(500)} == {str(n) for n in range(1, 17)}
+
+
+@pytest.mark.parametrize("shard", ["1", "2", "3", "4"])
+def test_a_truncated_shard_is_detected(sharded, shard):
+    last = _shard_events(sharded, shard)[-1]
+    _sql(sharded, f"DELETE FROM audit_events WHERE shard = '{shard}' AND seq = {last.seq}")
+    report = _detected(sharded, at=last.seq)
+    assert report.reason.startswith(f"shard {shard}:")
+
+
+@pytest.mark.parametrize("shard", ["1", "3"])
+def test_a_shard_emptied_with_its_seal_is_detected_by_a_checkpoint(sharded, shard):
+    _sql(
+        sharded,
+        f"DELETE FROM audit_events WHERE shard = '{shard}'",
+        "UPDATE audit_shards SET head_seq = NULL, head_hash = NULL, key_id = NULL, "
+        f"head_mac = NULL WHERE shard = '{shard}'",
+    )
+    _detected(sharded, at=1)
+
+
+def test_a_shard_removed_from_the_list_is_detected(sharded):
+    _sql(sharded, "DELETE FROM audit_shards WHERE shard = '4'")
+    report = _detected(sharded)
+    assert "shard" in report.reason
+
+
+@pytest.mark.parametrize("shard", ["2", "4"])
+@pytest.mark.parametrize("forge", ["wrong-key", "own-key"])
+def test_a_forged_append_to_one_shard_is_detected(sharded, shard, forge):
+    last = _shard_events(sharded, shard)[-1]
+    event = attrs.evolve(_forged_after(last), shard=shard)
+    wrong = keyed_hash(ATTACKER_KEY, shard, last.hash, event.seq, event)
+    key_id = last.key_id if forge == "wrong-key" else ATTACKER_KEY.id
+    _insert(sharded, attrs.evolve(event, hash=wrong, chain=CHAIN_KEYED, key_id=key_id))
+    _detected(sharded, at=event.seq)
+
+
+def test_an_event_moved_to_another_shard_is_detected(sharded):
+    """An event keyed for shard 1, copied at the end of shard 2 (hash and all)."""
+    source = _shard_events(sharded, "1")[0]
+    last = _shard_events(sharded, "2")[-1]
+    moved = attrs.evolve(source, seq=last.seq + 1, prev_hash=last.hash, shard="2")
+    _insert(sharded, moved)
+    _detected(sharded, at=moved.seq)
+
+
+# --- verification hashes the stored text -----------------------------------------------------
+
+
+def test_the_stored_values_give_the_canonical_bytes_of_the_event(sharded):
+    """Verification builds the canonical bytes from the stored text (StoredEvent): the same
+    bytes as from the event itself, for every event of every shard."""
+    with _open(sharded) as space, storage_of(space).read() as tx:
+        for shard in tx.audit.shards():
+            stored = tx.audit.scan_stored(limit=100_000, shard=shard)
+            events = [event_from_row(r) for r in tx.audit.scan(limit=100_000, shard=shard)]
+            assert len(stored) == len(events)
+            for values, event in zip(stored, events, strict=True):
+                raw = StoredEvent(*values)
+                assert canonical_bytes(raw.seq, raw) == canonical_bytes(event.seq, event)
+
+
+@pytest.mark.parametrize(
+    "at",
+    ["2026-06-01T09:00:00.000000+00:00", "2026-06-01 09:00:00.000000Z", "2026-06-01T09:00:00Z"],
+)
+def test_a_timestamp_rewritten_in_an_equivalent_form_is_detected(db, at):
+    first = _events(db)[0]
+    _sql(db, "UPDATE audit_events SET at = ? WHERE seq = 1", params=(at,))
+    assert first.seq == 1
+    _detected(db, at=1)
+
+
+_TEXT = st.text(max_size=20)
+_OPTIONAL = st.none() | _TEXT
+
+
+@given(
+    seq=st.integers(min_value=1, max_value=2**62),
+    texts=st.tuples(_TEXT, _TEXT, _TEXT, _TEXT, _TEXT, _TEXT),
+    optional=st.tuples(_OPTIONAL, _OPTIONAL, _OPTIONAL, _OPTIONAL, _OPTIONAL),
+)
+def test_the_stored_bytes_are_the_encoders_on_any_text(seq, texts, optional):
+    """The hand-written canonical bytes of a stored event equal the JSON encoder's, for any
+    text (quotes, backslashes, controls, any plane of Unicode) and any missing field."""
+    at, actor_kind, actor_id, action, outcome, mode = texts
+    patient_id, target_kind, target_id, purpose, rule = optional
+    stored = StoredEvent(
+        seq,
+        at,
+        actor_kind,
+        actor_id,
+        action,
+        outcome,
+        patient_id,
+        target_kind,
+        target_id,
+        mode,
+        purpose,
+        rule,
+        b"",
+        b"",
+        None,
+        "0",
+        CHAIN_KEYED,
+    )
+    fields = {
+        "v": 1,
+        "seq": seq,
+        "at": at,
+        "actor_kind": actor_kind,
+        "actor_id": actor_id,
+        "action": action,
+        "outcome": outcome,
+        "patient_id": patient_id,
+        "target_kind": target_kind,
+        "target_id": target_id,
+        "mode": mode,
+        "purpose": purpose,
+        "rule": rule,
+    }
+    expected = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical_bytes(seq, stored) == expected.encode()
+
+
+def test_a_patient_s_events_in_two_chains_page_once_each(tmp_path):
+    """A patient of a trail sharded after they started (their first events in shard 0, the
+    next in their shard): the operator's pages by (shard, seq) and the holder's history read
+    every event exactly once."""
+    path = tmp_path / "resharded.db"
+    with _open(path) as space:
+        patient = open_patient(space, identity(1))
+        for n in range(3):
+            add_note(space, Actor.patient(patient.id), patient.id, b"before %d" % n)
+    with sqlite3.connect(path) as conn:  # as the migration of a sharded backend would
+        conn.executemany(
+            "INSERT INTO audit_shards (shard, legacy_until) VALUES (?, 0)",
+            [(str(n),) for n in range(1, SHARDS + 1)],
+        )
+    with _open(path) as space:
+        for n in range(4):
+            add_note(space, Actor.patient(patient.id), patient.id, b"after %d" % n)
+        assert space.audit.verify().ok
+        # Through the storage: the operator's audited reading would add an event per page.
+        pages, shard, seq = [], "0", 0
+        with storage_of(space).read() as tx:
+            while page := tx.audit.for_patient(
+                patient.id, after_shard=shard, after_seq=seq, limit=2
+            ):
+                pages += [(e.shard, e.seq) for e in page]
+                shard, seq = page[-1].shard, page[-1].seq
+        mine = shard_for(patient.id, SHARDS)
+        assert {s for s, _ in pages} == {"0", mine}
+        assert len(pages) == len(set(pages))
+        with storage_of(space).read() as tx:
+            assert len(pages) == len(tx.audit.for_patient(patient.id, limit=100_000))
+        history = space.access.history(Actor.patient(patient.id), patient.id, limit=1000)
+        assert len(history) == len(pages)  # nothing hidden: every event, once

@@ -10,7 +10,7 @@ See the documentation in ``docs/`` for the tutorial, how-to guides and reference
 
 from ._dispatch import DispatchReport
 from ._settings import Settings
-from ._space import Space, open
+from ._space import Space, copy_space, open
 from ._version import __version__
 from .access._service import AccessService
 from .accounts._service import AccountService
@@ -45,6 +45,7 @@ __all__ = [
     "Space",
     "SystemClock",
     "__version__",
+    "copy_space",
     "hookimpl",
     "open",
 ]

@@ -36,8 +36,10 @@ from .audit import (
     PendingEvent,
     chain,
     close_appends,
+    close_shards,
     event_from_row,
     event_row,
+    shard_for,
 )
 from .clock import Clock
 from .crypto import NOTIFICATION_KEY, Keyring
@@ -98,6 +100,9 @@ class Core:
     subscribers: list[Subscriber] = attrs.Factory(list)
     #: The unit open on each thread, which a nested ``unit()`` joins.
     _open: threading.local = attrs.field(factory=threading.local, init=False, repr=False)
+    #: How many patient shards the audit trail has: fixed when the store was created, so
+    #: read once.
+    _patient_shards: int | None = attrs.field(default=None, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.rules is None:
@@ -106,6 +111,12 @@ class Core:
     def now(self) -> datetime:
         """The current time from the space's clock."""
         return self.clock.now()
+
+    def audit_shard(self, tx: Transaction, patient_id: str | None) -> str:
+        """The audit shard of the events about *patient_id* (decision 0015)."""
+        if self._patient_shards is None:
+            self._patient_shards = len(tx.audit.shards()) - 1
+        return shard_for(patient_id, self._patient_shards)
 
     @contextmanager
     def unit(self) -> Iterator[Unit]:
@@ -158,9 +169,10 @@ class Core:
 
     def _record_alone(self, pending: PendingEvent) -> None:
         with self.storage.write() as tx:
-            last = tx.audit.last()
+            shard = self.audit_shard(tx, pending.patient_id)
+            last = tx.audit.last(shard)
             key = self.keyring.audit_key()
-            event = chain(None if last is None else event_from_row(last), pending, key)
+            event = chain(None if last is None else event_from_row(last), pending, key, shard=shard)
             tx.audit.append(event_row(event))
             close_appends(
                 tx,
@@ -181,6 +193,10 @@ class Unit:
         self.tx = tx
         self.now = now
         self.events: list[AuditEvent] = []
+        #: By shard appended to: the newest event this unit appended, and the shard's
+        #: newest ``seq`` before the unit (the head is read once, then kept here; the
+        #: storage re-checks it at each append, so two writers never fork a chain).
+        self._heads: dict[str, tuple[AuditEvent, int]] = {}
         #: The first failure of a unit nested in this one (see ``Core.unit``).
         self.failure: BaseException | None = None
         self._facts: dict[tuple[Actor, str | None], Facts] = {}
@@ -293,13 +309,18 @@ class Unit:
             outcome=outcome,
             purpose=purpose,
         )
-        if self.events:
-            previous: AuditEvent | None = self.events[-1]
+        shard = self.core.audit_shard(self.tx, pending.patient_id)
+        known = self._heads.get(shard)
+        if known is not None:
+            previous: AuditEvent | None = known[0]
+            before = known[1]
         else:
-            last = self.tx.audit.last()
+            last = self.tx.audit.last(shard)
             previous = None if last is None else event_from_row(last)
-        event = chain(previous, pending, self.core.keyring.audit_key())
+            before = 0 if previous is None else previous.seq
+        event = chain(previous, pending, self.core.keyring.audit_key(), shard=shard)
         self.tx.audit.append(event_row(event))
+        self._heads[shard] = (event, before)
         self.events.append(event)
         for subscriber in self.core.subscribers:
             subscriber(self, event)
@@ -315,12 +336,11 @@ class Unit:
     def close_appends(self) -> None:
         """Seal the newest event this unit appended, and write a signed checkpoint when one
         is due (:func:`monespace.audit.close_appends`), before the unit commits."""
-        if self.events:
-            close_appends(
+        if self._heads:
+            close_shards(
                 self.tx,
                 self.core.keyring.audit_key(),
-                self.events[-1],
-                previous_seq=self.events[0].seq - 1,
+                self._heads,
                 now=self.now,
                 settings=self.core.settings.audit,
             )

@@ -57,5 +57,6 @@ def schema(server: str) -> Iterator[str]:
 
 @pytest.fixture
 def pg_url(server: str, schema: str) -> str:
-    """A URL to a fresh schema of the test server."""
-    return with_query(server, schema=schema)
+    """A URL to a fresh schema of the test server, with two partitions per table of persons'
+    data (the layout of a large deployment, cheaper to create than the default count)."""
+    return with_query(server, schema=schema, partitions="2")

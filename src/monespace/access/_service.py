@@ -10,7 +10,7 @@ import attrs
 
 from .._ids import new_id
 from ..actors import AccessMode, Actor, ActorKind
-from ..audit import AuditEvent, Outcome, events_from_rows
+from ..audit import DEFAULT_SHARD, AuditEvent, Outcome, events_from_rows
 from ..errors import AccessDeniedError, IdentifierError, NotFoundError, ValidationError
 from ..identities import (
     Professional,
@@ -487,14 +487,18 @@ class AccessService:
             # show through "Dr X added a document". The operator's view is unchanged.
             hidden: dict[str, bool] = {}
             events: list[AuditEvent] = []
-            cursor = after_seq
+            # A patient's events are in at most two chains (shard 0 before the trail was
+            # sharded, then the patient's shard): page by (shard, seq).
+            shard, cursor = DEFAULT_SHARD, after_seq
             while len(events) < limit:
-                rows = unit.tx.audit.for_patient(patient_id, after_seq=cursor, limit=limit)
+                rows = unit.tx.audit.for_patient(
+                    patient_id, after_seq=cursor, limit=limit, after_shard=shard
+                )
                 batch = events_from_rows(rows)
                 events += [e for e in batch if not self._hidden_from(unit, actor, e, hidden)]
                 if len(batch) < limit:
                     break
-                cursor = batch[-1].seq
+                shard, cursor = batch[-1].shard, batch[-1].seq
             unit.record(actor, Action.AUDIT_READ, resource, decision)
             return events[:limit]
 

@@ -8,6 +8,7 @@
 from ._chain import (
     GENESIS_HASH,
     ChainKey,
+    StoredEvent,
     VerifyReport,
     canonical_bytes,
     chain,
@@ -46,8 +47,9 @@ from ._model import (
     Outcome,
     PendingEvent,
     ShardHead,
+    shard_for,
 )
-from ._trail import close_appends, write_checkpoint
+from ._trail import close_appends, close_shards, write_checkpoint
 
 __all__ = [
     "CHAIN_KEYED",
@@ -64,6 +66,7 @@ __all__ = [
     "PendingEvent",
     "ShardHead",
     "SigningKey",
+    "StoredEvent",
     "VerifyReport",
     "canonical_bytes",
     "chain",
@@ -74,6 +77,7 @@ __all__ = [
     "checkpoints_from_rows",
     "checkpoints_to_json",
     "close_appends",
+    "close_shards",
     "event_from_row",
     "event_hash",
     "event_row",
@@ -85,6 +89,7 @@ __all__ = [
     "seal_bytes",
     "seal_from_row",
     "seal_row",
+    "shard_for",
     "sign_checkpoint",
     "verify",
     "write_checkpoint",

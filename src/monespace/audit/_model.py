@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -20,14 +21,31 @@ __all__ = [
     "Outcome",
     "PendingEvent",
     "ShardHead",
+    "shard_for",
 ]
 
 #: The chain version of events written before the trail was keyed: plain SHA-256.
 CHAIN_UNKEYED = 1
 #: The chain version of keyed events: HMAC-SHA256 under an audit key.
 CHAIN_KEYED = 2
-#: The one shard of a single-node store (SQLite).
+#: The shard of events without a patient, and of every event written before the trail was
+#: sharded (decision 0015); the only shard of a space created with no patient shards.
 DEFAULT_SHARD = "0"
+
+
+def shard_for(patient_id: str | None, patient_shards: int) -> str:
+    """The shard of the events about *patient_id* when the trail has *patient_shards*
+    patient shards (``"1"`` to ``str(patient_shards)``): a stable hash of the id (SHA-256,
+    never Python's per-process ``hash``), so every process and every release agrees.
+    Events without a patient, and every event when there are no patient shards, go to
+    :data:`DEFAULT_SHARD`.
+
+    .. versionadded:: 0.3
+    """
+    if patient_id is None or patient_shards <= 0:
+        return DEFAULT_SHARD
+    digest = hashlib.sha256(patient_id.encode()).digest()
+    return str(1 + int.from_bytes(digest[:8], "big") % patient_shards)
 
 
 class Outcome(StrEnum):

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
+
+import attrs
 
 from ..actors import Actor
 from ..errors import AuditIntegrityError
 from ..policy import Action, Resource
-from ._chain import ChainKey, VerifyReport, verify
+from ._chain import ChainKey, KeyLookup, StoredEvent, VerifyReport, verify
 from ._export import checkpoints_from_json, checkpoints_to_json
 from ._mapping import checkpoints_from_rows, events_from_rows, seal_from_row
-from ._model import DEFAULT_SHARD, AuditEvent, Checkpoint
+from ._model import DEFAULT_SHARD, AuditEvent, Checkpoint, HeadSeal
 from ._trail import write_checkpoint
 
 if TYPE_CHECKING:
@@ -22,6 +25,10 @@ if TYPE_CHECKING:
 __all__ = ["AuditService"]
 
 _PAGE = 2000
+#: Events per read while verifying: few round trips, a bounded memory (about 3 MB).
+_VERIFY_PAGE = 10_000
+#: Shards verified at once (each thread reads its own shard).
+_VERIFY_THREADS = 4
 
 
 class AuditService:
@@ -33,26 +40,18 @@ class AuditService:
     def __init__(self, core: Core) -> None:
         self._core = core
 
-    def _scan(self) -> Iterator[AuditEvent]:
-        # Each page in its own read transaction: a long verification does not hold a
-        # snapshot (and so the WAL) open for its whole duration. Events are append-only, so
-        # pages read at different moments still form one prefix of the trail.
+    def _scan_stored(self, shard: str) -> Iterator[StoredEvent]:
+        # The stored values, hashed as they are (see StoredEvent); large pages, each in its
+        # own read transaction, as in _scan.
         after = 0
         while True:
             with self._core.storage.read() as tx:
-                try:
-                    page = events_from_rows(tx.audit.scan(after_seq=after, limit=_PAGE))
-                except AuditIntegrityError as exc:
-                    # A row that does not parse: hand over the good rows before it first, so
-                    # that an earlier break is still reported as the first one.
-                    if exc.seq is not None and int(exc.seq) > after + 1:
-                        good = tx.audit.scan(after_seq=after, limit=int(exc.seq) - after - 1)
-                        yield from events_from_rows(good)
-                    raise
+                page = tx.audit.scan_stored(after_seq=after, limit=_VERIFY_PAGE, shard=shard)
             if not page:
                 return
-            yield from page
-            after = page[-1].seq
+            for values in page:
+                yield _stored(values)
+            after = int(page[-1][0])
 
     def verify(self, checkpoints: Iterable[Checkpoint] = ()) -> VerifyReport:
         """Check the whole trail against the key provider's audit keys, its head seal, the
@@ -70,32 +69,82 @@ class AuditService:
         def keys(key_id: str) -> ChainKey | None:
             return keyring.audit_key_by_id(key_id)
 
+        # Read before the events: what a concurrent writer appends after this snapshot is
+        # verified by its keyed hashes, and never taken for a truncation.
+        with self._core.storage.read() as tx:
+            shards = tx.audit.shards()
+            legacy = {shard: tx.audit.legacy_until(shard) for shard in shards}
+            seals = {row.shard: seal_from_row(row) for row in tx.audit.head_seals()}
+            try:
+                stored = checkpoints_from_rows(tx.audit.checkpoints())
+            except AuditIntegrityError as exc:
+                return VerifyReport(False, 0, exc.seq, "it is malformed")
+            # Data keys exist from the first person registered: an empty trail beside them
+            # was emptied.
+            history = bool(tx.keys.master_key_ids()) or tx.patients.count() > 0
+        sources = [(c, "database") for c in stored] + [(c, "file") for c in checkpoints]
+        # The shards are '0' to 'N' without a gap, and every shard a checkpoint names is
+        # one of them: a shard cannot be made to disappear with its events.
+        expected = [str(n) for n in range(len(shards))]
+        signed = {head.shard for checkpoint, _ in sources for head in checkpoint.heads}
+        if shards != expected or not signed <= set(shards):
+            return VerifyReport(
+                False, 0, None, "the list of audit shards was altered (a shard is missing)"
+            )
+
+        def one(shard: str) -> VerifyReport:
+            return self._verify_shard(shard, keys, sources, seals.get(shard), legacy[shard])
+
+        if len(shards) > 1:
+            # Each shard is a chain of its own: read and checked side by side.
+            with ThreadPoolExecutor(max_workers=min(len(shards), _VERIFY_THREADS)) as pool:
+                reports = list(pool.map(one, shards))
+        else:
+            reports = [one(shard) for shard in shards]
+        checked = sum(r.checked for r in reports)
+        for shard, report in zip(shards, reports, strict=True):
+            if not report.ok:
+                reason = report.reason if len(shards) == 1 else f"shard {shard}: {report.reason}"
+                return attrs.evolve(report, checked=checked, reason=reason)
+        if checked == 0 and history:
+            return VerifyReport(
+                False, 0, 1, "the trail is empty but the space holds data: its events were deleted"
+            )
+        main = reports[0]
+        anchors = [r for r in reports if r.anchor is not None]
+        return attrs.evolve(
+            main,
+            checked=checked,
+            unkeyed=sum(r.unkeyed for r in reports),
+            anchor=anchors[0].anchor if anchors else None,
+            anchor_source=anchors[0].anchor_source if anchors else None,
+        )
+
+    def _verify_shard(
+        self,
+        shard: str,
+        keys: KeyLookup,
+        sources: list[tuple[Checkpoint, str]],
+        stored_seal: HeadSeal | None,
+        legacy_until: int,
+    ) -> VerifyReport:
         checked = 0
 
-        def counted() -> Iterator[AuditEvent]:
+        def counted() -> Iterator[StoredEvent]:
             nonlocal checked
-            for event in self._scan():
+            for event in self._scan_stored(shard):
                 checked += 1
                 yield event
 
         try:
-            # Read before the events: what a concurrent writer appends after this snapshot
-            # is verified by its keyed hashes, and never taken for a truncation.
-            with self._core.storage.read() as tx:
-                legacy_until = tx.audit.legacy_until(DEFAULT_SHARD)
-                stored_seal = tx.audit.head_seal(DEFAULT_SHARD)
-                stored = checkpoints_from_rows(tx.audit.checkpoints())
-                # Data keys exist from the first person registered: an empty trail beside
-                # them was emptied.
-                history = bool(tx.keys.master_key_ids()) or tx.patients.count() > 0
-            sources = [(c, "database") for c in stored] + [(c, "file") for c in checkpoints]
             return verify(
                 counted(),
                 keys,
                 checkpoints=sources,
-                head_seal=None if stored_seal is None else seal_from_row(stored_seal),
+                head_seal=stored_seal,
                 legacy_until=legacy_until,
-                history=history,
+                history=False,
+                shard=shard,
             )
         except AuditIntegrityError as exc:
             # A stored row that does not even parse: broken at that event.
@@ -110,11 +159,7 @@ class AuditService:
         """
         key = self._core.keyring.audit_key()
         with self._core.storage.write() as tx:
-            last = tx.audit.last()
-            if last is None:
-                return None
-            head = events_from_rows([last])[0]
-            return write_checkpoint(tx, key, head, self._core.now())
+            return write_checkpoint(tx, key, None, self._core.now())
 
     def checkpoints(self) -> list[Checkpoint]:
         """Every signed checkpoint stored in the database, oldest first.
@@ -178,19 +223,35 @@ class AuditService:
         with self._core.storage.read() as tx:
             return tx.audit.count()
 
-    def events(self, actor: Actor, *, after_seq: int = 0, limit: int = 1000) -> list[AuditEvent]:
-        """Events of the whole space, for the operator (reading the trail is itself audited)."""
+    def events(
+        self, actor: Actor, *, after_seq: int = 0, limit: int = 1000, shard: str = DEFAULT_SHARD
+    ) -> list[AuditEvent]:
+        """Events of one shard of the trail (each shard is a chain of its own: decision
+        0015), for the operator (reading the trail is itself audited).
+
+        .. versionchanged:: 0.3
+           *shard*.
+        """
         with self._core.unit() as unit:
             resource = Resource(None, "audit")
             decision = unit.authorize(actor, Action.AUDIT_READ, resource)
-            events = events_from_rows(unit.tx.audit.scan(after_seq=after_seq, limit=limit))
+            events = events_from_rows(
+                unit.tx.audit.scan(after_seq=after_seq, limit=limit, shard=shard)
+            )
             unit.record(actor, Action.AUDIT_READ, resource, decision)
             return events
 
     def for_patient(
-        self, actor: Actor, patient_id: str, *, after_seq: int = 0, limit: int = 1000
+        self,
+        actor: Actor,
+        patient_id: str,
+        *,
+        after_seq: int = 0,
+        limit: int = 1000,
+        after_shard: str = DEFAULT_SHARD,
     ) -> list[AuditEvent]:
-        """The raw events of one patient's space, for the operator.
+        """The raw events of one patient's space, for the operator, ordered by shard then
+        ``seq``: the next page starts after the last event's ``(shard, seq)``.
 
         Holders and their representatives read their history through
         :meth:`monespace.AccessService.history`, which words it plainly and leaves out events
@@ -200,7 +261,20 @@ class AuditService:
         with self._core.unit() as unit:
             resource = Resource(patient_id, "audit")
             decision = unit.authorize(actor, Action.AUDIT_TRAIL, resource)
-            rows = unit.tx.audit.for_patient(patient_id, after_seq=after_seq, limit=limit)
+            rows = unit.tx.audit.for_patient(
+                patient_id, after_seq=after_seq, limit=limit, after_shard=after_shard
+            )
             events = events_from_rows(rows)
             unit.record(actor, Action.AUDIT_TRAIL, resource, decision)
             return events
+
+
+def _stored(values: tuple[object, ...]) -> StoredEvent:
+    # A driver may hand binary columns as memoryview: the chain compares bytes.
+    row = list(values)
+    row[12], row[13] = _bytes(row[12]), _bytes(row[13])
+    return StoredEvent(*row)  # type: ignore[arg-type]
+
+
+def _bytes(value: object) -> bytes:
+    return value if isinstance(value, bytes) else bytes(value)  # type: ignore[call-overload]

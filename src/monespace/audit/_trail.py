@@ -1,11 +1,12 @@
-"""Appending to the trail: the head seal and the automatic signed checkpoints.
+"""Appending to the trail: the head seals and the automatic signed checkpoints.
 
-The unit of work calls :func:`close_appends` once per transaction that appended events,
-in that transaction, so the seal and any checkpoint commit (or roll back) with the events.
+The unit of work calls :func:`close_shards` once per transaction that appended events, in
+that transaction, so the seals and any checkpoint commit (or roll back) with the events.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from ..crypto import AuditKey
@@ -15,7 +16,38 @@ from ._checkpoint import sign_checkpoint
 from ._mapping import checkpoint_rows, checkpoints_from_rows, seal_row
 from ._model import AuditEvent, AuditSettings, Checkpoint, ShardHead
 
-__all__ = ["close_appends", "write_checkpoint"]
+__all__ = ["close_appends", "close_shards", "write_checkpoint"]
+
+
+def close_shards(
+    tx: Transaction,
+    key: AuditKey,
+    heads: Mapping[str, tuple[AuditEvent, int]],
+    *,
+    now: datetime,
+    settings: AuditSettings,
+) -> Checkpoint | None:
+    """Seal the newest event of each shard a transaction appended to and, when one is due,
+    write a signed checkpoint over every shard's head; return it (``None`` when none was
+    due).
+
+    :param heads: by shard, the newest event appended and the newest ``seq`` of that shard
+        before this transaction.
+
+    .. versionadded:: 0.3
+    """
+    every = settings.checkpoint_every
+    due = False
+    for head, previous_seq in heads.values():
+        tx.audit.seal(seal_row(seal(key, head)))
+        due = due or head.seq // every > previous_seq // every
+    if not heads:
+        return None
+    if not due:
+        newest = checkpoints_from_rows(tx.audit.last_checkpoint())
+        interval = settings.checkpoint_interval
+        due = not newest or (interval is not None and now - newest[-1].at >= interval)
+    return write_checkpoint(tx, key, None, now) if due else None
 
 
 def close_appends(
@@ -27,29 +59,33 @@ def close_appends(
     now: datetime,
     settings: AuditSettings,
 ) -> Checkpoint | None:
-    """Seal *head* as the newest event of its shard and, when one is due, write a signed
-    checkpoint; return it (``None`` when none was due).
+    """:func:`close_shards` for a transaction that appended to one shard only.
 
-    :param previous_seq: the newest ``seq`` before this transaction's events.
+    :param previous_seq: the newest ``seq`` of *head*'s shard before this transaction.
     """
-    tx.audit.seal(seal_row(seal(key, head)))
-    every = settings.checkpoint_every
-    due = head.seq // every > previous_seq // every
-    if not due:
-        newest = checkpoints_from_rows(tx.audit.last_checkpoint())
-        interval = settings.checkpoint_interval
-        due = not newest or (interval is not None and now - newest[-1].at >= interval)
-    return write_checkpoint(tx, key, head, now) if due else None
+    return close_shards(tx, key, {head.shard: (head, previous_seq)}, now=now, settings=settings)
 
 
-def write_checkpoint(tx: Transaction, key: AuditKey, head: AuditEvent, now: datetime) -> Checkpoint:
-    """Sign and store a checkpoint of *head* (the newest event of the one SQLite shard)."""
+def write_checkpoint(
+    tx: Transaction, key: AuditKey, head: AuditEvent | None, now: datetime
+) -> Checkpoint | None:
+    """Sign and store a checkpoint of every shard's sealed head (*head*, when given, is one
+    of them, sealed in this transaction); ``None`` when no shard has an event yet.
+
+    .. versionchanged:: 0.3
+       Over every shard (a Merkle root of their heads); *head* may be ``None``.
+    """
+    heads = {
+        row.shard: ShardHead(row.shard, row.seq, row.hash, row.seq) for row in tx.audit.head_seals()
+    }
+    if head is not None:
+        # Sequence numbers run 1, 2, 3... without gaps in a shard (the storage refuses
+        # anything else), so a shard holds exactly head.seq events.
+        heads[head.shard] = ShardHead(head.shard, head.seq, head.hash, head.seq)
+    if not heads:
+        return None
     newest = tx.audit.last_checkpoint()
     number = 1 if not newest else newest[0].number + 1
-    # Sequence numbers run 1, 2, 3... without gaps (the storage refuses anything else), so
-    # the shard holds exactly head.seq events.
-    checkpoint = sign_checkpoint(
-        key, number, now, [ShardHead(head.shard, head.seq, head.hash, head.seq)]
-    )
+    checkpoint = sign_checkpoint(key, number, now, list(heads.values()))
     tx.audit.add_checkpoint(checkpoint_rows(checkpoint))
     return checkpoint

@@ -4,13 +4,14 @@ Every command is a thin edge over the services: it opens a space, calls the Pyth
 prints the outcome. Errors from the library are shown as one line, without a traceback.
 
 The root group lives here; each group of commands in a module of its own (``_server``: demo
-and serve, ``_ops``: audit, keys, info and dispatch, ``_accounts``: the life of a space and
-the DMP migration, ``_record``, ``_access``, ``_messaging``, ``_cda``, ``_fhir``, ``_agenda``:
-the agenda and the reminders' preview, ``_register``: registering people and professionals,
-and new provisional codes, ``_catalogue``: the référencement, the public catalogue and
-consents, ``_conformance``: the kit for app vendors), the one progress bar of long commands
-(``_progress``), and what they share (``--db``, opening a space, the demo login, times in
-Europe/Paris, output files) in ``_common``.
+and serve, ``_ops``: audit, keys, info and dispatch, ``_storage``: copying a space between
+stores, ``_accounts``: the life of a space and the DMP migration, ``_record``, ``_access``,
+``_messaging``, ``_cda``, ``_fhir``, ``_agenda``: the agenda and the reminders' preview,
+``_register``: registering people and professionals, and new provisional codes,
+``_catalogue``: the référencement, the public catalogue and consents, ``_conformance``: the
+kit for app vendors), the one progress bar of long commands (``_progress``), and what they
+share (``--db``, opening a space, the demo login, times in Europe/Paris, output files) in
+``_common``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ._ops import audit, dispatch, info, keys
 from ._record import record
 from ._register import register, request_code
 from ._server import demo, serve_command
+from ._storage import storage
 
 __all__ = ["main"]
 
@@ -64,3 +66,4 @@ main.add_command(reminders)
 main.add_command(catalogue)
 main.add_command(consents)
 main.add_command(conformance)
+main.add_command(storage)

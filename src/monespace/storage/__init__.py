@@ -28,6 +28,7 @@ from ._base import (
     Transaction,
     paged,
 )
+from ._copy import CopyReport, compare_stores, copy_store
 from ._rows import (
     AccessSettingsRow,
     AccountRow,
@@ -85,6 +86,7 @@ __all__ = [
     "CodeRepository",
     "CodeRow",
     "ConsentRow",
+    "CopyReport",
     "Cursor",
     "DataKeyRow",
     "Dialect",
@@ -121,6 +123,8 @@ __all__ = [
     "SubjectRow",
     "ThreadRow",
     "Transaction",
+    "compare_stores",
+    "copy_store",
     "from_db_time",
     "paged",
     "sqlite_path_from_url",

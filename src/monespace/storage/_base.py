@@ -15,7 +15,7 @@ import abc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from ._rows import (
     AccessSettingsRow,
@@ -192,25 +192,64 @@ class AuditRepository(abc.ABC):
     """The append-only audit trail. There is deliberately no update and no delete."""
 
     @abc.abstractmethod
-    def last(self) -> AuditRow | None:
-        """The newest event, or ``None`` on an empty trail."""
+    def last(self, shard: str = "0") -> AuditRow | None:
+        """The newest event of *shard*, or ``None`` when it has none.
+
+        .. versionchanged:: 0.3
+           *shard*: each shard is a chain of its own (decision 0015).
+        """
 
     @abc.abstractmethod
     def append(self, event: AuditRow) -> None:
-        """Store *event*, whose ``seq`` must be one more than the last one's.
+        """Store *event*, whose ``seq`` must be one more than the last one's of its shard.
 
         :raises ConflictError: when ``seq`` is taken (another writer got there first).
         """
 
     @abc.abstractmethod
-    def scan(self, *, after_seq: int = 0, limit: int = 1000) -> list[AuditRow]:
-        """Events with ``seq > after_seq`` in ascending order, at most *limit*."""
+    def scan(self, *, after_seq: int = 0, limit: int = 1000, shard: str = "0") -> list[AuditRow]:
+        """Events of *shard* with ``seq > after_seq`` in ascending order, at most *limit*.
+
+        .. versionchanged:: 0.3
+           *shard*.
+        """
 
     @abc.abstractmethod
     def for_patient(
-        self, patient_id: str, *, after_seq: int = 0, limit: int = 1000
+        self, patient_id: str, *, after_seq: int = 0, limit: int = 1000, after_shard: str = "0"
     ) -> list[AuditRow]:
-        """A patient's events with ``seq > after_seq``, ascending, at most *limit*."""
+        """A patient's events after the position ``(after_shard, after_seq)``, ordered by
+        shard then ``seq``, at most *limit* (the events written before the trail was
+        sharded are in shard ``0``, the later ones in the patient's shard).
+
+        .. versionchanged:: 0.3
+           *after_shard*: page with the last event's ``(shard, seq)``.
+        """
+
+    @abc.abstractmethod
+    def scan_stored(
+        self, *, after_seq: int = 0, limit: int = 1000, shard: str = "0"
+    ) -> list[tuple[Any, ...]]:
+        """As :meth:`scan`, but each event as the tuple of its stored values, timestamps as
+        their stored text, in the column order of :class:`AuditRow`'s fields: what the
+        chain's verification hashes, without building rows.
+
+        .. versionadded:: 0.3
+        """
+
+    @abc.abstractmethod
+    def shards(self) -> list[str]:
+        """The shards of the trail (``"0"`` first, then the patient shards in order).
+
+        .. versionadded:: 0.3
+        """
+
+    @abc.abstractmethod
+    def head_seals(self) -> list[AuditSealRow]:
+        """The head seal of every shard that has one, by shard.
+
+        .. versionadded:: 0.3
+        """
 
     @abc.abstractmethod
     def count(self) -> int:

@@ -399,20 +399,21 @@ class SqlAudit(_Repo, AuditRepository):
             # Only an edit outside monespace produces a row that does not parse.
             raise AuditIntegrityError(f"audit event {r[0]} is malformed", seq=r[0]) from exc
 
-    def last(self) -> AuditRow | None:
+    def last(self, shard: str = "0") -> AuditRow | None:
         r = self._exec(
-            f"SELECT {self._COLS} FROM audit_events ORDER BY seq DESC LIMIT 1"
+            f"SELECT {self._COLS} FROM audit_events WHERE shard = ? ORDER BY seq DESC LIMIT 1",
+            (shard,),
         ).fetchone()
         return None if r is None else self._row(r)
 
     def append(self, event: AuditRow) -> None:
-        # Insert only if the event directly follows the newest one: the chain has no gaps
-        # even if a caller computed seq from a stale read.
+        # Insert only if the event directly follows the newest one of its shard: the chain
+        # has no gaps even if a caller computed seq from a stale read.
         try:
             cur = self._exec(
                 f"INSERT INTO audit_events ({self._COLS}) "
                 "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
-                "WHERE (SELECT coalesce(max(seq), 0) FROM audit_events) = ?",
+                "WHERE (SELECT coalesce(max(seq), 0) FROM audit_events WHERE shard = ?) = ?",
                 (
                     event.seq,
                     to_db_time(event.at),
@@ -431,6 +432,7 @@ class SqlAudit(_Repo, AuditRepository):
                     event.key_id,
                     event.shard,
                     event.chain,
+                    event.shard,
                     event.seq - 1,
                 ),
             )
@@ -439,22 +441,50 @@ class SqlAudit(_Repo, AuditRepository):
         if cur.rowcount != 1:
             raise ConflictError(f"audit event {event.seq} does not follow the newest event")
 
-    def scan(self, *, after_seq: int = 0, limit: int = 1000) -> list[AuditRow]:
+    def scan(self, *, after_seq: int = 0, limit: int = 1000, shard: str = "0") -> list[AuditRow]:
         rows = self._exec(
-            f"SELECT {self._COLS} FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?",
-            (after_seq, limit),
+            f"SELECT {self._COLS} FROM audit_events WHERE shard = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (shard, after_seq, limit),
         ).fetchall()
         return [self._row(r) for r in rows]
 
     def for_patient(
-        self, patient_id: str, *, after_seq: int = 0, limit: int = 1000
+        self, patient_id: str, *, after_seq: int = 0, limit: int = 1000, after_shard: str = "0"
     ) -> list[AuditRow]:
         rows = self._exec(
-            f"SELECT {self._COLS} FROM audit_events WHERE patient_id = ? AND seq > ? "
-            "ORDER BY seq LIMIT ?",
-            (patient_id, after_seq, limit),
+            f"SELECT {self._COLS} FROM audit_events WHERE patient_id = ? "
+            "AND (shard > ? OR (shard = ? AND seq > ?)) ORDER BY shard, seq LIMIT ?",
+            (patient_id, after_shard, after_shard, after_seq, limit),
         ).fetchall()
         return [self._row(r) for r in rows]
+
+    def scan_stored(
+        self, *, after_seq: int = 0, limit: int = 1000, shard: str = "0"
+    ) -> list[tuple[Any, ...]]:
+        rows = self._exec(
+            f"SELECT {self._COLS} FROM audit_events WHERE shard = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (shard, after_seq, limit),
+        ).fetchall()
+        return [tuple(r) for r in rows]
+
+    def shards(self) -> list[str]:
+        rows = self._exec("SELECT shard FROM audit_shards").fetchall()
+        # '0' first, then the patient shards by number ('2' before '10').
+        return sorted((str(r[0]) for r in rows), key=lambda s: (len(s), s))
+
+    def head_seals(self) -> list[AuditSealRow]:
+        rows = self._exec(
+            "SELECT shard, head_seq, head_hash, key_id, head_mac FROM audit_shards "
+            "WHERE head_mac IS NOT NULL ORDER BY shard"
+        ).fetchall()
+        try:
+            return [
+                AuditSealRow(r[0], int(r[1]), bytes(r[2]), _text(r[3]), bytes(r[4])) for r in rows
+            ]
+        except (ValueError, TypeError) as exc:
+            raise AuditIntegrityError("a head seal of the trail is malformed") from exc
 
     def count(self) -> int:
         return int(self._exec("SELECT count(*) FROM audit_events").fetchone()[0])
@@ -1894,6 +1924,7 @@ class SqlTransaction(Transaction):
 
     def __init__(self, cursor: Cursor, dialect: Dialect) -> None:
         self.cursor = cursor
+        self.dialect = dialect
         self._patients = SqlPatients(cursor, dialect)
         self._keys = SqlKeys(cursor, dialect)
         self._access = SqlAccess(cursor, dialect)

@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from ..actors import AccessMode, ActorKind
 from ..audit import (
+    DEFAULT_SHARD,
     AuditEvent,
     Outcome,
     PendingEvent,
@@ -76,6 +77,7 @@ from ..storage import (
     StorageBackend,
     ThreadRow,
     Transaction,
+    to_db_time,
 )
 
 __all__ = [
@@ -104,9 +106,13 @@ TEST_AUDIT_KEY = AuditKey.derive(MasterKey(bytes(range(32))))
 
 
 def make_event(
-    prev: AuditEvent | None, patient_id: str | None = None, *, key: AuditKey = TEST_AUDIT_KEY
+    prev: AuditEvent | None,
+    patient_id: str | None = None,
+    *,
+    key: AuditKey = TEST_AUDIT_KEY,
+    shard: str = DEFAULT_SHARD,
 ) -> AuditEvent:
-    """The event that follows *prev* on a chain keyed with *key*."""
+    """The event that follows *prev* on the chain of *shard*, keyed with *key*."""
     seq = 1 if prev is None else prev.seq + 1
     return chain(
         prev,
@@ -123,6 +129,7 @@ def make_event(
             rule="patient_owns_space",
         ),
         key,
+        shard=shard,
     )
 
 
@@ -488,6 +495,46 @@ class StorageContract:
             assert [e.seq for e in tx.audit.for_patient("p2")] == [2, 4, 6, 8, 10]
             assert [e.seq for e in tx.audit.for_patient("p1", after_seq=5, limit=2)] == [7, 9]
             assert tx.audit.count() == 10
+
+    def test_audit_shards_are_chains_of_their_own(self, storage: StorageBackend) -> None:
+        """Each shard numbers its events from 1 (decision 0015): appends, heads, scans,
+        seals and a patient's events paged by (shard, seq)."""
+        with storage.write() as tx:
+            zero = one = None
+            for n in range(1, 4):
+                zero = make_event(zero, "p1" if n == 1 else None)
+                tx.audit.append(event_row(zero))
+                one = make_event(one, "p1", shard="1")
+                tx.audit.append(event_row(one))
+            with pytest.raises(ConflictError):
+                tx.audit.append(event_row(make_event(make_event(one, shard="1"), shard="1")))
+            assert one is not None
+            assert zero is not None
+            tx.audit.seal(seal_row(seal(TEST_AUDIT_KEY, one)))
+            tx.audit.seal(seal_row(seal(TEST_AUDIT_KEY, zero)))
+        with storage.read() as tx:
+            assert tx.audit.last("1") == event_row(one)
+            assert tx.audit.last("0") == event_row(zero)
+            assert tx.audit.last("2") is None
+            assert [(e.shard, e.seq) for e in tx.audit.scan(shard="1", after_seq=1)] == [
+                ("1", 2),
+                ("1", 3),
+            ]
+            stored = tx.audit.scan_stored(shard="1")
+            assert [
+                tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in stored
+            ] == [
+                (*attrs.astuple(row)[:1], to_db_time(row.at), *attrs.astuple(row)[2:])
+                for row in tx.audit.scan(shard="1")
+            ]
+            mine = tx.audit.for_patient("p1")
+            assert [(e.shard, e.seq) for e in mine] == [("0", 1), ("1", 1), ("1", 2), ("1", 3)]
+            page = tx.audit.for_patient("p1", after_shard="1", after_seq=1, limit=1)
+            assert [(e.shard, e.seq) for e in page] == [("1", 2)]
+            # "0" first; a store may have created its patient shards with its schema.
+            assert tx.audit.shards()[:2] == ["0", "1"]
+            assert [(r.shard, r.seq) for r in tx.audit.head_seals()] == [("0", 3), ("1", 3)]
+            assert tx.audit.count() == 6
 
     # --- outbox --------------------------------------------------------------------------
 

@@ -40,7 +40,14 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from monespace.errors import ConfigurationError, SchemaVersionError, StorageError
 from monespace.storage import Dialect, SqlTransaction, StorageBackend, Transaction, to_db_time
 
-__all__ = ["LATEST_SCHEMA_VERSION", "PostgresStorage", "PostgresUrl", "load_migrations"]
+__all__ = [
+    "DEFAULT_AUDIT_SHARDS",
+    "DEFAULT_PARTITIONS",
+    "LATEST_SCHEMA_VERSION",
+    "PostgresStorage",
+    "PostgresUrl",
+    "load_migrations",
+]
 
 DIALECT = Dialect(
     placeholder="%s",
@@ -51,7 +58,11 @@ _START_ATTEMPTS = 3
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _MIGRATION = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 #: URL query parameters read by the plugin; every other one goes to libpq untouched.
-_OWN_PARAMETERS = ("schema", "pool_min", "pool_max")
+_OWN_PARAMETERS = ("schema", "pool_min", "pool_max", "partitions", "audit_shards")
+#: Hash partitions per table of persons' data when the schema is created (``?partitions=``).
+DEFAULT_PARTITIONS = 8
+#: Audit chains of patients when the schema is created (``?audit_shards=``), besides shard 0.
+DEFAULT_AUDIT_SHARDS = 16
 _WRITING = ("INSERT", "UPDATE", "DELETE")
 
 
@@ -90,6 +101,12 @@ class PostgresUrl:
     :ivar schema: the schema holding monespace's tables (``public`` unless ``?schema=``).
     :ivar pool_min: connections the pool keeps open (``?pool_min=``, default 1).
     :ivar pool_max: connections the pool opens at most (``?pool_max=``, default 10).
+    :ivar partitions: hash partitions of each table of persons' data, used when the schema
+        is created (``?partitions=``, default :data:`DEFAULT_PARTITIONS`); an existing
+        schema keeps the count it was created with.
+    :ivar audit_shards: audit chains of patients (besides shard ``0``, for events without a
+        patient), used when the schema is created (``?audit_shards=``, default
+        :data:`DEFAULT_AUDIT_SHARDS`; 0 keeps a single chain).
     :ivar redacted: the URL with its password replaced by ``***``, for messages and logs.
     """
 
@@ -98,6 +115,8 @@ class PostgresUrl:
     pool_min: int
     pool_max: int
     redacted: str
+    partitions: int = DEFAULT_PARTITIONS
+    audit_shards: int = DEFAULT_AUDIT_SHARDS
 
     @classmethod
     def parse(cls, url: str) -> Self:
@@ -119,8 +138,16 @@ class PostgresUrl:
         try:
             pool_min = int(own.get("pool_min", "1"))
             pool_max = int(own.get("pool_max", "10"))
+            partitions = int(own.get("partitions", str(DEFAULT_PARTITIONS)))
+            audit_shards = int(own.get("audit_shards", str(DEFAULT_AUDIT_SHARDS)))
         except ValueError:
-            raise ConfigurationError(f"the pool sizes in {redacted} must be integers") from None
+            raise ConfigurationError(
+                f"the pool sizes, partitions and audit shards in {redacted} must be integers"
+            ) from None
+        if not 1 <= partitions <= 1024:
+            raise ConfigurationError(f"the partitions in {redacted} must be between 1 and 1024")
+        if not 0 <= audit_shards <= 1024:
+            raise ConfigurationError(f"the audit_shards in {redacted} must be between 0 and 1024")
         # A read nested in a write takes a second connection: two is the least that works.
         if not 0 <= pool_min <= pool_max or pool_max < 2:
             raise ConfigurationError(
@@ -128,7 +155,7 @@ class PostgresUrl:
             )
         rest = urlencode([(key, value) for key, value in query if key not in _OWN_PARAMETERS])
         conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, rest, parts.fragment))
-        return cls(conninfo, schema, pool_min, pool_max, redacted)
+        return cls(conninfo, schema, pool_min, pool_max, redacted, partitions, audit_shards)
 
 
 def _redact(url: str) -> str:
@@ -190,6 +217,11 @@ class _Cursor:
     def rowcount(self) -> int:
         return self._cur.rowcount if self._rowcount is None else self._rowcount
 
+    @property
+    def description(self) -> Any:
+        """The columns of the last query (DB-API), for row copies that name no column."""
+        return self._cur.description
+
 
 class PostgresStorage(StorageBackend):
     """Storage in a PostgreSQL database. URL: ``postgresql://user@host:port/database``.
@@ -248,7 +280,12 @@ class PostgresStorage(StorageBackend):
     def _migrate(self) -> int:
         with self._connect() as conn:
             try:
-                return _migrate(conn, self.url.schema)
+                return _migrate(
+                    conn,
+                    self.url.schema,
+                    partitions=self.url.partitions,
+                    audit_shards=self.url.audit_shards,
+                )
             except psycopg.Error as exc:
                 raise StorageError(f"could not migrate {self.url.redacted}: {exc}") from exc
 
@@ -354,8 +391,18 @@ class PostgresStorage(StorageBackend):
         return f"PostgresStorage({self.url.redacted!r})"
 
 
-def _migrate(conn: psycopg.Connection[Any], schema: str) -> int:
+def _migrate(
+    conn: psycopg.Connection[Any],
+    schema: str,
+    *,
+    partitions: int = DEFAULT_PARTITIONS,
+    audit_shards: int = DEFAULT_AUDIT_SHARDS,
+) -> int:
     """Create *schema* if needed and apply the migrations it lacks; return its version.
+
+    *partitions* and *audit_shards* are read by the migration that partitions the tables by
+    patient and shards the audit trail (through the session settings
+    ``monespace.partitions`` and ``monespace.audit_shards``), once, when it runs.
 
     A session advisory lock keeps two processes opening a fresh database from migrating it
     at the same time; each migration is one transaction.
@@ -365,6 +412,8 @@ def _migrate(conn: psycopg.Connection[Any], schema: str) -> int:
     try:
         conn.execute(psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
         conn.execute(psycopg.sql.SQL("SET search_path TO {}").format(ident))
+        conn.execute("SELECT set_config('monespace.partitions', %s, false)", (str(partitions),))
+        conn.execute("SELECT set_config('monespace.audit_shards', %s, false)", (str(audit_shards),))
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, "
             'name TEXT COLLATE "C" NOT NULL, applied_at TEXT COLLATE "C" NOT NULL)'
