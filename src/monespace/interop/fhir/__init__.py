@@ -24,11 +24,20 @@ from ._base import (
     load_json,
     validate,
 )
-from ._export import export_bundle
+from ._export import (
+    APPOINTMENT_STATUS,
+    appointment_resource,
+    document_resource,
+    export_bundle,
+    observation_resource,
+    patient_resource,
+    profile_resource,
+)
 from ._import import CONSENT_REFUSED, ImportReport, import_fhir
 from ._inspect import inspect_file
 
 __all__ = [
+    "APPOINTMENT_STATUS",
     "CONSENT_REFUSED",
     "FHIR_MODELS",
     "KNOWN_PROFILES",
@@ -37,9 +46,14 @@ __all__ = [
     "MAX_INPUT_BYTES",
     "FhirError",
     "ImportReport",
+    "appointment_resource",
+    "document_resource",
     "export_bundle",
     "import_fhir",
     "inspect_file",
     "load_json",
+    "observation_resource",
+    "patient_resource",
+    "profile_resource",
     "validate",
 ]
