@@ -21,7 +21,10 @@ from ._base import (
     MAX_ENTRIES,
     MAX_INPUT_BYTES,
     FhirError,
+    fhir_id,
     load_json,
+    space_id,
+    system_oid,
     validate,
 )
 from ._export import (
@@ -35,25 +38,44 @@ from ._export import (
 )
 from ._import import CONSENT_REFUSED, ImportReport, import_fhir
 from ._inspect import inspect_file
+from ._smart import (
+    APP_SCOPE_FAMILIES,
+    LAUNCH_SCOPES,
+    SmartScope,
+    app_scopes,
+    parse_smart_scope,
+    parse_smart_scopes,
+    required_app_scope,
+)
 
 __all__ = [
     "APPOINTMENT_STATUS",
+    "APP_SCOPE_FAMILIES",
     "CONSENT_REFUSED",
     "FHIR_MODELS",
     "KNOWN_PROFILES",
+    "LAUNCH_SCOPES",
     "MAX_DEPTH",
     "MAX_ENTRIES",
     "MAX_INPUT_BYTES",
     "FhirError",
     "ImportReport",
+    "SmartScope",
+    "app_scopes",
     "appointment_resource",
     "document_resource",
     "export_bundle",
+    "fhir_id",
     "import_fhir",
     "inspect_file",
     "load_json",
     "observation_resource",
+    "parse_smart_scope",
+    "parse_smart_scopes",
     "patient_resource",
     "profile_resource",
+    "required_app_scope",
+    "space_id",
+    "system_oid",
     "validate",
 ]

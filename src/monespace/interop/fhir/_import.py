@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ...actors import Actor
+from ...agenda import Event, EventKind, EventStatus
 from ...errors import AccessDeniedError, ConflictError, NotFoundError, ValidationError
 from ...record import (
     LOINC,
@@ -57,7 +58,15 @@ _SYSTOLIC = "8480-6"
 #: (monespace keeps no device registry: a device is checked, and its measures are the
 #: sender's).
 _CONTEXT = frozenset({"List", "Patient", "Practitioner", "PractitionerRole", "Device", "Binary"})
-_WRITTEN = frozenset({"DocumentReference", "Observation", "Immunization"})
+_WRITTEN = frozenset({"DocumentReference", "Observation", "Immunization", "Appointment"})
+#: The statuses of an Appointment that an agenda event can start in: a planned one (booked,
+#: or still to be confirmed), or one that took place.
+_APPOINTMENT_STATUS = {
+    "proposed": EventStatus.PLANNED,
+    "pending": EventStatus.PLANNED,
+    "booked": EventStatus.PLANNED,
+    "fulfilled": EventStatus.DONE,
+}
 _MASKING = {
     "MASQUE_PS": "masked",
     "INVISIBLE_PATIENT": "hidden_from_patient",
@@ -76,9 +85,10 @@ class ImportReport:
     measures: tuple[Measure, ...] = ()
     vaccinations: tuple[ProfileEntry, ...] = ()
     devices: int = 0
+    appointments: tuple[Event, ...] = ()
 
 
-_Step = Callable[[], Document | Measure | ProfileEntry]
+_Step = Callable[[], Document | Measure | ProfileEntry | Event]
 
 
 def import_fhir(
@@ -90,7 +100,9 @@ def import_fhir(
     the record, with their Binary or inline content; ``relatesTo`` ``replaces`` a document
     of the record with a new version), a "Mesures de santé" transaction bundle (Observations,
     with the Devices they name), and single DocumentReference, Observation and Immunization
-    resources (a vaccination of the profil médical).
+    resources (a vaccination of the profil médical), and single Appointment resources (an
+    event of the agenda: ``booked``, ``proposed`` or ``pending`` ones are planned,
+    ``fulfilled`` ones done).
 
     All or nothing: every entry is read and checked first (FHIR validity, profiles, codes,
     references, content types, the patient), then everything is written in one
@@ -121,7 +133,7 @@ def import_fhir(
 
 
 def _write(space: Space, steps: list[_Step], devices: int) -> ImportReport:
-    written: list[Document | Measure | ProfileEntry] = []
+    written: list[Document | Measure | ProfileEntry | Event] = []
     try:
         with space.transaction():
             written = [step() for step in steps]
@@ -138,6 +150,7 @@ def _write(space: Space, steps: list[_Step], devices: int) -> ImportReport:
         measures=tuple(w for w in written if isinstance(w, Measure)),
         vaccinations=tuple(w for w in written if isinstance(w, ProfileEntry)),
         devices=devices,
+        appointments=tuple(w for w in written if isinstance(w, Event)),
     )
 
 
@@ -200,6 +213,8 @@ class _Reader:
             return self._document(resource, where)
         if kind == "Observation":
             return self._measure(resource, where)
+        if kind == "Appointment":
+            return self._appointment(resource, where)
         return self._vaccination(resource, where)
 
     # --- the patient ------------------------------------------------------------------------
@@ -433,6 +448,41 @@ class _Reader:
             details="\n".join(notes) or None,
             code=code,
             started=started,
+        )
+
+    # --- agenda -----------------------------------------------------------------------------
+
+    def _appointment(self, resource: dict[str, Any], where: str) -> _Step:
+        status = _APPOINTMENT_STATUS.get(resource.get("status") or "")
+        if status is None:
+            raise FhirError(
+                422,
+                f"an appointment is imported {', '.join(_APPOINTMENT_STATUS)}",
+                location=f"{where}.status",
+            )
+        starts_at = _datetime(resource.get("start"), where)
+        if starts_at is None:
+            raise FhirError(422, "an appointment has a start", location=where)
+        kinds = [c.get("text") for c in resource.get("serviceCategory") or ()]
+        known = {str(k) for k in EventKind}
+        kind = next((k for k in kinds if k in known), "appointment")
+        professional = None
+        for participant in resource.get("participant") or ():
+            identifier = (participant.get("actor") or {}).get("identifier") or {}
+            value = identifier.get("value") or ""
+            if identifier.get("system") == RPPS_SYSTEM and value.startswith("8"):
+                professional = value[1:]
+        agenda = self.space.agenda
+        return lambda: agenda.add(
+            self.actor,
+            self.patient_id,
+            kind=kind,
+            starts_at=starts_at,
+            ends_at=_datetime(resource.get("end"), where),
+            title=resource.get("description"),
+            notes=resource.get("comment"),
+            professional=professional,
+            status=status,
         )
 
 
