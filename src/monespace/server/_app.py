@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._space import Space
 from ._api import api_operations
+from ._fhir import fhir_routes
 from ._models import Health
 from ._openapi import openapi_document
 from ._page import page_routes
@@ -142,6 +143,7 @@ def create_app(
         for op in operations
     ]
     routes.extend(page_routes(state))
+    routes.extend(fhir_routes(state))
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_exception},
