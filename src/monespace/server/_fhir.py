@@ -569,25 +569,35 @@ def _target_patient(resource: Mapping[str, Any], ctx: _Context) -> str:
     named: set[str] = set()
     entries = resource.get("entry") if resource.get("resourceType") == "Bundle" else None
     items = [e.get("resource") for e in entries or () if isinstance(e, Mapping)]
+    # A reference to a Patient the bundle carries is the sender's, checked by the import.
+    local = {e.get("fullUrl") for e in entries or () if isinstance(e, Mapping)} | {
+        f"Patient/{item.get('id')}" for item in items if isinstance(item, Mapping)
+    }
     for item in items or [resource]:
         if not isinstance(item, Mapping):
             continue
         for key in ("subject", "patient"):
             holder = item.get(key)
             reference = holder.get("reference") if isinstance(holder, Mapping) else None
-            if isinstance(reference, str) and reference.startswith("Patient/"):
-                named.add(space_id(reference.removeprefix("Patient/")))
+            if _names_a_space(reference, local):
+                named.add(space_id(str(reference).removeprefix("Patient/")))
         for participant in item.get("participant") or ():
             actor = participant.get("actor") if isinstance(participant, Mapping) else None
             reference = actor.get("reference") if isinstance(actor, Mapping) else None
-            if isinstance(reference, str) and reference.startswith("Patient/"):
-                named.add(space_id(reference.removeprefix("Patient/")))
+            if _names_a_space(reference, local):
+                named.add(space_id(str(reference).removeprefix("Patient/")))
     if len(named) > 1:
         raise _Outcome(422, "the resources name more than one patient")
     patient_id = next(iter(named), None) or ctx.own_patient()
     if patient_id is None:
         raise _Outcome(422, "a professional's write names its patient (subject Patient/ID)")
     return patient_id
+
+
+def _names_a_space(reference: Any, local: set[Any]) -> bool:
+    return (
+        isinstance(reference, str) and reference.startswith("Patient/") and reference not in local
+    )
 
 
 def _import(ctx: _Context, resource: dict[str, Any]) -> ImportReport:

@@ -10,7 +10,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 from ...actors import Actor
-from ...agenda import Event, EventStatus
 from ...errors import AccessDeniedError, NotFoundError
 from ...record import (
     MEASURE_SPECS,
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
     from ..._space import Space
     from ...access import HistoryEntry
     from ...accounts import Patient
+    from ...agenda import Event
 
 __all__ = [
     "APPOINTMENT_STATUS",
@@ -492,12 +492,13 @@ def profile_resource(entry: ProfileEntry) -> dict[str, Any] | None:
     return resource
 
 
-#: FHIR's Appointment.status of each status of an agenda event.
-APPOINTMENT_STATUS: Final[Mapping[EventStatus, str]] = {
-    EventStatus.PLANNED: "booked",
-    EventStatus.DONE: "fulfilled",
-    EventStatus.CANCELLED: "cancelled",
-    EventStatus.MISSED: "noshow",
+#: FHIR's Appointment.status of each status of an agenda event
+#: (:class:`monespace.agenda.EventStatus`, a string enumeration).
+APPOINTMENT_STATUS: Final[Mapping[str, str]] = {
+    "planned": "booked",
+    "done": "fulfilled",
+    "cancelled": "cancelled",
+    "missed": "noshow",
 }
 
 
@@ -524,7 +525,7 @@ def appointment_resource(event: Event) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "Appointment",
         "id": fhir_id(event.id),
-        "status": APPOINTMENT_STATUS[event.status],
+        "status": APPOINTMENT_STATUS[str(event.status)],
         "serviceCategory": [{"text": str(event.kind)}],
         "start": _instant(event.starts_at.astimezone(UTC)),
         "participant": participants,

@@ -7,12 +7,11 @@ import binascii
 import hashlib
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 
 from ...actors import Actor
-from ...agenda import Event, EventKind, EventStatus
 from ...errors import AccessDeniedError, ConflictError, NotFoundError, ValidationError
 from ...record import (
     LOINC,
@@ -45,6 +44,7 @@ from ._base import (
 
 if TYPE_CHECKING:
     from ..._space import Space
+    from ...agenda import Event
 
 __all__ = ["CONSENT_REFUSED", "ImportReport", "import_fhir"]
 
@@ -61,11 +61,12 @@ _CONTEXT = frozenset({"List", "Patient", "Practitioner", "PractitionerRole", "De
 _WRITTEN = frozenset({"DocumentReference", "Observation", "Immunization", "Appointment"})
 #: The statuses of an Appointment that an agenda event can start in: a planned one (booked,
 #: or still to be confirmed), or one that took place.
+#: (Values of ``monespace.agenda.EventStatus``, which the agenda checks.)
 _APPOINTMENT_STATUS = {
-    "proposed": EventStatus.PLANNED,
-    "pending": EventStatus.PLANNED,
-    "booked": EventStatus.PLANNED,
-    "fulfilled": EventStatus.DONE,
+    "proposed": "planned",
+    "pending": "planned",
+    "booked": "planned",
+    "fulfilled": "done",
 }
 _MASKING = {
     "MASQUE_PS": "masked",
@@ -88,7 +89,7 @@ class ImportReport:
     appointments: tuple[Event, ...] = ()
 
 
-_Step = Callable[[], Document | Measure | ProfileEntry | Event]
+_Step: TypeAlias = "Callable[[], Document | Measure | ProfileEntry | Event]"
 
 
 def import_fhir(
@@ -150,7 +151,9 @@ def _write(space: Space, steps: list[_Step], devices: int) -> ImportReport:
         measures=tuple(w for w in written if isinstance(w, Measure)),
         vaccinations=tuple(w for w in written if isinstance(w, ProfileEntry)),
         devices=devices,
-        appointments=tuple(w for w in written if isinstance(w, Event)),
+        appointments=tuple(
+            w for w in written if not isinstance(w, Document | Measure | ProfileEntry)
+        ),
     )
 
 
@@ -463,9 +466,10 @@ class _Reader:
         starts_at = _datetime(resource.get("start"), where)
         if starts_at is None:
             raise FhirError(422, "an appointment has a start", location=where)
-        kinds = [c.get("text") for c in resource.get("serviceCategory") or ()]
-        known = {str(k) for k in EventKind}
-        kind = next((k for k in kinds if k in known), "appointment")
+        # The kind of event as the export writes it; the agenda refuses one it does not
+        # know (422), as it does any other invalid event.
+        kinds = [c.get("text") for c in resource.get("serviceCategory") or () if c.get("text")]
+        kind = kinds[0] if kinds else "appointment"
         professional = None
         for participant in resource.get("participant") or ():
             identifier = (participant.get("actor") or {}).get("identifier") or {}
