@@ -692,3 +692,22 @@ def test_fhirclient_reads_the_statement_and_searches(live):
     assert [link.relation for link in pages[0].link] == ["self", "next"]
     values = sorted(e.resource.valueQuantity.value for page in pages for e in page.entry)
     assert values == [60 + n for n in range(11)] + [70.5]
+
+
+def test_a_measure_naming_its_subject_by_the_ins_the_api_gives_is_accepted(app, world):
+    async def go():
+        async with client(app) as http:
+            headers = {**(await login_patient(http, world.alice)), "content-type": FHIR}
+            patient = (await http.get(f"{BASE}/Patient", headers=headers)).json()
+            [ins] = patient["entry"][0]["resource"]["identifier"]
+            subject = {"system": ins["system"], "value": ins["value"]}
+            mine = weight(69) | {"subject": {"identifier": subject}}
+            someone = weight(69) | {"subject": {"identifier": subject | {"value": world.bob.nir}}}
+            return [
+                await http.post(f"{BASE}/Observation", content=json.dumps(r), headers=headers)
+                for r in (mine, someone)
+            ]
+
+    mine, someone = run(go())
+    assert mine.status_code == 201, mine.text
+    assert someone.status_code == 422

@@ -222,7 +222,7 @@ def patient_resource(patient: Patient) -> dict[str, Any]:
                     "coding": [{"system": _FR_CORE_IDENTIFIER_TYPE, "code": INS_TYPES[ins.oid]}]
                 },
                 "system": f"urn:oid:{ins.oid}",
-                "value": str(ins.matricule),
+                "value": ins.matricule.value,
             }
         ],
     }

@@ -238,7 +238,7 @@ class _Reader:
                 ins = self.space.accounts.get_patient(self.actor, self.patient_id).identity.ins
             except (AccessDeniedError, NotFoundError):
                 raise FhirError(403, CONSENT_REFUSED) from None
-            self._ins = (ins.oid, str(ins.matricule))
+            self._ins = (ins.oid, ins.matricule.value)
         if (system.removeprefix("urn:oid:"), value) != self._ins:
             raise FhirError(422, "the subject is not the holder of this space", location=where)
 
