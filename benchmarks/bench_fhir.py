@@ -120,7 +120,7 @@ def bench_export(space: monespace.Space, patient_id: str, seconds: float, repeat
         value,
         baseline,
         "fhir.resources objects built from the export's plain dicts",
-        note=f"{len(resources)} resources per export by the treating doctor (documents, their Binary)",
+        note=f"{len(resources)} resources per export by the treating doctor (documents, Binaries)",
     )
 
 
