@@ -1,5 +1,6 @@
 """The demo HTTP server: a JSON API under ``/api/v1``, its OpenAPI 3.1 document at
-``/openapi.json``, and a minimal server-rendered patient page.
+``/openapi.json``, a FHIR R4 API under ``/fhir/r4`` (with the ``fhir`` extra), and a
+minimal server-rendered patient page.
 
 Needs the ``server`` extra (``pip install 'monespace[server]'``)::
 
