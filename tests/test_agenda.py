@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import attrs
 import pytest
 
 from monespace import Actor, ActorKind, Settings
@@ -12,7 +13,7 @@ from monespace.agenda import AgendaSettings, EventKind, EventStatus, Family, Rem
 from monespace.clock import ManualClock
 from monespace.errors import AccessDeniedError, NotFoundError, ValidationError
 from monespace.identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
-from monespace.policy import Action, Facts, ProfessionalFacts, Resource, decide
+from monespace.policy import Action, AppFacts, Facts, ProfessionalFacts, Resource, decide
 from monespace.record import Code
 from monespace.synth import seed_demo
 from monespace.testing import storage_of
@@ -211,9 +212,18 @@ def test_agenda_rules_decide_deny_by_default():
         professional=ProfessionalFacts(registered=True, grant="care", object_all=True),
     )
     assert not decide(pro, Action.AGENDA_WRITE, resource, objected).allowed
-    app = Actor(ActorKind.APP, "booking-app")
+    app = Actor.app("booking-app", "p1", {"agenda.write"})
     refused = decide(app, Action.AGENDA_WRITE, resource, Facts(space_open=True))
-    assert refused.rule == "apps_do_not_use_the_agenda_yet"
+    assert refused.rule == "app_not_referenced"
+    consented = Facts(space_open=True, app=AppFacts(referenced=True, consent=frozenset()))
+    assert decide(app, Action.AGENDA_WRITE, resource, consented).rule == "outside_app_scopes"
+    allowed = attrs.evolve(consented, app=AppFacts(True, frozenset({"agenda.write"})))
+    assert decide(app, Action.AGENDA_WRITE, resource, allowed).allowed
+    assert decide(app, Action.AGENDA_READ, resource, allowed).rule == "outside_app_scopes"
+    closed_for_app = attrs.evolve(allowed, space_open=False)
+    assert decide(app, Action.AGENDA_WRITE, resource, closed_for_app).rule == (
+        "beyond_patient_rights"
+    )
     nobody = decide(patient, Action.AGENDA_READ, Resource(None, "agenda"), Facts())
     assert nobody.rule == "deny_by_default"
     stranger = Actor(ActorKind.REPRESENTATIVE, "r1", on_behalf_of="p1")

@@ -6,6 +6,7 @@ import pytest
 
 from monespace import Actor, ActorKind
 from monespace.access import (
+    APP_SCOPES,
     Action,
     Facts,
     ProfessionalFacts,
@@ -32,7 +33,8 @@ REPRESENTATIVE = Actor(ActorKind.REPRESENTATIVE, "r1", on_behalf_of="p1")
 DOCTOR = Actor(ActorKind.PROFESSIONAL, "10000000017")
 OTHER_DOCTOR = Actor(ActorKind.PROFESSIONAL, "10000000025")
 OPERATOR = Actor.system("test")
-APP = Actor(ActorKind.APP, "app-1")
+#: An app acting for the patient with every scope: messaging is in none of them.
+APP = Actor.app("app-1", "p1", APP_SCOPES.values())
 
 THREAD = Resource("p1", "thread", "t1")
 OPEN = ThreadFacts(DOCTOR.id)
@@ -67,7 +69,7 @@ def ruling(actor, action, resource=THREAD, thread=OPEN, **changes):
         (PATIENT, (False, "only_professionals_start_threads")),
         (REPRESENTATIVE, (False, "only_professionals_start_threads")),
         (OPERATOR, (False, "only_professionals_start_threads")),
-        (APP, (False, "only_professionals_start_threads")),
+        (APP, (False, "outside_app_scopes")),
     ],
 )
 def test_only_professionals_start_a_thread(actor, expected):
@@ -108,7 +110,9 @@ def test_participants_use_their_thread(actor, action):
 @pytest.mark.parametrize("action", [*PARTICIPANT_ACTIONS, Action.THREAD_CLOSE])
 @pytest.mark.parametrize("actor", [OTHER_PATIENT, OTHER_DOCTOR, OPERATOR, APP])
 def test_outsiders_never_touch_a_thread(actor, action):
-    assert ruling(actor, action) == (False, "thread_participants_only")
+    # Apps are refused before the thread's rules: messaging is in none of their scopes.
+    expected = "outside_app_scopes" if actor is APP else "thread_participants_only"
+    assert ruling(actor, action) == (False, expected)
 
 
 @pytest.mark.parametrize("action", [*PARTICIPANT_ACTIONS, Action.THREAD_CLOSE])

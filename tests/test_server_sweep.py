@@ -1,7 +1,8 @@
 """Object-level authorisation sweep over the HTTP API (security plan T2).
 
 Every role (anonymous, patient A, patient B, A as the legal representative of her child, a
-professional with authorisation on A only, a professional without any) calls every operation
+professional with authorisation on A only, a professional without any, a referenced app
+with A's consent to every scope) calls every operation
 that names a space or an object, against every space and object that is not theirs, and
 against ones that do not exist. Expected: zero leaks (no 2xx, none of the target's ids or
 contents in any body), and a denial byte-identical to the answer for a non-existent target.
@@ -14,7 +15,12 @@ import re
 
 import pytest
 
+from monespace import Actor
+from monespace.catalogue import Scope, pkce_challenge
 from monespace.server import operations_of
+from monespace.server._apps import APP_OPERATION_SCOPES
+
+from .test_oauth_server import REDIRECT, reference
 
 from .test_server_world import (
     CANARY,
@@ -88,10 +94,13 @@ def _bodies(world, target_nir, birth):
         "rescheduleAgendaEvent": {"starts_at": "2026-04-02T09:00:00+02:00"},
         "optOutOfReminders": {"family": "vaccination"},
         "optInToReminders": {"family": "vaccination"},
+        "narrowConsent": {"scopes": ["mesures.read"]},
     }
 
 
 def _entitled(role, target, op_id, world):
+    if role == "app":  # a referenced app acting for Alice, with every scope
+        return target == world.alice.id and op_id in APP_OPERATION_SCOPES
     own = {"alice": {world.alice.id, world.child}, "bob": {world.bob.id}}
     if target in own.get(role, set()):
         return True
@@ -103,6 +112,29 @@ def _entitled(role, target, op_id, world):
             return target in mine
         return role == "doctor" and target == world.alice.id and op_id in PRO_READS | PRO_AGENDA
     return False
+
+
+SWEEP_APP = "sweep-app"
+
+
+def _app_token(world) -> str:
+    """An access token of a referenced app to which Alice consented every scope."""
+    reference(world.space, SWEEP_APP)
+    alice = Actor.patient(world.alice.id)
+    world.space.consents.grant(alice, world.alice.id, SWEEP_APP, set(Scope))
+    verifier = "v" * 43
+    code = world.space.oauth.authorize(
+        alice,
+        world.alice.id,
+        client_id=SWEEP_APP,
+        redirect_uri=REDIRECT,
+        scopes=set(Scope),
+        code_challenge=pkce_challenge(verifier),
+    )
+    tokens = world.space.oauth.exchange(
+        client_id=SWEEP_APP, code=code.code, redirect_uri=REDIRECT, code_verifier=verifier
+    )
+    return tokens.access_token
 
 
 def _query(op_id):
@@ -142,6 +174,7 @@ async def test_no_role_reaches_another_persons_space_through_any_route():
         ):
             roles[name] = await login
             http.cookies.clear()  # each role speaks with its bearer token only
+        roles["app"] = {"authorization": f"Bearer {_app_token(world)}"}
 
         async def call(op, headers, pid, ids, person):
             doc, entry, thread, attachment, event = ids
@@ -153,6 +186,7 @@ async def test_no_role_reaches_another_persons_space_through_any_route():
                 attachment_id=attachment,
                 event_id=event,
                 rpps=world.stranger,
+                client_id=SWEEP_APP,
             )
             nir = person.nir if person else "180017512345678"
             birth = person.birth_date.isoformat() if person else "1980-01-01"
@@ -170,7 +204,14 @@ async def test_no_role_reaches_another_persons_space_through_any_route():
                 response = await call(op, headers, pid, ids, person)
                 ghost = await call(op, headers, GHOST_PATIENT, ghosts, None)
                 tried += 1
-                expected = 401 if role == "anonymous" else 404
+                # An app's token works on the exchange routes only: elsewhere it is no login.
+                no_login = role == "anonymous" or (role == "app" and op.app_scope is None)
+                expected = 401 if no_login else 404
+                if role == "app" and op.operation_id == "addDocument":
+                    # The record checks the type code against the author before the policy
+                    # (a patient's own type, DOCPAT01, from an app): the same 422 as for a
+                    # space that does not exist, so no oracle, and nothing written.
+                    expected = 422
                 body = response.text
                 if response.status_code < 400 or any(s in body for s in secrets_of[pid]):
                     leaks += 1
@@ -191,6 +232,7 @@ async def test_no_role_reaches_another_persons_space_through_any_route():
                 "bob": [(world.bob.id, world.alice.id), (world.bob.id, world.child)],
                 "doctor": [(world.bob.id, world.alice.id), (world.alice.id, world.child)],
                 "stranger": [(world.alice.id, world.bob.id)],
+                "app": [(world.alice.id, world.bob.id)] if op.app_scope else [],
             }.get(role, [])
             for own, foreign in pairs:
                 response = await call(op, headers, own, targets[foreign], None)
@@ -235,5 +277,6 @@ def test_paths_carry_only_opaque_ids():
             "attachment_id",
             "event_id",
             "rpps",
+            "client_id",
         }, op.path
         assert "nir" not in op.path

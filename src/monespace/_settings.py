@@ -9,6 +9,7 @@ import attrs
 from .accounts import AttemptPolicy, LifecycleRules
 from .agenda import AgendaSettings
 from .audit import AuditSettings
+from .catalogue import CatalogueSettings, OAuthSettings
 from .messaging import MessagingSettings
 from .policy import AccessPolicy
 from .record import RecordSettings
@@ -34,6 +35,9 @@ class Settings:
     :param messaging: the secure messaging's limits and retention policy.
     :param agenda: whether ticks send prevention reminders, and the calendar edition.
     :param audit: when the audit trail writes signed checkpoints.
+    :param catalogue: the référencement's convention duration, renewal window and the
+        edition of the référentiel.
+    :param oauth: the lifetimes of apps' authorization codes, access and refresh tokens.
 
     .. versionchanged:: 0.2
        ``audit`` and ``agenda``.
@@ -50,6 +54,8 @@ class Settings:
     messaging: MessagingSettings = attrs.field(factory=MessagingSettings)
     agenda: AgendaSettings = attrs.field(factory=AgendaSettings)
     audit: AuditSettings = attrs.field(factory=AuditSettings)
+    catalogue: CatalogueSettings = attrs.field(factory=CatalogueSettings)
+    oauth: OAuthSettings = attrs.field(factory=OAuthSettings)
 
     def retry_delay(self, attempts: int) -> timedelta:
         """How long to wait after the *attempts*-th failed delivery."""

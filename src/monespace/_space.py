@@ -18,6 +18,7 @@ from .accounts._service import AccountService
 from .actors import Actor
 from .agenda import AgendaService
 from .audit._service import AuditService
+from .catalogue import CatalogueService, ConsentService, OAuthService
 from .clock import Clock, SystemClock
 from .crypto import KeyProvider, Keyring, RotationReport
 from .messaging._service import MessagingService
@@ -48,6 +49,9 @@ class Space:
         space.messaging  # secure messaging between professionals and patients
         space.agenda     # appointments and health events, prevention reminders
         space.research   # pseudonymised extracts for approved studies
+        space.catalogue  # the référencement of third-party apps, the public catalogue
+        space.consents   # the apps a patient connected, and what each may do
+        space.oauth      # the OAuth 2 codes and tokens of those apps
 
     A space is a context manager; leaving the block closes storage and transports.
 
@@ -93,6 +97,9 @@ class Space:
         self.messaging = MessagingService(self._core, self.record)
         self.agenda = AgendaService(self._core)
         self.research = ResearchService(self._core, self.agenda)
+        self.catalogue = CatalogueService(self._core)
+        self.consents = ConsentService(self._core)
+        self.oauth = OAuthService(self._core, self.catalogue, self.consents)
         # Side effects of what the services record, in the same transaction.
         self._core.subscribers.append(FirstAccessNotifier(self._core))
 
@@ -142,14 +149,21 @@ class Space:
         """Apply every deadline that has passed at *now* (default: the clock's time).
 
         Call it from a scheduler, daily or more often. It is idempotent: a second run at the
-        same moment finds nothing to do. With ``Settings.agenda.send_reminders`` it also
+        same moment finds nothing to do. Referenced apps whose convention ended are marked
+        expired (``apps_expired``). With ``Settings.agenda.send_reminders`` it also
         queues the prevention reminders newly due (``reminders_sent``).
 
         :return: how many transitions of each kind were applied.
         """
         moment = now if now is not None else self._core.now()
         counts = self.accounts.tick(moment)
-        for more in (self.record.tick(moment), self.dmp.tick(moment), self.messaging.tick(moment)):
+        for more in (
+            self.record.tick(moment),
+            self.dmp.tick(moment),
+            self.messaging.tick(moment),
+            self.catalogue.tick(moment),
+            self.oauth.tick(moment),
+        ):
             for name, count in more.items():
                 if count:
                     counts[name] = counts.get(name, 0) + count

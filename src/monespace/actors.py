@@ -8,6 +8,7 @@ one, and the access policy decides on the actor, never on the caller's say-so.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 import attrs
@@ -28,6 +29,12 @@ class ActorKind(StrEnum):
     """A referenced third-party application acting under the patient's grant."""
     SYSTEM = "system"
     """The operator itself: batch jobs, deadlines, migrations, administration."""
+    VENDOR = "vendor"
+    """The publisher of an application, applying for its référencement (never a reader of
+    health data)."""
+    AUTHORITY = "authority"
+    """A party of the référencement: a reviewer, the commission, the minister's office
+    (the :attr:`Actor.role` says which)."""
 
 
 class AccessMode(StrEnum):
@@ -48,6 +55,12 @@ def _non_empty(_inst: object, attribute: attrs.Attribute[str], value: str) -> No
         )
 
 
+def _scope_set(value: Iterable[str]) -> frozenset[str]:
+    if isinstance(value, str):
+        raise TypeError("scopes must be a collection of scope names, not one string")
+    return frozenset(value)
+
+
 @attrs.frozen
 class Actor:
     """An authenticated party performing an operation.
@@ -56,13 +69,20 @@ class Actor:
     :param id: a stable identifier: a patient id, an RPPS number, an app's client id, or the
         name of a system job.
     :param mode: the access mode (professionals only; others are always ``normal``).
-    :param on_behalf_of: for a representative, the id of the patient they act for.
+    :param on_behalf_of: for a representative or an app, the id of the patient they act
+        for.
+    :param scopes: for an app, the scopes of the token it presents (``documents.read``...);
+        what it may do is also bounded by the patient's consent and rights.
+    :param role: for an authority, its part in the référencement (``reviewer``,
+        ``commission``, ``minister``).
     """
 
     kind: ActorKind = attrs.field(converter=ActorKind)
     id: str = attrs.field(validator=_non_empty)
     mode: AccessMode = attrs.field(default=AccessMode.NORMAL, converter=AccessMode)
     on_behalf_of: str | None = None
+    scopes: frozenset[str] = attrs.field(default=frozenset(), converter=_scope_set)
+    role: str | None = None
 
     @classmethod
     def system(cls, job: str = "monespace") -> Actor:
@@ -73,3 +93,30 @@ class Actor:
     def patient(cls, patient_id: str) -> Actor:
         """The holder of the space *patient_id*."""
         return cls(ActorKind.PATIENT, patient_id)
+
+    @classmethod
+    def app(cls, client_id: str, patient_id: str, scopes: Iterable[str] = ()) -> Actor:
+        """The referenced application *client_id* acting for *patient_id* with a token
+        carrying *scopes* (what it may do is decided by the policy, never by the token alone).
+
+        .. versionadded:: 0.2
+        """
+        return cls(ActorKind.APP, client_id, on_behalf_of=patient_id, scopes=frozenset(scopes))
+
+    @classmethod
+    def vendor(cls, vendor_id: str) -> Actor:
+        """The publisher *vendor_id* of an application (its account at the CNAM service).
+
+        .. versionadded:: 0.2
+        """
+        return cls(ActorKind.VENDOR, vendor_id)
+
+    @classmethod
+    def authority(cls, person_id: str, role: str) -> Actor:
+        """*person_id* acting in the référencement as *role*: ``reviewer`` (the instruction
+        of the dossier), ``commission`` (the commission de référencement's opinion) or
+        ``minister`` (the minister's office: decision, convention, suspension, withdrawal).
+
+        .. versionadded:: 0.2
+        """
+        return cls(ActorKind.AUTHORITY, person_id, role=role)

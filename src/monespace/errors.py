@@ -62,6 +62,7 @@ __all__ = [
     "MonespaceError",
     "NotFoundError",
     "PluginError",
+    "ReferencementError",
     "SchemaVersionError",
     "SecurityError",
     "StorageError",
@@ -129,6 +130,15 @@ class InvalidTransitionError(ValidationError):
         self.state = state
         detail = f": {reason}" if reason else ""
         super().__init__(f"cannot {operation} a space that is {state}{detail}")
+
+
+class ReferencementError(ValidationError):
+    """A step of the référencement is not allowed in the application's current state or
+    without its conditions (a mandatory criterion, a convention), or an app that may not
+    act is given a consent.
+
+    .. versionadded:: 0.2
+    """
 
 
 class MalformedDocumentError(ValidationError):

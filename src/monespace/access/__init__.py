@@ -9,10 +9,12 @@ The service is ``space.access`` (:class:`monespace.AccessService`).
 
 from ..identities import PROFESSIONS, Professional
 from ..policy import (
+    APP_SCOPES,
     DEFAULT_MATRIX,
     AccessMatrix,
     AccessPolicy,
     Action,
+    AppFacts,
     Decision,
     DocumentFacts,
     Facts,
@@ -28,6 +30,7 @@ from ._model import AccessSettings, EmergencySession, Grant, GrantKind
 from ._service import AccessService, FirstAccessNotifier, HistoryEntry
 
 __all__ = [
+    "APP_SCOPES",
     "DEFAULT_MATRIX",
     "PROFESSIONS",
     "AccessFacts",
@@ -36,6 +39,7 @@ __all__ = [
     "AccessService",
     "AccessSettings",
     "Action",
+    "AppFacts",
     "Decision",
     "DocumentFacts",
     "EmergencySession",

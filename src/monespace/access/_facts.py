@@ -17,8 +17,9 @@ import attrs
 
 from ..accounts import AccountState, account_from_row, representation_from_row
 from ..actors import AccessMode, Actor, ActorKind
+from ..catalogue import app_from_row, consent_from_row
 from ..messaging import ThreadStatus
-from ..policy import DocumentFacts, Facts, ProfessionalFacts, Resource, ThreadFacts
+from ..policy import AppFacts, DocumentFacts, Facts, ProfessionalFacts, Resource, ThreadFacts
 from ..record import (
     INVISIBLE_REPRESENTANTS,
     MASQUE_PS,
@@ -75,6 +76,10 @@ class AccessFacts:
         patient decided about them. Nothing about a document or thread (see :meth:`about`)."""
         patient_id = resource.patient_id
         if patient_id is None:
+            if resource.kind == "application" and resource.id is not None:
+                # A step of the référencement: who applied (a vendor withdraws its own).
+                application = tx.catalogue.application(resource.id)
+                return Facts(applicant=None if application is None else application.vendor_id)
             if actor.kind is ActorKind.PROFESSIONAL:
                 # No record concerned (a lookup, a mailbox): only who the professional is.
                 known = tx.access.professional(actor.id) is not None
@@ -96,6 +101,25 @@ class AccessFacts:
                 self.professional(tx, now, actor, patient_id)
                 if actor.kind is ActorKind.PROFESSIONAL
                 else None
+            ),
+            app=self.app(tx, now, actor, patient_id) if actor.kind is ActorKind.APP else None,
+        )
+
+    @staticmethod
+    def app(tx: Transaction, now: datetime, actor: Actor, patient_id: str) -> AppFacts:
+        """Whether the app *actor* may act now (referenced, convention not ended) and the
+        scopes of *patient_id*'s consent in force to it."""
+        row = tx.catalogue.app(actor.id)
+        if row is None:
+            return AppFacts()
+        consent_row = tx.catalogue.consent(patient_id, actor.id)
+        consent = None if consent_row is None else consent_from_row(consent_row)
+        return AppFacts(
+            referenced=app_from_row(row).may_act(now),
+            consent=(
+                None
+                if consent is None or not consent.active
+                else frozenset(str(s) for s in consent.scopes)
             ),
         )
 

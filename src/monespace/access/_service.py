@@ -111,6 +111,10 @@ _WHAT = {
     "reminders.settings": "a modifié vos préférences de rappels",
     "reminder.send": "vous a envoyé un rappel de prévention",
     "research.extract": "a utilisé vos données, pseudonymisées, pour une étude autorisée",
+    "consent.grant": "a autorisé une application à accéder à votre espace",
+    "consent.narrow": "a réduit les droits d'une application",
+    "consent.revoke": "a retiré l'autorisation d'une application",
+    "consent.read": "a consulté la liste des applications autorisées",
 }
 
 
@@ -508,6 +512,9 @@ class AccessService:
                     names[event.actor_id] = (
                         f"{pro.name} ({pro.profession_name})" if pro else event.actor_id
                     )
+                elif event.actor_kind is ActorKind.APP and event.actor_id not in names:
+                    app = tx.catalogue.app(event.actor_id)
+                    names[event.actor_id] = app.name if app else event.actor_id
         return [self._entry(event, patient_id, names) for event in events]
 
     def _core_history(
@@ -542,7 +549,7 @@ class AccessService:
         elif event.actor_kind is ActorKind.PROFESSIONAL:
             who = names.get(event.actor_id, event.actor_id)
         elif event.actor_kind is ActorKind.APP:
-            who = f"l'application {event.actor_id}"
+            who = f"l'application {names.get(event.actor_id, event.actor_id)}"
         else:
             who = "l'Assurance Maladie"
         what = _WHAT.get(event.action, event.action)

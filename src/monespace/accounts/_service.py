@@ -796,6 +796,8 @@ class AccountService:
         unit.tx.profile.delete_for_patient(patient_id)
         unit.tx.measures.delete_for_patient(patient_id)
         unit.tx.agenda.delete_for_patient(patient_id)
+        unit.tx.catalogue.delete_consents(patient_id)
+        unit.tx.oauth.delete_for_patient(patient_id)
         deleted = unit.tx.blobs.delete_for_patient(patient_id)
         self._core.keyring.destroy(unit.tx, patient_id, unit.now)
         return deleted

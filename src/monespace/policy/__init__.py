@@ -9,8 +9,10 @@ of work; nothing below this package knows who may do what.
 
 from ._matrix import DEFAULT_MATRIX, AccessMatrix
 from ._rules import (
+    APP_SCOPES,
     AccessPolicy,
     Action,
+    AppFacts,
     Decision,
     DocumentFacts,
     Facts,
@@ -23,10 +25,12 @@ from ._rules import (
 )
 
 __all__ = [
+    "APP_SCOPES",
     "DEFAULT_MATRIX",
     "AccessMatrix",
     "AccessPolicy",
     "Action",
+    "AppFacts",
     "Decision",
     "DocumentFacts",
     "Facts",

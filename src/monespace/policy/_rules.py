@@ -11,9 +11,11 @@ the structure does not change.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from enum import StrEnum
+from types import MappingProxyType
+from typing import Final
 
 import attrs
 
@@ -21,8 +23,10 @@ from ..actors import AccessMode, Actor, ActorKind
 from ._matrix import DEFAULT_MATRIX, AccessMatrix
 
 __all__ = [
+    "APP_SCOPES",
     "AccessPolicy",
     "Action",
+    "AppFacts",
     "Decision",
     "DocumentFacts",
     "Facts",
@@ -94,6 +98,17 @@ class Action(StrEnum):
     REMINDERS_READ = "reminders.read"
     REMINDERS_SETTINGS = "reminders.settings"
     RESEARCH_EXTRACT = "research.extract"
+    CONSENT_GRANT = "consent.grant"
+    CONSENT_NARROW = "consent.narrow"
+    CONSENT_REVOKE = "consent.revoke"
+    CONSENT_READ = "consent.read"
+    CATALOGUE_APPLY = "catalogue.apply"
+    CATALOGUE_REVIEW = "catalogue.review"
+    CATALOGUE_OPINION = "catalogue.opinion"
+    CATALOGUE_DECIDE = "catalogue.decide"
+    CATALOGUE_WITHDRAW = "catalogue.withdraw"
+    CATALOGUE_EXPIRE = "catalogue.expire"
+    CATALOGUE_READ = "catalogue.read"
 
 
 #: Actions that only the operator may take.
@@ -117,7 +132,13 @@ _ADMINISTRATIVE = frozenset(
 #: Steps a holder takes, which the operator may also carry out at the holder's request
 #: (R1111-36: closure "directly or by request to the operator"; the 3422 phone line).
 _ON_REQUEST = frozenset(
-    {Action.ACCOUNT_CLOSE, Action.ACCOUNT_DELETE, Action.ACCOUNT_REOPEN, Action.ACCOUNT_OBJECT}
+    {
+        Action.ACCOUNT_CLOSE,
+        Action.ACCOUNT_DELETE,
+        Action.ACCOUNT_REOPEN,
+        Action.ACCOUNT_OBJECT,
+        Action.CONSENT_REVOKE,
+    }
 )
 
 #: Actions on the data of a space, which need the space to exist (active or created).
@@ -142,6 +163,7 @@ _NEEDS_OPEN_SPACE = frozenset(
         Action.ACCESS_READ,
         Action.EMERGENCY_ACCESS,
         Action.CARE_TEAM_JOIN,
+        Action.CONSENT_GRANT,
     }
 )
 
@@ -168,6 +190,10 @@ _HOLDER_ACTIONS = frozenset(
         Action.AUDIT_READ,
         Action.ACCESS_MANAGE,
         Action.ACCESS_READ,
+        Action.CONSENT_GRANT,
+        Action.CONSENT_NARROW,
+        Action.CONSENT_REVOKE,
+        Action.CONSENT_READ,
     }
 )
 
@@ -180,7 +206,9 @@ _AUTHOR_ACTIONS = frozenset(
 )
 
 #: What the operator may read: administrative data and the audit trail, never health content.
-_OPERATOR_READS = frozenset({Action.PATIENT_READ, Action.AUDIT_READ, Action.AUDIT_TRAIL})
+_OPERATOR_READS = frozenset(
+    {Action.PATIENT_READ, Action.AUDIT_READ, Action.AUDIT_TRAIL, Action.CONSENT_READ}
+)
 
 
 @attrs.frozen
@@ -279,6 +307,19 @@ class ThreadFacts:
 
 
 @attrs.frozen
+class AppFacts:
+    """What the policy needs to know about an app acting for a patient.
+
+    :param referenced: the app is referenced, not suspended, withdrawn or expired *now*.
+    :param consent: the scopes of the patient's consent in force to this app, or ``None``
+        when there is none (never given, or revoked).
+    """
+
+    referenced: bool = False
+    consent: frozenset[str] | None = None
+
+
+@attrs.frozen
 class Facts:
     """What the services looked up for a decision (the policy itself reads nothing).
 
@@ -290,6 +331,8 @@ class Facts:
     :param thread: the messaging thread the action is about, if any.
     :param legacy_transition: the space is not open because its holder opposed, but it
         holds their legacy DMP, still in its transitional period (CNIL 2021-050, §2).
+    :param app: for an app actor, its référencement and the patient's consent.
+    :param applicant: for a step of the référencement, the vendor who applied.
     """
 
     space_open: bool | None = None
@@ -298,6 +341,8 @@ class Facts:
     professional: ProfessionalFacts | None = None
     thread: ThreadFacts | None = None
     legacy_transition: bool = False
+    app: AppFacts | None = None
+    applicant: str | None = None
 
 
 @attrs.frozen
@@ -883,7 +928,7 @@ def default_rules(policy: AccessPolicy | None = None) -> tuple[Rule, ...]:
     :param policy: the settings of the professional-access rules (defaults otherwise).
     """
     settings = policy or AccessPolicy()
-    return (
+    others = (
         operator_administers,
         space_must_be_open,
         deleted_documents_are_gone,
@@ -902,7 +947,9 @@ def default_rules(policy: AccessPolicy | None = None) -> tuple[Rule, ...]:
         operator_reads_administrative,
         agenda_of_the_person,
         operator_extracts_for_study,
+        referencement_roles,
     )
+    return (_app_rule(others), *others)
 
 
 _AGENDA = frozenset(
@@ -918,12 +965,10 @@ def agenda_of_the_person(
 ) -> Decision | None:
     """The agenda is fed by the holder, their representative, and professionals with access
     to the record (R1111-27 5° b), on the same conditions as reading it (unknown and blocked
-    professionals were refused by earlier rules). Referenced apps may feed it too in the
-    real service, but not yet here. The operator neither reads nor writes it."""
+    professionals were refused by earlier rules). Referenced apps are decided by
+    ``app_acts_for_patient``, before this rule. The operator neither reads nor writes it."""
     if action not in _AGENDA or resource.patient_id is None:
         return None  # an agenda is always someone's: deny_by_default
-    if actor.kind is ActorKind.APP:
-        return Decision(False, "apps_do_not_use_the_agenda_yet")
     if facts.space_open is False:
         return Decision(False, "space_must_be_open")
     if actor.kind is ActorKind.PATIENT and actor.id == resource.patient_id:
@@ -986,3 +1031,100 @@ def operator_extracts_for_study(
     if facts.space_open is False:
         return Decision(False, "space_must_be_open")
     return Decision(True, "operator_extracts_for_study")
+
+
+# --- referenced apps (docs/domain-rules.md §7.3) ---------------------------------------------
+
+#: The scope an app needs for each action; every other action is refused to apps.
+APP_SCOPES: Final[Mapping[Action, str]] = MappingProxyType(
+    {
+        Action.DOCUMENT_READ: "documents.read",
+        Action.DOCUMENT_SEARCH: "documents.read",
+        Action.CONTENT_READ: "documents.read",
+        Action.DOCUMENT_ADD: "documents.write",
+        Action.CONTENT_WRITE: "documents.write",
+        Action.AGENDA_READ: "agenda.read",
+        Action.AGENDA_WRITE: "agenda.write",
+        Action.MEASURE_READ: "mesures.read",
+        Action.MEASURE_WRITE: "mesures.write",
+    }
+)
+
+
+def _app_rule(others: Sequence[Rule]) -> Rule:
+    """The rule of apps, which asks *others* what the patient themselves may do."""
+
+    def app_acts_for_patient(
+        actor: Actor, action: Action, resource: Resource, facts: Facts
+    ) -> Decision | None:
+        """A referenced app acts as the patient's delegate (R1111-32, L1111-13-1 III): for
+        that patient only, while it is referenced and their consent is in force, within the
+        scopes of both its token and the consent, and never beyond what the patient may do
+        themselves (a result hidden until the announcement consultation stays hidden)."""
+        if actor.kind is not ActorKind.APP:
+            return None
+        denied = _app_refusal(actor, action, resource, facts)
+        if denied is None:
+            assert resource.patient_id is not None  # _app_refusal checked it
+            holder = Actor.patient(resource.patient_id)
+            as_holder = attrs.evolve(facts, app=None, represents=False, professional=None)
+            if not decide(holder, action, resource, as_holder, others).allowed:
+                denied = "beyond_patient_rights"
+        return Decision(denied is None, denied or "app_acts_for_patient")
+
+    return app_acts_for_patient
+
+
+def _app_refusal(actor: Actor, action: Action, resource: Resource, facts: Facts) -> str | None:
+    """Why the app *actor* may not take *action*, before the patient's own rights are asked;
+    ``None`` when nothing stands in its way."""
+    if resource.patient_id is None or actor.on_behalf_of != resource.patient_id:
+        return "not_this_patient"
+    scope = APP_SCOPES.get(action)
+    if scope is None:
+        return "outside_app_scopes"
+    app = facts.app or AppFacts()
+    if not app.referenced:
+        return "app_not_referenced"
+    if app.consent is None:
+        return "consent_not_given"
+    if scope not in actor.scopes or scope not in app.consent:
+        return "outside_app_scopes"
+    return None
+
+
+# --- the référencement (docs/domain-rules.md §7.2) --------------------------------------------
+
+#: The authority role that takes each step of the référencement.
+_REFERENCEMENT_ROLES: Final[Mapping[Action, str]] = MappingProxyType(
+    {
+        Action.CATALOGUE_REVIEW: "reviewer",
+        Action.CATALOGUE_OPINION: "commission",
+        Action.CATALOGUE_DECIDE: "minister",
+    }
+)
+
+
+def referencement_roles(
+    actor: Actor, action: Action, resource: Resource, facts: Facts
+) -> Decision | None:
+    """Each step of the référencement by its role (R1111-38, R1111-39): a vendor applies;
+    a reviewer instructs the dossier; the commission gives its opinion; the minister's
+    office references, suspends, reinstates, renews and withdraws; the vendor who applied
+    may also withdraw its own service; conventions expire by the operator's tick. The public
+    catalogue is read by anyone."""
+    if action is Action.CATALOGUE_READ:
+        return Decision(True, "public_catalogue")
+    if action is Action.CATALOGUE_APPLY:
+        return Decision(actor.kind is ActorKind.VENDOR, "vendor_applies")
+    if action is Action.CATALOGUE_EXPIRE:
+        return Decision(actor.kind is ActorKind.SYSTEM, "convention_ends")
+    role = _REFERENCEMENT_ROLES.get(action)
+    if role is None and action is Action.CATALOGUE_WITHDRAW:
+        if actor.kind is ActorKind.VENDOR and facts.applicant == actor.id:
+            return Decision(True, "vendor_withdraws_own_service")
+        role = "minister"
+    if role is None:
+        return None
+    allowed = actor.kind is ActorKind.AUTHORITY and actor.role == role
+    return Decision(allowed, f"{role}_decides" if allowed else "wrong_role")

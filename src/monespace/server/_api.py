@@ -31,6 +31,7 @@ from ..messaging import (
 )
 from ..record import Code, Document, Measure, ProfileEntry
 from . import _models as m
+from ._apps import app_operations, open_to_apps
 from ._problems import ProblemError, bad_request, not_found
 from ._routing import Auth, Call, Handler, Operation, Reply
 from ._sessions import SessionKind
@@ -1444,7 +1445,9 @@ def api_operations(*, demo: bool) -> list[Operation]:
         ),
         *_messaging_operations(),
         *_agenda_operations(),
+        *app_operations(),
     ]
+    ops = open_to_apps(ops)
     if demo:
         ops[2:2] = [
             Operation(

@@ -18,6 +18,7 @@ from .._space import Space
 from ._api import api_operations
 from ._fhir import fhir_routes
 from ._models import Health
+from ._oauth import oauth_routes
 from ._openapi import openapi_document
 from ._page import page_routes
 from ._problems import SECURITY_HEADERS, ProblemError, not_found, problem_response
@@ -131,6 +132,7 @@ def create_app(
                 "activation-ip",
                 "activation-person",
                 "lookup-person",
+                "oauth-ip",
             )
         },
         secure_cookies=secure_cookies,
@@ -144,6 +146,7 @@ def create_app(
     ]
     routes.extend(page_routes(state))
     routes.extend(fhir_routes(state))
+    routes.extend(oauth_routes(state))
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_exception},

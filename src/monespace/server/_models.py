@@ -28,8 +28,12 @@ __all__ = [
     "AuthorisationIn",
     "BlockedOut",
     "CalendarQuery",
+    "CatalogueEntryOut",
+    "CatalogueQuery",
     "CodeIn",
     "CodeOut",
+    "ConsentNarrow",
+    "ConsentOut",
     "CorrespondentOut",
     "DocumentIn",
     "DocumentList",
@@ -846,3 +850,58 @@ class CalendarQuery:
     and notes are written only with ``include_details``."""
 
     include_details: bool = False
+
+
+# --- catalogue and consents -------------------------------------------------------------------
+
+ScopeName = Literal[
+    "documents.read",
+    "documents.write",
+    "agenda.read",
+    "agenda.write",
+    "mesures.read",
+    "mesures.write",
+]
+
+
+@attrs.frozen
+class CatalogueQuery:
+    """Query parameters of the public catalogue: words of the name or publisher, and a
+    category."""
+
+    q: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
+    category: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
+
+
+@attrs.frozen
+class CatalogueEntryOut:
+    """A referenced service of the public catalogue (no personal data)."""
+
+    client_id: str
+    name: str
+    publisher: str
+    category: str
+    exchange_tier: str
+    scopes: list[str]
+    convention_until: datetime | None = None
+
+
+@attrs.frozen
+class ConsentOut:
+    """A patient's consent to an app: what it may do on their data, and since when."""
+
+    client_id: str
+    app_name: str
+    publisher: str
+    scopes: list[str]
+    granted_at: datetime
+    active: bool
+    revoked_at: datetime | None = None
+
+
+@attrs.frozen
+class ConsentNarrow:
+    """Narrow a consent to fewer scopes (to widen it, the app asks again, through the
+    consent page)."""
+
+    scopes: Annotated[list[ScopeName], msgspec.Meta(min_length=1, max_length=6)]

@@ -25,7 +25,7 @@ _STATUS_TEXT = {
     204: "No content",
     400: "Malformed request (not JSON, or a proof of identity refused)",
     401: "Not logged in, or the session expired or was revoked",
-    403: "A cross-site request, or a missing CSRF token",
+    403: "A cross-site request, a missing CSRF token, or (for an app) consent not given",
     404: "No such resource, or not accessible to the caller (the two are not told apart)",
     409: "Not possible in the space's current state",
     413: "The body is too large",
@@ -36,6 +36,16 @@ _STATUS_TEXT = {
 _PATTERNS = {"rpps": "^[0-9]{11}$"}
 _ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
 
+#: What each scope lets an app do (the exchange APIs of the arrêté of 23 June 2022).
+APP_SCOPE_TEXT = {
+    "documents.read": "Read the documents of the record the patient can see",
+    "documents.write": "Add documents to the record",
+    "agenda.read": "Read the agenda",
+    "agenda.write": "Add and change events of the agenda",
+    "mesures.read": "Read health measures",
+    "mesures.write": "Record health measures",
+}
+
 DESCRIPTION = (
     "The JSON API of the monespace demo server, a reference implementation of a national "
     "personal health space in the style of France's Mon espace santé.\n\n"
@@ -44,7 +54,8 @@ DESCRIPTION = (
     "Santé Connect, no password) exist only in demo mode.\n\n"
     "Errors are `application/problem+json` documents (RFC 9457). Sessions: send the token "
     "as `Authorization: Bearer`, or use the HttpOnly cookie with the session's CSRF token "
-    "in `X-CSRF-Token` for changes."
+    "in `X-CSRF-Token` for changes. Referenced apps send an OAuth 2 access token as "
+    "`Authorization: Bearer` on the operations that list an `oauth2` scope."
 )
 
 
@@ -72,6 +83,19 @@ def openapi_document(operations: Sequence[Operation]) -> dict[str, Any]:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "cookie": {"type": "apiKey", "in": "cookie", "name": "monespace_session"},
+                "oauth2": {
+                    "type": "oauth2",
+                    "description": "Referenced apps: authorization code with PKCE (S256), "
+                    "public clients. Metadata at /.well-known/oauth-authorization-server.",
+                    "flows": {
+                        "authorizationCode": {
+                            "authorizationUrl": "/oauth/authorize",
+                            "tokenUrl": "/oauth/token",
+                            "refreshUrl": "/oauth/token",
+                            "scopes": APP_SCOPE_TEXT,
+                        }
+                    },
+                },
             },
         },
     }
@@ -132,10 +156,15 @@ def _operation(
     doc["responses"] = responses
     if op.auth is not Auth.NONE:
         doc["security"] = [{"bearer": []}, {"cookie": []}]
+        if op.app_scope is not None:
+            doc["security"].append({"oauth2": [op.app_scope]})
     return doc
 
 
 def _implied(op: Operation) -> set[int]:
     """The problems every operation of its kind may answer, whatever its handler does:
     a body that is not JSON at all is refused with 400 before any handler runs."""
-    return {400} if op.body is not None else set()
+    implied = {400} if op.body is not None else set()
+    if op.app_scope is not None:
+        implied |= {401, 403}  # an invalid token; consent not given
+    return implied

@@ -215,8 +215,13 @@ async def _login(call: Call) -> Response:
             "Les informations saisies ne correspondent pas, ou trop d'essais ont été faits.",
             status=401,
         )
+    # Back to the consent page of an app, if the login was asked for by one (only that
+    # path of this site: never an open redirect).
+    after = form.get("next", "")
+    if not after.startswith("/oauth/authorize?") or any(c in after for c in "\\\r\n"):
+        after = f"/espace/{out.session.person_id}"
     return render(
-        Reply(_redirect(f"/espace/{out.session.person_id}"), set_session=token),
+        Reply(_redirect(after), set_session=token),
         call.request,
         call.state,
     )

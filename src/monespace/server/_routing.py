@@ -25,7 +25,8 @@ from starlette.responses import Response
 
 from .._space import Space
 from ..actors import Actor
-from ..errors import MonespaceError
+from ..catalogue import OAuthError
+from ..errors import AccessDeniedError, MonespaceError
 from ._problems import (
     SECURITY_HEADERS,
     ProblemError,
@@ -37,7 +38,18 @@ from ._problems import (
 )
 from ._sessions import RateLimiter, Session, SessionKind, SessionStore
 
-__all__ = ["Auth", "Call", "Operation", "Reply", "ServerState", "endpoint", "query_name"]
+__all__ = [
+    "Auth",
+    "Call",
+    "Operation",
+    "Reply",
+    "ServerState",
+    "app_actor",
+    "consent_not_given",
+    "endpoint",
+    "invalid_token",
+    "query_name",
+]
 
 _T = TypeVar("_T")
 LOG: Final = logging.getLogger("monespace.server")
@@ -115,13 +127,19 @@ class Call:
     body: Any
     query: Any
     path: dict[str, str]
+    #: The app an OAuth access token stands for, on the operations open to apps.
+    app: Actor | None = None
 
     async def run(self, function: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
         """Run a (blocking) library call in a worker thread."""
         return await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs))
 
     def actor(self, patient_id: str) -> Actor:
-        """The actor the session acts as on *patient_id*'s space."""
+        """The actor the session (or the app's access token) acts as on *patient_id*'s
+        space. An app always acts as itself for the patient of its token; the policy
+        refuses it any other patient."""
+        if self.app is not None:
+            return self.app
         assert self.session is not None
         return self.session.actor_for(patient_id, self.state.now())
 
@@ -155,6 +173,9 @@ class Operation:
     :param response: the response model (an attrs class, ``list[Model]``), or ``None`` for
         204 or for a non-JSON response described by *response_media_type*.
     :param errors: the problem statuses the operation may answer, for the documentation.
+    :param app_scope: the OAuth scope an app needs for this operation; only operations that
+        name one accept an app's access token (the policy still decides, on the scope
+        of the token *and* of the patient's consent).
     """
 
     method: str
@@ -171,6 +192,7 @@ class Operation:
     response_media_type: str | None = None
     errors: tuple[int, ...] = ()
     description: str | None = None
+    app_scope: str | None = None
 
     @property
     def path_params(self) -> list[str]:
@@ -361,31 +383,51 @@ def endpoint(op: Operation, state: ServerState) -> Callable[[Request], Awaitable
     return handle
 
 
+async def _authenticate(
+    op: Operation, state: ServerState, request: Request
+) -> tuple[Session | None, str | None, Actor | None]:
+    """The session (or, on an operation open to apps, the app of an access token) of a
+    request, checked against what the operation needs."""
+    token, from_cookie = session_token(request, state)
+    if op.auth is Auth.NONE:
+        return None, token, None
+    session = state.sessions.get(token)
+    if session is None:
+        if op.app_scope is not None and token is not None and not from_cookie:
+            return None, token, await app_actor(state, token)
+        raise unauthenticated()
+    if op.auth is Auth.PROFESSIONAL and session.kind is not SessionKind.PROFESSIONAL:
+        raise not_found()
+    if (
+        from_cookie
+        and op.method in _UNSAFE
+        and not session.csrf_matches(request.headers.get("x-csrf-token"))
+    ):
+        raise ProblemError(
+            403,
+            "csrf",
+            "CSRF token missing or wrong",
+            "Send the session's csrf_token in the X-CSRF-Token header.",
+        )
+    return session, token, None
+
+
 async def _handle(op: Operation, state: ServerState, request: Request) -> Response:
     path = {name: str(request.path_params[name]) for name in op.path_params}
     if any(not _PATH_PARAM.match(value) for value in path.values()):
         raise not_found()
-    token, from_cookie = session_token(request, state)
-    session = None
+    if "access_token" in request.query_params:
+        # RFC 6750 §2.3 allows it, but a token in a URL ends up in logs and histories.
+        raise ProblemError(
+            400,
+            "token-in-query",
+            "Malformed request",
+            "Send the access token in the Authorization header, never in the URL.",
+            headers={"www-authenticate": 'Bearer realm="monespace", error="invalid_request"'},
+        )
     if op.method in _UNSAFE:
         check_origin(request)
-    if op.auth is not Auth.NONE:
-        session = state.sessions.get(token)
-        if session is None:
-            raise unauthenticated()
-        if op.auth is Auth.PROFESSIONAL and session.kind is not SessionKind.PROFESSIONAL:
-            raise not_found()
-        if (
-            from_cookie
-            and op.method in _UNSAFE
-            and not session.csrf_matches(request.headers.get("x-csrf-token"))
-        ):
-            raise ProblemError(
-                403,
-                "csrf",
-                "CSRF token missing or wrong",
-                "Send the session's csrf_token in the X-CSRF-Token header.",
-            )
+    session, token, app = await _authenticate(op, state, request)
     body: Any = None
     if op.body is not None:
         if not _json_content_type(request):
@@ -406,9 +448,56 @@ async def _handle(op: Operation, state: ServerState, request: Request) -> Respon
     query = _query(op, request) if op.query is not None else None
     if op.query is None and request.query_params:
         raise bad_request("this operation takes no query parameters")
-    call = Call(request, state, session, token, body, query, path)
-    reply = await op.handler(call)
+    call = Call(request, state, session, token, body, query, path, app)
+    try:
+        reply = await op.handler(call)
+    except AccessDeniedError as exc:
+        if app is not None and exc.rule in _CONSENT_RULES:
+            raise consent_not_given(op.app_scope) from None
+        raise
     return render(reply, request, state)
+
+
+#: The policy's denials of an app that the app can act on: the patient's consent (or the
+#: app's référencement) does not cover the request. Other denials (another patient, what
+#: the patient cannot see) stay "not found".
+_CONSENT_RULES: Final = frozenset({"consent_not_given", "app_not_referenced", "outside_app_scopes"})
+
+
+def consent_not_given(scope: str | None) -> ProblemError:
+    """The answer to an app whose consent is gone or does not cover the request
+    (RFC 6750 §3.1 ``insufficient_scope``)."""
+    challenge = 'Bearer realm="monespace", error="insufficient_scope"'
+    if scope is not None:
+        challenge += f', scope="{scope}"'
+    return ProblemError(
+        403,
+        "consent-not-given",
+        "Consent not given",
+        "The patient's consent does not cover this request, or the app may not act now.",
+        headers={"www-authenticate": challenge},
+    )
+
+
+def invalid_token() -> ProblemError:
+    """The answer to an unknown, expired or revoked access token (RFC 6750 §3.1)."""
+    return ProblemError(
+        401,
+        "invalid-token",
+        "Invalid token",
+        "The access token is invalid, expired or revoked.",
+        headers={"www-authenticate": 'Bearer realm="monespace", error="invalid_token"'},
+    )
+
+
+async def app_actor(state: ServerState, token: str) -> Actor:
+    """The app an access token stands for, or a 401 ``invalid_token``."""
+    if len(token) > 256:
+        raise invalid_token()
+    try:
+        return await anyio.to_thread.run_sync(state.space.oauth.actor, token)
+    except OAuthError:
+        raise invalid_token() from None
 
 
 def render(reply: Reply, request: Request, state: ServerState) -> Response:

@@ -21,12 +21,15 @@ from ._rows import (
     AccessSettingsRow,
     AccountRow,
     AgendaEventRow,
+    ApplicationRow,
+    AppRow,
     AttachmentRow,
     AuditRow,
     AuditSealRow,
     BlobRow,
     CheckpointRow,
     CodeRow,
+    ConsentRow,
     DataKeyRow,
     DocumentRow,
     EmergencyRow,
@@ -34,6 +37,8 @@ from ._rows import (
     GrantRow,
     LedgerRow,
     MessageRow,
+    OAuthCodeRow,
+    OAuthTokenRow,
     OutboxRow,
     OutboxStatus,
     PatientRow,
@@ -51,12 +56,14 @@ __all__ = [
     "AgendaRepository",
     "AuditRepository",
     "BlobRepository",
+    "CatalogueRepository",
     "CodeRepository",
     "DocumentRepository",
     "EntryRepository",
     "KeyRepository",
     "LedgerRepository",
     "MessageRepository",
+    "OAuthRepository",
     "OutboxRepository",
     "PatientRepository",
     "ProofRepository",
@@ -699,6 +706,122 @@ class AgendaRepository(abc.ABC):
         """The reminders queued about a patient (optionally one reminder), oldest first."""
 
 
+class OAuthRepository(abc.ABC):
+    """OAuth 2 authorization codes and tokens, found by the keyed hash of their secret.
+
+    Every key starts with the patient id (tokens are patient data); the lookups by hash use
+    an index of their own.
+    """
+
+    @abc.abstractmethod
+    def add_code(self, row: OAuthCodeRow) -> None:
+        """Store a new authorization code.
+
+        :raises ConflictError: when a code with this hash exists.
+        """
+
+    @abc.abstractmethod
+    def code(self, code_hash: bytes) -> OAuthCodeRow | None:
+        """The code with this hash, used or not, or ``None``."""
+
+    @abc.abstractmethod
+    def use_code(self, patient_id: str, code_hash: bytes, at: datetime) -> bool:
+        """Mark a code used; ``False`` (nothing written) if it already was."""
+
+    @abc.abstractmethod
+    def add_token(self, row: OAuthTokenRow) -> None:
+        """Store a new token.
+
+        :raises ConflictError: when a token with this hash exists.
+        """
+
+    @abc.abstractmethod
+    def token(self, token_hash: bytes) -> OAuthTokenRow | None:
+        """The token with this hash, whatever its state, or ``None``."""
+
+    @abc.abstractmethod
+    def rotate(self, patient_id: str, token_hash: bytes, at: datetime) -> bool:
+        """Mark a refresh token exchanged; ``False`` (nothing written) if it already was, or
+        was revoked."""
+
+    @abc.abstractmethod
+    def revoke(self, patient_id: str, token_hash: bytes, at: datetime) -> bool:
+        """Revoke one token; ``False`` if it already was."""
+
+    @abc.abstractmethod
+    def revoke_family(self, patient_id: str, family_id: str, at: datetime) -> int:
+        """Revoke every token of a family not revoked yet; return how many."""
+
+    @abc.abstractmethod
+    def purge(self, before: datetime, *, limit: int) -> int:
+        """Delete up to *limit* codes and tokens that expired before *before*; return how
+        many."""
+
+    @abc.abstractmethod
+    def delete_for_patient(self, patient_id: str) -> int:
+        """Delete a patient's codes and tokens; return how many tokens."""
+
+
+class CatalogueRepository(abc.ABC):
+    """The référencement's applications, the catalogue's apps (shared reference data, no
+    patient key) and patients' consents to apps (keyed by patient id first).
+
+    .. versionadded:: 0.2
+    """
+
+    @abc.abstractmethod
+    def add_application(self, row: ApplicationRow) -> None:
+        """Store a new application.
+
+        :raises ConflictError: when its id or client id is taken.
+        """
+
+    @abc.abstractmethod
+    def update_application(self, row: ApplicationRow) -> None:
+        """Replace an application's status, time and payload.
+
+        :raises NotFoundError: when there is no application with this id.
+        """
+
+    @abc.abstractmethod
+    def application(self, application_id: str) -> ApplicationRow | None:
+        """The application with this id, or ``None``."""
+
+    @abc.abstractmethod
+    def applications(
+        self, *, status: str | None = None, vendor_id: str | None = None
+    ) -> list[ApplicationRow]:
+        """Applications (optionally of one status, or of one vendor), by id."""
+
+    @abc.abstractmethod
+    def put_app(self, row: AppRow) -> None:
+        """Store or replace the catalogue's entry of an app."""
+
+    @abc.abstractmethod
+    def app(self, client_id: str) -> AppRow | None:
+        """The catalogue's entry with this client id, or ``None``."""
+
+    @abc.abstractmethod
+    def apps(self, *, status: str | None = None) -> list[AppRow]:
+        """The catalogue's entries (optionally of one status), by name then client id."""
+
+    @abc.abstractmethod
+    def put_consent(self, row: ConsentRow) -> None:
+        """Store or replace a patient's consent to an app."""
+
+    @abc.abstractmethod
+    def consent(self, patient_id: str, client_id: str) -> ConsentRow | None:
+        """A patient's consent to an app (in force or revoked), or ``None``."""
+
+    @abc.abstractmethod
+    def consents(self, patient_id: str) -> list[ConsentRow]:
+        """Every consent a patient gave (in force or revoked), by client id."""
+
+    @abc.abstractmethod
+    def delete_consents(self, patient_id: str) -> int:
+        """Delete a patient's consents (purge); return how many."""
+
+
 class Transaction(abc.ABC):
     """One unit of work against a backend: commit together or not at all."""
 
@@ -718,6 +841,8 @@ class Transaction(abc.ABC):
     access: AccessRepository
     messages: MessageRepository
     agenda: AgendaRepository
+    oauth: OAuthRepository
+    catalogue: CatalogueRepository
 
 
 class StorageBackend(abc.ABC):

@@ -15,12 +15,15 @@ __all__ = [
     "AccessSettingsRow",
     "AccountRow",
     "AgendaEventRow",
+    "AppRow",
+    "ApplicationRow",
     "AttachmentRow",
     "AuditRow",
     "AuditSealRow",
     "BlobRow",
     "CheckpointRow",
     "CodeRow",
+    "ConsentRow",
     "DataKeyRow",
     "DocumentRow",
     "EmergencyRow",
@@ -28,6 +31,8 @@ __all__ = [
     "GrantRow",
     "LedgerRow",
     "MessageRow",
+    "OAuthCodeRow",
+    "OAuthTokenRow",
     "OutboxRow",
     "OutboxStatus",
     "PatientRow",
@@ -516,3 +521,106 @@ class ReminderSentRow:
     recipient_id: str
     sent_at: datetime
     sealed: bytes
+
+
+@attrs.frozen
+class OAuthCodeRow:
+    """An OAuth 2 authorization code, kept as a keyed hash (never the code itself).
+
+    :param code_hash: the keyed hash of the code, which finds the row.
+    :param family_id: the id every token issued from this code carries, so that a replayed
+        code can revoke them all (RFC 6749 §4.1.2).
+    :param challenge: the PKCE S256 challenge the client sent (RFC 7636).
+    :param scopes: the scopes asked, space-separated.
+    :param used_at: when it was exchanged (codes are single use).
+    """
+
+    patient_id: str
+    code_hash: bytes
+    family_id: str
+    client_id: str
+    redirect_uri: str
+    challenge: str
+    scopes: str
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+@attrs.frozen
+class OAuthTokenRow:
+    """An OAuth 2 access or refresh token, kept as a keyed hash (never the token itself).
+
+    :param kind: ``access`` or ``refresh``.
+    :param family_id: the authorization it descends from; revoking the family revokes every
+        token issued under it.
+    :param scopes: the scopes it carries, space-separated.
+    :param rotated_at: for a refresh token, when it was exchanged for a new one (presenting
+        it again after that is a reuse).
+    :param revoked_at: when it was revoked (RFC 7009, or with its family).
+    """
+
+    patient_id: str
+    token_hash: bytes
+    kind: str
+    client_id: str
+    family_id: str
+    scopes: str
+    issued_at: datetime
+    expires_at: datetime
+    rotated_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+@attrs.frozen
+class ApplicationRow:
+    """An application for référencement (shared reference data: no patient).
+
+    :param status: an :class:`~monespace.catalogue.ApplicationStatus` value.
+    :param payload: the dossier, assessments and convention, as JSON (public information
+        about a service, not health data).
+    """
+
+    id: str
+    client_id: str
+    vendor_id: str
+    status: str
+    changed_at: datetime
+    payload: str
+
+
+@attrs.frozen
+class AppRow:
+    """A service of the catalogue (shared reference data: no patient).
+
+    :param status: an :class:`~monespace.catalogue.ApplicationStatus` value.
+    :param convention_until: when its référencement ends unless renewed.
+    :param payload: the rest of the entry (redirect URIs, scopes, purposes), as JSON.
+    """
+
+    client_id: str
+    application_id: str
+    name: str
+    publisher: str
+    category: str
+    exchange_tier: str
+    status: str
+    convention_until: datetime | None
+    payload: str
+
+
+@attrs.frozen
+class ConsentRow:
+    """A patient's consent to an app (its key starts with the patient id).
+
+    :param scopes: the scopes granted, space-separated and sorted.
+    :param by: who granted it (``patient:<id>`` or ``representative:<id>``).
+    :param revoked_at: when it was revoked; ``None`` while in force.
+    """
+
+    patient_id: str
+    client_id: str
+    scopes: str
+    granted_at: datetime
+    by: str
+    revoked_at: datetime | None = None

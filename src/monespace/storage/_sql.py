@@ -22,12 +22,14 @@ from ._base import (
     AgendaRepository,
     AuditRepository,
     BlobRepository,
+    CatalogueRepository,
     CodeRepository,
     DocumentRepository,
     EntryRepository,
     KeyRepository,
     LedgerRepository,
     MessageRepository,
+    OAuthRepository,
     OutboxRepository,
     PatientRepository,
     ProofRepository,
@@ -38,12 +40,15 @@ from ._rows import (
     AccessSettingsRow,
     AccountRow,
     AgendaEventRow,
+    ApplicationRow,
+    AppRow,
     AttachmentRow,
     AuditRow,
     AuditSealRow,
     BlobRow,
     CheckpointRow,
     CodeRow,
+    ConsentRow,
     DataKeyRow,
     DocumentRow,
     EmergencyRow,
@@ -51,6 +56,8 @@ from ._rows import (
     GrantRow,
     LedgerRow,
     MessageRow,
+    OAuthCodeRow,
+    OAuthTokenRow,
     OutboxRow,
     OutboxStatus,
     PatientRow,
@@ -1546,6 +1553,280 @@ class SqlAgenda(_Repo, AgendaRepository):
         ]
 
 
+class SqlOAuth(_Repo, OAuthRepository):
+    _CODE_COLS = (
+        "patient_id, code_hash, family_id, client_id, redirect_uri, challenge, scopes,"
+        " issued_at, expires_at, used_at"
+    )
+    _ISSUED_COLS = (
+        "patient_id, token_hash, kind, client_id, family_id, scopes, issued_at, expires_at,"
+        " rotated_at, revoked_at"
+    )
+
+    def add_code(self, row: OAuthCodeRow) -> None:
+        self._insert(
+            f"INSERT INTO oauth_codes ({self._CODE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.patient_id,
+                row.code_hash,
+                row.family_id,
+                row.client_id,
+                row.redirect_uri,
+                row.challenge,
+                row.scopes,
+                to_db_time(row.issued_at),
+                to_db_time(row.expires_at),
+                _opt_db_time(row.used_at),
+            ),
+            "an authorization code with this hash exists",
+        )
+
+    def code(self, code_hash: bytes) -> OAuthCodeRow | None:
+        r = self._exec(
+            f"SELECT {self._CODE_COLS} FROM oauth_codes WHERE code_hash = ?", (code_hash,)
+        ).fetchone()
+        if r is None:
+            return None
+        return OAuthCodeRow(
+            patient_id=r[0],
+            code_hash=bytes(r[1]),
+            family_id=r[2],
+            client_id=r[3],
+            redirect_uri=r[4],
+            challenge=r[5],
+            scopes=r[6],
+            issued_at=from_db_time(r[7]),
+            expires_at=from_db_time(r[8]),
+            used_at=_opt_time(r[9]),
+        )
+
+    def use_code(self, patient_id: str, code_hash: bytes, at: datetime) -> bool:
+        cur = self._exec(
+            "UPDATE oauth_codes SET used_at = ?"
+            " WHERE patient_id = ? AND code_hash = ? AND used_at IS NULL",
+            (to_db_time(at), patient_id, code_hash),
+        )
+        return cur.rowcount == 1
+
+    def add_token(self, row: OAuthTokenRow) -> None:
+        self._insert(
+            f"INSERT INTO oauth_tokens ({self._ISSUED_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.patient_id,
+                row.token_hash,
+                row.kind,
+                row.client_id,
+                row.family_id,
+                row.scopes,
+                to_db_time(row.issued_at),
+                to_db_time(row.expires_at),
+                _opt_db_time(row.rotated_at),
+                _opt_db_time(row.revoked_at),
+            ),
+            "a token with this hash exists",
+        )
+
+    def token(self, token_hash: bytes) -> OAuthTokenRow | None:
+        r = self._exec(
+            f"SELECT {self._ISSUED_COLS} FROM oauth_tokens WHERE token_hash = ?", (token_hash,)
+        ).fetchone()
+        if r is None:
+            return None
+        return OAuthTokenRow(
+            patient_id=r[0],
+            token_hash=bytes(r[1]),
+            kind=_text(r[2]),
+            client_id=r[3],
+            family_id=r[4],
+            scopes=r[5],
+            issued_at=from_db_time(r[6]),
+            expires_at=from_db_time(r[7]),
+            rotated_at=_opt_time(r[8]),
+            revoked_at=_opt_time(r[9]),
+        )
+
+    def rotate(self, patient_id: str, token_hash: bytes, at: datetime) -> bool:
+        cur = self._exec(
+            "UPDATE oauth_tokens SET rotated_at = ? WHERE patient_id = ? AND token_hash = ?"
+            " AND rotated_at IS NULL AND revoked_at IS NULL",
+            (to_db_time(at), patient_id, token_hash),
+        )
+        return cur.rowcount == 1
+
+    def revoke(self, patient_id: str, token_hash: bytes, at: datetime) -> bool:
+        cur = self._exec(
+            "UPDATE oauth_tokens SET revoked_at = ?"
+            " WHERE patient_id = ? AND token_hash = ? AND revoked_at IS NULL",
+            (to_db_time(at), patient_id, token_hash),
+        )
+        return cur.rowcount == 1
+
+    def revoke_family(self, patient_id: str, family_id: str, at: datetime) -> int:
+        cur = self._exec(
+            "UPDATE oauth_tokens SET revoked_at = ?"
+            " WHERE patient_id = ? AND family_id = ? AND revoked_at IS NULL",
+            (to_db_time(at), patient_id, family_id),
+        )
+        return int(cur.rowcount)
+
+    def purge(self, before: datetime, *, limit: int) -> int:
+        moment = to_db_time(before)
+        deleted = 0
+        for table, key in (("oauth_codes", "code_hash"), ("oauth_tokens", "token_hash")):
+            rows = self._exec(
+                f"SELECT patient_id, {key} FROM {table} WHERE expires_at < ?"
+                " ORDER BY expires_at LIMIT ?",
+                (moment, limit),
+            ).fetchall()
+            for r in rows:
+                deleted += self._exec(
+                    f"DELETE FROM {table} WHERE patient_id = ? AND {key} = ?", (r[0], r[1])
+                ).rowcount
+        return deleted
+
+    def delete_for_patient(self, patient_id: str) -> int:
+        self._exec("DELETE FROM oauth_codes WHERE patient_id = ?", (patient_id,))
+        return int(
+            self._exec("DELETE FROM oauth_tokens WHERE patient_id = ?", (patient_id,)).rowcount
+        )
+
+
+class SqlCatalogue(_Repo, CatalogueRepository):
+    _APPLICATION = "id, client_id, vendor_id, status, changed_at, payload"
+    _APP = (
+        "client_id, application_id, name, publisher, category, exchange_tier, status,"
+        " convention_until, payload"
+    )
+    _CONSENT = "patient_id, client_id, scopes, granted_at, granted_by, revoked_at"
+
+    @staticmethod
+    def _application(r: Sequence[Any]) -> ApplicationRow:
+        return ApplicationRow(r[0], r[1], r[2], _text(r[3]), from_db_time(r[4]), _text(r[5]))
+
+    @staticmethod
+    def _app(r: Sequence[Any]) -> AppRow:
+        return AppRow(
+            r[0], r[1], r[2], r[3], r[4], _text(r[5]), _text(r[6]), _opt_time(r[7]), _text(r[8])
+        )
+
+    @staticmethod
+    def _consent(r: Sequence[Any]) -> ConsentRow:
+        return ConsentRow(r[0], r[1], _text(r[2]), from_db_time(r[3]), r[4], _opt_time(r[5]))
+
+    def add_application(self, row: ApplicationRow) -> None:
+        self._insert(
+            f"INSERT INTO catalogue_applications ({self._APPLICATION}) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                row.id,
+                row.client_id,
+                row.vendor_id,
+                row.status,
+                to_db_time(row.changed_at),
+                row.payload,
+            ),
+            "an application with this id or client id already exists",
+        )
+
+    def update_application(self, row: ApplicationRow) -> None:
+        cur = self._exec(
+            "UPDATE catalogue_applications SET status = ?, changed_at = ?, payload = ?"
+            " WHERE id = ?",
+            (row.status, to_db_time(row.changed_at), row.payload, row.id),
+        )
+        if cur.rowcount != 1:
+            raise NotFoundError("no such application")
+
+    def application(self, application_id: str) -> ApplicationRow | None:
+        r = self._exec(
+            f"SELECT {self._APPLICATION} FROM catalogue_applications WHERE id = ?",
+            (application_id,),
+        ).fetchone()
+        return None if r is None else self._application(r)
+
+    def applications(
+        self, *, status: str | None = None, vendor_id: str | None = None
+    ) -> list[ApplicationRow]:
+        query = f"SELECT {self._APPLICATION} FROM catalogue_applications WHERE 1 = 1"
+        params: list[Any] = []
+        if status is not None:
+            query += " AND status = ?"
+            params.append(status)
+        if vendor_id is not None:
+            query += " AND vendor_id = ?"
+            params.append(vendor_id)
+        rows = self._exec(query + " ORDER BY id", params).fetchall()
+        return [self._application(r) for r in rows]
+
+    def put_app(self, row: AppRow) -> None:
+        self._exec(
+            f"INSERT INTO catalogue_apps ({self._APP}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (client_id) DO UPDATE SET application_id = excluded.application_id,"
+            " name = excluded.name, publisher = excluded.publisher,"
+            " category = excluded.category, exchange_tier = excluded.exchange_tier,"
+            " status = excluded.status, convention_until = excluded.convention_until,"
+            " payload = excluded.payload",
+            (
+                row.client_id,
+                row.application_id,
+                row.name,
+                row.publisher,
+                row.category,
+                row.exchange_tier,
+                row.status,
+                _opt_db_time(row.convention_until),
+                row.payload,
+            ),
+        )
+
+    def app(self, client_id: str) -> AppRow | None:
+        r = self._exec(
+            f"SELECT {self._APP} FROM catalogue_apps WHERE client_id = ?", (client_id,)
+        ).fetchone()
+        return None if r is None else self._app(r)
+
+    def apps(self, *, status: str | None = None) -> list[AppRow]:
+        query = f"SELECT {self._APP} FROM catalogue_apps"
+        params: list[Any] = []
+        if status is not None:
+            query += " WHERE status = ?"
+            params.append(status)
+        rows = self._exec(query + " ORDER BY name, client_id", params).fetchall()
+        return [self._app(r) for r in rows]
+
+    def put_consent(self, row: ConsentRow) -> None:
+        self._exec(
+            f"INSERT INTO app_consents ({self._CONSENT}) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (patient_id, client_id) DO UPDATE SET scopes = excluded.scopes,"
+            " granted_at = excluded.granted_at, granted_by = excluded.granted_by,"
+            " revoked_at = excluded.revoked_at",
+            (
+                row.patient_id,
+                row.client_id,
+                row.scopes,
+                to_db_time(row.granted_at),
+                row.by,
+                _opt_db_time(row.revoked_at),
+            ),
+        )
+
+    def consent(self, patient_id: str, client_id: str) -> ConsentRow | None:
+        r = self._exec(
+            f"SELECT {self._CONSENT} FROM app_consents WHERE patient_id = ? AND client_id = ?",
+            (patient_id, client_id),
+        ).fetchone()
+        return None if r is None else self._consent(r)
+
+    def consents(self, patient_id: str) -> list[ConsentRow]:
+        rows = self._exec(
+            f"SELECT {self._CONSENT} FROM app_consents WHERE patient_id = ? ORDER BY client_id",
+            (patient_id,),
+        ).fetchall()
+        return [self._consent(r) for r in rows]
+
+    def delete_consents(self, patient_id: str) -> int:
+        return self._exec("DELETE FROM app_consents WHERE patient_id = ?", (patient_id,)).rowcount
+
+
 class SqlTransaction(Transaction):
     """A transaction whose repositories all run on one cursor."""
 
@@ -1567,3 +1848,5 @@ class SqlTransaction(Transaction):
         self.access = SqlAccess(cursor, dialect)
         self.messages = SqlMessages(cursor, dialect)
         self.agenda = SqlAgenda(cursor, dialect)
+        self.oauth = SqlOAuth(cursor, dialect)
+        self.catalogue = SqlCatalogue(cursor, dialect)

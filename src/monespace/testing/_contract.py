@@ -51,9 +51,12 @@ from ..storage import (
     AccessSettingsRow,
     AccountRow,
     AgendaEventRow,
+    ApplicationRow,
+    AppRow,
     AttachmentRow,
     BlobRow,
     CodeRow,
+    ConsentRow,
     DataKeyRow,
     DocumentRow,
     EmergencyRow,
@@ -718,6 +721,74 @@ class StorageContract:
         with storage.read() as tx:
             assert tx.agenda.opt_outs("p000001") == []
             assert tx.agenda.sent("p000001") == []
+
+    # --- catalogue -------------------------------------------------------------------------
+
+    def test_applications_are_unique_and_filter_by_status_and_vendor(
+        self, storage: StorageBackend
+    ) -> None:
+        first = ApplicationRow("a1", "suivi-poids", "v1", "applied", T0, '{"k": "é"}')
+        second = ApplicationRow("a2", "agenda-plus", "v2", "under_review", T0, "{}")
+        with storage.write() as tx:
+            tx.catalogue.add_application(first)
+            tx.catalogue.add_application(second)
+            with pytest.raises(ConflictError):
+                tx.catalogue.add_application(attrs.evolve(first, id="a3"))
+        with pytest.raises(ConflictError), storage.write() as tx:
+            tx.catalogue.add_application(attrs.evolve(second, client_id="other"))
+        moved = attrs.evolve(first, status="under_review", changed_at=T0 + timedelta(days=1))
+        with storage.write() as tx:
+            tx.catalogue.update_application(moved)
+            with pytest.raises(NotFoundError):
+                tx.catalogue.update_application(attrs.evolve(first, id="nobody"))
+        with storage.read() as tx:
+            assert tx.catalogue.application("a1") == moved
+            assert tx.catalogue.application("nobody") is None
+            assert [r.id for r in tx.catalogue.applications()] == ["a1", "a2"]
+            assert tx.catalogue.applications(status="under_review") == [moved, second]
+            assert tx.catalogue.applications(vendor_id="v2") == [second]
+            assert tx.catalogue.applications(status="applied") == []
+
+    def test_apps_are_replaced_and_consents_are_per_patient(self, storage: StorageBackend) -> None:
+        app = AppRow(
+            "suivi-poids", "a1", "Suivi Poids", "Balance", "Poids", "mesures", "referenced",
+            T0 + timedelta(days=365), '{"scopes": []}',
+        )  # fmt: skip
+        other = attrs.evolve(app, client_id="agenda-plus", application_id="a2", name="Agenda")
+        consent = ConsentRow("p000001", "suivi-poids", "mesures.read", T0, "patient:p000001")
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            tx.patients.add(make_patient_row(2))
+            for n, row in enumerate((app, other), 1):
+                tx.catalogue.add_application(
+                    ApplicationRow(f"a{n}", row.client_id, "v1", "referenced", T0, "{}")
+                )
+                tx.catalogue.put_app(row)
+            tx.catalogue.put_app(attrs.evolve(app, status="suspended", convention_until=None))
+            tx.catalogue.put_consent(consent)
+            tx.catalogue.put_consent(attrs.evolve(consent, client_id="agenda-plus"))
+            tx.catalogue.put_consent(attrs.evolve(consent, patient_id="p000002"))
+        revoked = attrs.evolve(consent, revoked_at=T0 + timedelta(hours=1))
+        with storage.write() as tx:
+            tx.catalogue.put_consent(revoked)
+        with storage.read() as tx:
+            assert tx.catalogue.app("suivi-poids") == attrs.evolve(
+                app, status="suspended", convention_until=None
+            )
+            assert tx.catalogue.app("nobody") is None
+            assert [r.name for r in tx.catalogue.apps()] == ["Agenda", "Suivi Poids"]
+            assert tx.catalogue.apps(status="referenced") == [other]
+            assert tx.catalogue.consent("p000001", "suivi-poids") == revoked
+            assert tx.catalogue.consent("p000001", "nobody") is None
+            assert [c.client_id for c in tx.catalogue.consents("p000001")] == [
+                "agenda-plus",
+                "suivi-poids",
+            ]
+        with storage.write() as tx:
+            assert tx.catalogue.delete_consents("p000001") == 2
+        with storage.read() as tx:
+            assert tx.catalogue.consents("p000001") == []
+            assert len(tx.catalogue.consents("p000002")) == 1
 
     # --- access ----------------------------------------------------------------------------
 
