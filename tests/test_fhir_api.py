@@ -15,10 +15,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from monespace import Actor
+from monespace.catalogue import Scope
 from monespace.interop.fhir import CONSENT_REFUSED, fhir_id, space_id, validate
 from monespace.record import MEASURE_SPECS, TRE_A05_TYPE, MeasureKind
 from monespace.server._fhir import INTERACTIONS, _date_matches
 
+from .test_oauth_server import bearer, reference, tokens
 from .test_server_live import running
 from .test_server_world import (
     START,
@@ -660,8 +662,8 @@ def test_fhirpy_async_reads_documents_and_their_binaries(live):
         fhir = AsyncFHIRClient(f"{url}{BASE}", authorization=f"Bearer {token}")
         documents = await fhir.resources("DocumentReference").search(status="current").fetch_all()
         binaries = []
-        for reference in documents:
-            target = reference["content"][0]["attachment"]["url"]
+        for found in documents:
+            target = found["content"][0]["attachment"]["url"]
             binaries.append(await fhir.reference(*target.split("/")).to_resource())
         return documents, binaries
 
@@ -711,3 +713,77 @@ def test_a_measure_naming_its_subject_by_the_ins_the_api_gives_is_accepted(app, 
     mine, someone = run(go())
     assert mine.status_code == 201, mine.text
     assert someone.status_code == 422
+
+
+# --- referenced apps with OAuth access tokens ----------------------------------------------------
+
+
+def test_an_app_reads_and_writes_within_its_token_and_consent(world):
+    reference(world.space, "suivi-poids")
+    reference(world.space, "autre-appli", scopes=frozenset({Scope.MESURES_READ}), service="Autre")
+    app = create_app(world.space, secure_cookies=False)
+    bob_document = fhir_id(world.documents[world.bob.id][0])
+
+    async def go():
+        async with client(app) as http:
+            wide = bearer((await tokens(http, world))["access_token"])
+            http.cookies.clear()
+            narrow_tokens = await tokens(http, world, scope="mesures.read", client_id="autre-appli")
+            narrow = bearer(narrow_tokens["access_token"])
+            http.cookies.clear()
+            seen = {
+                "documents": await http.get(f"{BASE}/DocumentReference", headers=wide),
+                "measures": await http.get(f"{BASE}/Observation", headers=wide),
+                "agenda": await http.get(f"{BASE}/Appointment", headers=wide),
+                "write": await http.post(
+                    f"{BASE}/Observation",
+                    content=json.dumps(weight(64)),
+                    headers={**wide, "content-type": FHIR},
+                ),
+                "profile": await http.get(f"{BASE}/Immunization", headers=wide),
+                "bob": await http.get(
+                    f"{BASE}/Observation", params={"patient": world.bob.id}, headers=wide
+                ),
+                "bob-document": await http.get(
+                    f"{BASE}/DocumentReference/{bob_document}", headers=wide
+                ),
+                "narrow-documents": await http.get(f"{BASE}/DocumentReference", headers=narrow),
+                "narrow-measures": await http.get(f"{BASE}/Observation", headers=narrow),
+                "narrow-write": await http.post(
+                    f"{BASE}/Observation",
+                    content=json.dumps(weight(64)),
+                    headers={**narrow, "content-type": FHIR},
+                ),
+                "forged": await http.get(f"{BASE}/Observation", headers=bearer("x" * 43)),
+            }
+            headers = await login_patient(http, world.alice)
+            revoked = await http.delete(
+                f"/api/v1/patients/{world.alice.id}/consents/suivi-poids", headers=headers
+            )
+            assert revoked.status_code == 204
+            seen["after-revocation"] = await http.get(f"{BASE}/Observation", headers=wide)
+            return seen
+
+    seen = run(go())
+    for name in ("documents", "measures", "agenda", "narrow-measures"):
+        assert seen[name].status_code == 200, (name, seen[name].text)
+    assert seen["documents"].json()["total"] >= 1
+    assert seen["write"].status_code == 201
+    assert seen["bob-document"].status_code == 404
+    challenges = {
+        "profile": None,  # no app scope covers the profil médical
+        "bob": "mesures.read",
+        "narrow-documents": "documents.read",
+        "narrow-write": "mesures.write",
+        "after-revocation": "mesures.read",
+    }
+    for name, scope in challenges.items():
+        response = seen[name]
+        assert response.status_code == 403, (name, response.text)
+        assert response.json()["issue"][0]["diagnostics"] == CONSENT_REFUSED
+        challenge = response.headers["www-authenticate"]
+        assert 'error="insufficient_scope"' in challenge
+        if scope:
+            assert f'scope="{scope}"' in challenge
+    assert seen["forged"].status_code == 401
+    assert 'error="invalid_token"' in seen["forged"].headers["www-authenticate"]

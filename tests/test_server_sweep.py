@@ -21,7 +21,6 @@ from monespace.server import operations_of
 from monespace.server._apps import APP_OPERATION_SCOPES
 
 from .test_oauth_server import REDIRECT, reference
-
 from .test_server_world import (
     CANARY,
     b64,

@@ -51,12 +51,21 @@ from ..interop.fhir import (
     observation_resource,
     patient_resource,
     profile_resource,
+    required_app_scope,
     space_id,
     system_oid,
 )
 from ..record import Document, MeasureKind, ProfileSection
 from ._problems import SECURITY_HEADERS, ProblemError
-from ._routing import LOG, ServerState, check_origin, read_body, session_token
+from ._routing import (
+    CONSENT_RULES,
+    LOG,
+    ServerState,
+    app_actor,
+    check_origin,
+    read_body,
+    session_token,
+)
 from ._sessions import Session, SessionKind
 
 __all__ = [
@@ -192,10 +201,12 @@ def _from_fhir_error(exc: FhirError) -> _Outcome:
 
 @attrs.define
 class _Context:
-    """One authenticated request: the session, the space, and the base URL of links."""
+    """One authenticated request: the session (or the app of an OAuth access token), the
+    space, and the base URL of links."""
 
     space: Space
-    session: Session
+    session: Session | None
+    app: Actor | None
     now: datetime
     base: str
     query: list[tuple[str, str]]
@@ -203,19 +214,33 @@ class _Context:
     accept: str
 
     def actor(self, patient_id: str | None = None) -> Actor:
-        """The actor of the session on *patient_id*'s space (by default the person's own;
-        a professional has none and acts in normal mode)."""
+        """The actor of the request on *patient_id*'s space (by default the person's own;
+        a professional has none and acts in normal mode). An app always acts as itself,
+        for the patient of its token: the policy refuses it any other."""
+        if self.app is not None:
+            return self.app
+        assert self.session is not None
         return self.session.actor_for(patient_id or self.session.person_id, self.now)
 
     def own_patient(self) -> str | None:
-        """The space a patient's session acts on when a request names none."""
+        """The space the request acts on when it names none: a person's own, an app's
+        patient; a professional has none."""
+        if self.app is not None:
+            return self.app.on_behalf_of
+        assert self.session is not None
         return self.session.person_id if self.session.kind is SessionKind.PATIENT else None
 
 
-def _authenticate(request: Request, state: ServerState, *, unsafe: bool) -> Session:
+async def _authenticate(
+    request: Request, state: ServerState, *, unsafe: bool
+) -> tuple[Session | None, Actor | None]:
+    """The session of a request, or the app whose OAuth access token it carries (a bearer
+    token that is no session's): 401 for neither."""
     token, from_cookie = session_token(request, state)
     session = state.sessions.get(token)
     if session is None:
+        if token is not None and not from_cookie:
+            return None, await app_actor(state, token)  # 401 invalid_token if no app's
         raise _Outcome(
             401,
             "Authentication required: log in, or send a valid bearer token.",
@@ -228,7 +253,7 @@ def _authenticate(request: Request, state: ServerState, *, unsafe: bool) -> Sess
             raise _Outcome(403, "The request came from another site.") from None
         if from_cookie and not session.csrf_matches(request.headers.get("x-csrf-token")):
             raise _Outcome(403, "Send the session's csrf_token in the X-CSRF-Token header.")
-    return session
+    return session, None
 
 
 def _lenient(request: Request) -> bool:
@@ -502,7 +527,13 @@ def _read(kind: str, identifier: str, ctx: _Context) -> Response:
     object_id = space_id(identifier)
     try:
         resource = _read_resource(kind, object_id, ctx)
-    except (AccessDeniedError, NotFoundError, DataShreddedError):
+    except AccessDeniedError as exc:
+        if ctx.app is not None and exc.rule in CONSENT_RULES:
+            # The app may not read this kind at all (its token or the consent): saying so
+            # tells nothing of the object.
+            raise _Outcome(403, CONSENT_REFUSED) from None
+        resource = None
+    except (NotFoundError, DataShreddedError):
         resource = None
     if resource is None:
         raise _Outcome(404, _NOT_FOUND)
@@ -724,7 +755,9 @@ def _endpoint(state: ServerState, level: str) -> Callable[[Request], Awaitable[R
             response = _outcome_response(_from_fhir_error(exc))
         except ProblemError as error:
             problem = error.problem
-            response = _outcome_response(_Outcome(problem.status, problem.detail or problem.title))
+            response = _outcome_response(
+                _Outcome(problem.status, problem.detail or problem.title, headers=error.headers)
+            )
         except MonespaceError:
             response = _outcome_response(_Outcome(422, "The request could not be completed."))
         # The route's template, never the path: ids stay out of the log.
@@ -746,24 +779,9 @@ async def _handle(state: ServerState, level: str, request: Request) -> Response:
     if level == "metadata":
         return _fhir_response(capability_statement(state.now()))
     kind = str(request.path_params.get("kind", ""))
-    if level != "transaction" and kind not in INTERACTIONS:
-        raise _Outcome(404, f"this server has no resource type {kind[:40]!r}")
-    does = INTERACTIONS.get(kind)
-    allowed = (
-        method == "POST"
-        if level == "transaction"
-        else (method == "GET" or (method == "POST" and does is not None and does.create))
-        if level == "type"
-        else method == "GET"
-    )
-    if not allowed:
-        raise _Outcome(
-            405, f"{method} is not supported here", headers={"allow": _allow(level, kind)}
-        )
-    if level == "type" and method == "GET" and not does.search:  # type: ignore[union-attr]
-        raise _Outcome(405, f"{kind} is read by id, not searched", headers={"allow": ""})
+    _check_method(level, kind, method)
     unsafe = method != "GET"
-    session = _authenticate(request, state, unsafe=unsafe)
+    session, app = await _authenticate(request, state, unsafe=unsafe)
     body = b""
     if unsafe:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -773,6 +791,7 @@ async def _handle(state: ServerState, level: str, request: Request) -> Response:
     ctx = _Context(
         space=state.space,
         session=session,
+        app=app,
         now=state.now(),
         base=str(request.base_url).rstrip("/") + FHIR_PREFIX,
         query=list(request.query_params.multi_items()),
@@ -781,17 +800,51 @@ async def _handle(state: ServerState, level: str, request: Request) -> Response:
     )
     if unsafe and ctx.query:
         raise _Outcome(400, "a write takes no query parameters")
+    work = _work(level, kind, method, body, request)
+    try:
+        return await anyio.to_thread.run_sync(work, ctx)
+    except FhirError as exc:
+        error = _from_fhir_error(exc)
+    except _Outcome as exc:
+        error = exc
+    if app is not None and error.status == 403:
+        # RFC 6750: what the app's token or the patient's consent does not cover.
+        scope = required_app_scope(kind, write=unsafe) if level != "transaction" else None
+        challenge = 'Bearer realm="monespace", error="insufficient_scope"'
+        error.headers["www-authenticate"] = challenge + (f', scope="{scope}"' if scope else "")
+    raise error
+
+
+def _check_method(level: str, kind: str, method: str) -> None:
+    """404 for a resource type not served, 405 for a method not served on the path."""
+    if level != "transaction" and kind not in INTERACTIONS:
+        raise _Outcome(404, f"this server has no resource type {kind[:40]!r}")
+    does = INTERACTIONS.get(kind)
     if level == "transaction":
-        work: _Work = functools.partial(_transaction, body)
-    elif level == "type" and method == "POST":
-        work = functools.partial(_create, kind, body)
+        allowed = method == "POST"
     elif level == "type":
-        work = functools.partial(_search_response, kind)
+        allowed = method == "GET" or (method == "POST" and does is not None and does.create)
     else:
-        if ctx.query:
-            raise _Outcome(400, "a read takes no query parameters")
-        work = functools.partial(_read, kind, str(request.path_params["id"]))
-    return await anyio.to_thread.run_sync(work, ctx)
+        allowed = method == "GET"
+    if not allowed:
+        raise _Outcome(
+            405, f"{method} is not supported here", headers={"allow": _allow(level, kind)}
+        )
+    if level == "type" and method == "GET" and does is not None and not does.search:
+        raise _Outcome(405, f"{kind} is read by id, not searched", headers={"allow": ""})
+
+
+def _work(level: str, kind: str, method: str, body: bytes, request: Request) -> _Work:
+    """What answers the request, in a worker thread."""
+    if level == "transaction":
+        return functools.partial(_transaction, body)
+    if level == "type":
+        if method == "POST":
+            return functools.partial(_create, kind, body)
+        return functools.partial(_search_response, kind)
+    if request.query_params:
+        raise _Outcome(400, "a read takes no query parameters")
+    return functools.partial(_read, kind, str(request.path_params["id"]))
 
 
 def _search_response(kind: str, ctx: _Context) -> Response:
