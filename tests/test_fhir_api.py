@@ -787,3 +787,23 @@ def test_an_app_reads_and_writes_within_its_token_and_consent(world):
             assert f'scope="{scope}"' in challenge
     assert seen["forged"].status_code == 401
     assert 'error="invalid_token"' in seen["forged"].headers["www-authenticate"]
+
+
+def test_an_app_asking_smart_scopes_gets_the_app_scopes_they_amount_to(world):
+    reference(world.space, "suivi-poids")
+    app = create_app(world.space, secure_cookies=False)
+    smart = "launch/patient openid patient/Observation.rs patient/Observation.write"
+
+    async def go():
+        async with client(app) as http:
+            granted = await tokens(http, world, scope=smart)
+            http.cookies.clear()
+            headers = bearer(granted["access_token"])
+            measures = await http.get(f"{BASE}/Observation", headers=headers)
+            documents = await http.get(f"{BASE}/DocumentReference", headers=headers)
+            return granted, measures, documents
+
+    granted, measures, documents = run(go())
+    assert granted["scope"] == "mesures.read mesures.write"
+    assert measures.status_code == 200
+    assert documents.status_code == 403

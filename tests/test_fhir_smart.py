@@ -12,6 +12,7 @@ from monespace.interop.fhir import (
     parse_smart_scope,
     parse_smart_scopes,
     required_app_scope,
+    translate_scope_parameter,
 )
 
 TYPES = [*APP_SCOPE_FAMILIES, "Patient", "Immunization", "*"]
@@ -122,3 +123,21 @@ def test_interactions_without_an_app_scope():
     assert required_app_scope("Immunization", write=False) is None
     assert required_app_scope("DocumentReference", write=True) == "documents.write"
     assert required_app_scope("Binary", write=False) == "documents.read"
+
+
+@pytest.mark.parametrize(
+    ("asked", "granted"),
+    [
+        (
+            "launch/patient openid patient/Observation.rs patient/Observation.write",
+            "mesures.read mesures.write",
+        ),
+        ("documents.read patient/Appointment.read", "documents.read agenda.read"),
+        ("documents.read mesures.read", "documents.read mesures.read"),  # no SMART: as is
+        ("patient/Observation.nope", "patient/Observation.nope"),  # left for a refusal
+        ("openid launch/patient", ""),  # no data asked: refused as no scope
+        ("patient/Immunization.read", ""),  # nothing an app scope covers
+    ],
+)
+def test_a_scope_parameter_is_translated_into_app_scopes(asked, granted):
+    assert translate_scope_parameter(asked) == granted

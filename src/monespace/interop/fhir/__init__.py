@@ -46,6 +46,7 @@ from ._smart import (
     parse_smart_scope,
     parse_smart_scopes,
     required_app_scope,
+    translate_scope_parameter,
 )
 
 __all__ = [
@@ -77,5 +78,6 @@ __all__ = [
     "required_app_scope",
     "space_id",
     "system_oid",
+    "translate_scope_parameter",
     "validate",
 ]

@@ -40,6 +40,7 @@ __all__ = [
     "parse_smart_scope",
     "parse_smart_scopes",
     "required_app_scope",
+    "translate_scope_parameter",
 ]
 
 #: The scopes that ask for launch context or identity, not for data.
@@ -157,3 +158,29 @@ def required_app_scope(resource_type: str, *, write: bool) -> str | None:
     if family is None:
         return None
     return f"{family}.{'write' if write else 'read'}"
+
+
+def translate_scope_parameter(scope: str) -> str:
+    """An OAuth ``scope`` parameter with its SMART scopes replaced by the app scopes they
+    amount to (RFC 6749 §3.3 lets the server grant other scopes than those asked, and say
+    so in the token response).
+
+    Words that are not SMART scopes (the app scopes themselves, ``documents.read``) are kept
+    as they are, for the authorization server to judge; launch and identity scopes, which
+    ask for no data, are dropped. A parameter holding something that looks like a SMART
+    scope but is not one is returned unchanged, so that the server refuses it
+    (``invalid_scope``) rather than grant a guess.
+    """
+    kept: list[str] = []
+    smart: list[SmartScope] = []
+    for word in scope.split():
+        if "/" not in word and word not in LAUNCH_SCOPES:
+            kept.append(word)
+            continue
+        try:
+            smart.append(parse_smart_scope(word))
+        except ValueError:
+            return scope
+    if not smart:
+        return scope
+    return " ".join(dict.fromkeys([*kept, *sorted(app_scopes(smart))]))
