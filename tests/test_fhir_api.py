@@ -807,3 +807,49 @@ def test_an_app_asking_smart_scopes_gets_the_app_scopes_they_amount_to(world):
     assert granted["scope"] == "mesures.read mesures.write"
     assert measures.status_code == 200
     assert documents.status_code == 403
+
+
+def test_a_device_is_created_only_if_absent(app, world):
+    identifier = {"system": "urn:oid:1.2.840.10004.1.1.1.0.0.1.0.0.1.2680", "value": "FE-ED-AB"}
+    device = {
+        "resourceType": "Device",
+        "identifier": [identifier],
+        "manufacturer": "OMRONHEALTHCARE",
+        "modelNumber": "HEM-9200T",
+        "deviceName": [{"name": "Ma balance", "type": "patient-reported-name"}],
+    }
+    nameless = {"resourceType": "Device", "manufacturer": "Sans numéro"}
+    measure = weight(72.5) | {
+        "device": {"reference": "urn:uuid:00000000-0000-0000-0000-000000000000"}
+    }
+
+    async def go():
+        async with client(app) as http:
+            headers = {**(await login_patient(http, world.alice)), "content-type": FHIR}
+            answers = []
+            for n in range(2):
+                bundle = transaction(
+                    device, measure | {"effectiveDateTime": f"2026-02-0{n + 1}"}, nameless
+                )
+                answers.append(await http.post(BASE, content=json.dumps(bundle), headers=headers))
+            return answers
+
+    first, second = run(go())
+    assert first.status_code == second.status_code == 200, first.text
+    assert [e["response"]["status"] for e in first.json()["entry"]] == [
+        "201 Created",
+        "201 Created",
+        "200 OK",
+    ]
+    assert [e["response"]["status"] for e in second.json()["entry"]] == [
+        "200 OK",
+        "201 Created",
+        "200 OK",
+    ]
+    [kept] = world.space.measures.devices(Actor.patient(world.alice.id), world.alice.id)
+    assert kept.identifier == f"{identifier['system']}|{identifier['value']}"
+    assert (kept.manufacturer, kept.model, kept.name) == (
+        "OMRONHEALTHCARE",
+        "HEM-9200T",
+        "Ma balance",
+    )

@@ -10,7 +10,7 @@ from ._codes import (
     normalise_code_system,
 )
 from ._mapping import ENTRY_KIND, MEASURE_KIND, entry_from_row, measure_from_row
-from ._measure_model import MEASURE_SPECS, Measure, MeasureKind, MeasureSpec
+from ._measure_model import MEASURE_SPECS, Device, Measure, MeasureKind, MeasureSpec
 from ._mime import SUPPORTED_MEDIA_TYPES, check_media_type, sniff
 from ._model import (
     LOINC,
@@ -52,6 +52,7 @@ __all__ = [
     "AuthorKind",
     "Category",
     "Code",
+    "Device",
     "Document",
     "DocumentPage",
     "DocumentParser",

@@ -663,21 +663,34 @@ def _transaction(body: bytes, ctx: _Context) -> Response:
     queues: dict[str, list[dict[str, Any]]] = {}
     for resource in _written(report):
         queues.setdefault(resource["resourceType"], []).append(resource)
+    created = {device.identifier for device in report.new_devices}
     entries = []
     for entry in bundle.get("entry") or ():
-        kind = str((entry.get("resource") or {}).get("resourceType"))
+        resource = entry.get("resource") or {}
+        kind = str(resource.get("resourceType"))
         waiting = queues.get(kind) or []
-        if waiting:
+        if kind == "Device" and _first_identifier(resource) in created:
+            # Kept now (the guide's "created only if absent"); devices are not served.
+            created.discard(_first_identifier(resource))
+            entries.append({"response": {"status": "201 Created"}})
+        elif waiting:
             written = waiting.pop(0)
             location = f"{kind}/{written['id']}"
             entries.append({"response": {"status": "201 Created", "location": location}})
         else:
             # Context the import reads and keeps no copy of (the submission set, the
-            # patient, a device, a Binary inlined into its document).
+            # patient, a Binary inlined into its document), or a device kept already.
             entries.append({"response": {"status": "200 OK"}})
     return _fhir_response(
         {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
     )
+
+
+def _first_identifier(resource: Mapping[str, Any]) -> str | None:
+    for identifier in resource.get("identifier") or ():
+        if identifier.get("system") and identifier.get("value"):
+            return f"{identifier['system']}|{identifier['value']}"
+    return None
 
 
 # --- the capability statement --------------------------------------------------------------

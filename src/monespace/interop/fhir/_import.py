@@ -21,6 +21,7 @@ from ...record import (
     Author,
     AuthorKind,
     Code,
+    Device,
     Document,
     Measure,
     MeasureKind,
@@ -54,9 +55,8 @@ _TRE_A04_LOINC = "https://mos.esante.gouv.fr/NOS/TRE_A04-Loinc/FHIR/TRE-A04-Loin
 _BP_PANEL = "85354-9"
 _SYSTOLIC = "8480-6"
 #: Resources a bundle may carry as context of what is imported, and that write nothing:
-#: the submission set, the patient and authors it names, and the devices of measures
-#: (monespace keeps no device registry: a device is checked, and its measures are the
-#: sender's).
+#: the submission set, the patient and authors it names, the Binaries of documents. (A
+#: Device is kept, unless it is already: see ``_Reader._device``.)
 _CONTEXT = frozenset({"List", "Patient", "Practitioner", "PractitionerRole", "Device", "Binary"})
 _WRITTEN = frozenset({"DocumentReference", "Observation", "Immunization", "Appointment"})
 #: The statuses of an Appointment that an agenda event can start in: a planned one (booked,
@@ -79,7 +79,9 @@ _MASKING = {
 class ImportReport:
     """What an import wrote.
 
-    :param devices: how many Device resources were read (checked, not stored).
+    :param devices: how many Device resources were read.
+    :param new_devices: the devices kept now (one already kept, with the same identifier,
+        is not created again).
     """
 
     documents: tuple[Document, ...] = ()
@@ -87,9 +89,10 @@ class ImportReport:
     vaccinations: tuple[ProfileEntry, ...] = ()
     devices: int = 0
     appointments: tuple[Event, ...] = ()
+    new_devices: tuple[Device, ...] = ()
 
 
-_Step: TypeAlias = "Callable[[], Document | Measure | ProfileEntry | Event]"
+_Step: TypeAlias = "Callable[[], Document | Measure | ProfileEntry | Event | Device | None]"
 
 
 def import_fhir(
@@ -134,10 +137,10 @@ def import_fhir(
 
 
 def _write(space: Space, steps: list[_Step], devices: int) -> ImportReport:
-    written: list[Document | Measure | ProfileEntry | Event] = []
+    written: list[Document | Measure | ProfileEntry | Event | Device] = []
     try:
         with space.transaction():
-            written = [step() for step in steps]
+            written = [w for w in (step() for step in steps) if w is not None]
     except AccessDeniedError:
         raise FhirError(403, CONSENT_REFUSED) from None
     except ConflictError as exc:
@@ -152,8 +155,9 @@ def _write(space: Space, steps: list[_Step], devices: int) -> ImportReport:
         vaccinations=tuple(w for w in written if isinstance(w, ProfileEntry)),
         devices=devices,
         appointments=tuple(
-            w for w in written if not isinstance(w, Document | Measure | ProfileEntry)
+            w for w in written if not isinstance(w, Document | Measure | ProfileEntry | Device)
         ),
+        new_devices=tuple(w for w in written if isinstance(w, Device)),
     )
 
 
@@ -198,6 +202,9 @@ class _Reader:
                 steps.append(self.step(resource, where))
             elif kind == "Device":
                 self.devices += 1
+                device = self._device(resource)
+                if device is not None:
+                    steps.append(device)
             elif kind not in _CONTEXT:
                 raise FhirError(422, f"a {kind} is not imported", location=where)
         if not steps:
@@ -425,6 +432,33 @@ class _Reader:
         units = [spec.unit, *(alternate for alternate, _ in spec.alternates)]
         if unit not in units:
             raise FhirError(422, f"a {kind.value} is in {', '.join(units)}", location=where)
+
+    def _device(self, resource: dict[str, Any]) -> _Step | None:
+        """The step that keeps a Device unless it is kept already; ``None`` for a device
+        without an identifier, which could not be recognised next time (it is counted)."""
+        identifiers = [
+            f"{i['system']}|{i['value']}"
+            for i in resource.get("identifier") or ()
+            if i.get("system") and i.get("value")
+        ]
+        if not identifiers:
+            return None
+        names = resource.get("deviceName") or []
+        named = [n for n in names if n.get("type") == "patient-reported-name"] or names
+        measures = self.space.measures
+
+        def keep() -> Device | None:
+            device, created = measures.add_device(
+                self.actor,
+                self.patient_id,
+                identifiers[0],
+                manufacturer=resource.get("manufacturer"),
+                model=resource.get("modelNumber"),
+                name=named[0].get("name") if named else None,
+            )
+            return device if created else None
+
+        return keep
 
     # --- vaccinations -----------------------------------------------------------------------
 
