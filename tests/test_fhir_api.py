@@ -40,7 +40,11 @@ from fhirclient.models.bundle import Bundle  # noqa: E402
 from fhirclient.models.documentreference import DocumentReference  # noqa: E402
 from fhirclient.models.observation import Observation  # noqa: E402
 from fhirpy import AsyncFHIRClient, SyncFHIRClient  # noqa: E402
-from fhirpy.base.exceptions import OperationOutcome, ResourceNotFound  # noqa: E402
+from fhirpy.base.exceptions import (  # noqa: E402
+    ForbiddenError,
+    OperationOutcome,
+    ResourceNotFound,
+)
 
 BASE = "/fhir/r4"
 FHIR = "application/fhir+json"
@@ -440,6 +444,10 @@ def test_bad_bodies_are_refused_with_an_outcome_and_nothing_written(app, world):
     before = len(world.space.measures.series(me, world.alice.id, "weight"))
     pounds = weight(150)
     pounds["valueQuantity"] |= {"code": "[lb_av]", "unit": "lb"}
+    thousands = transaction(*[weight(70)] * 2500)
+    liar = document(b"%PDF-1.4 not really\n")  # declared text/plain: the bytes say PDF
+    liar["content"][0]["attachment"]["contentType"] = "image/png"
+    documents_before = len(list(world.space.record.documents_of(me, world.alice.id)))
 
     async def go():
         async with client(app) as http:
@@ -448,6 +456,7 @@ def test_bad_bodies_are_refused_with_an_outcome_and_nothing_written(app, world):
             return {
                 400: [
                     await post(f"{BASE}/Observation", content=b"{not json", headers=headers),
+                    await post(BASE, content=json.dumps(thousands), headers=headers),
                     await post(
                         f"{BASE}/Observation", content=json.dumps(document()), headers=headers
                     ),
@@ -473,6 +482,9 @@ def test_bad_bodies_are_refused_with_an_outcome_and_nothing_written(app, world):
                         f"{BASE}/Observation", content=json.dumps(weight(900)), headers=headers
                     ),
                     await post(
+                        BASE, content=json.dumps(transaction(weight(70), liar)), headers=headers
+                    ),
+                    await post(
                         BASE,
                         content=json.dumps(transaction(weight(70), pounds)),
                         headers=headers,
@@ -491,6 +503,7 @@ def test_bad_bodies_are_refused_with_an_outcome_and_nothing_written(app, world):
             assert response.headers["content-type"] == FHIR
             assert response.json()["resourceType"] == "OperationOutcome"
     assert len(world.space.measures.series(me, world.alice.id, "weight")) == before
+    assert len(list(world.space.record.documents_of(me, world.alice.id))) == documents_before
 
 
 def test_a_created_observation_is_read_back(app, world):
@@ -645,6 +658,14 @@ def test_fhirpy_sync_searches_pages_creates_and_is_refused(live):
     created.save()
     assert created.id
     assert fhir.reference("Observation", created.id).to_resource()["valueQuantity"]["value"] == 66.6
+
+    doctor = httpx.post(f"{url}/api/v1/session/professional", json={"rpps": world.doctor})
+    as_doctor = SyncFHIRClient(f"{url}{BASE}", authorization=f"Bearer {doctor.json()['token']}")
+    alice_documents = as_doctor.resources("DocumentReference").search(patient=world.alice.id)
+    assert len(alice_documents.fetch_all()) >= 1
+    world.space.access.revoke(Actor.patient(world.alice.id), world.alice.id, world.doctor)
+    with pytest.raises(ForbiddenError):
+        alice_documents.fetch_all()
 
     [patient] = fhir.resources("Patient").fetch()
     assert patient.id == fhir_id(world.alice.id)
