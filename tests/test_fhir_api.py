@@ -874,3 +874,24 @@ def test_a_device_is_created_only_if_absent(app, world):
         "HEM-9200T",
         "Ma balance",
     )
+
+
+def test_a_representative_reads_the_patient_they_represent_and_odd_ids_are_not_found(app, world):
+    async def go():
+        async with client(app) as http:
+            me = await login_patient(http, world.alice)
+            child = await http.get(f"{BASE}/Patient/{fhir_id(world.child)}", headers=me)
+            listed = await http.get(
+                f"{BASE}/Patient", params={"_id": fhir_id(world.child)}, headers=me
+            )
+            odd = [
+                await http.get(f"{BASE}/DocumentReference/{'a' * 65}", headers=me),
+                await http.get(f"{BASE}/DocumentReference/a_b", headers=me),
+            ]
+            return child, listed, odd
+
+    child, listed, odd = run(go())
+    assert child.status_code == 200
+    assert child.json()["id"] == fhir_id(world.child)
+    assert listed.json()["total"] == 1
+    assert {r.status_code for r in odd} == {404}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -164,6 +165,8 @@ _ISSUE_CODES: Final = {
     422: "processing",
 }
 _NOT_FOUND: Final = "There is no such resource, or you may not access it."
+#: A FHIR id (R4 ``id`` datatype).
+_FHIR_ID: Final = re.compile(r"^[A-Za-z0-9.-]{1,64}$")
 
 
 def _encode(value: Any) -> bytes:
@@ -474,7 +477,8 @@ def _patients(ctx: _Context, search: _Search) -> list[dict[str, Any]]:
     found = []
     for patient_id in dict.fromkeys(ids):
         try:
-            found.append(patient_resource(ctx.space.accounts.get_patient(ctx.actor(), patient_id)))
+            person = ctx.space.accounts.get_patient(ctx.actor(patient_id), patient_id)
+            found.append(patient_resource(person))
         except (AccessDeniedError, NotFoundError):
             continue
     return found
@@ -545,7 +549,8 @@ def _read(kind: str, identifier: str, ctx: _Context) -> Response:
 def _read_resource(kind: str, object_id: str, ctx: _Context) -> dict[str, Any] | Response | None:
     record = ctx.space.record
     if kind == "Patient":
-        return patient_resource(ctx.space.accounts.get_patient(ctx.actor(), object_id))
+        # As the actor on that person's space: a representative reads the person's.
+        return patient_resource(ctx.space.accounts.get_patient(ctx.actor(object_id), object_id))
     if kind == "DocumentReference":
         document = record.get_document(ctx.actor(), object_id)
         return document_resource(document, binary_id=fhir_id(document.id))
@@ -857,7 +862,10 @@ def _work(level: str, kind: str, method: str, body: bytes, request: Request) -> 
         return functools.partial(_search_response, kind)
     if request.query_params:
         raise _Outcome(400, "a read takes no query parameters")
-    return functools.partial(_read, kind, str(request.path_params["id"]))
+    identifier = str(request.path_params["id"])
+    if not _FHIR_ID.match(identifier):
+        raise _Outcome(404, _NOT_FOUND)  # no resource has such an id
+    return functools.partial(_read, kind, identifier)
 
 
 def _search_response(kind: str, ctx: _Context) -> Response:
