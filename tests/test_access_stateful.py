@@ -8,7 +8,11 @@ patient's settings, emergency accesses (bris de glace and SAMU regulation), cloc
 documents of various classes and types (some at confidentiality V, some hidden from the
 patient or from the representatives; some replaced by new versions, some deleted), and reads
 through every read path of the record (``get_document``, ``read_content``, ``search`` with and
-without the replaced versions), by every kind of actor.
+without the replaced versions), by every kind of actor. Referenced apps take part too (issue
+14): patients grant, narrow and revoke consents, the minister's office suspends and
+reinstates apps, apps add documents, and every app reads for every patient with a full token
+and with a token lacking ``documents.read``: zero reads outside the scopes of both the token
+and the consent, or after a revocation or a suspension, or beyond the patient's own rights.
 
 Every outcome is compared with :class:`Model`, a reference written from the rules as stated
 in docs/domain-rules.md §3.4 and §4, docs/security-and-reliability.md §1.2 and §1.3 and issue
@@ -47,8 +51,9 @@ import monespace
 from monespace import AccessMode, Actor, ActorKind, ManualClock, Settings
 from monespace.access import AccessPolicy, Professional
 from monespace.accounts import RepresentationKind
+from monespace.catalogue import Assessment, Dossier, Scope, load_referentiel
 from monespace.crypto import MasterKey, StaticKeyProvider
-from monespace.errors import AccessDeniedError, ValidationError
+from monespace.errors import AccessDeniedError, NotFoundError, ValidationError
 from monespace.record import LOINC, TRE_A05_TYPE, Code
 from monespace.testing import storage_of
 from monespace.transport import MemoryTransport
@@ -83,6 +88,15 @@ UNKNOWN = rpps(99)  # never registered
 PROFESSION = {number: profession for number, profession, _ in PROFESSIONALS}
 MSSANTE = {number: address for number, _, address in PROFESSIONALS}
 ALL_PROS = [number for number, _, _ in PROFESSIONALS] + [UNKNOWN]
+
+# --- the apps ------------------------------------------------------------------------------------
+
+EVERY_SCOPE = frozenset(str(s) for s in Scope)
+#: client id -> the scopes of its convention.
+APPS = {"suivi-complet": EVERY_SCOPE, "lecteur-docs": frozenset({"documents.read"})}
+#: Token scopes the apps present: everything, and a token without documents.read.
+TOKENS = (EVERY_SCOPE, frozenset({"mesures.read", "documents.write"}))
+MINISTER = Actor.authority("cabinet", "minister")
 
 # --- the matrix, transcribed by hand -----------------------------------------------------------
 # docs/domain-rules.md §4.4: physicians read every document but the attestation de résidence
@@ -204,6 +218,22 @@ class Model:
         self.first_access_notices = 0
         self.emergency_notices = 0
         self.doctor_notices = 0
+        #: client id -> whether it is referenced now (not suspended)
+        self.apps: dict[str, bool] = {}
+        #: (patient, client id) -> the scopes of the consent in force
+        self.consents: dict[tuple[str, str], frozenset[str]] = {}
+
+    def app_may(self, actor: Actor, patient_id: str, scope: str) -> bool:
+        """R1111-32, L1111-13-1 III: an app acts for the patient it was given, while
+        referenced, with a consent in force, within the token's and the consent's scopes."""
+        consent = self.consents.get((patient_id, actor.id))
+        return (
+            actor.on_behalf_of == patient_id
+            and self.apps.get(actor.id, False)
+            and consent is not None
+            and scope in consent
+            and scope in actor.scopes
+        )
 
     # the professional's standing on a record
 
@@ -263,6 +293,8 @@ class Model:
             return False
         if actor.kind is ActorKind.PATIENT:
             return actor.id == patient_id
+        if actor.kind is ActorKind.APP:
+            return self.app_may(actor, patient_id, "documents.read")
         if actor.kind is ActorKind.REPRESENTATIVE:
             return (
                 actor.on_behalf_of == patient_id
@@ -289,6 +321,11 @@ class Model:
         hidden = document.hidden_until is not None and self.now < document.hidden_until
         if actor.kind is ActorKind.PATIENT:
             return actor.id == document.patient and not hidden  # R1111-53
+        if actor.kind is ActorKind.APP:
+            # Never beyond what the patient may read themselves.
+            return self.app_may(actor, document.patient, "documents.read") and self.may_read(
+                Actor.patient(document.patient), document
+            )
         if actor.kind is ActorKind.REPRESENTATIVE:
             return (
                 self.may_search(actor, document.patient)
@@ -446,6 +483,36 @@ class AccessMachine(RuleBasedStateMachine):
                 OPERATOR,
                 Professional(number, profession, f"Professionnel {number}", mssante=mssante),
             )
+        self.application_ids: dict[str, str] = {}
+        criteria = load_referentiel().criteria
+        for client_id, scopes in APPS.items():
+            application = self.space.catalogue.apply(
+                Actor.vendor(f"vendor-{client_id}"),
+                Dossier(
+                    publisher="Éditeur",
+                    service=client_id,
+                    category="Suivi",
+                    purposes={"care"},
+                    exchange_tier="mesures",
+                    scopes=scopes,
+                    retention="1 an",
+                    consent_text="J'autorise l'application.",
+                    dpia_reference="AIPD-1",
+                    redirect_uris=("https://app.example/cb",),
+                    evidence={c.id: "pièce" for c in criteria},
+                ),
+                client_id=client_id,
+            )
+            reviewer = Actor.authority("instructeur", "reviewer")
+            self.space.catalogue.start_review(reviewer, application.id)
+            self.space.catalogue.assess(
+                reviewer, application.id, {c.id: Assessment.MET for c in criteria}
+            )
+            commission = Actor.authority("commission", "commission")
+            self.space.catalogue.opinion(commission, application.id, favourable=True)
+            self.space.catalogue.reference(MINISTER, application.id)
+            self.application_ids[client_id] = application.id
+            self.model.apps[client_id] = True
 
     @precondition(lambda self: len(self.model.patients) < 3)
     @rule(with_representative=st.booleans())
@@ -601,6 +668,89 @@ class AccessMachine(RuleBasedStateMachine):
         assert patient.representative is not None
         self.space.accounts.end_representation(OPERATOR, patient.id, patient.representative)
         patient.representing = False
+
+    # --- apps and consents ----------------------------------------------------------------
+
+    @precondition(has_patients)
+    @rule(
+        data=st.data(),
+        client_id=st.sampled_from(sorted(APPS)),
+        scopes=st.sampled_from(
+            [
+                frozenset({"documents.read"}),
+                frozenset({"documents.read", "documents.write"}),
+                EVERY_SCOPE,
+                frozenset({"mesures.read"}),
+                frozenset({"agenda.read", "documents.read"}),
+                frozenset(),
+            ]
+        ),
+        by_representative=st.booleans(),
+    )
+    def consent_grant(self, data, client_id: str, scopes, by_representative: bool) -> None:
+        self.step()
+        patient = data.draw(st.sampled_from(self.patients()))
+        actor = self.holder_side(patient, by_representative)
+        consents = self.space.consents
+        if not self.model.apps[client_id] or not scopes or not scopes <= APPS[client_id]:
+            with pytest.raises(ValidationError):
+                consents.grant(actor, patient.id, client_id, scopes)
+            return
+        assert consents.grant(actor, patient.id, client_id, scopes).scopes == scopes
+        self.model.consents[(patient.id, client_id)] = scopes
+
+    @precondition(lambda self: bool(self.model.consents))
+    @rule(data=st.data(), revoke=st.booleans(), by_representative=st.booleans())
+    def consent_narrow_or_revoke(self, data, revoke: bool, by_representative: bool) -> None:
+        self.step()
+        (patient_id, client_id), scopes = data.draw(
+            st.sampled_from(sorted(self.model.consents.items()))
+        )
+        actor = self.holder_side(self.model.patients[patient_id], by_representative)
+        if revoke:
+            assert not self.space.consents.revoke(actor, patient_id, client_id).active
+            del self.model.consents[(patient_id, client_id)]
+            with pytest.raises(NotFoundError):
+                self.space.consents.revoke(actor, patient_id, client_id)
+            return
+        kept = data.draw(st.frozensets(st.sampled_from(sorted(scopes)), min_size=1))
+        assert self.space.consents.narrow(actor, patient_id, client_id, kept).scopes == kept
+        self.model.consents[(patient_id, client_id)] = kept
+
+    @rule(client_id=st.sampled_from(sorted(APPS)))
+    def suspend_or_reinstate(self, client_id: str) -> None:
+        self.step()
+        application_id = self.application_ids[client_id]
+        if self.model.apps[client_id]:
+            self.space.catalogue.suspend(MINISTER, application_id)
+        else:
+            self.space.catalogue.reinstate(MINISTER, application_id)
+        self.model.apps[client_id] = not self.model.apps[client_id]
+
+    @precondition(has_patients)
+    @rule(data=st.data(), client_id=st.sampled_from(sorted(APPS)))
+    def app_adds(self, data, client_id: str) -> None:
+        """An app deposits a biology report in the record of the patient it acts for."""
+        self.step()
+        patient = data.draw(st.sampled_from(self.patients()))
+        actor = Actor.app(client_id, patient.id, EVERY_SCOPE)
+        content = self.content()
+        code, system, klass = PRO_TYPES[0]
+
+        def add():
+            return self.space.record.add_document(
+                actor,
+                patient.id,
+                content,
+                media_type="application/pdf",
+                type_code=Code(code, system),
+            )
+
+        if not self.model.app_may(actor, patient.id, "documents.write"):
+            with pytest.raises(AccessDeniedError):
+                add()
+            return
+        self._added(add(), patient, "app", client_id, klass, content)
 
     # --- documents ---------------------------------------------------------------------------
 
@@ -852,6 +1002,10 @@ class AccessMachine(RuleBasedStateMachine):
         for pro in ALL_PROS:
             for mode in AccessMode:
                 actors.append(Actor(ActorKind.PROFESSIONAL, pro, mode=mode))
+        for patient in self.patients():  # for each patient, on every record
+            for client_id in APPS:
+                actors.append(Actor.app(client_id, patient.id, TOKENS[0]))
+            actors.append(Actor.app("suivi-complet", patient.id, TOKENS[1]))
         return actors
 
     def count(self, path: str, allowed: bool, actor: Actor) -> None:

@@ -8,7 +8,8 @@ import datetime as dt
 
 import pytest
 
-from monespace import Actor
+from monespace import Actor, ActorKind
+from monespace.accounts import RepresentationKind
 from monespace.catalogue import (
     ApplicationStatus,
     Assessment,
@@ -27,8 +28,9 @@ from monespace.errors import (
     ValidationError,
 )
 from monespace.policy import Action
+from monespace.testing import reference_app, storage_of
 
-from .helpers import add_note, identity, open_patient, open_space
+from .helpers import add_note, identity, open_patient, open_space, register_physicians
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 VENDOR = Actor.vendor("vendor-balance")
@@ -329,3 +331,78 @@ def test_an_app_reads_within_consent_and_token_scopes_only(space, setup, clock):
         space.record.get_document(app, document.id)
     whos = {e.who for e in space.access.history(me, patient_id)}
     assert "l'application Suivi Poids" in whos
+
+
+def test_an_app_never_sees_what_the_patient_cannot(space, setup):
+    client_id, patient_id = setup
+    doctor = register_physicians(space, 1)[0]
+    pro = Actor(ActorKind.PROFESSIONAL, doctor)
+    hidden = add_note(space, pro, patient_id, b"result", hidden_from_patient=True)
+    visible = add_note(space, pro, patient_id, b"report")
+    space.consents.grant(Actor.patient(patient_id), patient_id, client_id, ALL_SCOPES)
+    app = Actor.app(client_id, patient_id, ALL_SCOPES)
+    with denied("beyond_patient_rights"):
+        space.record.get_document(app, hidden.id)
+    with denied("beyond_patient_rights"):
+        space.record.read_content(app, hidden.id)
+    found = {d.id for d in space.record.search(app, patient_id).documents}
+    assert visible.id in found
+    assert hidden.id not in found
+    assert space.record.read_content(app, visible.id) == b"report"
+
+
+def test_an_app_writes_and_reads_measures_and_agenda_within_its_scopes(space, setup, clock):
+    client_id, patient_id = setup
+    me = Actor.patient(patient_id)
+    space.consents.grant(me, patient_id, client_id, ["mesures.read", "mesures.write"])
+    app = Actor.app(client_id, patient_id, ALL_SCOPES)
+    measure = space.measures.add(app, patient_id, "weight", 72.5, unit="kg")
+    assert [m.id for m in space.measures.series(app, patient_id, "weight")] == [measure.id]
+    assert [m.id for m in space.measures.series(me, patient_id, "weight")] == [measure.id]
+    with denied("outside_app_scopes"):
+        space.agenda.events(app, patient_id)
+    space.consents.grant(me, patient_id, client_id, ["agenda.read", "agenda.write"])
+    event = space.agenda.add(
+        app, patient_id, kind="appointment", starts_at=NOW + dt.timedelta(days=3)
+    )
+    assert [e.id for e in space.agenda.events(app, patient_id)] == [event.id]
+    with denied("outside_app_scopes"):  # the new grant replaced the measures' scopes
+        space.measures.series(app, patient_id, "weight")
+    with denied("outside_app_scopes"):
+        space.access.history(app, patient_id)
+    with denied("outside_app_scopes"):
+        space.consents.revoke(app, patient_id, client_id)
+
+
+def test_a_representative_grants_for_the_person_they_represent(space, setup):
+    client_id, patient_id = setup
+    parent = open_patient(space, identity(3))
+    space.accounts.add_representative(
+        Actor.system("test"), patient_id, parent.id, RepresentationKind.PROTECTED_ADULT
+    )
+    representative = Actor(ActorKind.REPRESENTATIVE, parent.id, on_behalf_of=patient_id)
+    consent = space.consents.grant(representative, patient_id, client_id, ["documents.read"])
+    assert consent.by == f"representative:{parent.id}"
+    assert space.consents.of(representative, patient_id) == [consent]
+    operator = Actor.system("support")
+    assert space.consents.of(operator, patient_id) == [consent]
+    assert not space.consents.revoke(operator, patient_id, client_id).active
+    with pytest.raises(AccessDeniedError):
+        space.consents.grant(operator, patient_id, client_id, ["documents.read"])
+
+
+def test_shredding_a_space_deletes_its_consents(space, setup):
+    client_id, patient_id = setup
+    space.consents.grant(Actor.patient(patient_id), patient_id, client_id, ["documents.read"])
+    space.accounts.shred(Actor.system("test"), patient_id)
+    with storage_of(space).read() as tx:
+        assert tx.catalogue.consents(patient_id) == []
+    assert space.consents.active(patient_id, client_id) is None
+
+
+def test_reference_app_gives_a_referenced_app_in_one_call(space):
+    app = reference_app(space, "bac-a-sable", scopes=["documents.read"], name="Bac à sable")
+    assert app.may_act(NOW)
+    assert app.scopes == {Scope.DOCUMENTS_READ}
+    assert app.redirect_uris == ("http://127.0.0.1/callback",)
+    assert [a.client_id for a in space.catalogue.search("bac a sable")] == ["bac-a-sable"]

@@ -15,50 +15,33 @@ import pytest
 from monespace import Actor
 from monespace.audit import Outcome
 from monespace.catalogue import (
-    Assessment,
-    Dossier,
-    ExchangeTier,
-    Purpose,
     Scope,
-    load_referentiel,
     pkce_challenge,
 )
+from monespace.server import RateLimits
+from monespace.testing import reference_app
 
 from .test_server_world import build_world, client, create_app, login_patient
 
 pytestmark = pytest.mark.anyio
 
 REDIRECT = "https://poids.example/callback"
-VENDOR = Actor.vendor("vendor-balance")
-REVIEWER = Actor.authority("reviewer-1", "reviewer")
-COMMISSION = Actor.authority("commission", "commission")
 MINISTER = Actor.authority("cabinet", "minister")
 ALL = " ".join(sorted(str(s) for s in Scope))
 
 
 def reference(space, client_id: str, scopes=frozenset(Scope), service="Suivi Poids") -> str:
     """Take an app through the référencement; return its client id."""
-    dossier = Dossier(
-        publisher="Balance SAS",
-        service=service,
-        category="Suivi du poids",
-        purposes={Purpose.PREVENTION},
-        exchange_tier=ExchangeTier.MESURES,
+    app = reference_app(
+        space,
+        client_id,
         scopes=scopes,
-        retention="3 ans",
-        consent_text="J'autorise l'application à lire et écrire mes mesures.",
-        dpia_reference="AIPD-1",
         redirect_uris=(REDIRECT, "http://127.0.0.1/cb"),
-        evidence={c.id: "pièce" for c in load_referentiel().criteria},
+        name=service,
+        publisher="Balance SAS",
+        category="Suivi du poids",
     )
-    application = space.catalogue.apply(VENDOR, dossier, client_id=client_id)
-    space.catalogue.start_review(REVIEWER, application.id)
-    space.catalogue.assess(
-        REVIEWER, application.id, {c.id: Assessment.MET for c in load_referentiel().criteria}
-    )
-    space.catalogue.opinion(COMMISSION, application.id, favourable=True)
-    space.catalogue.reference(MINISTER, application.id)
-    return application.client_id
+    return app.client_id
 
 
 @pytest.fixture
@@ -391,7 +374,10 @@ async def test_a_code_works_once_and_its_replay_revokes_what_it_gave(world, app)
         )
         assert read.status_code == 401
         assert read.headers["www-authenticate"].endswith('error="invalid_token"')
-    assert [e.rule for e in oauth_events(world, Outcome.DENIED)] == ["code_replayed"]
+    assert [e.rule for e in oauth_events(world, Outcome.DENIED)] == [
+        "code_replayed",
+        "invalid_token",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -455,8 +441,13 @@ async def test_the_token_endpoint_takes_forms_only_and_each_parameter_once(app):
             content="grant_type=refresh_token&grant_type=password&client_id=x",
             headers={"content-type": "application/x-www-form-urlencoded"},
         )
+        huge = await http.post(
+            "/oauth/token", data={"grant_type": "refresh_token", "refresh_token": "x" * 20_000}
+        )
     assert as_json.json()["error"] == "invalid_request"
     assert twice.json()["error"] == "invalid_request"
+    assert huge.status_code == 400
+    assert huge.json()["error"] == "invalid_request"
 
 
 async def test_a_secret_is_refused_apps_are_public_clients(app):
@@ -662,6 +653,11 @@ async def test_tokens_are_refused_in_urls_and_forged_tokens_are_invalid(world, a
             f"/api/v1/patients/{world.alice.id}/documents", headers=bearer(got["refresh_token"])
         )
         assert refresh_as_access.status_code == 401
+    refused = [e for e in oauth_events(world, Outcome.DENIED) if e.rule == "invalid_token"]
+    assert [(e.actor_id, e.patient_id) for e in refused] == [
+        ("unknown", None),
+        ("suivi-poids", world.alice.id),
+    ]
 
 
 # --- the public catalogue and the patient's consents ----------------------------------------------
@@ -696,3 +692,57 @@ async def test_the_patient_lists_narrows_and_revokes_consents(world, app):
         assert (await http.delete(base + "/suivi-poids", headers=bob)).status_code == 404
         assert (await http.delete(base + "/suivi-poids", headers=headers)).status_code == 204
         assert (await http.delete(base + "/suivi-poids", headers=headers)).status_code == 404
+
+
+async def test_only_refusals_count_against_an_address(world):
+    app = create_app(world.space, secure_cookies=False, rate_limits=RateLimits(per_ip=3))
+    async with client(app) as http:
+        got = await tokens(http, world)
+        refresh = got["refresh_token"]
+        for _ in range(5):  # more than the limit, all successful
+            answer = await http.post("/oauth/token", data=_refresh(refresh))
+            assert answer.status_code == 200
+            refresh = answer.json()["refresh_token"]
+        for _ in range(3):
+            forged = await http.post("/oauth/token", data=_refresh(secrets.token_urlsafe(32)))
+            assert forged.status_code == 400
+        blocked = await http.post("/oauth/token", data=_refresh(refresh))
+        assert blocked.status_code == 429
+        assert blocked.json() == {"error": "slow_down"}
+        assert int(blocked.headers["retry-after"]) > 0
+        world.clock.advance(timedelta(minutes=15))
+        assert (await http.post("/oauth/token", data=_refresh(refresh))).status_code == 200
+
+
+async def test_a_parent_connects_an_app_to_their_childs_space_and_no_one_else_can(world, app):
+    async with client(app) as http:
+        verifier, challenge = pkce()
+        query = auth_query(scope="mesures.read", challenge=challenge)
+        await login_patient(http, world.alice)
+        page = await http.get("/oauth/authorize?" + urlencode(query))
+        assert f'value="{world.child}"' in page.text
+        form = {**query, "decision": "approve", "csrf_token": csrf_of(page.text)}
+        answer = redirected(
+            await http.post("/oauth/authorize", data={**form, "patient": world.child})
+        )
+        got = await http.post("/oauth/token", data=_exchange(answer["code"], verifier))
+        assert got.json()["patient"] == world.child
+        http.cookies.clear()
+        read = await http.get(
+            f"/api/v1/patients/{world.child}/measures?kind=weight",
+            headers=bearer(got.json()["access_token"]),
+        )
+        assert read.status_code == 200
+        # Bob represents nobody: naming Alice's space in the form grants nothing.
+        await login_patient(http, world.bob)
+        page = await http.get("/oauth/authorize?" + urlencode(query))
+        assert "for-whom" not in page.text
+        form = {**query, "decision": "approve", "csrf_token": csrf_of(page.text)}
+        refused = redirected(
+            await http.post("/oauth/authorize", data={**form, "patient": world.alice.id})
+        )
+        assert refused["error"] == "access_denied"
+    assert world.space.consents.active(world.alice.id, "suivi-poids") is None
+    consent = world.space.consents.active(world.child, "suivi-poids")
+    assert consent is not None
+    assert consent.by == f"representative:{world.alice.id}"

@@ -17,8 +17,7 @@ import pytest
 
 from monespace import Actor
 from monespace.catalogue import Scope, pkce_challenge
-from monespace.server import operations_of
-from monespace.server._apps import APP_OPERATION_SCOPES
+from monespace.server import APP_OPERATION_SCOPES, operations_of
 
 from .test_oauth_server import REDIRECT, reference
 from .test_server_world import (

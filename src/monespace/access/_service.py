@@ -115,6 +115,12 @@ _WHAT = {
     "consent.narrow": "a réduit les droits d'une application",
     "consent.revoke": "a retiré l'autorisation d'une application",
     "consent.read": "a consulté la liste des applications autorisées",
+    "oauth.code": "a autorisé la connexion d'une application",
+    "oauth.token": "s'est connectée à votre espace",
+    "oauth.refresh": "a renouvelé sa connexion à votre espace",
+    "oauth.reuse": "a présenté une autorisation déjà utilisée : sa connexion a été coupée",
+    "oauth.revoke": "a mis fin à sa connexion à votre espace",
+    "oauth.refused": "s'est vu refuser la connexion à votre espace",
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from monespace.errors import ValidationError
 from monespace.storage import ApplicationRow, AppRow, ConsentRow, from_db_time, to_db_time
 
 from ._model import App, Application, Consent, Convention, Dossier, Scope
@@ -52,7 +53,10 @@ def _dossier(dossier: Dossier) -> dict[str, Any]:
 
 
 def dossier_from_json(raw: dict[str, Any]) -> Dossier:
-    """A :class:`Dossier` from its JSON form (a stored payload, or a vendor's file)."""
+    """A :class:`Dossier` from its JSON form (a stored payload, or a vendor's file).
+
+    :raises ValidationError: for an unknown field, or a missing or invalid one.
+    """
     known = {
         "publisher",
         "service",
@@ -66,7 +70,16 @@ def dossier_from_json(raw: dict[str, Any]) -> Dossier:
         "redirect_uris",
         "evidence",
     }
-    return Dossier(**{k: v for k, v in raw.items() if k in known})
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValidationError(f"unknown dossier fields: {', '.join(unknown)}")
+    missing = sorted({"publisher", "service", "category", "purposes", "exchange_tier"} - set(raw))
+    if missing:
+        raise ValidationError(f"missing dossier fields: {', '.join(missing)}")
+    try:
+        return Dossier(**raw)
+    except TypeError as exc:
+        raise ValidationError(f"a dossier field has the wrong type: {exc}") from None
 
 
 def application_row(application: Application) -> ApplicationRow:

@@ -529,14 +529,24 @@ class OAuthService:
         (``consent_not_given``, ``app_not_referenced``) and audited.
 
         :raises OAuthError: ``invalid_token`` for an unknown, expired or revoked token, or a
-            refresh token (RFC 6750 §3.1).
+            refresh token (RFC 6750 §3.1); the refusal is traced.
         """
         row = self._row(access_token)
         if row is None or row.kind != _ACCESS:
-            raise OAuthError("invalid_token", "the access token is invalid")
+            client_id = "unknown" if row is None else row.client_id
+            raise self._refuse(
+                client_id,
+                OAuthError("invalid_token", "the access token is invalid"),
+                patient_id=None if row is None else row.patient_id,
+            )
         state = token_state(self._core.now(), row.expires_at, row.revoked_at)
         if state is not TokenState.VALID:
-            raise OAuthError("invalid_token", f"the access token is {state}")
+            raise self._refuse(
+                row.client_id,
+                OAuthError("invalid_token", f"the access token is {state}"),
+                patient_id=row.patient_id,
+                family_id=row.family_id,
+            )
         return Actor.app(row.client_id, row.patient_id, row.scopes.split())
 
     def tick(self, now: datetime, *, batch: int = 1000) -> dict[str, int]:

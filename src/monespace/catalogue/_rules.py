@@ -186,7 +186,7 @@ def apply_step(
             f"cannot {step.value.replace('_', ' ')} an application that is "
             f"{application.status.value.replace('_', ' ')}"
         )
-    changes: dict[str, object] = {"status": target, "changed_at": now}
+    status, new_convention = target, application.convention
     if step is Step.FAVOURABLE:
         if referentiel is None:
             raise ReferencementError("a favourable opinion is given against a référentiel")
@@ -204,15 +204,15 @@ def apply_step(
             if now >= application.convention.until:
                 raise ReferencementError("an expired convention cannot be renewed")
             # A renewal keeps a suspended service suspended.
-            changes["status"] = application.status
-        changes["convention"] = convention
+            status = application.status
+        new_convention = convention
     elif step is Step.REINSTATE:
         assert application.convention is not None
         if now >= application.convention.until:
             raise ReferencementError("the convention has ended: it cannot be reinstated")
     elif step is Step.EXPIRE and not expiry_due(application, now):
         raise ReferencementError("the convention has not ended")
-    return attrs.evolve(application, **changes)  # type: ignore[arg-type]
+    return attrs.evolve(application, status=status, changed_at=now, convention=new_convention)
 
 
 def _check_convention(application: Application, convention: Convention, now: datetime) -> None:

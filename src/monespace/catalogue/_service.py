@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+import attrs
+
 from monespace._ids import new_id
 from monespace.actors import Actor
 from monespace.errors import ConflictError, NotFoundError, ReferencementError, ValidationError
@@ -157,17 +159,10 @@ class CatalogueService:
             if application.status is not ApplicationStatus.UNDER_REVIEW:
                 raise ReferencementError("findings are recorded while under review only")
             checked = check_assessments(findings, load_referentiel(application.edition))
-            updated = Application(
-                id=application.id,
-                client_id=application.client_id,
-                vendor_id=application.vendor_id,
-                dossier=application.dossier,
-                status=application.status,
-                applied_at=application.applied_at,
+            updated = attrs.evolve(
+                application,
                 changed_at=unit.now,
-                edition=application.edition,
                 assessments={**application.assessments, **checked},
-                convention=application.convention,
             )
             unit.tx.catalogue.update_application(application_row(updated))
             unit.record(actor, Action.CATALOGUE_REVIEW, resource, decision)

@@ -6,7 +6,8 @@ prints the outcome. Errors from the library are shown as one line, without a tra
 The root group lives here; each group of commands in a module of its own (``_server``: demo
 and serve, ``_ops``: audit, keys, info and dispatch, ``_accounts``: the life of a space and
 the DMP migration, ``_record``, ``_access``, ``_messaging``, ``_cda``, ``_fhir``, ``_agenda``:
-the agenda and the reminders' preview), and what they share (``--db``, opening a space, the
+the agenda and the reminders' preview, ``_catalogue``: the référencement, the public
+catalogue and consents), and what they share (``--db``, opening a space, the
 demo login) in ``_common``.
 """
 
@@ -18,6 +19,7 @@ from .. import __version__
 from ._access import access
 from ._accounts import activate, close, dmp, invite, oppose, tick
 from ._agenda import agenda, reminders
+from ._catalogue import catalogue, consents
 from ._cda import cda
 from ._fhir import fhir
 from ._messaging import messages
@@ -53,3 +55,5 @@ main.add_command(access)
 main.add_command(messages)
 main.add_command(agenda)
 main.add_command(reminders)
+main.add_command(catalogue)
+main.add_command(consents)

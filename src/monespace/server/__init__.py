@@ -1,6 +1,7 @@
 """The demo HTTP server: a JSON API under ``/api/v1``, its OpenAPI 3.1 document at
-``/openapi.json``, a FHIR R4 API under ``/fhir/r4`` (with the ``fhir`` extra), and a
-minimal server-rendered patient page.
+``/openapi.json``, a FHIR R4 API under ``/fhir/r4`` (with the ``fhir`` extra), a minimal
+server-rendered patient page, and the OAuth 2 authorization server of referenced apps
+(``/.well-known/oauth-authorization-server``, ``/oauth/...``).
 
 Needs the ``server`` extra (``pip install 'monespace[server]'``)::
 
@@ -19,12 +20,15 @@ process's memory, and it is meant for synthetic data on a developer's machine.
 """
 
 from ._app import create_app, operations_of
+from ._apps import APP_OPERATION_SCOPES
+from ._oauth import metadata as oauth_metadata
 from ._problems import PROBLEM_MEDIA_TYPE, Problem
 from ._routing import RateLimits
 from ._run import is_loopback, serve
 from ._sessions import RateLimiter, Session, SessionKind, SessionStore
 
 __all__ = [
+    "APP_OPERATION_SCOPES",
     "PROBLEM_MEDIA_TYPE",
     "Problem",
     "RateLimiter",
@@ -34,6 +38,7 @@ __all__ = [
     "SessionStore",
     "create_app",
     "is_loopback",
+    "oauth_metadata",
     "operations_of",
     "serve",
 ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
@@ -41,6 +42,7 @@ from ._sessions import SessionKind
 __all__ = ["SCOPE_WORDS", "metadata", "oauth_routes"]
 
 _FORM_LIMIT: Final = 16 * 1024
+_OPAQUE_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _STATE_MAX: Final = 512
 #: The parameters of an authorization request carried through the consent page.
 _REQUEST_FIELDS: Final = (
@@ -107,9 +109,9 @@ def _oauth_error(error: str, description: str, *, basic: bool = False) -> Respon
     return _json({"error": error, "error_description": description}, status, headers)
 
 
-def _client_id(request: Request, form: dict[str, str]) -> tuple[str, bool]:
+def _client_id(request: Request, form: dict[str, str]) -> str:
     """The client's id (public clients send it in the body; HTTP Basic with an empty
-    secret is accepted too, as some libraries send it), and whether Basic was used."""
+    secret is accepted too, as some libraries send it)."""
     header = request.headers.get("authorization")
     if header is not None and header.lower().startswith("basic "):
         try:
@@ -121,24 +123,20 @@ def _client_id(request: Request, form: dict[str, str]) -> tuple[str, bool]:
             raise OAuthError("invalid_client", "apps are public clients: send no secret")
         if "client_id" in form and form["client_id"] != name:
             raise OAuthError("invalid_request", "two different client ids")
-        return name, True
+        return name
     client_id = form.get("client_id")
     if not client_id:
         raise OAuthError("invalid_client", "send the client_id")
-    return client_id, False
+    return client_id
 
 
-def _limit(state: ServerState, request: Request) -> None:
+def _peer(request: Request) -> str:
     client = request.client
-    wait = state.limits["oauth-ip"].hit(client.host if client is not None else "unknown")
-    if wait is not None:
-        raise ProblemError(
-            429,
-            "too-many-attempts",
-            "Too many attempts",
-            "Wait before trying again.",
-            headers={"retry-after": str(int(wait))},
-        )
+    return client.host if client is not None else "unknown"
+
+
+def _slow_down(wait: float) -> Response:
+    return _json({"error": "slow_down"}, 429, {"retry-after": str(int(wait))})
 
 
 def _endpoint(
@@ -149,19 +147,23 @@ def _endpoint(
 
     async def endpoint(request: Request) -> Response:
         basic = request.headers.get("authorization", "").lower().startswith("basic ")
+        # Only refusals count against the address: an app's backend refreshing the tokens
+        # of many patients is not slowed down, someone guessing codes or tokens is.
+        limiter = state.limits["oauth-ip"]
+        wait = limiter.waiting(_peer(request))
+        if wait is not None:
+            return _slow_down(wait)
+        # No origin check here: these endpoints use no cookie (nothing ambient to forge).
         try:
-            check_origin(request)
-            _limit(state, request)
             form = await _form(request)
-            client_id, _ = _client_id(request, form)
+            client_id = _client_id(request, form)
             return await handler(state, request, form, client_id)
         except _FormError as exc:
             return _oauth_error("invalid_request", str(exc))
         except OAuthError as exc:
+            limiter.hit(_peer(request))
             return _oauth_error(exc.error, exc.description, basic=basic)
-        except ProblemError as exc:
-            if exc.problem.status == 429:
-                return _json({"error": "slow_down"}, 429, exc.headers)
+        except ProblemError as exc:  # a body over the limit
             return _oauth_error("invalid_request", exc.problem.detail or exc.problem.title)
 
     endpoint.__name__ = handler.__name__.lstrip("_")
@@ -317,8 +319,21 @@ avec les informations de votre carte Vitale (connexion de démonstration).</p>
     return _layout("Connexion", body, status=401)
 
 
+def _for_whom(spaces: list[str]) -> str:
+    """The choice of the space to connect, for a person who represents others."""
+    if len(spaces) < 2:
+        return ""
+    options = "".join(
+        f'<label><input type="radio" name="patient" value="{_e(pid)}"'
+        f"{' checked' if number == 0 else ''}> "
+        f"{'Mon espace' if number == 0 else f'Espace représenté n° {number}'}</label>"
+        for number, pid in enumerate(spaces)
+    )
+    return f'<fieldset id="for-whom"><legend>Pour quel espace ?</legend>{options}</fieldset>'
+
+
 def _consent_page(
-    app: App, scopes: frozenset[Scope], request: dict[str, str], csrf: str
+    app: App, scopes: frozenset[Scope], request: dict[str, str], csrf: str, spaces: list[str]
 ) -> Response:
     items = "".join(
         f"<li>{_e(SCOPE_WORDS[s])} <code>{_e(str(s))}</code></li>" for s in sorted(scopes)
@@ -334,7 +349,7 @@ def _consent_page(
 <p>Vous pourrez restreindre ou retirer cet accès à tout moment ; chaque accès de
 l'application apparaîtra dans l'historique de votre espace.</p>
 <form method="post" action="/oauth/authorize">
-{hidden}<input type="hidden" name="csrf_token" value="{_e(csrf)}">
+{hidden}{_for_whom(spaces)}<input type="hidden" name="csrf_token" value="{_e(csrf)}">
 <button type="submit" name="decision" value="approve" id="approve">Autoriser</button>
 <button type="submit" name="decision" value="deny" id="deny">Refuser</button>
 </form>
@@ -407,7 +422,10 @@ def _authorize_get(state: ServerState) -> Callable[[Request], Awaitable[Response
         who = _patient_session(state, request)
         if who is None:
             return _login_page("/oauth/authorize?" + request.url.query)
-        return _consent_page(app, scopes, params, who[1])
+        spaces = await anyio.to_thread.run_sync(
+            state.space.accounts.spaces_of, Actor.patient(who[0])
+        )
+        return _consent_page(app, scopes, params, who[1], spaces)
 
     return authorize
 
@@ -442,7 +460,10 @@ async def _answer(
     session = state.sessions.get(token) if from_cookie else None
     if session is None or session.kind is not SessionKind.PATIENT:
         return _login_page("/oauth/authorize?" + urlencode(fields))
-    patient_id = session.person_id
+    # The holder's own space, or one they represent (the policy checks that they do).
+    patient_id = form.get("patient") or session.person_id
+    if not _OPAQUE_ID.match(patient_id):
+        return _invalid_request_page("La demande n'a pas pu être vérifiée.")
     if not session.csrf_matches(form.get("csrf_token")):
         refusal = OAuthError("access_denied", "the consent form lacked its CSRF token")
         await anyio.to_thread.run_sync(
@@ -460,14 +481,19 @@ async def _answer(
             lambda: oauth.refused(client_id, denial, patient_id=patient_id)
         )
         return _error_back(fields, denial)
-    return await _grant(state, patient_id, fields, scopes)
+    actor = session.actor_for(patient_id, state.now())
+    return await _grant(state, actor, patient_id, fields, scopes)
 
 
 async def _grant(
-    state: ServerState, patient_id: str, fields: dict[str, str], scopes: frozenset[Scope]
+    state: ServerState,
+    actor: Actor,
+    patient_id: str,
+    fields: dict[str, str],
+    scopes: frozenset[Scope],
 ) -> Response:
-    """Record the patient's consent, issue a code, and send it to the app."""
-    actor = Actor.patient(patient_id)
+    """Record the consent *actor* gives for *patient_id*, issue a code, and send it to the
+    app."""
     client_id = fields["client_id"]
     try:
         await anyio.to_thread.run_sync(

@@ -188,6 +188,21 @@ class RateLimiter:
         self._hits: OrderedDict[bytes, deque[datetime]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def waiting(self, key: str) -> float | None:
+        """Seconds until *key* may try again, or ``None``; counts nothing (for limits that
+        count only failures)."""
+        digest = hmac.new(self._secret, key.encode(), hashlib.sha256).digest()
+        now = self._now()
+        with self._lock:
+            hits = self._hits.get(digest)
+            if hits is None:
+                return None
+            while hits and hits[0] <= now - self.window:
+                hits.popleft()
+            if len(hits) >= self.limit:
+                return max(1.0, (hits[0] + self.window - now).total_seconds())
+            return None
+
     def hit(self, key: str) -> float | None:
         """Count one attempt for *key*; ``None`` if allowed, else seconds until the next."""
         digest = hmac.new(self._secret, key.encode(), hashlib.sha256).digest()

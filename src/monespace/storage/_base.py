@@ -755,8 +755,8 @@ class OAuthRepository(abc.ABC):
 
     @abc.abstractmethod
     def purge(self, before: datetime, *, limit: int) -> int:
-        """Delete up to *limit* codes and tokens that expired before *before*; return how
-        many."""
+        """Delete up to *limit* codes and up to *limit* tokens that expired before *before*;
+        return how many rows in all."""
 
     @abc.abstractmethod
     def delete_for_patient(self, patient_id: str) -> int:

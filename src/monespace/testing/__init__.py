@@ -6,6 +6,7 @@
 - the in-memory twins of the ports, re-exported: :class:`MemoryStorage`,
   :class:`MemoryTransport`, :class:`StaticKeyProvider`.
 - :func:`storage_of`: the storage under a space, for tests that inspect what was stored.
+- :func:`reference_app`: an app taken through the whole référencement in one call.
 - :mod:`monespace.testing.durability`: the kill -9 harness (acknowledged writes survive a
   ``SIGKILL``), for the built-in SQLite backend or a plugin's.
 
@@ -15,6 +16,7 @@
 from ..crypto import StaticKeyProvider
 from ..storage import MemoryStorage
 from ..transport import MemoryTransport
+from ._apps import reference_app
 from ._contract import (
     TEST_AUDIT_KEY,
     StorageContract,
@@ -35,5 +37,6 @@ __all__ = [
     "make_event",
     "make_outbox_row",
     "make_patient_row",
+    "reference_app",
     "storage_of",
 ]

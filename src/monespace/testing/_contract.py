@@ -63,6 +63,8 @@ from ..storage import (
     EntryRow,
     GrantRow,
     MessageRow,
+    OAuthCodeRow,
+    OAuthTokenRow,
     OutboxRow,
     OutboxStatus,
     PatientRow,
@@ -808,6 +810,58 @@ class StorageContract:
         with storage.read() as tx:
             assert tx.catalogue.consents("p000001") == []
             assert len(tx.catalogue.consents("p000002")) == 1
+
+    # --- OAuth codes and tokens --------------------------------------------------------------
+
+    def test_oauth_codes_are_used_once_and_tokens_rotate_and_revoke_by_family(
+        self, storage: StorageBackend
+    ) -> None:
+        code = OAuthCodeRow(
+            "p000001", b"c" * 32, "f1", "suivi-poids", "https://poids.example/cb",
+            "x" * 43, "mesures.read", T0, T0 + timedelta(seconds=60),
+        )  # fmt: skip
+        access = OAuthTokenRow(
+            "p000001", b"a" * 32, "access", "suivi-poids", "f1", "mesures.read", T0,
+            T0 + timedelta(minutes=10),
+        )  # fmt: skip
+        refresh = attrs.evolve(
+            access, token_hash=b"r" * 32, kind="refresh", expires_at=T0 + timedelta(days=30)
+        )
+        other = attrs.evolve(access, token_hash=b"o" * 32, family_id="f2")
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            tx.oauth.add_code(code)
+            for row in (access, refresh, other):
+                tx.oauth.add_token(row)
+        with pytest.raises(ConflictError), storage.write() as tx:
+            tx.oauth.add_token(access)
+        later = T0 + timedelta(seconds=5)
+        with storage.write() as tx:
+            assert tx.oauth.code(b"c" * 32) == code
+            assert tx.oauth.code(b"z" * 32) is None
+            assert tx.oauth.use_code("p000001", b"c" * 32, later)
+            assert not tx.oauth.use_code("p000001", b"c" * 32, later)
+            assert tx.oauth.rotate("p000001", b"r" * 32, later)
+            assert not tx.oauth.rotate("p000001", b"r" * 32, later)
+        with storage.write() as tx:
+            assert tx.oauth.code(b"c" * 32) == attrs.evolve(code, used_at=later)
+            assert tx.oauth.token(b"r" * 32) == attrs.evolve(refresh, rotated_at=later)
+            assert tx.oauth.revoke_family("p000001", "f1", later) == 2
+            assert tx.oauth.revoke_family("p000001", "f1", later) == 0
+            assert tx.oauth.revoke("p000001", b"o" * 32, later)
+            assert not tx.oauth.revoke("p000001", b"o" * 32, later)
+        with storage.read() as tx:
+            assert tx.oauth.token(b"a" * 32) == attrs.evolve(access, revoked_at=later)
+            assert tx.oauth.token(b"nothing") is None
+        with storage.write() as tx:
+            # The code and the two access tokens expired; the refresh token has not.
+            assert tx.oauth.purge(T0 + timedelta(hours=1), limit=1) == 2
+            assert tx.oauth.purge(T0 + timedelta(hours=1), limit=1) == 1
+            assert tx.oauth.purge(T0 + timedelta(hours=1), limit=1) == 0
+            assert tx.oauth.token(b"r" * 32) is not None
+            assert tx.oauth.delete_for_patient("p000001") == 1
+        with storage.read() as tx:
+            assert tx.oauth.token(b"r" * 32) is None
 
     # --- access ----------------------------------------------------------------------------
 
