@@ -16,7 +16,13 @@ from hypothesis import strategies as st
 
 from monespace import Actor
 from monespace.catalogue import Scope
-from monespace.interop.fhir import CONSENT_REFUSED, fhir_id, space_id, validate
+from monespace.interop.fhir import (
+    CONSENT_REFUSED,
+    fhir_id,
+    space_id,
+    translate_scope_parameter,
+    validate,
+)
 from monespace.record import MEASURE_SPECS, TRE_A05_TYPE, MeasureKind
 from monespace.server._fhir import INTERACTIONS, _date_matches
 
@@ -135,6 +141,10 @@ def test_the_capability_statement_lists_exactly_what_is_served(app):
     assert response.headers["content-type"] == FHIR
     statement = response.json()
     validate(statement)
+    [uris] = statement["rest"][0]["security"]["extension"]
+    assert {e["url"]: e["valueUri"] for e in uris["extension"]}["authorize"] == (
+        "http://testserver/oauth/authorize"
+    )
     assert statement["fhirVersion"] == "4.0.1"
     [rest] = statement["rest"]
     assert [i["code"] for i in rest["interaction"]] == ["transaction"]
@@ -703,6 +713,9 @@ def test_fhirclient_reads_the_statement_and_searches(live):
     smart.server.session.headers["Authorization"] = f"Bearer {token}"
     smart.prepare()
     assert smart.server.capabilityStatement.fhirVersion == "4.0.1"
+    # fhirclient found the SMART OAuth endpoints in the statement's security.
+    assert smart.server.auth.auth_type == "oauth2"
+    assert smart.authorize_url.startswith(f"{url}/oauth/authorize?")
     documents = list(
         DocumentReference.where({"status": "current"}).perform_resources_iter(smart.server)
     )
@@ -895,3 +908,24 @@ def test_a_representative_reads_the_patient_they_represent_and_odd_ids_are_not_f
     assert child.json()["id"] == fhir_id(world.child)
     assert listed.json()["total"] == 1
     assert {r.status_code for r in odd} == {404}
+
+
+def test_the_smart_configuration_names_the_oauth_endpoints_and_scopes(app):
+    async def go():
+        async with client(app) as http:
+            return await http.get(f"{BASE}/.well-known/smart-configuration")
+
+    response = run(go())
+    assert response.status_code == 200
+    configuration = response.json()
+    assert configuration["authorization_endpoint"] == "http://testserver/oauth/authorize"
+    assert configuration["code_challenge_methods_supported"] == ["S256"]
+    assert "patient/Observation.rs" in configuration["scopes_supported"]
+    assert translate_scope_parameter(" ".join(configuration["scopes_supported"])).split() == [
+        "agenda.read",
+        "agenda.write",
+        "documents.read",
+        "documents.write",
+        "mesures.read",
+        "mesures.write",
+    ]

@@ -41,6 +41,7 @@ from .._space import Space
 from ..actors import Actor
 from ..errors import AccessDeniedError, DataShreddedError, MonespaceError, NotFoundError
 from ..interop.fhir import (
+    APP_SCOPE_FAMILIES,
     CONSENT_REFUSED,
     FhirError,
     ImportReport,
@@ -57,6 +58,7 @@ from ..interop.fhir import (
     system_oid,
 )
 from ..record import Document, MeasureKind, ProfileSection
+from ._oauth import metadata as oauth_metadata
 from ._problems import SECURITY_HEADERS, ProblemError
 from ._routing import (
     CONSENT_RULES,
@@ -76,6 +78,7 @@ __all__ = [
     "INTERACTIONS",
     "capability_statement",
     "fhir_routes",
+    "smart_configuration",
 ]
 
 FHIR_PREFIX: Final = "/fhir/r4"
@@ -701,8 +704,48 @@ def _first_identifier(resource: Mapping[str, Any]) -> str | None:
 # --- the capability statement --------------------------------------------------------------
 
 
-def capability_statement(now: datetime) -> dict[str, Any]:
-    """The CapabilityStatement of the API (JSON), written from :data:`INTERACTIONS`."""
+_OAUTH_URIS: Final = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+_SECURITY_SERVICE: Final = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+
+
+def smart_configuration(issuer: str) -> dict[str, Any]:
+    """The SMART App Launch configuration (``.well-known/smart-configuration``) of the
+    server at *issuer*: the OAuth endpoints of referenced apps, and the SMART scopes that
+    amount to app scopes (``translate_scope_parameter``)."""
+    oauth = oauth_metadata(issuer)
+    scopes = ["launch/patient", "openid", "offline_access"] + [
+        f"patient/{kind}.{action}"
+        for kind in APP_SCOPE_FAMILIES
+        if kind in INTERACTIONS
+        for action in ("read", "write", "rs", "cud")
+    ]
+    keys = (
+        "issuer",
+        "authorization_endpoint",
+        "token_endpoint",
+        "revocation_endpoint",
+        "introspection_endpoint",
+        "response_types_supported",
+        "grant_types_supported",
+        "code_challenge_methods_supported",
+        "token_endpoint_auth_methods_supported",
+    )
+    return {key: oauth[key] for key in keys} | {
+        "scopes_supported": scopes,
+        "capabilities": [
+            "launch-standalone",
+            "client-public",
+            "permission-patient",
+            "permission-v1",
+            "permission-v2",
+        ],
+    }
+
+
+def capability_statement(now: datetime, issuer: str | None = None) -> dict[str, Any]:
+    """The CapabilityStatement of the API (JSON), written from :data:`INTERACTIONS`; with
+    the *issuer* of the server, its security names the OAuth endpoints of apps as SMART
+    on FHIR does (the ``oauth-uris`` extension)."""
     resources = []
     for kind, does in INTERACTIONS.items():
         interactions = [{"code": "read"}]
@@ -733,17 +776,36 @@ def capability_statement(now: datetime) -> dict[str, Any]:
                     "Unknown search parameters are refused (strict handling) unless the "
                     "request sends Prefer: handling=lenient."
                 ),
-                "security": {
-                    "description": (
-                        "A demo session: the session cookie (with X-CSRF-Token on writes) "
-                        "or Authorization: Bearer <session token>."
-                    )
-                },
+                "security": _security(issuer),
                 "resource": resources,
                 "interaction": [{"code": "transaction"}],
             }
         ],
     }
+
+
+def _security(issuer: str | None) -> dict[str, Any]:
+    security: dict[str, Any] = {
+        "description": (
+            "A demo session: the session cookie (with X-CSRF-Token on writes) or "
+            "Authorization: Bearer <session token>; or a referenced app's OAuth access "
+            "token (SMART scopes are read as the app scopes they amount to)."
+        )
+    }
+    if issuer is not None:
+        security["service"] = [{"coding": [{"system": _SECURITY_SERVICE, "code": "SMART-on-FHIR"}]}]
+        security["extension"] = [
+            {
+                "url": _OAUTH_URIS,
+                "extension": [
+                    {"url": "authorize", "valueUri": issuer + "/oauth/authorize"},
+                    {"url": "token", "valueUri": issuer + "/oauth/token"},
+                    {"url": "revoke", "valueUri": issuer + "/oauth/revoke"},
+                    {"url": "introspect", "valueUri": issuer + "/oauth/introspect"},
+                ],
+            }
+        ]
+    return security
 
 
 # --- routes ---------------------------------------------------------------------------------
@@ -756,6 +818,12 @@ def fhir_routes(state: ServerState) -> list[BaseRoute]:
     other = ["PUT", "PATCH", "DELETE"]
     return [
         Route(FHIR_PREFIX + "/metadata", _endpoint(state, "metadata"), methods=["GET"]),
+        # Before the instance route, which would read it as a type and an id.
+        Route(
+            FHIR_PREFIX + "/.well-known/smart-configuration",
+            _endpoint(state, "smart"),
+            methods=["GET"],
+        ),
         Route(FHIR_PREFIX, _endpoint(state, "transaction"), methods=["POST", *other]),
         Route(FHIR_PREFIX + "/{kind}", _endpoint(state, "type"), methods=["GET", "POST", *other]),
         Route(FHIR_PREFIX + "/{kind}/{id}", _endpoint(state, "instance"), methods=["GET", *other]),
@@ -794,8 +862,15 @@ def _endpoint(state: ServerState, level: str) -> Callable[[Request], Awaitable[R
 
 async def _handle(state: ServerState, level: str, request: Request) -> Response:
     method = request.method
+    issuer = str(request.base_url).rstrip("/")
     if level == "metadata":
-        return _fhir_response(capability_statement(state.now()))
+        return _fhir_response(capability_statement(state.now(), issuer))
+    if level == "smart":
+        return Response(
+            _encode(smart_configuration(issuer)),
+            media_type="application/json",
+            headers=SECURITY_HEADERS,
+        )
     kind = str(request.path_params.get("kind", ""))
     _check_method(level, kind, method)
     unsafe = method != "GET"
