@@ -57,7 +57,7 @@ from ..interop.fhir import (
     space_id,
     system_oid,
 )
-from ..record import Document, MeasureKind, ProfileSection
+from ..record import MEASURE_SPECS, Document, MeasureKind, ProfileSection
 from ._oauth import metadata as oauth_metadata
 from ._problems import SECURITY_HEADERS, ProblemError
 from ._routing import (
@@ -428,7 +428,9 @@ def _matches(kind: str, resource: Mapping[str, Any], filters: Sequence[tuple[str
 # --- what each resource type reads ----------------------------------------------------------
 
 
-def _documents(ctx: _Context, patient_id: str) -> list[dict[str, Any]]:
+def _documents(
+    ctx: _Context, patient_id: str, _filters: Sequence[tuple[str, str]] = ()
+) -> list[dict[str, Any]]:
     actor = ctx.actor(patient_id)
     documents: list[Document] = []
     offset = 0
@@ -443,28 +445,44 @@ def _documents(ctx: _Context, patient_id: str) -> list[dict[str, Any]]:
     return [document_resource(d, binary_id=fhir_id(d.id)) for d in documents]
 
 
-def _observations(ctx: _Context, patient_id: str) -> list[dict[str, Any]]:
+def _observations(
+    ctx: _Context, patient_id: str, filters: Sequence[tuple[str, str]] = ()
+) -> list[dict[str, Any]]:
+    """The measures as Observations; with ``code`` filters, only the series of the kinds
+    whose LOINC code they name are read (the filters still decide on the system)."""
+    codes = [
+        {token.rpartition("|")[2] for token in value.split(",")}
+        for name, value in filters
+        if name == "code"
+    ]
+    kinds = [k for k in MeasureKind if all(MEASURE_SPECS[k].code.code in c for c in codes)]
     actor = ctx.actor(patient_id)
     return [
         observation_resource(measure)
-        for kind in MeasureKind
+        for kind in kinds
         for measure in ctx.space.measures.series(actor, patient_id, kind)
     ]
 
 
-def _immunizations(ctx: _Context, patient_id: str) -> list[dict[str, Any]]:
+def _immunizations(
+    ctx: _Context, patient_id: str, _filters: Sequence[tuple[str, str]] = ()
+) -> list[dict[str, Any]]:
     entries = ctx.space.profile.entries(
         ctx.actor(patient_id), patient_id, ProfileSection.VACCINATION
     )
     return [r for r in map(profile_resource, entries) if r is not None]
 
 
-def _appointments(ctx: _Context, patient_id: str) -> list[dict[str, Any]]:
+def _appointments(
+    ctx: _Context, patient_id: str, _filters: Sequence[tuple[str, str]] = ()
+) -> list[dict[str, Any]]:
     events = ctx.space.agenda.events(ctx.actor(patient_id), patient_id)
     return [appointment_resource(event) for event in events]
 
 
-_LISTS: Final[Mapping[str, Callable[[_Context, str], list[dict[str, Any]]]]] = {
+_LISTS: Final[
+    Mapping[str, Callable[[_Context, str, Sequence[tuple[str, str]]], list[dict[str, Any]]]]
+] = {
     "DocumentReference": _documents,
     "Observation": _observations,
     "Immunization": _immunizations,
@@ -496,7 +514,7 @@ def _search(kind: str, ctx: _Context) -> dict[str, Any]:
         if patient_id is None:
             raise _Outcome(400, f"a professional's search of {kind} names its patient")
         try:
-            resources = _LISTS[kind](ctx, patient_id)
+            resources = _LISTS[kind](ctx, patient_id, search.filters)
         except (AccessDeniedError, NotFoundError, DataShreddedError):
             # The same answer whether the person exists or not.
             raise _Outcome(403, CONSENT_REFUSED) from None
@@ -567,7 +585,7 @@ def _read_resource(kind: str, object_id: str, ctx: _Context) -> dict[str, Any] |
     if kind == "Appointment":
         return appointment_resource(ctx.space.agenda.get(ctx.actor(own), own, object_id))
     wanted = fhir_id(object_id)
-    return next((r for r in _LISTS[kind](ctx, own) if r["id"] == wanted), None)
+    return next((r for r in _LISTS[kind](ctx, own, ()) if r["id"] == wanted), None)
 
 
 def _wants_fhir(accept: str) -> bool:
