@@ -729,6 +729,16 @@ def test_fhirclient_reads_the_statement_and_searches(live):
     values = sorted(e.resource.valueQuantity.value for page in pages for e in page.entry)
     assert values == [60 + n for n in range(11)] + [70.5]
 
+    # and writes: one Observation, then a documents transaction at the base
+    created = Observation(weight(65.5)).create(smart.server)
+    assert created["resourceType"] == "Observation"
+    assert created["valueQuantity"]["value"] == 65.5
+    response = Bundle(transaction(document(b"par fhirclient\n"))).create(smart.server)
+    assert response["type"] == "transaction-response"
+    assert response["entry"][0]["response"]["status"] == "201 Created"
+    count = Observation.where({"code": "29463-7", "_count": "0"}).perform_iter(smart.server)
+    assert next(count).total == 13
+
 
 def test_a_measure_naming_its_subject_by_the_ins_the_api_gives_is_accepted(app, world):
     async def go():
