@@ -939,3 +939,78 @@ def test_the_smart_configuration_names_the_oauth_endpoints_and_scopes(app):
         "mesures.read",
         "mesures.write",
     ]
+
+
+_PAGED: dict[str, object] = {}
+
+
+def _paged_world():
+    """One world with 30 weights a few days apart, built once for the property below."""
+    if not _PAGED:
+        world = build_world()
+        me = Actor.patient(world.alice.id)
+        for n in range(30):
+            world.space.measures.add(
+                me, world.alice.id, "weight", 50 + n, measured_at=START - timedelta(days=3 * n + 1)
+            )
+        _PAGED["world"] = world
+        _PAGED["app"] = app = create_app(world.space)
+
+        async def login():
+            async with client(app) as http:
+                return await login_patient(http, world.alice)
+
+        _PAGED["headers"] = run(login())  # once: logins are rate-limited
+    return _PAGED["world"], _PAGED["app"], _PAGED["headers"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    prefix=st.sampled_from(["", "ge", "gt", "le", "lt"]),
+    days_back=st.integers(min_value=0, max_value=100),
+    precision=st.sampled_from(["month", "day"]),
+    count=st.integers(min_value=1, max_value=12),
+)
+@example(prefix="gt", days_back=4, precision="day", count=1)
+def test_paging_a_date_search_to_the_end_finds_each_match_once(prefix, days_back, precision, count):
+    world, app, headers = _paged_world()
+    me = Actor.patient(world.alice.id)
+    bound = (START - timedelta(days=days_back)).date()
+    text = bound.isoformat() if precision == "day" else bound.strftime("%Y-%m")
+    start = datetime(bound.year, bound.month, bound.day if precision == "day" else 1, tzinfo=UTC)
+    end = (
+        start + timedelta(days=1)
+        if precision == "day"
+        else datetime(start.year + start.month // 12, start.month % 12 + 1, 1, tzinfo=UTC)
+    )
+    wanted = {
+        "": lambda t: start <= t < end,
+        "ge": lambda t: t >= start,
+        "gt": lambda t: t >= end,
+        "le": lambda t: t < end,
+        "lt": lambda t: t < start,
+    }[prefix]
+    expected = {
+        fhir_id(m.id)
+        for m in world.space.measures.series(me, world.alice.id, "weight")
+        if wanted(m.measured_at)
+    }
+
+    async def go():
+        async with client(app) as http:
+            url = f"{BASE}/Observation?code=29463-7&date={prefix}{text}&_count={count}"
+            found, totals = [], set()
+            while url:
+                response = await http.get(url, headers=headers)
+                assert response.status_code == 200, response.text
+                page = response.json()
+                assert len(page["entry"]) <= count
+                totals.add(page["total"])
+                found += [e["resource"]["id"] for e in page["entry"]]
+                url = next((k["url"] for k in page["link"] if k["relation"] == "next"), None)
+            return found, totals
+
+    found, totals = run(go())
+    assert len(found) == len(set(found))
+    assert set(found) == expected
+    assert totals == {len(expected)}
