@@ -107,3 +107,21 @@ def test_bad_dossiers_are_one_line_errors(db, tmp_path):
         out = fails("catalogue", "apply", "--db", db, "--vendor", "v", "--dossier", str(dossier))
         assert message in out
     assert "no app with this client id" in fails("catalogue", "show", "--db", db, "nobody")
+
+
+def test_check_tells_a_vendor_which_mandatory_criteria_lack_evidence(tmp_path):
+    dossier = tmp_path / "dossier.json"
+    dossier.write_text(json.dumps(DOSSIER), encoding="utf-8")
+    assert "every mandatory criterion has evidence" in run(
+        "catalogue", "check", "--dossier", str(dossier)
+    )
+    evidence = {c: "pièce" for c in CRITERIA if c not in ("SEC-02", "ETH-05")}
+    dossier.write_text(json.dumps({**DOSSIER, "evidence": evidence}), encoding="utf-8")
+    out = fails("catalogue", "check", "--dossier", str(dossier))
+    assert "SEC-02 (obligatoire): no evidence" in out
+    assert "ETH-05 (optionnel): no evidence" in out
+    assert "mandatory criteria without evidence: 1" in out
+    listing = {**DOSSIER, "exchange_tier": "none", "scopes": [], "evidence": {}}
+    dossier.write_text(json.dumps(listing), encoding="utf-8")
+    out = fails("catalogue", "check", "--dossier", str(dossier))
+    assert "INT-01" not in out  # applies to exchanges only

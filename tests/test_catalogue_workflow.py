@@ -168,11 +168,18 @@ class WorkflowMachine(RuleBasedStateMachine):
         with pytest.raises(AccessDeniedError):
             self.space.catalogue.apply(ACTORS[who], dossier)
 
+    def applications(self) -> list[MApplication]:
+        """In the order they were made (their ids are random: sorting by id would make
+        the draws depend on something else than the steps)."""
+        return list(self.model.applications.values())
+
     @precondition(lambda self: bool(self.model.applications))
     @rule(data=st.data(), step=st.sampled_from(sorted(ROLE)))
     def take_step(self, data, step: str) -> None:
         """A step, by its role most of the time, by anyone else otherwise."""
-        applications = sorted(self.model.applications.values(), key=lambda a: a.id)
+        applications = list(
+            self.model.applications.values()
+        )  # in order of creation: ids are random
         application = data.draw(st.sampled_from(applications))
         who = data.draw(st.sampled_from([ROLE[step]] * len(ACTORS) + sorted(ACTORS)))
         self._take(application, who, step)
@@ -181,7 +188,9 @@ class WorkflowMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def advance(self, data) -> None:
         """The next step of the usual path, by its role (to reach the later states often)."""
-        applications = sorted(self.model.applications.values(), key=lambda a: a.id)
+        applications = list(
+            self.model.applications.values()
+        )  # in order of creation: ids are random
         application = data.draw(st.sampled_from(applications))
         step = {
             "applied": "start_review",

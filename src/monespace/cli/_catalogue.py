@@ -14,9 +14,12 @@ from ..catalogue import (
     App,
     Application,
     ApplicationStatus,
+    Dossier,
     ExchangeTier,
+    Level,
     Role,
     dossier_from_json,
+    load_referentiel,
     scopes_text,
 )
 from ..errors import MonespaceError
@@ -59,17 +62,45 @@ def catalogue_apply(db: str, vendor: str, dossier_path: Path, client_id: str | N
     Example:
       monespace catalogue apply --db monespace.db --vendor balance-sas --dossier dossier.json
     """
-    try:
-        raw = json.loads(dossier_path.read_text(encoding="utf-8"))
-        if not isinstance(raw, dict):
-            raise click.ClickException("the dossier must be a JSON object")
-        dossier = dossier_from_json(raw)
-    except (ValueError, TypeError) as exc:
-        raise click.ClickException(f"invalid dossier: {exc}") from None
+    dossier = _read_dossier(dossier_path)
     with open_db(db) as space:
         application = space.catalogue.apply(Actor.vendor(vendor), dossier, client_id=client_id)
     click.echo(f"application {application.id} ({application.status})")
     click.echo(f"client id: {application.client_id}")
+
+
+@catalogue.command("check")
+@click.option(
+    "--dossier",
+    "dossier_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The dossier, as JSON.",
+)
+def catalogue_check(dossier_path: Path) -> None:
+    """Check a dossier before applying, without a space: is it valid, and which criteria of
+    the référentiel that apply to it have evidence. Exit status 1 when a mandatory one has
+    none.
+
+    \b
+    Example:
+      monespace catalogue check --dossier dossier.json
+    """
+    dossier = _read_dossier(dossier_path)
+    referentiel = load_referentiel()
+    missing = 0
+    click.echo(f"référentiel {referentiel.edition}, exchange tier {dossier.exchange_tier}")
+    for criterion in referentiel.criteria:
+        if not criterion.applies_to(dossier.exchange_tier):
+            continue
+        given = criterion.id in dossier.evidence
+        if not given and criterion.level is Level.OBLIGATOIRE:
+            missing += 1
+        state = "evidence given" if given else "no evidence"
+        click.echo(f"  {criterion.id} ({criterion.level}): {state}")
+    if missing:
+        raise click.ClickException(f"mandatory criteria without evidence: {missing}")
+    click.echo("every mandatory criterion has evidence")
 
 
 @catalogue.command("review")
@@ -218,6 +249,17 @@ def catalogue_show(db: str, key: str) -> None:
             _print_application(space.catalogue.application(key))
         except MonespaceError:
             _print_app(space.catalogue.app(key))
+
+
+def _read_dossier(path: Path) -> Dossier:
+    """The dossier in the JSON file *path*; anything wrong is one error line."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise click.ClickException("the dossier must be a JSON object")
+        return dossier_from_json(raw)
+    except (ValueError, TypeError) as exc:
+        raise click.ClickException(f"invalid dossier: {exc}") from None
 
 
 def _print_application(application: Application) -> None:
