@@ -45,3 +45,17 @@ async def test_embed_in_a_service():
     assert summary["k"] == 3
     assert all(c["people"] is None or c["people"] >= 3 for c in summary["cells"])
     assert sum(c["people"] or 0 for c in summary["cells"]) <= 4
+
+
+def test_a_fhir_client_reads_and_writes_through_the_demo_server():
+    """fhirpy, over a real loopback socket: the statement, every document page by page with
+    its content, a weight written and found again, someone else's record refused."""
+    pytest.importorskip("uvicorn")
+    pytest.importorskip("fhirpy")
+    seen = _load("fhir_client").run(count=30, seed=7)
+    assert seen["fhirVersion"] == "4.0.1"
+    assert "DocumentReference" in seen["served"]
+    assert seen["documents"] >= 1
+    assert all(size > 0 for _, size in seen["contents"])
+    assert seen["weights"] == [68.4]
+    assert seen["other"] == "ForbiddenError"

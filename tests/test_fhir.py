@@ -471,7 +471,7 @@ def test_export_round_trips_into_another_space(world):
         e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
     ]
     assert person["identifier"][0]["system"] == f"urn:oid:{patient.identity.ins.oid}"
-    assert person["identifier"][0]["value"] == str(patient.identity.ins.matricule)
+    assert person["identifier"][0]["value"] == patient.identity.ins.matricule.value
 
     importable = transaction(
         *[

@@ -795,6 +795,7 @@ class AccountService:
         unit.tx.documents.delete_for_patient(patient_id)
         unit.tx.profile.delete_for_patient(patient_id)
         unit.tx.measures.delete_for_patient(patient_id)
+        unit.tx.devices.delete_for_patient(patient_id)
         unit.tx.agenda.delete_for_patient(patient_id)
         unit.tx.catalogue.delete_consents(patient_id)
         unit.tx.oauth.delete_for_patient(patient_id)

@@ -11,7 +11,7 @@ from ._codes import (
     type_label,
 )
 from ._mapping import ENTRY_KIND, MEASURE_KIND, entry_from_row, measure_from_row
-from ._measure_model import MEASURE_SPECS, Measure, MeasureKind, MeasureSpec
+from ._measure_model import MEASURE_SPECS, Device, Measure, MeasureKind, MeasureSpec
 from ._mime import SUPPORTED_MEDIA_TYPES, check_media_type, sniff
 from ._model import (
     LOINC,
@@ -58,6 +58,7 @@ __all__ = [
     "BatchResult",
     "Category",
     "Code",
+    "Device",
     "Document",
     "DocumentPage",
     "DocumentParser",

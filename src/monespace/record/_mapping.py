@@ -14,18 +14,22 @@ import attrs
 
 from ..codec import make_converter
 from ..storage import BlobRow, DocumentRow, EntryRow
-from ._measure_model import Measure, MeasureKind
+from ._measure_model import Device, Measure, MeasureKind
 from ._model import Author, Category, Code, Document, DocumentStatus, category_of
 from ._profile_model import ProfileEntry, ProfileSection
 from ._rules import INVISIBLE_PATIENT, INVISIBLE_REPRESENTANTS, MASQUE_PS, flags_of, has_flag
 
 __all__ = [
     "BLOB_KIND",
+    "DEVICE_KIND",
     "ENTRY_KIND",
     "MEASURE_KIND",
     "META_KIND",
     "blob_row",
     "category_of_row",
+    "device_from_row",
+    "device_payload",
+    "device_row",
     "document_from_row",
     "document_meta",
     "document_row",
@@ -42,6 +46,7 @@ BLOB_KIND = "document"
 META_KIND = "document-meta"
 ENTRY_KIND = "profile-entry"
 MEASURE_KIND = "measure"
+DEVICE_KIND = "device"
 
 _CODEC = make_converter()
 
@@ -239,4 +244,36 @@ def measure_from_row(row: EntryRow, payload: bytes, unit: str) -> Measure:
         row.at,
         data.second,
         data.source,
+    )
+
+
+# --- devices ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _DevicePayload:
+    """The sealed part of a device row."""
+
+    identifier: str
+    manufacturer: str | None = None
+    model: str | None = None
+    name: str | None = None
+
+
+def device_payload(device: Device) -> bytes:
+    """The payload of a device to seal into its row."""
+    payload = _DevicePayload(device.identifier, device.manufacturer, device.model, device.name)
+    return _CODEC.dumps(payload).encode()
+
+
+def device_row(device: Device, index: str, sealed: bytes) -> EntryRow:
+    """The row that stores a device; *index* is the keyed index of its identifier."""
+    return EntryRow(device.id, device.patient_id, index, device.created_at, sealed)
+
+
+def device_from_row(row: EntryRow, payload: bytes) -> Device:
+    """The device stored in *row*."""
+    data = _CODEC.loads(payload, _DevicePayload)
+    return Device(
+        row.id, row.patient_id, data.identifier, row.at, data.manufacturer, data.model, data.name
     )

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import attrs
 
+from .._text import LIMITS, check_text
 from ..errors import ValidationError
 from ._model import LOINC, Code
 
-__all__ = ["MEASURE_SPECS", "Measure", "MeasureKind", "MeasureSpec", "normalise"]
+__all__ = ["MEASURE_SPECS", "Device", "Measure", "MeasureKind", "MeasureSpec", "normalise"]
 
 
 class MeasureKind(StrEnum):
@@ -146,3 +148,40 @@ def normalise(
             "below the systolic value"
         )
     return converted, second
+
+
+def _device_text(field: str, size: str) -> Any:
+    def check(_instance: object, _attribute: attrs.Attribute[Any], value: str | None) -> None:
+        if value is not None:
+            check_text(field, value, max_length=LIMITS[size])
+
+    return check
+
+
+def _identifier(_instance: object, _attribute: attrs.Attribute[str], value: str) -> None:
+    check_text("identifier", value, max_length=LIMITS["label"])
+    if not value.strip():
+        raise ValidationError("a device's 'identifier' must not be empty")
+
+
+@attrs.frozen
+class Device:
+    """A device that takes a person's measures (a scale, a blood pressure monitor), as the
+    "Mesures de santé" guide sends it with them: kept once per identifier.
+
+    :param identifier: what identifies the device, ``system|value`` (its serial number or
+        its IEEE system id, with the identifier's system).
+    :param name: the name the person gave it (``patient-reported-name``), if any.
+
+    .. versionadded:: 0.1
+    """
+
+    id: str
+    patient_id: str
+    identifier: str = attrs.field(validator=_identifier)
+    created_at: datetime
+    manufacturer: str | None = attrs.field(
+        default=None, validator=_device_text("manufacturer", "name")
+    )
+    model: str | None = attrs.field(default=None, validator=_device_text("model", "label"))
+    name: str | None = attrs.field(default=None, validator=_device_text("name", "name"))

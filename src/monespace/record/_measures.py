@@ -9,12 +9,21 @@ from .._ids import new_id
 from ..actors import Actor
 from ..clock import ensure_utc
 from ..policy import Action, Resource
-from ._mapping import MEASURE_KIND, measure_from_row, measure_payload, measure_row
-from ._measure_model import MEASURE_SPECS, Measure, MeasureKind, normalise
+from ._mapping import (
+    DEVICE_KIND,
+    MEASURE_KIND,
+    device_from_row,
+    device_payload,
+    device_row,
+    measure_from_row,
+    measure_payload,
+    measure_row,
+)
+from ._measure_model import MEASURE_SPECS, Device, Measure, MeasureKind, normalise
 from ._rules import check_measured_at, measure_source
 
 if TYPE_CHECKING:
-    from .._unit import Core
+    from .._unit import Core, Unit
 
 __all__ = ["MeasureService"]
 
@@ -69,6 +78,65 @@ class MeasureService:
             unit_.record(actor, Action.MEASURE_WRITE, resource, decision)
             return measure
 
+    def add_device(
+        self,
+        actor: Actor,
+        patient_id: str,
+        identifier: str,
+        *,
+        manufacturer: str | None = None,
+        model: str | None = None,
+        name: str | None = None,
+    ) -> tuple[Device, bool]:
+        """Keep the device *identifier* (``system|value``) of a person, unless it is kept
+        already: the "Mesures de santé" guide sends the device with each bundle of
+        measures, and asks that it be created only if absent. Who may record measures may
+        record their devices.
+
+        :return: the device kept, and whether it was created now (an existing one is
+            returned as it is, its other details unchanged).
+
+        .. versionadded:: 0.1
+        """
+        with self._core.unit() as unit_:
+            resource = Resource(patient_id, "measure")
+            decision = unit_.authorize(actor, Action.MEASURE_WRITE, resource)
+            index = _device_index(self._core, unit_, identifier)
+            found = unit_.tx.devices.for_patient(patient_id, kind=index)
+            if found:
+                row = found[0]
+                payload = self._core.keyring.open(
+                    unit_.tx, patient_id, DEVICE_KIND, row.id, row.sealed
+                )
+                return device_from_row(row, payload), False
+            device = Device(new_id(), patient_id, identifier, unit_.now, manufacturer, model, name)
+            sealed = self._core.keyring.seal(
+                unit_.tx, patient_id, DEVICE_KIND, device.id, device_payload(device)
+            )
+            unit_.tx.devices.add(device_row(device, index, sealed))
+            unit_.record(
+                actor, Action.MEASURE_WRITE, Resource(patient_id, "measure", device.id), decision
+            )
+            return device, True
+
+    def devices(self, actor: Actor, patient_id: str) -> list[Device]:
+        """The devices kept for a person, oldest first (read as their measures are).
+
+        .. versionadded:: 0.1
+        """
+        with self._core.unit() as unit_:
+            resource = Resource(patient_id, "measure")
+            decision = unit_.authorize(actor, Action.MEASURE_READ, resource)
+            devices = [
+                device_from_row(
+                    row,
+                    self._core.keyring.open(unit_.tx, patient_id, DEVICE_KIND, row.id, row.sealed),
+                )
+                for row in unit_.tx.devices.for_patient(patient_id)
+            ]
+            unit_.record(actor, Action.MEASURE_READ, resource, decision)
+            return devices
+
     def series(
         self,
         actor: Actor,
@@ -97,3 +165,9 @@ class MeasureService:
             ]
             unit_.record(actor, Action.MEASURE_READ, resource, decision)
             return series
+
+
+def _device_index(core: Core, unit: Unit, identifier: str) -> str:
+    """The keyed index of a device identifier, as stored in the row's ``kind``."""
+    digest = core.keyring.blind_index(unit.tx, "device", identifier, unit.now)
+    return "device:" + digest.hex()

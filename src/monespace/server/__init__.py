@@ -1,6 +1,7 @@
 """The demo HTTP server: a JSON API under ``/api/v1``, its OpenAPI 3.1 document at
-``/openapi.json``, a minimal server-rendered patient page, and the OAuth 2 authorization
-server of referenced apps (``/.well-known/oauth-authorization-server``, ``/oauth/...``).
+``/openapi.json``, a FHIR R4 API under ``/fhir/r4`` (with the ``fhir`` extra), a minimal
+server-rendered patient page, and the OAuth 2 authorization server of referenced apps
+(``/.well-known/oauth-authorization-server``, ``/oauth/...``).
 
 Needs the ``server`` extra (``pip install 'monespace[server]'``)::
 

@@ -33,6 +33,7 @@ from starlette.routing import BaseRoute, Route
 from ..actors import Actor
 from ..catalogue import App, OAuthError, Scope
 from ..errors import MonespaceError
+from ..interop.fhir import translate_scope_parameter
 from ._page import _layout
 from ._problems import SECURITY_HEADERS, ProblemError
 from ._routing import ServerState, check_origin, read_body, session_token
@@ -364,6 +365,10 @@ l'application apparaîtra dans l'historique de votre espace.</p>
     return page
 
 
+def _app_scopes(scope: str | None) -> str | None:
+    return None if scope is None else translate_scope_parameter(scope)
+
+
 async def _check(
     state: ServerState, request: dict[str, str]
 ) -> tuple[App, frozenset[Scope]] | Response:
@@ -383,7 +388,9 @@ async def _check(
             lambda: oauth.check_request(
                 request["client_id"],
                 request["redirect_uri"],
-                scope=request.get("scope"),
+                # SMART on FHIR scopes (patient/Observation.rs...) count as the app scopes
+                # they amount to.
+                scope=_app_scopes(request.get("scope")),
                 code_challenge=request.get("code_challenge"),
                 code_challenge_method=request.get("code_challenge_method"),
                 response_type=request.get("response_type"),

@@ -39,6 +39,7 @@ from ._problems import (
 from ._sessions import RateLimiter, Session, SessionKind, SessionStore
 
 __all__ = [
+    "CONSENT_RULES",
     "Auth",
     "Call",
     "Operation",
@@ -452,7 +453,7 @@ async def _handle(op: Operation, state: ServerState, request: Request) -> Respon
     try:
         reply = await op.handler(call)
     except AccessDeniedError as exc:
-        if app is not None and exc.rule in _CONSENT_RULES:
+        if app is not None and exc.rule in CONSENT_RULES:
             raise consent_not_given(op.app_scope) from None
         raise
     return render(reply, request, state)
@@ -461,7 +462,7 @@ async def _handle(op: Operation, state: ServerState, request: Request) -> Respon
 #: The policy's denials of an app that the app can act on: the patient's consent (or the
 #: app's référencement) does not cover the request. Other denials (another patient, what
 #: the patient cannot see) stay "not found".
-_CONSENT_RULES: Final = frozenset({"consent_not_given", "app_not_referenced", "outside_app_scopes"})
+CONSENT_RULES: Final = frozenset({"consent_not_given", "app_not_referenced", "outside_app_scopes"})
 
 
 def consent_not_given(scope: str | None) -> ProblemError:

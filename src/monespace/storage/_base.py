@@ -480,7 +480,8 @@ class DocumentRepository(abc.ABC):
 
 
 class EntryRepository(abc.ABC):
-    """Small sealed records of a space (profil médical entries, measures)."""
+    """Small sealed records of a space (profil médical entries, measures, the devices of
+    measures)."""
 
     @abc.abstractmethod
     def add(self, row: EntryRow) -> None:
@@ -902,6 +903,7 @@ class Transaction(abc.ABC):
     documents: DocumentRepository
     profile: EntryRepository
     measures: EntryRepository
+    devices: EntryRepository
     ledger: LedgerRepository
     access: AccessRepository
     messages: MessageRepository

@@ -964,7 +964,7 @@ class SqlEntries(_Repo, EntryRepository):
 
     def __init__(self, cursor: Cursor, dialect: Dialect, table: str) -> None:
         super().__init__(cursor, dialect)
-        if table not in ("profile_entries", "measures"):
+        if table not in ("profile_entries", "measures", "devices"):
             raise ValueError(f"not an entry table: {table}")
         self._table = table
 
@@ -1940,6 +1940,7 @@ class SqlTransaction(Transaction):
         self.documents = SqlDocuments(cursor, dialect)
         self.profile = SqlEntries(cursor, dialect, "profile_entries")
         self.measures = SqlEntries(cursor, dialect, "measures")
+        self.devices = SqlEntries(cursor, dialect, "devices")
         self.ledger = SqlLedger(cursor, dialect)
         self.access = self._access
         self.messages = SqlMessages(cursor, dialect)

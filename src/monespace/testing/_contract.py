@@ -696,6 +696,25 @@ class StorageContract:
             assert tx.measures.get("e1") == EntryRow("e1", "p000001", "weight", T0, b"changed")
             assert tx.profile.for_patient("p000001") == []
 
+    def test_devices_are_one_per_identifier_index_and_patient(
+        self, storage: StorageBackend
+    ) -> None:
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            tx.patients.add(make_patient_row(2))
+            tx.devices.add(EntryRow("v1", "p000001", "device:ab", T0, b"sealed"))
+            # Another person's device of the same index is theirs.
+            tx.devices.add(EntryRow("v2", "p000002", "device:ab", T0, b"sealed"))
+        with pytest.raises(ConflictError), storage.write() as tx:
+            tx.devices.add(EntryRow("v3", "p000001", "device:ab", T0, b"again"))
+        with storage.read() as tx:
+            assert [r.id for r in tx.devices.for_patient("p000001", kind="device:ab")] == ["v1"]
+        with storage.write() as tx:
+            assert tx.devices.delete_for_patient("p000001") == 1
+        with storage.read() as tx:
+            assert tx.devices.for_patient("p000001") == []
+            assert [r.id for r in tx.devices.for_patient("p000002")] == ["v2"]
+
     # --- agenda ----------------------------------------------------------------------------
 
     def test_agenda_events_keep_their_history_and_are_unique_per_agenda(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 from ...actors import Actor
 from ...errors import AccessDeniedError, NotFoundError
@@ -35,8 +35,18 @@ from ._base import (
 if TYPE_CHECKING:
     from ..._space import Space
     from ...access import HistoryEntry
+    from ...accounts import Patient
+    from ...agenda import Event
 
-__all__ = ["export_bundle"]
+__all__ = [
+    "APPOINTMENT_STATUS",
+    "appointment_resource",
+    "document_resource",
+    "export_bundle",
+    "observation_resource",
+    "patient_resource",
+    "profile_resource",
+]
 
 _T = TypeVar("_T")
 _FR_CORE_PATIENT = "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-patient"
@@ -124,6 +134,7 @@ def export_bundle(
     * ``Practitioner`` for each professional who authored a document (RPPS identifier);
     * ``Observation`` per measure (LOINC and UCUM codes, "Mesures de santé" profiles);
     * ``Immunization``, ``AllergyIntolerance`` and ``Condition`` from the profil médical;
+    * ``Appointment`` per event of the agenda;
     * ``AuditEvent`` per line of the access history.
 
     Every resource is validated with ``fhir.resources`` before it is returned.
@@ -136,34 +147,7 @@ def export_bundle(
     resources: list[dict[str, Any]] = []
     patient = _visible(lambda: space.accounts.get_patient(actor, patient_id))
     if patient is not None:
-        ins = patient.identity.ins
-        traits = ins.traits
-        resource: dict[str, Any] = {
-            "resourceType": "Patient",
-            "id": fhir_id(patient_id),
-            "meta": {"profile": [_FR_CORE_PATIENT]},
-            "identifier": [
-                {
-                    "use": "official",
-                    "type": {
-                        "coding": [{"system": _FR_CORE_IDENTIFIER_TYPE, "code": INS_TYPES[ins.oid]}]
-                    },
-                    "system": f"urn:oid:{ins.oid}",
-                    "value": str(ins.matricule),
-                }
-            ],
-        }
-        if traits is not None:
-            resource["name"] = [
-                {
-                    "use": "official",
-                    "family": traits.birth_name,
-                    "given": list(traits.given_names or (traits.first_given_name,)),
-                }
-            ]
-            resource["gender"] = "male" if traits.sex == "M" else "female"
-            resource["birthDate"] = traits.birth_date.isoformat()
-        resources.append(resource)
+        resources.append(patient_resource(patient))
 
     documents = list(space.record.documents_of(actor, patient_id))
     authors: dict[str, dict[str, Any]] = {}
@@ -173,7 +157,7 @@ def export_bundle(
     resources += authors.values()
     for document in documents:
         content = space.record.read_content(actor, document.id)
-        resources.append(_document_reference(document, content, inline=inline))
+        resources.append(document_resource(document, content, inline=inline))
         if not inline:
             resources.append(
                 {
@@ -186,13 +170,16 @@ def export_bundle(
 
     for kind in MeasureKind:
         series = _visible(partial(space.measures.series, actor, patient_id, kind))
-        resources += [_observation(measure) for measure in series or ()]
+        resources += [observation_resource(measure) for measure in series or ()]
 
     entries = _visible(lambda: space.profile.entries(actor, patient_id)) or []
     for entry in entries:
-        converted = _profile_resource(entry)
+        converted = profile_resource(entry)
         if converted is not None:
             resources.append(converted)
+
+    events = _visible(lambda: space.agenda.events(actor, patient_id)) or []
+    resources += [appointment_resource(event) for event in events]
 
     history = _visible(lambda: space.access.history(actor, patient_id, limit=10_000)) or []
     for line in history:
@@ -214,6 +201,42 @@ def export_bundle(
         bundle["total"] = len(resources)
     validate(bundle, "Bundle")
     return bundle
+
+
+def patient_resource(patient: Patient) -> dict[str, Any]:
+    """A person as an FR Core Patient (JSON): the INS as an FR Core identifier (``urn:oid:``
+    of the INS OID, type ``INS-NIR``/``INS-NIA``...), name, sex and birth date.
+
+    .. versionadded:: 0.1
+    """
+    ins = patient.identity.ins
+    traits = ins.traits
+    resource: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": fhir_id(patient.id),
+        "meta": {"profile": [_FR_CORE_PATIENT]},
+        "identifier": [
+            {
+                "use": "official",
+                "type": {
+                    "coding": [{"system": _FR_CORE_IDENTIFIER_TYPE, "code": INS_TYPES[ins.oid]}]
+                },
+                "system": f"urn:oid:{ins.oid}",
+                "value": ins.matricule.value,
+            }
+        ],
+    }
+    if traits is not None:
+        resource["name"] = [
+            {
+                "use": "official",
+                "family": traits.birth_name,
+                "given": list(traits.given_names or (traits.first_given_name,)),
+            }
+        ]
+        resource["gender"] = "male" if traits.sex == "M" else "female"
+        resource["birthDate"] = traits.birth_date.isoformat()
+    return resource
 
 
 def _uuid(resource: dict[str, Any]) -> str:
@@ -239,7 +262,24 @@ def _practitioner(space: Space, document: Document) -> dict[str, Any]:
     return resource
 
 
-def _document_reference(document: Document, content: bytes, *, inline: bool) -> dict[str, Any]:
+def document_resource(
+    document: Document,
+    content: bytes | None = None,
+    *,
+    inline: bool = False,
+    binary_id: str | None = None,
+) -> dict[str, Any]:
+    """A document's metadata as a PDSm DocumentReference (JSON): type, class and format
+    codes, confidentiality and the DMP masking codes in ``securityLabel``, author,
+    ``relatesTo`` for a replacement.
+
+    :param content: the document's bytes, for the attachment's SHA-1 ``hash`` (and its
+        ``data`` with *inline*); without them the attachment has its size only.
+    :param binary_id: the id of the ``Binary`` the attachment's ``url`` names (by default
+        the id of the document's content).
+
+    .. versionadded:: 0.1
+    """
     labels = [
         {
             "coding": [
@@ -253,14 +293,16 @@ def _document_reference(document: Document, content: bytes, *, inline: bool) -> 
     attachment: dict[str, Any] = {
         "contentType": document.media_type,
         "size": document.size,
-        "hash": base64.b64encode(hashlib.sha1(content).digest()).decode("ascii"),  # noqa: S324
         "title": document.title,
         "creation": _instant(document.created_at),
     }
-    if inline:
+    if content is not None:
+        digest = hashlib.sha1(content).digest()  # noqa: S324 - the hash PDSm asks for
+        attachment["hash"] = base64.b64encode(digest).decode("ascii")
+    if inline and content is not None:
         attachment["data"] = base64.b64encode(content).decode("ascii")
     else:
-        attachment["url"] = f"Binary/{fhir_id(document.content_id)}"
+        attachment["url"] = f"Binary/{binary_id or fhir_id(document.content_id)}"
     author = document.author
     reference: dict[str, Any] = (
         {"reference": f"Practitioner/rpps-{author.id}"}
@@ -331,7 +373,12 @@ def _format(format_code: str | None) -> dict[str, Any]:
     return {"system": oid_system("1.2.250.1.213.1.1.4.2.282"), "code": format_code}
 
 
-def _observation(measure: Measure) -> dict[str, Any]:
+def observation_resource(measure: Measure) -> dict[str, Any]:
+    """A measure as an Observation (JSON) with its LOINC and UCUM codes and the profile of
+    the "Mesures de santé" guide for its kind (a blood pressure as two components).
+
+    .. versionadded:: 0.1
+    """
     spec = MEASURE_SPECS[measure.kind]
     code = spec.code
     resource: dict[str, Any] = {
@@ -383,9 +430,13 @@ def _concept(entry: ProfileEntry) -> dict[str, Any]:
     return concept
 
 
-def _profile_resource(entry: ProfileEntry) -> dict[str, Any] | None:
-    """The FHIR resource of an entry of the profil médical, for the sections FHIR has one for
-    (the others, such as the trusted person or organ donation, are not clinical resources)."""
+def profile_resource(entry: ProfileEntry) -> dict[str, Any] | None:
+    """The FHIR resource (JSON) of an entry of the profil médical, for the sections FHIR has one for
+    (the others, such as the trusted person or organ donation, are not clinical resources):
+    Immunization, AllergyIntolerance or Condition.
+
+    .. versionadded:: 0.1
+    """
     base: dict[str, Any] = {"id": fhir_id(entry.id)}
     subject = {"reference": f"Patient/{fhir_id(entry.patient_id)}"}
     note = [{"text": entry.details}] if entry.details else None
@@ -438,6 +489,55 @@ def _profile_resource(entry: ProfileEntry) -> dict[str, Any] | None:
     if entry.recorded_at is not None:
         key = "recordedDate" if resource["resourceType"] != "Immunization" else "recorded"
         resource[key] = _instant(entry.recorded_at)
+    return resource
+
+
+#: FHIR's Appointment.status of each status of an agenda event
+#: (:class:`monespace.agenda.EventStatus`, a string enumeration).
+APPOINTMENT_STATUS: Final[Mapping[str, str]] = {
+    "planned": "booked",
+    "done": "fulfilled",
+    "cancelled": "cancelled",
+    "missed": "noshow",
+}
+
+
+def appointment_resource(event: Event) -> dict[str, Any]:
+    """An event of the agenda as an Appointment (JSON): the person (and the professional
+    seen, by RPPS) as participants, start and end in UTC, the title as ``description``,
+    the notes as ``comment``, the kind of event as ``serviceCategory``.
+
+    .. versionadded:: 0.1
+    """
+    participants: list[dict[str, Any]] = [
+        {"actor": {"reference": f"Patient/{fhir_id(event.patient_id)}"}, "status": "accepted"}
+    ]
+    if event.professional is not None:
+        participants.append(
+            {
+                "actor": {
+                    "reference": f"Practitioner/rpps-{event.professional}",
+                    "identifier": {"system": RPPS_SYSTEM, "value": f"8{event.professional}"},
+                },
+                "status": "accepted",
+            }
+        )
+    resource: dict[str, Any] = {
+        "resourceType": "Appointment",
+        "id": fhir_id(event.id),
+        "status": APPOINTMENT_STATUS[str(event.status)],
+        "serviceCategory": [{"text": str(event.kind)}],
+        "start": _instant(event.starts_at.astimezone(UTC)),
+        "participant": participants,
+    }
+    if event.ends_at is not None:
+        resource["end"] = _instant(event.ends_at.astimezone(UTC))
+    if event.title:
+        resource["description"] = event.title
+    if event.notes:
+        resource["comment"] = event.notes
+    if event.changed_at is not None:
+        resource["meta"] = {"lastUpdated": _instant(event.changed_at.astimezone(UTC))}
     return resource
 
 

@@ -7,7 +7,7 @@ import binascii
 import hashlib
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 
@@ -21,6 +21,7 @@ from ...record import (
     Author,
     AuthorKind,
     Code,
+    Device,
     Document,
     Measure,
     MeasureKind,
@@ -44,6 +45,7 @@ from ._base import (
 
 if TYPE_CHECKING:
     from ..._space import Space
+    from ...agenda import Event
 
 __all__ = ["CONSENT_REFUSED", "ImportReport", "import_fhir"]
 
@@ -53,11 +55,19 @@ _TRE_A04_LOINC = "https://mos.esante.gouv.fr/NOS/TRE_A04-Loinc/FHIR/TRE-A04-Loin
 _BP_PANEL = "85354-9"
 _SYSTOLIC = "8480-6"
 #: Resources a bundle may carry as context of what is imported, and that write nothing:
-#: the submission set, the patient and authors it names, and the devices of measures
-#: (monespace keeps no device registry: a device is checked, and its measures are the
-#: sender's).
+#: the submission set, the patient and authors it names, the Binaries of documents. (A
+#: Device is kept, unless it is already: see ``_Reader._device``.)
 _CONTEXT = frozenset({"List", "Patient", "Practitioner", "PractitionerRole", "Device", "Binary"})
-_WRITTEN = frozenset({"DocumentReference", "Observation", "Immunization"})
+_WRITTEN = frozenset({"DocumentReference", "Observation", "Immunization", "Appointment"})
+#: The statuses of an Appointment that an agenda event can start in: a planned one (booked,
+#: or still to be confirmed), or one that took place.
+#: (Values of ``monespace.agenda.EventStatus``, which the agenda checks.)
+_APPOINTMENT_STATUS = {
+    "proposed": "planned",
+    "pending": "planned",
+    "booked": "planned",
+    "fulfilled": "done",
+}
 _MASKING = {
     "MASQUE_PS": "masked",
     "INVISIBLE_PATIENT": "hidden_from_patient",
@@ -69,16 +79,20 @@ _MASKING = {
 class ImportReport:
     """What an import wrote.
 
-    :param devices: how many Device resources were read (checked, not stored).
+    :param devices: how many Device resources were read.
+    :param new_devices: the devices kept now (one already kept, with the same identifier,
+        is not created again).
     """
 
     documents: tuple[Document, ...] = ()
     measures: tuple[Measure, ...] = ()
     vaccinations: tuple[ProfileEntry, ...] = ()
     devices: int = 0
+    appointments: tuple[Event, ...] = ()
+    new_devices: tuple[Device, ...] = ()
 
 
-_Step = Callable[[], Document | Measure | ProfileEntry]
+_Step: TypeAlias = "Callable[[], Document | Measure | ProfileEntry | Event | Device | None]"
 
 
 def import_fhir(
@@ -90,7 +104,9 @@ def import_fhir(
     the record, with their Binary or inline content; ``relatesTo`` ``replaces`` a document
     of the record with a new version), a "Mesures de santé" transaction bundle (Observations,
     with the Devices they name), and single DocumentReference, Observation and Immunization
-    resources (a vaccination of the profil médical).
+    resources (a vaccination of the profil médical), and single Appointment resources (an
+    event of the agenda: ``booked``, ``proposed`` or ``pending`` ones are planned,
+    ``fulfilled`` ones done).
 
     All or nothing: every entry is read and checked first (FHIR validity, profiles, codes,
     references, content types, the patient), then everything is written in one
@@ -121,10 +137,10 @@ def import_fhir(
 
 
 def _write(space: Space, steps: list[_Step], devices: int) -> ImportReport:
-    written: list[Document | Measure | ProfileEntry] = []
+    written: list[Document | Measure | ProfileEntry | Event | Device] = []
     try:
         with space.transaction():
-            written = [step() for step in steps]
+            written = [w for w in (step() for step in steps) if w is not None]
     except AccessDeniedError:
         raise FhirError(403, CONSENT_REFUSED) from None
     except ConflictError as exc:
@@ -138,6 +154,10 @@ def _write(space: Space, steps: list[_Step], devices: int) -> ImportReport:
         measures=tuple(w for w in written if isinstance(w, Measure)),
         vaccinations=tuple(w for w in written if isinstance(w, ProfileEntry)),
         devices=devices,
+        appointments=tuple(
+            w for w in written if not isinstance(w, Document | Measure | ProfileEntry | Device)
+        ),
+        new_devices=tuple(w for w in written if isinstance(w, Device)),
     )
 
 
@@ -182,6 +202,9 @@ class _Reader:
                 steps.append(self.step(resource, where))
             elif kind == "Device":
                 self.devices += 1
+                device = self._device(resource)
+                if device is not None:
+                    steps.append(device)
             elif kind not in _CONTEXT:
                 raise FhirError(422, f"a {kind} is not imported", location=where)
         if not steps:
@@ -200,6 +223,8 @@ class _Reader:
             return self._document(resource, where)
         if kind == "Observation":
             return self._measure(resource, where)
+        if kind == "Appointment":
+            return self._appointment(resource, where)
         return self._vaccination(resource, where)
 
     # --- the patient ------------------------------------------------------------------------
@@ -220,7 +245,7 @@ class _Reader:
                 ins = self.space.accounts.get_patient(self.actor, self.patient_id).identity.ins
             except (AccessDeniedError, NotFoundError):
                 raise FhirError(403, CONSENT_REFUSED) from None
-            self._ins = (ins.oid, str(ins.matricule))
+            self._ins = (ins.oid, ins.matricule.value)
         if (system.removeprefix("urn:oid:"), value) != self._ins:
             raise FhirError(422, "the subject is not the holder of this space", location=where)
 
@@ -408,6 +433,33 @@ class _Reader:
         if unit not in units:
             raise FhirError(422, f"a {kind.value} is in {', '.join(units)}", location=where)
 
+    def _device(self, resource: dict[str, Any]) -> _Step | None:
+        """The step that keeps a Device unless it is kept already; ``None`` for a device
+        without an identifier, which could not be recognised next time (it is counted)."""
+        identifiers = [
+            f"{i['system']}|{i['value']}"
+            for i in resource.get("identifier") or ()
+            if i.get("system") and i.get("value")
+        ]
+        if not identifiers:
+            return None
+        names = resource.get("deviceName") or []
+        named = [n for n in names if n.get("type") == "patient-reported-name"] or names
+        measures = self.space.measures
+
+        def keep() -> Device | None:
+            device, created = measures.add_device(
+                self.actor,
+                self.patient_id,
+                identifiers[0],
+                manufacturer=resource.get("manufacturer"),
+                model=resource.get("modelNumber"),
+                name=named[0].get("name") if named else None,
+            )
+            return device if created else None
+
+        return keep
+
     # --- vaccinations -----------------------------------------------------------------------
 
     def _vaccination(self, resource: dict[str, Any], where: str) -> _Step:
@@ -433,6 +485,42 @@ class _Reader:
             details="\n".join(notes) or None,
             code=code,
             started=started,
+        )
+
+    # --- agenda -----------------------------------------------------------------------------
+
+    def _appointment(self, resource: dict[str, Any], where: str) -> _Step:
+        status = _APPOINTMENT_STATUS.get(resource.get("status") or "")
+        if status is None:
+            raise FhirError(
+                422,
+                f"an appointment is imported {', '.join(_APPOINTMENT_STATUS)}",
+                location=f"{where}.status",
+            )
+        starts_at = _datetime(resource.get("start"), where)
+        if starts_at is None:
+            raise FhirError(422, "an appointment has a start", location=where)
+        # The kind of event as the export writes it; the agenda refuses one it does not
+        # know (422), as it does any other invalid event.
+        kinds = [c.get("text") for c in resource.get("serviceCategory") or () if c.get("text")]
+        kind = kinds[0] if kinds else "appointment"
+        professional = None
+        for participant in resource.get("participant") or ():
+            identifier = (participant.get("actor") or {}).get("identifier") or {}
+            value = identifier.get("value") or ""
+            if identifier.get("system") == RPPS_SYSTEM and value.startswith("8"):
+                professional = value[1:]
+        agenda = self.space.agenda
+        return lambda: agenda.add(
+            self.actor,
+            self.patient_id,
+            kind=kind,
+            starts_at=starts_at,
+            ends_at=_datetime(resource.get("end"), where),
+            title=resource.get("description"),
+            notes=resource.get("comment"),
+            professional=professional,
+            status=status,
         )
 
 
