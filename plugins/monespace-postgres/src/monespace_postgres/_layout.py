@@ -61,6 +61,7 @@ LAYOUT: Final[dict[str, TableLayout]] = {
     "documents": _patient("the record's documents"),
     "profile_entries": _patient("the profil médical"),
     "measures": _patient("health measures"),
+    "devices": _patient("the devices that took the measures"),
     "access_grants": _patient("the care team and other grants"),
     "access_blocks": _patient("professionals the patient blocked"),
     "access_settings": _patient("the patient's objections and masks"),
