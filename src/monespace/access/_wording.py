@@ -322,6 +322,7 @@ HOLDER_VIEWS: Final = frozenset(
         "attachment.read",
         "agenda.read",
         "reminders.read",
+        "consent.read",
     }
 )
 
