@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..catalogue import App, Consent, ExchangeTier, Scope
 from ..errors import NotFoundError, ValidationError
-from ._html import csrf_field, e, post_button, redirect, when
+from ._html import PARIS, csrf_field, e, post_button, redirect, when
 from ._oauth import SCOPE_WORDS
 from ._page import _layout, _page, _spaces_nav
 from ._routing import Call, ServerState
@@ -45,7 +45,11 @@ def _scope_list(scopes: frozenset[Scope], ident: str) -> str:
 
 
 def _entry(app: App) -> str:
-    until = f" Référencé jusqu'au {e(when(app.convention_until))}." if app.convention_until else ""
+    until = (
+        f" Référencé jusqu'au {e(when(app.convention_until.astimezone(PARIS).date()))}."
+        if app.convention_until
+        else ""
+    )
     return (
         f'<li class="card" id="app-{e(app.client_id)}"><h2>{e(app.name)}</h2>'
         f"<p>Publié par {e(app.publisher)}. Catégorie : {e(app.category)}. Échanges possibles : "
