@@ -52,7 +52,9 @@ def demo(db: str, patients: int, seed: int, serve: bool | None, host: str, port:
     invited (e-mails and letters are written to DB-outbox/), a few oppose, some activate, and
     the six-week deadline opens the other spaces. Professionals are registered, records are
     fed (CDA documents, a PDF, a masked document, a result hidden until its announcement,
-    the profil médical, measures) and a médecin traitant declared.
+    the profil médical, measures) and a médecin traitant declared. A sample app is
+    referenced, with loopback redirect URIs, and its client id printed: try the OAuth flow
+    against the demo with it.
 
     This is a demonstration with synthetic data, not an HDS deployment.
 
