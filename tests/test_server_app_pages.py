@@ -170,8 +170,15 @@ async def test_another_person_reads_nothing_and_a_parent_reaches_the_childs_apps
         await http.post("/login", data=world.bob.login())
         for path in (f"/espace/{world.alice.id}/applications", f"/espace/{child}/applications"):
             refused = await http.get(path)
-            assert refused.status_code in (403, 404)
+            assert refused.status_code == 404  # as if the space did not exist
             assert "Suivi Poids" not in refused.text
+        # nor can he change what the child's parent granted, with his own valid CSRF token
+        csrf = _csrf((await http.get(f"/espace/{world.bob.id}/applications")).text)
+        for action in ("retirer", "restreindre"):
+            path = f"/espace/{child}/applications/suivi-poids/{action}"
+            sent = {"csrf_token": csrf, "scope:mesures.read": "1"}
+            assert (await http.post(path, data=sent)).status_code == 404
+        assert world.space.consents.active(child, "suivi-poids") is not None
         http.cookies.clear()
         await http.post("/login", data=world.alice.login())
         page = await http.get(f"/espace/{child}/applications")
