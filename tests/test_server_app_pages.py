@@ -190,3 +190,18 @@ async def test_another_person_reads_nothing_and_a_parent_reaches_the_childs_apps
     # without a session: the login form
     async with client(app) as http:
         assert (await http.get(f"/espace/{child}/applications")).status_code == 401
+
+
+async def test_a_suspended_app_is_said_to_have_stopped(world, app):
+    pid = world.alice.id
+    world.space.consents.grant(Actor.patient(pid), pid, "suivi-poids", ["mesures.read"])
+    (application,) = [
+        a for a in world.space.catalogue.applications() if a.client_id == "suivi-poids"
+    ]
+    world.space.catalogue.suspend(MINISTER, application.id)
+    async with client(app) as http:
+        await http.post("/login", data=world.alice.login())
+        page = await http.get(f"/espace/{pid}/applications")
+    text = _main(page.text)
+    assert "Suivi Poids" in text
+    assert "n'est plus référencé : il ne peut plus accéder à votre espace" in text
