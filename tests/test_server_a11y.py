@@ -26,6 +26,7 @@ from starlette.routing import Match, Route
 
 from monespace import Actor
 from monespace.actors import ActorKind
+from monespace.testing import reference_app
 
 try:
     from playwright.sync_api import sync_playwright
@@ -98,6 +99,16 @@ def live(tmp_path):
             world.space.record.add_document(doctor, world.alice.id, data, media_type="text/xml").id
         )
     world.space.measures.add(Actor.patient(world.alice.id), world.alice.id, "weight", 71.2)
+    # a referenced app Alice connected, for the catalogue and the connected apps' pages
+    reference_app(
+        world.space, "suivi-poids", name="Suivi Poids", publisher="Balance SAS", category="Poids"
+    )
+    world.space.consents.grant(
+        Actor.patient(world.alice.id),
+        world.alice.id,
+        "suivi-poids",
+        ["mesures.read", "mesures.write", "documents.read"],
+    )
     app = create_app(world.space)
     with running(app) as url:
         yield world, url
@@ -212,6 +223,26 @@ def test_every_patient_page_has_no_serious_violation_and_the_journey_works(brows
     assert "Vous avez modifié vos paramètres d'accès." in text
     assert "account.login" not in text
     violations += _audit(page, "patient-10-historique")
+    # the connected apps: narrow one by the form, the catalogue is one link away
+    page.goto(f"{base}/applications")
+    assert "Suivi Poids" in page.inner_text("#connected")
+    violations += _audit(page, "patient-14-applications")
+    page.get_by_label("Lire les documents de votre dossier (ceux que vous pouvez voir)").uncheck()
+    page.get_by_role("button", name="Garder seulement les droits cochés").click()
+    page.wait_for_url("**/applications")
+    assert "Lire les documents" not in page.inner_text("#granted-suivi-poids")
+    page.get_by_role("link", name="Voir le catalogue des services référencés").click()
+    page.wait_for_url("**/catalogue")
+    page.get_by_label("Nom du service, de son éditeur ou catégorie").fill("balance")
+    page.get_by_role("button", name="Rechercher").click()
+    page.wait_for_url("**/catalogue?**")
+    assert "1 service trouvé" in page.inner_text("#catalogue-count")
+    violations += _audit(page, "patient-15-catalogue")
+    page.goto(f"{base}/applications")
+    page.get_by_role("button", name="Déconnecter Suivi Poids").click()
+    page.wait_for_url("**/applications")
+    assert page.locator("#no-app").count() == 1
+    violations += _audit(page, "patient-16-applications-deconnectee")
     for path, name in (
         ("/messages", "patient-11-messagerie"),
         (f"/messages/{world.threads[world.alice.id]}", "patient-12-conversation"),
@@ -232,7 +263,7 @@ def test_every_patient_page_has_no_serious_violation_and_the_journey_works(brows
         for route in app.routes
         if isinstance(route, Route)
         and "GET" in (route.methods or ())
-        and (route.path == "/" or route.path.startswith("/espace/"))
+        and (route.path in ("/", "/catalogue") or route.path.startswith("/espace/"))
         and not route.path.endswith(("/contenu", "/apercu", ".ics"))
         and "/pieces-jointes/" not in route.path
     }

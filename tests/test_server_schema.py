@@ -4,7 +4,10 @@ Every operation of ``/openapi.json`` is called with generated requests (valid on
 invalid ones), over a loopback socket (uvicorn in a thread), as a logged-in patient of a
 seeded space (the demo's carte Vitale login), and every check of schemathesis runs on the
 answers: no 5xx, every status and body as documented, 405 answers listing the path's
-methods, invalid input refused. The number of examples per operation and mode follows the
+methods, invalid input refused. The authorization server's endpoints are in the document
+too (form bodies, RFC 6749 errors, the consent page's HTML and redirects) and are called
+like the rest: generated forms reach the token service, which must refuse them with its
+documented errors. The number of examples per operation and mode follows the
 Hypothesis profile (a fiftieth of its ``max_examples``, at least 2: 2 with "ci", 20 with
 "thorough"); ``MONESPACE_SCHEMATHESIS_EXAMPLES=N`` sets it.
 

@@ -473,6 +473,14 @@ class AccessService:
                 elif event.actor_kind is ActorKind.APP and event.actor_id not in names:
                     app = tx.catalogue.app(event.actor_id)
                     names[event.actor_id] = app.name if app else event.actor_id
+                if (
+                    event.target_kind == "consent"
+                    and event.target_id
+                    and (event.target_id not in names)
+                ):
+                    app = tx.catalogue.app(event.target_id)
+                    if app is not None:
+                        names[event.target_id] = app.name
         return [self._entry(event, patient_id, names) for event in events]
 
     def _core_history(
@@ -529,7 +537,9 @@ class AccessService:
             event.target_id,
             event.seq,
             event.action,
-            sentence(who, event.action, str(event.outcome), holder=holder),
+            _named_app(
+                sentence(who, event.action, str(event.outcome), holder=holder), event, names
+            ),
             own and event.action in HOLDER_VIEWS,
         )
 
@@ -695,3 +705,14 @@ def _author_of(row: DocumentRow) -> Actor | None:
     if kind == AuthorKind.REPRESENTATIVE:
         return Actor(ActorKind.REPRESENTATIVE, author_id, on_behalf_of=row.patient_id)
     return Actor(ActorKind(kind), author_id)  # a professional, the patient, an app
+
+
+def _named_app(text: str, event: AuditEvent, names: dict[str, str]) -> str:
+    """*text* with the app a consent change is about named ("l'application Poids Plus"
+    rather than "une application"): the patient sees which one they connected."""
+    name = names.get(event.target_id or "") if event.target_kind == "consent" else None
+    if name is None:
+        return text
+    return text.replace("d'une application", f"de l'application {name}", 1).replace(
+        "une application", f"l'application {name}", 1
+    )

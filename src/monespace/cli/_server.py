@@ -13,6 +13,7 @@ import click
 
 from .. import __version__
 from .._space import Space
+from ..catalogue import App
 from ..clock import ManualClock
 from ..crypto import ENV_KEY, default_key_file
 from ..errors import ValidationError
@@ -23,6 +24,7 @@ from ..synth import (
     checkpoint_from_json,
     checkpoint_to_json,
     demo_work,
+    reference_demo_app,
     seed_demo,
 )
 from ._common import db_option, local_path, open_db, storage_url, write_private
@@ -50,7 +52,9 @@ def demo(db: str, patients: int, seed: int, serve: bool | None, host: str, port:
     invited (e-mails and letters are written to DB-outbox/), a few oppose, some activate, and
     the six-week deadline opens the other spaces. Professionals are registered, records are
     fed (CDA documents, a PDF, a masked document, a result hidden until its announcement,
-    the profil médical, measures) and a médecin traitant declared.
+    the profil médical, measures) and a médecin traitant declared. A sample app is
+    referenced, with loopback redirect URIs, and its client id printed: try the OAuth flow
+    against the demo with it.
 
     This is a demonstration with synthetic data, not an HDS deployment.
 
@@ -76,6 +80,9 @@ def demo(db: str, patients: int, seed: int, serve: bool | None, host: str, port:
     try:
         with open_db(db, clock=clock, transports=transports) as space:
             summary, resumed = _seed_or_resume(space, patients, seed, checkpoint_file)
+            # A referenced app, which the demo patient connects when the demo is seeded.
+            patient = summary.login("patient") if summary else None
+            demo_app = reference_demo_app(space, patient_id=patient.patient_id if patient else None)
             report = space.dispatch(limit=10 * (summary.patients if summary else 0) + 100)
             _print_summary(space, db, summary, outbox, report.sent, resumed=resumed)
     except BaseException as exc:
@@ -99,6 +106,8 @@ def demo(db: str, patients: int, seed: int, serve: bool | None, host: str, port:
         logins = logins_file.read_text(encoding="utf-8")
     if logins:
         click.echo(logins, nl=False)
+    served_port = sock.getsockname()[1] if sock is not None else port
+    click.echo(_demo_app_text(demo_app, f"http://{_shown(host)}:{served_port}"), nl=False)
     if sock is None:
         click.echo("Next: monespace serve --db " + db)
         return
@@ -193,6 +202,23 @@ def _demo_logins_text(summary: DemoSummary, db: str) -> str:
             f"--vitale {activation.vitale_serial} --birth-date {activation.birth_date.isoformat()}"
         )
     return "\n".join(lines) + "\n"
+
+
+def _demo_app_text(app: App, base: str) -> str:
+    """What a vendor needs to try the OAuth flow against the demo, as printed."""
+    return "\n".join(
+        [
+            "A referenced demo app, to try the OAuth flow (public client, PKCE S256):",
+            f"  client id:       {app.client_id}  ({app.name})",
+            f"  redirect URIs:   {', '.join(app.redirect_uris)}",
+            f"  scopes:          {' '.join(sorted(app.scopes))}",
+            f"  server metadata: {base}/.well-known/oauth-authorization-server",
+            f"  catalogue page:  {base}/catalogue",
+            "  connected by:    the patient above (measures): see their page"
+            " « Applications connectées »",
+            "",
+        ]
+    )
 
 
 def _listen(host: str, port: int) -> Any:

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._space import Space
 from ._api import api_operations
+from ._apps_pages import app_page_routes
 from ._fhir import fhir_routes
 from ._models import Health
 from ._oauth import oauth_routes
@@ -148,6 +149,7 @@ def create_app(
     routes.extend(pro_page_routes(state))
     routes.extend(page_routes(state))
     routes.extend(fhir_routes(state))
+    routes.extend(app_page_routes(state))
     routes.extend(oauth_routes(state))
     app = Starlette(
         routes=routes,

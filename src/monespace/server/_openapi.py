@@ -8,7 +8,7 @@ and the schemas from the same attrs models the bodies are decoded with
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -16,7 +16,7 @@ from .._version import __version__
 from ._problems import PROBLEM_MEDIA_TYPE, Problem
 from ._routing import Auth, Operation, query_name
 
-__all__ = ["openapi_document"]
+__all__ = ["OAUTH_SCHEMAS", "oauth_paths", "openapi_document"]
 
 _REF = "#/components/schemas/{name}"
 _STATUS_TEXT = {
@@ -77,9 +77,9 @@ def openapi_document(operations: Sequence[Operation]) -> dict[str, Any]:
             "description": DESCRIPTION,
         },
         "servers": [{"url": "/"}],
-        "paths": paths,
+        "paths": paths | oauth_paths(),
         "components": {
-            "schemas": components,
+            "schemas": components | OAUTH_SCHEMAS,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "cookie": {"type": "apiKey", "in": "cookie", "name": "monespace_session"},
@@ -168,3 +168,300 @@ def _implied(op: Operation) -> set[int]:
     if op.app_scope is not None:
         implied |= {401, 403}  # an invalid token; consent not given
     return implied
+
+
+# --- the authorization server (RFC 6749, 7009, 7636, 7662, 8414) ------------------------------
+
+_FORM = "application/x-www-form-urlencoded"
+_SCOPE_PATTERN = "^[a-z]+\\.(read|write)( [a-z]+\\.(read|write))*$"
+_OAUTH_REF = "#/components/schemas/{name}"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _OAUTH_REF.format(name=name)}
+
+
+def _string(description: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "string", "description": description, **extra}
+
+
+#: The schemas of the OAuth endpoints' form bodies and JSON answers. The endpoints parse
+#: forms by hand (RFC 6749 asks for ``application/x-www-form-urlencoded``), so these are
+#: written here rather than derived from the models of the JSON API.
+OAUTH_SCHEMAS: Final[dict[str, Any]] = {
+    "OAuthError": {
+        "type": "object",
+        "description": "An error of the token, revocation or introspection endpoint "
+        "(RFC 6749 §5.2).",
+        "required": ["error"],
+        "properties": {
+            "error": _string(
+                "invalid_request, invalid_client, invalid_grant, unauthorized_client, "
+                "unsupported_grant_type, invalid_scope, unsupported_token_type or slow_down"
+            ),
+            "error_description": _string("What was wrong, for the developer."),
+        },
+    },
+    "TokenRequest": {
+        "type": "object",
+        "description": "A code exchanged for tokens (with the PKCE verifier), or a refresh "
+        "token for new ones (rotation: the old refresh token stops working).",
+        "required": ["grant_type", "client_id"],
+        "properties": {
+            "grant_type": {"type": "string", "enum": ["authorization_code", "refresh_token"]},
+            "client_id": _string("The app's client id (public clients send no secret)."),
+            "code": _string("authorization_code: the code sent to the redirect URI."),
+            "redirect_uri": _string("authorization_code: the redirect URI of the request."),
+            "code_verifier": _string(
+                "authorization_code: the PKCE verifier (RFC 7636)",
+                minLength=43,
+                maxLength=128,
+            ),
+            "refresh_token": _string("refresh_token: the refresh token."),
+            "scope": _string(
+                "refresh_token: fewer scopes than granted (optional).", pattern=_SCOPE_PATTERN
+            ),
+        },
+    },
+    "TokenResponse": {
+        "type": "object",
+        "required": [
+            "access_token",
+            "token_type",
+            "expires_in",
+            "refresh_token",
+            "scope",
+            "patient",
+        ],
+        "properties": {
+            "access_token": _string("Sent as Authorization: Bearer on the exchange API."),
+            "token_type": {"type": "string", "enum": ["Bearer"]},
+            "expires_in": {"type": "integer", "description": "Seconds until it expires."},
+            "refresh_token": _string("Single use: each refresh returns a new one."),
+            "scope": _string("The scopes granted, space-separated."),
+            "patient": _string("The id of the patient whose space the token reaches."),
+        },
+    },
+    "TokenOperation": {
+        "type": "object",
+        "description": "A token to revoke (RFC 7009) or introspect (RFC 7662), by the app "
+        "it was issued to.",
+        "required": ["client_id", "token"],
+        "properties": {
+            "client_id": _string("The app's client id."),
+            "token": _string("An access or refresh token."),
+            "token_type_hint": _string(
+                "access_token or refresh_token; revocation refuses any other with "
+                "unsupported_token_type (RFC 7009 §2.2.1), introspection ignores it "
+                "(RFC 7662 §2.1)."
+            ),
+        },
+    },
+    "Introspection": {
+        "type": "object",
+        "description": "Whether a token is active, and what it allows (RFC 7662 §2.2); "
+        'an unknown, expired, revoked or other app\'s token is only {"active": false}.',
+        "required": ["active"],
+        "properties": {
+            "active": {"type": "boolean"},
+            "client_id": {"type": "string"},
+            "scope": {"type": "string"},
+            "token_type": {"type": "string"},
+            "sub": {"type": "string"},
+            "patient": {"type": "string"},
+            "iat": {"type": "integer"},
+            "exp": {"type": "integer"},
+        },
+    },
+    "ServerMetadata": {
+        "type": "object",
+        "description": "The authorization server's metadata (RFC 8414 §2).",
+        "required": [
+            "issuer",
+            "authorization_endpoint",
+            "token_endpoint",
+            "response_types_supported",
+            "code_challenge_methods_supported",
+        ],
+        "properties": {
+            name: {"type": "string"}
+            for name in (
+                "issuer",
+                "authorization_endpoint",
+                "token_endpoint",
+                "revocation_endpoint",
+                "introspection_endpoint",
+                "service_documentation",
+            )
+        }
+        | {
+            name: {"type": "array", "items": {"type": "string"}}
+            for name in (
+                "response_types_supported",
+                "grant_types_supported",
+                "code_challenge_methods_supported",
+                "token_endpoint_auth_methods_supported",
+                "revocation_endpoint_auth_methods_supported",
+                "introspection_endpoint_auth_methods_supported",
+                "scopes_supported",
+            )
+        },
+    },
+}
+
+_AUTHORIZE_PARAMETERS: Final = (
+    ("response_type", {"type": "string", "enum": ["code"]}),
+    ("client_id", {"type": "string"}),
+    ("redirect_uri", {"type": "string", "description": "Registered, exact match."}),
+    ("scope", {"type": "string", "pattern": _SCOPE_PATTERN}),
+    ("state", {"type": "string", "maxLength": 512}),
+    ("code_challenge", {"type": "string", "description": "BASE64URL(SHA-256(verifier))"}),
+    ("code_challenge_method", {"type": "string", "enum": ["S256"]}),
+)
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+
+
+def _oauth_post(
+    operation_id: str, summary: str, body: str, ok: dict[str, Any], description: str
+) -> dict[str, Any]:
+    error = {"application/json": {"schema": _ref("OAuthError")}}
+    return {
+        "post": {
+            "operationId": operation_id,
+            "summary": summary,
+            "description": description,
+            "tags": ["oauth"],
+            "requestBody": {"required": True, "content": {_FORM: {"schema": _ref(body)}}},
+            "responses": {
+                "200": ok,
+                "400": {
+                    "description": "A request the server refuses (RFC 6749 §5.2)",
+                    "content": error,
+                },
+                "401": {
+                    "description": "invalid_client: an unknown or unfit client",
+                    "content": error,
+                },
+                "429": {
+                    "description": "slow_down: too many refusals from this address (Retry-After)",
+                    "content": error,
+                },
+            },
+        }
+    }
+
+
+def oauth_paths() -> dict[str, Any]:
+    """The paths of the authorization server, as OpenAPI path items."""
+    return {
+        "/.well-known/oauth-authorization-server": {
+            "get": {
+                "operationId": "oauthMetadata",
+                "summary": "The authorization server's metadata (RFC 8414)",
+                "tags": ["oauth"],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "content": {"application/json": {"schema": _ref("ServerMetadata")}},
+                    }
+                },
+            }
+        },
+        "/oauth/authorize": {
+            "get": {
+                "operationId": "oauthAuthorize",
+                "summary": "The consent page of an authorization request (code flow, PKCE S256)",
+                "description": "Opened in the patient's browser. Without a session, the login "
+                "page (401) first; a client or redirect URI that cannot be trusted gets an error "
+                "page (400), never a redirect; other errors go back to the redirect URI (303) "
+                "with `error` and `state` (RFC 6749 §4.1.2.1).",
+                "tags": ["oauth"],
+                "parameters": [
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": name not in ("scope", "state"),
+                        "schema": schema,
+                    }
+                    for name, schema in _AUTHORIZE_PARAMETERS
+                ],
+                "responses": {
+                    "200": {"description": "The consent page", "content": _HTML},
+                    "303": {"description": "Back to the app's redirect URI with an error"},
+                    "400": {
+                        "description": "An untrusted client or redirect URI: an error page",
+                        "content": _HTML,
+                    },
+                    "401": {"description": "Not logged in: the login page", "content": _HTML},
+                },
+            },
+            "post": {
+                "operationId": "oauthConsent",
+                "summary": "The patient's answer on the consent page",
+                "description": "The consent page's form, with the session cookie and its "
+                "CSRF token; approved, a code goes to the redirect URI (303), refused, "
+                "`error=access_denied` does.",
+                "tags": ["oauth"],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        _FORM: {
+                            "schema": {
+                                "type": "object",
+                                "required": ["client_id", "redirect_uri", "csrf_token", "decision"],
+                                "properties": dict(_AUTHORIZE_PARAMETERS)
+                                | {
+                                    "csrf_token": {"type": "string"},
+                                    "decision": {"type": "string", "enum": ["approve", "deny"]},
+                                    "patient": _string("A space the person represents (optional)."),
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "303": {
+                        "description": "Back to the app's redirect URI, with a code or an error"
+                    },
+                    "400": {
+                        "description": "A request that cannot be checked: an error page",
+                        "content": _HTML,
+                    },
+                    "401": {"description": "Not logged in: the login page", "content": _HTML},
+                    "403": {
+                        "description": "The CSRF token is missing or wrong: nothing granted",
+                        "content": _HTML,
+                    },
+                },
+            },
+        },
+        "/oauth/token": _oauth_post(
+            "oauthToken",
+            "Tokens for a code (with its PKCE verifier) or for a refresh token",
+            "TokenRequest",
+            {
+                "description": "The tokens (Cache-Control: no-store)",
+                "content": {"application/json": {"schema": _ref("TokenResponse")}},
+            },
+            "Public clients: the `client_id` in the body, no secret (HTTP Basic with an "
+            "empty secret is accepted too). A refresh token used twice ends the whole "
+            "family of tokens (reuse detection).",
+        ),
+        "/oauth/revoke": _oauth_post(
+            "oauthRevoke",
+            "Revoke an access or refresh token (RFC 7009)",
+            "TokenOperation",
+            {"description": "Revoked, or unknown (the answer does not tell them apart)"},
+            "Revoking a refresh token ends its access tokens too.",
+        ),
+        "/oauth/introspect": _oauth_post(
+            "oauthIntrospect",
+            "Whether a token is active, for the app it was issued to (RFC 7662)",
+            "TokenOperation",
+            {
+                "description": "The token's state",
+                "content": {"application/json": {"schema": _ref("Introspection")}},
+            },
+            "Another app's token is only inactive.",
+        ),
+    }

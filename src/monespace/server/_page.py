@@ -107,6 +107,7 @@ _SECTIONS: Final = (
     ("/messages", "Messagerie", "messages"),
     ("/agenda", "Agenda", "agenda"),
     ("/acces", "Accès à mon dossier", "acces"),
+    ("/applications", "Applications connectées", "applications"),
     ("/historique", "Historique des accès", "historique"),
 )
 _SECTION_OF_PATH: Final = {"documents": "documents", "pieces-jointes": "messages"} | {

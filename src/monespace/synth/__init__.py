@@ -3,6 +3,7 @@
 .. versionadded:: 0.1
 """
 
+from ._apps import DEMO_APP_CLIENT_ID, DEMO_APP_REDIRECT_URIS, reference_demo_app
 from ._demo import (
     PHASES,
     DemoCheckpoint,
@@ -17,6 +18,8 @@ from ._demo import (
 from ._population import synthetic_identities
 
 __all__ = [
+    "DEMO_APP_CLIENT_ID",
+    "DEMO_APP_REDIRECT_URIS",
     "PHASES",
     "DemoCheckpoint",
     "DemoLogin",
@@ -25,6 +28,7 @@ __all__ = [
     "checkpoint_from_json",
     "checkpoint_to_json",
     "demo_work",
+    "reference_demo_app",
     "seed_demo",
     "synthetic_identities",
 ]
