@@ -21,7 +21,7 @@ from ..errors import (
     ValidationError,
 )
 from ..identities import names_person, read_contact, read_identity
-from ..policy import Action, Resource, decide
+from ..policy import Action, Resource
 from ..storage import DocumentRow
 from ._mapping import (
     BLOB_KIND,
@@ -489,22 +489,40 @@ class RecordService:
         with self._core.unit() as unit:
             resource = Resource(patient_id, "record")
             decision = unit.authorize(actor, Action.DOCUMENT_SEARCH, resource)
+            keep = self._filter(
+                unit,
+                actor,
+                patient_id,
+                type_code=type_code,
+                author_id=author_id,
+                since=since,
+                until=until,
+                wanted=wanted,
+                include_replaced=include_replaced,
+            )
+            if limit is not None and not offset and not words:
+                # The first page: the total counted over groups of versions that share what
+                # the filters and the policy read (one decision per group, no row built),
+                # then the page read newest first like the following ones. Deciding on and
+                # building every row of a 10,000-document record to count it cost as much
+                # as listing it all.
+                total = sum(
+                    size
+                    for row, size in unit.tx.documents.kinds_for_patient(
+                        patient_id, since=since, until=until
+                    )
+                    if keep(row)
+                )
+                found, more = self._collect(
+                    unit, patient_id, None, limit=limit, keep=keep, words=words
+                )
+                unit.record(actor, Action.DOCUMENT_SEARCH, resource, decision)
+                token = _page_token(len(found), total, found[-1].id) if more else None
+                return DocumentPage(tuple(found), total, 0, limit, next=token)
             # Performance: every filter but the words works on the stored row (the category
             # derives from its codes), so only the requested page is decrypted; the words,
-            # which are sealed, need every candidate decrypted. Decrypting the whole record
-            # for each page made the first page of a 1,000-document record cost as much as
-            # listing all of it.
-            rows = [
-                row
-                for row in reversed(unit.tx.documents.for_patient(patient_id))
-                if (include_replaced or row.status == DocumentStatus.APPROVED)
-                and (type_code is None or row.type_code == type_code)
-                and (author_id is None or row.author_id == author_id)
-                and (since is None or row.created_at >= since)
-                and (until is None or row.created_at < until)
-                and (wanted is None or category_of_row(row) is wanted)
-                and self._may_read(unit, actor, row)
-            ]
+            # which are sealed, need every candidate decrypted.
+            rows = [row for row in reversed(unit.tx.documents.for_patient(patient_id)) if keep(row)]
             end = None if limit is None else offset + limit
             # One record, one data key: read it once, not once per document.
             key = self._core.keyring.get(unit.tx, patient_id) if rows else b""
@@ -561,39 +579,20 @@ class RecordService:
             last = unit.tx.documents.get(last_id)
             if last is None or last.patient_id != patient_id:
                 raise ValidationError("'after' is not a page token of this record")
-            cursor: tuple[datetime, str] | None = (last.created_at, last.id)
-            key = b""
-            found: list[Document] = []
-            more = False
-            # The page and one more row (to know whether a page follows): most rows of a
-            # record are visible, and a short chunk is followed by another.
-            chunk = limit + 1
-            while cursor is not None and not more:
-                rows = unit.tx.documents.newest_for_patient(patient_id, before=cursor, limit=chunk)
-                cursor = (rows[-1].created_at, rows[-1].id) if len(rows) == chunk else None
-                for row in rows:
-                    if not (
-                        (include_replaced or row.status == DocumentStatus.APPROVED)
-                        and (type_code is None or row.type_code == type_code)
-                        and (author_id is None or row.author_id == author_id)
-                        and (since is None or row.created_at >= since)
-                        and (until is None or row.created_at < until)
-                        and (wanted is None or category_of_row(row) is wanted)
-                        and self._may_read(unit, actor, row)
-                    ):
-                        continue
-                    if len(found) == limit and not words:
-                        more = True  # a visible row follows the page: no need to open it
-                        break
-                    if not key:
-                        key = self._core.keyring.get(unit.tx, patient_id)
-                    document = self._document(unit, row, key)
-                    if words and not matches_words(document.title, document.comments, words):
-                        continue
-                    if len(found) == limit:
-                        more = True
-                        break
-                    found.append(document)
+            keep = self._filter(
+                unit,
+                actor,
+                patient_id,
+                type_code=type_code,
+                author_id=author_id,
+                since=since,
+                until=until,
+                wanted=wanted,
+                include_replaced=include_replaced,
+            )
+            found, more = self._collect(
+                unit, patient_id, (last.created_at, last.id), limit=limit, keep=keep, words=words
+            )
             unit.record(actor, Action.DOCUMENT_SEARCH, resource, decision)
             following = offset + len(found)
             token = (
@@ -601,10 +600,75 @@ class RecordService:
             )
             return DocumentPage(tuple(found), max(total, following), offset, limit, next=token)
 
-    def _may_read(self, unit: Unit, actor: Actor, row: DocumentRow) -> bool:
-        resource = Resource(row.patient_id, "document", row.id)
-        facts = unit.facts(actor, resource, document=row)
-        return decide(actor, Action.DOCUMENT_READ, resource, facts, self._core.rules).allowed
+    @staticmethod
+    def _filter(
+        unit: Unit,
+        actor: Actor,
+        patient_id: str,
+        *,
+        type_code: str | None,
+        author_id: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        wanted: Category | None,
+        include_replaced: bool,
+    ) -> Callable[[DocumentRow], bool]:
+        """Whether a stored version matches a search's filters other than words, and *actor*
+        may read it: everything decided on the row, without decrypting it."""
+        may_read = unit.document_reader(actor, patient_id)
+
+        def keep(row: DocumentRow) -> bool:
+            return (
+                (include_replaced or row.status == DocumentStatus.APPROVED)
+                and (type_code is None or row.type_code == type_code)
+                and (author_id is None or row.author_id == author_id)
+                and (since is None or row.created_at >= since)
+                and (until is None or row.created_at < until)
+                and (wanted is None or category_of_row(row) is wanted)
+                and may_read(row)
+            )
+
+        return keep
+
+    def _collect(
+        self,
+        unit: Unit,
+        patient_id: str,
+        cursor: tuple[datetime, str] | None,
+        *,
+        limit: int,
+        keep: Callable[[DocumentRow], bool],
+        words: list[str],
+    ) -> tuple[list[Document], bool]:
+        """Up to *limit* documents that *keep* accepts and that contain *words*, read newest
+        first from before *cursor* (from the newest when ``None``) in chunks, and whether
+        another one follows them."""
+        key = b""
+        found: list[Document] = []
+        more = False
+        # The page and one more row (to know whether a page follows): most rows of a record
+        # are visible, and a short chunk is followed by another.
+        chunk = limit + 1
+        while True:
+            rows = unit.tx.documents.newest_for_patient(patient_id, before=cursor, limit=chunk)
+            for row in rows:
+                if not keep(row):
+                    continue
+                if len(found) == limit and not words:
+                    more = True  # a visible row follows the page: no need to open it
+                    break
+                if not key:
+                    key = self._core.keyring.get(unit.tx, patient_id)
+                document = self._document(unit, row, key)
+                if words and not matches_words(document.title, document.comments, words):
+                    continue
+                if len(found) == limit:
+                    more = True
+                    break
+                found.append(document)
+            if more or len(rows) < chunk:
+                return found, more
+            cursor = (rows[-1].created_at, rows[-1].id)
 
     # --- changing ------------------------------------------------------------------------------
 
