@@ -500,12 +500,18 @@ class RecordService:
                 wanted=wanted,
                 include_replaced=include_replaced,
             )
-            if limit is not None and not offset and not words:
+            if (
+                limit is not None
+                and not offset
+                and not words
+                and self._core.rules_ignore_document_ids
+            ):
                 # The first page: the total counted over groups of versions that share what
                 # the filters and the policy read (one decision per group, no row built),
                 # then the page read newest first like the following ones. Deciding on and
                 # building every row of a 10,000-document record to count it cost as much
-                # as listing it all.
+                # as listing it all. Rules that look at a document's id (an embedder's) are
+                # asked about every row below instead.
                 total = sum(
                     size
                     for row, size in unit.tx.documents.kinds_for_patient(
