@@ -45,7 +45,7 @@ _BUSY_TIMEOUT_MS = 10_000
 #: Another process's write transaction: retry ``BEGIN IMMEDIATE`` after a random pause of up
 #: to this much, doubled at each try up to the cap, and give up after ``_BUSY_TIMEOUT_MS``.
 _BACKOFF_FIRST_S = 0.000_2
-_BACKOFF_CAP_S = 0.004
+_BACKOFF_CAP_S = 0.001
 #: How many times a committer lets waiting callers into its group before committing.
 _MAX_LET_IN = 64
 
