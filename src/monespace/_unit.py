@@ -99,9 +99,9 @@ class Core:
     settings: Settings
     facts: FactsProvider
     rules: tuple[Rule, ...] | None = None
-    #: Whether the rules decide on a document from its facts alone, never from its id (true
-    #: of the built-in rules, which :meth:`Unit.document_reader` relies on to decide once per
-    #: distinct set of facts; an embedder's rules may look at the id, so set only for them).
+    #: Whether the rules decide on a document from its facts alone, never from its id: true
+    #: of the built-in rules, and what lets listings decide once per distinct set of facts
+    #: (:meth:`Unit.document_reader`). False for an embedder's rules, which may read the id.
     rules_ignore_document_ids: bool = attrs.field(default=False, init=False)
     #: Called after each audit event a unit appends (registered by the space).
     subscribers: list[Subscriber] = attrs.Factory(list)

@@ -144,9 +144,9 @@ class RecordService:
             service_stop=service_stop,
             minor_secret=minor_secret,
         )
-        media, parsed = self._prepare(new)
+        ready = self._prepare(new)
         with self._core.unit() as unit:
-            document = self._add(unit, actor, new, media, parsed, batch=False)
+            document = self._add(unit, actor, new, ready, batch=False)
             if actor.kind is not ActorKind.PATIENT and not document.hidden_from_patient:
                 self._tell_patient(unit, patient_id, kind="new-document")
             return document
@@ -172,7 +172,7 @@ class RecordService:
         items = list(documents)
         if len(items) > self.MAX_BATCH:
             raise ValidationError(f"a batch holds at most {self.MAX_BATCH} documents")
-        prepared: list[tuple[str, ParsedDocument | None] | MonespaceError] = []
+        prepared: list[_Prepared | MonespaceError] = []
         for item in items:
             try:
                 prepared.append(self._prepare(item))
@@ -189,7 +189,7 @@ class RecordService:
                     rejected.append(Rejection(index, ready))
                     continue
                 try:
-                    document = self._add(unit, actor, item, *ready, batch=True)
+                    document = self._add(unit, actor, item, ready, batch=True)
                 except (ConflictError, NotFoundError) as exc:
                     rejected.append(Rejection(index, exc))
                     continue
@@ -207,9 +207,10 @@ class RecordService:
                 self._tell_patient(unit, patient_id, kind="new-document")
         return BatchResult(tuple(added), tuple(rejected))
 
-    def _prepare(self, new: NewDocument) -> tuple[str, ParsedDocument | None]:
-        """What is checked before any transaction: the content, its media type and what a
-        parser reads from it, and the times."""
+    def _prepare(self, new: NewDocument) -> _Prepared:
+        """What is checked and computed before any transaction, so that the write lock is
+        held for less: the content, its media type and what a parser reads from it, the
+        times, and the content's SHA-256 (hex)."""
         media = self._check_content(new.content, new.media_type)
         parsed = self._parse(media, new.content)
         check_time("created_at", new.created_at)
@@ -217,21 +218,21 @@ class RecordService:
         check_time("service_stop", new.service_stop)
         if new.created_at is None and parsed is not None:
             check_time("effectiveTime", parsed.effective_time)
-        return media, parsed
+        return _Prepared(media, parsed, hashlib.sha256(new.content).hexdigest())
 
     def _add(
         self,
         unit: Unit,
         actor: Actor,
         new: NewDocument,
-        media: str,
-        parsed: ParsedDocument | None,
+        ready: _Prepared,
         *,
         batch: bool,
     ) -> Document:
         """Decide on, seal and store one document in *unit*, and audit it. In a *batch*, a
         denial is recorded and raised as :class:`AccessDeniedError` without ending the unit,
         and nothing is written before every check has passed."""
+        media, parsed = ready.media_type, ready.parsed
         patient_id = new.patient_id
         resource = Resource(patient_id, "document")
         by = document_author(actor.kind, actor.id, new.author)
@@ -272,7 +273,7 @@ class RecordService:
             submitted_at=unit.now,
             content_id=new_id(),
             size=len(content),
-            sha256=hashlib.sha256(content).hexdigest(),
+            sha256=ready.sha256,
             confidentiality=level,
             masked=has_flag(flags, MASQUE_PS),
             hidden_from_patient=has_flag(flags, INVISIBLE_PATIENT),
@@ -947,6 +948,16 @@ _NOTICES = {
         "avec un professionnel de santé, en particulier votre médecin traitant.\n",
     ),
 }
+
+
+@attrs.frozen
+class _Prepared:
+    """What :meth:`RecordService._prepare` checked and computed of a new document before its
+    transaction: its media type, what a parser read from it, and its SHA-256 (hex)."""
+
+    media_type: str
+    parsed: ParsedDocument | None
+    sha256: str
 
 
 def _page_token(offset: int, total: int, last_id: str) -> str:
