@@ -877,13 +877,22 @@ class RecordService:
         patient; the policy still decides.
 
         :raises ValidationError: a document without a coded type, or with codes the record
-            refuses; nothing is stored.
+            refuses; nothing is stored, and the failure is traced in *unit*, which goes on
+            (the migration imports a batch of documents in one unit).
         """
         resource = Resource(patient_id, "document")
         decision = unit.authorize(actor, Action.DMP_IMPORT, resource)
-        if parsed.type_code is None or parsed.type_code_system is None:
-            raise ValidationError("the legacy document's type code has no code system")
-        type_, klass = check_codes(Code(parsed.type_code, parsed.type_code_system), None, author)
+        try:
+            if parsed.type_code is None or parsed.type_code_system is None:
+                raise ValidationError("the legacy document's type code has no code system")
+            type_, klass = check_codes(
+                Code(parsed.type_code, parsed.type_code_system), None, author
+            )
+            media_type = check_media_type("text/xml", content)
+            title = document_title(None, parsed.title, "Document du DMP")
+        except ValidationError:
+            unit.record_failure(actor, Action.DMP_IMPORT, resource, decision)
+            raise
         flags, level = visibility(parsed.confidentiality, "N", 0)
         document_id = new_id()
         document = Document(
@@ -895,9 +904,9 @@ class RecordService:
             class_code=klass,
             type_code=type_,
             format_code=None,
-            media_type=check_media_type("text/xml", content),
+            media_type=media_type,
             author=author,
-            title=document_title(None, parsed.title, "Document du DMP"),
+            title=title,
             created_at=parsed.effective_time or unit.now,
             submitted_at=unit.now,
             content_id=new_id(),
