@@ -7,8 +7,9 @@ baseline reading the same bytes, measured in the same run:
 - documents imported per second by ``space.dmp.import_sources`` from a folder of CDA files
   and from an IHE XDM archive holding the same files (hardened CDA parse, strict INS and
   traits matching, AES-256-GCM seal, document row, ledger line and audit event, one
-  transaction each on a SQLite file), versus reading the same files and hashing them with
-  SHA-256 (``Path.read_bytes``, or ``zipfile`` and ``hashlib`` for the archive);
+  transaction per batch of up to 100 on a SQLite file), versus reading the same files and
+  hashing them with SHA-256 (``Path.read_bytes``, or ``zipfile`` and ``hashlib`` for the
+  archive);
 - documents read per second by ``monespace.interop.dmp.iter_legacy_documents`` alone from
   the archive (every member checked in a first pass, then each document read again as it is
   asked for), versus the same ``zipfile`` and ``hashlib`` baseline;

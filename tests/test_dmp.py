@@ -20,6 +20,7 @@ import monespace
 from monespace import Actor, ActorKind, ManualClock
 from monespace.access import Professional
 from monespace.accounts import Contact, PatientIdentity
+from monespace.audit import Outcome, event_from_row
 from monespace.cli import main
 from monespace.errors import (
     AccessDeniedError,
@@ -30,7 +31,7 @@ from monespace.errors import (
 from monespace.identity import INS, INS_NIR_OID, INS_NIR_TEST_OID, NIR, INSTraits
 from monespace.interop.dmp import XdmLimits, formula_safe, iter_legacy_documents
 from monespace.record import LOINC, Code
-from monespace.testing import storage_of
+from monespace.testing import statements_of, storage_of
 
 from .conftest import SHARED_DATA
 from .helpers import open_space, rpps
@@ -107,6 +108,27 @@ def test_documents_attach_to_the_right_person_and_a_second_run_imports_nothing(s
     page = space.record.search(Actor.patient(patient.id), patient.id)
     assert page.total == 12
     assert space.audit.verify().ok
+
+
+def test_documents_are_imported_in_batches_and_a_quarantine_holds_back_nothing(tmp_path, folder):
+    """The 13 documents of the folder are imported in one transaction (one commit for the
+    batch); the quarantined one leaves its ledger line and its audit event in that batch,
+    and the 12 others are imported. (On SQLite, whose statements a test can count.)"""
+    space = open_space(f"sqlite:///{tmp_path / 'batches.db'}")
+    space.accounts.register_patient(OPERATOR, person())
+    documents, _ = counts(space)
+    with statements_of(space) as statements:
+        report = space.dmp.import_sources(OPERATOR, [folder])
+    assert (report.imported, report.quarantined) == (12, 1)
+    # The operator's decision to import (its own unit), then the one batch.
+    assert statements.count("COMMIT") == 2, statements.count("COMMIT")
+    assert counts(space)[0] == documents + 12
+    with storage_of(space).read() as tx:
+        trail = [event_from_row(r) for r in tx.audit.scan(limit=10_000)]
+    quarantines = [e for e in trail if e.action == "dmp.quarantine"]
+    assert [(e.outcome, e.rule) for e in quarantines] == [(Outcome.FAILURE, "invalid-ins")]
+    assert sum(e.action == "dmp.import" and e.outcome is Outcome.SUCCESS for e in trail) >= 12
+    space.close()
 
 
 @pytest.mark.parametrize(

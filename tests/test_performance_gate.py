@@ -19,6 +19,7 @@ from monespace import Actor, ActorKind, Settings
 from monespace.crypto import Keyring
 from monespace.errors import AccessDeniedError, DataShreddedError, ValidationError
 from monespace.record import LOINC, Code, NewDocument
+from monespace.storage._sql import SqlDocuments
 from monespace.testing import statements_of, storage_of, wal_frames_of
 
 from .helpers import feeder, identity, open_patient, open_space, register_physicians
@@ -226,6 +227,40 @@ def test_keyset_pages_list_the_record_once_each_at_a_constant_cost():
     # However deep the page: BEGIN, the facts, the cursor's row, one or two chunks of rows
     # (hidden documents make a chunk come up short), the audit trail's, COMMIT.
     assert max(costs) <= 6 + AUDIT_STATEMENTS, costs
+
+
+def test_the_first_page_costs_the_same_whatever_the_size_of_the_record(monkeypatch):
+    """The first page counts its total over groups of versions, not row by row: the same
+    statements, and the same rows built, for a record of 10 documents as for one of 60."""
+    built: list[str] = []
+    plain = SqlDocuments._row.__func__
+
+    def counted(cls, r):
+        row = plain(cls, r)
+        built.append(row.id)
+        return row
+
+    space = open_space()
+    (rpps,) = register_physicians(space, 1)
+    patient = open_patient(space)
+    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
+    feeder(space, doctor, patient.id)
+    costs = []
+    for size in (10, 60):
+        while len(list(space.record.documents_of(doctor, patient.id))) < size:
+            _add(space, doctor, patient.id)
+        built.clear()
+        with monkeypatch.context() as patch, statements_of(space) as statements:
+            patch.setattr(SqlDocuments, "_row", classmethod(counted))
+            page = space.record.search(doctor, patient.id, limit=5)
+        assert page.total == size
+        costs.append((len(statements), len(built)))
+    # BEGIN, the facts, the grouping, the groups' rows, one chunk of the page, the audit
+    # trail's, COMMIT; one row for the only group, and the page's five and one more.
+    assert costs[0] == costs[1], costs
+    assert costs[0][0] <= 6 + AUDIT_STATEMENTS, costs
+    assert costs[0][1] <= 1 + 5 + 1, costs
+    space.close()
 
 
 @pytest.mark.parametrize(

@@ -243,6 +243,17 @@ def test_each_reader_sees_exactly_what_the_rules_allow(
             assert listed == {v.id for v in versions if v.current and v.id in readable}
             assert {d.id for d in everything.documents} == readable
             assert everything.total == len(readable)
+            # Small keyset pages list the same, and every page says the same total.
+            page = space.record.search(actor, holder.id, include_replaced=True, limit=2)
+            walked, totals = [d.id for d in page.documents], {page.total}
+            while page.next is not None:
+                page = space.record.search(
+                    actor, holder.id, include_replaced=True, limit=2, after=page.next
+                )
+                walked += [d.id for d in page.documents]
+                totals.add(page.total)
+            assert walked == [d.id for d in everything.documents]
+            assert totals == {len(readable)}
         outsiders = [p for p in PROS if p.id not in team]
         for actor in (readers["stranger"], OPERATOR, *outsiders):
             assert _denial(space.record.search, actor, holder.id) is not None

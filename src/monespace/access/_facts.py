@@ -10,6 +10,7 @@ the document or thread an action is about; the facts are derived from it here.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -33,7 +34,7 @@ from ._model import AccessSettings
 if TYPE_CHECKING:
     from ..storage import DocumentRow, SubjectRow, ThreadRow, Transaction
 
-__all__ = ["AccessFacts", "document_facts", "thread_facts"]
+__all__ = ["AccessFacts", "document_facts", "document_facts_key", "thread_facts"]
 
 
 def document_facts(row: DocumentRow, now: datetime) -> DocumentFacts:
@@ -49,6 +50,22 @@ def document_facts(row: DocumentRow, now: datetime) -> DocumentFacts:
         type_code=row.type_code,
         confidentiality=row.confidentiality,
         submitted_by=row.submitted_by,
+    )
+
+
+def document_facts_key(row: DocumentRow, now: datetime) -> Hashable:
+    """A value equal for two stored versions whenever :func:`document_facts` gives them the
+    same facts at *now*: every column it reads, and the one it derives from the clock."""
+    return (
+        row.author_kind,
+        row.author_id,
+        row.flags,
+        hidden_from_patient_at(row.flags, row.release_at, now),
+        row.status,
+        row.class_code,
+        row.type_code,
+        row.confidentiality,
+        row.submitted_by,
     )
 
 
@@ -188,6 +205,12 @@ class AccessFacts:
             document=None if document is None else document_facts(document, now),
             thread=None if thread is None else thread_facts(thread),
         )
+
+    @staticmethod
+    def document_key(document: DocumentRow, now: datetime) -> Hashable:
+        """Equal for two documents that :meth:`about` completes with the same facts
+        (:func:`document_facts_key`)."""
+        return document_facts_key(document, now)
 
     def gather(
         self,

@@ -21,7 +21,7 @@ from ..errors import (
     ValidationError,
 )
 from ..identities import names_person, read_contact, read_identity
-from ..policy import Action, Resource, decide
+from ..policy import Action, Resource
 from ..storage import DocumentRow
 from ._mapping import (
     BLOB_KIND,
@@ -144,9 +144,9 @@ class RecordService:
             service_stop=service_stop,
             minor_secret=minor_secret,
         )
-        media, parsed = self._prepare(new)
+        ready = self._prepare(new)
         with self._core.unit() as unit:
-            document = self._add(unit, actor, new, media, parsed, batch=False)
+            document = self._add(unit, actor, new, ready, batch=False)
             if actor.kind is not ActorKind.PATIENT and not document.hidden_from_patient:
                 self._tell_patient(unit, patient_id, kind="new-document")
             return document
@@ -172,7 +172,7 @@ class RecordService:
         items = list(documents)
         if len(items) > self.MAX_BATCH:
             raise ValidationError(f"a batch holds at most {self.MAX_BATCH} documents")
-        prepared: list[tuple[str, ParsedDocument | None] | MonespaceError] = []
+        prepared: list[_Prepared | MonespaceError] = []
         for item in items:
             try:
                 prepared.append(self._prepare(item))
@@ -189,7 +189,7 @@ class RecordService:
                     rejected.append(Rejection(index, ready))
                     continue
                 try:
-                    document = self._add(unit, actor, item, *ready, batch=True)
+                    document = self._add(unit, actor, item, ready, batch=True)
                 except (ConflictError, NotFoundError) as exc:
                     rejected.append(Rejection(index, exc))
                     continue
@@ -207,9 +207,10 @@ class RecordService:
                 self._tell_patient(unit, patient_id, kind="new-document")
         return BatchResult(tuple(added), tuple(rejected))
 
-    def _prepare(self, new: NewDocument) -> tuple[str, ParsedDocument | None]:
-        """What is checked before any transaction: the content, its media type and what a
-        parser reads from it, and the times."""
+    def _prepare(self, new: NewDocument) -> _Prepared:
+        """What is checked and computed before any transaction, so that the write lock is
+        held for less: the content, its media type and what a parser reads from it, the
+        times, and the content's SHA-256 (hex)."""
         media = self._check_content(new.content, new.media_type)
         parsed = self._parse(media, new.content)
         check_time("created_at", new.created_at)
@@ -217,21 +218,21 @@ class RecordService:
         check_time("service_stop", new.service_stop)
         if new.created_at is None and parsed is not None:
             check_time("effectiveTime", parsed.effective_time)
-        return media, parsed
+        return _Prepared(media, parsed, hashlib.sha256(new.content).hexdigest())
 
     def _add(
         self,
         unit: Unit,
         actor: Actor,
         new: NewDocument,
-        media: str,
-        parsed: ParsedDocument | None,
+        ready: _Prepared,
         *,
         batch: bool,
     ) -> Document:
         """Decide on, seal and store one document in *unit*, and audit it. In a *batch*, a
         denial is recorded and raised as :class:`AccessDeniedError` without ending the unit,
         and nothing is written before every check has passed."""
+        media, parsed = ready.media_type, ready.parsed
         patient_id = new.patient_id
         resource = Resource(patient_id, "document")
         by = document_author(actor.kind, actor.id, new.author)
@@ -272,7 +273,7 @@ class RecordService:
             submitted_at=unit.now,
             content_id=new_id(),
             size=len(content),
-            sha256=hashlib.sha256(content).hexdigest(),
+            sha256=ready.sha256,
             confidentiality=level,
             masked=has_flag(flags, MASQUE_PS),
             hidden_from_patient=has_flag(flags, INVISIBLE_PATIENT),
@@ -489,22 +490,46 @@ class RecordService:
         with self._core.unit() as unit:
             resource = Resource(patient_id, "record")
             decision = unit.authorize(actor, Action.DOCUMENT_SEARCH, resource)
+            keep = self._filter(
+                unit,
+                actor,
+                patient_id,
+                type_code=type_code,
+                author_id=author_id,
+                since=since,
+                until=until,
+                wanted=wanted,
+                include_replaced=include_replaced,
+            )
+            if (
+                limit is not None
+                and not offset
+                and not words
+                and self._core.rules_ignore_document_ids
+            ):
+                # The first page: the total counted over groups of versions that share what
+                # the filters and the policy read (one decision per group, no row built),
+                # then the page read newest first like the following ones. Deciding on and
+                # building every row of a 10,000-document record to count it cost as much
+                # as listing it all. Rules that look at a document's id (an embedder's) are
+                # asked about every row below instead.
+                total = sum(
+                    size
+                    for row, size in unit.tx.documents.kinds_for_patient(
+                        patient_id, since=since, until=until
+                    )
+                    if keep(row)
+                )
+                found, more = self._collect(
+                    unit, patient_id, None, limit=limit, keep=keep, words=words
+                )
+                unit.record(actor, Action.DOCUMENT_SEARCH, resource, decision)
+                token = _page_token(len(found), total, found[-1].id) if more else None
+                return DocumentPage(tuple(found), total, 0, limit, next=token)
             # Performance: every filter but the words works on the stored row (the category
             # derives from its codes), so only the requested page is decrypted; the words,
-            # which are sealed, need every candidate decrypted. Decrypting the whole record
-            # for each page made the first page of a 1,000-document record cost as much as
-            # listing all of it.
-            rows = [
-                row
-                for row in reversed(unit.tx.documents.for_patient(patient_id))
-                if (include_replaced or row.status == DocumentStatus.APPROVED)
-                and (type_code is None or row.type_code == type_code)
-                and (author_id is None or row.author_id == author_id)
-                and (since is None or row.created_at >= since)
-                and (until is None or row.created_at < until)
-                and (wanted is None or category_of_row(row) is wanted)
-                and self._may_read(unit, actor, row)
-            ]
+            # which are sealed, need every candidate decrypted.
+            rows = [row for row in reversed(unit.tx.documents.for_patient(patient_id)) if keep(row)]
             end = None if limit is None else offset + limit
             # One record, one data key: read it once, not once per document.
             key = self._core.keyring.get(unit.tx, patient_id) if rows else b""
@@ -561,39 +586,20 @@ class RecordService:
             last = unit.tx.documents.get(last_id)
             if last is None or last.patient_id != patient_id:
                 raise ValidationError("'after' is not a page token of this record")
-            cursor: tuple[datetime, str] | None = (last.created_at, last.id)
-            key = b""
-            found: list[Document] = []
-            more = False
-            # The page and one more row (to know whether a page follows): most rows of a
-            # record are visible, and a short chunk is followed by another.
-            chunk = limit + 1
-            while cursor is not None and not more:
-                rows = unit.tx.documents.newest_for_patient(patient_id, before=cursor, limit=chunk)
-                cursor = (rows[-1].created_at, rows[-1].id) if len(rows) == chunk else None
-                for row in rows:
-                    if not (
-                        (include_replaced or row.status == DocumentStatus.APPROVED)
-                        and (type_code is None or row.type_code == type_code)
-                        and (author_id is None or row.author_id == author_id)
-                        and (since is None or row.created_at >= since)
-                        and (until is None or row.created_at < until)
-                        and (wanted is None or category_of_row(row) is wanted)
-                        and self._may_read(unit, actor, row)
-                    ):
-                        continue
-                    if len(found) == limit and not words:
-                        more = True  # a visible row follows the page: no need to open it
-                        break
-                    if not key:
-                        key = self._core.keyring.get(unit.tx, patient_id)
-                    document = self._document(unit, row, key)
-                    if words and not matches_words(document.title, document.comments, words):
-                        continue
-                    if len(found) == limit:
-                        more = True
-                        break
-                    found.append(document)
+            keep = self._filter(
+                unit,
+                actor,
+                patient_id,
+                type_code=type_code,
+                author_id=author_id,
+                since=since,
+                until=until,
+                wanted=wanted,
+                include_replaced=include_replaced,
+            )
+            found, more = self._collect(
+                unit, patient_id, (last.created_at, last.id), limit=limit, keep=keep, words=words
+            )
             unit.record(actor, Action.DOCUMENT_SEARCH, resource, decision)
             following = offset + len(found)
             token = (
@@ -601,10 +607,75 @@ class RecordService:
             )
             return DocumentPage(tuple(found), max(total, following), offset, limit, next=token)
 
-    def _may_read(self, unit: Unit, actor: Actor, row: DocumentRow) -> bool:
-        resource = Resource(row.patient_id, "document", row.id)
-        facts = unit.facts(actor, resource, document=row)
-        return decide(actor, Action.DOCUMENT_READ, resource, facts, self._core.rules).allowed
+    @staticmethod
+    def _filter(
+        unit: Unit,
+        actor: Actor,
+        patient_id: str,
+        *,
+        type_code: str | None,
+        author_id: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        wanted: Category | None,
+        include_replaced: bool,
+    ) -> Callable[[DocumentRow], bool]:
+        """Whether a stored version matches a search's filters other than words, and *actor*
+        may read it: everything decided on the row, without decrypting it."""
+        may_read = unit.document_reader(actor, patient_id)
+
+        def keep(row: DocumentRow) -> bool:
+            return (
+                (include_replaced or row.status == DocumentStatus.APPROVED)
+                and (type_code is None or row.type_code == type_code)
+                and (author_id is None or row.author_id == author_id)
+                and (since is None or row.created_at >= since)
+                and (until is None or row.created_at < until)
+                and (wanted is None or category_of_row(row) is wanted)
+                and may_read(row)
+            )
+
+        return keep
+
+    def _collect(
+        self,
+        unit: Unit,
+        patient_id: str,
+        cursor: tuple[datetime, str] | None,
+        *,
+        limit: int,
+        keep: Callable[[DocumentRow], bool],
+        words: list[str],
+    ) -> tuple[list[Document], bool]:
+        """Up to *limit* documents that *keep* accepts and that contain *words*, read newest
+        first from before *cursor* (from the newest when ``None``) in chunks, and whether
+        another one follows them."""
+        key = b""
+        found: list[Document] = []
+        more = False
+        # The page and one more row (to know whether a page follows): most rows of a record
+        # are visible, and a short chunk is followed by another.
+        chunk = limit + 1
+        while True:
+            rows = unit.tx.documents.newest_for_patient(patient_id, before=cursor, limit=chunk)
+            for row in rows:
+                if not keep(row):
+                    continue
+                if len(found) == limit and not words:
+                    more = True  # a visible row follows the page: no need to open it
+                    break
+                if not key:
+                    key = self._core.keyring.get(unit.tx, patient_id)
+                document = self._document(unit, row, key)
+                if words and not matches_words(document.title, document.comments, words):
+                    continue
+                if len(found) == limit:
+                    more = True
+                    break
+                found.append(document)
+            if more or len(rows) < chunk:
+                return found, more
+            cursor = (rows[-1].created_at, rows[-1].id)
 
     # --- changing ------------------------------------------------------------------------------
 
@@ -806,13 +877,22 @@ class RecordService:
         patient; the policy still decides.
 
         :raises ValidationError: a document without a coded type, or with codes the record
-            refuses; nothing is stored.
+            refuses; nothing is stored, and the failure is traced in *unit*, which goes on
+            (the migration imports a batch of documents in one unit).
         """
         resource = Resource(patient_id, "document")
         decision = unit.authorize(actor, Action.DMP_IMPORT, resource)
-        if parsed.type_code is None or parsed.type_code_system is None:
-            raise ValidationError("the legacy document's type code has no code system")
-        type_, klass = check_codes(Code(parsed.type_code, parsed.type_code_system), None, author)
+        try:
+            if parsed.type_code is None or parsed.type_code_system is None:
+                raise ValidationError("the legacy document's type code has no code system")
+            type_, klass = check_codes(
+                Code(parsed.type_code, parsed.type_code_system), None, author
+            )
+            media_type = check_media_type("text/xml", content)
+            title = document_title(None, parsed.title, "Document du DMP")
+        except ValidationError:
+            unit.record_failure(actor, Action.DMP_IMPORT, resource, decision)
+            raise
         flags, level = visibility(parsed.confidentiality, "N", 0)
         document_id = new_id()
         document = Document(
@@ -824,9 +904,9 @@ class RecordService:
             class_code=klass,
             type_code=type_,
             format_code=None,
-            media_type=check_media_type("text/xml", content),
+            media_type=media_type,
             author=author,
-            title=document_title(None, parsed.title, "Document du DMP"),
+            title=title,
             created_at=parsed.effective_time or unit.now,
             submitted_at=unit.now,
             content_id=new_id(),
@@ -877,6 +957,16 @@ _NOTICES = {
         "avec un professionnel de santé, en particulier votre médecin traitant.\n",
     ),
 }
+
+
+@attrs.frozen
+class _Prepared:
+    """What :meth:`RecordService._prepare` checked and computed of a new document before its
+    transaction: its media type, what a parser read from it, and its SHA-256 (hex)."""
+
+    media_type: str
+    parsed: ParsedDocument | None
+    sha256: str
 
 
 def _page_token(offset: int, total: int, last_id: str) -> str:

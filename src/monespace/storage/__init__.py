@@ -30,6 +30,7 @@ from ._base import (
 )
 from ._copy import CopyReport, compare_stores, copy_store
 from ._rows import (
+    DOCUMENT_KIND_COLUMNS,
     AccessSettingsRow,
     AccountRow,
     AgendaEventRow,
@@ -66,6 +67,7 @@ from ._sql import Cursor, Dialect, SqlTransaction, from_db_time, to_db_time
 from ._sqlite import LATEST_SCHEMA_VERSION, MemoryStorage, SQLiteStorage, sqlite_path_from_url
 
 __all__ = [
+    "DOCUMENT_KIND_COLUMNS",
     "LATEST_SCHEMA_VERSION",
     "AccessRepository",
     "AccessSettingsRow",

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Self
 
 from ._rows import (
+    DOCUMENT_KIND_COLUMNS,
     AccessSettingsRow,
     AccountRow,
     AgendaEventRow,
@@ -461,6 +462,34 @@ class DocumentRepository(abc.ABC):
         if before is not None:
             rows = [r for r in rows if (r.created_at, r.id) < before]
         return rows[:limit]
+
+    def kinds_for_patient(
+        self,
+        patient_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[tuple[DocumentRow, int]]:
+        """The versions of a record created in ``[since, until)``, grouped by every column
+        the access policy and the search filters read (:data:`DOCUMENT_KIND_COLUMNS`): one
+        version of each group, and how many versions the group holds. Counting what a
+        search may list then takes one decision per group, not one per version.
+
+        This default groups :meth:`for_patient`; SQL backends group in the database.
+
+        .. versionadded:: 0.2
+        """
+        first: dict[tuple[object, ...], DocumentRow] = {}
+        counts: dict[tuple[object, ...], int] = {}
+        for row in self.for_patient(patient_id):
+            if (since is not None and row.created_at < since) or (
+                until is not None and row.created_at >= until
+            ):
+                continue
+            key = tuple(getattr(row, name) for name in DOCUMENT_KIND_COLUMNS)
+            first.setdefault(key, row)
+            counts[key] = counts.get(key, 0) + 1
+        return [(row, counts[key]) for key, row in first.items()]
 
     @abc.abstractmethod
     def releasing(self, now: datetime, *, limit: int) -> list[DocumentRow]:

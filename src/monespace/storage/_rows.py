@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Final
 
 import attrs
 
 __all__ = [
+    "DOCUMENT_KIND_COLUMNS",
     "AccessSettingsRow",
     "AccountRow",
     "AgendaEventRow",
@@ -170,6 +172,23 @@ class DocumentRow:
     release_at: datetime | None = None
     notify_at: datetime | None = None
     submitted_by: str | None = None
+
+
+#: The columns of a document version that the access policy's facts
+#: (``monespace.access.document_facts``) and the record's search filters other than dates
+#: and words read: versions equal on these are listed, or not, together.
+DOCUMENT_KIND_COLUMNS: Final = (
+    "author_kind",
+    "author_id",
+    "submitted_by",
+    "flags",
+    "release_at",
+    "status",
+    "class_code",
+    "type_code",
+    "type_system",
+    "confidentiality",
+)
 
 
 @attrs.frozen

@@ -37,6 +37,7 @@ from ._base import (
     Transaction,
 )
 from ._rows import (
+    DOCUMENT_KIND_COLUMNS,
     AccessSettingsRow,
     AccountRow,
     AgendaEventRow,
@@ -929,6 +930,37 @@ class SqlDocuments(_Repo, DocumentRepository):
             )
             params = (patient_id, at, at, before[1], limit)
         return [self._row(r) for r in self._exec(query, params).fetchall()]
+
+    def kinds_for_patient(
+        self,
+        patient_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[tuple[DocumentRow, int]]:
+        # The database groups the record's rows (only the grouped columns travel); each group
+        # is then represented by its first version by id, one real row to derive facts from.
+        where, params = "patient_id = ?", [patient_id]
+        if since is not None:
+            where, params = f"{where} AND created_at >= ?", [*params, to_db_time(since)]
+        if until is not None:
+            where, params = f"{where} AND created_at < ?", [*params, to_db_time(until)]
+        groups = self._exec(
+            f"SELECT min(id), count(*) FROM documents WHERE {where} "
+            f"GROUP BY {', '.join(DOCUMENT_KIND_COLUMNS)}",
+            params,
+        ).fetchall()
+        sizes = {str(first): int(size) for first, size in groups}
+        found: list[tuple[DocumentRow, int]] = []
+        ids = list(sizes)
+        for start in range(0, len(ids), 500):  # bounded IN lists
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._exec(
+                f"SELECT {self._COLS} FROM documents WHERE id IN ({marks})", chunk
+            ).fetchall()
+            found.extend((row, sizes[row.id]) for row in map(self._row, rows))
+        return found
 
     def releasing(self, now: datetime, *, limit: int) -> list[DocumentRow]:
         rows = self._exec(

@@ -16,6 +16,7 @@ Durability and safety settings, each deliberate:
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -41,6 +42,10 @@ _DIALECT = Dialect(
     driver_errors=(sqlite3.Error,),
 )
 _BUSY_TIMEOUT_MS = 10_000
+#: Another process's write transaction: retry ``BEGIN IMMEDIATE`` after a random pause of up
+#: to this much, doubled at each try up to the cap, and give up after ``_BUSY_TIMEOUT_MS``.
+_BACKOFF_FIRST_S = 0.000_2
+_BACKOFF_CAP_S = 0.001
 #: How many times a committer lets waiting callers into its group before committing.
 _MAX_LET_IN = 64
 
@@ -104,6 +109,11 @@ class SQLiteStorage(StorageBackend):
         self._writer = self._connect()
         try:
             self._version = self._migrate()
+            # From here the writer waits for other processes in _begin (jittered backoff),
+            # not in SQLite's busy handler, whose sleeps grow to 100 ms: with several writer
+            # processes, a transaction could sleep through many others' commits and wait
+            # seconds. A write transaction meets the lock only at its BEGIN IMMEDIATE.
+            self._writer.execute("PRAGMA busy_timeout = 0")
         except BaseException:
             self._writer.close()
             raise
@@ -159,7 +169,7 @@ class SQLiteStorage(StorageBackend):
             try:
                 first = not self._writer.in_transaction
                 if first:
-                    _run(cursor, "BEGIN IMMEDIATE", "could not start a write transaction")
+                    _begin(cursor)
                 else:
                     # Others of this group wait for the commit: a failure here must roll
                     # back this caller's statements only.
@@ -262,7 +272,13 @@ class SQLiteStorage(StorageBackend):
             self._check_open()
             self._commit_locked()  # writers waiting for a commit get it first
             try:
-                self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                # The checkpoint waits for readers of other connections: in SQLite's busy
+                # handler, as the writer did before it used its own backoff.
+                self._writer.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+                try:
+                    self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                finally:
+                    self._writer.execute("PRAGMA busy_timeout = 0")
             except sqlite3.Error as exc:
                 raise StorageError(f"could not checkpoint the write-ahead log: {exc}") from exc
 
@@ -416,6 +432,33 @@ def _migrate(conn: sqlite3.Connection) -> int:
             raise
         version = migration.version
     return version
+
+
+def _begin(cursor: sqlite3.Cursor) -> None:
+    """``BEGIN IMMEDIATE``, tried again while another process holds the write lock.
+
+    The pauses are random (full jitter) and short, so that writers of several processes
+    take turns as the lock frees instead of sleeping in step, and no caller waits much
+    longer than the transactions ahead of it take.
+
+    :raises StorageError: when the lock stays taken for ``_BUSY_TIMEOUT_MS``, or on any other
+        failure.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    ceiling = _BACKOFF_FIRST_S
+    while True:
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+            if not busy or time.monotonic() >= deadline:
+                raise StorageError(f"could not start a write transaction: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StorageError(f"could not start a write transaction: {exc}") from exc
+        # Not a secret: a pause length (S311 is about cryptographic randomness).
+        time.sleep(random.uniform(0, ceiling))  # noqa: S311
+        ceiling = min(ceiling * 2, _BACKOFF_CAP_S)
 
 
 def _run(cursor: sqlite3.Cursor, statement: str, failure: str) -> None:

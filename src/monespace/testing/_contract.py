@@ -49,6 +49,7 @@ from ..audit import (
 from ..crypto import AuditKey, MasterKey
 from ..errors import ConflictError, NotFoundError, StorageError
 from ..storage import (
+    DOCUMENT_KIND_COLUMNS,
     AccessSettingsRow,
     AccountRow,
     AgendaEventRow,
@@ -59,6 +60,7 @@ from ..storage import (
     CodeRow,
     ConsentRow,
     DataKeyRow,
+    DocumentRepository,
     DocumentRow,
     EmergencyRow,
     EntryRow,
@@ -1012,6 +1014,41 @@ class StorageContract:
                 cursor = (page[-1].created_at, page[-1].id)
             assert walked == newest
             assert tx.documents.newest_for_patient("p000002", limit=3) == []
+
+    def test_documents_are_grouped_by_kind_as_the_default_does(
+        self, storage: StorageBackend
+    ) -> None:
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+            for n in range(9):
+                tx.blobs.add(
+                    BlobRow(f"b{n}", "p000001", "document", "text/plain", 1, b"h", b"s", T0)
+                )
+                row = make_document_row(
+                    f"d{n}",
+                    f"b{n}",
+                    f"uid-{n}",
+                    created_at=T0 + timedelta(days=n),
+                    flags=n % 2,
+                    release_at=None if n % 3 else T0 + timedelta(days=40),
+                    submitted_by=None if n < 6 else "10000000025",
+                )
+                tx.documents.add(row)
+        with storage.read() as tx:
+            for since, until in ((None, None), (T0 + timedelta(days=2), T0 + timedelta(days=7))):
+                got = tx.documents.kinds_for_patient("p000001", since=since, until=until)
+                expected = DocumentRepository.kinds_for_patient(
+                    tx.documents, "p000001", since=since, until=until
+                )
+
+                def kind(row: DocumentRow) -> tuple[object, ...]:
+                    return tuple(getattr(row, c) for c in DOCUMENT_KIND_COLUMNS)
+
+                assert sorted((repr(kind(r)), n) for r, n in got) == sorted(
+                    (repr(kind(r)), n) for r, n in expected
+                )
+                assert len({kind(r) for r, _ in got}) == len(got)
+            assert tx.documents.kinds_for_patient("p000002") == []
 
     def test_professionals_are_found_by_mssante_address_ignoring_case(
         self, storage: StorageBackend
