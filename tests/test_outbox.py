@@ -102,12 +102,16 @@ def test_a_redelivery_after_a_crash_is_recognised_and_not_sent_twice(monkeypatch
     def crash(*args, **kwargs):
         raise SystemExit("killed between delivery and bookkeeping")
 
-    with open_space(transport, ManualClock(T0)) as space:
+    clock = ManualClock(T0)
+    with open_space(transport, clock) as space:
         monkeypatch.setattr(monespace._dispatch, "_finish", crash)
         with pytest.raises(SystemExit):
             space.dispatch()
         monkeypatch.setattr(monespace._dispatch, "_finish", real_finish)
         assert outbox_row(space).status is OutboxStatus.PENDING
+        # The dead dispatcher's claim holds until its lease ends; then another takes over.
+        assert space.dispatch().sent == 0
+        clock.advance(minutes=5)
         assert space.dispatch().sent == 1
         assert len(transport.sent) == 1
         assert transport.attempts == 2

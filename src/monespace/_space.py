@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
 
@@ -28,7 +28,8 @@ from .record._measures import MeasureService
 from .record._profile import ProfileService
 from .record._service import RecordService
 from .research import ResearchService
-from .storage import CopyReport, StorageBackend, compare_stores, copy_store
+from .sessions import RateLimitService, SessionService
+from .storage import CopyReport, Slice, StorageBackend, compare_stores, copy_store
 from .transport import Transport
 
 __all__ = ["Space", "copy_space", "open"]
@@ -52,6 +53,8 @@ class Space:
         space.catalogue  # the référencement of third-party apps, the public catalogue
         space.consents   # the apps a patient connected, and what each may do
         space.oauth      # the OAuth 2 codes and tokens of those apps
+        space.sessions   # the demo server's logged-in sessions, shared by its processes
+        space.rate_limits  # attempt counters of the server's logins, shared likewise
 
     A space is a context manager; leaving the block closes storage and transports.
 
@@ -104,6 +107,8 @@ class Space:
         self.catalogue = CatalogueService(self._core)
         self.consents = ConsentService(self._core)
         self.oauth = OAuthService(self._core, self.catalogue, self.consents)
+        self.sessions = SessionService(self._core)
+        self.rate_limits = RateLimitService(self._core)
         # Side effects of what the services record, in the same transaction.
         self._core.subscribers.append(FirstAccessNotifier(self._core))
 
@@ -149,7 +154,9 @@ class Space:
         with self._core.unit():
             yield
 
-    def tick(self, now: datetime | None = None) -> dict[str, int]:
+    def tick(
+        self, now: datetime | None = None, *, slice: Slice | tuple[int, int] | None = None
+    ) -> dict[str, int]:
         """Apply every deadline that has passed at *now* (default: the clock's time).
 
         Call it from a scheduler, daily or more often. It is idempotent: a second run at the
@@ -157,33 +164,67 @@ class Space:
         expired (``apps_expired``). With ``Settings.agenda.send_reminders`` it also
         queues the prevention reminders newly due (``reminders_sent``).
 
+        :param slice: ``(i, n)`` or :class:`~monespace.storage.Slice`: only the patients
+            of slice *i* of *n* (by a hash of their id). Run the *n* slices at once, in as
+            many processes or machines, and together they do what one run does; the
+            deadlines of no patient (the catalogue's) are applied by slice 0.
         :return: how many transitions of each kind were applied.
+
+        .. versionchanged:: 0.3 *slice*.
         """
+        part = Slice(*slice) if isinstance(slice, tuple) else slice
         moment = now if now is not None else self._core.now()
-        counts = self.accounts.tick(moment)
-        for more in (
-            self.record.tick(moment),
-            self.dmp.tick(moment),
-            self.messaging.tick(moment),
-            self.catalogue.tick(moment),
-            self.oauth.tick(moment),
-        ):
-            for name, count in more.items():
+        counts = self.accounts.tick(moment, part=part)
+        more = [
+            self.record.tick(moment, part=part),
+            self.dmp.tick(moment, part=part),
+            self.messaging.tick(moment, part=part),
+            self.oauth.tick(moment, part=part),
+        ]
+        if part is None or part.index == 0:
+            more.append(self.catalogue.tick(moment))
+        for counted in more:
+            for name, count in counted.items():
                 if count:
                     counts[name] = counts.get(name, 0) + count
         if self.settings.agenda.send_reminders:
-            sent = self.agenda.tick(moment)["reminders_sent"]
+            sent = self.agenda.tick(moment, part=part)["reminders_sent"]
             if sent:
                 counts["reminders_sent"] = sent
         return counts
 
-    def dispatch(self, *, limit: int = 100) -> DispatchReport:
+    @property
+    def shared_by_processes(self) -> bool:
+        """Whether other processes may open this space's store and write to it at the same
+        time (a database server such as PostgreSQL; not an SQLite file or memory).
+
+        .. versionadded:: 0.3
+        """
+        return self._storage.shared_by_processes
+
+    def dispatch(
+        self,
+        *,
+        limit: int = 100,
+        dispatcher: str | None = None,
+        lease: timedelta = timedelta(minutes=5),
+    ) -> DispatchReport:
         """Deliver due notifications from the outbox through the configured transports.
 
         Call it from a scheduler (or after each request in a small deployment). Each
         notification is tried once per call; failures are retried with exponential backoff.
+        Several dispatchers may run at once, in threads or processes: each claims the
+        notifications it delivers for *lease*, so none is sent twice; the claims of a
+        dispatcher that crashed end with their lease, and another takes them over.
+
+        :param dispatcher: a name for this dispatcher in the claims (default: host,
+            process and a random part).
+
+        .. versionchanged:: 0.3 claims, *dispatcher* and *lease*.
         """
-        return dispatch(self._core, self.transports, limit=limit)
+        return dispatch(
+            self._core, self.transports, limit=limit, dispatcher=dispatcher, lease=lease
+        )
 
     def data_keys_to_rewrap(self, *, new_key: bool = True) -> int:
         """How many data keys :meth:`rotate_master_key` would re-wrap if run now (the

@@ -38,7 +38,7 @@ from ..interop.dmp import (
 )
 from ..policy import Action, Resource
 from ..record import Author, AuthorKind, Code
-from ..storage import LedgerRow
+from ..storage import LedgerRow, Slice
 from ._lifecycle import AccountState
 from ._mapping import account_from_row
 
@@ -385,10 +385,14 @@ class DmpMigrationService:
             )
         )
 
-    def tick(self, now: datetime | None = None) -> dict[str, int]:
+    def tick(self, now: datetime | None = None, *, part: Slice | None = None) -> dict[str, int]:
         """Close the legacy DMPs of people who opposed, once the transitional period ended.
 
         :return: ``legacy_dmp_closed``: how many such DMPs were closed.
+        :param part: only the patients of this slice (:class:`~monespace.storage.Slice`):
+            several runs, one per slice, share the work (``Space.tick``).
+
+        .. versionchanged:: 0.3 *part*.
         """
         moment = now if now is not None else self._core.now()
         if moment < self.transition_end:
@@ -397,6 +401,8 @@ class DmpMigrationService:
         with self._core.storage.read() as tx:
             opposed = tx.accounts.in_state(AccountState.OPPOSED, limit=1_000_000)
         for patient_id in opposed:
+            if part is not None and not part.holds(patient_id):
+                continue
             with self._core.unit() as unit:
                 unit.now = moment
                 lines = unit.tx.ledger.imported_for_patient(patient_id)

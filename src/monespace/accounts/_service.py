@@ -37,7 +37,7 @@ from ..identities import (
 from ..identities import open_identity as _open_identity
 from ..identity import NIR
 from ..policy import Action, Resource
-from ..storage import PatientRow, Transaction
+from ..storage import PatientRow, Slice, Transaction
 from . import _lifecycle as rules
 from ._codes import AttemptPolicy, CodeRecord, generate_code, hash_code
 from ._letters import (
@@ -734,7 +734,9 @@ class AccountService:
 
     # --- the deadline run ------------------------------------------------------------------
 
-    def tick(self, now: datetime | None = None, *, batch: int = 500) -> TickCounts:
+    def tick(
+        self, now: datetime | None = None, *, batch: int = 500, part: Slice | None = None
+    ) -> TickCounts:
         """Apply every lifecycle deadline passed at *now* (default: the clock's time).
 
         Opens spaces whose opposition window ended, closes suspended spaces nobody objected
@@ -743,13 +745,17 @@ class AccountService:
 
         :return: how many of each transition were applied (``created``, ``closed``,
             ``purged``, ``majority``).
+        :param part: only the patients of this slice (:class:`~monespace.storage.Slice`):
+            several runs, one per slice, share the work (``Space.tick``).
+
+        .. versionchanged:: 0.3 *part*.
         """
         moment = now if now is not None else self._core.now()
         counts: TickCounts = {}
         while True:
             with self._core.unit() as unit:
                 unit.now = moment
-                due = unit.tx.accounts.due(moment, limit=batch)
+                due = unit.tx.accounts.due(moment, limit=batch, part=part)
                 for account in due:
                     self._apply_deadlines(unit, account_from_row(account), counts)
             if len(due) < batch:
@@ -757,7 +763,7 @@ class AccountService:
         while True:
             with self._core.unit() as unit:
                 unit.now = moment
-                ending = unit.tx.representations.ending(moment, limit=batch)
+                ending = unit.tx.representations.ending(moment, limit=batch, part=part)
                 for link in ending:
                     self._end_at_majority(unit, representation_from_row(link), counts)
             if len(ending) < batch:

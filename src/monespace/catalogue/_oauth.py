@@ -31,7 +31,7 @@ from ..actors import Actor, ActorKind
 from ..audit import Outcome
 from ..errors import NotFoundError
 from ..policy import Action, Resource
-from ..storage import OAuthCodeRow, OAuthTokenRow, Transaction
+from ..storage import OAuthCodeRow, OAuthTokenRow, Slice, Transaction
 from ._model import App, Scope
 from ._oauth_rules import (
     OAuthError,
@@ -549,13 +549,21 @@ class OAuthService:
             )
         return Actor.app(row.client_id, row.patient_id, row.scopes.split())
 
-    def tick(self, now: datetime, *, batch: int = 1000) -> dict[str, int]:
+    def tick(
+        self, now: datetime, *, batch: int = 1000, part: Slice | None = None
+    ) -> dict[str, int]:
         """Delete codes and tokens that expired before *now* (their use is traced in the
-        audit trail; the rows only served to check them)."""
+        audit trail; the rows only served to check them).
+
+        :param part: only the patients of this slice (:class:`~monespace.storage.Slice`):
+            several runs, one per slice, share the work (``Space.tick``).
+
+        .. versionchanged:: 0.3 *part*.
+        """
         total = 0
         while True:
             with self._core.unit() as unit:
-                purged = unit.tx.oauth.purge(now, limit=batch)
+                purged = unit.tx.oauth.purge(now, limit=batch, part=part)
             total += purged
             if purged < batch:
                 return {"oauth_purged": total}

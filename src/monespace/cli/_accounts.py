@@ -10,7 +10,9 @@ from typing import Any, TypeVar
 
 import click
 
+from ..errors import ValidationError
 from ..interop.dmp import count_legacy_documents, formula_safe
+from ..storage import Slice
 from ._common import (
     CLI_OPERATOR,
     db_option,
@@ -177,18 +179,32 @@ def close(db: str, nir: str, delete: bool) -> None:
     type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]),
     help="Apply the deadlines as of this moment (default: now). Naive times are UTC.",
 )
-def tick(db: str, now: datetime | None) -> None:
+@click.option(
+    "--slice",
+    "part",
+    metavar="I/N",
+    help="Only the patients of slice I of N (0 <= I < N); run the N slices in parallel.",
+)
+def tick(db: str, now: datetime | None, part: str | None) -> None:
     """Apply every passed deadline: open spaces after six weeks, close unanswered
     suspensions, purge ended archives and requested deletions, end guardianship at majority.
+
+    With --slice i/n, only the patients of slice i of n (by a hash of their id): run the n
+    slices at once, in as many processes, to share the work.
 
     \b
     Examples:
       monespace tick --db monespace.db
       monespace tick --db monespace.db --now 2026-03-31
+      monespace tick --db postgresql://127.0.0.1/monespace --slice 0/4
     """
     moment = None if now is None else (now if now.tzinfo else now.replace(tzinfo=UTC))
+    try:
+        chosen = None if part is None else Slice.parse(part)
+    except ValidationError as exc:
+        raise click.BadParameter(str(exc), param_hint="--slice") from None
     with open_db(db) as space:
-        counts = space.tick(moment)
+        counts = space.tick(moment, slice=chosen)
     if not counts:
         click.echo("nothing was due")
     for name, count in sorted(counts.items()):

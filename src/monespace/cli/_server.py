@@ -248,35 +248,54 @@ def _shown(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def _serve(db: str, host: str, sock: Any) -> None:
+def _serve(db: str, host: str, sock: Any, workers: int = 1) -> None:
     from ..server import is_loopback, serve  # noqa: PLC0415 - an optional extra
 
     port = sock.getsockname()[1]
-    click.echo(f"Serving the demo on http://{_shown(host)}:{port}/ (Ctrl-C to stop).")
-    click.echo("This is a demonstration with synthetic data, not an HDS deployment.")
-    if not is_loopback(host):
-        click.echo(
-            "Warning: listening beyond this machine over plain HTTP; session cookies are "
-            "marked Secure and browsers will only send them over HTTPS (put a TLS proxy in "
-            "front)."
-        )
     with sock, open_db(db) as space:
-        serve(space, host=host, port=port, sock=sock)
+        if workers > 1 and not space.shared_by_processes:
+            raise click.ClickException(
+                f"--workers {workers} needs a database server that every worker writes to "
+                "(--db postgresql://...); an SQLite file or a memory space serves one "
+                "process: leave --workers at 1"
+            )
+        processes = f" with {workers} worker processes" if workers > 1 else ""
+        click.echo(
+            f"Serving the demo on http://{_shown(host)}:{port}/{processes} (Ctrl-C to stop)."
+        )
+        click.echo("This is a demonstration with synthetic data, not an HDS deployment.")
+        if not is_loopback(host):
+            click.echo(
+                "Warning: listening beyond this machine over plain HTTP; session cookies are "
+                "marked Secure and browsers will only send them over HTTPS (put a TLS proxy in "
+                "front)."
+            )
+        serve(space, host=host, port=port, sock=sock, workers=workers)
 
 
 @click.command("serve")
 @db_option(must_exist=True)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-def serve_command(db: str, host: str, port: int) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes sharing the port; more than 1 needs --db postgresql://...",
+)
+def serve_command(db: str, host: str, port: int, workers: int) -> None:
     """Serve the demo web page and JSON API (OpenAPI at /openapi.json) over a space.
 
     The logins are the demo's: carte Vitale details for patients, a bare RPPS number for
-    professionals (simulated Pro Santé Connect). Not an HDS deployment.
+    professionals (simulated Pro Santé Connect). Not an HDS deployment. Sessions and
+    attempt counters live in the database, so several worker processes (--workers, on
+    PostgreSQL) share them, and a restart logs nobody out.
 
     \b
     Examples:
       monespace serve --db monespace-demo.db
       monespace serve --db monespace-demo.db --host 127.0.0.1 --port 8080
+      monespace serve --db postgresql://127.0.0.1/monespace --workers 4
     """
-    _serve(db, host, _listen(host, port))
+    _serve(db, host, _listen(host, port), workers)

@@ -30,7 +30,7 @@ from ..identities import (
 from ..identity import MSSanteAddress, parse_professional_address, patient_address
 from ..policy import Action, Decision, Resource, decide
 from ..record import Code, Document, ParsedDocument, check_media_type
-from ..storage import AttachmentRow, MessageRow, ThreadRow
+from ..storage import AttachmentRow, MessageRow, Slice, ThreadRow
 from ._mapping import (
     ATTACHMENT_KIND,
     ATTACHMENT_META_KIND,
@@ -642,11 +642,17 @@ class MessagingService:
 
     # --- deadlines -----------------------------------------------------------------------------
 
-    def tick(self, now: datetime | None = None, *, batch: int = 500) -> dict[str, int]:
+    def tick(
+        self, now: datetime | None = None, *, batch: int = 500, part: Slice | None = None
+    ) -> dict[str, int]:
         """Apply the retention policy (``MessagingSettings.retention``): delete messages sent
         before ``now - retention``, their attachments, and threads left empty.
 
         :return: ``{"messages_expired": n}``; nothing when no retention is set.
+        :param part: only the patients of this slice (:class:`~monespace.storage.Slice`):
+            several runs, one per slice, share the work (``Space.tick``).
+
+        .. versionchanged:: 0.3 *part*.
         """
         retention = self.settings.retention
         if retention is None:
@@ -657,7 +663,7 @@ class MessagingService:
         while True:
             with self._core.unit() as unit:
                 unit.now = moment
-                rows = unit.tx.messages.sent_before(cutoff, limit=batch)
+                rows = unit.tx.messages.sent_before(cutoff, limit=batch, part=part)
                 for row in rows:
                     self._expire(unit, row)
                 expired += len(rows)

@@ -22,7 +22,7 @@ from ..errors import (
 )
 from ..identities import names_person, read_contact, read_identity
 from ..policy import Action, Resource
-from ..storage import DocumentRow
+from ..storage import DocumentRow, Slice
 from ._mapping import (
     BLOB_KIND,
     META_KIND,
@@ -799,11 +799,17 @@ class RecordService:
 
     # --- deadlines -----------------------------------------------------------------------------
 
-    def tick(self, now: datetime | None = None, *, batch: int = 500) -> dict[str, int]:
+    def tick(
+        self, now: datetime | None = None, *, batch: int = 500, part: Slice | None = None
+    ) -> dict[str, int]:
         """Tell patients whose result is still hidden after two weeks, and release hidden
         results after one month (R1111-53).
 
         :return: ``announcement_notices`` and ``released`` counts.
+        :param part: only the patients of this slice (:class:`~monespace.storage.Slice`):
+            several runs, one per slice, share the work (``Space.tick``).
+
+        .. versionchanged:: 0.3 *part*.
         """
         moment = now if now is not None else self._core.now()
         counts = {"announcement_notices": 0, "released": 0}
@@ -811,7 +817,7 @@ class RecordService:
         while True:
             with self._core.unit() as unit:
                 unit.now = moment
-                notices = unit.tx.documents.to_notify(moment, limit=batch)
+                notices = unit.tx.documents.to_notify(moment, limit=batch, part=part)
                 for row in notices:
                     unit.tx.documents.update(attrs.evolve(row, notify_at=None))
                     # Deleted and replaced versions keep their deadlines: only the current
@@ -827,7 +833,7 @@ class RecordService:
                         "announcement_deadline",
                     )
                     counts["announcement_notices"] += 1
-                releases = unit.tx.documents.releasing(moment, limit=batch)
+                releases = unit.tx.documents.releasing(moment, limit=batch, part=part)
                 for row in releases:
                     unit.tx.documents.update(_released(row))
                     unit.record(

@@ -201,8 +201,8 @@ async def patient_login(
 ) -> tuple[str, m.SessionOut]:
     """Check the carte Vitale details and open a patient session (shared with the page)."""
     source = call.client_ip()
-    call.limit("login-ip", source)
-    call.limit("login-person", _person_key(_nir_key(nir), source))
+    await call.limit("login-ip", source)
+    await call.limit("login-person", _person_key(_nir_key(nir), source))
     try:
         actor = await call.run(
             call.state.space.accounts.authenticate,
@@ -217,9 +217,9 @@ async def patient_login(
 
 
 async def _open_session(call: Call, kind: SessionKind, person_id: str) -> tuple[str, m.SessionOut]:
-    token = call.state.sessions.create(kind, person_id, replaces=call.token)
+    token = await call.state.sessions.acreate(kind, person_id, replaces=call.token)
     call.token = token
-    call.session = call.state.sessions.get(token)
+    call.session = await call.state.sessions.aget(token)
     return token, m.SessionOut(token, await session_info(call))
 
 
@@ -231,8 +231,8 @@ async def _patient_login(call: Call) -> Reply:
 
 async def _professional_login(call: Call) -> Reply:
     body: m.ProfessionalLogin = call.body
-    call.limit("login-ip", call.client_ip())
-    call.limit("login-person", _person_key(body.rpps, call.client_ip()))
+    await call.limit("login-ip", call.client_ip())
+    await call.limit("login-person", _person_key(body.rpps, call.client_ip()))
     try:
         await call.run(call.state.space.access.professional, body.rpps)
     except (NotFoundError, ValidationError):
@@ -246,7 +246,7 @@ async def _get_session(call: Call) -> Reply:
 
 
 async def _logout(call: Call) -> Reply:
-    call.state.sessions.revoke(call.token)
+    await call.state.sessions.arevoke(call.token)
     return Reply(None, status=204, clear_session=True)
 
 
@@ -256,8 +256,8 @@ async def _logout(call: Call) -> Reply:
 async def _activate(call: Call) -> Reply:
     body: m.ProofOfIdentity = call.body
     source = call.client_ip()
-    call.limit("activation-ip", source)
-    call.limit("activation-person", _person_key(_nir_key(body.nir), source))
+    await call.limit("activation-ip", source)
+    await call.limit("activation-person", _person_key(_nir_key(body.nir), source))
     account = await call.run(
         call.state.space.accounts.activate,
         nir=body.nir,
@@ -272,8 +272,8 @@ async def _activate(call: Call) -> Reply:
 async def _oppose(call: Call) -> Reply:
     body: m.ProofOfIdentity = call.body
     source = call.client_ip()
-    call.limit("activation-ip", source)
-    call.limit("activation-person", _person_key(_nir_key(body.nir), source))
+    await call.limit("activation-ip", source)
+    await call.limit("activation-person", _person_key(_nir_key(body.nir), source))
     proof = await call.run(
         call.state.space.accounts.oppose,
         nir=body.nir,
@@ -290,7 +290,7 @@ async def _lookup(call: Call) -> Reply:
     body: m.PatientLookup = call.body
     session = call.session
     assert session is not None
-    call.limit("lookup-person", session.person_id)
+    await call.limit("lookup-person", session.person_id)
     try:
         patient_id = await call.run(
             call.state.space.access.find_patient,
@@ -600,6 +600,7 @@ async def _emergency(call: Call) -> Reply:
         mode=mode,
     )
     session.emergencies[pid] = (mode, emergency.expires_at)
+    await call.run(call.state.sessions.add_emergency, call.token, pid, mode, emergency.expires_at)
     return Reply(_emergency_out(emergency), status=201)
 
 

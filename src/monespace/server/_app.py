@@ -118,13 +118,13 @@ def create_app(
     """
     limits = rate_limits or RateLimits()
     window = timedelta(seconds=limits.window_seconds)
-    now = space.clock.now
     state = ServerState(
         space=space,
-        sessions=SessionStore(now, idle=session_idle, absolute=session_absolute),
+        sessions=SessionStore(space, idle=session_idle, absolute=session_absolute),
         limits={
             bucket: RateLimiter(
-                now,
+                space,
+                bucket,
                 limit=limits.per_ip if bucket.endswith("-ip") else limits.per_person,
                 window=window,
             )

@@ -150,7 +150,7 @@ def _endpoint(
         # Only refusals count against the address: an app's backend refreshing the tokens
         # of many patients is not slowed down, someone guessing codes or tokens is.
         limiter = state.limits["oauth-ip"]
-        wait = limiter.waiting(_peer(request))
+        wait = await limiter.awaiting(_peer(request))
         if wait is not None:
             return _slow_down(wait)
         # No origin check here: these endpoints use no cookie (nothing ambient to forge).
@@ -161,7 +161,7 @@ def _endpoint(
         except _FormError as exc:
             return _oauth_error("invalid_request", str(exc))
         except OAuthError as exc:
-            limiter.hit(_peer(request))
+            await limiter.ahit(_peer(request))
             return _oauth_error(exc.error, exc.description, basic=basic)
         except ProblemError as exc:  # a body over the limit
             return _oauth_error("invalid_request", exc.problem.detail or exc.problem.title)
@@ -400,10 +400,10 @@ async def _check(
         return _error_back(request, exc)
 
 
-def _patient_session(state: ServerState, request: Request) -> tuple[str, str] | None:
+async def _patient_session(state: ServerState, request: Request) -> tuple[str, str] | None:
     """The patient logged in with the demo's session cookie: (patient id, CSRF token)."""
     token, from_cookie = session_token(request, state)
-    session = state.sessions.get(token) if from_cookie else None
+    session = await state.sessions.aget(token) if from_cookie else None
     if session is None or session.kind is not SessionKind.PATIENT:
         return None
     return session.person_id, session.csrf_token
@@ -419,7 +419,7 @@ def _authorize_get(state: ServerState) -> Callable[[Request], Awaitable[Response
         if isinstance(checked, Response):
             return checked
         app, scopes = checked
-        who = _patient_session(state, request)
+        who = await _patient_session(state, request)
         if who is None:
             return _login_page("/oauth/authorize?" + request.url.query)
         spaces = await anyio.to_thread.run_sync(
@@ -457,7 +457,7 @@ async def _answer(
     oauth = state.space.oauth
     client_id = fields["client_id"]
     token, from_cookie = session_token(request, state)
-    session = state.sessions.get(token) if from_cookie else None
+    session = await state.sessions.aget(token) if from_cookie else None
     if session is None or session.kind is not SessionKind.PATIENT:
         return _login_page("/oauth/authorize?" + urlencode(fields))
     # The holder's own space, or one they represent (the policy checks that they do).

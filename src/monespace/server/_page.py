@@ -224,7 +224,7 @@ def _page(
 ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         token, from_cookie = session_token(request, state)
-        session = state.sessions.get(token) if from_cookie else None
+        session = await state.sessions.aget(token) if from_cookie else None
         call = Call(request, state, session, token if from_cookie else None, None, None, {})
         try:
             for value in request.path_params.values():
@@ -303,7 +303,7 @@ async def _login(call: Call) -> Response:
 
 
 async def _logout(call: Call) -> Response:
-    call.state.sessions.revoke(call.token)
+    await call.state.sessions.arevoke(call.token)
     return render(Reply(_redirect("/"), clear_session=True), call.request, call.state)
 
 

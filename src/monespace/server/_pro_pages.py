@@ -304,8 +304,8 @@ async def _home(call: Call) -> Response:
 async def _login(call: Call) -> Response:
     given = str(call.body.get("rpps", ""))[:14].strip()
     source = call.client_ip()
-    call.limit("login-ip", source)
-    call.limit("login-person", f"{given}\x00{source}")
+    await call.limit("login-ip", source)
+    await call.limit("login-person", f"{given}\x00{source}")
     try:
         rpps = RPPS.parse(given).value
     except IdentifierError:
@@ -359,7 +359,7 @@ async def _search(call: Call) -> Response:
 
 async def _lookup(call: Call) -> Response:
     assert call.session is not None
-    call.limit("lookup-person", call.session.person_id)
+    await call.limit("lookup-person", call.session.person_id)
     nir = str(call.body.get("nir", ""))[:32]
     try:
         born = date.fromisoformat(str(call.body.get("birth_date", "")))
@@ -666,6 +666,7 @@ async def _break_glass(call: Call) -> Response:
         )
         return await _pro_layout(call, "Accès d'urgence", body, status=403)
     call.session.emergencies[pid] = (mode, emergency.expires_at)
+    await call.run(call.state.sessions.add_emergency, call.token, pid, mode, emergency.expires_at)
     return redirect(f"/pro/patients/{pid}?fait=urgence")
 
 

@@ -149,9 +149,9 @@ class Call:
         client = self.request.client
         return client.host if client is not None else "unknown"
 
-    def limit(self, bucket: str, key: str) -> None:
+    async def limit(self, bucket: str, key: str) -> None:
         """Count one attempt in *bucket* for *key*; refuse with 429 past the limit."""
-        wait = self.state.limits[bucket].hit(key)
+        wait = await self.state.limits[bucket].ahit(key)
         if wait is not None:
             raise ProblemError(
                 429,
@@ -392,7 +392,7 @@ async def _authenticate(
     token, from_cookie = session_token(request, state)
     if op.auth is Auth.NONE:
         return None, token, None
-    session = state.sessions.get(token)
+    session = await state.sessions.aget(token)
     if session is None:
         if op.app_scope is not None and token is not None and not from_cookie:
             return None, token, await app_actor(state, token)

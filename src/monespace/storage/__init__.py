@@ -23,7 +23,9 @@ from ._base import (
     OutboxRepository,
     PatientRepository,
     ProofRepository,
+    RateLimitRepository,
     RepresentationRepository,
+    SessionRepository,
     StorageBackend,
     Transaction,
     paged,
@@ -62,7 +64,9 @@ from ._rows import (
     RepresentationRow,
     SubjectRow,
     ThreadRow,
+    WebSessionRow,
 )
+from ._slices import Slice, slice_of
 from ._sql import Cursor, Dialect, SqlTransaction, from_db_time, to_db_time
 from ._sqlite import LATEST_SCHEMA_VERSION, MemoryStorage, SQLiteStorage, sqlite_path_from_url
 
@@ -115,20 +119,25 @@ __all__ = [
     "ProfessionalRow",
     "ProofRepository",
     "ProofRow",
+    "RateLimitRepository",
     "ReminderOptOutRow",
     "ReminderSentRow",
     "RepresentationRepository",
     "RepresentationRow",
     "SQLiteStorage",
+    "SessionRepository",
+    "Slice",
     "SqlTransaction",
     "StorageBackend",
     "SubjectRow",
     "ThreadRow",
     "Transaction",
+    "WebSessionRow",
     "compare_stores",
     "copy_store",
     "from_db_time",
     "paged",
+    "slice_of",
     "sqlite_path_from_url",
     "to_db_time",
 ]

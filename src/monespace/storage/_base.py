@@ -50,7 +50,9 @@ from ._rows import (
     RepresentationRow,
     SubjectRow,
     ThreadRow,
+    WebSessionRow,
 )
+from ._slices import Slice
 
 __all__ = [
     "AccessRepository",
@@ -69,7 +71,9 @@ __all__ = [
     "OutboxRepository",
     "PatientRepository",
     "ProofRepository",
+    "RateLimitRepository",
     "RepresentationRepository",
+    "SessionRepository",
     "StorageBackend",
     "Transaction",
     "paged",
@@ -329,6 +333,20 @@ class OutboxRepository(abc.ABC):
         """How many notifications there are, in *status* or in all."""
 
     @abc.abstractmethod
+    def claim(
+        self, now: datetime, *, dispatcher: str, lease_until: datetime, limit: int
+    ) -> list[OutboxRow]:
+        """Claim up to *limit* due notifications for *dispatcher* until *lease_until*.
+
+        A notification is due when pending, its next attempt has come, and it is unclaimed
+        or its claim's lease ended before *now*. Claims made by concurrent dispatchers never
+        overlap (PostgreSQL skips the rows another transaction has locked; SQLite serialises
+        writers). Returns the claimed rows, with their new claim.
+
+        .. versionadded:: 0.3
+        """
+
+    @abc.abstractmethod
     def cancel_for_patient(self, patient_id: str, reason: str) -> int:
         """Mark every pending notification about *patient_id* dead and erase its payload;
         return how many."""
@@ -356,8 +374,13 @@ class AccountRepository(abc.ABC):
         """
 
     @abc.abstractmethod
-    def due(self, now: datetime, *, limit: int) -> list[AccountRow]:
-        """Accounts whose deadline is at or before *now*, earliest deadline first."""
+    def due(self, now: datetime, *, limit: int, part: Slice | None = None) -> list[AccountRow]:
+        """Accounts whose deadline is at or before *now*, earliest deadline first.
+
+        With *part*, only the rows of that slice of the patients (:class:`Slice`).
+
+        .. versionchanged:: 0.3 *part*.
+        """
 
     @abc.abstractmethod
     def in_state(self, state: str, *, after: str | None = None, limit: int = 1000) -> list[str]:
@@ -412,8 +435,15 @@ class RepresentationRepository(abc.ABC):
         """Every link (ended or not) in which *representative_id* represents someone."""
 
     @abc.abstractmethod
-    def ending(self, now: datetime, *, limit: int) -> list[RepresentationRow]:
-        """Links not yet ended whose ``ends_at`` is at or before *now*, earliest first."""
+    def ending(
+        self, now: datetime, *, limit: int, part: Slice | None = None
+    ) -> list[RepresentationRow]:
+        """Links not yet ended whose ``ends_at`` is at or before *now*, earliest first.
+
+        With *part*, only the rows of that slice of the patients (:class:`Slice`).
+
+        .. versionchanged:: 0.3 *part*.
+        """
 
 
 class DocumentRepository(abc.ABC):
@@ -492,12 +522,26 @@ class DocumentRepository(abc.ABC):
         return [(row, counts[key]) for key, row in first.items()]
 
     @abc.abstractmethod
-    def releasing(self, now: datetime, *, limit: int) -> list[DocumentRow]:
-        """Versions whose ``release_at`` is at or before *now*, earliest first."""
+    def releasing(
+        self, now: datetime, *, limit: int, part: Slice | None = None
+    ) -> list[DocumentRow]:
+        """Versions whose ``release_at`` is at or before *now*, earliest first.
+
+        With *part*, only the rows of that slice of the patients (:class:`Slice`).
+
+        .. versionchanged:: 0.3 *part*.
+        """
 
     @abc.abstractmethod
-    def to_notify(self, now: datetime, *, limit: int) -> list[DocumentRow]:
-        """Versions whose ``notify_at`` is at or before *now*, earliest first."""
+    def to_notify(
+        self, now: datetime, *, limit: int, part: Slice | None = None
+    ) -> list[DocumentRow]:
+        """Versions whose ``notify_at`` is at or before *now*, earliest first.
+
+        With *part*, only the rows of that slice of the patients (:class:`Slice`).
+
+        .. versionchanged:: 0.3 *part*.
+        """
 
     @abc.abstractmethod
     def delete_for_patient(self, patient_id: str) -> int:
@@ -710,8 +754,15 @@ class MessageRepository(abc.ABC):
         """Every attachment of a thread's messages, by message id then position."""
 
     @abc.abstractmethod
-    def sent_before(self, before: datetime, *, limit: int) -> list[MessageRow]:
-        """Messages with ``sent_at < before``, oldest first, at most *limit* (retention)."""
+    def sent_before(
+        self, before: datetime, *, limit: int, part: Slice | None = None
+    ) -> list[MessageRow]:
+        """Messages with ``sent_at < before``, oldest first, at most *limit* (retention).
+
+        With *part*, only the rows of that slice of the patients (:class:`Slice`).
+
+        .. versionchanged:: 0.3 *part*.
+        """
 
     @abc.abstractmethod
     def delete_message(self, message_id: str) -> bool:
@@ -848,9 +899,14 @@ class OAuthRepository(abc.ABC):
         """Revoke every token of a family not revoked yet; return how many."""
 
     @abc.abstractmethod
-    def purge(self, before: datetime, *, limit: int) -> int:
+    def purge(self, before: datetime, *, limit: int, part: Slice | None = None) -> int:
         """Delete up to *limit* codes and up to *limit* tokens that expired before *before*;
-        return how many rows in all."""
+        return how many rows in all.
+
+        With *part*, only the rows of that slice of the patients (:class:`Slice`).
+
+        .. versionchanged:: 0.3 *part*.
+        """
 
     @abc.abstractmethod
     def delete_for_patient(self, patient_id: str) -> int:
@@ -917,6 +973,71 @@ class CatalogueRepository(abc.ABC):
         """Delete a patient's consents (purge); return how many."""
 
 
+class SessionRepository(abc.ABC):
+    """The demo server's logged-in sessions, shared by its worker processes.
+
+    .. versionadded:: 0.3
+    """
+
+    @abc.abstractmethod
+    def add(self, row: WebSessionRow) -> None:
+        """Store a new session.
+
+        :raises ConflictError: when a session has the same token hash.
+        """
+
+    @abc.abstractmethod
+    def get(self, token_hash: bytes) -> WebSessionRow | None:
+        """The session of *token_hash*, whether or not it has ended, or ``None``."""
+
+    @abc.abstractmethod
+    def touch(self, token_hash: bytes, at: datetime) -> bool:
+        """Record that the session was used at *at* (never moves ``last_seen`` backwards).
+        Returns whether the session exists."""
+
+    @abc.abstractmethod
+    def set_emergencies(self, token_hash: bytes, emergencies: str) -> bool:
+        """Replace the session's emergencies (JSON text). Returns whether it exists."""
+
+    @abc.abstractmethod
+    def delete(self, token_hash: bytes) -> bool:
+        """End one session. Returns whether there was one."""
+
+    @abc.abstractmethod
+    def delete_person(self, kind: str, person_id: str) -> int:
+        """End every session of one person; return how many."""
+
+    @abc.abstractmethod
+    def purge(self, *, ended_before: datetime, idle_before: datetime, limit: int) -> int:
+        """Delete up to *limit* sessions that ended before *ended_before* or were last used
+        before *idle_before*; return how many."""
+
+    @abc.abstractmethod
+    def count(self) -> int:
+        """How many sessions are stored (ended ones not yet purged included)."""
+
+
+class RateLimitRepository(abc.ABC):
+    """Attempt counters per fixed window, shared by every server process.
+
+    .. versionadded:: 0.3
+    """
+
+    @abc.abstractmethod
+    def hit(self, bucket: str, key_hash: bytes, window_start: datetime) -> int:
+        """Add one attempt to the counter of (*bucket*, *key_hash*, *window_start*) in one
+        atomic statement, and return the counter's new value."""
+
+    @abc.abstractmethod
+    def hits(self, bucket: str, key_hash: bytes, window_start: datetime) -> int:
+        """The counter's value (0 when absent); counts nothing."""
+
+    @abc.abstractmethod
+    def purge(self, before: datetime, *, limit: int, bucket: str | None = None) -> int:
+        """Delete up to *limit* counters of windows that started before *before* (of one
+        *bucket*, or of any); return how many."""
+
+
 class Transaction(abc.ABC):
     """One unit of work against a backend: commit together or not at all."""
 
@@ -939,6 +1060,8 @@ class Transaction(abc.ABC):
     agenda: AgendaRepository
     oauth: OAuthRepository
     catalogue: CatalogueRepository
+    sessions: SessionRepository
+    rate_limits: RateLimitRepository
 
     def subject(self, patient_id: str, professional_id: str | None = None) -> SubjectRow:
         """What an access decision on *patient_id*'s record needs: the account and, when
@@ -977,6 +1100,11 @@ class StorageBackend(abc.ABC):
 
     name: ClassVar[str]
     schemes: ClassVar[Sequence[str]]
+    #: Whether several processes may open this store at once and each write to it (a
+    #: database server). ``monespace serve --workers N`` with N > 1 needs it.
+    #:
+    #: .. versionadded:: 0.3
+    shared_by_processes: ClassVar[bool] = False
 
     @classmethod
     @abc.abstractmethod

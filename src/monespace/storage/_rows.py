@@ -45,6 +45,7 @@ __all__ = [
     "RepresentationRow",
     "SubjectRow",
     "ThreadRow",
+    "WebSessionRow",
 ]
 
 
@@ -136,6 +137,10 @@ class OutboxRow:
     attempts: int = 0
     last_error: str | None = None
     sent_at: datetime | None = None
+    #: The dispatcher that claimed it for delivery, and until when its claim holds (a
+    #: dispatcher that crashed loses its claims when their lease ends).
+    claimed_by: str | None = None
+    lease_until: datetime | None = None
 
 
 @attrs.frozen
@@ -664,3 +669,25 @@ class SubjectRow:
     grants: tuple[GrantRow, ...] = ()
     settings: AccessSettingsRow | None = None
     blocked: bool = False
+
+
+@attrs.frozen
+class WebSessionRow:
+    """A logged-in session of the demo server, shared by its worker processes.
+
+    :param token_hash: the SHA-256 of the session token (the token itself is never kept).
+    :param kind: ``"patient"`` or ``"professional"``.
+    :param ends_at: the absolute end of the session, however active.
+    :param csrf_token: the session's CSRF token, sent back with cookie-authenticated changes.
+    :param emergencies: the emergency accesses declared in the session, as JSON (patient id
+        -> [mode, end]); the storage keeps the text as it is given.
+    """
+
+    token_hash: bytes
+    kind: str
+    person_id: str
+    created_at: datetime
+    last_seen: datetime
+    ends_at: datetime
+    csrf_token: str
+    emergencies: str = "{}"

@@ -33,7 +33,9 @@ from ._base import (
     OutboxRepository,
     PatientRepository,
     ProofRepository,
+    RateLimitRepository,
     RepresentationRepository,
+    SessionRepository,
     Transaction,
 )
 from ._rows import (
@@ -69,7 +71,9 @@ from ._rows import (
     RepresentationRow,
     SubjectRow,
     ThreadRow,
+    WebSessionRow,
 )
+from ._slices import Slice
 
 __all__ = ["Cursor", "Dialect", "SqlTransaction", "from_db_time", "to_db_time"]
 
@@ -107,17 +111,23 @@ class Dialect:
       migration must give ``dmp_ledger`` a column of that name (an identity column);
     - errors: the driver's integrity and base exception classes (the fields below);
     - transactions (``BEGIN IMMEDIATE``, snapshot reads) belong to the backend class, not to
-      these repositories.
+      these repositories;
+    - claims by concurrent workers (the outbox's dispatchers): PostgreSQL locks the rows it
+      selects and skips those another transaction holds (:attr:`lock_skipping`); SQLite
+      has one writer at a time, so a plain ``SELECT`` in the write transaction is enough.
 
     :param placeholder: the driver's parameter marker (``"?"`` or ``"%s"``).
     :param integrity_errors: exception classes the driver raises on a constraint violation.
     :param driver_errors: the driver's base exception classes, translated to
         :class:`~monespace.errors.StorageError` so callers never see a driver exception.
+    :param lock_skipping: appended to a ``SELECT`` that claims rows for one worker
+        (``" FOR UPDATE SKIP LOCKED"`` on PostgreSQL; empty where writers are serialised).
     """
 
     placeholder: str
     integrity_errors: tuple[type[BaseException], ...]
     driver_errors: tuple[type[BaseException], ...] = ()
+    lock_skipping: str = ""
 
     def sql(self, query: str) -> str:
         """Rewrite a ``?``-style query for this driver."""
@@ -177,6 +187,13 @@ class _Repo:
             # Name the failure, not the parameters: they may be sealed health data.
             raise StorageError(f"the database refused the operation: {exc}") from exc
         return self._cur
+
+    @staticmethod
+    def _in_slice(part: Slice | None, column: str = "patient_id") -> tuple[str, tuple[int, ...]]:
+        """A condition keeping one slice of the patients (nothing without *part*)."""
+        if part is None:
+            return "", ()
+        return f" AND monespace_slice({column}, ?) = ?", (part.count, part.index)
 
     def _insert(self, query: str, params: Sequence[Any], conflict: str) -> None:
         try:
@@ -573,7 +590,7 @@ class SqlAudit(_Repo, AuditRepository):
 class SqlOutbox(_Repo, OutboxRepository):
     _COLS = (
         "id, patient_id, channel, kind, created_at, next_attempt_at, idempotency_key, sealed, "
-        "status, attempts, last_error, sent_at"
+        "status, attempts, last_error, sent_at, claimed_by, lease_until"
     )
 
     @staticmethod
@@ -591,6 +608,8 @@ class SqlOutbox(_Repo, OutboxRepository):
             attempts=int(r[9]),
             last_error=r[10],
             sent_at=_opt_time(r[11]),
+            claimed_by=r[12],
+            lease_until=_opt_time(r[13]),
         )
 
     @staticmethod
@@ -608,11 +627,13 @@ class SqlOutbox(_Repo, OutboxRepository):
             row.attempts,
             row.last_error,
             None if row.sent_at is None else to_db_time(row.sent_at),
+            row.claimed_by,
+            None if row.lease_until is None else to_db_time(row.lease_until),
         )
 
     def add(self, row: OutboxRow) -> None:
         self._insert(
-            f"INSERT INTO outbox ({self._COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO outbox ({self._COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             self._params(row),
             "this notification is already queued",
         )
@@ -632,7 +653,7 @@ class SqlOutbox(_Repo, OutboxRepository):
     def update(self, row: OutboxRow) -> None:
         cur = self._exec(
             "UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ?, "
-            "sent_at = ?, sealed = ? WHERE id = ?",
+            "sent_at = ?, sealed = ?, claimed_by = ?, lease_until = ? WHERE id = ?",
             (
                 str(row.status),
                 row.attempts,
@@ -640,6 +661,8 @@ class SqlOutbox(_Repo, OutboxRepository):
                 row.last_error,
                 None if row.sent_at is None else to_db_time(row.sent_at),
                 row.sealed,
+                row.claimed_by,
+                None if row.lease_until is None else to_db_time(row.lease_until),
                 row.id,
             ),
         )
@@ -651,6 +674,30 @@ class SqlOutbox(_Repo, OutboxRepository):
             return int(self._exec("SELECT count(*) FROM outbox").fetchone()[0])
         query = "SELECT count(*) FROM outbox WHERE status = ?"
         return int(self._exec(query, (str(status),)).fetchone()[0])
+
+    def claim(
+        self, now: datetime, *, dispatcher: str, lease_until: datetime, limit: int
+    ) -> list[OutboxRow]:
+        at = to_db_time(now)
+        ids = [
+            r[0]
+            for r in self._exec(
+                "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? "
+                "AND (lease_until IS NULL OR lease_until <= ?) "
+                "ORDER BY next_attempt_at, created_at, id LIMIT ?" + self._dialect.lock_skipping,
+                (at, at, limit),
+            ).fetchall()
+        ]
+        claimed = []
+        for message_id in ids:
+            self._exec(
+                "UPDATE outbox SET claimed_by = ?, lease_until = ? WHERE id = ?",
+                (dispatcher, to_db_time(lease_until), message_id),
+            )
+            row = self.get(message_id)
+            if row is not None:
+                claimed.append(row)
+        return claimed
 
     def cancel_for_patient(self, patient_id: str, reason: str) -> int:
         return self._exec(
@@ -707,11 +754,12 @@ class SqlAccounts(_Repo, AccountRepository):
         if cur.rowcount != 1:
             raise NotFoundError("no such account")
 
-    def due(self, now: datetime, *, limit: int) -> list[AccountRow]:
+    def due(self, now: datetime, *, limit: int, part: Slice | None = None) -> list[AccountRow]:
+        where, args = self._in_slice(part)
         rows = self._exec(
-            f"SELECT {self._COLS} FROM accounts WHERE deadline_at <= ? "
+            f"SELECT {self._COLS} FROM accounts WHERE deadline_at <= ?{where} "
             "ORDER BY deadline_at, patient_id LIMIT ?",
-            (to_db_time(now), limit),
+            (to_db_time(now), *args, limit),
         ).fetchall()
         return [self._row(r) for r in rows]
 
@@ -843,12 +891,15 @@ class SqlRepresentations(_Repo, RepresentationRepository):
         ).fetchall()
         return [self._row(r) for r in rows]
 
-    def ending(self, now: datetime, *, limit: int) -> list[RepresentationRow]:
+    def ending(
+        self, now: datetime, *, limit: int, part: Slice | None = None
+    ) -> list[RepresentationRow]:
+        where, args = self._in_slice(part)
         rows = self._exec(
             f"SELECT {self._COLS} FROM representations WHERE ended_at IS NULL "
-            "AND ends_at IS NOT NULL AND ends_at <= ? "
+            f"AND ends_at IS NOT NULL AND ends_at <= ?{where} "
             "ORDER BY ends_at, patient_id, representative_id LIMIT ?",
-            (to_db_time(now), limit),
+            (to_db_time(now), *args, limit),
         ).fetchall()
         return [self._row(r) for r in rows]
 
@@ -962,19 +1013,25 @@ class SqlDocuments(_Repo, DocumentRepository):
             found.extend((row, sizes[row.id]) for row in map(self._row, rows))
         return found
 
-    def releasing(self, now: datetime, *, limit: int) -> list[DocumentRow]:
+    def releasing(
+        self, now: datetime, *, limit: int, part: Slice | None = None
+    ) -> list[DocumentRow]:
+        where, args = self._in_slice(part)
         rows = self._exec(
-            f"SELECT {self._COLS} FROM documents WHERE release_at <= ? "
+            f"SELECT {self._COLS} FROM documents WHERE release_at <= ?{where} "
             "ORDER BY release_at, id LIMIT ?",
-            (to_db_time(now), limit),
+            (to_db_time(now), *args, limit),
         ).fetchall()
         return [self._row(r) for r in rows]
 
-    def to_notify(self, now: datetime, *, limit: int) -> list[DocumentRow]:
+    def to_notify(
+        self, now: datetime, *, limit: int, part: Slice | None = None
+    ) -> list[DocumentRow]:
+        where, args = self._in_slice(part)
         rows = self._exec(
-            f"SELECT {self._COLS} FROM documents WHERE notify_at <= ? "
+            f"SELECT {self._COLS} FROM documents WHERE notify_at <= ?{where} "
             "ORDER BY notify_at, id LIMIT ?",
-            (to_db_time(now), limit),
+            (to_db_time(now), *args, limit),
         ).fetchall()
         return [self._row(r) for r in rows]
 
@@ -1474,10 +1531,14 @@ class SqlMessages(_Repo, MessageRepository):
         ).fetchall()
         return [self._attachment(r) for r in rows]
 
-    def sent_before(self, before: datetime, *, limit: int) -> list[MessageRow]:
+    def sent_before(
+        self, before: datetime, *, limit: int, part: Slice | None = None
+    ) -> list[MessageRow]:
+        where, args = self._in_slice(part)
         rows = self._exec(
-            f"SELECT {self._MESSAGE} FROM messages WHERE sent_at < ? ORDER BY sent_at, id LIMIT ?",
-            (to_db_time(before), limit),
+            f"SELECT {self._MESSAGE} FROM messages WHERE sent_at < ?{where} "
+            "ORDER BY sent_at, id LIMIT ?",
+            (to_db_time(before), *args, limit),
         ).fetchall()
         return [self._message(r) for r in rows]
 
@@ -1793,14 +1854,15 @@ class SqlOAuth(_Repo, OAuthRepository):
         )
         return int(cur.rowcount)
 
-    def purge(self, before: datetime, *, limit: int) -> int:
+    def purge(self, before: datetime, *, limit: int, part: Slice | None = None) -> int:
         moment = to_db_time(before)
+        where, args = self._in_slice(part)
         deleted = 0
         for table, key in (("oauth_codes", "code_hash"), ("oauth_tokens", "token_hash")):
             rows = self._exec(
-                f"SELECT patient_id, {key} FROM {table} WHERE expires_at < ?"
+                f"SELECT patient_id, {key} FROM {table} WHERE expires_at < ?{where}"
                 " ORDER BY expires_at LIMIT ?",
-                (moment, limit),
+                (moment, *args, limit),
             ).fetchall()
             for r in rows:
                 deleted += self._exec(
@@ -1951,6 +2013,109 @@ class SqlCatalogue(_Repo, CatalogueRepository):
         return self._exec("DELETE FROM app_consents WHERE patient_id = ?", (patient_id,)).rowcount
 
 
+class SqlSessions(_Repo, SessionRepository):
+    _COLS = "token_hash, kind, person_id, created_at, last_seen, ends_at, csrf_token, emergencies"
+
+    @staticmethod
+    def _row(r: Sequence[Any]) -> WebSessionRow:
+        return WebSessionRow(
+            token_hash=bytes(r[0]),
+            kind=r[1],
+            person_id=r[2],
+            created_at=from_db_time(r[3]),
+            last_seen=from_db_time(r[4]),
+            ends_at=from_db_time(r[5]),
+            csrf_token=r[6],
+            emergencies=r[7],
+        )
+
+    def add(self, row: WebSessionRow) -> None:
+        self._insert(
+            f"INSERT INTO web_sessions ({self._COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.token_hash,
+                row.kind,
+                row.person_id,
+                to_db_time(row.created_at),
+                to_db_time(row.last_seen),
+                to_db_time(row.ends_at),
+                row.csrf_token,
+                row.emergencies,
+            ),
+            "a session with this token exists already",
+        )
+
+    def get(self, token_hash: bytes) -> WebSessionRow | None:
+        query = f"SELECT {self._COLS} FROM web_sessions WHERE token_hash = ?"
+        r = self._exec(query, (token_hash,)).fetchone()
+        return None if r is None else self._row(r)
+
+    def touch(self, token_hash: bytes, at: datetime) -> bool:
+        when = to_db_time(at)
+        # Two workers may serve one session at once: last_seen only moves forwards.
+        self._exec(
+            "UPDATE web_sessions SET last_seen = ? WHERE token_hash = ? AND last_seen < ?",
+            (when, token_hash, when),
+        )
+        return self.get(token_hash) is not None
+
+    def set_emergencies(self, token_hash: bytes, emergencies: str) -> bool:
+        return (
+            self._exec(
+                "UPDATE web_sessions SET emergencies = ? WHERE token_hash = ?",
+                (emergencies, token_hash),
+            ).rowcount
+            == 1
+        )
+
+    def delete(self, token_hash: bytes) -> bool:
+        query = "DELETE FROM web_sessions WHERE token_hash = ?"
+        return self._exec(query, (token_hash,)).rowcount == 1
+
+    def delete_person(self, kind: str, person_id: str) -> int:
+        query = "DELETE FROM web_sessions WHERE kind = ? AND person_id = ?"
+        return self._exec(query, (kind, person_id)).rowcount
+
+    def purge(self, *, ended_before: datetime, idle_before: datetime, limit: int) -> int:
+        return self._exec(
+            "DELETE FROM web_sessions WHERE token_hash IN (SELECT token_hash FROM web_sessions "
+            "WHERE ends_at <= ? OR last_seen <= ? LIMIT ?)",
+            (to_db_time(ended_before), to_db_time(idle_before), limit),
+        ).rowcount
+
+    def count(self) -> int:
+        return int(self._exec("SELECT count(*) FROM web_sessions").fetchone()[0])
+
+
+class SqlRateLimits(_Repo, RateLimitRepository):
+    def hit(self, bucket: str, key_hash: bytes, window_start: datetime) -> int:
+        start = to_db_time(window_start)
+        # One statement: two workers counting the same key at once both count.
+        self._exec(
+            "INSERT INTO rate_limits (bucket, key_hash, window_start, hits) VALUES (?, ?, ?, 1) "
+            "ON CONFLICT (bucket, key_hash, window_start) "
+            "DO UPDATE SET hits = rate_limits.hits + 1",
+            (bucket, key_hash, start),
+        )
+        return self.hits(bucket, key_hash, window_start)
+
+    def hits(self, bucket: str, key_hash: bytes, window_start: datetime) -> int:
+        r = self._exec(
+            "SELECT hits FROM rate_limits WHERE bucket = ? AND key_hash = ? AND window_start = ?",
+            (bucket, key_hash, to_db_time(window_start)),
+        ).fetchone()
+        return 0 if r is None else int(r[0])
+
+    def purge(self, before: datetime, *, limit: int, bucket: str | None = None) -> int:
+        where, args = ("", ()) if bucket is None else (" AND bucket = ?", (bucket,))
+        return self._exec(
+            "DELETE FROM rate_limits WHERE (bucket, key_hash, window_start) IN ("
+            f"SELECT bucket, key_hash, window_start FROM rate_limits WHERE window_start < ?{where} "
+            "LIMIT ?)",
+            (to_db_time(before), *args, limit),
+        ).rowcount
+
+
 class SqlTransaction(Transaction):
     """A transaction whose repositories all run on one cursor."""
 
@@ -1979,6 +2144,8 @@ class SqlTransaction(Transaction):
         self.agenda = SqlAgenda(cursor, dialect)
         self.oauth = SqlOAuth(cursor, dialect)
         self.catalogue = SqlCatalogue(cursor, dialect)
+        self.sessions = SqlSessions(cursor, dialect)
+        self.rate_limits = SqlRateLimits(cursor, dialect)
 
     def subject(self, patient_id: str, professional_id: str | None = None) -> SubjectRow:
         """Everything :meth:`Transaction.subject` returns, in one statement, which also reads

@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 from ..errors import ConfigurationError, SchemaVersionError, StorageError
 from ._base import StorageBackend, Transaction
 from ._migrations import load_migrations
+from ._slices import slice_of
 from ._sql import Dialect, SqlTransaction, to_db_time
 
 __all__ = ["LATEST_SCHEMA_VERSION", "MemoryStorage", "SQLiteStorage", "sqlite_path_from_url"]
@@ -48,6 +49,12 @@ _BACKOFF_FIRST_S = 0.000_2
 _BACKOFF_CAP_S = 0.001
 #: How many times a committer lets waiting callers into its group before committing.
 _MAX_LET_IN = 64
+
+
+def _register_functions(conn: sqlite3.Connection) -> None:
+    """The SQL functions the repositories use that SQLite lacks (PostgreSQL's are created
+    by its migrations)."""
+    conn.create_function("monespace_slice", 2, slice_of, deterministic=True)
 
 
 def sqlite_path_from_url(url: str) -> Path:
@@ -127,6 +134,7 @@ class SQLiteStorage(StorageBackend):
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=30
             )
+            _register_functions(conn)
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal":
@@ -325,6 +333,7 @@ class MemoryStorage(StorageBackend):
         self._depth = 0
         try:
             self._conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            _register_functions(self._conn)
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._conn.execute("PRAGMA secure_delete = ON")
         except sqlite3.Error as exc:

@@ -76,9 +76,12 @@ from ..storage import (
     ReminderOptOutRow,
     ReminderSentRow,
     RepresentationRow,
+    Slice,
     StorageBackend,
     ThreadRow,
     Transaction,
+    WebSessionRow,
+    slice_of,
     to_db_time,
 )
 
@@ -568,6 +571,95 @@ class StorageContract:
         with pytest.raises(NotFoundError), storage.write() as tx:
             tx.outbox.update(make_outbox_row(99))
 
+    def test_outbox_claims_never_overlap_and_end_with_their_lease(
+        self, storage: StorageBackend
+    ) -> None:
+        lease = T0 + timedelta(minutes=5)
+        with storage.write() as tx:
+            for n in (1, 2, 3):
+                tx.outbox.add(make_outbox_row(n))
+        with storage.write() as tx:
+            first = tx.outbox.claim(T0, dispatcher="a", lease_until=lease, limit=2)
+        with storage.write() as tx:
+            second = tx.outbox.claim(T0, dispatcher="b", lease_until=lease, limit=10)
+            assert tx.outbox.claim(T0, dispatcher="c", lease_until=lease, limit=10) == []
+            # a claim is not a delivery: the rows stay pending and due
+            assert len(tx.outbox.due(T0, limit=10)) == 3
+        assert [r.id for r in first] == ["m000001", "m000002"]
+        assert [r.id for r in second] == ["m000003"]
+        assert {r.claimed_by for r in first} == {"a"}
+        assert second[0].lease_until == lease
+        # "a" crashed: once its lease ends, "c" takes its claims over
+        with storage.write() as tx:
+            taken = tx.outbox.claim(lease, dispatcher="c", lease_until=lease, limit=10)
+        assert sorted(r.id for r in taken) == ["m000001", "m000002", "m000003"]
+        done = attrs.evolve(taken[0], status=OutboxStatus.SENT, claimed_by=None, lease_until=None)
+        with storage.write() as tx:
+            tx.outbox.update(done)
+            assert tx.outbox.get(done.id) == done
+            later = lease + timedelta(hours=1)
+            again = tx.outbox.claim(later, dispatcher="d", lease_until=later, limit=10)
+        assert sorted(r.id for r in again) == ["m000002", "m000003"]
+
+    # --- sessions and rate limits of the server -------------------------------------------
+
+    def test_sessions_round_trip_touch_and_end(self, storage: StorageBackend) -> None:
+        row = WebSessionRow(
+            token_hash=b"\x01" * 32,
+            kind="professional",
+            person_id="10003112348",
+            created_at=T0,
+            last_seen=T0,
+            ends_at=T0 + timedelta(hours=12),
+            csrf_token="csrf",
+        )
+        other = attrs.evolve(row, token_hash=b"\x02" * 32, last_seen=T0 + timedelta(hours=1))
+        patient = attrs.evolve(row, token_hash=b"\x03" * 32, kind="patient", person_id="p1")
+        with storage.write() as tx:
+            for r in (row, other, patient):
+                tx.sessions.add(r)
+        with pytest.raises(ConflictError), storage.write() as tx:
+            tx.sessions.add(row)
+        with storage.write() as tx:
+            assert tx.sessions.get(row.token_hash) == row
+            assert tx.sessions.touch(row.token_hash, T0 + timedelta(minutes=3))
+            # last_seen never moves backwards (two workers touching out of order)
+            assert tx.sessions.touch(row.token_hash, T0 + timedelta(minutes=1))
+            assert tx.sessions.set_emergencies(row.token_hash, '{"p1": ["emergency"]}')
+            assert not tx.sessions.touch(b"\x09" * 32, T0)
+            stored = tx.sessions.get(row.token_hash)
+            assert stored is not None
+            assert stored.last_seen == T0 + timedelta(minutes=3)
+            assert stored.emergencies == '{"p1": ["emergency"]}'
+            assert tx.sessions.count() == 3
+        with storage.write() as tx:
+            # idle since before T0 + 2 min: row (touched at +3 min) and other stay
+            assert (
+                tx.sessions.purge(ended_before=T0, idle_before=T0 + timedelta(minutes=2), limit=10)
+                == 1
+            )
+            assert tx.sessions.get(patient.token_hash) is None
+            assert tx.sessions.delete_person("professional", "10003112348") == 2
+            assert not tx.sessions.delete(row.token_hash)
+            assert tx.sessions.count() == 0
+
+    def test_rate_limit_counters_are_per_bucket_key_and_window(
+        self, storage: StorageBackend
+    ) -> None:
+        later = T0 + timedelta(minutes=15)
+        with storage.write() as tx:
+            assert [tx.rate_limits.hit("login-ip", b"k1", T0) for _ in range(3)] == [1, 2, 3]
+            assert tx.rate_limits.hit("login-ip", b"k2", T0) == 1
+            assert tx.rate_limits.hit("login-person", b"k1", T0) == 1
+            assert tx.rate_limits.hit("login-ip", b"k1", later) == 1
+        with storage.write() as tx:
+            assert tx.rate_limits.hits("login-ip", b"k1", T0) == 3
+            assert tx.rate_limits.hits("login-ip", b"k3", T0) == 0
+            assert tx.rate_limits.purge(later, limit=10, bucket="login-person") == 1
+            assert tx.rate_limits.purge(later, limit=10) == 2
+            assert tx.rate_limits.hits("login-ip", b"k1", T0) == 0
+            assert tx.rate_limits.hits("login-ip", b"k1", later) == 1
+
     # --- accounts, codes, proofs, representations ------------------------------------------
 
     def test_accounts_round_trip_and_come_due_in_deadline_order(
@@ -599,6 +691,27 @@ class StorageContract:
                 tx.accounts.update(AccountRow("nobody", "registered"), None)
         with storage.read() as tx:
             assert tx.accounts.due(T0 + timedelta(days=50), limit=9)[0].patient_id == "p000002"
+
+    def test_due_rows_of_a_slice_are_the_patients_of_that_slice(
+        self, storage: StorageBackend
+    ) -> None:
+        # The backend's SQL (monespace_slice) must agree with slice_of, or a slice run
+        # would apply a deadline another slice also applies, or one no slice applies.
+        count = 40
+        with storage.write() as tx:
+            for n in range(1, count + 1):
+                tx.patients.add(make_patient_row(n))
+                tx.accounts.add(AccountRow(f"p{n:06d}", "invited", "email", T0), T0)
+        later = T0 + timedelta(days=1)
+        for slices in (1, 3, 7):
+            seen: list[str] = []
+            with storage.read() as tx:
+                for index in range(slices):
+                    part = Slice(index, slices)
+                    due = [a.patient_id for a in tx.accounts.due(later, limit=99, part=part)]
+                    assert all(slice_of(pid, slices) == index for pid in due)
+                    seen += due
+            assert sorted(seen) == [f"p{n:06d}" for n in range(1, count + 1)]
 
     def test_codes_and_proofs_are_replaced_not_duplicated(self, storage: StorageBackend) -> None:
         first = CodeRow("p000001", b"h1", T0, T0 + timedelta(days=42))

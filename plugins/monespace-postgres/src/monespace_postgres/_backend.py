@@ -53,6 +53,7 @@ DIALECT = Dialect(
     placeholder="%s",
     integrity_errors=(psycopg.IntegrityError,),
     driver_errors=(psycopg.Error,),
+    lock_skipping=" FOR UPDATE SKIP LOCKED",
 )
 _START_ATTEMPTS = 3
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -235,6 +236,7 @@ class PostgresStorage(StorageBackend):
     """
 
     name: ClassVar[str] = "postgresql"
+    shared_by_processes: ClassVar[bool] = True
     schemes: ClassVar[tuple[str, ...]] = ("postgresql", "postgres")
 
     def __init__(self, url: PostgresUrl) -> None:

@@ -112,6 +112,12 @@ LAYOUT: Final[dict[str, TableLayout]] = {
         "coordinator", None, "the operator's import ledger (quarantined lines have no patient)"
     ),
     "schema_migrations": TableLayout("coordinator", None, "the schema version"),
+    "web_sessions": TableLayout(
+        "coordinator", None, "the demo server's sessions, by token hash (a person's or a pro's)"
+    ),
+    "rate_limits": TableLayout(
+        "coordinator", None, "attempt counters of the logins, by keyed hash and time window"
+    ),
 }
 
 
