@@ -38,8 +38,16 @@ from monespace.errors import ReferencementError, ValidationError
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CRITERIA = [c.id for c in load_referentiel().criteria]
 
+#: Printable one-line text: the categories str.isprintable refuses are left out of the
+#: alphabet (the ASCII space aside) rather than filtered afterwards.
 texts = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40
+    alphabet=st.characters(
+        codec="utf-8",
+        exclude_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"),
+        include_characters=" ",
+    ),
+    min_size=1,
+    max_size=40,
 ).filter(lambda t: t.strip() and t.isprintable())
 
 
