@@ -9,12 +9,14 @@ whole run of steps, take theirs from the "stateful" and "stateful-sqlite" profil
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -142,9 +144,19 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path}/space.db"
 
 
+#: The migrated database each test's own database is copied from, per PostgreSQL server
+#: (and per process: pytest-xdist workers each make theirs).
+_TEMPLATES: dict[str, str] = {}
+
+
 def _postgresql_schema(server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A URL naming a fresh schema ``monespace_test_<random>`` of *server*; the schema is
-    dropped with everything in it once the test (and the spaces it opened) is done.
+    """A URL naming schema ``monespace`` in a fresh database ``monespace_test_<random>`` on
+    *server*, dropped once the test (and the spaces it opened) is done.
+
+    Running the migrations takes seconds on PostgreSQL (hundreds of partitioned tables and
+    indexes), copying a database a few milliseconds: the first test of the process migrates
+    a template database, the others get a copy of it (``CREATE DATABASE … TEMPLATE``). The
+    template holds the schema only, no space: each test opens its space with its own keys.
 
     Most tests open their spaces without entry-point plugins (``load_entrypoints=False``),
     so that the machine's plugins do not change what they test: for the test's duration,
@@ -165,14 +177,43 @@ def _postgresql_schema(server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
         plain_init(self, plugins, load_entrypoints=load_entrypoints, environ=environ)
 
     monkeypatch.setattr(Plugins, "__init__", init_with_postgres)
-    schema = f"monespace_test_{secrets.token_hex(6)}"
     # Two partitions per table: the layout of a large deployment, at a fraction of the cost
-    # of creating the default count for every test. One audit chain, as on SQLite: these
-    # tests read the trail's newest events in order; the sharded trail has its own tests
-    # (test_audit_tampering.py, and the plugin's test_postgres_audit_shards.py).
-    yield f"{server}{'&' if '?' in server else '?'}schema={schema}&partitions=2&audit_shards=0"
+    # of the default count. One audit chain, as on SQLite: these tests read the trail's
+    # newest events in order; the sharded trail has its own tests (test_audit_tampering.py,
+    # and the plugin's test_postgres_audit_shards.py).
+    query = "schema=monespace&partitions=2&audit_shards=0"
+
+    def on_database(name: str) -> str:
+        parts = urlsplit(server)
+        options = "&".join(filter(None, (parts.query, query)))
+        return urlunsplit(parts._replace(path=f"/{name}", query=options))
+
     with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        template = _TEMPLATES.get(server)
+        if template is None:
+            template = f"monespace_template_{secrets.token_hex(6)}"
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(template)))
+            monespace_postgres.PostgresStorage.from_url(on_database(template)).close()
+            _TEMPLATES[server] = template
+            atexit.register(_drop_database, server, template)
+        database = f"monespace_test_{secrets.token_hex(6)}"
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(database), sql.Identifier(template)
+            )
+        )
+    yield on_database(database)
+    _drop_database(server, database)
+
+
+def _drop_database(server: str, name: str) -> None:
+    import psycopg  # noqa: PLC0415
+    from psycopg import sql  # noqa: PLC0415
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
 
 
 @pytest.fixture

@@ -89,7 +89,9 @@ def test_a_refused_document_is_reported_and_the_others_are_added(world):
     assert space.audit.verify().ok
 
 
-def test_a_batch_is_one_transaction(world):
+def test_a_batch_is_one_transaction(world, url):
+    if url.startswith("postgresql"):
+        pytest.skip("statements are counted on the built-in SQLite backends")
     space, doctor, _, first, _ = world
     space.record.add_documents(doctor, [_new(first)])  # keys and notification key exist
     with statements_of(space) as statements:
