@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shlex
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,7 +110,7 @@ def demo(db: str, patients: int, seed: int, serve: bool | None, host: str, port:
     served_port = sock.getsockname()[1] if sock is not None else port
     click.echo(_demo_app_text(demo_app, f"http://{_shown(host)}:{served_port}"), nl=False)
     if sock is None:
-        click.echo("Next: monespace serve --db " + db)
+        click.echo("Next: monespace serve --db " + shlex.quote(db))
         return
     _serve(db, host, sock)
 
@@ -198,7 +199,8 @@ def _demo_logins_text(summary: DemoSummary, db: str) -> str:
     if activation is not None:
         lines.append("Try activating a space that opened by itself:")
         lines.append(
-            f"  monespace activate --db {db} --nir {activation.nir} --code {activation.code} "
+            f"  monespace activate --db {shlex.quote(db)} --nir {activation.nir} "
+            f"--code {activation.code} "
             f"--vitale {activation.vitale_serial} --birth-date {activation.birth_date.isoformat()}"
         )
     return "\n".join(lines) + "\n"
