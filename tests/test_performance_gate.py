@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monespace import Actor, ActorKind, Settings
+from monespace.audit import AuditSettings
+from monespace.clock import ManualClock
 from monespace.crypto import Keyring
 from monespace.errors import AccessDeniedError, DataShreddedError, ValidationError
 from monespace.record import LOINC, Code, NewDocument
@@ -28,8 +30,9 @@ CONSULTATION = Code("11488-4", LOINC)
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 16  # about 4 KiB
 
 #: Statements the audit trail runs to append the events of one unit: read the head, insert
-#: the event, rewrite the head seal, look at the newest checkpoint.
-AUDIT_STATEMENTS = 4
+#: the event, rewrite the head seal. The newest checkpoint is read only when one may be due
+#: (the writer knows the newest committed one: see the last test).
+AUDIT_STATEMENTS = 3
 
 
 def _audit(statement: str) -> bool:
@@ -55,10 +58,10 @@ def _add(space, doctor, patient_id):
     )
 
 
-def test_adding_a_document_runs_ten_statements(world):
+def test_adding_a_document_runs_nine_statements(world):
     """A professional's 4 KiB document with the holder's notice: BEGIN, one read of every
     fact the decision needs (with the patient's row and data key), three inserts (content,
-    document, notice), COMMIT, and the audit trail's four."""
+    document, notice), COMMIT, and the audit trail's three."""
     space, doctor, patient_id = world
     _add(space, doctor, patient_id)  # the space-wide notification key now exists
     _add(space, doctor, patient_id)
@@ -293,8 +296,8 @@ def test_a_page_token_of_another_record_is_refused():
 
 def test_a_batch_runs_four_statements_per_document(world):
     """In a batch, each document costs its unique-id check, its two inserts and its audit
-    event; the transaction, the facts, the notice and the audit trail's head, seal and
-    checkpoint check are paid once."""
+    event; the transaction, the facts, the notice and the audit trail's head and seal are
+    paid once."""
     space, doctor, patient_id = world
     _add(space, doctor, patient_id)  # the notification key is created, then read once
     _add(space, doctor, patient_id)
@@ -302,7 +305,7 @@ def test_a_batch_runs_four_statements_per_document(world):
     with statements_of(space) as statements:
         result = space.record.add_documents(doctor, batch)
     assert len(result.added) == 10
-    assert len(statements) == 4 * 10 + 7, statements
+    assert len(statements) == 4 * 10 + 6, statements
 
 
 def test_a_batch_writes_two_pages_per_document(tmp_path):
@@ -368,3 +371,56 @@ def test_a_space_wide_key_is_shared_only_once_a_transaction_that_read_it_committ
         assert tx.keys.get("space:rolled-back") is not None
     assert "space:rolled-back" not in keyring._space_keys
     assert fresh
+
+
+def _reads_checkpoint(statements) -> bool:
+    return any("FROM audit_checkpoints" in s for s in statements)
+
+
+def test_the_newest_checkpoint_is_read_only_when_one_may_be_due(tmp_path):
+    """The writer knows the newest committed checkpoint's time: until the interval since it
+    has run out, no append reads it; then one does, and writes the checkpoint. A second
+    space on the same file (another process) that did not see the first's checkpoint reads
+    the newest one and writes none that is not due."""
+    clock = ManualClock(datetime(2026, 3, 1, 9, tzinfo=UTC))
+    settings = Settings(
+        audit=AuditSettings(checkpoint_every=10**6, checkpoint_interval=timedelta(hours=1))
+    )
+    url = f"sqlite:///{tmp_path / 'watch.db'}"
+    space = open_space(url, clock, settings=settings)
+    (rpps,) = register_physicians(space, 1)
+    patient = open_patient(space)
+    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
+    feeder(space, doctor, patient.id)
+    _add(space, doctor, patient.id)
+    first = len(space.audit.checkpoints())
+    with statements_of(space) as statements:
+        _add(space, doctor, patient.id)
+    assert not _reads_checkpoint(statements)
+
+    clock.advance(timedelta(minutes=59))
+    with statements_of(space) as statements:
+        _add(space, doctor, patient.id)
+    assert not _reads_checkpoint(statements)
+    assert len(space.audit.checkpoints()) == first
+
+    clock.advance(timedelta(minutes=2))
+    with statements_of(space) as statements:
+        _add(space, doctor, patient.id)
+    assert _reads_checkpoint(statements)
+    assert len(space.audit.checkpoints()) == first + 1
+    with statements_of(space) as statements:
+        _add(space, doctor, patient.id)
+    assert not _reads_checkpoint(statements)
+
+    # Another writer whose knowledge is older: it reads the newest checkpoint, which is
+    # recent, and writes none; the trail verifies.
+    other = open_space(url, clock, keys=space._core.keyring.provider, settings=settings)
+    other._core.checkpoints.newest_at = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    with statements_of(other) as statements:
+        _add(other, doctor, patient.id)
+    assert _reads_checkpoint(statements)
+    assert len(space.audit.checkpoints()) == first + 1
+    assert space.audit.verify().ok
+    other.close()
+    space.close()

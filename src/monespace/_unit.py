@@ -32,6 +32,8 @@ from ._ids import new_id
 from .actors import Actor
 from .audit import (
     AuditEvent,
+    Checkpoint,
+    CheckpointWatch,
     Outcome,
     PendingEvent,
     chain,
@@ -112,6 +114,9 @@ class Core:
     #: How many patient shards the audit trail has: fixed when the store was created, so
     #: read once.
     _patient_shards: int | None = attrs.field(default=None, init=False, repr=False)
+    #: The newest audit checkpoint known to be committed, so that most units need not read
+    #: it (:class:`monespace.audit.CheckpointWatch`).
+    checkpoints: CheckpointWatch = attrs.field(factory=CheckpointWatch, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.rules is None:
@@ -172,8 +177,11 @@ class Core:
                     self._record_alone(pending)
             raise
         assert unit is not None
-        # Committed: the space-wide keys the unit read may now serve other units.
+        # Committed: the space-wide keys the unit read may now serve other units, and the
+        # checkpoint it wrote, if any, is the newest.
         self.keyring.committed(unit.tx)
+        if unit.checkpoint is not None:
+            self.checkpoints.saw(unit.checkpoint.at)
         for event in unit.events:
             self.plugins.audit_event(event)
 
@@ -184,14 +192,17 @@ class Core:
             key = self.keyring.audit_key()
             event = chain(None if last is None else event_from_row(last), pending, key, shard=shard)
             tx.audit.append(event_row(event))
-            close_appends(
+            checkpoint = close_appends(
                 tx,
                 key,
                 event,
                 previous_seq=event.seq - 1,
                 now=self.now(),
                 settings=self.settings.audit,
+                watch=self.checkpoints,
             )
+        if checkpoint is not None:
+            self.checkpoints.saw(checkpoint.at)
         self.plugins.audit_event(event)
 
 
@@ -207,6 +218,8 @@ class Unit:
         #: newest ``seq`` before the unit (the head is read once, then kept here; the
         #: storage re-checks it at each append, so two writers never fork a chain).
         self._heads: dict[str, tuple[AuditEvent, int]] = {}
+        #: The signed checkpoint this unit wrote before committing, if one was due.
+        self.checkpoint: Checkpoint | None = None
         #: The first failure of a unit nested in this one (see ``Core.unit``).
         self.failure: BaseException | None = None
         self._facts: dict[tuple[Actor, str | None], Facts] = {}
@@ -384,12 +397,13 @@ class Unit:
         """Seal the newest event this unit appended, and write a signed checkpoint when one
         is due (:func:`monespace.audit.close_appends`), before the unit commits."""
         if self._heads:
-            close_shards(
+            self.checkpoint = close_shards(
                 self.tx,
                 self.core.keyring.audit_key(),
                 self._heads,
                 now=self.now,
                 settings=self.core.settings.audit,
+                watch=self.core.checkpoints,
             )
 
     def notify(

@@ -49,7 +49,7 @@ from ._model import (
     ShardHead,
     shard_for,
 )
-from ._trail import close_appends, close_shards, write_checkpoint
+from ._trail import CheckpointWatch, close_appends, close_shards, write_checkpoint
 
 __all__ = [
     "CHAIN_KEYED",
@@ -61,6 +61,7 @@ __all__ = [
     "AuditSettings",
     "ChainKey",
     "Checkpoint",
+    "CheckpointWatch",
     "HeadSeal",
     "Outcome",
     "PendingEvent",

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+import attrs
+
 from ..crypto import AuditKey
 from ..storage import Transaction
 from ._chain import seal
@@ -16,7 +18,29 @@ from ._checkpoint import sign_checkpoint
 from ._mapping import checkpoint_rows, checkpoints_from_rows, seal_row
 from ._model import AuditEvent, AuditSettings, Checkpoint, ShardHead
 
-__all__ = ["close_appends", "close_shards", "write_checkpoint"]
+__all__ = ["CheckpointWatch", "close_appends", "close_shards", "write_checkpoint"]
+
+
+@attrs.define
+class CheckpointWatch:
+    """The time of the newest signed checkpoint a writer knows to be committed, so that an
+    append need not read the newest checkpoint to learn that none is due.
+
+    Checkpoints are only ever added: a committed checkpoint's time is a lower bound of the
+    newest one's, whatever other processes wrote since, so an append that is not due
+    against it is not due at all. Only when it might be due is the newest checkpoint read.
+    Record only committed times: those read from the store, and those of checkpoints whose
+    transaction committed.
+
+    .. versionadded:: 0.3
+    """
+
+    newest_at: datetime | None = None
+
+    def saw(self, at: datetime) -> None:
+        """Remember that a checkpoint of time *at* is committed."""
+        if self.newest_at is None or at > self.newest_at:
+            self.newest_at = at
 
 
 def close_shards(
@@ -26,6 +50,7 @@ def close_shards(
     *,
     now: datetime,
     settings: AuditSettings,
+    watch: CheckpointWatch | None = None,
 ) -> Checkpoint | None:
     """Seal the newest event of each shard a transaction appended to and, when one is due,
     write a signed checkpoint over every shard's head; return it (``None`` when none was
@@ -33,6 +58,9 @@ def close_shards(
 
     :param heads: by shard, the newest event appended and the newest ``seq`` of that shard
         before this transaction.
+    :param watch: the writer's knowledge of the newest committed checkpoint, which spares
+        reading it while no checkpoint can be due by time; it learns what is read here.
+        The caller records a returned checkpoint in it once the transaction commits.
 
     .. versionadded:: 0.3
     """
@@ -44,8 +72,13 @@ def close_shards(
     if not heads:
         return None
     if not due:
-        newest = checkpoints_from_rows(tx.audit.last_checkpoint())
         interval = settings.checkpoint_interval
+        known = None if watch is None else watch.newest_at
+        if known is not None and (interval is None or now - known < interval):
+            return None
+        newest = checkpoints_from_rows(tx.audit.last_checkpoint())
+        if newest and watch is not None:
+            watch.saw(newest[-1].at)
         due = not newest or (interval is not None and now - newest[-1].at >= interval)
     return write_checkpoint(tx, key, None, now) if due else None
 
@@ -58,12 +91,15 @@ def close_appends(
     previous_seq: int,
     now: datetime,
     settings: AuditSettings,
+    watch: CheckpointWatch | None = None,
 ) -> Checkpoint | None:
     """:func:`close_shards` for a transaction that appended to one shard only.
 
     :param previous_seq: the newest ``seq`` of *head*'s shard before this transaction.
     """
-    return close_shards(tx, key, {head.shard: (head, previous_seq)}, now=now, settings=settings)
+    return close_shards(
+        tx, key, {head.shard: (head, previous_seq)}, now=now, settings=settings, watch=watch
+    )
 
 
 def write_checkpoint(
