@@ -11,7 +11,13 @@ import attrs
 from .._ids import new_id
 from ..actors import AccessMode, Actor, ActorKind
 from ..audit import DEFAULT_SHARD, AuditEvent, Outcome, events_from_rows
-from ..errors import AccessDeniedError, IdentifierError, NotFoundError, ValidationError
+from ..errors import (
+    AccessDeniedError,
+    IdentifierError,
+    NotFoundError,
+    UnknownProfessionalError,
+    ValidationError,
+)
 from ..identities import (
     Professional,
     professional_from_row,
@@ -148,12 +154,12 @@ class AccessService:
     def professional(self, rpps: str) -> Professional:
         """A professional of the directory (public data: the RPPS is a public directory).
 
-        :raises NotFoundError: when the directory does not know them.
+        :raises UnknownProfessionalError: when the directory does not know them.
         """
         with self._core.storage.read() as tx:
             found = professional_from_row(tx.access.professional(rpps))
         if found is None:
-            raise NotFoundError("no professional with this RPPS number")
+            raise UnknownProfessionalError()
         return found
 
     # --- the professional's side ------------------------------------------------------------
@@ -439,7 +445,7 @@ class AccessService:
             action = Action.CARE_TEAM_JOIN if kind is GrantKind.CARE_TEAM else Action.ACCESS_MANAGE
             decision = unit.authorize(actor, action, resource)
             if unit.tx.access.professional(number) is None:
-                raise NotFoundError("no professional with this RPPS number")
+                raise UnknownProfessionalError()
             # A naive 'until' cannot be compared with the clock: bad input, like a past date.
             if until is not None and (until.tzinfo is None or until.utcoffset() is None):
                 raise ValidationError("'until' must be timezone-aware")
