@@ -134,8 +134,7 @@ NEXT_STEPS: Final[dict[type[MonespaceError], NextStep]] = {
     # storage
     StorageError: "check that --db names a monespace database that this user can write",
     SchemaVersionError: "upgrade monespace to open it",
-    NotFoundError: "check the identifier or the NIR (`monespace info` counts what the space "
-    "holds)",
+    NotFoundError: "check the identifier or the NIR (`monespace info` counts what the space holds)",
     UnknownProfessionalError: _REGISTER_PROFESSIONAL,
     UnknownRecipientError: "check the recipient's address: a patient's MSSanté address ends "
     "in the NIR",
