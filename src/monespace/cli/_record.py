@@ -74,7 +74,7 @@ def record_add(
             media_type = detect_media_type(content)
         except ValidationError as exc:
             raise click.ClickException(
-                f"{exc}; pass --media-type if it is one of them, or convert the file"
+                f"{exc}; pass --media-type if the file is of an accepted type"
             ) from None
     code = None
     if type_code:
