@@ -171,7 +171,9 @@ class AccessService:
 
         :raises NotFoundError: when nobody matches both, or the NIR is malformed (the same
             answer, so the lookup is no oracle for birth dates).
-        :raises AccessDeniedError: when the actor is not a professional of the directory.
+        :raises UnknownProfessionalError: when the actor is not a professional of the
+            directory.
+        :raises AccessDeniedError: when the actor may not look patients up.
         """
         with self._core.unit() as unit:
             resource = Resource(None, "patient-lookup")
@@ -287,7 +289,11 @@ class AccessService:
     def authorise(
         self, actor: Actor, patient_id: str, rpps: str, *, until: datetime | None = None
     ) -> Grant:
-        """Authorise a professional to read the record, permanently or until *until*."""
+        """Authorise a professional to read the record, permanently or until *until*.
+
+        :raises UnknownProfessionalError: when no professional has this RPPS number in the
+            directory.
+        """
         return self._grant(
             actor,
             patient_id,
