@@ -12,7 +12,6 @@ from .._ids import new_id
 from ..actors import AccessMode, Actor, ActorKind
 from ..audit import DEFAULT_SHARD, AuditEvent, Outcome, events_from_rows
 from ..errors import (
-    AccessDeniedError,
     IdentifierError,
     NotFoundError,
     UnknownProfessionalError,
@@ -600,7 +599,10 @@ class AccessService:
         with self._core.unit() as unit:
             row = unit.tx.documents.get(document_id)
             if row is None:
-                raise AccessDeniedError("deny_by_default")
+                # The answer for a document the actor may not see (an unknown professional's
+                # included): a missing one must not be told apart.
+                missing = Resource(None, "document", document_id)
+                raise unit.refusal(actor, missing, "deny_by_default")
             resource = Resource(row.patient_id, "document", document_id)
             decision = unit.authorize(actor, Action.ACCESS_READ, resource)
             # Like any other question about a document, it is for those who may read it: the
