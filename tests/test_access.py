@@ -33,6 +33,7 @@ from monespace.errors import (
     AccessDeniedError,
     DecryptionError,
     InvalidRPPSError,
+    UnknownProfessionalError,
     ValidationError,
 )
 from monespace.record import LOINC, TRE_A05_TYPE, Author, AuthorKind, Code
@@ -183,9 +184,14 @@ def test_the_care_team_is_deemed_authorised_unless_the_patient_objects_to_all_ac
 def test_only_a_known_professional_joins_a_care_team(space, holder, me):
     with pytest.raises(ValidationError):
         space.access.join_care_team(me, holder.id)
-    with pytest.raises(AccessDeniedError):
+    # Not in the directory: the policy denies (and the denial is audited), and the error
+    # says the professional is unknown rather than "access denied".
+    with pytest.raises(UnknownProfessionalError) as unknown:
         space.access.join_care_team(UNKNOWN, holder.id)
-    assert last_event(space).rule == "professional_must_be_known"
+    assert not isinstance(unknown.value, AccessDeniedError)
+    assert "directory" in str(unknown.value)
+    event = last_event(space)
+    assert (event.rule, event.outcome) == ("professional_must_be_known", Outcome.DENIED)
     with pytest.raises(AccessDeniedError):  # the same answer for a record that does not exist
         space.access.join_care_team(pro("nurse"), "no-such-patient")
 
@@ -894,7 +900,8 @@ def test_only_the_holder_their_representatives_and_the_operator_read_the_history
     space.access.authorise(Actor.patient(holder.id), holder.id, pro("house").id)
     for actor in (pro("house"), Actor.patient(other.id), UNKNOWN):
         for call in (space.access.history, space.access.settings, space.access.authorisations):
-            with pytest.raises(AccessDeniedError):
+            refused = UnknownProfessionalError if actor is UNKNOWN else AccessDeniedError
+            with pytest.raises(refused):
                 call(actor, holder.id)
     assert space.access.history(OPERATOR, holder.id)
 

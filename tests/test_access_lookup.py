@@ -8,7 +8,7 @@ import monespace
 from monespace import Actor, ActorKind, Settings
 from monespace.access import AccessPolicy, Professional
 from monespace.crypto import MasterKey, StaticKeyProvider
-from monespace.errors import AccessDeniedError, NotFoundError
+from monespace.errors import AccessDeniedError, NotFoundError, UnknownProfessionalError
 from monespace.identity import RPPS
 
 from .helpers import identity, open_patient
@@ -35,8 +35,9 @@ def test_lookup_needs_both_the_nir_and_the_birth_date_and_is_audited():
             with pytest.raises(NotFoundError) as info:
                 space.access.find_patient(doctor, nir=bad_nir, birth_date=bad_date)
             assert str(info.value) == "nobody matches this carte Vitale"
+        # Not in the directory: denied by the policy (and audited), said as unknown.
         stranger = Actor(ActorKind.PROFESSIONAL, RPPS.build("1000000002").value)
-        with pytest.raises(AccessDeniedError):
+        with pytest.raises(UnknownProfessionalError):
             space.access.find_patient(stranger, nir=nir, birth_date=born)
         with pytest.raises(AccessDeniedError):
             space.access.find_patient(Actor.patient(patient.id), nir=nir, birth_date=born)

@@ -53,6 +53,7 @@ from monespace.errors import (
     AccessDeniedError,
     ActivationError,
     DataShreddedError,
+    InvalidNIRError,
     InvalidTransitionError,
     MonespaceError,
     ValidationError,
@@ -495,8 +496,6 @@ def test_every_refusal_gives_exactly_the_same_message(env):
     assert traits is not None
     cases = {
         "unknown NIR": proof(identity, code=code, nir=stranger_nir),
-        "malformed NIR": proof(identity, code=code, nir="2 85 03 75 056 001 00"),
-        "not a NIR": proof(identity, code=code, nir="hello"),
         "wrong code": proof(identity, code=a_wrong_code(code)),
         "empty code": proof(identity, code=""),
         "another person's code": proof(identity, code=other_code),
@@ -532,12 +531,62 @@ def test_every_refusal_gives_exactly_the_same_message(env):
         env.accounts.oppose(**proof(identity, code=fresh))
     messages["opposition, delayed"] = (str(info.value), info.value.args)
     assert set(messages.values()) == {(ActivationError.MESSAGE, (ActivationError.MESSAGE,))}
-    assert len(messages) == 12
+    assert len(messages) == 10
     # The trail records the failures without naming whose proof failed.
     failures = [e for e in env.space.audit.events(OPERATOR) if e.outcome is Outcome.FAILURE]
     assert len(failures) >= len(messages)
     assert {e.patient_id for e in failures} == {None}
     assert {e.actor_id for e in failures} == {"activation-portal"}
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        "2 85 03 75 056 001 00",  # a wrong check key
+        "hello",  # not digits, and too short
+        "1234",  # too short
+        "2850375056001001",  # too long
+        "28503X5056001",  # a letter where a digit goes
+    ],
+)
+def test_a_malformed_nir_is_said_as_such_without_echoing_it(env, malformed):
+    """Whether a string is a well-formed NIR is a property of the string alone: saying so
+    tells a guesser nothing, so activation says it instead of the uniform refusal, and
+    counts nothing against anyone."""
+    identity = person(1)
+    pid = env.register(identity)
+    code = env.accounts.issue_code(OPERATOR, pid, send=False)
+    before = env.failures(pid)
+    operations = [
+        lambda given: env.accounts.activate(**given),
+        lambda given: env.accounts.oppose(**given),
+        lambda given: env.accounts.authenticate(
+            nir=given["nir"], vitale_serial=given["vitale_serial"], birth_date=given["birth_date"]
+        ),
+    ]
+    for operation in operations:
+        with pytest.raises(InvalidNIRError) as info:
+            operation(proof(identity, code=code, nir=malformed))
+        message = str(info.value)
+        assert message.startswith("the NIR is malformed")
+        assert "carte Vitale" in message  # what to do next
+        assert malformed not in message
+        assert malformed.replace(" ", "") not in message
+        assert not isinstance(info.value, ActivationError)
+    assert env.failures(pid) == before
+    # The code still works: the malformed attempts neither used nor revoked it.
+    assert env.accounts.activate(**proof(identity, code=code)).state is AccountState.ACTIVE
+
+
+def test_a_well_formed_nir_that_matches_nobody_keeps_the_uniform_answer(env):
+    identity = person(1)
+    pid = env.register(identity)
+    code = env.accounts.issue_code(OPERATOR, pid, send=False)
+    stranger = person(3).ins.matricule.value  # well-formed, never registered
+    with pytest.raises(ActivationError) as info:
+        env.accounts.activate(**proof(identity, code=code, nir=stranger))
+    assert type(info.value) is ActivationError
+    assert str(info.value) == ActivationError.MESSAGE
 
 
 def test_wrong_codes_submitted_in_parallel_are_counted_atomically(tmp_path, keys, monespace_clock):
@@ -1567,6 +1616,12 @@ class AccountsMachine(RuleBasedStateMachine):
     def prove(self, m: Model, variant: str, operation, allowed: bool, with_code: bool = True):
         passes, failures, delayed = self.judge(m, variant, with_code)
         given = self.proof_for(m, variant, with_code)
+        if variant == "malformed":
+            # Said as such before anything is looked up or counted.
+            with pytest.raises(InvalidNIRError):
+                operation(**given)
+            SEEN["malformed NIR said as such"] += 1
+            return None
         if not passes:
             with pytest.raises(ActivationError) as info:
                 operation(**given)

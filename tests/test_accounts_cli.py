@@ -16,13 +16,14 @@ from monespace import Actor
 from monespace.accounts import Contact, PatientIdentity, PostalAddress
 from monespace.accounts._proofs import verify_opposition_proof
 from monespace.cli import main
-from monespace.errors import ActivationError
+from monespace.cli._errors import with_next_step
+from monespace.errors import ActivationError, NotFoundError
 from monespace.identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
 from monespace.transport import MemoryTransport
 
 OPERATOR = Actor.system("test")
 CODE_RE = re.compile(r"\b[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}\b")
-UNIFORM = f"Error: {ActivationError.MESSAGE}"
+UNIFORM = f"Error: {with_next_step(ActivationError())}"
 
 
 def person(n: int, *, email: bool = True, address: bool = True) -> PatientIdentity:
@@ -185,7 +186,6 @@ def test_a_bad_proof_exits_1_with_the_one_message(runner, db):
     attempts = {
         "wrong code": ["activate", *proof_args(person(1), wrong_code)],
         "unknown NIR": ["activate", *proof_args(person(9), code)],
-        "malformed NIR": ["activate", "--nir", "123", *proof_args(person(1), code)[2:]],
         "wrong card": [
             "oppose",
             *proof_args(person(1), code)[:4],
@@ -201,6 +201,14 @@ def test_a_bad_proof_exits_1_with_the_one_message(runner, db):
         assert result.exit_code == 1, name
         assert result.output == UNIFORM + "\n", name
         assert "Traceback" not in result.output
+    # A malformed NIR is said as such (never echoed), with what to do next; nothing counted.
+    malformed = runner.invoke(
+        main, ["activate", "--db", path, "--nir", "2850375056001", *proof_args(person(1), code)[2:]]
+    )
+    assert malformed.exit_code == 1
+    assert malformed.output.startswith("Error: the NIR is malformed")
+    assert "carte Vitale" in malformed.output
+    assert "2850375056001" not in malformed.output
     # The code still works: four failures, under both limits.
     result = runner.invoke(main, ["activate", "--db", path, *proof_args(person(1), code)])
     assert result.exit_code == 0, result.output
@@ -216,12 +224,15 @@ def test_closing_an_unknown_or_unopened_space_is_an_error(runner, db):
     path, _ = db
     unknown = runner.invoke(main, ["close", "--db", path, "--nir", person(9).ins.matricule.value])
     assert unknown.exit_code == 1
-    assert unknown.output == "Error: nobody is registered with this NIR\n"
+    assert unknown.output == (
+        f"Error: {with_next_step(NotFoundError('nobody is registered with this NIR'))}\n"
+    )
     registered = runner.invoke(
         main, ["close", "--db", path, "--nir", person(1).ins.matricule.value]
     )
     assert registered.exit_code == 1
-    assert registered.output == "Error: cannot close a space that is registered\n"
+    assert registered.output.startswith("Error: cannot close a space that is registered; ")
+    assert "run-the-lifecycle" in registered.output
 
 
 def test_every_lifecycle_command_has_help_with_an_example(runner):

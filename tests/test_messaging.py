@@ -23,6 +23,7 @@ from monespace.errors import (
     AccessDeniedError,
     ConflictError,
     InvalidMSSanteAddressError,
+    UnknownProfessionalError,
     ValidationError,
 )
 from monespace.messaging import (
@@ -279,9 +280,14 @@ def test_a_blocked_professional_may_not_write(space, holder, me):
 
 def test_an_unknown_professional_may_not_write(space, holder):
     stranger = Actor(ActorKind.PROFESSIONAL, rpps(9))
-    with pytest.raises(AccessDeniedError) as denied:
+    # The policy denies and the denial is audited; the error says the RPPS is not in the
+    # directory, never "access denied".
+    with pytest.raises(UnknownProfessionalError) as unknown:
         start(space, holder, actor=stranger)
-    assert denied.value.rule == "professional_must_be_known"
+    assert str(unknown.value) == UnknownProfessionalError.MESSAGE
+    with storage_of(space).read() as tx:
+        denial = event_from_row(tx.audit.last())
+    assert (denial.rule, denial.outcome) == ("professional_must_be_known", Outcome.DENIED)
 
 
 def test_no_messaging_in_a_space_that_is_not_open(space):

@@ -10,6 +10,8 @@ import monespace
 from monespace import Actor
 from monespace.access import Professional
 from monespace.cli import main
+from monespace.cli._errors import with_next_step
+from monespace.errors import AccessDeniedError, UnknownProfessionalError
 
 from .test_messaging import PDF, holder_identity, pro_address, rpps
 
@@ -121,7 +123,7 @@ def test_send_list_show_reply_and_file(db, tmp_path):
         input="Encore une question\n",
     )
     assert refused.exit_code == 1
-    assert refused.output == "Error: access denied\n"
+    assert refused.output == f"Error: {with_next_step(AccessDeniedError('rule'))}\n"
 
 
 def test_errors_are_one_line(db, tmp_path):
@@ -129,7 +131,11 @@ def test_errors_are_one_line(db, tmp_path):
     (tmp_path / "note.txt").write_text("x", encoding="utf-8")
     base = ["messages", "send", "--db", db, "--to-nir", "279035121518989", "--body-file"]
     unknown = runner.invoke(main, [*base, "note.txt", "--from-rpps", rpps(2), "--subject", "S"])
-    assert (unknown.exit_code, unknown.output) == (1, "Error: access denied\n")
+    # Not in the directory: said as such, never "access denied".
+    assert (unknown.exit_code, unknown.output) == (
+        1,
+        f"Error: {with_next_step(UnknownProfessionalError())}\n",
+    )
     injected = runner.invoke(
         main, [*base, "note.txt", "--from-rpps", rpps(1), "--subject", "a\r\nBcc: x@y"]
     )

@@ -35,7 +35,7 @@ from monespace import Actor, ActorKind, ManualClock
 from monespace.access import Professional
 from monespace.accounts import RepresentationKind
 from monespace.crypto import MasterKey, StaticKeyProvider
-from monespace.errors import AccessDeniedError
+from monespace.errors import AccessDeniedError, UnknownProfessionalError
 from monespace.messaging import NewAttachment
 
 from .helpers import identity
@@ -179,7 +179,7 @@ class ThreadPermissions(RuleBasedStateMachine):
                 attachments=files,
                 close=close,
             )
-        except AccessDeniedError:
+        except (AccessDeniedError, UnknownProfessionalError):
             assert not allowed, "a permitted start was refused"
             STATS["denied"] += 1
             return multiple()
@@ -197,7 +197,7 @@ class ThreadPermissions(RuleBasedStateMachine):
         body = self._body()
         try:
             self.space.messaging.reply(self.actors[actor], thread_id, body=body, close=close)
-        except AccessDeniedError:
+        except (AccessDeniedError, UnknownProfessionalError):
             assert not allowed, "a permitted reply was refused"
             STATS["denied"] += 1
             return
@@ -213,7 +213,7 @@ class ThreadPermissions(RuleBasedStateMachine):
         allowed = self._participant(actor, thread)
         try:
             view = self.space.messaging.thread(self.actors[actor], thread_id)
-        except AccessDeniedError:
+        except (AccessDeniedError, UnknownProfessionalError):
             assert not allowed, "a permitted read was refused"
             STATS["denied"] += 1
             return
@@ -233,7 +233,7 @@ class ThreadPermissions(RuleBasedStateMachine):
         allowed = self._participant(actor, thread)
         try:
             _, data = self.space.messaging.read_attachment(self.actors[actor], attachment_id)
-        except AccessDeniedError:
+        except (AccessDeniedError, UnknownProfessionalError):
             assert not allowed, "a permitted attachment read was refused"
             STATS["denied"] += 1
             return
@@ -261,7 +261,7 @@ class ThreadPermissions(RuleBasedStateMachine):
             expected = {t for t, m in self.model.items() if m.patient == owner}
         try:
             page = self.space.messaging.inbox(self.actors[actor], target, archived=None, limit=500)
-        except AccessDeniedError:
+        except (AccessDeniedError, UnknownProfessionalError):
             assert not allowed, "a permitted mailbox listing was refused"
             STATS["denied"] += 1
             return
@@ -280,7 +280,7 @@ class ThreadPermissions(RuleBasedStateMachine):
         change = self.space.messaging.close if closed else self.space.messaging.reopen
         try:
             change(self.actors[actor], thread_id)
-        except AccessDeniedError:
+        except (AccessDeniedError, UnknownProfessionalError):
             assert not allowed, "a permitted close was refused"
             STATS["denied"] += 1
             return

@@ -180,13 +180,23 @@ async def test_wrong_login_is_uniform_and_rate_limited(world):
     app = create_app(world.space, rate_limits=RateLimits(per_ip=100, per_person=3))
     async with client(app) as http:
         bad = {**world.alice.login(), "vitale_serial": "0000000000"}
-        unknown = {**world.alice.login(), "nir": "1" * 15}
+        unknown = {**world.alice.login(), "nir": "185057511223344"}  # well-formed, nobody's
         bodies = set()
-        for body in (bad, unknown, {**bad, "nir": "not a nir at all"}):
+        for body in (bad, unknown):
             response = await http.post("/api/v1/session/patient", json=body)
             assert response.status_code == 401
             bodies.add(response.content)
         assert len(bodies) == 1
+        # A malformed NIR is said as such (a property of the string, not of anyone's data),
+        # without echoing it, and with what to do next.
+        for nir in ("1" * 15, "not a nir at all"):
+            response = await http.post("/api/v1/session/patient", json={**bad, "nir": nir})
+            assert response.status_code == 422
+            problem = response.json()
+            assert problem["detail"].startswith("the NIR is malformed")
+            assert "carte Vitale" in problem["detail"]
+            assert problem["hint"]
+            assert nir not in response.text
         for _ in range(2):
             await http.post("/api/v1/session/patient", json=bad)
         limited = await http.post("/api/v1/session/patient", json=bad)
@@ -523,7 +533,8 @@ async def test_bad_input_is_a_4xx_problem_never_a_500(world, app):
             assert response.status_code == status, (method, url, response.text)
             assert response.headers["content-type"] == "application/problem+json"
             problem = response.json()
-            assert set(problem) <= {"type", "title", "status", "detail"}
+            assert set(problem) <= {"type", "title", "status", "detail", "hint"}
+            assert problem["hint"]  # what to do next
             assert "Traceback" not in response.text
             assert "rule" not in (problem.get("detail") or "")
 

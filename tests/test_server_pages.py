@@ -317,3 +317,17 @@ async def test_the_api_history_carries_the_sentences(world, app):
         assert all(x.endswith(".") for x in sentences)
         assert not any(code in " ".join(sentences) for code in ("account.login", "audit.read"))
         assert any(x["own_view"] for x in lines)
+
+
+async def test_the_login_page_says_a_malformed_nir_is_malformed(world, app):
+    """A malformed NIR is said as such, in French, without echoing it; a well-formed one that
+    matches nobody keeps the uniform refusal."""
+    async with client(app) as http:
+        malformed = await http.post("/login", data={**world.alice.login(), "nir": "1234567"})
+        assert malformed.status_code == 422
+        assert "numéro de sécurité sociale n&#x27;est pas valide" in malformed.text
+        assert "carte Vitale" in malformed.text
+        assert "1234567" not in malformed.text
+        nobody = await http.post("/login", data={**world.alice.login(), "nir": "185057511223344"})
+        assert nobody.status_code == 401
+        assert "ne correspondent pas" in nobody.text

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 
 from ._ids import new_id
-from .actors import Actor
+from .actors import Actor, ActorKind
 from .audit import (
     AuditEvent,
     Checkpoint,
@@ -45,7 +45,7 @@ from .audit import (
 )
 from .clock import Clock
 from .crypto import NOTIFICATION_KEY, Keyring
-from .errors import AccessDeniedError, MonespaceError
+from .errors import AccessDeniedError, MonespaceError, UnknownProfessionalError
 from .policy import Action, Decision, Facts, Resource, Rule, decide, default_rules
 from .storage import DocumentRow, OutboxRow, StorageBackend, ThreadRow, Transaction
 
@@ -87,9 +87,20 @@ Subscriber = Callable[["Unit", AuditEvent], None]
 
 
 class _Denied(Exception):
-    def __init__(self, event: PendingEvent, rule: str) -> None:
+    def __init__(self, event: PendingEvent, rule: str, *, unknown_professional: bool) -> None:
         self.event = event
         self.rule = rule
+        self.unknown_professional = unknown_professional
+
+
+def _unknown_professional(actor: Actor, facts: Facts) -> bool:
+    """Whether *actor* is a professional the directory does not know. Their denials say so
+    (:class:`UnknownProfessionalError`) instead of the uniform "access denied": the directory
+    is public, so this tells nothing about the patient, and "access denied" would send them
+    looking for a consent that cannot help."""
+    return actor.kind is ActorKind.PROFESSIONAL and not (
+        facts.professional is not None and facts.professional.registered
+    )
 
 
 @attrs.define
@@ -164,6 +175,8 @@ class Core:
                     self._open.unit = None
         except _Denied as denied:
             self._record_alone(denied.event)
+            if denied.unknown_professional:
+                raise UnknownProfessionalError() from None
             raise AccessDeniedError(denied.rule) from None
         except MonespaceError:
             # An authorised operation failed (bad input, tampered ciphertext, a conflict):
@@ -256,7 +269,8 @@ class Unit:
             purpose=purpose,
         )
         if not decision.allowed:
-            raise _Denied(pending, decision.rule)
+            unknown = _unknown_professional(actor, facts)
+            raise _Denied(pending, decision.rule, unknown_professional=unknown)
         self.authorized.append(pending)
         return decision
 
@@ -287,6 +301,14 @@ class Unit:
             self.denied.append(pending)
             self.record(actor, action, resource, decision, outcome=Outcome.DENIED)
         return decision
+
+    def refusal(self, actor: Actor, resource: Resource, rule: str) -> MonespaceError:
+        """The error to raise for a denial :meth:`decide_or_record` returned: the uniform
+        :class:`AccessDeniedError`, or :class:`UnknownProfessionalError` for a professional
+        the directory does not know (as :meth:`authorize` does)."""
+        if _unknown_professional(actor, self.facts(actor, resource)):
+            return UnknownProfessionalError()
+        return AccessDeniedError(rule)
 
     def facts(
         self,

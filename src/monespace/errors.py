@@ -21,6 +21,7 @@ callers who do not know monespace::
     ├── StorageError
     │   ├── SchemaVersionError            (database written by a newer monespace)
     │   ├── NotFoundError (LookupError)
+    │   │   └── UnknownProfessionalError  (no professional has this RPPS number in the directory)
     │   └── ConflictError                 (unique key or idempotency clash)
     ├── SecurityError
     │   ├── AccessDeniedError (PermissionError)
@@ -97,6 +98,7 @@ __all__ = [
     "ServerError",
     "StorageError",
     "TransportError",
+    "UnknownProfessionalError",
     "UnknownSchemeError",
     "UnreachableError",
     "ValidationError",
@@ -290,6 +292,24 @@ class SchemaVersionError(StorageError):
 
 class NotFoundError(StorageError, LookupError):
     """The requested object does not exist (or the actor may not know it exists)."""
+
+
+class UnknownProfessionalError(NotFoundError):
+    """No professional has this RPPS number in the directory.
+
+    Raised where an RPPS number names a professional to act, to be given access, to be
+    written to or to write: the directory (the RPPS) is public, so saying that a number is
+    not in it tells nothing about any patient. When such a professional tries to act on a
+    record, the policy still decides (and the denial is audited); this error then replaces
+    the uniform "access denied", which would send them looking for a missing consent.
+
+    .. versionadded:: 0.2
+    """
+
+    MESSAGE = "no professional has this RPPS number in the directory"
+
+    def __init__(self, message: str = MESSAGE) -> None:
+        super().__init__(message)
 
 
 class ConflictError(StorageError):

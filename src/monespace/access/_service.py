@@ -11,7 +11,12 @@ import attrs
 from .._ids import new_id
 from ..actors import AccessMode, Actor, ActorKind
 from ..audit import DEFAULT_SHARD, AuditEvent, Outcome, events_from_rows
-from ..errors import AccessDeniedError, IdentifierError, NotFoundError, ValidationError
+from ..errors import (
+    IdentifierError,
+    NotFoundError,
+    UnknownProfessionalError,
+    ValidationError,
+)
 from ..identities import (
     Professional,
     professional_from_row,
@@ -148,12 +153,12 @@ class AccessService:
     def professional(self, rpps: str) -> Professional:
         """A professional of the directory (public data: the RPPS is a public directory).
 
-        :raises NotFoundError: when the directory does not know them.
+        :raises UnknownProfessionalError: when the directory does not know them.
         """
         with self._core.storage.read() as tx:
             found = professional_from_row(tx.access.professional(rpps))
         if found is None:
-            raise NotFoundError("no professional with this RPPS number")
+            raise UnknownProfessionalError()
         return found
 
     # --- the professional's side ------------------------------------------------------------
@@ -165,7 +170,9 @@ class AccessService:
 
         :raises NotFoundError: when nobody matches both, or the NIR is malformed (the same
             answer, so the lookup is no oracle for birth dates).
-        :raises AccessDeniedError: when the actor is not a professional of the directory.
+        :raises UnknownProfessionalError: when the actor is not a professional of the
+            directory.
+        :raises AccessDeniedError: when the actor may not look patients up.
         """
         with self._core.unit() as unit:
             resource = Resource(None, "patient-lookup")
@@ -281,7 +288,11 @@ class AccessService:
     def authorise(
         self, actor: Actor, patient_id: str, rpps: str, *, until: datetime | None = None
     ) -> Grant:
-        """Authorise a professional to read the record, permanently or until *until*."""
+        """Authorise a professional to read the record, permanently or until *until*.
+
+        :raises UnknownProfessionalError: when no professional has this RPPS number in the
+            directory.
+        """
         return self._grant(
             actor,
             patient_id,
@@ -439,7 +450,7 @@ class AccessService:
             action = Action.CARE_TEAM_JOIN if kind is GrantKind.CARE_TEAM else Action.ACCESS_MANAGE
             decision = unit.authorize(actor, action, resource)
             if unit.tx.access.professional(number) is None:
-                raise NotFoundError("no professional with this RPPS number")
+                raise UnknownProfessionalError()
             # A naive 'until' cannot be compared with the clock: bad input, like a past date.
             if until is not None and (until.tzinfo is None or until.utcoffset() is None):
                 raise ValidationError("'until' must be timezone-aware")
@@ -588,7 +599,10 @@ class AccessService:
         with self._core.unit() as unit:
             row = unit.tx.documents.get(document_id)
             if row is None:
-                raise AccessDeniedError("deny_by_default")
+                # The answer for a document the actor may not see (an unknown professional's
+                # included): a missing one must not be told apart.
+                missing = Resource(None, "document", document_id)
+                raise unit.refusal(actor, missing, "deny_by_default")
             resource = Resource(row.patient_id, "document", document_id)
             decision = unit.authorize(actor, Action.ACCESS_READ, resource)
             # Like any other question about a document, it is for those who may read it: the

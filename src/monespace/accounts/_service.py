@@ -24,6 +24,7 @@ from ..audit import Outcome
 from ..errors import (
     ActivationError,
     IdentifierError,
+    InvalidNIRError,
     NotFoundError,
     ValidationError,
 )
@@ -593,8 +594,11 @@ class AccountService:
             After repeated failures against a person, only the sources that failed are
             delayed (:class:`AttemptPolicy`); an unknown source (``None``) is treated as one
             that failed.
-        :raises ActivationError: whatever was wrong (the code, the NIR, the card serial, the
-            birth date, a delay after failures): the message never says which.
+        :raises InvalidNIRError: when the NIR is malformed (its length, characters or check
+            key), whatever else is given.
+        :raises ActivationError: whatever was wrong with a well-formed NIR (the code, the NIR,
+            the card serial, the birth date, a delay after failures): the message never says
+            which.
         :raises InvalidTransitionError: when the space cannot be activated (closed, purged).
         """
         return self._with_proof(
@@ -938,7 +942,20 @@ class AccountService:
         time, so neither the answer nor its timing tells which part was wrong. Failed attempts
         are committed before :class:`ActivationError` is raised: a guesser cannot roll them
         back.
+
+        A malformed NIR (its length, characters or check key) is said as such first
+        (:class:`InvalidNIRError`): whether a string is a well-formed NIR is a property of the
+        string alone, so saying it tells a guesser nothing about anyone, and it spares a
+        person with a typo the "does not match our records" that sends them to ask for a new
+        code. Nothing is counted or audited for it: no person is concerned.
         """
+        try:
+            NIR.parse(nir)
+        except InvalidNIRError as exc:
+            raise InvalidNIRError(
+                f"the NIR is malformed ({exc}); check the 15 characters on the carte Vitale: "
+                "13 digits (2A or 2B for Corsica) and the 2-digit key"
+            ) from None
         with self._core.unit() as unit:
             # The representative is one more part of the proof, checked with the rest: a
             # person who does not represent the holder neither consumes their code nor

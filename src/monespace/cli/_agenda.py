@@ -22,6 +22,7 @@ from ._common import (
     paris_time,
     written,
 )
+from ._errors import library_error
 
 __all__ = ["agenda", "reminders"]
 
@@ -231,7 +232,7 @@ def reminders_preview(
     try:
         found = preview(birth_date.date(), "F" if sex == "F" else "M", at.date(), _done(done))
     except ValidationError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise library_error(exc) from exc
     for reminder in found:
         if as_json:
             click.echo(json.dumps(_line(reminder), ensure_ascii=False))

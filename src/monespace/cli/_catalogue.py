@@ -99,7 +99,10 @@ def catalogue_check(dossier_path: Path) -> None:
         state = "evidence given" if given else "no evidence"
         click.echo(f"  {criterion.id} ({criterion.level}): {state}")
     if missing:
-        raise click.ClickException(f"mandatory criteria without evidence: {missing}")
+        raise click.ClickException(
+            f"mandatory criteria without evidence: {missing}; add the evidence of each to "
+            "the dossier's 'evidence' and check it again"
+        )
     click.echo("every mandatory criterion has evidence")
 
 
@@ -256,10 +259,15 @@ def _read_dossier(path: Path) -> Dossier:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(raw, dict):
-            raise click.ClickException("the dossier must be a JSON object")
+            raise click.ClickException(
+                "the dossier must be a JSON object: see `monespace catalogue check --help` "
+                "for its members"
+            )
         return dossier_from_json(raw)
     except (ValueError, TypeError) as exc:
-        raise click.ClickException(f"invalid dossier: {exc}") from None
+        raise click.ClickException(
+            f"invalid dossier: {exc}; correct it and check it with `monespace catalogue check`"
+        ) from None
 
 
 def _print_application(application: Application) -> None:

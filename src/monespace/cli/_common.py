@@ -1,7 +1,8 @@
 """What every command shares: the ``--db`` option, opening a space, the operator, the demo login.
 
 A library error raised while a space is open becomes a :class:`click.ClickException`, which
-click prints as one line (``Error: ...``) with exit status 1, without a traceback.
+click prints as one line (``Error: ...``) with exit status 1, without a traceback: the
+library's message, then the next step (``_errors``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .._space import open as open_space
 from .._text import is_refused
 from ..actors import Actor
 from ..errors import MonespaceError
+from ._errors import library_error
 
 __all__ = [
     "CLI_OPERATOR",
@@ -76,7 +78,10 @@ def db_option(*, must_exist: bool) -> Callable[[_F], _F]:
         # must be an error, not a new database.
         path = local_path(value)
         if must_exist and path is not None and not path.exists():
-            raise click.BadParameter(f"{path} does not exist")
+            raise click.BadParameter(
+                f"{path} does not exist: check the path, or create a space there with "
+                f"`monespace demo --db {path} --no-serve` (or `storage copy` from another)"
+            )
         return value
 
     return click.option(
@@ -96,7 +101,7 @@ def open_db(db: str, **kwargs: Any) -> Iterator[Space]:
         with open_space(storage_url(db), **kwargs) as space:
             yield space
     except MonespaceError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise library_error(exc) from exc
 
 
 def login_options(function: _F) -> _F:

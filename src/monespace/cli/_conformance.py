@@ -110,7 +110,10 @@ def run_command(
             timeout=timeout,
         )
     except (FileNotFoundError, PermissionError) as exc:
-        raise click.UsageError(f"cannot start the command: {exc.strerror}") from None
+        raise click.UsageError(
+            f"cannot start the command: {exc.strerror}; check the app's command and that it "
+            "can be run"
+        ) from None
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from None
     except ValidationError as exc:

@@ -101,7 +101,9 @@ def audit_checkpoint(db: str, export_file: str | None, force: bool) -> None:
     with open_db(db) as space:
         checkpoint = space.audit.checkpoint()
         if checkpoint is None:
-            raise click.ClickException("the audit trail is empty")
+            raise click.ClickException(
+                "the audit trail is empty: there is nothing to sign yet; act on the space first"
+            )
         if target is not None:
             count = space.audit.export_checkpoints(target)
             click.echo(written(target, f"{count} signed checkpoints"))

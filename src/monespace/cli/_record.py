@@ -8,8 +8,9 @@ from typing import Any
 import click
 
 from ..actors import Actor, ActorKind
+from ..errors import ValidationError
 from ..identity import RPPS
-from ..record import LOINC, Category, Code
+from ..record import LOINC, Category, Code, detect_media_type
 from ._common import (
     CLI_OPERATOR,
     db_option,
@@ -36,7 +37,11 @@ def record() -> None:
 @db_option(must_exist=True)
 @click.option("--nir", required=True, help="The NIR of the record's holder.")
 @click.argument("file", type=click.File("rb"))
-@click.option("--media-type", default="text/xml", show_default=True)
+@click.option(
+    "--media-type",
+    help="The content's media type (default: told from the bytes: PDF, JPEG, PNG, DICOM, "
+    "XML such as a CDA, or UTF-8 text).",
+)
 @click.option("--type", "type_code", help="Type code as CODE or CODE@SYSTEM-OID (CDA: read).")
 @click.option("--title")
 @click.option(
@@ -48,20 +53,29 @@ def record_add(
     db: str,
     nir: str,
     file: Any,
-    media_type: str,
+    media_type: str | None,
     type_code: str | None,
     title: str | None,
     professional: str | None,
 ) -> None:
-    """Add a document to a record (a CDA's header fills its metadata).
+    """Add a document to a record (a CDA's header fills its metadata). Without
+    --media-type, the type is told from the bytes; an explicit --media-type wins.
 
     \b
     Examples:
       monespace record add --db monespace.db --nir 279035121518989 report.xml \\
           --professional 10003456786
       monespace record add --db monespace.db --nir 279035121518989 remb.pdf \\
-          --media-type application/pdf --type REMB@1.2.250.1.213.1.1.4.12 --title Remboursements
+          --type REMB@1.2.250.1.213.1.1.4.12 --title Remboursements
     """
+    content = file.read()
+    if media_type is None:
+        try:
+            media_type = detect_media_type(content)
+        except ValidationError as exc:
+            raise click.ClickException(
+                f"{exc}; pass --media-type if the file is of an accepted type"
+            ) from None
     code = None
     if type_code:
         value, _, system = type_code.partition("@")
@@ -74,7 +88,7 @@ def record_add(
         )
         patient = space.accounts.find_by_nir(CLI_OPERATOR, nir)
         document = space.record.add_document(
-            actor, patient.id, file.read(), media_type=media_type, type_code=code, title=title
+            actor, patient.id, content, media_type=media_type, type_code=code, title=title
         )
     click.echo(
         f"added {document.id} ({terminal_text(document.type_code.code)}, {document.category})"

@@ -25,6 +25,7 @@ from ..errors import MonespaceError, ValidationError
 from ..identities import Professional
 from ..identity import INS, INS_NIR_OID, INSTraits, Sex
 from ._common import CLI_OPERATOR, db_option, open_db
+from ._errors import CHECK_INPUT, library_error
 from ._progress import Progress
 
 __all__ = ["PERSON_COLUMNS", "PROFESSIONAL_COLUMNS", "register", "request_code"]
@@ -195,11 +196,12 @@ def _register_rows(
     rows: list[tuple[int, dict[str, str | None]]],
     register_one: Callable[[Space, dict[str, str | None]], str],
     label: str | None,
-) -> tuple[list[str], list[str]]:
-    """Register each row in a transaction of its own: the ids registered, and one message
-    per refused row. A file's rows move a progress bar (*label*); one from options none."""
+) -> tuple[list[str], list[tuple[int, Exception]]]:
+    """Register each row in a transaction of its own: the ids registered, and the row
+    number and error of each refused row. A file's rows move a progress bar (*label*); one
+    from options none."""
     done: list[str] = []
-    refused: list[str] = []
+    refused: list[tuple[int, Exception]] = []
     with Progress(label or "", len(rows), show=label is not None) as progress:
         for number, row in rows:
             try:
@@ -208,17 +210,29 @@ def _register_rows(
                 done.append(register_one(space, row))
             except (_RowError, MonespaceError, ValueError, TypeError) as exc:
                 # The library's messages name the field and the rule, never the value.
-                refused.append(f"row {number}: {exc}")
+                refused.append((number, exc))
             progress.advance()
     return done, refused
 
 
-def _report(kind: str, done: list[str], refused: list[str], total: int) -> None:
+def _report(kind: str, done: list[str], refused: list[tuple[int, Exception]], total: int) -> None:
     click.echo(f"registered {len(done)} of {total} {kind}")
-    for line in refused:
-        click.echo(f"  refused {line}", err=True)
+    for number, exc in refused:
+        click.echo(f"  refused row {number}: {exc}", err=True)
     if refused:
+        click.echo(
+            f"correct the refused rows and register them from a file of those rows alone "
+            f"(the other {kind} are registered)",
+            err=True,
+        )
         raise click.exceptions.Exit(1)
+
+
+def _refused_alone(exc: Exception) -> click.ClickException:
+    """The error for one registration from options: the reason and the next step."""
+    if isinstance(exc, MonespaceError):
+        return library_error(exc)
+    return click.ClickException(f"{exc}: {CHECK_INPUT}")
 
 
 @click.group()
@@ -264,7 +278,7 @@ def register_person(db: str, csv_file: Path | None, **fields: str | None) -> Non
         click.echo(f"registered: space {done[0]} (state registered)")
         return
     if csv_file is None:
-        raise click.ClickException(refused[0].removeprefix("row 1: "))
+        raise _refused_alone(refused[0][1])
     _report("people", done, refused, len(rows))
 
 
@@ -306,7 +320,7 @@ def register_professional(db: str, csv_file: Path | None, **fields: str | None) 
         click.echo(f"registered: professional RPPS {done[0]}")
         return
     if csv_file is None:
-        raise click.ClickException(refused[0].removeprefix("row 1: "))
+        raise _refused_alone(refused[0][1])
     _report("professionals", done, refused, len(rows))
 
 

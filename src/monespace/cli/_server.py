@@ -125,7 +125,9 @@ def _seed_or_resume(
         try:
             checkpoint = checkpoint_from_json(checkpoint_file.read_text(encoding="utf-8"))
         except ValidationError as exc:
-            raise click.ClickException(f"{checkpoint_file}: {exc}") from exc
+            raise click.ClickException(
+                f"{checkpoint_file}: {exc}; delete it and the database to seed a new demo"
+            ) from exc
     existing = space.accounts.count()
     if checkpoint is None and existing:
         return None, False

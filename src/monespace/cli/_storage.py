@@ -7,6 +7,7 @@ import click
 from .._space import copy_space
 from ..errors import MonespaceError
 from ._common import open_db, storage_url
+from ._errors import library_error
 
 __all__ = ["storage"]
 
@@ -43,15 +44,19 @@ def storage_copy(source: str, target: str) -> None:
                 storage_url(source), storage_url(target), progress=progress
             )
     except MonespaceError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise library_error(exc) from exc
     if different:
-        raise click.ClickException(f"the copy differs from its source in: {', '.join(different)}")
+        raise click.ClickException(
+            f"the copy differs from its source in: {', '.join(different)}; drop the target "
+            "and copy again (the source is unchanged)"
+        )
     with open_db(target) as space:
         verified = space.audit.verify()
     if not verified.ok:
         raise click.ClickException(
             f"the copied audit trail does not verify: event {verified.first_bad_seq}, "
-            f"{verified.reason}"
+            f"{verified.reason}; drop the target, run `monespace audit verify` on the "
+            "source, and copy again"
         )
     click.echo(
         f"copied {report.patients} patients ({report.skipped} already there), {report.rows} "

@@ -250,7 +250,13 @@ def error_for_response(  # noqa: PLR0911
     title = _text(body.get("title")) or response.reason_phrase or f"HTTP {status}"
     detail = _text(body.get("detail")) or _text(body.get("error_description"))
     detail = detail or challenge.get("error_description")
-    message = f"{method} {path}: {status} {title}" + (f" ({detail})" if detail else "")
+    # What to do next ends the message, when the server says it (monespace's problems do).
+    hint = _text(body.get("hint"))
+    message = (
+        f"{method} {path}: {status} {title}"
+        + (f" ({detail})" if detail else "")
+        + (f"; {hint}" if hint else "")
+    )
     common: dict[str, Any] = {"status": status, "problem": body, "method": method, "path": path}
     problem_type = _text(body.get("type")) or ""
 

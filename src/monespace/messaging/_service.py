@@ -149,8 +149,10 @@ class MessagingService:
             read (:class:`~monespace.messaging.RecordAttachment`).
         :param close: send it closed to replies (``X-MSS-MES: FIN``).
         :param ins_qualified: what ``X-MSS-INS`` says, when the sender says it.
+        :raises UnknownProfessionalError: when the actor is a professional the directory does
+            not know.
         :raises AccessDeniedError: when the actor may not write to this patient (a patient
-            starting a thread, an unknown or blocked professional, a space not open).
+            starting a thread, a blocked professional, a space not open).
         :raises ValidationError: bad subject, body or attachment; nothing is stored.
         """
         subject = check_subject(subject, limit=self.settings.max_subject_chars)

@@ -12,7 +12,7 @@ from ._codes import (
 )
 from ._mapping import ENTRY_KIND, MEASURE_KIND, entry_from_row, measure_from_row
 from ._measure_model import MEASURE_SPECS, Device, Measure, MeasureKind, MeasureSpec
-from ._mime import SUPPORTED_MEDIA_TYPES, check_media_type, sniff
+from ._mime import SUPPORTED_MEDIA_TYPES, check_media_type, detect_media_type, sniff
 from ._model import (
     LOINC,
     TRE_A03_CLASS,
@@ -76,6 +76,7 @@ __all__ = [
     "check_media_type",
     "class_code_for",
     "class_code_system_for",
+    "detect_media_type",
     "entry_from_row",
     "has_flag",
     "hidden_from_patient_at",

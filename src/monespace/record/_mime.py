@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..errors import ValidationError
 
-__all__ = ["SUPPORTED_MEDIA_TYPES", "check_media_type", "sniff"]
+__all__ = ["SUPPORTED_MEDIA_TYPES", "check_media_type", "detect_media_type", "sniff"]
 
 _XML_TYPES = frozenset({"text/xml", "application/xml", "application/hl7-v3+xml"})
 
@@ -39,6 +39,47 @@ def sniff(data: bytes) -> str | None:
     ):
         return "text/xml"
     return "text/plain" if _is_text(data) else None
+
+
+#: Formats recognised only to say that a record does not take them (and what to do).
+_REFUSED_MAGIC = (
+    (b"II*\x00", "image/tiff", "convert it to PDF or PNG"),
+    (b"MM\x00*", "image/tiff", "convert it to PDF or PNG"),
+    (b"GIF8", "image/gif", "convert it to PNG"),
+    (b"PK\x03\x04", "a ZIP archive", "add its documents one by one"),
+)
+
+
+def detect_media_type(data: bytes) -> str:
+    """The media type a record stores *data* as, told from the bytes alone, for a caller
+    that was not told (a file given without its type).
+
+    PDF, JPEG, PNG and DICOM by their magic numbers; XML (a CDA R2 document, whose root is
+    ``{urn:hl7-org:v3}ClinicalDocument``, or any other XML) as ``text/xml``, which the CDA
+    parser then reads; UTF-8 text without control characters as ``text/plain``. The result
+    passes :func:`check_media_type`.
+
+    :raises ValidationError: when the bytes are none of the accepted types (TIFF, an
+        archive, binary data, text in another encoding); the message lists the accepted
+        types, names what the bytes look like when it is known, and never quotes them.
+    """
+    if not data:
+        raise ValidationError("the content is empty: there is no media type to tell")
+    allowed = ", ".join(sorted(SUPPORTED_MEDIA_TYPES))
+    # First: a short header of such a format can also pass for text.
+    for magic, what, step in _REFUSED_MAGIC:
+        if data.startswith(magic):
+            raise ValidationError(
+                f"the content looks like {what}, which a record does not accept "
+                f"(accepted: {allowed}): {step}"
+            )
+    found = sniff(data)
+    if found is not None:
+        return found
+    raise ValidationError(
+        "the media type of the content cannot be told from its bytes: it is neither PDF, "
+        f"JPEG, PNG, DICOM, XML nor UTF-8 text (accepted: {allowed})"
+    )
 
 
 def _is_text(data: bytes) -> bool:

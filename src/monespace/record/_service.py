@@ -291,7 +291,7 @@ class RecordService:
         if batch:
             decision = unit.decide_or_record(actor, Action.DOCUMENT_ADD, resource, document=stored)
             if not decision.allowed:
-                raise AccessDeniedError(decision.rule)
+                raise unit.refusal(actor, resource, decision.rule)
         else:
             decision = unit.authorize(actor, Action.DOCUMENT_ADD, resource, document=stored)
         try:

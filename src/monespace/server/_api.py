@@ -32,7 +32,7 @@ from ..messaging import (
 from ..record import Code, Document, Measure, ProfileEntry
 from . import _models as m
 from ._apps import app_operations, open_to_apps
-from ._problems import ProblemError, bad_request, not_found
+from ._problems import ProblemError, bad_request, not_found, unknown_professional
 from ._routing import Auth, Call, Handler, Operation, Reply
 from ._sessions import SessionKind
 
@@ -235,8 +235,11 @@ async def _professional_login(call: Call) -> Reply:
     await call.limit("login-person", _person_key(body.rpps, call.client_ip()))
     try:
         await call.run(call.state.space.access.professional, body.rpps)
-    except (NotFoundError, ValidationError):
-        raise login_refused() from None
+    except NotFoundError:
+        # The directory is public: an unknown number is said as such, as on the pages.
+        raise unknown_professional() from None
+    except ValidationError as exc:
+        raise bad_request(str(exc)) from None
     token, out = await _open_session(call, SessionKind.PROFESSIONAL, body.rpps)
     return Reply(out, status=201, set_session=token)
 
@@ -1484,7 +1487,7 @@ def api_operations(*, demo: bool) -> list[Operation]:
                 body=m.ProfessionalLogin,
                 response=m.SessionOut,
                 status=201,
-                errors=(401, 403, 415, 422, 429),
+                errors=(403, 404, 415, 422, 429),
             ),
         ]
     return ops

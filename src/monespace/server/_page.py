@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute, Route
 from ..access import GrantKind
 from ..actors import Actor
 from ..agenda import Event, EventKind, EventStatus, Family, Reminder, ReminderStatus, Why
-from ..errors import MonespaceError, NotFoundError, ValidationError
+from ..errors import InvalidNIRError, MonespaceError, NotFoundError, ValidationError
 from ..messaging import Message, Thread
 from ..record import (
     MEASURE_SPECS,
@@ -282,6 +282,14 @@ async def _login(call: Call) -> Response:
     try:
         token, out = await patient_login(
             call, form.get("nir", "")[:32], form.get("vitale_serial", "")[:64], born
+        )
+    except InvalidNIRError:
+        # A property of what was typed, not of anyone's data: said as such, never echoed.
+        return _login_form(
+            "Ce numéro de sécurité sociale n'est pas valide : il compte 15 caractères "
+            "(13 chiffres, 2A ou 2B pour la Corse, puis la clé de 2 chiffres). Vérifiez-le "
+            "sur votre carte Vitale.",
+            status=422,
         )
     except ProblemError as error:
         if error.problem.status == 429:
