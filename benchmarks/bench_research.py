@@ -1,6 +1,6 @@
 """Benchmark of research extracts (issue 15): a population to pandas DataFrames.
 
-Run ``python benchmarks/bench_research.py`` (100,000 people: about 20 minutes, most of it
+Run ``python benchmarks/bench_research.py`` (100,000 people: about 12 minutes, most of it
 the monespace extracts; ``--quick``: 5,000 people, about a minute; ``--people N`` for any
 size; ``--profile`` adds a ``cProfile`` of one extract). The population is the synthetic
 one of ``monespace.synth``, registered with ``space.accounts.register_patients``, each
@@ -266,7 +266,7 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--people", type=int, help="population size (default 100,000; quick 5,000)")
     p.add_argument("--repeat", type=int, help="measured rounds (default 3; quick 3)")
-    p.add_argument("--profile", action="store_true", help="profile one extract after the table")
+    p.add_argument("--profile", action="store_true", help="profile one more extract after the measured rounds")
     args = p.parse_args()
     people = args.people or (5_000 if args.quick else 100_000)
     repeat = args.repeat or 3
