@@ -266,7 +266,7 @@ def main() -> None:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--people", type=int, help="population size (default 100,000; quick 5,000)")
     p.add_argument("--repeat", type=int, help="measured rounds (default 3; quick 3)")
-    p.add_argument("--profile", action="store_true", help="profile one more extract after the measured rounds")
+    p.add_argument("--profile", action="store_true", help="profile one more extract")
     args = p.parse_args()
     people = args.people or (5_000 if args.quick else 100_000)
     repeat = args.repeat or 3
