@@ -61,6 +61,7 @@ from ._rules import (
 
 if TYPE_CHECKING:
     from monespace._unit import Core, Unit
+    from monespace.identities import PatientIdentity
     from monespace.storage import Transaction
 
 __all__ = ["REMINDER_NOTICE", "AgendaService"]
@@ -462,9 +463,13 @@ class AgendaService:
             patient_id=patient_id,
         )
 
-    def _person(self, tx: Transaction, patient_id: str) -> Person | None:
-        """The facts the prevention rules read about a person, from their record."""
-        identity = read_identity(self._core, tx, patient_id)
+    def _person(
+        self, tx: Transaction, patient_id: str, identity: PatientIdentity | None = None
+    ) -> Person | None:
+        """The facts the prevention rules read about a person, from their record (and their
+        *identity*, read here unless given)."""
+        if identity is None:
+            identity = read_identity(self._core, tx, patient_id)
         if identity is None or identity.ins.traits is None:
             return None
         traits = identity.ins.traits
@@ -635,16 +640,24 @@ class AgendaService:
         )
         return event_from_row(row, payload)
 
-    def evaluate_in(self, unit: Unit, patient_id: str, day: dt.date) -> list[Reminder] | None:
+    def evaluate_in(
+        self,
+        unit: Unit,
+        patient_id: str,
+        day: dt.date,
+        *,
+        identity: PatientIdentity | None = None,
+    ) -> list[Reminder] | None:
         """The reminders of *patient_id* at *day*, evaluated from their record in *unit*, or
         ``None`` when their identity traits are unknown.
 
         No policy check: for services that already hold a unit authorised for this person
-        (the research extracts, :mod:`monespace.research`).
+        (the research extracts, :mod:`monespace.research`). A caller that has already read
+        the person's *identity* in *unit* passes it, so that it is not decrypted again.
 
         .. versionadded:: 0.2
         """
-        person = self._person(unit.tx, patient_id)
+        person = self._person(unit.tx, patient_id, identity)
         return None if person is None else evaluate(self.pack, person, day)
 
 

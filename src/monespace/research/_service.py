@@ -46,6 +46,7 @@ from ._rules import age_band, anonymise_people, departement, pseudonym, study_ke
 if TYPE_CHECKING:
     from .._unit import Core, Unit
     from ..agenda import AgendaService
+    from ..identities import PatientIdentity
 
 __all__ = ["ResearchService"]
 
@@ -102,8 +103,9 @@ class ResearchService:
                     if reason is not None:
                         left_out[reason] += 1
                         continue
-                    person = self._person(unit, key, patient_id, study, day)
-                    if person is None:
+                    identity = read_identity(self._core, unit.tx, patient_id)
+                    person = self._person(identity, key, patient_id, study, day)
+                    if identity is None or person is None:
                         left_out["identity_unknown"] += 1
                         continue
                     resource = Resource(patient_id, "study", study.id)
@@ -111,7 +113,9 @@ class ResearchService:
                         actor, Action.RESEARCH_EXTRACT, resource, purpose=purpose
                     )
                     people.append(person)
-                    self._collect(unit, person.pseudonym, patient_id, day, data)
+                    self._collect(
+                        unit, person.pseudonym, patient_id, identity=identity, day=day, data=data
+                    )
                     unit.record(actor, Action.RESEARCH_EXTRACT, resource, allowed, purpose=purpose)
             kept, suppressed, report = anonymise_people(people, study.k)
             unit.record(
@@ -150,9 +154,13 @@ class ResearchService:
         return None
 
     def _person(
-        self, unit: Unit, key: bytes, patient_id: str, study: Study, day: dt.date
+        self,
+        identity: PatientIdentity | None,
+        key: bytes,
+        patient_id: str,
+        study: Study,
+        day: dt.date,
     ) -> PersonRecord | None:
-        identity = read_identity(self._core, unit.tx, patient_id)
         if identity is None or identity.ins.traits is None:
             return None
         traits = identity.ins.traits
@@ -168,6 +176,8 @@ class ResearchService:
         unit: Unit,
         alias: str,
         patient_id: str,
+        *,
+        identity: PatientIdentity,
         day: dt.date,
         data: _Tables,
     ) -> None:
@@ -220,7 +230,7 @@ class ResearchService:
                     vaccinated_on=entry.started or entry_row.at.date(),
                 )
             )
-        for reminder in self._agenda.evaluate_in(unit, patient_id, day) or ():
+        for reminder in self._agenda.evaluate_in(unit, patient_id, day, identity=identity) or ():
             data.reminders.append(
                 ReminderRecord(
                     pseudonym=alias,
