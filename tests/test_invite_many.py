@@ -250,9 +250,7 @@ def test_a_denied_batch_traces_one_denial_per_person_and_writes_nothing():
         assert world.states() == [AccountState.REGISTERED] * 3
         new = world.events() - world.events_before
         assert sum(new.values()) == 3
-        assert {(action, outcome) for action, outcome, _ in new} == {
-            ("account.invite", "denied")
-        }
+        assert {(action, outcome) for action, outcome, _ in new} == {("account.invite", "denied")}
         with pytest.raises(AccessDeniedError):
             world.space.accounts.invite_registered(intruder)
     finally:

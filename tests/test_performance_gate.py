@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monespace import Actor, ActorKind, Settings
+from monespace.accounts import Invitation
 from monespace.crypto import Keyring
 from monespace.errors import AccessDeniedError, DataShreddedError, ValidationError
 from monespace.record import LOINC, Code, NewDocument
-from monespace.accounts import Invitation
 from monespace.storage._sql import SqlDocuments, _Repo
 from monespace.testing import statements_of, storage_of, wal_frames_of
 
@@ -371,9 +371,7 @@ def test_a_space_wide_key_is_shared_only_once_a_transaction_that_read_it_committ
     assert fresh
 
 
-def test_a_batch_of_invitations_makes_the_same_round_trips_whatever_its_size(
-    world, monkeypatch
-):
+def test_a_batch_of_invitations_makes_the_same_round_trips_whatever_its_size(world, monkeypatch):
     """A batch of invitations reads its accounts, representatives, identities and keys once
     each, then writes each table once (``executemany``): its calls to the database do not
     grow with its size. The statements SQLite runs still do, by four per person (the
