@@ -44,7 +44,7 @@ from ..identity import NIR
 from ..policy import Action, Decision, Resource
 from ..storage import AccountRow, CodeRow, OutboxRow, PatientRow, Slice, Transaction
 from . import _lifecycle as rules
-from ._codes import AttemptPolicy, CodeRecord, generate_code, hash_code
+from ._codes import AttemptPolicy, CodeRecord, generate_code, generate_codes, hash_code
 from ._letters import (
     Letter,
     code_letter,
@@ -448,12 +448,14 @@ class AccountService:
             # (a backend keeps the key rows a transaction read).
             tx.keys.get_many(owners)
             code_key = keyring.get(tx, _CODE_KEY)
+            codes = generate_codes(len(ids))
             ready: dict[str, _Prepared | MonespaceError] = {}
-            for patient_id in ids:
+            for patient_id, code in zip(ids, codes, strict=True):
                 try:
                     ready[patient_id] = self._prepare_invitation(
                         tx,
                         now,
+                        code=code,
                         code_key=code_key,
                         row=rows.get(patient_id),
                         persons=persons,
@@ -470,6 +472,7 @@ class AccountService:
         tx: Transaction,
         now: datetime,
         *,
+        code: str,
         code_key: bytes,
         row: AccountRow | None,
         persons: dict[str, PatientRow],
@@ -496,7 +499,6 @@ class AccountService:
         if channel is Channel.LETTER and contact.postal_address is None:
             raise _NoContactError("no e-mail or postal address is known for this person")
         invited = rules.invite(account, now, channel, self.lifecycle)
-        code = generate_code()
         deadline = invited.opposition_deadline(self.lifecycle)
         assert deadline is not None
         letter = invitation_letter(
