@@ -142,6 +142,13 @@ def _rewrite(query: str, placeholder: str) -> str:
 
 def to_db_time(moment: datetime) -> str:
     """Fixed-width UTC text: sorts like the instants it names."""
+    return _db_time(moment)
+
+
+# A batch stores the same few instants on every row (its moment, its deadlines): each is
+# formatted once. Equal datetimes name the same instant, so they share their text.
+@functools.lru_cache(maxsize=1024)
+def _db_time(moment: datetime) -> str:
     utc = moment.astimezone(UTC)
     # %Y is not zero-padded for years before 1000 on every platform: pad it ourselves.
     return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S.%fZ")
