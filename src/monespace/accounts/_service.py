@@ -405,7 +405,10 @@ class AccountService:
                 batched.add(patient_id)
                 prepared = ready[patient_id]
                 if isinstance(prepared, MonespaceError):
-                    traces.append(Trace(actor, Action.ACCOUNT_INVITE, resource, decision, _FAILED))
+                    failed = Trace(
+                        actor, Action.ACCOUNT_INVITE, resource, decision, Outcome.FAILURE
+                    )
+                    traces.append(failed)
                     results[i] = InvitationFailure(patient_id, prepared)
                     continue
                 invited = prepared.account
@@ -1265,10 +1268,6 @@ class _NoContactError(ValidationError):
 
 class _NoAccountError(Exception):
     """A batch was given an id without an account (``invite`` raises ``NotFoundError``)."""
-
-
-#: The outcome of an invitation a batch could not make.
-_FAILED = Outcome.FAILURE
 
 
 @attrs.frozen
