@@ -11,10 +11,13 @@ per batch), measured in the same run:
   raw inserts of the rows a registration writes (person, data key, account, identity proof,
   audit event);
 - invitations created and stored per second through ``space.accounts.invite_registered(batch=B)``
-  (information letter with a provisional code, queued in the outbox), versus a raw update of
-  the account's state plus an insert of a code row and an outbox row per person;
-- automatic creations per second by the deadline run (``space.tick()`` after moving the clock
-  42 days past the invitations), versus a raw select-and-update of the same account rows.
+  (information letter with a provisional code, queued in the outbox), which runs the batch
+  path of ``space.accounts.invite_many`` (each batch prepared in a read transaction, then
+  written a table at a time), versus a raw update of the account's state plus an insert of a
+  code row and an outbox row per person;
+- automatic creations per second by the deadline run (``space.tick()`` at the end of the
+  opposition window of each round's invitations, sent a day apart), versus a raw
+  select-and-update of the same account rows.
 
 Each phase runs in rounds over slices of the population, the two sides alternating, so that
 each figure has one sample per round (median and spread as in the other benchmarks). A last
@@ -47,6 +50,7 @@ from _common import print_table as show
 from monespace import Actor
 from monespace._ids import new_id
 from monespace.accounts import PatientIdentity
+from monespace.accounts._lifecycle import end_of_paris_day
 from monespace.clock import ManualClock
 from monespace.crypto import MasterKey, StaticKeyProvider
 from monespace.storage import SQLiteStorage, to_db_time
@@ -107,10 +111,10 @@ PROOF_INSERT = (
     "failures_since) VALUES (?, ?, ?, 0, NULL)"
 )
 AUDIT_INSERT = (
-    "INSERT INTO audit_events (seq, at, actor_kind, actor_id, action, outcome, patient_id, "
-    "target_kind, target_id, mode, purpose, rule, prev_hash, hash) "
-    "VALUES (?, ?, 'system', 'bench', 'patient.register', 'success', ?, 'patient', ?, "
-    "'normal', NULL, 'operator_administers', ?, ?)"
+    "INSERT INTO audit_events (shard, seq, at, actor_kind, actor_id, action, outcome, "
+    "patient_id, target_kind, target_id, mode, purpose, rule, prev_hash, hash, key_id, chain) "
+    "VALUES ('0', ?, ?, 'system', 'bench', 'patient.register', 'success', ?, 'patient', ?, "
+    "'normal', NULL, 'operator_administers', ?, ?, 'bench', 2)"
 )
 
 
@@ -298,7 +302,9 @@ def run(work: Path, people: int, rounds: int, batch: int, report: Report) -> lis
     started = time.perf_counter()
     invited_at = []
     for i, size in enumerate(chunks):
-        moment = T0 + timedelta(minutes=i + 1)
+        # A day apart: an opposition window ends at midnight, Paris time, so the deadline
+        # run of each round opens that round's spaces only.
+        moment = T0 + timedelta(days=i, minutes=1)
         invited_at.append(moment)
         clock.set(moment)
         counts: dict[str, int] = {}
@@ -321,7 +327,7 @@ def run(work: Path, people: int, rounds: int, batch: int, report: Report) -> lis
 
     started = time.perf_counter()
     for i, size in enumerate(chunks):
-        due = invited_at[i] + OPPOSITION
+        due = end_of_paris_day(invited_at[i] + OPPOSITION)
         clock.set(due)
         result: dict[str, int] = {}
         ours["tick"].append(

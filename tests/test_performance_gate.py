@@ -16,12 +16,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monespace import Actor, ActorKind, Settings
+from monespace.accounts import Invitation
 from monespace.audit import AuditSettings
 from monespace.clock import ManualClock
 from monespace.crypto import Keyring
 from monespace.errors import AccessDeniedError, DataShreddedError, ValidationError
 from monespace.record import LOINC, Code, NewDocument
-from monespace.storage._sql import SqlDocuments
+from monespace.storage._sql import SqlDocuments, _Repo
 from monespace.testing import statements_of, storage_of, wal_frames_of
 
 from .helpers import feeder, identity, open_patient, open_space, register_physicians
@@ -424,3 +425,45 @@ def test_the_newest_checkpoint_is_read_only_when_one_may_be_due(tmp_path):
     assert space.audit.verify().ok
     other.close()
     space.close()
+
+
+def test_a_batch_of_invitations_makes_the_same_round_trips_whatever_its_size(world, monkeypatch):
+    """A batch of invitations reads its accounts, representatives, identities and keys once
+    each, then writes each table once (``executemany``): its calls to the database do not
+    grow with its size. The statements SQLite runs still do, by four per person (the
+    account, the code, the notice, the audit event: ``executemany`` runs its statement
+    once per row), against 7 per person when a batch invited each in turn (the facts,
+    the account, the representatives and the same four writes)."""
+    space, _, _ = world
+    operator = Actor.system("gate")
+    people = space.accounts.register_patients(operator, [identity(n) for n in range(2, 62)])
+    ids = [p.id for p in people]
+    space.accounts.invite_many(operator, ids[:1])  # the space's code and notice keys now exist
+    calls: list[str] = []
+    real_exec, real_many = _Repo._exec, _Repo._exec_many
+
+    def exec_one(repo, query, params=()):
+        calls.append(query)
+        return real_exec(repo, query, params)
+
+    def exec_many(repo, query, params):
+        calls.append(query)
+        return real_many(repo, query, params)
+
+    monkeypatch.setattr(_Repo, "_exec", exec_one)
+    monkeypatch.setattr(_Repo, "_exec_many", exec_many)
+    counted = {}
+    for size, batch in ((10, ids[1:11]), (49, ids[11:])):
+        calls.clear()
+        with statements_of(space) as statements:
+            results = space.accounts.invite_many(operator, batch)
+        assert len(results) == size
+        assert all(isinstance(r, Invitation) for r in results)
+        counted[size] = (len([c for c in calls if not _audit(c)]), len(statements))
+    ours, _ = counted[10]
+    # 2 reads of the space's keys to see that they exist; then, preparing: the accounts,
+    # the representatives, the identities, their keys, the space's two keys; writing: the
+    # accounts again, then one update, one upsert, one insert.
+    assert ours == 2 + 6 + 4, calls
+    assert counted[49][0] == ours
+    assert counted[49][1] - counted[10][1] == 4 * (49 - 10)

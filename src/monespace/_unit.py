@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import attrs
 
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from ._settings import Settings
     from .plugins import Plugins
 
-__all__ = ["Core", "FactsProvider", "Subscriber", "Unit"]
+__all__ = ["Core", "FactsProvider", "Subscriber", "Trace", "Unit", "notice_row"]
 
 
 class FactsProvider(Protocol):
@@ -84,6 +84,50 @@ class FactsProvider(Protocol):
 #: Called with each audit event a unit appends, in the unit's transaction (so what it writes
 #: commits, or rolls back, with the event).
 Subscriber = Callable[["Unit", AuditEvent], None]
+
+
+class Trace(NamedTuple):
+    """One audit event of a batch, for :meth:`Unit.record_many`: the arguments of
+    :meth:`Unit.record`."""
+
+    actor: Actor
+    action: Action | str
+    resource: Resource
+    decision: Decision | str
+    outcome: Outcome = Outcome.SUCCESS
+
+
+def notice_row(
+    keyring: Keyring,
+    tx: Transaction,
+    now: datetime,
+    *,
+    channel: str,
+    recipient: str,
+    subject: str,
+    body: str,
+    kind: str,
+    patient_id: str | None = None,
+    idempotency_key: str | None = None,
+) -> OutboxRow:
+    """A notification ready to queue, its payload sealed with the space's notification key
+    (which must exist: :meth:`Unit.notify` creates it). A batch seals its notices with this
+    before its write transaction begins, then queues them all at once.
+
+    The caller guarantees that *subject* and *body* hold no health content.
+    """
+    message_id = new_id()
+    payload = json.dumps({"recipient": recipient, "subject": subject, "body": body})
+    return OutboxRow(
+        id=message_id,
+        channel=channel,
+        sealed=keyring.seal(tx, NOTIFICATION_KEY, "notification", message_id, payload.encode()),
+        kind=kind,
+        created_at=now,
+        next_attempt_at=now,
+        idempotency_key=idempotency_key or message_id,
+        patient_id=patient_id,
+    )
 
 
 class _Denied(Exception):
@@ -391,6 +435,15 @@ class Unit:
             outcome=outcome,
             purpose=purpose,
         )
+        event = self._link(pending)
+        self.tx.audit.append(event_row(event))
+        self.events.append(event)
+        for subscriber in self.core.subscribers:
+            subscriber(self, event)
+        return event
+
+    def _link(self, pending: PendingEvent) -> AuditEvent:
+        """*pending* chained after the newest event of its shard, which becomes the head."""
         shard = self.core.audit_shard(self.tx, pending.patient_id)
         known = self._heads.get(shard)
         if known is not None:
@@ -401,12 +454,36 @@ class Unit:
             previous = None if last is None else event_from_row(last)
             before = 0 if previous is None else previous.seq
         event = chain(previous, pending, self.core.keyring.audit_key(), shard=shard)
-        self.tx.audit.append(event_row(event))
         self._heads[shard] = (event, before)
-        self.events.append(event)
-        for subscriber in self.core.subscribers:
-            subscriber(self, event)
         return event
+
+    def record_many(self, traces: Sequence[Trace]) -> list[AuditEvent]:
+        """:meth:`record` each of *traces*, in order, with the events stored in one round
+        trip (``AuditRepository.append_many``); the subscribers are then handed each event,
+        in order, in this transaction."""
+        events = [
+            self._link(
+                self._pending(
+                    actor=trace.actor,
+                    action=str(trace.action),
+                    resource=trace.resource,
+                    rule=(
+                        trace.decision.rule
+                        if isinstance(trace.decision, Decision)
+                        else trace.decision
+                    ),
+                    outcome=trace.outcome,
+                    purpose=None,
+                )
+            )
+            for trace in traces
+        ]
+        self.tx.audit.append_many([event_row(event) for event in events])
+        self.events += events
+        for event in events:
+            for subscriber in self.core.subscribers:
+                subscriber(self, event)
+        return events
 
     def record_failure(
         self, actor: Actor, action: Action, resource: Resource, decision: Decision
@@ -443,21 +520,19 @@ class Unit:
 
         The caller guarantees that *subject* and *body* hold no health content.
         """
-        message_id = new_id()
-        payload = json.dumps({"recipient": recipient, "subject": subject, "body": body})
         keyring = self.core.keyring
         keyring.get_or_create(self.tx, NOTIFICATION_KEY, self.now)
-        row = OutboxRow(
-            id=message_id,
+        row = notice_row(
+            keyring,
+            self.tx,
+            self.now,
             channel=channel,
-            sealed=keyring.seal(
-                self.tx, NOTIFICATION_KEY, "notification", message_id, payload.encode()
-            ),
+            recipient=recipient,
+            subject=subject,
+            body=body,
             kind=kind,
-            created_at=self.now,
-            next_attempt_at=self.now,
-            idempotency_key=idempotency_key or message_id,
             patient_id=patient_id,
+            idempotency_key=idempotency_key,
         )
         self.tx.outbox.add(row)
         return row

@@ -9,7 +9,14 @@ The service is ``space.accounts`` (:class:`monespace.AccountService`).
 from ._codes import AttemptPolicy, CodeRecord, code_entropy_bits, generate_code
 from ._lifecycle import Account, AccountState, Channel, LifecycleRules
 from ._mapping import account_from_row, representation_from_row
-from ._model import Contact, Invitation, Patient, PatientIdentity, PostalAddress
+from ._model import (
+    Contact,
+    Invitation,
+    InvitationFailure,
+    Patient,
+    PatientIdentity,
+    PostalAddress,
+)
 from ._proofs import OppositionProof, verify_opposition_proof
 from ._representation import ProofRecord, Representation, RepresentationKind
 
@@ -21,6 +28,7 @@ __all__ = [
     "CodeRecord",
     "Contact",
     "Invitation",
+    "InvitationFailure",
     "LifecycleRules",
     "OppositionProof",
     "Patient",

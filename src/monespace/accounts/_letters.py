@@ -11,6 +11,7 @@ texts carries health data: they name no document, professional or care.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -36,7 +37,9 @@ class Letter:
     body: str
 
 
+@functools.lru_cache(maxsize=256)
 def _day(moment: datetime) -> str:
+    # Cached: a batch of letters prints the same few deadlines hundreds of times.
     return moment.astimezone(_PARIS).strftime("%d/%m/%Y")
 
 

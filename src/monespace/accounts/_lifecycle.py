@@ -22,6 +22,7 @@ The states and what moves between them (docs/domain-rules.md §1, CSP R1111-28 a
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -59,6 +60,7 @@ __all__ = [
 _PARIS = ZoneInfo("Europe/Paris")
 
 
+@functools.lru_cache(maxsize=1024)
 def end_of_paris_day(moment: datetime) -> datetime:
     """Midnight, Paris time, at the end of the day *moment* falls on there (in UTC): the
     deadlines people are told as a date ("jusqu'au 02/05/2026") last that whole day."""

@@ -7,10 +7,18 @@ from datetime import datetime
 
 import attrs
 
+from ..errors import MonespaceError
 from ..identities import Contact, Patient, PatientIdentity, PostalAddress
 from ._lifecycle import Channel
 
-__all__ = ["Contact", "Invitation", "Patient", "PatientIdentity", "PostalAddress"]
+__all__ = [
+    "Contact",
+    "Invitation",
+    "InvitationFailure",
+    "Patient",
+    "PatientIdentity",
+    "PostalAddress",
+]
 
 
 @attrs.frozen
@@ -22,3 +30,17 @@ class Invitation:
     channel: Channel
     to_representative: bool
     opposition_deadline: datetime
+
+
+@attrs.frozen
+class InvitationFailure:
+    """A person a batch of invitations (``space.accounts.invite_many``) did not invite, and
+    the error ``invite`` would have raised for them: :class:`~monespace.errors.NotFoundError`,
+    :class:`~monespace.errors.ValidationError` (not registered, no e-mail or postal address),
+    :class:`~monespace.errors.AccessDeniedError`.
+
+    .. versionadded:: 0.3
+    """
+
+    patient_id: str
+    error: MonespaceError

@@ -13,34 +13,39 @@ import itertools
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, time
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 from zoneinfo import ZoneInfo
 
 import attrs
 
 from .._ids import new_id
+from .._unit import Trace, notice_row
 from ..actors import Actor, ActorKind
 from ..audit import Outcome
+from ..crypto import NOTIFICATION_KEY
 from ..errors import (
+    AccessDeniedError,
     ActivationError,
     IdentifierError,
     InvalidNIRError,
+    MonespaceError,
     NotFoundError,
     ValidationError,
 )
 from ..identities import IDENTITY_KIND as _IDENTITY
 from ..identities import NIR_INDEX as _NIR_INDEX
 from ..identities import (
+    contact_from_payload,
     identity_payload,
     read_contact,
     read_identity,
 )
 from ..identities import open_identity as _open_identity
 from ..identity import NIR
-from ..policy import Action, Resource
-from ..storage import PatientRow, Slice, Transaction
+from ..policy import Action, Decision, Resource
+from ..storage import AccountRow, CodeRow, OutboxRow, PatientRow, Slice, Transaction
 from . import _lifecycle as rules
-from ._codes import AttemptPolicy, CodeRecord, generate_code, hash_code
+from ._codes import AttemptPolicy, CodeRecord, generate_code, generate_codes, hash_code
 from ._letters import (
     Letter,
     code_letter,
@@ -61,7 +66,7 @@ from ._mapping import (
     representation_row,
     representations_from_rows,
 )
-from ._model import Contact, Invitation, Patient, PatientIdentity
+from ._model import Contact, Invitation, InvitationFailure, Patient, PatientIdentity
 from ._proofs import OppositionProof, public_key_bytes, sign_opposition
 from ._representation import ProofRecord, Representation, RepresentationKind
 from ._sources import FailedSources
@@ -274,43 +279,269 @@ class AccountService:
         limit: int | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> dict[str, int]:
-        """Invite every registered person, *batch* per transaction, in constant memory.
+        """Invite every registered person, *batch* per transaction (as :meth:`invite_many`
+        does), in constant memory.
 
-        People without any contact are skipped (and counted). ``progress(n)`` is called after
-        each batch with the number handled in it.
+        People without any contact are skipped (and counted); people a batch could not
+        invite for another reason (their space changed meanwhile) are counted as
+        ``failed``. Each is traced as a failed invitation, as :meth:`invite` traces it.
+        ``progress(n)`` is called after each batch with the number handled in it.
 
-        :return: counts: ``invited``, ``by_email``, ``by_letter``, ``skipped``.
+        :return: counts: ``invited``, ``by_email``, ``by_letter``, ``skipped``, ``failed``.
+        :raises AccessDeniedError: when the policy denies *actor* the invitations (after
+            the first batch, whose denials are traced).
+
+        .. versionchanged:: 0.3 One write transaction per batch with its rows written a
+           table at a time (:meth:`invite_many`); ``failed``.
         """
-        counts = {"invited": 0, "by_email": 0, "by_letter": 0, "skipped": 0}
+        counts = {"invited": 0, "by_email": 0, "by_letter": 0, "skipped": 0, "failed": 0}
+        handled = 0
         after: str | None = None
-        while limit is None or counts["invited"] + counts["skipped"] < limit:
-            size = (
-                batch
-                if limit is None
-                else min(batch, limit - counts["invited"] - counts["skipped"])
-            )
+        self._ensure_invitation_keys()
+        while limit is None or handled < limit:
+            size = batch if limit is None else min(batch, limit - handled)
             with self._core.storage.read() as tx:
                 ids = tx.accounts.in_state(AccountState.REGISTERED, after=after, limit=size)
             if not ids:
                 break
-            with self._core.unit() as unit:
-                for patient_id in ids:
-                    try:
-                        invitation = self._invite(unit, actor, patient_id)
-                    except _NoContactError:
-                        counts["skipped"] += 1
-                        continue
+            denied: AccessDeniedError | None = None
+            for outcome in self._invite_batch(actor, ids):
+                if isinstance(outcome, Invitation):
                     counts["invited"] += 1
-                    channel = "by_email" if invitation.channel is Channel.EMAIL else "by_letter"
+                    channel = "by_email" if outcome.channel is Channel.EMAIL else "by_letter"
                     counts[channel] += 1
+                elif isinstance(outcome.error, _NoContactError):
+                    counts["skipped"] += 1
+                elif isinstance(outcome.error, AccessDeniedError):
+                    denied = denied or outcome.error
+                else:
+                    counts["failed"] += 1
+            if denied is not None:
+                raise denied
+            handled += len(ids)
             after = ids[-1]
             if progress is not None:
                 progress(len(ids))
         return counts
 
+    def invite_many(
+        self,
+        actor: Actor,
+        patient_ids: Iterable[str],
+        *,
+        batch: int = 500,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Invitation | InvitationFailure]:
+        """Invite each of *patient_ids* as :meth:`invite` does, *batch* per transaction.
+
+        The same rules, the same audit events (one ``account.invite`` per person: a
+        success, a failure or a denial) and the same notices as one :meth:`invite` per
+        person, but each batch does its work before its write transaction begins
+        (accounts, contacts and representatives read a few statements per batch,
+        identities opened, codes drawn and hashed, letters sealed) and then writes its rows
+        a table at a time. A person who cannot be invited is reported, with the error
+        :meth:`invite` would have raised, and the others of the batch are invited all the
+        same. ``progress(n)`` is called after each batch with the number handled in it.
+
+        The letters go to the contacts read when the batch began (a few milliseconds
+        before its write transaction). A person whose account changed in between is
+        invited (or refused) as :meth:`invite` would, from what the write transaction
+        reads.
+
+        :return: in the order of *patient_ids*, an :class:`Invitation` for each person
+            invited and an :class:`InvitationFailure` for each other.
+
+        .. versionadded:: 0.3
+        """
+        outcomes: list[Invitation | InvitationFailure] = []
+        pending = iter(patient_ids)
+        self._ensure_invitation_keys()
+        while chunk := list(itertools.islice(pending, batch)):
+            outcomes += self._invite_batch(actor, chunk)
+            if progress is not None:
+                progress(len(chunk))
+        return outcomes
+
+    def _ensure_invitation_keys(self) -> None:
+        """Create the space-wide keys an invitation uses (the codes' and the notices'), on
+        the space's first invitation: a batch prepares in a read transaction, where they
+        cannot be created."""
+        keyring = self._core.keyring
+        try:
+            with self._core.storage.read() as tx:
+                for owner in (_CODE_KEY, NOTIFICATION_KEY):
+                    keyring.get(tx, owner)
+            return
+        except NotFoundError:
+            pass
+        with self._core.unit() as unit:
+            for owner in (_CODE_KEY, NOTIFICATION_KEY):
+                keyring.get_or_create(unit.tx, owner, unit.now)
+
+    def _invite_batch(self, actor: Actor, ids: list[str]) -> list[Invitation | InvitationFailure]:
+        unique = list(dict.fromkeys(ids))
+        now, read, ready = self._prepare_invitations(unique)
+        results: list[Invitation | InvitationFailure | None] = [None] * len(ids)
+        with self._core.unit() as unit:
+            # The whole batch happens at the instant it was prepared for.
+            unit.now = now
+            # Read again: a person whose account changed since (or who appears twice) is
+            # invited one by one below, from what this transaction reads.
+            current = unit.tx.accounts.get_many(unique)
+            traces: list[Trace] = []
+            accounts: list[tuple[AccountRow, datetime | None]] = []
+            codes: list[CodeRow] = []
+            notices: list[OutboxRow] = []
+            again: list[tuple[int, Resource, Decision]] = []
+            batched: set[str] = set()
+            for i, patient_id in enumerate(ids):
+                resource = Resource(patient_id, "account", patient_id)
+                decision = unit.decide_or_record(actor, Action.ACCOUNT_INVITE, resource)
+                if not decision.allowed:
+                    results[i] = InvitationFailure(patient_id, AccessDeniedError(decision.rule))
+                    continue
+                if patient_id in batched or current.get(patient_id) != read[patient_id]:
+                    again.append((i, resource, decision))
+                    continue
+                batched.add(patient_id)
+                prepared = ready[patient_id]
+                if isinstance(prepared, MonespaceError):
+                    failed = Trace(
+                        actor, Action.ACCOUNT_INVITE, resource, decision, Outcome.FAILURE
+                    )
+                    traces.append(failed)
+                    results[i] = InvitationFailure(patient_id, prepared)
+                    continue
+                invited = prepared.account
+                accounts.append((account_row(invited), invited.deadline_at(self.lifecycle)))
+                codes.append(prepared.code)
+                notices.append(prepared.notice)
+                traces.append(Trace(actor, Action.ACCOUNT_INVITE, resource, decision))
+                results[i] = prepared.invitation
+            unit.tx.accounts.update_many(accounts)
+            unit.tx.codes.put_many(codes)
+            unit.tx.outbox.add_many(notices)
+            unit.record_many(traces)
+            for i, resource, decision in again:
+                patient_id = ids[i]
+                try:
+                    results[i] = self._invite_allowed(unit, actor, patient_id, resource, decision)
+                except MonespaceError as exc:
+                    unit.record_failure(actor, Action.ACCOUNT_INVITE, resource, decision)
+                    results[i] = InvitationFailure(patient_id, exc)
+        assert all(result is not None for result in results)
+        return [result for result in results if result is not None]
+
+    def _prepare_invitations(
+        self, ids: list[str]
+    ) -> tuple[datetime, dict[str, AccountRow | None], dict[str, _Prepared | MonespaceError]]:
+        """Everything a batch of invitations writes, computed in a read transaction: the
+        moment, the accounts as read, and for each person their invitation's rows or the
+        error :meth:`invite` would raise."""
+        core, keyring = self._core, self._core.keyring
+        with core.storage.read() as tx:
+            now = core.now()
+            rows = tx.accounts.get_many(ids)
+            links: dict[str, list[Representation]] = {}
+            for link in representations_from_rows(tx.representations.of_patients(ids)):
+                if link.active(now):
+                    links.setdefault(link.patient_id, []).append(link)
+            owners = [*ids, *(link.representative_id for ls in links.values() for link in ls)]
+            persons = tx.patients.get_many(owners)
+            # Read for the keyring, which then opens each identity without a statement
+            # (a backend keeps the key rows a transaction read).
+            tx.keys.get_many(owners)
+            code_key = keyring.get(tx, _CODE_KEY)
+            codes = generate_codes(len(ids))
+            ready: dict[str, _Prepared | MonespaceError] = {}
+            for patient_id, code in zip(ids, codes, strict=True):
+                try:
+                    ready[patient_id] = self._prepare_invitation(
+                        tx,
+                        now,
+                        code=code,
+                        code_key=code_key,
+                        row=rows.get(patient_id),
+                        persons=persons,
+                        links=links.get(patient_id, []),
+                    )
+                except _NoAccountError:
+                    ready[patient_id] = NotFoundError("no such account")
+                except MonespaceError as exc:
+                    ready[patient_id] = exc
+        return now, {pid: rows.get(pid) for pid in ids}, ready
+
+    def _prepare_invitation(
+        self,
+        tx: Transaction,
+        now: datetime,
+        *,
+        code: str,
+        code_key: bytes,
+        row: AccountRow | None,
+        persons: dict[str, PatientRow],
+        links: list[Representation],
+    ) -> _Prepared:
+        """What :meth:`_invite_allowed` does, without writing: the same checks in the same
+        order, and the rows to write."""
+        if row is None:
+            raise _NoAccountError
+        patient_id = row.patient_id
+        account = account_from_row(row)
+        contact, to_representative = None, False
+        # A current representative's contact first (ordered as of_patient orders them).
+        for link in sorted(links, key=lambda link: link.representative_id):
+            contact = self._contact(tx, persons.get(link.representative_id))
+            if contact is not None:
+                to_representative = True
+                break
+        if contact is None:
+            contact = self._contact(tx, persons.get(patient_id))
+            if contact is None:
+                raise NotFoundError("no such person")
+        channel = Channel.EMAIL if contact.email else Channel.LETTER
+        if channel is Channel.LETTER and contact.postal_address is None:
+            raise _NoContactError("no e-mail or postal address is known for this person")
+        invited = rules.invite(account, now, channel, self.lifecycle)
+        deadline = invited.opposition_deadline(self.lifecycle)
+        assert deadline is not None
+        letter = invitation_letter(
+            code=code,
+            opposition_deadline=deadline,
+            code_expires=end_of_paris_day(now + self.lifecycle.code_validity),
+            for_representative=to_representative,
+        )
+        notice = notice_row(
+            self._core.keyring,
+            tx,
+            now,
+            **_message(contact, letter),
+            kind="invitation",
+            patient_id=patient_id,
+        )
+        return _Prepared(
+            account=invited,
+            code=code_row(self._code_record(code_key, patient_id, code, now)),
+            notice=notice,
+            invitation=Invitation(patient_id, channel, to_representative, deadline),
+        )
+
+    def _contact(self, tx: Transaction, row: PatientRow | None) -> Contact | None:
+        """The contact details in a stored person's sealed identity (see ``read_contact``)."""
+        if row is None:
+            return None
+        return contact_from_payload(
+            self._core.keyring.open(tx, row.id, _IDENTITY, row.id, row.sealed_identity)
+        )
+
     def _invite(self, unit: Unit, actor: Actor, patient_id: str) -> Invitation:
         resource = Resource(patient_id, "account", patient_id)
         decision = unit.authorize(actor, Action.ACCOUNT_INVITE, resource)
+        return self._invite_allowed(unit, actor, patient_id, resource, decision)
+
+    def _invite_allowed(
+        self, unit: Unit, actor: Actor, patient_id: str, resource: Resource, decision: Decision
+    ) -> Invitation:
         account = self._account(unit, patient_id)
         contact, to_representative = self._addressee(unit, patient_id)
         channel = Channel.EMAIL if contact.email else Channel.LETTER
@@ -871,17 +1102,17 @@ class AccountService:
     def _issue_code(self, unit: Unit, patient_id: str) -> str:
         code = generate_code()
         key = self._core.keyring.get_or_create(unit.tx, _CODE_KEY, unit.now)
-        unit.tx.codes.put(
-            code_row(
-                CodeRecord(
-                    patient_id,
-                    hash_code(key, patient_id, code),
-                    unit.now,
-                    end_of_paris_day(unit.now + self.lifecycle.code_validity),
-                )
-            )
-        )
+        unit.tx.codes.put(code_row(self._code_record(key, patient_id, code, unit.now)))
         return code
+
+    def _code_record(self, key: bytes, patient_id: str, code: str, now: datetime) -> CodeRecord:
+        """A new code's record: its keyed hash, valid until the end of its last day."""
+        return CodeRecord(
+            patient_id,
+            hash_code(key, patient_id, code),
+            now,
+            end_of_paris_day(now + self.lifecycle.code_validity),
+        )
 
     def _addressee(self, unit: Unit, patient_id: str) -> tuple[Contact, bool]:
         """Whom to write to about *patient_id*'s space: a current representative's contact
@@ -899,30 +1130,7 @@ class AccountService:
     def _send(
         self, unit: Unit, patient_id: str, contact: Contact, letter: Letter, *, kind: str
     ) -> None:
-        if contact.email:
-            unit.notify(
-                channel=Channel.EMAIL,
-                recipient=contact.email,
-                subject=letter.subject,
-                body=letter.body,
-                kind=kind,
-                patient_id=patient_id,
-            )
-            return
-        address = contact.postal_address
-        if address is None:
-            raise _NoContactError("no e-mail or postal address is known for this person")
-        block = "\n".join(
-            [*address.lines, f"{address.postal_code} {address.city}", address.country]
-        )
-        unit.notify(
-            channel=Channel.LETTER,
-            recipient=", ".join([*address.lines, f"{address.postal_code} {address.city}"]),
-            subject=letter.subject,
-            body=f"{block}\n\n{letter.body}",
-            kind=kind,
-            patient_id=patient_id,
-        )
+        unit.notify(**_message(contact, letter), kind=kind, patient_id=patient_id)
 
     def _with_proof(
         self,
@@ -1073,3 +1281,46 @@ class AccountService:
 
 class _NoContactError(ValidationError):
     """No way to reach the person."""
+
+
+class _NoAccountError(Exception):
+    """A batch was given an id without an account (``invite`` raises ``NotFoundError``)."""
+
+
+@attrs.frozen
+class _Prepared:
+    """One invitation of a batch, computed before its write transaction."""
+
+    account: Account
+    code: CodeRow
+    notice: OutboxRow
+    invitation: Invitation
+
+
+class _Message(TypedDict):
+    channel: str
+    recipient: str
+    subject: str
+    body: str
+
+
+def _message(contact: Contact, letter: Letter) -> _Message:
+    """How *letter* reaches *contact*: by e-mail when they have an address, else by post
+    (the postal address heads the letter).
+
+    :raises _NoContactError: when *contact* has neither.
+    """
+    if contact.email:
+        return _Message(
+            channel=Channel.EMAIL, recipient=contact.email, subject=letter.subject, body=letter.body
+        )
+    address = contact.postal_address
+    if address is None:
+        raise _NoContactError("no e-mail or postal address is known for this person")
+    block = "\n".join([*address.lines, f"{address.postal_code} {address.city}", address.country])
+    return _Message(
+        channel=Channel.LETTER,
+        recipient=", ".join([*address.lines, f"{address.postal_code} {address.city}"]),
+        subject=letter.subject,
+        body=f"{block}\n\n{letter.body}",
+    )

@@ -3,7 +3,7 @@ professionals, through the converters of :mod:`monespace.codec`."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
 
 from ..codec import make_converter, restructure
 from ..storage import ProfessionalRow
@@ -35,7 +35,7 @@ def identity_from_payload(raw: bytes) -> PatientIdentity:
 def contact_from_payload(raw: bytes) -> Contact:
     """Only the contact details of an opened identity payload, without rebuilding (and
     re-validating) the whole identity."""
-    contact: Contact = _JSON.structure(_JSON.loads(raw, dict[str, Any])["contact"], Contact)
+    contact: Contact = _JSON.structure(json.loads(raw)["contact"], Contact)
     return contact
 
 

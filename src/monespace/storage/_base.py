@@ -94,6 +94,16 @@ class PatientRepository(abc.ABC):
     def get(self, patient_id: str) -> PatientRow | None:
         """The person with this id, or ``None``."""
 
+    def get_many(self, patient_ids: Sequence[str]) -> dict[str, PatientRow]:
+        """The stored persons among *patient_ids*, by id (ids with none are left out), for
+        batch jobs. This default asks :meth:`get` for each; a backend overrides it to read
+        them in a few round trips.
+
+        .. versionadded:: 0.3
+        """
+        found = {pid: self.get(pid) for pid in dict.fromkeys(patient_ids)}
+        return {pid: row for pid, row in found.items() if row is not None}
+
     @abc.abstractmethod
     def find_by_nir_index(self, nir_index: bytes) -> PatientRow | None:
         """The person whose NIR has this blind index, or ``None``."""
@@ -135,6 +145,16 @@ class KeyRepository(abc.ABC):
     @abc.abstractmethod
     def get(self, owner_id: str) -> DataKeyRow | None:
         """The data-key row of *owner_id*, destroyed or not, or ``None``."""
+
+    def get_many(self, owner_ids: Sequence[str]) -> dict[str, DataKeyRow]:
+        """The data-key rows of *owner_ids* (destroyed or not), by owner (owners with none
+        are left out), for batch jobs. This default asks :meth:`get` for each; a backend
+        overrides it to read them in a few round trips.
+
+        .. versionadded:: 0.3
+        """
+        found = {owner: self.get(owner) for owner in dict.fromkeys(owner_ids)}
+        return {owner: row for owner, row in found.items() if row is not None}
 
     @abc.abstractmethod
     def rewrap(
@@ -210,6 +230,20 @@ class AuditRepository(abc.ABC):
 
         :raises ConflictError: when ``seq`` is taken (another writer got there first).
         """
+
+    def append_many(self, events: Sequence[AuditRow]) -> None:
+        """:meth:`append` each of *events*, in order (several shards may be mixed; each
+        event must follow the newest one of its shard, which may be an earlier one of
+        *events*). This default appends them one by one; a backend overrides it to send
+        them in one round trip.
+
+        :raises ConflictError: when one does not follow (the caller rolls back: the others
+            may be stored).
+
+        .. versionadded:: 0.3
+        """
+        for event in events:
+            self.append(event)
 
     @abc.abstractmethod
     def scan(self, *, after_seq: int = 0, limit: int = 1000, shard: str = "0") -> list[AuditRow]:
@@ -316,6 +350,18 @@ class OutboxRepository(abc.ABC):
         :raises ConflictError: when its id or idempotency key is already queued.
         """
 
+    def add_many(self, rows: Sequence[OutboxRow]) -> None:
+        """Queue each of *rows*. This default adds them one by one; a backend overrides it
+        to send them in one round trip.
+
+        :raises ConflictError: when an id or idempotency key is already queued (the caller
+            rolls back: the others may be stored).
+
+        .. versionadded:: 0.3
+        """
+        for row in rows:
+            self.add(row)
+
     @abc.abstractmethod
     def get(self, message_id: str) -> OutboxRow | None:
         """The notification with this id, or ``None``."""
@@ -366,12 +412,35 @@ class AccountRepository(abc.ABC):
     def get(self, patient_id: str) -> AccountRow | None:
         """The account of *patient_id*, or ``None``."""
 
+    def get_many(self, patient_ids: Sequence[str]) -> dict[str, AccountRow]:
+        """The accounts among *patient_ids*, by patient id (ids with none are left out),
+        for batch jobs. This default asks :meth:`get` for each; a backend overrides it to
+        read them in a few round trips, and may keep them for the rest of the transaction
+        (:meth:`Transaction.subject` then serves them without reading again).
+
+        .. versionadded:: 0.3
+        """
+        found = {pid: self.get(pid) for pid in dict.fromkeys(patient_ids)}
+        return {pid: row for pid, row in found.items() if row is not None}
+
     @abc.abstractmethod
     def update(self, account: AccountRow, deadline_at: datetime | None) -> None:
         """Replace the stored account (matched by patient id).
 
         :raises NotFoundError: when there is none.
         """
+
+    def update_many(self, accounts: Sequence[tuple[AccountRow, datetime | None]]) -> None:
+        """:meth:`update` each ``(account, deadline_at)`` of *accounts*. This default
+        updates them one by one; a backend overrides it to send them in one round trip.
+
+        :raises NotFoundError: when one of them has no stored account (the caller rolls
+            back: the others may be updated).
+
+        .. versionadded:: 0.3
+        """
+        for account, deadline_at in accounts:
+            self.update(account, deadline_at)
 
     @abc.abstractmethod
     def due(self, now: datetime, *, limit: int, part: Slice | None = None) -> list[AccountRow]:
@@ -397,6 +466,15 @@ class CodeRepository(abc.ABC):
     @abc.abstractmethod
     def put(self, record: CodeRow) -> None:
         """Store *record*, replacing the person's previous code if any."""
+
+    def put_many(self, records: Sequence[CodeRow]) -> None:
+        """:meth:`put` each of *records* (at most one per person). This default stores them
+        one by one; a backend overrides it to send them in one round trip.
+
+        .. versionadded:: 0.3
+        """
+        for record in records:
+            self.put(record)
 
     @abc.abstractmethod
     def get(self, patient_id: str) -> CodeRow | None:
@@ -429,6 +507,15 @@ class RepresentationRepository(abc.ABC):
     @abc.abstractmethod
     def of_patient(self, patient_id: str) -> list[RepresentationRow]:
         """Every link (ended or not) in which *patient_id* is represented."""
+
+    def of_patients(self, patient_ids: Sequence[str]) -> list[RepresentationRow]:
+        """Every link (ended or not) in which one of *patient_ids* is represented, for
+        batch jobs. This default asks :meth:`of_patient` for each; a backend overrides it
+        to read them in a few round trips.
+
+        .. versionadded:: 0.3
+        """
+        return [link for pid in dict.fromkeys(patient_ids) for link in self.of_patient(pid)]
 
     @abc.abstractmethod
     def by_representative(self, representative_id: str) -> list[RepresentationRow]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -82,6 +82,7 @@ class Cursor(Protocol):
     """The part of a DB-API cursor the repositories use."""
 
     def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]], /) -> Any: ...
     def fetchone(self) -> Any: ...
     def fetchall(self) -> list[Any]: ...
 
@@ -141,10 +142,21 @@ def _rewrite(query: str, placeholder: str) -> str:
 
 def to_db_time(moment: datetime) -> str:
     """Fixed-width UTC text: sorts like the instants it names."""
+    return _db_time(moment)
+
+
+# A batch stores the same few instants on every row (its moment, its deadlines): each is
+# formatted once. Equal datetimes name the same instant, so they share their text.
+@functools.lru_cache(maxsize=1024)
+def _db_time(moment: datetime) -> str:
     utc = moment.astimezone(UTC)
     # %Y is not zero-padded for years before 1000 on every platform: pad it ourselves.
     return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S.%fZ")
 
+
+#: Ids per ``IN (...)`` list of a batch read: under every driver's limit on parameters
+#: (SQLite's was 999 before 3.32).
+_IN_CHUNK = 500
 
 _DB_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 
@@ -188,6 +200,30 @@ class _Repo:
             raise StorageError(f"the database refused the operation: {exc}") from exc
         return self._cur
 
+    def _exec_many(self, query: str, params: Sequence[Sequence[Any]]) -> Cursor:
+        """Run *query* once per parameter tuple of *params*, in one call to the driver (a
+        batch's rows: one round trip, however many rows)."""
+        try:
+            self._cur.executemany(self._dialect.sql(query), params)
+        except self._dialect.integrity_errors:
+            raise
+        except self._dialect.driver_errors as exc:
+            raise StorageError(f"the database refused the operation: {exc}") from exc
+        return self._cur
+
+    def _select_in(
+        self, query: str, ids: Sequence[str], *, column: str = "patient_id"
+    ) -> list[Any]:
+        """The rows of ``query + " WHERE <column> IN (...)"`` for *ids*, in chunks small
+        enough for any driver's limit on parameters."""
+        rows: list[Any] = []
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            rows += self._exec(f"{query} WHERE {column} IN ({marks})", chunk).fetchall()
+        return rows
+
     @staticmethod
     def _in_slice(part: Slice | None, column: str = "patient_id") -> tuple[str, tuple[int, ...]]:
         """A condition keeping one slice of the patients (nothing without *part*)."""
@@ -228,6 +264,17 @@ class SqlPatients(_Repo, PatientRepository):
             return self.seen[patient_id]
         r = self._exec(f"SELECT {self._COLS} FROM patients WHERE id = ?", (patient_id,)).fetchone()
         return None if r is None else self._row(r)
+
+    def get_many(self, patient_ids: Sequence[str]) -> dict[str, PatientRow]:
+        # Kept for the rest of the transaction, as subject() keeps them: the batch then
+        # opens each identity without reading its row again.
+        wanted = [pid for pid in patient_ids if pid not in self.seen]
+        for r in self._select_in(f"SELECT {self._COLS} FROM patients", wanted, column="id"):
+            row = self._row(r)
+            self.seen[row.id] = row
+        for pid in wanted:
+            self.seen.setdefault(pid, None)
+        return {pid: found for pid in patient_ids if (found := self.seen[pid]) is not None}
 
     def find_by_nir_index(self, nir_index: bytes) -> PatientRow | None:
         r = self._exec(
@@ -298,6 +345,15 @@ class SqlKeys(_Repo, KeyRepository):
         row = None if r is None else self._row(r)
         self.seen[owner_id] = row
         return row
+
+    def get_many(self, owner_ids: Sequence[str]) -> dict[str, DataKeyRow]:
+        wanted = [owner for owner in owner_ids if owner not in self.seen]
+        for r in self._select_in(f"SELECT {self._COLS} FROM data_keys", wanted):
+            row = self._row(r)
+            self.seen[row.patient_id] = row
+        for owner in wanted:
+            self.seen.setdefault(owner, None)
+        return {owner: found for owner in owner_ids if (found := self.seen[owner]) is not None}
 
     def rewrap(
         self, owner_id: str, *, expected_master_key_id: str, master_key_id: str, wrapped: bytes
@@ -432,32 +488,53 @@ class SqlAudit(_Repo, AuditRepository):
                 f"INSERT INTO audit_events ({self._COLS}) "
                 "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
                 "WHERE (SELECT coalesce(max(seq), 0) FROM audit_events WHERE shard = ?) = ?",
-                (
-                    event.seq,
-                    to_db_time(event.at),
-                    event.actor_kind,
-                    event.actor_id,
-                    event.action,
-                    event.outcome,
-                    event.patient_id,
-                    event.target_kind,
-                    event.target_id,
-                    event.mode,
-                    event.purpose,
-                    event.rule,
-                    event.prev_hash,
-                    event.hash,
-                    event.key_id,
-                    event.shard,
-                    event.chain,
-                    event.shard,
-                    event.seq - 1,
-                ),
+                self._append_params(event),
             )
         except self._dialect.integrity_errors as exc:
             raise ConflictError(f"audit event {event.seq} already exists") from exc
         if cur.rowcount != 1:
             raise ConflictError(f"audit event {event.seq} does not follow the newest event")
+
+    def append_many(self, events: Sequence[AuditRow]) -> None:
+        if not events:
+            return
+        # The same guarded insert as append(), once per event: each row sees the ones
+        # inserted before it, so a batch may extend a shard's chain several times.
+        try:
+            cur = self._exec_many(
+                f"INSERT INTO audit_events ({self._COLS}) "
+                "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
+                "WHERE (SELECT coalesce(max(seq), 0) FROM audit_events WHERE shard = ?) = ?",
+                [self._append_params(event) for event in events],
+            )
+        except self._dialect.integrity_errors as exc:
+            raise ConflictError("an audit event of the batch already exists") from exc
+        if cur.rowcount != len(events):
+            raise ConflictError("an audit event of the batch does not follow the newest event")
+
+    @staticmethod
+    def _append_params(event: AuditRow) -> tuple[Any, ...]:
+        return (
+            event.seq,
+            to_db_time(event.at),
+            event.actor_kind,
+            event.actor_id,
+            event.action,
+            event.outcome,
+            event.patient_id,
+            event.target_kind,
+            event.target_id,
+            event.mode,
+            event.purpose,
+            event.rule,
+            event.prev_hash,
+            event.hash,
+            event.key_id,
+            event.shard,
+            event.chain,
+            event.shard,
+            event.seq - 1,
+        )
 
     def scan(self, *, after_seq: int = 0, limit: int = 1000, shard: str = "0") -> list[AuditRow]:
         rows = self._exec(
@@ -638,6 +715,18 @@ class SqlOutbox(_Repo, OutboxRepository):
             "this notification is already queued",
         )
 
+    def add_many(self, rows: Sequence[OutboxRow]) -> None:
+        if not rows:
+            return
+        try:
+            self._exec_many(
+                f"INSERT INTO outbox ({self._COLS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [self._params(row) for row in rows],
+            )
+        except self._dialect.integrity_errors as exc:
+            raise ConflictError("a notification of the batch is already queued") from exc
+
     def get(self, message_id: str) -> OutboxRow | None:
         r = self._exec(f"SELECT {self._COLS} FROM outbox WHERE id = ?", (message_id,)).fetchone()
         return None if r is None else self._row(r)
@@ -716,6 +805,13 @@ class SqlAccounts(_Repo, AccountRepository):
     _TIMES = frozenset(_FIELDS[3:14])
     _COLS = ", ".join(_FIELDS)
 
+    def __init__(self, cursor: Cursor, dialect: Dialect) -> None:
+        super().__init__(cursor, dialect)
+        # Rows a batch read (get_many) in this transaction, which the decisions of the
+        # batch (SqlTransaction.subject) then read without a statement each. Every change
+        # of a row through this repository drops it.
+        self.seen: dict[str, AccountRow | None] = {}
+
     @classmethod
     def _row(cls, r: Sequence[Any]) -> AccountRow:
         values = dict(zip(cls._FIELDS, r, strict=True))
@@ -731,6 +827,7 @@ class SqlAccounts(_Repo, AccountRepository):
         ]
 
     def add(self, account: AccountRow, deadline_at: datetime | None) -> None:
+        self.seen.pop(account.patient_id, None)
         marks = ", ".join("?" * (len(self._FIELDS) + 1))
         self._insert(
             f"INSERT INTO accounts ({self._COLS}, deadline_at) VALUES ({marks})",
@@ -739,19 +836,44 @@ class SqlAccounts(_Repo, AccountRepository):
         )
 
     def get(self, patient_id: str) -> AccountRow | None:
+        if patient_id in self.seen:
+            return self.seen[patient_id]
         r = self._exec(
             f"SELECT {self._COLS} FROM accounts WHERE patient_id = ?", (patient_id,)
         ).fetchone()
         return None if r is None else self._row(r)
 
-    def update(self, account: AccountRow, deadline_at: datetime | None) -> None:
-        assignments = ", ".join(f"{name} = ?" for name in self._FIELDS[1:])
+    def get_many(self, patient_ids: Sequence[str]) -> dict[str, AccountRow]:
+        # Always read again (a batch checks what changed since it prepared), then kept.
+        for pid in patient_ids:
+            self.seen[pid] = None
+        for r in self._select_in(f"SELECT {self._COLS} FROM accounts", patient_ids):
+            row = self._row(r)
+            self.seen[row.patient_id] = row
+        return {pid: found for pid in patient_ids if (found := self.seen[pid]) is not None}
+
+    _UPDATE = (
+        f"UPDATE accounts SET {', '.join(f'{name} = ?' for name in _FIELDS[1:])}, "
+        "deadline_at = ? WHERE patient_id = ?"
+    )
+
+    def _update_params(self, account: AccountRow, deadline_at: datetime | None) -> list[Any]:
+        self.seen.pop(account.patient_id, None)
         params = self._params(account)
-        cur = self._exec(
-            f"UPDATE accounts SET {assignments}, deadline_at = ? WHERE patient_id = ?",
-            [*params[1:], _opt_db_time(deadline_at), params[0]],
-        )
+        return [*params[1:], _opt_db_time(deadline_at), params[0]]
+
+    def update(self, account: AccountRow, deadline_at: datetime | None) -> None:
+        cur = self._exec(self._UPDATE, self._update_params(account, deadline_at))
         if cur.rowcount != 1:
+            raise NotFoundError("no such account")
+
+    def update_many(self, accounts: Sequence[tuple[AccountRow, datetime | None]]) -> None:
+        if not accounts:
+            return
+        cur = self._exec_many(
+            self._UPDATE, [self._update_params(row, deadline) for row, deadline in accounts]
+        )
+        if cur.rowcount != len(accounts):
             raise NotFoundError("no such account")
 
     def due(self, now: datetime, *, limit: int, part: Slice | None = None) -> list[AccountRow]:
@@ -778,24 +900,32 @@ class SqlAccounts(_Repo, AccountRepository):
 
 class SqlCodes(_Repo, CodeRepository):
     _COLS = "patient_id, code_hash, issued_at, expires_at, attempts, used_at, revoked_at"
+    _PUT = (
+        f"INSERT INTO provisional_codes ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (patient_id) DO UPDATE SET code_hash = excluded.code_hash, "
+        "issued_at = excluded.issued_at, expires_at = excluded.expires_at, "
+        "attempts = excluded.attempts, used_at = excluded.used_at, "
+        "revoked_at = excluded.revoked_at"
+    )
+
+    @staticmethod
+    def _params(record: CodeRow) -> tuple[Any, ...]:
+        return (
+            record.patient_id,
+            record.code_hash,
+            to_db_time(record.issued_at),
+            to_db_time(record.expires_at),
+            record.attempts,
+            _opt_db_time(record.used_at),
+            _opt_db_time(record.revoked_at),
+        )
 
     def put(self, record: CodeRow) -> None:
-        self._exec(
-            f"INSERT INTO provisional_codes ({self._COLS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (patient_id) DO UPDATE SET code_hash = excluded.code_hash, "
-            "issued_at = excluded.issued_at, expires_at = excluded.expires_at, "
-            "attempts = excluded.attempts, used_at = excluded.used_at, "
-            "revoked_at = excluded.revoked_at",
-            (
-                record.patient_id,
-                record.code_hash,
-                to_db_time(record.issued_at),
-                to_db_time(record.expires_at),
-                record.attempts,
-                _opt_db_time(record.used_at),
-                _opt_db_time(record.revoked_at),
-            ),
-        )
+        self._exec(self._PUT, self._params(record))
+
+    def put_many(self, records: Sequence[CodeRow]) -> None:
+        if records:
+            self._exec_many(self._PUT, [self._params(record) for record in records])
 
     def get(self, patient_id: str) -> CodeRow | None:
         r = self._exec(
@@ -882,6 +1012,13 @@ class SqlRepresentations(_Repo, RepresentationRepository):
             (patient_id,),
         ).fetchall()
         return [self._row(r) for r in rows]
+
+    def of_patients(self, patient_ids: Sequence[str]) -> list[RepresentationRow]:
+        rows = [
+            self._row(r)
+            for r in self._select_in(f"SELECT {self._COLS} FROM representations", patient_ids)
+        ]
+        return sorted(rows, key=lambda link: (link.patient_id, link.representative_id))
 
     def by_representative(self, representative_id: str) -> list[RepresentationRow]:
         rows = self._exec(
@@ -2130,7 +2267,8 @@ class SqlTransaction(Transaction):
         self.blobs = SqlBlobs(cursor, dialect)
         self.audit = SqlAudit(cursor, dialect)
         self.outbox = SqlOutbox(cursor, dialect)
-        self.accounts = SqlAccounts(cursor, dialect)
+        self._accounts = SqlAccounts(cursor, dialect)
+        self.accounts = self._accounts
         self.codes = SqlCodes(cursor, dialect)
         self.proofs = SqlProofs(cursor, dialect)
         self.representations = SqlRepresentations(cursor, dialect)
@@ -2152,6 +2290,9 @@ class SqlTransaction(Transaction):
         the patient's row and data key and keeps them for the rest of the transaction (an
         operation that decides, then seals or opens with the patient's key and writes to
         their address, reads each once and in the same round trip)."""
+        if professional_id is None and patient_id in self._accounts.seen:
+            # A batch read this account (get_many) and nothing changed it since.
+            return SubjectRow(self._accounts.seen[patient_id])
         accounts = SqlAccounts._FIELDS
         head = (
             f"SELECT {', '.join('a.' + c for c in accounts)}, "

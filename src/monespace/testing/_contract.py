@@ -19,6 +19,7 @@ The built-in memory and SQLite backends run exactly these tests, as must any plu
 
 from __future__ import annotations
 
+import operator
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -726,6 +727,94 @@ class StorageContract:
             assert tx.codes.get("p000001") == second
             assert tx.proofs.get("p000001") == ProofRow("p000001", b"v", b"b", 3, T0)
             assert tx.codes.get("nobody") is None
+
+    def test_batch_reads_find_what_single_reads_find(self, storage: StorageBackend) -> None:
+        """``get_many`` and ``of_patients`` (a batch job's reads) agree with ``get`` and
+        ``of_patient``, leave out ids with nothing stored, and take ids more than once."""
+        with storage.write() as tx:
+            for n in (1, 2, 3):
+                tx.patients.add(make_patient_row(n))
+                tx.keys.add(DataKeyRow(f"p{n:06d}", "k1", f"wrapped-{n}".encode(), T0))
+                tx.accounts.add(AccountRow(f"p{n:06d}", "registered"), None)
+            tx.keys.destroy("p000002", T0)
+            kind = "legal_guardian"
+            tx.representations.put(RepresentationRow("p000002", "p000003", kind, T0))
+            tx.representations.put(RepresentationRow("p000002", "p000001", kind, T0, T0, T0))
+            tx.representations.put(RepresentationRow("p000003", "p000001", kind, T0))
+        ids = ["p000003", "nobody", "p000001", "p000002", "p000003"]
+        with storage.read() as tx:
+            for repo in (tx.patients, tx.keys, tx.accounts):
+                expected = {pid: repo.get(pid) for pid in ids if pid != "nobody"}
+                assert repo.get_many(ids) == expected
+                assert repo.get_many([]) == {}
+            links = tx.representations.of_patients(["p000002", "nobody", "p000003"])
+            by_pair = operator.attrgetter("patient_id", "representative_id")
+            assert sorted(links, key=by_pair) == sorted(
+                tx.representations.of_patient("p000002") + tx.representations.of_patient("p000003"),
+                key=by_pair,
+            )
+            assert tx.representations.of_patients([]) == []
+        with storage.write() as tx:
+            # Read for a batch, then changed: the transaction sees the change.
+            tx.accounts.get_many(["p000001", "p000002"])
+            tx.accounts.update(AccountRow("p000001", "created"), None)
+            assert tx.subject("p000001").account == AccountRow("p000001", "created")
+            assert tx.accounts.get("p000001") == AccountRow("p000001", "created")
+            assert tx.subject("p000002").account == AccountRow("p000002", "registered")
+        with storage.read() as tx:
+            assert tx.subject("p000001").account == AccountRow("p000001", "created")
+
+    def test_batch_writes_store_what_single_writes_store(self, storage: StorageBackend) -> None:
+        """``update_many``, ``put_many``, ``add_many`` and ``append_many`` (a batch job's
+        writes) store what the one-row methods store, and refuse what they refuse."""
+        with storage.write() as tx:
+            for n in (1, 2, 3):
+                tx.patients.add(make_patient_row(n))
+                tx.accounts.add(AccountRow(f"p{n:06d}", "registered"), None)
+            tx.codes.put(CodeRow("p000001", b"old", T0, T0))
+        deadline = T0 + timedelta(days=42)
+        invited = [
+            (AccountRow(f"p{n:06d}", "invited", "email", invited_at=T0), deadline) for n in (1, 2)
+        ]
+        codes = [CodeRow(f"p{n:06d}", f"h{n}".encode(), T0, deadline) for n in (1, 2)]
+        notices = [make_outbox_row(n, patient_id=f"p{n:06d}") for n in (1, 2)]
+        with storage.write() as tx:
+            tx.accounts.update_many(invited)
+            tx.accounts.update_many([])
+            tx.codes.put_many(codes)
+            tx.codes.put_many([])
+            tx.outbox.add_many(notices)
+            tx.outbox.add_many([])
+            zero = make_event(None, "p000001")
+            one = make_event(None, "p000002", shard="1")
+            events = [zero, one, make_event(zero, "p000001"), make_event(one, shard="1")]
+            tx.audit.append_many([event_row(e) for e in events])
+            tx.audit.append_many([])
+        with storage.read() as tx:
+            assert [tx.accounts.get(f"p{n:06d}") for n in (1, 2, 3)] == [
+                *(row for row, _ in invited),
+                AccountRow("p000003", "registered"),
+            ]
+            assert [a.patient_id for a in tx.accounts.due(deadline, limit=9)] == [
+                "p000001",
+                "p000002",
+            ]
+            assert [tx.codes.get(f"p{n:06d}") for n in (1, 2)] == codes
+            assert [tx.outbox.get(row.id) for row in notices] == notices
+            assert tx.audit.scan(shard="0") == [event_row(events[0]), event_row(events[2])]
+            assert tx.audit.scan(shard="1") == [event_row(events[1]), event_row(events[3])]
+        with pytest.raises(NotFoundError), storage.write() as tx:
+            tx.accounts.update_many([(AccountRow("nobody", "invited"), None), invited[0]])
+        with pytest.raises(ConflictError), storage.write() as tx:
+            tx.outbox.add_many([make_outbox_row(3), make_outbox_row(1)])
+        with pytest.raises(ConflictError), storage.write() as tx:
+            gap = make_event(make_event(events[2]))
+            tx.audit.append_many([event_row(gap)])
+        with pytest.raises(ConflictError), storage.write() as tx:
+            tx.audit.append_many([event_row(events[2])])
+        with storage.read() as tx:
+            assert tx.outbox.count() == 2
+            assert tx.audit.count() == 4
 
     def test_representations_end_in_order(self, storage: StorageBackend) -> None:
         with storage.write() as tx:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
@@ -199,6 +199,25 @@ class _Cursor:
         # rowcount belongs to the last statement: keep it before RELEASE replaces it.
         self._rowcount = self._cur.rowcount
         self._run("RELEASE SAVEPOINT monespace_statement")
+        return self
+
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]], /) -> Self:
+        """Run *sql* once per parameter tuple, in one pipeline (one round trip's worth of
+        waiting for a whole batch), under one savepoint in a write transaction."""
+        self._rowcount = None
+        if self._savepoints:
+            self._run("SAVEPOINT monespace_statement")
+        try:
+            self._cur.executemany(sql, params)
+        except psycopg.Error as exc:
+            if self._savepoints and not self._cur.connection.closed:
+                self._run("ROLLBACK TO SAVEPOINT monespace_statement")
+            terse = type(exc)(exc.diag.message_primary or type(exc).__name__)
+            raise terse from None
+        # The sum of the rows each execution changed, kept before RELEASE replaces it.
+        self._rowcount = self._cur.rowcount
+        if self._savepoints:
+            self._run("RELEASE SAVEPOINT monespace_statement")
         return self
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> None:
