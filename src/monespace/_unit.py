@@ -45,7 +45,7 @@ from .audit import (
 )
 from .clock import Clock
 from .crypto import NOTIFICATION_KEY, Keyring
-from .errors import AccessDeniedError, MonespaceError, UnknownProfessionalError
+from .errors import AccessDeniedError, ConflictError, MonespaceError, UnknownProfessionalError
 from .policy import Action, Decision, Facts, Resource, Rule, decide, default_rules
 from .storage import DocumentRow, OutboxRow, StorageBackend, ThreadRow, Transaction
 
@@ -172,6 +172,12 @@ class Core:
     #: The newest audit checkpoint known to be committed, so that most units need not read
     #: it (:class:`monespace.audit.CheckpointWatch`).
     checkpoints: CheckpointWatch = attrs.field(factory=CheckpointWatch, init=False, repr=False)
+    #: By shard, the newest audit event this writer knows to be committed, so that a unit
+    #: need not read its shard's head (see :meth:`Unit.record`). Another writer may have
+    #: appended since: the storage refuses an event that does not follow the stored head,
+    #: and the unit then reads the head and chains again. One entry per shard at most.
+    _heads: dict[str, AuditEvent] = attrs.field(factory=dict, init=False, repr=False)
+    _heads_lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.rules is None:
@@ -181,6 +187,24 @@ class Core:
     def now(self) -> datetime:
         """The current time from the space's clock."""
         return self.clock.now()
+
+    def known_head(self, shard: str) -> AuditEvent | None:
+        """The newest event of *shard* this writer saw committed, if any (it may be stale)."""
+        return self._heads.get(shard)
+
+    def committed_heads(self, heads: Sequence[AuditEvent]) -> None:
+        """Remember *heads*, events just committed, as their shards' newest (never going
+        back to an older one when units of several threads commit out of order)."""
+        with self._heads_lock:
+            for head in heads:
+                known = self._heads.get(head.shard)
+                if known is None or known.seq < head.seq:
+                    self._heads[head.shard] = head
+
+    def forget_head(self, shard: str) -> None:
+        """Drop the remembered head of *shard*: it was found stale."""
+        with self._heads_lock:
+            self._heads.pop(shard, None)
 
     def audit_shard(self, tx: Transaction, patient_id: str | None) -> str:
         """The audit shard of the events about *patient_id* (decision 0015)."""
@@ -237,6 +261,7 @@ class Core:
         # Committed: the space-wide keys the unit read may now serve other units, and the
         # checkpoint it wrote, if any, is the newest.
         self.keyring.committed(unit.tx)
+        self.committed_heads([head for head, _ in unit._heads.values()])
         if unit.checkpoint is not None:
             self.checkpoints.saw(unit.checkpoint.at)
         for event in unit.events:
@@ -258,6 +283,7 @@ class Core:
                 settings=self.settings.audit,
                 watch=self.checkpoints,
             )
+        self.committed_heads([event])
         if checkpoint is not None:
             self.checkpoints.saw(checkpoint.at)
         self.plugins.audit_event(event)
@@ -275,6 +301,9 @@ class Unit:
         #: newest ``seq`` before the unit (the head is read once, then kept here; the
         #: storage re-checks it at each append, so two writers never fork a chain).
         self._heads: dict[str, tuple[AuditEvent, int]] = {}
+        #: Shards whose head in :attr:`_heads` is the writer's remembered one, not yet
+        #: confirmed by an append that the storage accepted.
+        self._unconfirmed: set[str] = set()
         #: The signed checkpoint this unit wrote before committing, if one was due.
         self.checkpoint: Checkpoint | None = None
         #: The first failure of a unit nested in this one (see ``Core.unit``).
@@ -435,23 +464,45 @@ class Unit:
             outcome=outcome,
             purpose=purpose,
         )
-        event = self._link(pending)
-        self.tx.audit.append(event_row(event))
+        event = self._link(pending, remembered=True)
+        try:
+            self.tx.audit.append(event_row(event))
+        except ConflictError:
+            if event.shard not in self._unconfirmed:
+                raise
+            # Another writer appended to the shard since this writer last did: chain again
+            # on the stored head. The unit holds the write lock, so the head read now stays
+            # the newest until the unit commits.
+            self.core.forget_head(event.shard)
+            self._unconfirmed.discard(event.shard)
+            del self._heads[event.shard]
+            event = self._link(pending)
+            self.tx.audit.append(event_row(event))
+        self._unconfirmed.discard(event.shard)
         self.events.append(event)
         for subscriber in self.core.subscribers:
             subscriber(self, event)
         return event
 
-    def _link(self, pending: PendingEvent) -> AuditEvent:
-        """*pending* chained after the newest event of its shard, which becomes the head."""
+    def _link(self, pending: PendingEvent, *, remembered: bool = False) -> AuditEvent:
+        """*pending* chained after the newest event of its shard, which becomes the head.
+
+        The shard's head is the one this unit appended last, else (with *remembered*) the
+        one the writer remembers from its last commit, unconfirmed until the storage accepts
+        the append, else the stored one, read.
+        """
         shard = self.core.audit_shard(self.tx, pending.patient_id)
         known = self._heads.get(shard)
+        previous: AuditEvent | None
         if known is not None:
-            previous: AuditEvent | None = known[0]
-            before = known[1]
+            previous, before = known
         else:
-            last = self.tx.audit.last(shard)
-            previous = None if last is None else event_from_row(last)
+            previous = self.core.known_head(shard) if remembered else None
+            if previous is not None:
+                self._unconfirmed.add(shard)
+            else:
+                last = self.tx.audit.last(shard)
+                previous = None if last is None else event_from_row(last)
             before = 0 if previous is None else previous.seq
         event = chain(previous, pending, self.core.keyring.audit_key(), shard=shard)
         self._heads[shard] = (event, before)
