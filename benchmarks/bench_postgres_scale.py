@@ -44,6 +44,7 @@ import secrets
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -187,6 +188,41 @@ def _run(target: Callable[..., int], jobs: list[tuple[object, ...]], window: flo
     return total / window
 
 
+class LockWaits:
+    """Samples, every 50 ms in a thread, how many backends wait for the schema's advisory
+    write lock (``pg_locks``, not granted) while a part runs."""
+
+    QUERY = (
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+        "AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) "
+        "= hashtext('monespace:' || %s)::bigint"
+    )
+
+    def __init__(self, server: str, schema: str) -> None:
+        self.server, self.schema = server, schema
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        with psycopg.connect(self.server, autocommit=True) as conn:
+            while not self._stop.wait(0.05):
+                row = conn.execute(self.QUERY, (self.schema,)).fetchone()
+                self.samples.append(row[0] if row else 0)
+
+    def __enter__(self) -> LockWaits:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.samples) if self.samples else 0.0
+
+
 # --- the parts ----------------------------------------------------------------------------
 
 
@@ -237,13 +273,15 @@ def writers(bench: Bench, counts: Sequence[int]) -> dict[str, Any]:
         before = os.getloadavg()
         space_url = bench.url()
         patients = [_register(space_url, bench.key, n) for n in range(1, processes + 1)]
-        ours = _run(_add_documents, [(space_url, bench.key, p) for p in patients], bench.window)
+        with LockWaits(bench.server, bench.schemas[-1]) as waits:
+            ours = _run(_add_documents, [(space_url, bench.key, p) for p in patients], bench.window)
         raw = bench.raw_rate(processes)
         points.append(
             {
                 "writers": processes,
                 "monespace": ours,
                 "raw": raw,
+                "waiting_for_lock": waits.mean,
                 "load_before": [round(v, 2) for v in before],
                 "load_after": [round(v, 2) for v in os.getloadavg()],
             }
@@ -257,6 +295,7 @@ def writers(bench: Bench, counts: Sequence[int]) -> dict[str, Any]:
         "ratio",
         f"monespace vs {base['writers']}",
         f"raw vs {base['writers']}",
+        "waiting for the lock",
         "load average after",
     ]
     rows = [
@@ -267,6 +306,7 @@ def writers(bench: Bench, counts: Sequence[int]) -> dict[str, Any]:
             f"{p['monespace'] / p['raw']:.2f}x",
             f"{p['monespace'] / base['monespace']:.2f}x",
             f"{p['raw'] / base['raw']:.2f}x",
+            f"{p['waiting_for_lock']:.1f}",
             " / ".join(f"{v:.2f}" for v in p["load_after"]),
         ]
         for p in points
@@ -550,6 +590,10 @@ def main() -> None:
             "autocommit INSERT of the same 4 KiB per operation, as many processes)\n"
         )
         print_grid(results["writers"]["header"], results["writers"]["rows"], markdown=args.markdown)
+        print(
+            "\nwaiting for the lock: backends waiting for the schema's advisory write lock, "
+            "mean of samples every 50 ms over monespace's run (set-up included)"
+        )
         if args.writers_json:
             curve = {
                 "date": started,
