@@ -10,9 +10,10 @@ load average of the machine is printed with each part:
   patient's own PDF, one transaction each) through ``space.record.add_document`` by 1, 2, 4
   and 8 writer processes, each for its own patient, beside raw psycopg inserts of the same
   bytes (one autocommit ``INSERT`` each into a plain table) by as many processes; the table
-  gives each side's rate, the ratio, and each side's scaling against 1 process
-  (``--writers-json PATH`` also writes the curve, which
-  ``benchmarks/plot_postgres_writers.py`` draws);
+  gives each side's rate, the ratio, each side's scaling against the fewest processes, and
+  how many backends waited on average for the schema's advisory write lock during
+  monespace's figure (``pg_locks``, sampled every 50 ms); ``--writers-json PATH`` also
+  writes the curve, which ``benchmarks/plot_postgres_writers.py`` draws;
 - **invitations** (``--people N``: 20,000 with ``--quick``, 100,000 otherwise; ``--rounds``,
   ``--batch``): N people are registered with ``space.accounts.register_patients`` (timed
   apart, no baseline), then invited with ``space.accounts.invite_registered(batch=B)``, in
