@@ -12,7 +12,7 @@ load average of the machine is printed with each part:
   bytes (one autocommit ``INSERT`` each into a plain table) by as many processes; the table
   gives each side's rate, the ratio, each side's scaling against the fewest processes, and
   how many backends waited on average for the schema's advisory write lock during
-  monespace's figure (``pg_locks``, sampled every 50 ms); ``--writers-json PATH`` also
+  monespace's window (``pg_locks``, sampled every 50 ms); ``--writers-json PATH`` also
   writes the curve, which ``benchmarks/plot_postgres_writers.py`` draws;
 - **invitations** (``--people N``: 20,000 with ``--quick``, 100,000 otherwise; ``--rounds``,
   ``--batch``): N people are registered with ``space.accounts.register_patients`` (timed
@@ -48,6 +48,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime, timedelta
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
@@ -172,17 +173,26 @@ def _child(target: Callable[..., int], out: Queue, *args: object) -> None:  # ty
     out.put(target(*args))
 
 
-def _run(target: Callable[..., int], jobs: list[tuple[object, ...]], window: float) -> float:
+def _run(
+    target: Callable[..., int],
+    jobs: list[tuple[object, ...]],
+    window: float,
+    during: Callable[[], AbstractContextManager[object]] = nullcontext,
+) -> float:
     """Operations per second of *jobs* (one process each), released together once every
-    one is set up."""
+    one is set up; *during()* is entered when they are released and left when their window
+    ends."""
     context = multiprocessing.get_context("spawn")
-    ready = context.Barrier(len(jobs))
+    ready = context.Barrier(len(jobs) + 1)  # the workers, and this process
     out = context.Queue()
     workers = [
         context.Process(target=_child, args=(target, out, ready, window, *job)) for job in jobs
     ]
     for w in workers:
         w.start()
+    ready.wait(timeout=300)
+    with during():
+        time.sleep(window)
     total = sum(out.get(timeout=window + 300) for _ in workers)
     for w in workers:
         w.join()
@@ -191,7 +201,7 @@ def _run(target: Callable[..., int], jobs: list[tuple[object, ...]], window: flo
 
 class LockWaits:
     """Samples, every 50 ms in a thread, how many backends wait for the schema's advisory
-    write lock (``pg_locks``, not granted) while a part runs."""
+    write lock (``pg_locks``, not granted)."""
 
     QUERY = (
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
@@ -203,13 +213,13 @@ class LockWaits:
         self.server, self.schema = server, schema
         self.samples: list[int] = []
         self._stop = threading.Event()
+        self._conn = psycopg.connect(server, autocommit=True)
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
-        with psycopg.connect(self.server, autocommit=True) as conn:
-            while not self._stop.wait(0.05):
-                row = conn.execute(self.QUERY, (self.schema,)).fetchone()
-                self.samples.append(row[0] if row else 0)
+        while not self._stop.wait(0.05):
+            row = self._conn.execute(self.QUERY, (self.schema,)).fetchone()
+            self.samples.append(row[0] if row else 0)
 
     def __enter__(self) -> LockWaits:
         self._thread.start()
@@ -218,6 +228,7 @@ class LockWaits:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self._conn.close()
 
     @property
     def mean(self) -> float:
@@ -274,8 +285,9 @@ def writers(bench: Bench, counts: Sequence[int]) -> dict[str, Any]:
         before = os.getloadavg()
         space_url = bench.url()
         patients = [_register(space_url, bench.key, n) for n in range(1, processes + 1)]
-        with LockWaits(bench.server, bench.schemas[-1]) as waits:
-            ours = _run(_add_documents, [(space_url, bench.key, p) for p in patients], bench.window)
+        waits = LockWaits(bench.server, bench.schemas[-1])
+        jobs = [(space_url, bench.key, p) for p in patients]
+        ours = _run(_add_documents, jobs, bench.window, during=lambda waits=waits: waits)
         raw = bench.raw_rate(processes)
         points.append(
             {
@@ -593,7 +605,7 @@ def main() -> None:
         print_grid(results["writers"]["header"], results["writers"]["rows"], markdown=args.markdown)
         print(
             "\nwaiting for the lock: backends waiting for the schema's advisory write lock, "
-            "mean of samples every 50 ms over monespace's run (set-up included)"
+            "mean of samples every 50 ms over monespace's window"
         )
         if args.writers_json:
             curve = {
