@@ -21,8 +21,12 @@ load average of the machine is printed with each part:
   (the account row, the code row, the outbox row and the audit event of each person) read
   back, untimed, then written again with psycopg ``COPY ... FROM STDIN (FORMAT BINARY)``
   into plain tables of the same columns (no index, no constraint, no trigger), one
-  transaction of four ``COPY`` per batch of B people. ``--profile`` also profiles one
-  invitation batch (cProfile) and prints where its time goes;
+  transaction of four ``COPY`` per batch of B people. Between registration and
+  invitations the schema's tables are analysed (``ANALYZE``, timed apart), as autovacuum
+  would do in time on a server where it runs: without statistics the planner reads a
+  batch's ``IN (...)`` lists by scanning whole partitions (``--no-analyze`` to measure
+  that). ``--profile`` also profiles one invitation batch (cProfile) and prints where its
+  time goes;
 - **audit**: audit events appended per second (one per transaction, through the unit of
   work) by 4 processes for 4 different patients, on a trail of 16 patient shards (decision
   0015) and on a single chain (``?audit_shards=0``).
@@ -422,8 +426,22 @@ class RawInvitations:
         self.conn.close()
 
 
+def _analyze(server: str, schema: str) -> float:
+    """``ANALYZE`` every table of *schema* (partitions included); the seconds it took."""
+    started = time.perf_counter()
+    with psycopg.connect(server, autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition",
+            (schema,),
+        ).fetchall()
+        for (table,) in tables:
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(schema, table)))
+    return time.perf_counter() - started
+
+
 def invitations(
-    bench: Bench, people: int, rounds: int, batch: int, profile: bool
+    bench: Bench, people: int, rounds: int, batch: int, *, profile: bool, analyze: bool
 ) -> dict[str, Any]:
     """Register *people*, then invite them in *rounds*, each beside the raw ``COPY``."""
     clock = ManualClock(T0)
@@ -449,6 +467,9 @@ def invitations(
             "load": f"{load_before}; {load()}",
         }
         progress(f"registered {registered:,} in {register_seconds:.0f} s ({load()})")
+        if analyze:
+            result["analyze_seconds"] = _analyze(bench.server, source)
+            progress(f"analysed in {result['analyze_seconds']:.0f} s ({load()})")
         raw = RawInvitations(bench, source, batch)
         ours: list[float] = []
         theirs: list[float] = []
@@ -561,6 +582,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="people per transaction (500)")
     parser.add_argument("--profile", action="store_true", help="profile one invitation batch")
     parser.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="do not ANALYZE the tables between registration and invitations",
+    )
+    parser.add_argument(
         "--skip", default="", help=f"parts to leave out, comma-separated ({', '.join(PARTS)})"
     )
     parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
@@ -592,7 +618,9 @@ def main() -> None:
         if "writers" not in skip:
             results["writers"] = writers(bench, counts)
         if "invitations" not in skip:
-            results["invitations"] = invitations(bench, people, rounds, args.batch, args.profile)
+            results["invitations"] = invitations(
+                bench, people, rounds, args.batch, profile=args.profile, analyze=not args.no_analyze
+            )
         if "audit" not in skip:
             results["audit"] = audit(bench)
     finally:
@@ -629,7 +657,12 @@ def main() -> None:
         print_grid(*invitation_table(result), markdown=args.markdown)
         print(
             f"\nregistration (not compared): {reg['people']:,} people in {reg['seconds']:.0f} s, "
-            f"{reg['rate']:,.0f}/s (load {reg['load']})"
+            f"{reg['rate']:,.0f}/s (load {reg['load']}); "
+            + (
+                f"then ANALYZE of the schema's tables in {result['analyze_seconds']:.1f} s"
+                if "analyze_seconds" in result
+                else "no ANALYZE (--no-analyze)"
+            )
         )
         if "profile" in result:
             print("\nProfile of one invitation batch on PostgreSQL\n")
