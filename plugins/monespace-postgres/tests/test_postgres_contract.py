@@ -9,13 +9,13 @@ import pytest
 from monespace.testing import StorageContract
 from monespace_postgres import PostgresStorage
 
-#: The fixtures (pg_url, schema) live there: see its docstring.
+#: The fixtures (empty_pg_url) live there: see its docstring.
 pytest_plugins = ["postgres_support"]
 
 
 class TestPostgresStorage(StorageContract):
     @pytest.fixture
-    def storage(self, pg_url: str) -> Iterator[PostgresStorage]:
-        backend = PostgresStorage.from_url(pg_url)
+    def storage(self, empty_pg_url: str) -> Iterator[PostgresStorage]:
+        backend = PostgresStorage.from_url(empty_pg_url)
         yield backend
         backend.close()
