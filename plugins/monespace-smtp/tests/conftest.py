@@ -39,12 +39,18 @@ from monespace.identity import INS, RPPS, INSTraits
 from monespace.transport import MemoryTransport
 
 # The Hypothesis profiles of the project's own tests/conftest.py, for when the plugin's tests
-# run alone: "ci" (the default, thorough) and "fast" (FAST=1).
+# run alone: "ci" (the default), "fast" (FAST=1) and "thorough"; HYPOTHESIS_PROFILE chooses,
+# as it does for the whole suite.
 settings.register_profile(
-    "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "ci", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile("fast", max_examples=15, deadline=None)
-settings.load_profile("fast" if os.environ.get("FAST") else "ci")
+settings.register_profile(
+    "thorough", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("fast" if os.environ.get("FAST") else "ci")
+)
 
 OPERATOR = Actor.system("test")
 HOLDER_NIR = "279035121518989"
