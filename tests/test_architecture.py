@@ -13,6 +13,7 @@ imports, refresh it with ``python tests/test_architecture.py --write``.
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from collections import defaultdict
 from graphlib import CycleError, TopologicalSorter
@@ -57,8 +58,10 @@ _MODULES = {
 }
 
 
+@functools.cache
 def module_imports() -> dict[str, set[str]]:
-    """Each module of monespace -> the monespace modules it imports at run time."""
+    """Each module of monespace -> the monespace modules it imports at run time (parsed once
+    per run: the tests only read it)."""
     imports: dict[str, set[str]] = {}
     for path in sorted(SOURCE.rglob("*.py")):
         name, is_package = _module_name(path)

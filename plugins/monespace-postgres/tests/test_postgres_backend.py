@@ -118,7 +118,7 @@ def test_schemas_are_separate_stores(server: str, pg_url: str, schema: str) -> N
     try:
         with (
             PostgresStorage.from_url(pg_url) as one,
-            PostgresStorage.from_url(with_query(server, schema=other)) as two,
+            PostgresStorage.from_url(with_query(server, schema=other, partitions="2")) as two,
         ):
             with one.write() as tx:
                 tx.patients.add(make_patient_row(1))
