@@ -220,6 +220,31 @@ def test_a_connection_lost_inside_a_write_is_a_storage_error_and_nothing_is_kept
             assert tx.patients.ids() == ["p000003"]
 
 
+def test_a_statement_timeout_inside_a_write_is_a_storage_error_and_nothing_is_kept(
+    server: str, pg_url: str, schema: str
+) -> None:
+    """A statement the server cancels (``statement_timeout``, given to libpq in the URL: here
+    it waits for a lock another client holds) ends the write with nothing of it kept, and
+    the next write goes through."""
+    url = with_query(pg_url, options="-c%20statement_timeout%3D200")
+    with PostgresStorage.from_url(url) as storage:
+        with psycopg.connect(server) as blocker:
+            blocker.execute(
+                sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+                    sql.Identifier(schema, "accounts")
+                )
+            )
+            with pytest.raises(StorageError, match="statement timeout"), storage.write() as tx:
+                tx.patients.add(make_patient_row(1))
+                tx.accounts.get("p000001")
+        with storage.read() as tx:
+            assert tx.patients.count() == 0
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(2))
+        with storage.read() as tx:
+            assert tx.patients.ids() == ["p000002"]
+
+
 def test_errors_do_not_quote_the_values_of_the_row(pg_url: str) -> None:
     """PostgreSQL's DETAIL ("Key (id)=(...) already exists") never reaches an exception."""
     with PostgresStorage.from_url(pg_url) as storage:

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, ClassVar, Self
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import attrs
 import psycopg
@@ -154,7 +154,10 @@ class PostgresUrl:
             raise ConfigurationError(
                 f"{redacted} needs 0 <= pool_min <= pool_max and pool_max >= 2"
             )
-        rest = urlencode([(key, value) for key, value in query if key not in _OWN_PARAMETERS])
+        # Percent-encoded for libpq, which does not read '+' as a space (``options=-c x=y``).
+        rest = urlencode(
+            [(key, value) for key, value in query if key not in _OWN_PARAMETERS], quote_via=quote
+        )
         conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, rest, parts.fragment))
         return cls(conninfo, schema, pool_min, pool_max, redacted, partitions, audit_shards)
 
