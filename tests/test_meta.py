@@ -98,6 +98,31 @@ def test_every_module_imports_without_warnings():
     assert result.returncode == 0, result.stderr
 
 
+#: Run in a fresh interpreter where the development tools cannot be imported, as after the
+#: README's ``pip install ".[server]"``.
+_WITHOUT_DEV_TOOLS = """
+import sys
+for name in ("pytest", "_pytest", "hypothesis"):
+    sys.modules[name] = None  # importing it raises ImportError
+from monespace.cli import main
+import monespace.server, monespace.conformance
+try:
+    main(["--help"])
+except SystemExit as end:
+    sys.exit(end.code)
+"""
+
+
+def test_the_command_line_and_the_server_need_no_development_tool():
+    """``monespace`` must start on a machine with only the ``server`` extra installed:
+    ``monespace.testing`` (which needs pytest) is for test suites only."""
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_DEV_TOOLS], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout
+
+
 #: Run in a fresh interpreter: imports monespace with a plugin installed under the entry-point
 #: group, then builds the plugins of a space, and prints what each step loaded.
 _PLUGIN_PROBE = """

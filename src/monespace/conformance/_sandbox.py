@@ -20,13 +20,13 @@ from datetime import date
 from typing import IO, Final
 
 from .. import _space
+from .._apps import reference_app
 from ..accounts import Contact, PatientIdentity
 from ..actors import Actor
 from ..errors import ConfigurationError, ValidationError
 from ..identity import INS, INS_NIR_TEST_OID, NIR, INSTraits
 from ..record import TRE_A05_TYPE, Code
 from ..synth import synthetic_identities
-from ..testing import reference_app
 from ._criteria import Evidence, judge
 from ._recorder import SANDBOX_AUTHORIZE_PATH, Recorder, Scenario
 from ._report import Report

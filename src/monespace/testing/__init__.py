@@ -16,10 +16,10 @@
 .. versionadded:: 0.1
 """
 
+from .._apps import reference_app
 from ..crypto import StaticKeyProvider
 from ..storage import MemoryStorage
 from ..transport import MemoryTransport
-from ._apps import reference_app
 from ._contract import (
     TEST_AUDIT_KEY,
     StorageContract,

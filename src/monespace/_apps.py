@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
-from .._space import Space
-from ..actors import Actor
-from ..catalogue import App, Assessment, Dossier, ExchangeTier, Purpose, Scope
+from ._space import Space
+from .actors import Actor
+from .catalogue import App, Assessment, Dossier, ExchangeTier, Purpose, Scope
 
 __all__ = ["reference_app"]
 
