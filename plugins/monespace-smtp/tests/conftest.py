@@ -42,7 +42,7 @@ from monespace.transport import MemoryTransport
 # run alone: "ci" (the default), "fast" (FAST=1) and "thorough"; HYPOTHESIS_PROFILE chooses,
 # as it does for the whole suite.
 settings.register_profile(
-    "ci", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "ci", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile("fast", max_examples=15, deadline=None)
 settings.register_profile(
