@@ -86,6 +86,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests marked ``slow`` first. The workers of pytest-xdist then end the run on
+    short tests, instead of one worker finishing a long journey while the other waits."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Derive the stateful profiles from the loaded one (after ``--hypothesis-profile``)."""

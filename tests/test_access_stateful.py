@@ -65,6 +65,9 @@ from monespace.transport import MemoryTransport
 
 from .helpers import identity, open_patient, rpps
 
+#: Among the longest tests: run first (tests/conftest.py), so short ones fill the end of a run.
+pytestmark = pytest.mark.slow
+
 START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 OPERATOR = Actor.system("test")
 #: How a refusal is raised: a professional the directory does not know is told so.

@@ -27,6 +27,9 @@ from monespace.errors import AccessDeniedError, ReferencementError
 
 from .helpers import open_space
 
+#: Among the longest tests: run first (tests/conftest.py), so short ones fill the end of a run.
+pytestmark = pytest.mark.slow
+
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 DURATION = timedelta(days=3 * 365)  # Settings.catalogue.convention_duration's default
 WINDOW = timedelta(days=180)  # Settings.catalogue.renewal_window's default

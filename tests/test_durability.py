@@ -30,7 +30,10 @@ from monespace.testing.durability import (
     run_read_kill_cycles,
 )
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+pytestmark = [
+    pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX"),
+    pytest.mark.slow,
+]
 
 
 def test_acknowledged_documents_survive_sigkill(tmp_path, request):

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+#: Among the longest tests: run first (tests/conftest.py), so short ones fill the end of a run.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -40,6 +40,9 @@ from .helpers import (
 )
 from .strategies import clean_text
 
+#: Among the longest tests: run first (tests/conftest.py), so short ones fill the end of a run.
+pytestmark = pytest.mark.slow
+
 BACKENDS = ["memory", "sqlite"]
 START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 #: add_months(START, 1): when a result hidden at START is released (R1111-53).

@@ -36,6 +36,9 @@ except ImportError:  # the test says what to install
 from .test_server_live import running
 from .test_server_world import build_world, create_app
 
+#: Among the longest tests: run first (tests/conftest.py), so short ones fill the end of a run.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 AXE = ROOT / "tests" / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
 SHOTS = ROOT / "reports" / "screenshots"

@@ -32,6 +32,9 @@ from monespace.server import RateLimits
 from .test_server_live import running
 from .test_server_world import build_world, create_app
 
+#: Among the longest tests: run first (tests/conftest.py), so short ones fill the end of a run.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def world():

@@ -31,6 +31,8 @@ from monespace.transport import Envelope, Receipt, Transport
 
 #: The fixtures (server, pg_url) live there: see its docstring.
 pytest_plugins = ["postgres_support"]
+#: Among the longest tests: run first (tests/conftest.py), so short ones fill the end of a run.
+pytestmark = pytest.mark.slow
 
 OPERATOR = Actor.system("t")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
