@@ -13,14 +13,43 @@ from datetime import timedelta
 
 from ._space import Space
 from .actors import Actor
-from .catalogue import App, Assessment, Dossier, ExchangeTier, Purpose, Scope
+from .catalogue import (
+    App,
+    Application,
+    ApplicationStatus,
+    Assessment,
+    Dossier,
+    ExchangeTier,
+    Purpose,
+    Scope,
+)
 
-__all__ = ["reference_app"]
+__all__ = ["complete_referencement", "reference_app"]
 
-#: The synthetic parties of :func:`reference_app` (their ids show in the audit trail).
-_REVIEWER = Actor.authority("test-reviewer", "reviewer")
-_COMMISSION = Actor.authority("test-commission", "commission")
-_MINISTER = Actor.authority("test-minister", "minister")
+
+def complete_referencement(
+    space: Space, application: Application, *, parties: str, duration: timedelta | None = None
+) -> App:
+    """Take *application* through what remains of the référencement from where it stands
+    (applied, under review or favourable), every criterion met, and return its catalogue
+    entry. Resumable: a run interrupted between two steps goes on from the next one.
+
+    :param parties: the prefix of the synthetic reviewer, commission and minister's office
+        (``<parties>-reviewer``...: their ids show in the audit trail).
+    :param duration: the convention's duration (``Settings.catalogue`` by default).
+    """
+    reviewer = Actor.authority(f"{parties}-reviewer", "reviewer")
+    if application.status is ApplicationStatus.APPLIED:
+        application = space.catalogue.start_review(reviewer, application.id)
+    if application.status is ApplicationStatus.UNDER_REVIEW:
+        criteria = space.catalogue.referentiel.criteria
+        space.catalogue.assess(reviewer, application.id, {c.id: Assessment.MET for c in criteria})
+        commission = Actor.authority(f"{parties}-commission", "commission")
+        application = space.catalogue.opinion(commission, application.id, favourable=True)
+    if application.status is ApplicationStatus.FAVOURABLE:
+        minister = Actor.authority(f"{parties}-minister", "minister")
+        space.catalogue.reference(minister, application.id, duration=duration)
+    return space.catalogue.app(application.client_id)
 
 
 def reference_app(
@@ -58,9 +87,4 @@ def reference_app(
         evidence={c.id: "test" for c in referentiel.criteria},
     )
     application = space.catalogue.apply(Actor.vendor(vendor_id), dossier, client_id=client_id)
-    space.catalogue.start_review(_REVIEWER, application.id)
-    findings = {c.id: Assessment.MET for c in referentiel.criteria}
-    space.catalogue.assess(_REVIEWER, application.id, findings)
-    space.catalogue.opinion(_COMMISSION, application.id, favourable=True)
-    space.catalogue.reference(_MINISTER, application.id, duration=duration)
-    return space.catalogue.app(client_id)
+    return complete_referencement(space, application, parties="test", duration=duration)

@@ -11,18 +11,10 @@ from __future__ import annotations
 
 from typing import Final
 
+from .._apps import complete_referencement
 from .._space import Space
 from ..actors import Actor
-from ..catalogue import (
-    App,
-    Application,
-    ApplicationStatus,
-    Assessment,
-    Dossier,
-    ExchangeTier,
-    Purpose,
-    Scope,
-)
+from ..catalogue import App, Application, Dossier, ExchangeTier, Purpose, Scope
 from ..errors import NotFoundError
 
 __all__ = ["DEMO_APP_CLIENT_ID", "DEMO_APP_REDIRECT_URIS", "reference_demo_app"]
@@ -38,9 +30,6 @@ DEMO_APP_REDIRECT_URIS: Final = (
 _GRANTED: Final = (Scope.MESURES_READ, Scope.MESURES_WRITE)
 
 _VENDOR = Actor.vendor("demo-vendor")
-_REVIEWER = Actor.authority("demo-reviewer", "reviewer")
-_COMMISSION = Actor.authority("demo-commission", "commission")
-_MINISTER = Actor.authority("demo-minister", "minister")
 
 
 def _dossier(space: Space) -> Dossier:
@@ -84,15 +73,7 @@ def reference_demo_app(space: Space, *, patient_id: str | None = None) -> App:
     application = _application(space)
     if application is None:
         application = space.catalogue.apply(_VENDOR, _dossier(space), client_id=DEMO_APP_CLIENT_ID)
-    if application.status is ApplicationStatus.APPLIED:
-        application = space.catalogue.start_review(_REVIEWER, application.id)
-    if application.status is ApplicationStatus.UNDER_REVIEW:
-        criteria = space.catalogue.referentiel.criteria
-        space.catalogue.assess(_REVIEWER, application.id, {c.id: Assessment.MET for c in criteria})
-        application = space.catalogue.opinion(_COMMISSION, application.id, favourable=True)
-    if application.status is ApplicationStatus.FAVOURABLE:
-        space.catalogue.reference(_MINISTER, application.id)
-    app = space.catalogue.app(DEMO_APP_CLIENT_ID)
+    app = complete_referencement(space, application, parties="demo")
     if patient_id is not None:
         space.consents.grant(Actor.patient(patient_id), patient_id, app.client_id, _GRANTED)
     return app
