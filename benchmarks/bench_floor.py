@@ -1,0 +1,597 @@
+"""What SQLite alone costs for the statements monespace runs: the floor under issue 18's goals.
+
+Run ``python benchmarks/bench_floor.py`` (about a minute; ``--quick`` for about 20 seconds,
+``--json PATH`` to keep the figures). For each operation it measures, in the same run:
+
+- **monespace**: the operation through the public API, on a copy of a prepared database;
+- **replay**: every statement monespace ran for the same operations (recorded, with its
+  parameters, on another copy of the same database), executed again by plain ``sqlite3``
+  on a third copy, with the same connection settings. The replay does all the database
+  work of the operation (the reads that feed the decision, the data key's row, the
+  inserts and their indexes, the audit head, the commits) and none of the library's
+  Python work (checks, decision, seals, chaining, JSON). It is the rate monespace would
+  reach if its own code took no time at all;
+- **crypto**: the cryptography the security model requires for one operation, called
+  directly in a loop with the sizes monespace stored (for an addition: the content's
+  SHA-256, the content and the metadata sealed with AES-256-GCM, the holder's identity
+  opened for the notice's address and the notice sealed, the audit event's HMAC-SHA256);
+- **floor**: replay and crypto together (``1 / (1/replay + 1/crypto)``): an implementation
+  of the same data model and the same security with no other code at all;
+- **raw**: the baseline issue 18's goal is stated against (the same one as in
+  ``bench_record.py`` and ``bench_accounts.py``).
+
+``replay / raw`` and ``floor / raw`` are therefore the best ratios the current data model,
+and the data model with its cryptography, allow: when one is below a goal, no work on the
+library's code can meet that goal; only fewer statements, rows, indexes or seals per
+operation can. ``monespace / floor`` is what the library's own code costs on top.
+
+It also writes one ``add_document`` and attributes each page of its commit's WAL frames
+to the table or index it belongs to (SQLite's ``dbstat``), the count issue 18's goal 11
+is about.
+
+The databases live in a temporary directory (``--dir`` to choose the disk), removed at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import shutil
+import sqlite3
+import statistics
+import struct
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import monespace
+from _common import Report, describe_machine, parser, print_grid, print_machine, revision
+from bench_accounts import OPERATOR, T0, Raw, Sizes
+from bench_record import BIOLOGY, PROFESSIONAL, pdf_of, register_holder
+from monespace.clock import ManualClock
+from monespace.crypto import MasterKey, StaticKeyProvider, content_aad, open_sealed, seal
+from monespace.record import NewDocument
+from monespace.storage._sqlite import _register_functions
+from monespace.synth import synthetic_identities
+from monespace.testing import storage_of
+
+KIB = 1024
+
+
+# --- recording the statements -----------------------------------------------------------------
+
+#: One statement as a connection ran it: the connection's number, ``executemany`` or not,
+#: the SQL and its parameters.
+Statement = tuple[int, bool, str, Any]
+
+
+class _RecordingCursor(sqlite3.Cursor):
+    log: list[Statement] | None = None
+    number = 0
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        if self.log is not None:
+            self.log.append((self.number, False, sql, parameters))
+        return super().execute(sql, parameters)
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> sqlite3.Cursor:
+        rows = list(seq_of_parameters)
+        if self.log is not None:
+            self.log.append((self.number, True, sql, rows))
+        return super().executemany(sql, rows)
+
+
+@contextmanager
+def recording(log: list[Statement]) -> Iterator[Callable[[bool], None]]:
+    """Connections opened inside the block record what their cursors run into *log* while
+    the switch it yields is on."""
+    real_connect = sqlite3.connect
+    state = {"on": False}
+    opened = 0
+
+    def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        nonlocal opened
+        opened += 1
+        number = opened
+
+        class Cursor(_RecordingCursor):
+            pass
+
+        Cursor.number = number
+
+        class Connection(sqlite3.Connection):
+            def cursor(self, factory: Any = Cursor) -> Any:  # type: ignore[override]
+                cursor = super().cursor(factory)
+                cursor.log = log if state["on"] else None
+                return cursor
+
+        return real_connect(*args, factory=Connection, **kwargs)
+
+    def switch(on: bool) -> None:
+        state["on"] = on
+
+    sqlite3.connect = connect  # type: ignore[assignment]
+    try:
+        yield switch
+    finally:
+        sqlite3.connect = real_connect  # type: ignore[assignment]
+
+
+def replay(path: Path, log: Sequence[Statement], *, synchronous: str) -> float:
+    """Run *log* again on the database at *path* with plain ``sqlite3`` (one connection per
+    recorded connection, set up as monespace sets up its own); return the seconds taken."""
+    conns: dict[int, sqlite3.Connection] = {}
+    for number in sorted({entry[0] for entry in log}):
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        _register_functions(conn)
+        for pragma in (
+            "PRAGMA journal_mode = WAL",
+            f"PRAGMA synchronous = {synchronous}",
+            "PRAGMA foreign_keys = ON",
+            "PRAGMA secure_delete = ON",
+        ):
+            conn.execute(pragma)
+        conns[number] = conn
+    cursors = {number: conn.cursor() for number, conn in conns.items()}
+    start = time.perf_counter()
+    for number, many, sql, params in log:
+        cur = cursors[number]
+        if many:
+            cur.executemany(sql, params)
+        else:
+            cur.execute(sql, params).fetchall()
+    elapsed = time.perf_counter() - start
+    for conn in conns.values():
+        conn.close()
+    return elapsed
+
+
+def copy_db(src: Path, dst: Path) -> Path:
+    """Copy a closed database (its write-ahead log checkpointed away by the close)."""
+    for suffix in ("-wal", "-shm"):
+        if Path(f"{src}{suffix}").exists():
+            raise RuntimeError(f"{src} has a {suffix} file: close it first")
+    shutil.copyfile(src, dst)
+    return dst
+
+
+# --- the scenarios ----------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    name: str
+    unit: str
+    count: int
+    ours: list[float]
+    replayed: list[float]
+    raw: list[float]
+    crypto: list[float]
+    statements: int
+    baseline: str
+
+    def rates(self) -> tuple[float, float, float, float, float]:
+        """Operations per second: monespace, replay, crypto, floor, raw."""
+        ours, replayed, crypto, raw = (
+            self.count / statistics.median(times)
+            for times in (self.ours, self.replayed, self.crypto, self.raw)
+        )
+        return ours, replayed, crypto, 1 / (1 / replayed + 1 / crypto), raw
+
+
+@dataclass
+class Stored:
+    """Mean sizes of what one operation stored, for the crypto column."""
+
+    meta: int
+    identity: int
+    notice: int
+
+    @classmethod
+    def read(cls, path: Path) -> Stored:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            meta, identity, notice = conn.execute(
+                "SELECT (SELECT avg(length(sealed_meta)) FROM documents),"
+                " (SELECT avg(length(sealed_identity)) FROM patients),"
+                " (SELECT avg(length(sealed)) FROM outbox)"
+            ).fetchone()
+        return cls(int(meta or 0), int(identity or 0), int(notice or 0))
+
+
+_KEY = os.urandom(32)
+_OVERHEAD = 29  # version, nonce and tag around a sealed plaintext
+#: An audit event's canonical bytes are about this long (ids, action, instants, rule).
+_EVENT_BYTES = 260
+
+
+def _sealed(size: int) -> tuple[bytes, bytes]:
+    aad = content_aad("kind", "owner-id-0123456789ab", "object-id-0123456789a")
+    return seal(_KEY, os.urandom(max(size - _OVERHEAD, 1)), aad), aad
+
+
+def _event_mac() -> None:
+    hmac.digest(_KEY, os.urandom(_EVENT_BYTES), "sha256")
+
+
+class Scenario:
+    """A prepared database, an operation run *count* times on it, and the raw baseline."""
+
+    name = ""
+    unit = ""
+    baseline = ""
+    synchronous = "FULL"
+
+    def __init__(self, work: Path, count: int) -> None:
+        self.work = work
+        self.count = count
+        self.key = MasterKey.generate()
+        self.clock = ManualClock(T0)
+
+    def open(self, path: Path) -> monespace.Space:
+        space = monespace.open(
+            f"sqlite:///{path}",
+            clock=self.clock,
+            key_provider=StaticKeyProvider(self.key),
+            load_entrypoints=False,
+        )
+        if self.synchronous != "FULL":
+            storage_of(space)._writer.execute(f"PRAGMA synchronous = {self.synchronous}")  # type: ignore[attr-defined]
+        return space
+
+    def prepare(self, space: monespace.Space) -> None:
+        raise NotImplementedError
+
+    def run(self, space: monespace.Space) -> None:
+        raise NotImplementedError
+
+    def raw(self, path: Path) -> float:
+        raise NotImplementedError
+
+    def crypto(self, stored: Stored) -> Callable[[], None]:
+        """One operation's cryptography, for sizes as *stored*."""
+        raise NotImplementedError
+
+    def measure(self, repeat: int) -> Row:
+        base = self.work / f"{self.name}.db"
+        space = self.open(base)
+        self.prepare(space)
+        space.close()
+        ours, replayed, raw, crypto = [], [], [], []
+        statements = 0
+        for i in range(repeat):
+            recorded = copy_db(base, self.work / f"{self.name}-rec-{i}.db")
+            log: list[Statement] = []
+            with recording(log) as switch:
+                space = self.open(recorded)
+                switch(True)
+                self.run(space)
+                switch(False)
+                space.close()
+            statements = sum(len(p) if many else 1 for _, many, _, p in log)
+            unit = self.crypto(Stored.read(recorded))
+            start = time.perf_counter()
+            for _ in range(self.count):
+                unit()
+            crypto.append(time.perf_counter() - start)
+            again = copy_db(base, self.work / f"{self.name}-replay-{i}.db")
+            replayed.append(replay(again, log, synchronous=self.synchronous))
+            mine = copy_db(base, self.work / f"{self.name}-ours-{i}.db")
+            space = self.open(mine)
+            start = time.perf_counter()
+            self.run(space)
+            ours.append(time.perf_counter() - start)
+            space.close()
+            raw.append(self.raw(self.work / f"{self.name}-raw-{i}.db"))
+            for path in (recorded, again, mine):
+                path.unlink()
+        base.unlink()
+        return Row(
+            self.name,
+            self.unit,
+            self.count,
+            ours,
+            replayed,
+            raw,
+            crypto,
+            statements // self.count,
+            self.baseline,
+        )
+
+
+def _raw_blob_inserts(path: Path, payload: bytes, count: int, batch: int, sync: str) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("PRAGMA journal_mode = WAL", f"PRAGMA synchronous = {sync}"):
+        conn.execute(pragma)
+    conn.execute("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+    cur = conn.cursor()
+    start = time.perf_counter()
+    for _ in range(count // batch):
+        cur.execute("BEGIN IMMEDIATE")
+        cur.executemany("INSERT INTO blobs (data) VALUES (?)", [(payload,)] * batch)
+        cur.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    path.unlink()
+    return elapsed
+
+
+class AddDocument(Scenario):
+    unit = "documents/s"
+
+    def __init__(self, work: Path, count: int, synchronous: str) -> None:
+        super().__init__(work, count)
+        self.synchronous = synchronous
+        self.name = f"add_document 4 KiB, synchronous={synchronous}"
+        self.baseline = (
+            "BEGIN IMMEDIATE; INSERT the same 4 KiB into (id INTEGER PRIMARY KEY, data BLOB); "
+            "COMMIT"
+        )
+        self.payload = pdf_of(4 * KIB)
+        self.patient_id = ""
+
+    def prepare(self, space: monespace.Space) -> None:
+        self.patient_id = register_holder(space)
+        for _ in range(200):  # a record that is not empty, indexes a few pages deep
+            self.add(space)
+
+    def add(self, space: monespace.Space) -> None:
+        space.record.add_document(
+            PROFESSIONAL,
+            self.patient_id,
+            self.payload,
+            media_type="application/pdf",
+            type_code=BIOLOGY,
+            title="Compte rendu d'examens biologiques",
+        )
+
+    def run(self, space: monespace.Space) -> None:
+        for _ in range(self.count):
+            self.add(space)
+
+    def raw(self, path: Path) -> float:
+        return _raw_blob_inserts(path, self.payload, self.count, 1, self.synchronous)
+
+    def crypto(self, stored: Stored) -> Callable[[], None]:
+        aad = content_aad("content", "owner-id-0123456789ab", "object-id-0123456789a")
+        meta = os.urandom(max(stored.meta - _OVERHEAD, 1))
+        identity, identity_aad = _sealed(stored.identity)
+        notice = os.urandom(max(stored.notice - _OVERHEAD, 1))
+        payload = self.payload
+        notices = self.notices_per_unit
+
+        def unit() -> None:
+            hashlib.sha256(payload).hexdigest()
+            seal(_KEY, payload, aad)
+            seal(_KEY, meta, aad)
+            _event_mac()
+            if notices:
+                open_sealed(_KEY, identity, identity_aad)
+                seal(_KEY, notice, aad)
+
+        return unit
+
+    #: Whether each addition queues a notice (a batch queues one per patient).
+    notices_per_unit = True
+
+
+class AddDocuments(AddDocument):
+    def __init__(self, work: Path, count: int, batch: int) -> None:
+        super().__init__(work, count, "FULL")
+        self.batch = batch
+        self.name = f"add_documents 4 KiB, {batch} a call"
+        self.baseline = (
+            f"BEGIN IMMEDIATE; executemany INSERT of {batch} times the same 4 KiB into "
+            "(id INTEGER PRIMARY KEY, data BLOB); COMMIT"
+        )
+
+    def run(self, space: monespace.Space) -> None:
+        item = NewDocument(
+            self.patient_id,
+            self.payload,
+            "application/pdf",
+            type_code=BIOLOGY,
+            title="Compte rendu d'examens biologiques",
+        )
+        for _ in range(self.count // self.batch):
+            result = space.record.add_documents(PROFESSIONAL, [item] * self.batch)
+            assert not result.rejected, result.rejected
+
+    def raw(self, path: Path) -> float:
+        return _raw_blob_inserts(path, self.payload, self.count, self.batch, "FULL")
+
+    notices_per_unit = False
+
+
+class Invitations(Scenario):
+    unit = "invitations/s"
+    baseline = (
+        "bench_accounts.py's raw side: per person, the account updated, a code row and an "
+        "outbox row of the same sizes, into monespace's own tables and indexes"
+    )
+
+    def __init__(self, work: Path, count: int, batch: int) -> None:
+        super().__init__(work, count)
+        self.batch = batch
+        self.name = f"invitations, {batch} a batch"
+        self.sizes: Sizes | None = None
+
+    def prepare(self, space: monespace.Space) -> None:
+        people = synthetic_identities(self.count, seed=0, today=T0.date())
+        for _ in space.accounts.register_patients(OPERATOR, people, batch=self.batch):
+            pass
+        self.clock.set(T0.replace(minute=1))
+
+    def run(self, space: monespace.Space) -> None:
+        counts = space.accounts.invite_registered(OPERATOR, batch=self.batch)
+        assert counts["invited"] == self.count, counts
+        if self.sizes is None:
+            path = storage_of(space).path  # type: ignore[attr-defined]
+            self.sizes = Sizes(path)
+            self.sizes.measure_outbox(path)
+
+    def crypto(self, stored: Stored) -> Callable[[], None]:
+        identity, identity_aad = _sealed(stored.identity)
+        letter = os.urandom(max(stored.notice - _OVERHEAD, 1))
+        aad = content_aad("notification", "owner-id-0123456789ab", "object-id-0123456789a")
+
+        def unit() -> None:
+            open_sealed(_KEY, identity, identity_aad)  # the contact, for the letter
+            hmac.digest(_KEY, os.urandom(6), "sha256")  # the provisional code's hash
+            seal(_KEY, letter, aad)
+            _event_mac()
+
+        return unit
+
+    def raw(self, path: Path) -> float:
+        assert self.sizes is not None
+        copy_db(self.work / f"{self.name}.db", path)
+        raw = Raw.__new__(Raw)  # on the prepared database, not a new one
+        raw.conn = sqlite3.connect(path, isolation_level=None)
+        for pragma in ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL"):
+            raw.conn.execute(pragma)
+        raw.cur, raw.batch, raw.seq = raw.conn.cursor(), self.batch, 0
+        start = time.perf_counter()
+        raw.invite(self.count, self.sizes, T0)
+        elapsed = time.perf_counter() - start
+        raw.close()
+        path.unlink()
+        return elapsed
+
+
+# --- the pages of one commit ------------------------------------------------------------------
+
+
+def wal_pages(work: Path) -> list[str]:
+    """The B-tree each page written by one ``add_document`` commit belongs to."""
+    scenario = AddDocument(work, 1, "FULL")
+    path = work / "frames.db"
+    space = scenario.open(path)
+    scenario.prepare(space)
+    storage_of(space).scrub()  # checkpoint and truncate the log: it holds one commit next
+    scenario.add(space)
+    data = Path(f"{path}-wal").read_bytes()
+    page_size = struct.unpack(">I", data[8:12])[0]
+    pages = [
+        struct.unpack(">I", data[offset : offset + 4])[0]
+        for offset in range(32, len(data) - 23, 24 + page_size)
+    ]
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        owner = dict(conn.execute("SELECT pageno, name FROM dbstat"))
+    space.close()
+    return [owner.get(page, "(free page)") for page in pages]
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    args = parser(__doc__.splitlines()[0]).parse_args()
+    repeat = 3 if args.quick else 5
+    count = 200 if args.quick else 500
+    people = 2_000 if args.quick else 5_000
+    work = Path(tempfile.mkdtemp(prefix="monespace-bench-", dir=args.dir))
+    machine = describe_machine(
+        work.parent,
+        packages=("monespace", "cryptography"),
+        extra={"revision": revision(Path(__file__).parent)},
+    )
+    report = Report(
+        script="benchmarks/bench_floor.py",
+        mode="quick" if args.quick else "full",
+        machine=machine,
+        parameters={"repeats": repeat, "additions": count, "people": people},
+    )
+    print(f"monespace: the floor under issue 18's goals ({report.mode} run, {report.started})\n")
+    print_machine(machine)
+    started = time.perf_counter()
+    try:
+        scenarios: list[Scenario] = [
+            AddDocument(work, count, "OFF"),
+            AddDocument(work, count, "FULL"),
+            AddDocuments(work, count * 10, 500),
+            Invitations(work, people, 500),
+        ]
+        rows = []
+        for scenario in scenarios:
+            print(f"  ... {scenario.name}", file=sys.stderr, flush=True)
+            rows.append(scenario.measure(repeat))
+        pages = wal_pages(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    elapsed = time.perf_counter() - started
+
+    grid = []
+    for row in rows:
+        ours, replayed, crypto, floor, raw = row.rates()
+        grid.append(
+            [
+                row.name,
+                f"{ours:,.0f}",
+                f"{replayed:,.0f}",
+                f"{crypto:,.0f}",
+                f"{floor:,.0f}",
+                f"{raw:,.0f}",
+                f"{ours / raw:.2f}x",
+                f"{replayed / raw:.2f}x",
+                f"{floor / raw:.2f}x",
+                f"{ours / floor:.2f}x",
+                str(row.statements),
+            ]
+        )
+        report.extra.setdefault("floor", []).append(  # type: ignore[union-attr]
+            {
+                "name": row.name,
+                "unit": row.unit,
+                "monespace": ours,
+                "replay": replayed,
+                "crypto": crypto,
+                "floor": floor,
+                "raw": raw,
+                "statements_per_unit": row.statements,
+                "baseline": row.baseline,
+            }
+        )
+    print(f"\nMedians of {repeat} runs; rates in operations per second.")
+    print_grid(
+        [
+            "operation",
+            "monespace",
+            "replay",
+            "crypto",
+            "floor",
+            "raw",
+            "monespace/raw",
+            "replay/raw",
+            "floor/raw",
+            "monespace/floor",
+            "statements",
+        ],
+        grid,
+        markdown=args.markdown,
+    )
+    print("\nRaw baselines:")
+    for row in rows:
+        print(f"- {row.name}: {row.baseline}")
+    counts = Counter(pages)
+    print(f"\nOne add_document commit: {len(pages)} WAL frames, by B-tree:")
+    print_grid(
+        ["table or index", "pages"],
+        [[name, str(n)] for name, n in counts.most_common()],
+        markdown=args.markdown,
+    )
+    report.extra["wal_pages"] = dict(counts)
+    print(f"\nmeasured in {elapsed:.0f} s")
+    if args.json:
+        report.write(args.json)
+        print(f"figures written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
