@@ -1,6 +1,7 @@
 """Several writers on one SQLite file (several processes, or several spaces of one process):
-a writer waits for another's transaction with its own jittered backoff, gets its turn as soon
-as the lock frees, and gives up with a clear error once the wait exceeds the busy timeout.
+a writer waits for another's transaction (queued on the lock file ``<file>-writer``, then
+SQLite's own lock with a jittered backoff), gets its turn as soon as the lock frees, and gives
+up with a clear error once the wait exceeds the busy timeout.
 
 Two :class:`SQLiteStorage` objects on one file hold two connections, which lock each other
 exactly as two processes do.
@@ -8,8 +9,15 @@ exactly as two processes do.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import stat
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +112,145 @@ def test_writers_of_several_connections_lose_nothing(tmp_path):
     assert len(returned) == 120
     for storage in spaces:
         storage.close()
+
+
+# --- the lock file the writers of several processes queue on -------------------------------
+
+_HOLD = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+sys.stdin.readline()
+"""
+
+
+@pytest.fixture
+def other_process(tmp_path):
+    """Start a process holding ``<path>-writer`` until the returned function releases it."""
+    started: list[subprocess.Popen[str]] = []
+
+    def hold(path: Path) -> Callable[[], None]:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _HOLD, f"{path}-writer"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        started.append(process)
+        assert process.stdout is not None
+        assert process.stdout.readline() == "held\n"
+
+        def release() -> None:
+            assert process.stdin is not None
+            process.stdin.write("\n")
+            process.stdin.flush()
+            process.wait(10)
+
+        return release
+
+    yield hold
+    for process in started:
+        process.kill()
+        process.wait(10)
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+def _taken_by_someone(path: Path) -> bool:
+    fd = os.open(f"{path}-writer", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def test_a_writer_queues_behind_another_process_and_then_commits(tmp_path, other_process):
+    path = tmp_path / "queue.db"
+    storage = SQLiteStorage(path)
+    release = other_process(path)
+    done = threading.Event()
+
+    def write() -> None:
+        with storage.write() as tx:
+            tx.patients.add(make_patient_row(1))
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    # The other process holds no SQLite lock: only the lock file keeps the writer waiting.
+    assert not done.wait(0.3)
+    assert make_patient_row(1).id not in _ids(storage)
+    release()
+    writer.join(10)
+    assert done.is_set()
+    assert make_patient_row(1).id in _ids(storage)
+    # Released after the commit: another process may take it now.
+    assert not _taken_by_someone(path)
+    storage.close()
+
+
+def test_a_writer_gives_up_on_the_lock_file_and_its_abandoned_wait_lets_go(
+    tmp_path, monkeypatch, other_process
+):
+    monkeypatch.setattr(sqlite_module, "_BUSY_TIMEOUT_MS", 200)
+    path = tmp_path / "abandoned.db"
+    storage = SQLiteStorage(path)
+    release = other_process(path)
+    with (
+        pytest.raises(StorageError, match="could not start a write transaction"),
+        storage.write() as tx,
+    ):
+        tx.patients.add(make_patient_row(1))
+    release()
+    # The wait that timed out gets the lock once the other process lets go, and gives it
+    # back at once: nobody holds it for good.
+    deadline = time.monotonic() + 5
+    while _taken_by_someone(path):
+        assert time.monotonic() < deadline, "the abandoned wait kept the lock"
+        time.sleep(0.01)
+    with storage.write() as tx:
+        tx.patients.add(make_patient_row(2))
+    assert _ids(storage) >= {make_patient_row(2).id}
+    assert make_patient_row(1).id not in _ids(storage)
+    storage.close()
+
+
+def test_a_failed_write_releases_the_lock_file(tmp_path):
+    path = tmp_path / "failed.db"
+    storage = SQLiteStorage(path)
+    with pytest.raises(RuntimeError), storage.write() as tx:
+        tx.patients.add(make_patient_row(1))
+        assert _taken_by_someone(path)
+        raise RuntimeError("the caller's block failed")
+    assert not _taken_by_someone(path)
+    assert make_patient_row(1).id not in _ids(storage)
+    storage.close()
+
+
+def test_the_lock_file_is_private(tmp_path):
+    path = tmp_path / "private.db"
+    with SQLiteStorage(path) as storage, storage.write() as tx:
+        tx.patients.add(make_patient_row(1))
+    assert stat.S_IMODE(os.stat(f"{path}-writer").st_mode) == 0o600
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_does_not_share_its_parents_lock(tmp_path):
+    path = tmp_path / "fork.db"
+    storage = SQLiteStorage(path)
+    lock = storage._process_lock
+    assert lock.acquire(1)
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's outcome is its exit status
+        # Sharing the parent's open file description, the child would "take" the lock
+        # while the parent holds it.
+        os._exit(0 if not lock.acquire(0.1) else 1)
+    _, status = os.waitpid(child, 0)
+    lock.release()
+    assert os.waitstatus_to_exitcode(status) == 0
+    storage.close()
