@@ -27,15 +27,21 @@ operation can. ``monespace / floor`` is what the library's own code costs on top
 
 It also writes one ``add_document`` and attributes each page of its commit's WAL frames
 to the table or index it belongs to (SQLite's ``dbstat``), the count issue 18's goal 11
-is about.
+is about; and it measures the floor under goal 9 (four writer processes against one):
+the statements of each writer's additions, recorded for four patients whose audit events
+go to four different shards (so each one's statements stay valid in any interleaving with
+the others'), replayed by one process, then by four at once, each queuing on the same lock
+file as monespace's writers, beside monespace's own writers for the same patients.
 
 The databases live in a temporary directory (``--dir`` to choose the disk), removed at the end.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
+import multiprocessing as mp
 import os
 import shutil
 import sqlite3
@@ -55,6 +61,8 @@ import monespace
 from _common import Report, describe_machine, parser, print_grid, print_machine, revision
 from bench_accounts import OPERATOR, T0, Raw, Sizes
 from bench_record import BIOLOGY, PROFESSIONAL, pdf_of, register_holder
+from bench_writers import AUTHOR, PAYLOAD, TYPE, seed, trial
+from monespace.audit import shard_for
 from monespace.clock import ManualClock
 from monespace.crypto import MasterKey, StaticKeyProvider, content_aad, open_sealed, seal
 from monespace.record import NewDocument
@@ -124,14 +132,21 @@ def recording(log: list[Statement]) -> Iterator[Callable[[bool], None]]:
         sqlite3.connect = real_connect  # type: ignore[assignment]
 
 
-def replay(path: Path, log: Sequence[Statement], *, synchronous: str) -> float:
+def replay(path: Path, log: Sequence[Statement], *, synchronous: str, start: Any = None) -> float:
     """Run *log* again on the database at *path* with plain ``sqlite3`` (one connection per
-    recorded connection, set up as monespace sets up its own); return the seconds taken."""
+    recorded connection, set up as monespace sets up its own); return the seconds taken.
+
+    Write transactions queue on the lock file monespace's writers use
+    (``<file>-writer``) and wait for SQLite's lock in its busy handler, so that several
+    processes replaying at once take turns as monespace's writers do. *start*, a barrier,
+    is waited on before the clock starts.
+    """
     conns: dict[int, sqlite3.Connection] = {}
     for number in sorted({entry[0] for entry in log}):
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         _register_functions(conn)
         for pragma in (
+            "PRAGMA busy_timeout = 10000",
             "PRAGMA journal_mode = WAL",
             f"PRAGMA synchronous = {synchronous}",
             "PRAGMA foreign_keys = ON",
@@ -140,14 +155,25 @@ def replay(path: Path, log: Sequence[Statement], *, synchronous: str) -> float:
             conn.execute(pragma)
         conns[number] = conn
     cursors = {number: conn.cursor() for number, conn in conns.items()}
-    start = time.perf_counter()
+    lock = os.open(f"{path}-writer", os.O_RDWR | os.O_CREAT, 0o600)
+    if start is not None:
+        start.wait()
+    writing = None  # the connection in a write transaction, if any
+    began = time.perf_counter()
     for number, many, sql, params in log:
         cur = cursors[number]
+        if sql == "BEGIN IMMEDIATE":
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            writing = number
         if many:
             cur.executemany(sql, params)
         else:
             cur.execute(sql, params).fetchall()
-    elapsed = time.perf_counter() - start
+        if sql in ("COMMIT", "ROLLBACK") and number == writing:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            writing = None
+    elapsed = time.perf_counter() - began
+    os.close(lock)
     for conn in conns.values():
         conn.close()
     return elapsed
@@ -488,6 +514,81 @@ def wal_pages(work: Path) -> list[str]:
     return [owner.get(page, "(free page)") for page in pages]
 
 
+# --- several writer processes ------------------------------------------------------------------
+
+
+def _replay_child(path: str, log: list[Statement], start: Any, out: Any) -> None:
+    out.put(replay(Path(path), log, synchronous="FULL", start=start))
+
+
+def replayed_by(path: Path, logs: list[list[Statement]], additions: int) -> float:
+    """Additions per second when each of *logs* is replayed by its own process at once."""
+    ctx = mp.get_context("spawn")
+    start, out = ctx.Barrier(len(logs)), ctx.Queue()
+    procs = [ctx.Process(target=_replay_child, args=(str(path), log, start, out)) for log in logs]
+    for proc in procs:
+        proc.start()
+    elapsed = [out.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    return additions * len(logs) / max(elapsed)
+
+
+@dataclass
+class Writers:
+    """Goal 9's floor: the replayed statements of one writer process, then of four."""
+
+    processes: int
+    replayed: dict[int, list[float]]
+    ours: dict[int, list[float]]
+
+
+def writers_floor(work: Path, processes: int, additions: int, repeat: int) -> Writers:
+    key = MasterKey.generate().material
+    base = work / "writers.db"
+    candidates = seed(base, key, 8 * processes)
+    with sqlite3.connect(f"file:{base}?mode=ro", uri=True) as conn:
+        shards = conn.execute("SELECT count(*) FROM audit_shards").fetchone()[0] - 1
+    by_shard: dict[str, str] = {}
+    for patient_id in candidates:
+        by_shard.setdefault(shard_for(patient_id, shards), patient_id)
+    patients = list(by_shard.values())[:processes]
+    if len(patients) < processes:
+        raise RuntimeError(f"{processes} writers need as many audit shards (there are {shards})")
+    result = Writers(processes, {1: [], processes: []}, {1: [], processes: []})
+    for i in range(repeat):
+        recorded = copy_db(base, work / f"writers-rec-{i}.db")
+        log: list[Statement] = []
+        logs = []
+        with recording(log) as switch:
+            space = monespace.open(
+                f"sqlite:///{recorded}",
+                key_provider=StaticKeyProvider(MasterKey(key)),
+                load_entrypoints=False,
+            )
+            switch(True)
+            for patient_id in patients:
+                first = len(log)
+                for _ in range(additions):
+                    space.record.add_document(
+                        AUTHOR, patient_id, PAYLOAD, media_type="application/pdf", type_code=TYPE
+                    )
+                logs.append(log[first:])
+            switch(False)
+            space.close()
+        recorded.unlink()
+        for count in (1, processes):
+            again = copy_db(base, work / f"writers-replay-{i}-{count}.db")
+            result.replayed[count].append(replayed_by(again, logs[:count], additions))
+            again.unlink()
+            mine = copy_db(base, work / f"writers-ours-{i}-{count}.db")
+            rate, _ = trial("monespace", mine, key, patients[:count], 2.0)
+            result.ours[count].append(rate)
+            mine.unlink()
+    base.unlink()
+    return result
+
+
 # --- main ------------------------------------------------------------------------------------
 
 
@@ -523,6 +624,8 @@ def main() -> None:
             print(f"  ... {scenario.name}", file=sys.stderr, flush=True)
             rows.append(scenario.measure(repeat))
         pages = wal_pages(work)
+        print("  ... writer processes", file=sys.stderr, flush=True)
+        writers = writers_floor(work, 4, 300 if args.quick else 1_000, repeat)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     elapsed = time.perf_counter() - started
@@ -587,6 +690,19 @@ def main() -> None:
         markdown=args.markdown,
     )
     report.extra["wal_pages"] = dict(counts)
+    many = writers.processes
+    print(
+        f"\nWriter processes on one file, each adding 4 KiB documents to its own patient's "
+        f"record (medians of {repeat}):"
+    )
+    grid = []
+    for side, rates in (("replay", writers.replayed), ("monespace", writers.ours)):
+        one, more = statistics.median(rates[1]), statistics.median(rates[many])
+        grid.append([side, f"{one:,.0f}", f"{more:,.0f}", f"{more / one:.2f}x"])
+    print_grid(
+        ["side", "1 process/s", f"{many} processes/s", f"{many} vs 1"], grid, markdown=args.markdown
+    )
+    report.extra["writers"] = {"replay": writers.replayed, "monespace": writers.ours}
     print(f"\nmeasured in {elapsed:.0f} s")
     if args.json:
         report.write(args.json)

@@ -254,3 +254,16 @@ def test_a_forked_child_does_not_share_its_parents_lock(tmp_path):
     lock.release()
     assert os.waitstatus_to_exitcode(status) == 0
     storage.close()
+
+
+def test_the_lock_file_is_released_when_sqlite_ended_the_transaction_itself(tmp_path):
+    path = tmp_path / "ended.db"
+    storage = SQLiteStorage(path)
+    with storage.write() as tx:
+        tx.patients.add(make_patient_row(1))
+        # What SQLite does on some errors (a full disk, an I/O error): roll back at once,
+        # leaving nothing to commit.
+        storage._writer.execute("ROLLBACK")
+    assert not _taken_by_someone(path)
+    assert make_patient_row(1).id not in _ids(storage)
+    storage.close()

@@ -23,7 +23,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,14 +83,15 @@ def sqlite_path_from_url(url: str) -> Path:
 
 
 class _Attempt:
-    """One wait for the process lock in the waiting thread, which the caller may abandon."""
+    """One wait for the process lock, in a thread of its own, which the caller may abandon."""
 
-    __slots__ = ("abandoned", "acquired", "done", "lock")
+    __slots__ = ("abandoned", "acquired", "done", "failed", "lock")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.done = threading.Event()
         self.acquired = False
+        self.failed = False
         self.abandoned = False
 
 
@@ -101,91 +101,108 @@ class _ProcessLock:
     or ``ROLLBACK``.
 
     SQLite's own write lock has no queue: a writer that finds it taken can only retry, and
-    retries leave it idle between the holder's commit and the next retry. With four writer
-    processes each polling every millisecond or less, the lock was idle about half of the
-    time and four processes added documents at 0.43 times the rate of one. Waiters on this
+    retries leave it idle between the holder's commit and the next retry. Waiters on this
     lock sleep in the kernel instead and one of them is woken as soon as it is released, so
     SQLite's lock passes from writer to writer without a gap; ``BEGIN IMMEDIATE`` still
     decides, and still waits for writers that do not take this lock (another program).
 
     The lock is advisory, on a file that holds nothing: a process that dies releases it
-    with its descriptors. The wait runs in a helper thread so that it can time out like
-    SQLite's (:data:`_BUSY_TIMEOUT_MS`): a wait abandoned on timeout releases the lock
-    the moment it gets it. The threads of one process never contend for it: the storage's
-    own write lock lets one of them at a time begin a transaction.
+    with its descriptors. A lock that cannot be had at once is waited for in a daemon
+    thread, on a descriptor of its own, so that the caller can stop waiting after
+    :data:`_BUSY_TIMEOUT_MS` as it would for SQLite's lock: an abandoned wait closes its
+    descriptor, which releases the lock, the moment it gets it, and never keeps the process
+    from exiting. The threads of one process never contend for the lock: the storage's own
+    write lock lets one of them at a time begin a transaction.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        #: This process's descriptor for trying the lock without waiting; -1 without one.
         self._fd = -1
         self._pid = 0
-        self._waiter: ThreadPoolExecutor | None = None
-        self.held = False
+        #: The descriptor through which the lock is held, if it is.
+        self._held: int | None = None
 
     def _descriptor(self) -> int:
         # A forked child must not share the parent's open file description (a flock
-        # belongs to it, so parent and child would both hold the lock at once).
+        # belongs to it: parent and child would hold the lock at once), nor release a
+        # lock its parent holds.
         if self._pid != os.getpid():
             self._pid = os.getpid()
-            self._waiter = None
+            self._held = None
             try:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except OSError:
                 # A directory this process may not create files in (read-only, another
                 # owner): writers take turns on SQLite's lock alone, as they would without
-                # this one; correctness never depended on it.
+                # this one; correctness never depends on it.
                 self._fd = -1
         return self._fd
 
     def acquire(self, timeout: float) -> bool:
-        """Take the lock, waiting up to *timeout* seconds; whether it was taken."""
-        if not _FLOCK:
-            return True
-        fd = self._descriptor()
+        """Take the lock, waiting up to *timeout* seconds; whether the caller may go on
+        (true also where there is no lock to take)."""
+        fd = self._descriptor() if _FLOCK else -1
         if fd < 0:
             return True
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            pass
-        else:
-            self.held = True
+            return self._wait_for(timeout)
+        self._held = fd
+        return True
+
+    def _wait_for(self, timeout: float) -> bool:
+        try:
+            waiting = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
             return True
-        if self._waiter is None:
-            self._waiter = ThreadPoolExecutor(1, thread_name_prefix="monespace-writer-lock")
         attempt = _Attempt()
-        self._waiter.submit(self._wait, fd, attempt)
+        threading.Thread(
+            target=self._wait, args=(waiting, attempt), name="monespace-writer-lock", daemon=True
+        ).start()
         attempt.done.wait(timeout)
         with attempt.lock:
             if attempt.acquired:
-                self.held = True
-                return True
-            attempt.abandoned = True
-        return False
+                self._held = waiting
+            elif not attempt.failed:  # failed: the lock cannot be had here, SQLite's decides
+                attempt.abandoned = True
+                return False
+        return True
 
     @staticmethod
     def _wait(fd: int, attempt: _Attempt) -> None:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # sleeps in the kernel, the interpreter released
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # sleeps in the kernel, the interpreter released
+        except OSError:
+            with attempt.lock:
+                attempt.failed = True
+            os.close(fd)
+            attempt.done.set()
+            return
         with attempt.lock:
-            if attempt.abandoned:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+            if not attempt.abandoned:
+                attempt.acquired = True
+                attempt.done.set()
                 return
-            attempt.acquired = True
-        attempt.done.set()
+        os.close(fd)  # abandoned: closing the only descriptor of its file releases the lock
 
     def release(self) -> None:
-        if self.held:
-            self.held = False
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        """Release the lock if this process holds it (it may be released twice)."""
+        held, self._held = self._held, None
+        if held is None or self._pid != os.getpid():
+            return
+        if held == self._fd:
+            fcntl.flock(held, fcntl.LOCK_UN)
+        else:
+            os.close(held)  # a wait's own descriptor: closing it releases the lock
 
     def close(self) -> None:
         self.release()
-        if self._waiter is not None:
-            self._waiter.shutdown(wait=False, cancel_futures=True)
-            self._waiter = None
         if self._fd >= 0 and self._pid == os.getpid():
             os.close(self._fd)
         self._fd = -1
+        self._pid = 0
 
 
 class _Group:
@@ -336,32 +353,37 @@ class SQLiteStorage(StorageBackend):
         # New callers wait for the write lock: the group is closed from here.
         self._group = _Group()
         group.done = True
-        if not self._writer.in_transaction:
-            return
+        try:
+            if self._writer.in_transaction:
+                self._commit_open(group)
+        finally:
+            # Also when SQLite ended the transaction itself (some errors roll it back).
+            self._process_lock.release()
+
+    def _commit_open(self, group: _Group) -> None:
         cursor = self._writer.cursor()
         try:
             _run(cursor, "COMMIT", "could not commit")
         except StorageError as exc:
             group.error = exc
         finally:
-            try:
-                # A failed COMMIT (disk full, I/O error) leaves the transaction open: roll
-                # it back so that nothing half-written is ever acknowledged.
-                if self._writer.in_transaction:
-                    cursor.execute("ROLLBACK")
-            finally:
-                cursor.close()
-                self._process_lock.release()
+            # A failed COMMIT (disk full, I/O error) leaves the transaction open: roll it
+            # back so that nothing half-written is ever acknowledged.
+            if self._writer.in_transaction:
+                cursor.execute("ROLLBACK")
+            cursor.close()
 
     def _begin(self, cursor: sqlite3.Cursor) -> None:
-        """Queue behind the writers of other processes, then ``BEGIN IMMEDIATE``."""
+        """Queue behind the writers of other processes, then ``BEGIN IMMEDIATE``; both
+        waits together give up after ``_BUSY_TIMEOUT_MS``."""
+        deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
         if not self._process_lock.acquire(_BUSY_TIMEOUT_MS / 1000):
             raise StorageError(
                 "could not start a write transaction: another process kept the database "
                 f"locked for {_BUSY_TIMEOUT_MS / 1000:g} s"
             )
         try:
-            _begin(cursor)
+            _begin(cursor, deadline)
         except BaseException:
             self._process_lock.release()
             raise
@@ -579,17 +601,17 @@ def _migrate(conn: sqlite3.Connection) -> int:
     return version
 
 
-def _begin(cursor: sqlite3.Cursor) -> None:
-    """``BEGIN IMMEDIATE``, tried again while another process holds the write lock.
+def _begin(cursor: sqlite3.Cursor, deadline: float) -> None:
+    """``BEGIN IMMEDIATE``, tried again while another process holds the write lock, until
+    *deadline* (``time.monotonic()``).
 
     The pauses are random (full jitter) and short, so that writers of several processes
     take turns as the lock frees instead of sleeping in step, and no caller waits much
     longer than the transactions ahead of it take.
 
-    :raises StorageError: when the lock stays taken for ``_BUSY_TIMEOUT_MS``, or on any other
+    :raises StorageError: when the lock stays taken until *deadline*, or on any other
         failure.
     """
-    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
     ceiling = _BACKOFF_FIRST_S
     while True:
         try:
