@@ -496,24 +496,31 @@ class Invitations(Scenario):
 # --- the pages of one commit ------------------------------------------------------------------
 
 
-def wal_pages(work: Path) -> list[str]:
-    """The B-tree each page written by one ``add_document`` commit belongs to."""
+def wal_pages(work: Path, commits: int = 50) -> tuple[list[int], Counter[str]]:
+    """Over *commits* additions, each alone in the write-ahead log: the WAL frames of each
+    commit, and how many pages each B-tree took in all (page splits come and go with the
+    record's size, so one commit alone can mislead)."""
     scenario = AddDocument(work, 1, "FULL")
     path = work / "frames.db"
     space = scenario.open(path)
     scenario.prepare(space)
-    storage_of(space).scrub()  # checkpoint and truncate the log: it holds one commit next
-    scenario.add(space)
-    data = Path(f"{path}-wal").read_bytes()
-    page_size = struct.unpack(">I", data[8:12])[0]
-    pages = [
-        struct.unpack(">I", data[offset : offset + 4])[0]
-        for offset in range(32, len(data) - 23, 24 + page_size)
-    ]
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        owner = dict(conn.execute("SELECT pageno, name FROM dbstat"))
+    frames: list[int] = []
+    owners: Counter[str] = Counter()
+    for _ in range(commits):
+        storage_of(space).scrub()  # checkpoint and truncate the log: it holds one commit next
+        scenario.add(space)
+        data = Path(f"{path}-wal").read_bytes()
+        page_size = struct.unpack(">I", data[8:12])[0]
+        pages = [
+            struct.unpack(">I", data[offset : offset + 4])[0]
+            for offset in range(32, len(data) - 23, 24 + page_size)
+        ]
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            owner = dict(conn.execute("SELECT pageno, name FROM dbstat"))
+        frames.append(len(pages))
+        owners.update(owner.get(page, "(free page)") for page in pages)
     space.close()
-    return [owner.get(page, "(free page)") for page in pages]
+    return frames, owners
 
 
 # --- several writer processes ------------------------------------------------------------------
@@ -676,14 +683,19 @@ def main() -> None:
     print("\nRaw baselines:")
     for row in rows:
         print(f"- {row.name}: {row.baseline}")
-    counts = Counter(pages)
-    print(f"\nOne add_document commit: {len(pages)} WAL frames, by B-tree:")
+    frames, owners = pages
+    print(
+        f"\nWAL frames of one add_document commit, over {len(frames)} commits: median "
+        f"{statistics.median(frames):g}, from {min(frames)} to {max(frames)}; pages per "
+        "commit by B-tree:"
+    )
     print_grid(
-        ["table or index", "pages"],
-        [[name, str(n)] for name, n in counts.most_common()],
+        ["table or index", "pages per commit"],
+        [[name, f"{n / len(frames):.2f}"] for name, n in owners.most_common()],
         markdown=args.markdown,
     )
-    report.extra["wal_pages"] = dict(counts)
+    report.extra["wal_frames"] = frames
+    report.extra["wal_pages"] = dict(owners)
     many = writers.processes
     print(
         f"\nWriter processes on one file, each adding 4 KiB documents to its own patient's "
