@@ -267,3 +267,42 @@ def test_the_lock_file_is_released_when_sqlite_ended_the_transaction_itself(tmp_
     assert not _taken_by_someone(path)
     assert make_patient_row(1).id not in _ids(storage)
     storage.close()
+
+
+_DIE_HOLDING = """
+import sys, time
+from monespace.storage import SQLiteStorage
+from monespace.testing import make_patient_row
+storage = SQLiteStorage(sys.argv[1])
+with storage.write() as tx:
+    tx.patients.add(make_patient_row(7))
+    print("writing", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_writer_killed_in_its_transaction_leaves_no_lock_behind(tmp_path):
+    path = tmp_path / "killed.db"
+    SQLiteStorage(path).close()
+    process = subprocess.Popen(
+        [sys.executable, "-c", _DIE_HOLDING, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "writing\n"
+        assert _taken_by_someone(path)
+        process.kill()
+        process.wait(10)
+    finally:
+        process.kill()
+        process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
+    # The kernel released both locks with the process: the next writer goes ahead, and
+    # nothing of the killed transaction is there.
+    storage = SQLiteStorage(path)
+    with storage.write() as tx:
+        tx.patients.add(make_patient_row(8))
+    assert make_patient_row(8).id in _ids(storage)
+    assert make_patient_row(7).id not in _ids(storage)
+    storage.close()
