@@ -1,7 +1,7 @@
 """What SQLite alone costs for the statements monespace runs: the floor under issue 18's goals.
 
-Run ``python benchmarks/bench_floor.py`` (about a minute; ``--quick`` for about 20 seconds,
-``--json PATH`` to keep the figures). For each operation it measures, in the same run:
+Run ``python benchmarks/bench_floor.py`` (about 100 seconds; ``--quick`` for about 40
+seconds, ``--json PATH`` to keep the figures). For each operation it measures, in the same run:
 
 - **monespace**: the operation through the public API, on a copy of a prepared database;
 - **replay**: every statement monespace ran for the same operations (recorded, with its
@@ -25,12 +25,13 @@ and the data model with its cryptography, allow: when one is below a goal, no wo
 library's code can meet that goal; only fewer statements, rows, indexes or seals per
 operation can. ``monespace / floor`` is what the library's own code costs on top.
 
-It also writes one ``add_document`` and attributes each page of its commit's WAL frames
-to the table or index it belongs to (SQLite's ``dbstat``), the count issue 18's goal 11
-is about; and it measures the floor under goal 9 (four writer processes against one):
-the statements of each writer's additions, recorded for four patients one after the
-other, replayed by one process, then by four at once, each queuing on the same lock file
-as monespace's writers, beside monespace's own writers for the same patients. Replayed
+It also writes 50 additions, each alone in the write-ahead log, and attributes each page
+of their commits' WAL frames to the table or index it belongs to (SQLite's ``dbstat``), the
+count issue 18's goal 11 is about; and it measures the floor under goal 9 (four writer
+processes against one): the statements of each writer's additions, recorded for four
+patients one after the other, replayed by one process, then by four at once, each queuing
+on the same lock file as monespace's writers, beside monespace's own writers for the same
+patients. Replayed
 at once, one writer's audit append may find the others' events ahead of the head it
 recorded: the guarded insert then writes nothing, where monespace would read the head and
 append again (two statements more). The concurrent replay does less work than monespace
@@ -480,11 +481,7 @@ class Invitations(Scenario):
     def raw(self, path: Path) -> float:
         assert self.sizes is not None
         copy_db(self.work / f"{self.name}.db", path)
-        raw = Raw.__new__(Raw)  # on the prepared database, not a new one
-        raw.conn = sqlite3.connect(path, isolation_level=None)
-        for pragma in ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL"):
-            raw.conn.execute(pragma)
-        raw.cur, raw.batch, raw.seq = raw.conn.cursor(), self.batch, 0
+        raw = Raw(path, self.batch)  # on the prepared copy: the people are registered
         start = time.perf_counter()
         raw.invite(self.count, self.sizes, T0)
         elapsed = time.perf_counter() - start
