@@ -16,6 +16,12 @@ or ``--quick`` (1,000 patients; under a minute). Two figures:
   another process, returning a JSON body of the same size. The ratio is the cost of the
   session check, the access decision, the decryption of each document's metadata, the
   audit event (a durable commit) and the encoding, over the web stack alone.
+
+Beside them, a context row without a baseline: the same listing through
+``space.record.search`` in this process, on the same file while the server runs (the
+decision, the decryption and the audit event's durable commit, without HTTP, the session
+or the JSON), so that a request's time splits into the library's search, the API layer
+around it and the web stack.
 """
 
 from __future__ import annotations
@@ -44,11 +50,13 @@ from _common import (
     Report,
     compare,
     describe_machine,
+    measure,
     parser,
     print_machine,
     revision,
 )
 from _common import print_table as show
+from monespace import Actor
 from monespace.clock import ManualClock
 from monespace.crypto import ENV_KEY, MasterKey
 from monespace.server import serve
@@ -177,6 +185,15 @@ def main() -> None:
         pool.shutdown()
         for client in (*ours_many, *bare_many):
             client.close()
+
+        with monespace.open(f"sqlite:///{db}") as space:
+            holder = Actor.patient(login.patient_id)
+
+            def search(n: int) -> None:
+                for _ in range(n):
+                    space.record.search(holder, login.patient_id, limit=50)
+
+            searched = measure(search, seconds=seconds, repeat=repeat)
         figures = [
             Figure(
                 f"seed_demo, {patients:,} patients",
@@ -197,6 +214,13 @@ def main() -> None:
                 mine4,
                 theirs4,
                 baseline_label=f"the same bare endpoint, {clients} clients",
+            ),
+            Figure(
+                f"record.search, the same {count} docs, in process",
+                "searches/s",
+                searched,
+                note="context: the library's part of one request (decision, decryption, the "
+                "audit event's durable commit), without HTTP, the session or the JSON",
             ),
         ]
         info = describe_machine(tmp, packages=["starlette", "uvicorn", "httpx", "msgspec"])
