@@ -299,6 +299,44 @@ def test_the_first_page_costs_the_same_whatever_the_size_of_the_record(monkeypat
     space.close()
 
 
+def test_a_record_that_fits_in_its_first_page_is_read_once(monkeypatch):
+    """When the first page reads the whole record, its total is what it kept: no grouping
+    query, each row built once, and the total still leaves out what the reader may not see."""
+    built: list[str] = []
+    plain = SqlDocuments._row.__func__
+
+    def counted(cls, r):
+        row = plain(cls, r)
+        built.append(row.id)
+        return row
+
+    space = open_space()
+    (rpps,) = register_physicians(space, 1)
+    patient = open_patient(space)
+    me = Actor.patient(patient.id)
+    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
+    feeder(space, doctor, patient.id)
+    for n in range(6):
+        space.record.add_document(
+            doctor,
+            patient.id,
+            PDF,
+            media_type="application/pdf",
+            type_code=CONSULTATION,
+            hidden_from_patient=n % 3 == 0,
+        )
+    with monkeypatch.context() as patch, statements_of(space) as statements:
+        patch.setattr(SqlDocuments, "_row", classmethod(counted))
+        page = space.record.search(me, patient.id, limit=10)
+    assert page.total == len(page.documents) == 4
+    assert page.next is None
+    # BEGIN, the facts, one chunk of rows (the whole record), the audit trail's, COMMIT.
+    assert len(statements) <= 4 + AUDIT_STATEMENTS, statements
+    assert not any("GROUP BY" in s for s in statements)
+    assert len(built) == 6
+    space.close()
+
+
 @pytest.mark.parametrize(
     "token", ["", "x", "1.2", "1.2.3.4", "a.2.abc", "1.b.abc", "1.2.", "1.2.a/b", "-1.2.abc"]
 )

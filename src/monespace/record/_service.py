@@ -512,16 +512,21 @@ class RecordService:
                 # then the page read newest first like the following ones. Deciding on and
                 # building every row of a 10,000-document record to count it cost as much
                 # as listing it all. Rules that look at a document's id (an embedder's) are
-                # asked about every row below instead.
-                total = sum(
-                    size
-                    for row, size in unit.tx.documents.kinds_for_patient(
-                        patient_id, since=since, until=until
-                    )
-                    if keep(row)
-                )
+                # asked about every row below instead. A record that fits in its first page
+                # (most do) was read whole by the page itself: its total is what it kept.
                 found, more = self._collect(
                     unit, patient_id, None, limit=limit, keep=keep, words=words
+                )
+                total = (
+                    sum(
+                        size
+                        for row, size in unit.tx.documents.kinds_for_patient(
+                            patient_id, since=since, until=until
+                        )
+                        if keep(row)
+                    )
+                    if more
+                    else len(found)
                 )
                 unit.record(actor, Action.DOCUMENT_SEARCH, resource, decision)
                 token = _page_token(len(found), total, found[-1].id) if more else None
