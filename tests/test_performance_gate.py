@@ -11,6 +11,7 @@ checkpoint when they must be read) are counted apart, so that each side's budget
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -43,21 +44,28 @@ def _audit(statement: str) -> bool:
     return any("audit_" in w for w in words[:4]) or "FROM audit_" in statement
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def world(request, tmp_path):
-    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'gate.db'}"
-    space = open_space(url)
+def _with_record(space):
+    """One physician and one open patient in *space*, the physician given access by the
+    feeder: (the physician, the patient's id)."""
     (rpps,) = register_physicians(space, 1)
     patient = open_patient(space)
     doctor = Actor(ActorKind.PROFESSIONAL, rpps)
     feeder(space, doctor, patient.id)
-    yield space, doctor, patient.id
+    return doctor, patient.id
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def world(request, tmp_path):
+    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'gate.db'}"
+    space = open_space(url)
+    doctor, patient_id = _with_record(space)
+    yield space, doctor, patient_id
     space.close()
 
 
-def _add(space, doctor, patient_id):
+def _add(space, doctor, patient_id, **options):
     return space.record.add_document(
-        doctor, patient_id, PDF, media_type="application/pdf", type_code=CONSULTATION
+        doctor, patient_id, PDF, media_type="application/pdf", type_code=CONSULTATION, **options
     )
 
 
@@ -107,13 +115,10 @@ def test_adding_a_document_writes_few_pages(tmp_path):
     """Each commit of an addition writes its rows' pages once: the content (with an overflow
     page), the document, the notice, the event and the head seal, and their indexes."""
     space = open_space(f"sqlite:///{tmp_path / 'wal.db'}")
-    (rpps,) = register_physicians(space, 1)
-    patient = open_patient(space)
-    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
-    feeder(space, doctor, patient.id)
-    _add(space, doctor, patient.id)
+    doctor, patient_id = _with_record(space)
+    _add(space, doctor, patient_id)
     storage_of(space).scrub()  # type: ignore[attr-defined]
-    _add(space, doctor, patient.id)
+    _add(space, doctor, patient_id)
     frames = wal_frames_of(space)
     space.close()
     assert 0 < frames <= 18, frames
@@ -126,22 +131,19 @@ def test_a_stale_remembered_head_is_read_again(tmp_path):
     url = f"sqlite:///{tmp_path / 'heads.db'}"
     space = open_space(url)
     keys = space._core.keyring.provider
-    (rpps,) = register_physicians(space, 1)
-    patient = open_patient(space)
-    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
-    feeder(space, doctor, patient.id)
+    doctor, patient_id = _with_record(space)
     other = open_space(url, keys=keys)
-    _add(space, doctor, patient.id)
-    _add(other, doctor, patient.id)
+    _add(space, doctor, patient_id)
+    _add(other, doctor, patient_id)
     with statements_of(space) as statements:
-        _add(space, doctor, patient.id)  # remembered head stale: refused, read, chained
+        _add(space, doctor, patient_id)  # remembered head stale: refused, read, chained
     heads = [s for s in statements if s.startswith("SELECT") and "FROM audit_events" in s]
     appends = [s for s in statements if s.startswith("INSERT INTO audit_events")]
     assert (len(heads), len(appends)) == (1, 2), statements
     with statements_of(space) as statements:
-        _add(space, doctor, patient.id)  # the head read last time is the newest: not read
+        _add(space, doctor, patient_id)  # the head read last time is the newest: not read
     assert next(s for s in statements if _audit(s)).startswith("INSERT INTO audit_events")
-    _add(other, doctor, patient.id)
+    _add(other, doctor, patient_id)
     other.close()
     report = space.audit.verify()
     assert report.ok, report
@@ -156,17 +158,14 @@ def test_a_destroyed_key_is_never_served_from_the_cache(tmp_path):
     url = f"sqlite:///{tmp_path / 'shred.db'}"
     space = open_space(url, settings=Settings(data_key_cache_lifetime=timedelta(hours=1)))
     keys = space._core.keyring.provider
-    (rpps,) = register_physicians(space, 1)
-    patient = open_patient(space)
-    me = Actor.patient(patient.id)
-    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
-    feeder(space, doctor, patient.id)
-    document = _add(space, doctor, patient.id)
+    doctor, patient_id = _with_record(space)
+    me = Actor.patient(patient_id)
+    document = _add(space, doctor, patient_id)
     assert space.record.read_content(me, document.id) == PDF  # the key is now cached
     other = open_space(url, keys=keys)
     keyring = Keyring(storage_of(other), lambda: keys)
     with storage_of(other).write() as tx:
-        assert keyring.destroy(tx, patient.id, datetime.now(UTC))
+        assert keyring.destroy(tx, patient_id, datetime.now(UTC))
     other.close()
     with pytest.raises((DataShreddedError, AccessDeniedError)):
         space.record.read_content(me, document.id)
@@ -176,19 +175,16 @@ def test_a_destroyed_key_is_never_served_from_the_cache(tmp_path):
 def test_a_key_destroyed_here_leaves_the_cache_at_once():
     """The same within one space: the keyring that destroys a key drops it from its cache."""
     space = open_space()
-    (rpps,) = register_physicians(space, 1)
-    patient = open_patient(space)
-    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
-    feeder(space, doctor, patient.id)
-    document = _add(space, doctor, patient.id)
+    doctor, patient_id = _with_record(space)
+    document = _add(space, doctor, patient_id)
     keyring = space._core.keyring
     assert space.record.read_content(doctor, document.id) == PDF
     with storage_of(space).write() as tx:
-        assert keyring.destroy(tx, patient.id, datetime.now(UTC))
+        assert keyring.destroy(tx, patient_id, datetime.now(UTC))
         with pytest.raises(DataShreddedError):
-            keyring.get(tx, patient.id)
+            keyring.get(tx, patient_id)
     with storage_of(space).read() as tx, pytest.raises(DataShreddedError):
-        keyring.get(tx, patient.id)
+        keyring.get(tx, patient_id)
 
 
 def test_the_cache_is_bounded_and_can_be_turned_off():
@@ -224,37 +220,27 @@ def test_keyset_pages_list_the_record_once_each_at_a_constant_cost():
     """Paging with ``after=page.next`` lists every visible document once, newest first, as
     ``documents_of`` does; each page after the first reads only about a page of rows."""
     space = open_space()
-    (rpps,) = register_physicians(space, 1)
-    patient = open_patient(space)
-    me = Actor.patient(patient.id)
-    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
-    feeder(space, doctor, patient.id)
+    doctor, patient_id = _with_record(space)
+    me = Actor.patient(patient_id)
     for n in range(23):
         if n % 3 == 0:  # hidden from the holder until an announcement: not listed for them
-            space.record.add_document(
-                doctor,
-                patient.id,
-                PDF,
-                media_type="application/pdf",
-                type_code=CONSULTATION,
-                hidden_from_patient=True,
-            )
-        _add(space, doctor, patient.id)
+            _add(space, doctor, patient_id, hidden_from_patient=True)
+        _add(space, doctor, patient_id)
         if n % 5 == 0:  # one of the holder's own
             space.record.add_document(
                 me,
-                patient.id,
+                patient_id,
                 b"mine",
                 media_type="text/plain",
                 type_code=Code("EXPPAT_2", "1.2.250.1.213.1.1.4.12"),
             )
-    expected = [d.id for d in space.record.documents_of(me, patient.id)]
-    page = space.record.search(me, patient.id, limit=4)
+    expected = [d.id for d in space.record.documents_of(me, patient_id)]
+    page = space.record.search(me, patient_id, limit=4)
     seen = [d.id for d in page.documents]
     costs = []
     while page.next is not None:
         with statements_of(space) as statements:
-            page = space.record.search(me, patient.id, limit=4, after=page.next)
+            page = space.record.search(me, patient_id, limit=4, after=page.next)
         costs.append(len(statements))
         seen.extend(d.id for d in page.documents)
         assert page.total == len(expected)
@@ -265,9 +251,9 @@ def test_keyset_pages_list_the_record_once_each_at_a_constant_cost():
     assert max(costs) <= 6 + AUDIT_STATEMENTS, costs
 
 
-def test_the_first_page_costs_the_same_whatever_the_size_of_the_record(monkeypatch):
-    """The first page counts its total over groups of versions, not row by row: the same
-    statements, and the same rows built, for a record of 10 documents as for one of 60."""
+@contextlib.contextmanager
+def rows_built(monkeypatch):
+    """The ids of the document rows built from what the database returns inside the block."""
     built: list[str] = []
     plain = SqlDocuments._row.__func__
 
@@ -276,19 +262,22 @@ def test_the_first_page_costs_the_same_whatever_the_size_of_the_record(monkeypat
         built.append(row.id)
         return row
 
+    with monkeypatch.context() as patch:
+        patch.setattr(SqlDocuments, "_row", classmethod(counted))
+        yield built
+
+
+def test_the_first_page_costs_the_same_whatever_the_size_of_the_record(monkeypatch):
+    """The first page counts its total over groups of versions, not row by row: the same
+    statements, and the same rows built, for a record of 10 documents as for one of 60."""
     space = open_space()
-    (rpps,) = register_physicians(space, 1)
-    patient = open_patient(space)
-    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
-    feeder(space, doctor, patient.id)
+    doctor, patient_id = _with_record(space)
     costs = []
     for size in (10, 60):
-        while len(list(space.record.documents_of(doctor, patient.id))) < size:
-            _add(space, doctor, patient.id)
-        built.clear()
-        with monkeypatch.context() as patch, statements_of(space) as statements:
-            patch.setattr(SqlDocuments, "_row", classmethod(counted))
-            page = space.record.search(doctor, patient.id, limit=5)
+        while len(list(space.record.documents_of(doctor, patient_id))) < size:
+            _add(space, doctor, patient_id)
+        with rows_built(monkeypatch) as built, statements_of(space) as statements:
+            page = space.record.search(doctor, patient_id, limit=5)
         assert page.total == size
         costs.append((len(statements), len(built)))
     # BEGIN, the facts, the grouping, the groups' rows, one chunk of the page, the audit
@@ -302,32 +291,13 @@ def test_the_first_page_costs_the_same_whatever_the_size_of_the_record(monkeypat
 def test_a_record_that_fits_in_its_first_page_is_read_once(monkeypatch):
     """When the first page reads the whole record, its total is what it kept: no grouping
     query, each row built once, and the total still leaves out what the reader may not see."""
-    built: list[str] = []
-    plain = SqlDocuments._row.__func__
-
-    def counted(cls, r):
-        row = plain(cls, r)
-        built.append(row.id)
-        return row
-
     space = open_space()
-    (rpps,) = register_physicians(space, 1)
-    patient = open_patient(space)
-    me = Actor.patient(patient.id)
-    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
-    feeder(space, doctor, patient.id)
+    doctor, patient_id = _with_record(space)
+    me = Actor.patient(patient_id)
     for n in range(6):
-        space.record.add_document(
-            doctor,
-            patient.id,
-            PDF,
-            media_type="application/pdf",
-            type_code=CONSULTATION,
-            hidden_from_patient=n % 3 == 0,
-        )
-    with monkeypatch.context() as patch, statements_of(space) as statements:
-        patch.setattr(SqlDocuments, "_row", classmethod(counted))
-        page = space.record.search(me, patient.id, limit=10)
+        _add(space, doctor, patient_id, hidden_from_patient=n % 3 == 0)
+    with rows_built(monkeypatch) as built, statements_of(space) as statements:
+        page = space.record.search(me, patient_id, limit=10)
     assert page.total == len(page.documents) == 4
     assert page.next is None
     # BEGIN, the facts, one chunk of rows (the whole record), the audit trail's, COMMIT.
@@ -381,13 +351,10 @@ def test_a_batch_runs_four_statements_per_document(world):
 
 def test_a_batch_writes_two_pages_per_document(tmp_path):
     space = open_space(f"sqlite:///{tmp_path / 'wal.db'}")
-    (rpps,) = register_physicians(space, 1)
-    patient = open_patient(space)
-    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
-    feeder(space, doctor, patient.id)
-    _add(space, doctor, patient.id)
+    doctor, patient_id = _with_record(space)
+    _add(space, doctor, patient_id)
     storage_of(space).scrub()  # type: ignore[attr-defined]
-    batch = [NewDocument(patient.id, PDF, "application/pdf", type_code=CONSULTATION)] * 50
+    batch = [NewDocument(patient_id, PDF, "application/pdf", type_code=CONSULTATION)] * 50
     space.record.add_documents(doctor, batch)
     frames = wal_frames_of(space)
     space.close()
@@ -398,22 +365,19 @@ def test_a_batch_writes_two_pages_per_document(tmp_path):
 
 def test_keyset_pages_with_filters_and_words_list_what_one_search_lists():
     space = open_space()
-    (rpps,) = register_physicians(space, 1)
-    patient = open_patient(space)
-    me = Actor.patient(patient.id)
-    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
-    feeder(space, doctor, patient.id)
+    doctor, patient_id = _with_record(space)
+    me = Actor.patient(patient_id)
     for n in range(17):
         space.record.add_document(
-            doctor, patient.id, PDF, media_type="application/pdf", type_code=CONSULTATION,
+            doctor, patient_id, PDF, media_type="application/pdf", type_code=CONSULTATION,
             title=f"Bilan {'lipidique' if n % 2 else 'sanguin'} {n}",
         )  # fmt: skip
     for text in ("lipidique", None):
-        whole = space.record.search(me, patient.id, text=text, limit=500)
-        page = space.record.search(me, patient.id, text=text, limit=3)
+        whole = space.record.search(me, patient_id, text=text, limit=500)
+        page = space.record.search(me, patient_id, text=text, limit=3)
         seen = [d.id for d in page.documents]
         while page.next is not None:
-            page = space.record.search(me, patient.id, text=text, limit=3, after=page.next)
+            page = space.record.search(me, patient_id, text=text, limit=3, after=page.next)
             seen.extend(d.id for d in page.documents)
             assert page.total == whole.total
         assert seen == [d.id for d in whole.documents]
@@ -459,29 +423,26 @@ def test_the_newest_checkpoint_is_read_only_when_one_may_be_due(tmp_path):
     )
     url = f"sqlite:///{tmp_path / 'watch.db'}"
     space = open_space(url, clock, settings=settings)
-    (rpps,) = register_physicians(space, 1)
-    patient = open_patient(space)
-    doctor = Actor(ActorKind.PROFESSIONAL, rpps)
-    feeder(space, doctor, patient.id)
-    _add(space, doctor, patient.id)
+    doctor, patient_id = _with_record(space)
+    _add(space, doctor, patient_id)
     first = len(space.audit.checkpoints())
     with statements_of(space) as statements:
-        _add(space, doctor, patient.id)
+        _add(space, doctor, patient_id)
     assert not _reads_checkpoint(statements)
 
     clock.advance(timedelta(minutes=59))
     with statements_of(space) as statements:
-        _add(space, doctor, patient.id)
+        _add(space, doctor, patient_id)
     assert not _reads_checkpoint(statements)
     assert len(space.audit.checkpoints()) == first
 
     clock.advance(timedelta(minutes=2))
     with statements_of(space) as statements:
-        _add(space, doctor, patient.id)
+        _add(space, doctor, patient_id)
     assert _reads_checkpoint(statements)
     assert len(space.audit.checkpoints()) == first + 1
     with statements_of(space) as statements:
-        _add(space, doctor, patient.id)
+        _add(space, doctor, patient_id)
     assert not _reads_checkpoint(statements)
 
     # Another writer whose knowledge is older: it reads the newest checkpoint, which is
@@ -489,7 +450,7 @@ def test_the_newest_checkpoint_is_read_only_when_one_may_be_due(tmp_path):
     other = open_space(url, clock, keys=space._core.keyring.provider, settings=settings)
     other._core.checkpoints.newest_at = datetime(2026, 3, 1, 9, tzinfo=UTC)
     with statements_of(other) as statements:
-        _add(other, doctor, patient.id)
+        _add(other, doctor, patient_id)
     assert _reads_checkpoint(statements)
     assert len(space.audit.checkpoints()) == first + 1
     assert space.audit.verify().ok
