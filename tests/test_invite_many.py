@@ -4,7 +4,10 @@ does not hold back the others of their batch."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections import Counter
 from datetime import UTC, date, datetime
 
@@ -299,3 +302,53 @@ def test_the_first_invitations_of_a_space_create_its_keys():
         assert world.space.accounts.count_by_state() == {"invited": 3}
     finally:
         world.close()
+
+
+_INVITE_A_SLICE = """
+import sys
+import monespace
+from monespace import Actor
+from monespace.storage import Slice
+
+index, count, url = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+with monespace.open(url, load_entrypoints=False) as space:
+    counts = space.accounts.invite_registered(
+        Actor.system("test"), batch=7, part=Slice(index, count)
+    )
+print(counts["invited"])
+"""
+
+
+def test_slices_invited_by_processes_at_once_invite_everyone_once(tmp_path):
+    """Three processes, each inviting its slice of one SQLite file at the same time: every
+    registered person is invited once, with one event each, and the trail still verifies."""
+    key = MasterKey.generate()
+    url = f"sqlite:///{tmp_path / 'slices.db'}"
+    people = 60
+    with monespace.open(url, key_provider=StaticKeyProvider(key), load_entrypoints=False) as space:
+        ids = {space.accounts.register_patient(OPERATOR, identity(n)).id for n in range(people)}
+    env = {**os.environ, "MONESPACE_MASTER_KEY": key.to_base64()}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _INVITE_A_SLICE, str(index), "3", url],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for index in range(3)
+    ]
+    invited = [int(run.communicate(timeout=120)[0]) for run in runs]
+    assert all(run.returncode == 0 for run in runs)
+    assert sum(invited) == people
+    assert all(0 < share < people for share in invited)  # each slice had its share
+    with monespace.open(url, key_provider=StaticKeyProvider(key), load_entrypoints=False) as space:
+        assert space.accounts.count_by_state() == {"invited": people}
+        events = space.audit.events(OPERATOR, limit=10_000)
+        traced = Counter(
+            e.patient_id for e in events if e.action == "account.invite" and e.outcome == "success"
+        )
+        assert traced == dict.fromkeys(ids, 1)
+        with storage_of(space).read() as tx:
+            notices = tx.outbox.due(datetime(2100, 1, 1, tzinfo=UTC), limit=1000)
+        assert Counter(row.patient_id for row in notices) == dict.fromkeys(ids, 1)
+        assert space.audit.verify().ok

@@ -1,5 +1,5 @@
 """``space.tick`` in slices of the patients: the slices together do what one run does, each
-patient in exactly one slice; ``monespace tick --slice i/n``."""
+patient in exactly one slice; ``monespace tick --slice i/n`` and ``invite --slice i/n``."""
 
 from __future__ import annotations
 
@@ -93,3 +93,25 @@ def test_tick_slice_on_the_command_line(tmp_path, monkeypatch):
     assert bad.exit_code == 2
     assert "--slice" in bad.output
     assert "0 <= i < n" in bad.output
+
+
+def test_invite_slice_on_the_command_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "invite-slices.db"
+    with monespace.open(f"sqlite:///{path}") as space:
+        ids = [
+            space.accounts.register_patient(OPERATOR, person).id
+            for person in synthetic_identities(9, seed=5, today=T0.date())
+        ]
+    runner = CliRunner()
+    invited = []
+    for i in range(3):
+        run = runner.invoke(main, ["invite", "--db", str(path), "--slice", f"{i}/3"])
+        assert run.exit_code == 0, run.output
+        invited.append(int(run.output.split("invited ")[1].split(" ")[0]))
+    assert invited == [sum(slice_of(pid, 3) == i for pid in ids) for i in range(3)]
+    with monespace.open(f"sqlite:///{path}") as space:
+        assert space.accounts.count_by_state() == {"invited": len(ids)}
+    bad = runner.invoke(main, ["invite", "--db", str(path), "--slice", "1/x"])
+    assert bad.exit_code == 2
+    assert "--slice" in bad.output

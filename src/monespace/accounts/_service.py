@@ -278,6 +278,7 @@ class AccountService:
         batch: int = 500,
         limit: int | None = None,
         progress: Callable[[int], None] | None = None,
+        part: Slice | None = None,
     ) -> dict[str, int]:
         """Invite every registered person, *batch* per transaction (as :meth:`invite_many`
         does), in constant memory.
@@ -287,12 +288,17 @@ class AccountService:
         ``failed``. Each is traced as a failed invitation, as :meth:`invite` traces it.
         ``progress(n)`` is called after each batch with the number handled in it.
 
+        :param part: only the registered people of this slice
+            (:class:`~monespace.storage.Slice`). One run per slice, in as many processes
+            at once, invites everyone once: on SQLite each process prepares its next batch
+            while another writes, on PostgreSQL they also write side by side.
+
         :return: counts: ``invited``, ``by_email``, ``by_letter``, ``skipped``, ``failed``.
         :raises AccessDeniedError: when the policy denies *actor* the invitations (after
             the first batch, whose denials are traced).
 
         .. versionchanged:: 0.3 One write transaction per batch with its rows written a
-           table at a time (:meth:`invite_many`); ``failed``.
+           table at a time (:meth:`invite_many`); ``failed``; *part*.
         """
         counts = {"invited": 0, "by_email": 0, "by_letter": 0, "skipped": 0, "failed": 0}
         handled = 0
@@ -301,7 +307,9 @@ class AccountService:
         while limit is None or handled < limit:
             size = batch if limit is None else min(batch, limit - handled)
             with self._core.storage.read() as tx:
-                ids = tx.accounts.in_state(AccountState.REGISTERED, after=after, limit=size)
+                ids = tx.accounts.in_state(
+                    AccountState.REGISTERED, after=after, limit=size, part=part
+                )
             if not ids:
                 break
             denied: AccessDeniedError | None = None

@@ -32,6 +32,24 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 # --- accounts --------------------------------------------------------------------------------
 
 
+def _slice_option(function: _F) -> _F:
+    """``--slice I/N``: a command's share of the patients when N processes run it at once."""
+    option = click.option(
+        "--slice",
+        "part",
+        metavar="I/N",
+        help="Only the patients of slice I of N (0 <= I < N); run the N slices in parallel.",
+    )
+    return option(function)
+
+
+def _chosen_slice(part: str | None) -> Slice | None:
+    try:
+        return None if part is None else Slice.parse(part)
+    except ValidationError as exc:
+        raise click.BadParameter(str(exc), param_hint="--slice") from None
+
+
 @click.command()
 @db_option(must_exist=True)
 @click.option("--limit", type=click.IntRange(1), help="Invite at most this many people.")
@@ -42,22 +60,31 @@ _F = TypeVar("_F", bound=Callable[..., Any])
     type=click.IntRange(1),
     help="People invited per transaction (the bar moves after each).",
 )
-def invite(db: str, limit: int | None, batch: int) -> None:
+@_slice_option
+def invite(db: str, limit: int | None, batch: int, part: str | None) -> None:
     """Invite every registered person: information and provisional code (CSP R1111-28).
 
     By e-mail when an address is known, else by postal letter; for a minor, to the parent.
     Run 'monespace dispatch' (or a scheduler) to deliver them.
 
+    With --slice i/n, only the registered people of slice i of n (by a hash of their id):
+    run the n slices at once, in as many processes, to share the work.
+
     \b
-    Example:
+    Examples:
       monespace invite --db monespace.db
+      monespace invite --db monespace.db --slice 0/2 &
+      monespace invite --db monespace.db --slice 1/2
     """
+    chosen = _chosen_slice(part)
     with open_db(db) as space:
-        total = space.accounts.count_by_state().get("registered", 0)
+        registered = space.accounts.count_by_state().get("registered", 0)
+        # A slice holds about its share of the registered people (the bar's estimate).
+        total = registered if chosen is None else -(-registered // chosen.count)
         total = min(total, limit) if limit else total
         with Progress("Inviting", total) as progress:
             counts = space.accounts.invite_registered(
-                CLI_OPERATOR, batch=batch, limit=limit, progress=progress.advance
+                CLI_OPERATOR, batch=batch, limit=limit, progress=progress.advance, part=chosen
             )
     click.echo(
         f"invited {counts['invited']} ({counts['by_email']} by e-mail, "
@@ -179,12 +206,7 @@ def close(db: str, nir: str, delete: bool) -> None:
     type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]),
     help="Apply the deadlines as of this moment (default: now). Naive times are UTC.",
 )
-@click.option(
-    "--slice",
-    "part",
-    metavar="I/N",
-    help="Only the patients of slice I of N (0 <= I < N); run the N slices in parallel.",
-)
+@_slice_option
 def tick(db: str, now: datetime | None, part: str | None) -> None:
     """Apply every passed deadline: open spaces after six weeks, close unanswered
     suspensions, purge ended archives and requested deletions, end guardianship at majority.
@@ -199,10 +221,7 @@ def tick(db: str, now: datetime | None, part: str | None) -> None:
       monespace tick --db postgresql://127.0.0.1/monespace --slice 0/4
     """
     moment = None if now is None else (now if now.tzinfo else now.replace(tzinfo=UTC))
-    try:
-        chosen = None if part is None else Slice.parse(part)
-    except ValidationError as exc:
-        raise click.BadParameter(str(exc), param_hint="--slice") from None
+    chosen = _chosen_slice(part)
     with open_db(db) as space:
         counts = space.tick(moment, slice=chosen)
     if not counts:

@@ -452,8 +452,20 @@ class AccountRepository(abc.ABC):
         """
 
     @abc.abstractmethod
-    def in_state(self, state: str, *, after: str | None = None, limit: int = 1000) -> list[str]:
-        """Patient ids of accounts in *state*, ascending, after *after* (for batch jobs)."""
+    def in_state(
+        self,
+        state: str,
+        *,
+        after: str | None = None,
+        limit: int = 1000,
+        part: Slice | None = None,
+    ) -> list[str]:
+        """Patient ids of accounts in *state*, ascending, after *after* (for batch jobs).
+
+        With *part*, only the ids of that slice of the patients (:class:`Slice`).
+
+        .. versionchanged:: 0.3 *part*.
+        """
 
     @abc.abstractmethod
     def count_by_state(self) -> dict[str, int]:

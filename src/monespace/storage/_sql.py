@@ -885,11 +885,19 @@ class SqlAccounts(_Repo, AccountRepository):
         ).fetchall()
         return [self._row(r) for r in rows]
 
-    def in_state(self, state: str, *, after: str | None = None, limit: int = 1000) -> list[str]:
+    def in_state(
+        self,
+        state: str,
+        *,
+        after: str | None = None,
+        limit: int = 1000,
+        part: Slice | None = None,
+    ) -> list[str]:
+        where, args = self._in_slice(part)
         rows = self._exec(
-            "SELECT patient_id FROM accounts WHERE state = ? AND patient_id > ? "
+            f"SELECT patient_id FROM accounts WHERE state = ? AND patient_id > ?{where} "
             "ORDER BY patient_id LIMIT ?",
-            (str(state), after or "", limit),
+            (str(state), after or "", *args, limit),
         ).fetchall()
         return [r[0] for r in rows]
 

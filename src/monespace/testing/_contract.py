@@ -693,7 +693,7 @@ class StorageContract:
         with storage.read() as tx:
             assert tx.accounts.due(T0 + timedelta(days=50), limit=9)[0].patient_id == "p000002"
 
-    def test_due_rows_of_a_slice_are_the_patients_of_that_slice(
+    def test_due_and_listed_rows_of_a_slice_are_the_patients_of_that_slice(
         self, storage: StorageBackend
     ) -> None:
         # The backend's SQL (monespace_slice) must agree with slice_of, or a slice run
@@ -704,15 +704,25 @@ class StorageContract:
                 tx.patients.add(make_patient_row(n))
                 tx.accounts.add(AccountRow(f"p{n:06d}", "invited", "email", T0), T0)
         later = T0 + timedelta(days=1)
+        everyone = [f"p{n:06d}" for n in range(1, count + 1)]
         for slices in (1, 3, 7):
             seen: list[str] = []
+            listed: list[str] = []
             with storage.read() as tx:
                 for index in range(slices):
                     part = Slice(index, slices)
                     due = [a.patient_id for a in tx.accounts.due(later, limit=99, part=part)]
                     assert all(slice_of(pid, slices) == index for pid in due)
                     seen += due
-            assert sorted(seen) == [f"p{n:06d}" for n in range(1, count + 1)]
+                    # The batch jobs' listing, one page of 5 after the other.
+                    after: str | None = None
+                    while page := tx.accounts.in_state("invited", after=after, limit=5, part=part):
+                        assert page == sorted(page)
+                        assert all(slice_of(pid, slices) == index for pid in page)
+                        listed += page
+                        after = page[-1]
+            assert sorted(seen) == everyone
+            assert sorted(listed) == everyone
 
     def test_codes_and_proofs_are_replaced_not_duplicated(self, storage: StorageBackend) -> None:
         first = CodeRow("p000001", b"h1", T0, T0 + timedelta(days=42))
