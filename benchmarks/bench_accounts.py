@@ -31,6 +31,7 @@ from __future__ import annotations
 import cProfile
 import io
 import itertools
+import multiprocessing
 import os
 import pstats
 import shutil
@@ -41,6 +42,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.backends.openssl.backend import backend as openssl
 
@@ -53,7 +55,7 @@ from monespace.accounts import PatientIdentity
 from monespace.accounts._lifecycle import end_of_paris_day
 from monespace.clock import ManualClock
 from monespace.crypto import MasterKey, StaticKeyProvider
-from monespace.storage import SQLiteStorage, to_db_time
+from monespace.storage import Slice, SQLiteStorage, to_db_time
 from monespace.synth import synthetic_identities
 from monespace.testing import storage_of
 
@@ -427,6 +429,84 @@ def run(work: Path, people: int, rounds: int, batch: int, report: Report) -> lis
     ]
 
 
+def _invite_slice(url: str, key: str, index: int, count: int, batch: int, start: Any) -> None:
+    """One process of a sliced invitation run (``invite_registered(part=...)``)."""
+    with monespace.open(
+        url,
+        clock=ManualClock(T0),
+        key_provider=StaticKeyProvider(MasterKey.from_base64(key)),
+        load_entrypoints=False,
+    ) as space:
+        start.wait()
+        space.accounts.invite_registered(OPERATOR, batch=batch, part=Slice(index, count))
+
+
+def slices_figure(work: Path, people: int, batch: int, processes: int, repeat: int) -> Figure:
+    """Invitations of *people* registered people by *processes* processes, each inviting
+    its slice, against one process inviting everyone: the same file copied before each
+    run, alternated, *repeat* times each."""
+    key = MasterKey.generate()
+    base = work / "slices-base.db"
+    with monespace.open(
+        f"sqlite:///{base}",
+        clock=ManualClock(T0),
+        key_provider=StaticKeyProvider(key),
+        load_entrypoints=False,
+    ) as space:
+        for _ in space.accounts.register_patients(
+            OPERATOR, synthetic_identities(people, seed=3, today=T0.date()), batch=batch
+        ):
+            pass
+        space.accounts.invite_many(OPERATOR, [])  # the space-wide keys, before the copies
+    context = multiprocessing.get_context("spawn")
+    rates: dict[int, list[float]] = {1: [], processes: []}
+    for run_number in range(repeat):
+        for count in (1, processes):
+            path = work / f"slices-{run_number}-{count}.db"
+            for suffix in ("", "-wal"):
+                if Path(f"{base}{suffix}").exists():
+                    shutil.copyfile(f"{base}{suffix}", f"{path}{suffix}")
+            start = context.Barrier(count + 1)
+            workers = [
+                context.Process(
+                    target=_invite_slice,
+                    args=(f"sqlite:///{path}", key.to_base64(), index, count, batch, start),
+                )
+                for index in range(count)
+            ]
+            for worker in workers:
+                worker.start()
+            start.wait()
+            began = time.perf_counter()
+            for worker in workers:
+                worker.join()
+            elapsed = time.perf_counter() - began
+            if any(worker.exitcode for worker in workers):
+                raise RuntimeError("a process of the sliced invitation run failed")
+            storage = SQLiteStorage(path)
+            try:
+                with storage.read() as tx:
+                    invited = tx.accounts.count_by_state().get("invited", 0)
+            finally:
+                storage.close()
+            if invited != people:
+                raise RuntimeError(f"{invited:,} of {people:,} people invited")
+            rates[count].append(people / elapsed)
+            progress(f"sliced invitations, {count} process(es): {rates[count][-1]:,.0f}/s")
+            for leftover in work.glob(f"{path.name}*"):
+                leftover.unlink()
+    return Figure(
+        f"invite_registered, {processes} processes in slices",
+        "invitations/s",
+        Rates(rates[processes]),
+        Rates(rates[1]),
+        baseline_label=f"invite_registered by one process, same {people:,} people, same file",
+        note=f"{people:,} people registered, copied before each run; each process invites "
+        f"its slice (part=Slice(i, {processes})), its batches of {batch} prepared while "
+        "another process writes; ratio = speed-up over one process",
+    )
+
+
 def profile_invitations(work: Path, count: int, batch: int) -> None:
     """Profile one invitation run and print where its time goes."""
     clock = ManualClock(T0)
@@ -457,6 +537,12 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=500, help="people per transaction (default 500)")
     p.add_argument("--rounds", type=int, help="rounds per phase (default 10; quick 4)")
     p.add_argument("--profile", action="store_true", help="also profile an invitation run")
+    p.add_argument(
+        "--slices",
+        type=int,
+        metavar="N",
+        help="also time invitations by N processes, each inviting its slice, against one",
+    )
     args = p.parse_args()
     people = args.people or (20_000 if args.quick else 1_000_000)
     rounds = args.rounds or (4 if args.quick else 10)
@@ -481,6 +567,9 @@ def main() -> None:
     started = time.perf_counter()
     try:
         figures = run(work, people, rounds, args.batch, report)
+        if args.slices:
+            sliced = min(people, 20_000)
+            figures.append(slices_figure(work, sliced, args.batch, args.slices, repeat=3))
         if args.profile:
             profile_invitations(work, min(people, 10_000), args.batch)
     finally:
