@@ -324,3 +324,9 @@ class Report:
         data.update(extra)
         data["argv"] = sys.argv
         Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+    def save(self, path: str | os.PathLike[str] | None) -> None:
+        """:meth:`write` to *path* and say so, when ``--json`` gave one."""
+        if path is not None:
+            self.write(path)
+            print(f"figures written to {path}")

@@ -384,10 +384,8 @@ def main() -> None:
     show(figures, title="Access decisions (pure decide, facts given)", markdown=args.markdown)
     show_latencies(reading, markdown=args.markdown)
     print(f"\nmeasured in {elapsed:.0f} s")
-    if args.json:
-        report.extra["reading"] = reading
-        report.write(args.json)
-        print(f"figures written to {args.json}")
+    report.extra["reading"] = reading
+    report.save(args.json)
 
 
 if __name__ == "__main__":

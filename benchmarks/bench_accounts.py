@@ -594,9 +594,7 @@ def main() -> None:
         f"{params['raw_db_bytes'] / 1e6:,.0f} MB"
     )
     print(f"\nmeasured in {elapsed:.0f} s")
-    if args.json:
-        report.write(args.json)
-        print(f"figures written to {args.json}")
+    report.save(args.json)
 
 
 if __name__ == "__main__":

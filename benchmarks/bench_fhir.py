@@ -203,9 +203,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     show(report.figures, title="monespace against raw baselines", markdown=args.markdown)
     print(f"\nmeasured in {time.perf_counter() - started:.0f} s")
-    if args.json:
-        report.write(args.json)
-        print(f"figures written to {args.json}")
+    report.save(args.json)
 
 
 if __name__ == "__main__":

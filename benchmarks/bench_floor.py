@@ -707,9 +707,7 @@ def main() -> None:
     )
     report.extra["writers"] = {"replay": writers.replayed, "monespace": writers.ours}
     print(f"\nmeasured in {elapsed:.0f} s")
-    if args.json:
-        report.write(args.json)
-        print(f"figures written to {args.json}")
+    report.save(args.json)
 
 
 if __name__ == "__main__":

@@ -525,9 +525,7 @@ def main() -> None:
     show(figures, title="monespace against raw baselines", markdown=args.markdown)
     show(context, title="Context", markdown=args.markdown)
     print(f"\nmeasured in {elapsed:.0f} s")
-    if args.json:
-        report.write(args.json)
-        print(f"figures written to {args.json}")
+    report.save(args.json)
 
 
 if __name__ == "__main__":

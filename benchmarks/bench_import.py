@@ -299,10 +299,8 @@ def main() -> None:
         f"\nmeasured in {elapsed:.0f} s, peak RSS of this process "
         f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
     )
-    if args.json:
-        report.extra["memory"] = memory
-        report.write(args.json)
-        print(f"figures written to {args.json}")
+    report.extra["memory"] = memory
+    report.save(args.json)
 
 
 if __name__ == "__main__":

@@ -458,10 +458,8 @@ def main() -> None:
     show(figures, title="monespace against raw baselines", markdown=args.markdown)
     show_latencies(listing, markdown=args.markdown)
     print(f"\nmeasured in {elapsed:.0f} s")
-    if args.json:
-        report.extra["latencies"] = listing
-        report.write(args.json)
-        print(f"figures written to {args.json}")
+    report.extra["latencies"] = listing
+    report.save(args.json)
 
 
 if __name__ == "__main__":

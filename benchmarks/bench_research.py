@@ -334,9 +334,7 @@ def main() -> None:
     show(report.figures, title="monespace against raw baselines", markdown=args.markdown)
     print(f"\nseeding {seeded:.0f} s; database {size / 1e6:.0f} MB at the end")
     print(f"measured in {time.perf_counter() - started - seeded:.0f} s after seeding")
-    if args.json:
-        report.write(args.json)
-        print(f"figures written to {args.json}")
+    report.save(args.json)
 
 
 if __name__ == "__main__":
