@@ -290,8 +290,8 @@ class AccountService:
 
         :param part: only the registered people of this slice
             (:class:`~monespace.storage.Slice`). One run per slice, in as many processes
-            at once, invites everyone once: on SQLite each process prepares its next batch
-            while another writes, on PostgreSQL they also write side by side.
+            at once, invites everyone once. Their writes take turns (on SQLite as on
+            PostgreSQL), but each process prepares its next batch while another writes.
 
         :return: counts: ``invited``, ``by_email``, ``by_letter``, ``skipped``, ``failed``.
         :raises AccessDeniedError: when the policy denies *actor* the invitations (after
