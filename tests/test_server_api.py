@@ -6,11 +6,15 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import anyio.to_thread
 import httpx
 import pytest
 
 from monespace import Actor
 from monespace.server import RateLimits
+from monespace.server._api import api_operations
+from monespace.server._apps import app_operations
+from monespace.server._routing import Auth, Operation, Reply
 
 from .test_server_world import (
     CANARY,
@@ -656,3 +660,73 @@ async def test_an_unexpected_error_is_a_bare_500_problem(world, app, monkeypatch
     assert "Traceback" not in response.text
     assert CANARY not in caplog.text
     assert "RuntimeError" in caplog.text
+
+
+def _deferred_operations():
+    return [op for op in api_operations(demo=True) + app_operations() if op.deferred_session]
+
+
+def _url(op, patient_id: str) -> str:
+    path = op.path.replace("{patient_id}", patient_id)
+    for name in op.path_params:
+        path = path.replace("{" + name + "}", "x1")
+    return path
+
+
+async def test_reads_that_defer_their_session_still_check_it(world, app):
+    """A GET that reads its session in the library call's worker thread refuses a missing,
+    forged or ended token with 401 (before it looks at the query), and serves a live
+    session (never a 500)."""
+    operations = _deferred_operations()
+    assert {op.operation_id for op in operations} >= {"listDocuments", "getDocument"}
+    alice = world.alice.id
+    async with client(app) as http:
+        headers = await login_patient(http, world.alice)
+        http.cookies.clear()  # the bearer token only
+        for op in operations:
+            url = _url(op, alice)
+            assert (await http.get(url)).status_code == 401, op.operation_id
+            forged = await http.get(url, headers={"authorization": "Bearer forged"})
+            assert forged.status_code == 401, op.operation_id
+            # An operation open to apps takes an unknown bearer token for an app's.
+            problem = "invalid-token" if op.app_scope else "unauthenticated"
+            assert forged.json()["type"] == f"urn:monespace:problem:{problem}"
+            live = await http.get(url, headers=headers)
+            # 422: a required query parameter (measures' kind) is missing.
+            assert live.status_code in (200, 404, 422), (op.operation_id, live.text)
+        assert (await http.delete("/api/v1/session", headers=headers)).status_code == 204
+        for op in operations:
+            ended = await http.get(_url(op, alice), headers=headers)
+            assert ended.status_code == 401, op.operation_id
+
+
+async def test_a_listing_crosses_to_a_worker_thread_once(world, app, monkeypatch):
+    """The session is read in the worker thread of the library call: one hand-over per
+    listing (two before), and the read is still decided and audited."""
+    crossings = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counting(function, *args, **kwargs):
+        crossings.append(function)
+        return await run_sync(function, *args, **kwargs)
+
+    alice = world.alice.id
+    async with client(app) as http:
+        headers = await login_patient(http, world.alice)
+        monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+        listing = await http.get(f"/api/v1/patients/{alice}/documents", headers=headers)
+        assert listing.status_code == 200
+        assert len(crossings) == 1
+        monkeypatch.undo()
+        history = await http.get(f"/api/v1/patients/{alice}/access/history", headers=headers)
+    assert history.status_code == 200
+    assert any(entry["outcome"] == "success" for entry in history.json())
+
+
+def test_only_reads_open_to_sessions_may_defer_theirs():
+    async def handler(call):
+        return Reply()
+
+    for method, auth in (("POST", Auth.SESSION), ("GET", Auth.PROFESSIONAL), ("GET", Auth.NONE)):
+        with pytest.raises(ValueError, match="deferred_session"):
+            Operation(method, "/x", handler, "x", "x", "x", auth=auth, deferred_session=True)

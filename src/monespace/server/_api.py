@@ -312,9 +312,9 @@ async def _lookup(call: Call) -> Reply:
 async def _list_documents(call: Call) -> Reply:
     query: m.DocumentList = call.query
     pid = call.path["patient_id"]
-    page = await call.run(
+    page = await call.run_as(
+        pid,
         call.state.space.record.search,
-        call.actor(pid),
         pid,
         category=query.category,
         offset=query.offset,
@@ -333,9 +333,9 @@ def _page_out(page: Any) -> m.DocumentPageOut:
 async def _search_documents(call: Call) -> Reply:
     body: m.DocumentSearch = call.body
     pid = call.path["patient_id"]
-    page = await call.run(
+    page = await call.run_as(
+        pid,
         call.state.space.record.search,
-        call.actor(pid),
         pid,
         category=body.category,
         type_code=body.type_code,
@@ -354,9 +354,9 @@ async def _search_documents(call: Call) -> Reply:
 async def _add_document(call: Call) -> Reply:
     body: m.DocumentIn = call.body
     pid = call.path["patient_id"]
-    document = await call.run(
+    document = await call.run_as(
+        pid,
         call.state.space.record.add_document,
-        call.actor(pid),
         pid,
         body.content,
         media_type=body.media_type,
@@ -374,9 +374,7 @@ async def _add_document(call: Call) -> Reply:
 
 async def fetch_document(call: Call, patient_id: str, document_id: str) -> Document:
     """A document of *patient_id*'s record, if the session may see it (else 404)."""
-    document = await call.run(
-        call.state.space.record.get_document, call.actor(patient_id), document_id
-    )
+    document = await call.run_as(patient_id, call.state.space.record.get_document, document_id)
     if document.patient_id != patient_id:
         raise not_found()
     return document
@@ -401,9 +399,7 @@ _EXTENSIONS = {
 async def document_content(call: Call, patient_id: str, document_id: str) -> Response:
     """A document's bytes, as a download that no browser renders in the site's origin."""
     document = await fetch_document(call, patient_id, document_id)
-    content = await call.run(
-        call.state.space.record.read_content, call.actor(patient_id), document_id
-    )
+    content = await call.run_as(patient_id, call.state.space.record.read_content, document_id)
     extension = _EXTENSIONS.get(document.media_type, "bin")
     return Response(
         content,
@@ -425,7 +421,7 @@ async def set_masked(call: Call, patient_id: str, document_id: str, masked: bool
     await fetch_document(call, patient_id, document_id)
     record = call.state.space.record
     change = record.mask if masked else record.unmask
-    return await call.run(change, call.actor(patient_id), document_id)
+    return await call.run_as(patient_id, change, document_id)
 
 
 async def _mask(call: Call) -> Reply:
@@ -444,16 +440,16 @@ async def _unmask(call: Call) -> Reply:
 async def _profile(call: Call) -> Reply:
     query: m.ProfileQuery = call.query
     pid = call.path["patient_id"]
-    entries = await call.run(call.state.space.profile.entries, call.actor(pid), pid, query.section)
+    entries = await call.run_as(pid, call.state.space.profile.entries, pid, query.section)
     return Reply([_entry_out(e) for e in entries])
 
 
 async def _add_profile_entry(call: Call) -> Reply:
     body: m.ProfileEntryIn = call.body
     pid = call.path["patient_id"]
-    entry = await call.run(
+    entry = await call.run_as(
+        pid,
         call.state.space.profile.add,
-        call.actor(pid),
         pid,
         body.section,
         body.label,
@@ -467,16 +463,16 @@ async def _add_profile_entry(call: Call) -> Reply:
 
 async def _remove_profile_entry(call: Call) -> Reply:
     pid = call.path["patient_id"]
-    await call.run(call.state.space.profile.remove, call.actor(pid), pid, call.path["entry_id"])
+    await call.run_as(pid, call.state.space.profile.remove, pid, call.path["entry_id"])
     return Reply(None, status=204)
 
 
 async def _measures(call: Call) -> Reply:
     query: m.MeasureQuery = call.query
     pid = call.path["patient_id"]
-    series = await call.run(
+    series = await call.run_as(
+        pid,
         call.state.space.measures.series,
-        call.actor(pid),
         pid,
         query.kind,
         since=query.since,
@@ -488,9 +484,9 @@ async def _measures(call: Call) -> Reply:
 async def _add_measure(call: Call) -> Reply:
     body: m.MeasureIn = call.body
     pid = call.path["patient_id"]
-    measure = await call.run(
+    measure = await call.run_as(
+        pid,
         call.state.space.measures.add,
-        call.actor(pid),
         pid,
         body.kind,
         body.value,
@@ -515,73 +511,69 @@ def _settings_out(settings: Any) -> m.AccessSettingsOut:
 
 async def _access_settings(call: Call) -> Reply:
     pid = call.path["patient_id"]
-    settings = await call.run(call.state.space.access.settings, call.actor(pid), pid)
+    settings = await call.run_as(pid, call.state.space.access.settings, pid)
     return Reply(_settings_out(settings))
 
 
 async def _update_access_settings(call: Call) -> Reply:
     body: m.AccessSettingsPatch = call.body
     pid = call.path["patient_id"]
-    settings = await call.run(
-        call.state.space.access.update_settings, call.actor(pid), pid, **attrs.asdict(body)
+    settings = await call.run_as(
+        pid, call.state.space.access.update_settings, pid, **attrs.asdict(body)
     )
     return Reply(_settings_out(settings))
 
 
 async def _authorisations(call: Call) -> Reply:
     pid = call.path["patient_id"]
-    grants = await call.run(call.state.space.access.authorisations, call.actor(pid), pid)
+    grants = await call.run_as(pid, call.state.space.access.authorisations, pid)
     return Reply([_grant_out(g) for g in grants])
 
 
 async def _authorise(call: Call) -> Reply:
     body: m.AuthorisationIn = call.body
     pid = call.path["patient_id"]
-    grant = await call.run(
-        call.state.space.access.authorise, call.actor(pid), pid, body.rpps, until=body.until
+    grant = await call.run_as(
+        pid, call.state.space.access.authorise, pid, body.rpps, until=body.until
     )
     return Reply(_grant_out(grant), status=201)
 
 
 async def _revoke(call: Call) -> Reply:
     pid = call.path["patient_id"]
-    await call.run(call.state.space.access.revoke, call.actor(pid), pid, call.path["rpps"])
+    await call.run_as(pid, call.state.space.access.revoke, pid, call.path["rpps"])
     return Reply(None, status=204)
 
 
 async def _blocked(call: Call) -> Reply:
     pid = call.path["patient_id"]
-    blocked = await call.run(call.state.space.access.blocked, call.actor(pid), pid)
+    blocked = await call.run_as(pid, call.state.space.access.blocked, pid)
     return Reply(m.BlockedOut(list(blocked)))
 
 
 async def _block(call: Call) -> Reply:
     body: m.ProfessionalIn = call.body
     pid = call.path["patient_id"]
-    await call.run(call.state.space.access.block, call.actor(pid), pid, body.rpps)
+    await call.run_as(pid, call.state.space.access.block, pid, body.rpps)
     return Reply(None, status=204)
 
 
 async def _unblock(call: Call) -> Reply:
     pid = call.path["patient_id"]
-    await call.run(call.state.space.access.unblock, call.actor(pid), pid, call.path["rpps"])
+    await call.run_as(pid, call.state.space.access.unblock, pid, call.path["rpps"])
     return Reply(None, status=204)
 
 
 async def _treating_doctor(call: Call) -> Reply:
     body: m.ProfessionalIn = call.body
     pid = call.path["patient_id"]
-    grant = await call.run(
-        call.state.space.access.declare_treating_doctor, call.actor(pid), pid, body.rpps
-    )
+    grant = await call.run_as(pid, call.state.space.access.declare_treating_doctor, pid, body.rpps)
     return Reply(_grant_out(grant))
 
 
 async def access_history(call: Call, patient_id: str) -> list[m.HistoryEntryOut]:
     """The access history of a space, newest first."""
-    entries = await call.run(
-        call.state.space.access.history, call.actor(patient_id), patient_id, limit=1000
-    )
+    entries = await call.run_as(patient_id, call.state.space.access.history, patient_id, limit=1000)
     return [history_out(e) for e in reversed(entries)]
 
 
@@ -595,9 +587,9 @@ async def _emergency(call: Call) -> Reply:
     session = call.session
     assert session is not None
     mode = AccessMode(body.mode)
-    emergency = await call.run(
+    emergency = await call.run_as(
+        pid,
         call.state.space.access.break_glass,
-        call.actor(pid),
         pid,
         justification=body.justification,
         mode=mode,
@@ -609,7 +601,7 @@ async def _emergency(call: Call) -> Reply:
 
 async def _join_care_team(call: Call) -> Reply:
     pid = call.path["patient_id"]
-    grant = await call.run(call.state.space.access.join_care_team, call.actor(pid), pid)
+    grant = await call.run_as(pid, call.state.space.access.join_care_team, pid)
     return Reply(_grant_out(grant), status=201)
 
 
@@ -691,9 +683,9 @@ async def agenda_events(
 ) -> list[Event]:
     """The events of *patient_id*'s agenda starting from the day *first* to the day *last*,
     both included (Paris days), as the session sees them (shared with the page)."""
-    return await call.run(
+    return await call.run_as(
+        patient_id,
         call.state.space.agenda.events,
-        call.actor(patient_id),
         patient_id,
         since=None if first is None else _paris_midnight(first),
         until=None if last is None else _paris_midnight(last, after=True),
@@ -703,10 +695,9 @@ async def agenda_events(
 async def agenda_reminders(call: Call, patient_id: str) -> tuple[list[Reminder], set[Family]]:
     """*patient_id*'s reminders today and the families they opted out of (shared with the
     page)."""
-    actor = call.actor(patient_id)
     agenda = call.state.space.agenda
-    reminders = await call.run(agenda.reminders, actor, patient_id)
-    opted_out = await call.run(agenda.opted_out, actor, patient_id)
+    reminders = await call.run_as(patient_id, agenda.reminders, patient_id)
+    opted_out = await call.run_as(patient_id, agenda.opted_out, patient_id)
     return reminders, opted_out
 
 
@@ -715,14 +706,14 @@ async def set_notices(call: Call, patient_id: str, family: Family, wanted: bool)
     changed anything (shared with the page)."""
     agenda = call.state.space.agenda
     change = agenda.opt_in if wanted else agenda.opt_out
-    return await call.run(change, call.actor(patient_id), patient_id, family)
+    return await call.run_as(patient_id, change, patient_id, family)
 
 
 async def agenda_calendar(call: Call, patient_id: str, *, include_details: bool) -> Response:
     """The agenda as an iCalendar download (shared with the page)."""
-    data = await call.run(
+    data = await call.run_as(
+        patient_id,
         call.state.space.agenda.export_ics,
-        call.actor(patient_id),
         patient_id,
         include_details=include_details,
     )
@@ -745,9 +736,9 @@ async def _list_events(call: Call) -> Reply:
 async def _add_event(call: Call) -> Reply:
     body: m.EventIn = call.body
     pid = call.path["patient_id"]
-    event = await call.run(
+    event = await call.run_as(
+        pid,
         call.state.space.agenda.add,
-        call.actor(pid),
         pid,
         kind=body.kind,
         starts_at=body.starts_at,
@@ -765,16 +756,16 @@ async def _add_event(call: Call) -> Reply:
 
 async def _get_event(call: Call) -> Reply:
     pid = call.path["patient_id"]
-    event = await call.run(call.state.space.agenda.get, call.actor(pid), pid, call.path["event_id"])
+    event = await call.run_as(pid, call.state.space.agenda.get, pid, call.path["event_id"])
     return Reply(event_out(event))
 
 
 async def _reschedule(call: Call) -> Reply:
     body: m.RescheduleIn = call.body
     pid = call.path["patient_id"]
-    event = await call.run(
+    event = await call.run_as(
+        pid,
         call.state.space.agenda.reschedule,
-        call.actor(pid),
         pid,
         call.path["event_id"],
         body.starts_at,
@@ -789,7 +780,7 @@ def _event_change(name: str) -> Handler:
     async def change(call: Call) -> Reply:
         pid = call.path["patient_id"]
         method = getattr(call.state.space.agenda, name)
-        event = await call.run(method, call.actor(pid), pid, call.path["event_id"])
+        event = await call.run_as(pid, method, pid, call.path["event_id"])
         return Reply(event_out(event))
 
     change.__name__ = f"_{name}"
@@ -808,7 +799,7 @@ def _notices(wanted: bool) -> Handler:
         body: m.FamilyIn = call.body
         pid = call.path["patient_id"]
         changed = await set_notices(call, pid, Family(body.family), wanted)
-        opted_out = await call.run(call.state.space.agenda.opted_out, call.actor(pid), pid)
+        opted_out = await call.run_as(pid, call.state.space.agenda.opted_out, pid)
         return Reply(m.OptOutOut(changed, sorted(map(str, opted_out))))
 
     change.__name__ = "_opt_in" if wanted else "_opt_out"
@@ -817,7 +808,7 @@ def _notices(wanted: bool) -> Handler:
 
 async def _sent_reminders(call: Call) -> Reply:
     pid = call.path["patient_id"]
-    sent = await call.run(call.state.space.agenda.sent, call.actor(pid), pid)
+    sent = await call.run_as(pid, call.state.space.agenda.sent, pid)
     return Reply([_sent_out(s) for s in sent])
 
 
@@ -887,7 +878,7 @@ def _inbox_out(page: InboxPage) -> m.InboxOut:
     )
 
 
-def _owner_of(space: Space, actor: Actor, kind: str, object_id: str) -> str | None:
+def _owner_of(actor: Actor, space: Space, kind: str, object_id: str) -> str | None:
     """The patient a thread or an attachment belongs to, if *actor* takes part in it (the
     library's policy decides), else ``None``."""
     if kind == "thread":
@@ -904,8 +895,7 @@ async def _bind(call: Call, patient_id: str, kind: str, object_id: str) -> None:
     take part in, is left to the library, which denies it (and audits the attempt) with the
     same 404.
     """
-    actor = call.actor(patient_id)
-    owner = await call.run(_owner_of, call.state.space, actor, kind, object_id)
+    owner = await call.run_as(patient_id, _owner_of, call.state.space, kind, object_id)
     if owner is not None and owner != patient_id:
         raise not_found()
 
@@ -934,9 +924,9 @@ async def inbox_page(
     call: Call, patient_id: str, *, archived: bool | None = False, **filters: Any
 ) -> InboxPage:
     """A patient's mailbox, as the session sees it (shared with the page)."""
-    return await call.run(
+    return await call.run_as(
+        patient_id,
         call.state.space.messaging.inbox,
-        call.actor(patient_id),
         patient_id,
         archived=archived,
         **filters,
@@ -946,7 +936,7 @@ async def inbox_page(
 async def thread_view(call: Call, patient_id: str, thread_id: str) -> ThreadView:
     """A thread of *patient_id*'s mailbox, read (the other side's messages are marked read)."""
     await _bind(call, patient_id, "thread", thread_id)
-    return await call.run(call.state.space.messaging.thread, call.actor(patient_id), thread_id)
+    return await call.run_as(patient_id, call.state.space.messaging.thread, thread_id)
 
 
 async def reply_in_thread(
@@ -965,9 +955,9 @@ async def reply_in_thread(
         raise bad_request("only the professional who started a thread closes it")
     await _bind(call, patient_id, "thread", thread_id)
     try:
-        return await call.run(
+        return await call.run_as(
+            patient_id,
             call.state.space.messaging.reply,
-            call.actor(patient_id),
             thread_id,
             body=body,
             subject=subject,
@@ -981,9 +971,9 @@ async def reply_in_thread(
 async def archive_thread(call: Call, patient_id: str, thread_id: str, archived: bool) -> Thread:
     """Archive a thread in the caller's mailbox, or bring it back (shared with the page)."""
     await _bind(call, patient_id, "thread", thread_id)
-    return await call.run(
+    return await call.run_as(
+        patient_id,
         call.state.space.messaging.archive,
-        call.actor(patient_id),
         thread_id,
         archived=archived,
     )
@@ -992,8 +982,8 @@ async def archive_thread(call: Call, patient_id: str, thread_id: str, archived: 
 async def attachment_content(call: Call, patient_id: str, attachment_id: str) -> Response:
     """An attachment's bytes, as a download that no browser renders in the site's origin."""
     await _bind(call, patient_id, "attachment", attachment_id)
-    attachment, content = await call.run(
-        call.state.space.messaging.read_attachment, call.actor(patient_id), attachment_id
+    attachment, content = await call.run_as(
+        patient_id, call.state.space.messaging.read_attachment, attachment_id
     )
     extension = _EXTENSIONS.get(attachment.media_type, "bin")
     # The name the sender chose is health data and untrusted: it stays out of the headers.
@@ -1011,9 +1001,7 @@ async def attachment_content(call: Call, patient_id: str, attachment_id: str) ->
 async def file_attachment(call: Call, patient_id: str, attachment_id: str) -> Document:
     """Save an attachment into *patient_id*'s record (shared with the page)."""
     await _bind(call, patient_id, "attachment", attachment_id)
-    return await call.run(
-        call.state.space.messaging.file_attachment, call.actor(patient_id), attachment_id
-    )
+    return await call.run_as(patient_id, call.state.space.messaging.file_attachment, attachment_id)
 
 
 async def _inbox(call: Call) -> Reply:
@@ -1067,9 +1055,9 @@ async def _start_thread(call: Call) -> Reply:
     attachments: list[NewAttachment | RecordAttachment] = [*_files(body.attachment)]
     if body.document_id is not None:
         attachments.append(RecordAttachment(body.document_id))
-    message = await call.run(
+    message = await call.run_as(
+        pid,
         call.state.space.messaging.start_thread,
-        call.actor(pid),
         pid,
         subject=body.subject,
         body=body.body,
@@ -1114,9 +1102,7 @@ def _closing(closed: bool) -> Handler:
         pid, tid = call.path["patient_id"], call.path["thread_id"]
         await _bind(call, pid, "thread", tid)
         messaging = call.state.space.messaging
-        thread = await call.run(
-            messaging.close if closed else messaging.reopen, call.actor(pid), tid
-        )
+        thread = await call.run_as(pid, messaging.close if closed else messaging.reopen, tid)
         return Reply(thread_out(thread))
 
     return change
@@ -1206,6 +1192,7 @@ def api_operations(*, demo: bool) -> list[Operation]:
             query=m.DocumentList,
             response=m.DocumentPageOut,
             errors=(*_AUTH_ERRORS, 422),
+            deferred_session=True,
         ),
         Operation(
             "POST",
@@ -1239,6 +1226,7 @@ def api_operations(*, demo: bool) -> list[Operation]:
             "record",
             response=m.DocumentOut,
             errors=_AUTH_ERRORS,
+            deferred_session=True,
         ),
         Operation(
             "GET",
@@ -1249,6 +1237,7 @@ def api_operations(*, demo: bool) -> list[Operation]:
             "record",
             response_media_type="application/octet-stream",
             errors=_AUTH_ERRORS,
+            deferred_session=True,
         ),
         Operation(
             "POST",
@@ -1280,6 +1269,7 @@ def api_operations(*, demo: bool) -> list[Operation]:
             query=m.ProfileQuery,
             response=list[m.ProfileEntryOut],
             errors=(*_AUTH_ERRORS, 422),
+            deferred_session=True,
         ),
         Operation(
             "POST",
@@ -1313,6 +1303,7 @@ def api_operations(*, demo: bool) -> list[Operation]:
             query=m.MeasureQuery,
             response=list[m.MeasureOut],
             errors=(*_AUTH_ERRORS, 422),
+            deferred_session=True,
         ),
         Operation(
             "POST",
@@ -1335,6 +1326,7 @@ def api_operations(*, demo: bool) -> list[Operation]:
             "access",
             response=m.AccessSettingsOut,
             errors=_AUTH_ERRORS,
+            deferred_session=True,
         ),
         Operation(
             "PATCH",
@@ -1356,6 +1348,7 @@ def api_operations(*, demo: bool) -> list[Operation]:
             "access",
             response=list[m.GrantOut],
             errors=_AUTH_ERRORS,
+            deferred_session=True,
         ),
         Operation(
             "POST",
@@ -1388,6 +1381,7 @@ def api_operations(*, demo: bool) -> list[Operation]:
             "access",
             response=m.BlockedOut,
             errors=_AUTH_ERRORS,
+            deferred_session=True,
         ),
         Operation(
             "POST",
@@ -1430,6 +1424,7 @@ def api_operations(*, demo: bool) -> list[Operation]:
             "access",
             response=list[m.HistoryEntryOut],
             errors=_AUTH_ERRORS,
+            deferred_session=True,
         ),
         Operation(
             "POST",
@@ -1510,6 +1505,7 @@ def _messaging_operations() -> list[Operation]:
             query=m.MessageQuery,
             response=m.InboxOut,
             errors=(*_AUTH_ERRORS, 422),
+            deferred_session=True,
         ),
         Operation(
             "POST",
@@ -1546,6 +1542,7 @@ def _messaging_operations() -> list[Operation]:
             "messaging",
             response=m.ThreadViewOut,
             errors=_AUTH_ERRORS,
+            deferred_session=True,
         ),
         Operation(
             "POST",
@@ -1611,6 +1608,7 @@ def _messaging_operations() -> list[Operation]:
             "messaging",
             response_media_type="application/octet-stream",
             errors=_AUTH_ERRORS,
+            deferred_session=True,
         ),
         Operation(
             "POST",
@@ -1655,6 +1653,7 @@ def _agenda_operations() -> list[Operation]:
             query=m.AgendaQuery,
             response=list[m.EventOut],
             errors=(*_AUTH_ERRORS, 422),
+            deferred_session=True,
         ),
         Operation(
             "POST",
@@ -1677,6 +1676,7 @@ def _agenda_operations() -> list[Operation]:
             "agenda",
             response=m.EventOut,
             errors=_AUTH_ERRORS,
+            deferred_session=True,
         ),
         Operation(
             "POST",
@@ -1719,6 +1719,7 @@ def _agenda_operations() -> list[Operation]:
             query=m.CalendarQuery,
             response_media_type="text/calendar",
             errors=(*_AUTH_ERRORS, 422),
+            deferred_session=True,
         ),
         Operation(
             "GET",
@@ -1729,6 +1730,7 @@ def _agenda_operations() -> list[Operation]:
             "agenda",
             response=m.RemindersOut,
             errors=_AUTH_ERRORS,
+            deferred_session=True,
         ),
         Operation(
             "POST",
@@ -1761,5 +1763,6 @@ def _agenda_operations() -> list[Operation]:
             "agenda",
             response=list[m.SentReminderOut],
             errors=_AUTH_ERRORS,
+            deferred_session=True,
         ),
     ]

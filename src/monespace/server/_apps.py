@@ -90,7 +90,7 @@ async def consent_out(call: Call, consent: Consent) -> m.ConsentOut:
 
 async def _consents(call: Call) -> Reply:
     pid = call.path["patient_id"]
-    consents = await call.run(call.state.space.consents.of, call.actor(pid), pid)
+    consents = await call.run_as(pid, call.state.space.consents.of, pid)
     return Reply([await consent_out(call, c) for c in consents])
 
 
@@ -98,9 +98,9 @@ async def _narrow(call: Call) -> Reply:
     body: m.ConsentNarrow = call.body
     pid = call.path["patient_id"]
     try:
-        consent = await call.run(
+        consent = await call.run_as(
+            pid,
             call.state.space.consents.narrow,
-            call.actor(pid),
             pid,
             call.path["client_id"],
             body.scopes,
@@ -113,9 +113,7 @@ async def _narrow(call: Call) -> Reply:
 async def _revoke(call: Call) -> Reply:
     pid = call.path["patient_id"]
     try:
-        await call.run(
-            call.state.space.consents.revoke, call.actor(pid), pid, call.path["client_id"]
-        )
+        await call.run_as(pid, call.state.space.consents.revoke, pid, call.path["client_id"])
     except NotFoundError:
         raise not_found() from None
     return Reply(None, status=204)
@@ -145,6 +143,7 @@ def app_operations() -> list[Operation]:
             "catalogue",
             response=list[m.ConsentOut],
             errors=(401, 403, 404),
+            deferred_session=True,
         ),
         Operation(
             "PATCH",

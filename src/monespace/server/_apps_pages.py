@@ -136,7 +136,7 @@ async def _connected(call: Call, *, message: str = "", status: int = 200) -> Res
     assert call.session is not None
     csrf = call.session.csrf_token
     base = f"/espace/{pid}/applications"
-    consents = await call.run(call.state.space.consents.of, call.actor(pid), pid)
+    consents = await call.run_as(pid, call.state.space.consents.of, pid)
     active = ""
     revoked = ""
     for consent in sorted(consents, key=lambda c: c.granted_at, reverse=True):
@@ -201,9 +201,7 @@ async def _narrow(call: Call) -> Response:
         if name.startswith("scope:") and value == "1"
     ]
     try:
-        await call.run(
-            call.state.space.consents.narrow, call.actor(pid), pid, call.path["client_id"], keep
-        )
+        await call.run_as(pid, call.state.space.consents.narrow, pid, call.path["client_id"], keep)
     except NotFoundError:
         return await _connected(
             call, message="Ce service n'est pas connecté à cet espace.", status=404
@@ -221,9 +219,7 @@ async def _narrow(call: Call) -> Response:
 async def _revoke(call: Call) -> Response:
     pid = call.path["patient_id"]
     try:
-        await call.run(
-            call.state.space.consents.revoke, call.actor(pid), pid, call.path["client_id"]
-        )
+        await call.run_as(pid, call.state.space.consents.revoke, pid, call.path["client_id"])
     except NotFoundError:
         return await _connected(
             call, message="Ce service n'est pas connecté à cet espace.", status=404

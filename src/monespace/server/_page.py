@@ -328,7 +328,7 @@ async def _space_label(call: Call, pid: str) -> str:
     assert call.session is not None
     cached = call.session.space_labels.get(pid)
     if cached is None:
-        patient = await call.run(call.state.space.accounts.get_patient, call.actor(pid), pid)
+        patient = await call.run_as(pid, call.state.space.accounts.get_patient, pid)
         traits = patient.identity.ins.traits
         if traits is None:
             return "Espace sans nom"
@@ -417,9 +417,9 @@ async def _record(call: Call) -> Response:
         category = ""
     since, until = _day(query.get("depuis")), _day(query.get("jusqu"))
     filtered = bool(words or category or since or until)
-    page = await call.run(
+    page = await call.run_as(
+        pid,
         call.state.space.record.search,
-        call.actor(pid),
         pid,
         category=category or None,
         text=words or None,
@@ -491,7 +491,7 @@ async def _readable(call: Call, pid: str, document: Document) -> ReadableCda | N
     """The readable form of a CDA document (``None`` for another format)."""
     if document.media_type not in _XML_TYPES:
         return None
-    content = await call.run(call.state.space.record.read_content, call.actor(pid), document.id)
+    content = await call.run_as(pid, call.state.space.record.read_content, document.id)
     try:
         return read_cda(content, first_heading=3)
     except ValidationError:
@@ -533,7 +533,7 @@ async def _document(call: Call) -> Response:
     elif document.media_type in INLINE_MEDIA_TYPES:
         preview = _inline(pid, did, document.media_type, document.title)
     elif document.media_type == "text/plain":
-        content = await call.run(call.state.space.record.read_content, call.actor(pid), did)
+        content = await call.run_as(pid, call.state.space.record.read_content, did)
         text = content[:_TEXT_PREVIEW].decode("utf-8", "replace")
         preview = f'<pre class="content" id="content">{_e(text)}</pre>'
     else:
@@ -574,7 +574,7 @@ async def _preview(call: Call) -> Response:
     the document's page: only images and PDFs, under a sandbox that allows nothing."""
     pid, did = call.path["patient_id"], call.path["document_id"]
     document = await fetch_document(call, pid, did)
-    content = await call.run(call.state.space.record.read_content, call.actor(pid), did)
+    content = await call.run_as(pid, call.state.space.record.read_content, did)
     media_type = document.media_type
     if media_type in _XML_TYPES:
         try:
@@ -624,7 +624,7 @@ _MODE_NAMES: Final = {"emergency": "accès d'urgence", "regulation": "régulatio
 async def _history(call: Call) -> Response:
     pid = call.path["patient_id"]
     everything = call.request.query_params.get("tout") == "1"
-    entries = await call.run(call.state.space.access.history, call.actor(pid), pid, limit=1000)
+    entries = await call.run_as(pid, call.state.space.access.history, pid, limit=1000)
     entries.reverse()
     shown = [x for x in entries if everything or not x.holder_view]
     left_out = len(entries) - len(shown)
@@ -1058,9 +1058,9 @@ async def _upload(call: Call) -> Response:
     if media_type is None or media_type == "application/dicom":
         return _upload_form(call, pid, f"Ce format n'est pas accepté : {_UPLOAD_FORMATS}.", 400)
     try:
-        document = await call.run(
+        document = await call.run_as(
+            pid,
             call.state.space.record.add_document,
-            call.actor(pid),
             pid,
             upload.content,
             media_type=media_type,
@@ -1086,7 +1086,7 @@ async def _profile(call: Call) -> Response:
     pid = call.path["patient_id"]
     assert call.session is not None
     csrf = call.session.csrf_token
-    entries = await call.run(call.state.space.profile.entries, call.actor(pid), pid)
+    entries = await call.run_as(pid, call.state.space.profile.entries, pid)
     groups: dict[ProfileSection, list[ProfileEntry]] = {}
     for entry in entries:
         groups.setdefault(entry.section, []).append(entry)
@@ -1142,9 +1142,9 @@ async def _profile_add(call: Call) -> Response:
     form: dict[str, str] = call.body
     if form.get("section") not in {x.value for x in ProfileSection}:
         raise ValidationError("unknown section of the profil médical")
-    await call.run(
+    await call.run_as(
+        pid,
         call.state.space.profile.add,
-        call.actor(pid),
         pid,
         form.get("section", ""),
         form.get("label", ""),
@@ -1156,7 +1156,7 @@ async def _profile_add(call: Call) -> Response:
 
 async def _profile_remove(call: Call) -> Response:
     pid = call.path["patient_id"]
-    await call.run(call.state.space.profile.remove, call.actor(pid), pid, call.path["entry_id"])
+    await call.run_as(pid, call.state.space.profile.remove, pid, call.path["entry_id"])
     return _redirect(f"/espace/{pid}/profil")
 
 
@@ -1235,7 +1235,7 @@ async def _measures(call: Call) -> Response:
     assert call.session is not None
     sections = []
     for kind in MeasureKind:
-        series = await call.run(call.state.space.measures.series, call.actor(pid), pid, kind)
+        series = await call.run_as(pid, call.state.space.measures.series, pid, kind)
         if series:
             sections.append(_measure_section(kind, list(series)))
     options = "".join(
@@ -1287,9 +1287,9 @@ async def _measure_add(call: Call) -> Response:
             measured_at = datetime.fromisoformat(form["measured_at"]).replace(tzinfo=PARIS)
         except ValueError:
             raise ValidationError("the date of a measure is a date and time") from None
-    await call.run(
+    await call.run_as(
+        pid,
         call.state.space.measures.add,
-        call.actor(pid),
         pid,
         form.get("kind", ""),
         value,
@@ -1336,9 +1336,9 @@ async def _access(call: Call, *, message: str = "", status: int = 200) -> Respon
     assert call.session is not None
     csrf = call.session.csrf_token
     base = f"/espace/{pid}/acces"
-    settings = await call.run(call.state.space.access.settings, call.actor(pid), pid)
-    grants = await call.run(call.state.space.access.authorisations, call.actor(pid), pid)
-    blocked = await call.run(call.state.space.access.blocked, call.actor(pid), pid)
+    settings = await call.run_as(pid, call.state.space.access.settings, pid)
+    grants = await call.run_as(pid, call.state.space.access.authorisations, pid)
+    blocked = await call.run_as(pid, call.state.space.access.blocked, pid)
     boxes = "".join(
         f'<div class="check"><input type="checkbox" id="{name}" name="{name}" value="1"'
         f"{' checked' if getattr(settings, name) else ''}>"
@@ -1405,9 +1405,9 @@ async def _access(call: Call, *, message: str = "", status: int = 200) -> Respon
 async def _access_settings(call: Call) -> Response:
     pid = call.path["patient_id"]
     form: dict[str, str] = call.body
-    await call.run(
+    await call.run_as(
+        pid,
         call.state.space.access.update_settings,
-        call.actor(pid),
         pid,
         **{name: form.get(name) == "1" for name, _ in _SETTINGS},
     )
@@ -1427,7 +1427,7 @@ def _rpps_action(name: str) -> Handler:
             "revoke": access.revoke,
         }[name]
         try:
-            await call.run(method, call.actor(pid), pid, rpps)
+            await call.run_as(pid, method, pid, rpps)
         except (NotFoundError, ValidationError) as exc:
             # said on the page itself, with the form, rather than on an error page
             unknown = isinstance(exc, NotFoundError)

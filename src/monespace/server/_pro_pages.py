@@ -384,9 +384,9 @@ async def _lookup(call: Call) -> Response:
 
 async def _explained(call: Call, action: Action, pid: str, document_id: str | None = None) -> str:
     """Why the policy refuses *action* to this professional, in a paragraph."""
-    explanation = await call.run(
+    explanation = await call.run_as(
+        pid,
         call.state.space.access.explain,
-        call.actor(pid),
         action,
         patient_id=pid,
         document_id=document_id,
@@ -397,7 +397,7 @@ async def _explained(call: Call, action: Action, pid: str, document_id: str | No
 async def _patient_line(call: Call, pid: str) -> str:
     """Who the record is about, when the policy lets this professional know."""
     try:
-        patient = await call.run(call.state.space.accounts.get_patient, call.actor(pid), pid)
+        patient = await call.run_as(pid, call.state.space.accounts.get_patient, pid)
     except AccessDeniedError:
         return ""
     traits = patient.identity.ins.traits
@@ -542,7 +542,7 @@ async def _document(call: Call) -> Response:
             'id="preview" sandbox></iframe>'
         )
     elif document.media_type == "text/plain":
-        raw = await call.run(call.state.space.record.read_content, call.actor(pid), did)
+        raw = await call.run_as(pid, call.state.space.record.read_content, did)
         content = (
             f'<pre class="content" id="content">{e(raw[:200_000].decode("utf-8", "replace"))}</pre>'
         )
@@ -595,11 +595,11 @@ async def _release(call: Call) -> Response:
     pid, did = call.path["patient_id"], call.path["document_id"]
     await fetch_document(call, pid, did)
     try:
-        await call.run(call.state.space.record.release, call.actor(pid), did)
+        await call.run_as(pid, call.state.space.record.release, did)
     except AccessDeniedError:
-        explanation = await call.run(
+        explanation = await call.run_as(
+            pid,
             call.state.space.access.explain,
-            call.actor(pid),
             Action.DOCUMENT_RELEASE,
             patient_id=pid,
             document_id=did,
@@ -732,9 +732,9 @@ async def _deposit(call: Call) -> Response:
     assert isinstance(code, str)
     media_type = sniff(upload.content) or ""
     try:
-        document = await call.run(
+        document = await call.run_as(
+            pid,
             call.state.space.record.add_document,
-            call.actor(pid),
             pid,
             upload.content,
             media_type=media_type,
@@ -743,8 +743,8 @@ async def _deposit(call: Call) -> Response:
             hidden_from_patient=form.get("announce") == "1",
         )
     except AccessDeniedError:
-        explanation = await call.run(
-            call.state.space.access.explain, call.actor(pid), Action.DOCUMENT_ADD, patient_id=pid
+        explanation = await call.run_as(
+            pid, call.state.space.access.explain, Action.DOCUMENT_ADD, patient_id=pid
         )
         return await again("Dépôt refusé. " + refusal_text(explanation.rule), 403)
     except ValidationError:
@@ -780,17 +780,17 @@ async def _message_page(call: Call) -> Response:
 async def _start_thread(call: Call) -> Response:
     pid = call.path["patient_id"]
     try:
-        sent = await call.run(
+        sent = await call.run_as(
+            pid,
             call.state.space.messaging.start_thread,
-            call.actor(pid),
             pid,
             subject=str(call.body.get("subject", "")),
             body=str(call.body.get("body", "")),
             close=call.body.get("close") == "1",
         )
     except AccessDeniedError:
-        explanation = await call.run(
-            call.state.space.access.explain, call.actor(pid), Action.THREAD_START, patient_id=pid
+        explanation = await call.run_as(
+            pid, call.state.space.access.explain, Action.THREAD_START, patient_id=pid
         )
         body = _message_form(call, pid, "Envoi refusé. " + refusal_text(explanation.rule))
         return await _pro_layout(call, "Écrire au patient", body, status=403)

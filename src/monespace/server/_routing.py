@@ -119,21 +119,72 @@ class Reply:
 
 @attrs.define
 class Call:
-    """One request, checked: the session, the decoded body and query, the path parameters."""
+    """One request, checked: the session, the decoded body and query, the path parameters.
+
+    On an operation with ``deferred_session``, the session is not read before the handler
+    runs: the handler's first :meth:`run_as` reads and checks it in its worker thread, in
+    the same hand-over as the library call (a request then crosses to a worker thread
+    once, not twice). Until then :attr:`session` and :meth:`actor` refuse to answer.
+    """
 
     request: Request
     state: ServerState
-    session: Session | None
+    _session: Session | None
     token: str | None
     body: Any
     query: Any
     path: dict[str, str]
     #: The app an OAuth access token stands for, on the operations open to apps.
     app: Actor | None = None
+    #: The operation, when its session is still to be read by :meth:`run_as`.
+    _pending: Operation | None = None
+    _from_cookie: bool = False
+
+    @property
+    def session(self) -> Session | None:
+        """The caller's session (``None`` for an app, or on an operation open to anyone)."""
+        if self._pending is not None:
+            raise RuntimeError("the session of a deferred_session operation is read by run_as")
+        return self._session
+
+    @session.setter
+    def session(self, session: Session | None) -> None:
+        self._session = session
+        self._pending = None
 
     async def run(self, function: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
         """Run a (blocking) library call in a worker thread."""
         return await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs))
+
+    async def run_as(
+        self, patient_id: str, function: Callable[..., _T], /, *args: Any, **kwargs: Any
+    ) -> _T:
+        """Run ``function(actor, *args, **kwargs)`` in a worker thread, where *actor* is
+        :meth:`actor` on *patient_id*'s space; a session still to be read is read and
+        checked there first (401, 403 or 404 as :func:`check_session` decides)."""
+
+        def work() -> _T:
+            self._read_session()
+            return function(self.actor(patient_id), *args, **kwargs)
+
+        return await anyio.to_thread.run_sync(work)
+
+    async def check(self) -> None:
+        """Read and check a session still to be read, in a worker thread of its own (before
+        answering a bad request, so that a caller without a session gets its 401 first)."""
+        if self._pending is not None:
+            await anyio.to_thread.run_sync(self._read_session)
+
+    def _read_session(self) -> None:
+        if self._pending is not None:
+            self._session, self.app = check_session(
+                self._pending,
+                self.state,
+                self.token,
+                from_cookie=self._from_cookie,
+                csrf=self.request.headers.get("x-csrf-token"),
+            )
+            self._pending = None
 
     def actor(self, patient_id: str) -> Actor:
         """The actor the session (or the app's access token) acts as on *patient_id*'s
@@ -141,8 +192,9 @@ class Call:
         refuses it any other patient."""
         if self.app is not None:
             return self.app
-        assert self.session is not None
-        return self.session.actor_for(patient_id, self.state.now())
+        session = self.session
+        assert session is not None
+        return session.actor_for(patient_id, self.state.now())
 
     def client_ip(self) -> str:
         """The peer's address (the demo server is not meant to run behind a proxy)."""
@@ -177,6 +229,10 @@ class Operation:
     :param app_scope: the OAuth scope an app needs for this operation; only operations that
         name one accept an app's access token (the policy still decides, on the scope
         of the token *and* of the patient's consent).
+    :param deferred_session: read the session in the worker thread of the handler's first
+        :meth:`Call.run_as`, not in a hand-over of its own before the handler. Only for a
+        ``GET`` open to sessions whose handler uses the session through ``run_as`` first;
+        a request without any token is still refused before the handler.
     """
 
     method: str
@@ -194,6 +250,11 @@ class Operation:
     errors: tuple[int, ...] = ()
     description: str | None = None
     app_scope: str | None = None
+    deferred_session: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if self.deferred_session and (self.method != "GET" or self.auth is not Auth.SESSION):
+            raise ValueError(f"{self.operation_id}: deferred_session is for GETs open to sessions")
 
     @property
     def path_params(self) -> list[str]:
@@ -384,33 +445,55 @@ def endpoint(op: Operation, state: ServerState) -> Callable[[Request], Awaitable
     return handle
 
 
-async def _authenticate(
-    op: Operation, state: ServerState, request: Request
-) -> tuple[Session | None, str | None, Actor | None]:
-    """The session (or, on an operation open to apps, the app of an access token) of a
-    request, checked against what the operation needs."""
-    token, from_cookie = session_token(request, state)
-    if op.auth is Auth.NONE:
-        return None, token, None
-    session = await state.sessions.aget(token)
+def check_session(
+    op: Operation, state: ServerState, token: str | None, *, from_cookie: bool, csrf: str | None
+) -> tuple[Session | None, Actor | None]:
+    """The session of *token* (or, on an operation open to apps, the app of an access
+    token), checked against what *op* needs: 401 without either, 404 for a patient on a
+    professional's operation, 403 for a cookie-borne change without its CSRF token.
+
+    It reads the database: call it in a worker thread."""
+    session = state.sessions.get(token)
     if session is None:
         if op.app_scope is not None and token is not None and not from_cookie:
-            return None, token, await app_actor(state, token)
+            return None, app_actor_of(state, token)
         raise unauthenticated()
     if op.auth is Auth.PROFESSIONAL and session.kind is not SessionKind.PROFESSIONAL:
         raise not_found()
-    if (
-        from_cookie
-        and op.method in _UNSAFE
-        and not session.csrf_matches(request.headers.get("x-csrf-token"))
-    ):
+    if from_cookie and op.method in _UNSAFE and not session.csrf_matches(csrf):
         raise ProblemError(
             403,
             "csrf",
             "CSRF token missing or wrong",
             "Send the session's csrf_token in the X-CSRF-Token header.",
         )
-    return session, token, None
+    return session, None
+
+
+async def _call(op: Operation, state: ServerState, request: Request, path: dict[str, str]) -> Call:
+    """The call of a request, its body and query still to be read: its session checked now,
+    or left to the handler's first :meth:`Call.run_as` on a ``deferred_session``
+    operation."""
+    token, from_cookie = session_token(request, state)
+    if op.auth is Auth.NONE:
+        return Call(request, state, None, token, None, None, path)
+    if op.deferred_session:
+        if token is None:
+            raise unauthenticated()
+        return Call(
+            request, state, None, token, None, None, path, pending=op, from_cookie=from_cookie
+        )
+    session, app = await anyio.to_thread.run_sync(
+        functools.partial(
+            check_session,
+            op,
+            state,
+            token,
+            from_cookie=from_cookie,
+            csrf=request.headers.get("x-csrf-token"),
+        )
+    )
+    return Call(request, state, session, token, None, None, path, app)
 
 
 async def _handle(op: Operation, state: ServerState, request: Request) -> Response:
@@ -428,8 +511,7 @@ async def _handle(op: Operation, state: ServerState, request: Request) -> Respon
         )
     if op.method in _UNSAFE:
         check_origin(request)
-    session, token, app = await _authenticate(op, state, request)
-    body: Any = None
+    call = await _call(op, state, request, path)
     if op.body is not None:
         if not _json_content_type(request):
             raise ProblemError(
@@ -440,20 +522,24 @@ async def _handle(op: Operation, state: ServerState, request: Request) -> Respon
             )
         raw = await read_body(request, state.max_body_bytes)
         try:
-            body = _decoder(op.body).decode(raw)
+            call.body = _decoder(op.body).decode(raw)
         except msgspec.ValidationError as exc:
             raise bad_request(str(exc)) from None
         except (msgspec.DecodeError, RecursionError):
             # msgspec refuses nesting deeper than its recursion limit with RecursionError.
             raise bad_request("the body is not valid JSON", kind="malformed", status=400) from None
-    query = _query(op, request) if op.query is not None else None
-    if op.query is None and request.query_params:
-        raise bad_request("this operation takes no query parameters")
-    call = Call(request, state, session, token, body, query, path, app)
+    try:
+        if op.query is not None:
+            call.query = _query(op, request)
+        elif request.query_params:
+            raise bad_request("this operation takes no query parameters")
+    except ProblemError:
+        await call.check()
+        raise
     try:
         reply = await op.handler(call)
     except AccessDeniedError as exc:
-        if app is not None and exc.rule in CONSENT_RULES:
+        if call.app is not None and exc.rule in CONSENT_RULES:
             raise consent_not_given(op.app_scope) from None
         raise
     return render(reply, request, state)
@@ -491,14 +577,20 @@ def invalid_token() -> ProblemError:
     )
 
 
-async def app_actor(state: ServerState, token: str) -> Actor:
-    """The app an access token stands for, or a 401 ``invalid_token``."""
+def app_actor_of(state: ServerState, token: str) -> Actor:
+    """The app an access token stands for, or a 401 ``invalid_token``. It reads the
+    database: call it in a worker thread."""
     if len(token) > 256:
         raise invalid_token()
     try:
-        return await anyio.to_thread.run_sync(state.space.oauth.actor, token)
+        return state.space.oauth.actor(token)
     except OAuthError:
         raise invalid_token() from None
+
+
+async def app_actor(state: ServerState, token: str) -> Actor:
+    """:func:`app_actor_of`, off the event loop."""
+    return await anyio.to_thread.run_sync(app_actor_of, state, token)
 
 
 def render(reply: Reply, request: Request, state: ServerState) -> Response:
