@@ -10,9 +10,10 @@ The rules come from docs/domain-rules.md §3.4 and §4 and docs/security-and-rel
 from __future__ import annotations
 
 from contextlib import ExitStack
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
+import attrs
 import pytest
 from click.testing import CliRunner
 
@@ -25,6 +26,7 @@ from monespace.access import (
     GrantKind,
     Professional,
 )
+from monespace.access._facts import AccessFacts
 from monespace.accounts import RepresentationKind
 from monespace.audit import Outcome, event_from_row
 from monespace.cli import main
@@ -36,6 +38,7 @@ from monespace.errors import (
     UnknownProfessionalError,
     ValidationError,
 )
+from monespace.policy import AppFacts, Facts, ProfessionalFacts, ThreadFacts
 from monespace.record import LOINC, TRE_A05_TYPE, Author, AuthorKind, Code
 from monespace.testing import storage_of
 
@@ -1272,3 +1275,25 @@ def test_the_matrix_bounds_what_a_profession_deposits(space, holder, me):
             nurse, holder.id, PDF, media_type="application/pdf", type_code=IMAGING
         )
     assert last_event(space).rule == "matrix_of_habilitations"
+
+
+def test_facts_about_a_document_keep_every_other_fact():
+    """``AccessFacts.about`` adds the document's (or thread's) facts and keeps every other
+    fact as it was: a fact added to ``Facts`` later is carried too, or this fails."""
+    # A value different from the default for every field.
+    subject = Facts(
+        space_open=True,
+        represents=True,
+        document=None,
+        professional=ProfessionalFacts(registered=True),
+        thread=ThreadFacts("1000000001"),
+        legacy_transition=True,
+        app=AppFacts(referenced=True),
+        applicant="vendor",
+    )
+    defaults = Facts()
+    for field in attrs.fields(Facts):
+        if field.name not in ("document", "thread"):
+            assert getattr(subject, field.name) != getattr(defaults, field.name), field.name
+    completed = AccessFacts.about(subject, datetime(2026, 1, 1, tzinfo=UTC))
+    assert completed == attrs.evolve(subject, document=None, thread=None)

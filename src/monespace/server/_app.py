@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import traceback
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 from starlette.applications import Starlette
@@ -30,6 +30,10 @@ from ._sessions import RateLimiter, SessionStore
 __all__ = ["create_app"]
 
 
+_SECURITY_HEADERS: Final = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+_SECURITY_NAMES: Final = frozenset(k for k, _ in _SECURITY_HEADERS)
+
+
 class _Edge:
     """Outermost middleware: security headers on every response, and no exception ever
     reaches the client as a stack trace (an unexpected error is a bare 500 problem; the log
@@ -48,13 +52,11 @@ class _Edge:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [
-                    (k.encode(), v.encode())
-                    for k, v in SECURITY_HEADERS.items()
-                    if k.encode() not in present
-                ]
-                message["headers"] = [*message.get("headers", []), *extra]
+                headers = message.get("headers", [])
+                present = {k.lower() for k, _ in headers}
+                if not present >= _SECURITY_NAMES:
+                    extra = [(k, v) for k, v in _SECURITY_HEADERS if k not in present]
+                    message["headers"] = [*headers, *extra]
             await send(message)
 
         try:

@@ -597,15 +597,22 @@ def render(reply: Reply, request: Request, state: ServerState) -> Response:
     """The HTTP response of a handler's reply."""
     if isinstance(reply.body, Response):
         response = reply.body
-    elif reply.body is None:
-        response = Response(status_code=reply.status)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        response.headers.update(reply.headers)
     else:
-        response = Response(
-            encode(reply.body), status_code=reply.status, media_type=JSON_MEDIA_TYPE
-        )
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    response.headers.update(reply.headers)
+        # A response built here takes every header at once (one pass over them, not one
+        # per header).
+        headers = {**SECURITY_HEADERS, **reply.headers}
+        if reply.body is None:
+            response = Response(status_code=reply.status, headers=headers)
+        else:
+            response = Response(
+                encode(reply.body),
+                status_code=reply.status,
+                media_type=JSON_MEDIA_TYPE,
+                headers=headers,
+            )
     if reply.clear_session:
         clear_session_cookie(response, request, state)
     if reply.set_session is not None:
