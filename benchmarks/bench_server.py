@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -62,6 +63,7 @@ from monespace import Actor
 from monespace.clock import ManualClock
 from monespace.crypto import ENV_KEY, MasterKey
 from monespace.server import serve
+from monespace.storage import SQLiteStorage
 from monespace.synth import seed_demo
 
 HERE = Path(__file__).resolve().parent
@@ -73,7 +75,19 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve_monespace(db: str, port: int) -> None:
+def _serve_monespace(db: str, port: int, *, fsync: bool = True) -> None:
+    if not fsync:
+        # The experiment of the "without fsync" row: every connection of this process
+        # commits with synchronous=OFF. Not a setting of monespace (read audits are durable
+        # by decision, ADR 0019): it measures what the per-read fsync costs.
+        connect = SQLiteStorage._connect
+
+        def unsynchronised(self: SQLiteStorage) -> sqlite3.Connection:
+            conn = connect(self)
+            conn.execute("PRAGMA synchronous = OFF")
+            return conn
+
+        SQLiteStorage._connect = unsynchronised  # type: ignore[method-assign]
     with monespace.open(f"sqlite:///{db}") as space:
         serve(space, host="127.0.0.1", port=port, log_level="warning")
 
@@ -134,8 +148,9 @@ def main() -> None:
         login = summary.login("patient")
         assert login is not None
 
-        port, bare_port = _free_port(), _free_port()
+        port, bare_port, unsynced_port = _free_port(), _free_port(), _free_port()
         processes.append(_start(["--serve-monespace", str(db)], port, env))
+        processes.append(_start(["--serve-without-fsync", str(db)], unsynced_port, env))
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
             token = http.post(
                 "/api/v1/session/patient",
@@ -164,8 +179,20 @@ def main() -> None:
                 bare.get(f"/bare/{login.patient_id}/documents").raise_for_status()
 
         mine, theirs = compare(listing, baseline, seconds=seconds, repeat=repeat)
-        ours.close()
-        bare.close()
+
+        # The same listing from the server whose commits skip the fsync (an experiment).
+        unsynced = httpx.Client(base_url=f"http://127.0.0.1:{unsynced_port}", headers=headers)
+        assert unsynced.get(path).status_code == 200
+
+        def listing_unsynced(n: int) -> None:
+            for _ in range(n):
+                unsynced.get(path).raise_for_status()
+
+        mine_unsynced, theirs_unsynced = compare(
+            listing_unsynced, baseline, seconds=seconds, repeat=repeat
+        )
+        for client in (ours, bare, unsynced):
+            client.close()
 
         # Four clients at once, each on its own keep-alive connection: the server answers
         # them from its thread pool, and their audit events share commits.
@@ -232,6 +259,16 @@ def main() -> None:
                 baseline_label="bare Starlette endpoint, same uvicorn settings, same body size",
             ),
             Figure(
+                f"GET documents ({count} docs, {size:,} B), 1 client, without fsync",
+                "requests/s",
+                mine_unsynced,
+                theirs_unsynced,
+                baseline_label="the same bare endpoint, 1 client",
+                note="an experiment, not a setting: the server's commits use "
+                "synchronous=OFF, so a read's audit event does not wait for the disk (read "
+                "audits stay durable by decision, ADR 0019); what the per-read fsync costs",
+            ),
+            Figure(
                 f"GET documents ({count} docs, {size:,} B), {clients} clients",
                 "requests/s",
                 mine4,
@@ -276,6 +313,8 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--serve-monespace":
         _serve_monespace(sys.argv[2], int(sys.argv[3]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "--serve-without-fsync":
+        _serve_monespace(sys.argv[2], int(sys.argv[3]), fsync=False)
     elif len(sys.argv) == 4 and sys.argv[1] == "--serve-bare":
         _serve_bare(int(sys.argv[2]), int(sys.argv[3]))
     else:
