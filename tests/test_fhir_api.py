@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,6 +26,7 @@ from monespace.interop.fhir import (
 )
 from monespace.record import MEASURE_SPECS, TRE_A05_TYPE, MeasureKind
 from monespace.server._fhir import INTERACTIONS, _date_matches
+from monespace.server._sessions import SessionStore
 
 from .test_oauth_server import bearer, reference, tokens
 from .test_server_live import running
@@ -1014,3 +1016,34 @@ def test_paging_a_date_search_to_the_end_finds_each_match_once(prefix, days_back
     assert len(found) == len(set(found))
     assert set(found) == expected
     assert totals == {len(expected)}
+
+
+def test_no_session_is_read_on_the_event_loop(app, world, monkeypatch):
+    """A session read hits the database: the API and the FHIR routes do it in a worker
+    thread, never on the event loop, where it would stall every other request."""
+    threads: list[str] = []
+    get = SessionStore.get
+
+    def recording(self, token):
+        threads.append(threading.current_thread().name)
+        return get(self, token)
+
+    async def go():
+        async with client(app) as http:
+            headers = await login_patient(http, world.alice)
+            http.cookies.clear()
+            monkeypatch.setattr(SessionStore, "get", recording)
+            event_loop = threading.current_thread().name
+            pid = world.alice.id
+            answers = [
+                await http.get(f"{BASE}/Patient/{fhir_id(pid)}", headers=headers),
+                await http.get(f"{BASE}/DocumentReference", headers=headers),
+                await http.get(f"/api/v1/patients/{pid}/documents", headers=headers),
+                await http.get("/api/v1/session", headers=headers),
+            ]
+            return event_loop, answers
+
+    event_loop, answers = run(go())
+    assert [a.status_code for a in answers] == [200, 200, 200, 200]
+    assert len(threads) == len(answers)
+    assert event_loop not in threads

@@ -64,7 +64,7 @@ from ._routing import (
     CONSENT_RULES,
     LOG,
     ServerState,
-    app_actor,
+    app_actor_of,
     check_origin,
     read_body,
     session_token,
@@ -243,10 +243,10 @@ async def _authenticate(
     """The session of a request, or the app whose OAuth access token it carries (a bearer
     token that is no session's): 401 for neither."""
     token, from_cookie = session_token(request, state)
-    session = state.sessions.get(token)
+    session, app = await anyio.to_thread.run_sync(_identify, state, token, from_cookie)
+    if app is not None:
+        return None, app
     if session is None:
-        if token is not None and not from_cookie:
-            return None, await app_actor(state, token)  # 401 invalid_token if no app's
         raise _Outcome(
             401,
             "Authentication required: log in, or send a valid bearer token.",
@@ -259,6 +259,18 @@ async def _authenticate(
             raise _Outcome(403, "The request came from another site.") from None
         if from_cookie and not session.csrf_matches(request.headers.get("x-csrf-token")):
             raise _Outcome(403, "Send the session's csrf_token in the X-CSRF-Token header.")
+    return session, None
+
+
+def _identify(
+    state: ServerState, token: str | None, from_cookie: bool
+) -> tuple[Session | None, Actor | None]:
+    """The session of *token*, or else the app of a bearer token that is no session's
+    (401 ``invalid_token`` if it is no app's either); it reads the database, so it runs in
+    a worker thread, both lookups in one."""
+    session = state.sessions.get(token)
+    if session is None and token is not None and not from_cookie:
+        return None, app_actor_of(state, token)
     return session, None
 
 

@@ -45,7 +45,8 @@ __all__ = [
     "Operation",
     "Reply",
     "ServerState",
-    "app_actor",
+    "app_actor_of",
+    "check_session",
     "consent_not_given",
     "endpoint",
     "invalid_token",
@@ -586,11 +587,6 @@ def app_actor_of(state: ServerState, token: str) -> Actor:
         return state.space.oauth.actor(token)
     except OAuthError:
         raise invalid_token() from None
-
-
-async def app_actor(state: ServerState, token: str) -> Actor:
-    """:func:`app_actor_of`, off the event loop."""
-    return await anyio.to_thread.run_sync(app_actor_of, state, token)
 
 
 def render(reply: Reply, request: Request, state: ServerState) -> Response:
